@@ -1,0 +1,28 @@
+import type { Knex } from 'knex';
+import * as createAppRole from './20261122090000_create_app_role';
+import * as createAccounts from './20261122090100_create_accounts';
+import * as createLifecycleRecords from './20261122090200_create_lifecycle_records';
+import * as createAuditEvents from './20261122090300_create_audit_events';
+import * as createOutbox from './20261122090400_create_outbox';
+
+/**
+ * Migrations are listed here rather than discovered on disk so that the compiled service, the
+ * TypeScript tests and the CLI all run exactly the same set, with no loader configuration.
+ */
+const MIGRATIONS: Record<string, Knex.Migration> = {
+  '20261122090000_create_app_role': createAppRole,
+  '20261122090100_create_accounts': createAccounts,
+  '20261122090200_create_lifecycle_records': createLifecycleRecords,
+  '20261122090300_create_audit_events': createAuditEvents,
+  '20261122090400_create_outbox': createOutbox,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(MIGRATIONS).sort(),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => {
+    const m = MIGRATIONS[name];
+    if (!m) throw new Error(`unknown migration ${name}`);
+    return m;
+  },
+};

@@ -1,0 +1,129 @@
+import { RecordRequestSchema, KINDS } from '../records/kinds';
+import type { Kind, LifecycleRecord, RecordRequest } from '../records/kinds';
+import { assessRequest } from '../records/validation';
+import type { Assessment } from '../records/validation';
+import { validationError } from '../records/errors';
+import type { Problem } from '../records/errors';
+import { problemsFromZod } from '../records/problems';
+import type { Actor } from '../records/actors';
+import type { Account } from '../records/accounts';
+import type { AuditEvent } from '../records/audit';
+import type { OutboxMessage, UnitOfWork } from '../records/ports';
+import type { AppDeps } from './deps';
+import { recordChangedMessage } from './record-events';
+
+export interface CreateRecordInput {
+  /** Untrusted request body (API) or mapped ticket fields (Zendesk). */
+  readonly request: unknown;
+  readonly actor: Actor;
+  /**
+   * What to do with an incomplete or invalid request: `reject` (the API: 422, nothing stored) or
+   * `draft` (a ticket: store a draft listing the problems so the agent can fix the ticket).
+   */
+  readonly onProblems: 'reject' | 'draft';
+  /** Extra outbox messages that must commit with the record. */
+  readonly messages?: (record: LifecycleRecord) => readonly OutboxMessage[];
+}
+
+export interface Evaluation {
+  readonly request: RecordRequest | null;
+  readonly problems: readonly Problem[];
+  readonly assessment: Assessment | null;
+}
+
+/** Structural parse, then the business checks against the account and the catalog. */
+export async function evaluateRequest(uow: UnitOfWork, deps: Pick<AppDeps, 'catalog'>, raw: unknown, now: Date): Promise<Evaluation> {
+  const parsed = RecordRequestSchema.safeParse(raw);
+  if (!parsed.success) return { request: null, problems: problemsFromZod(parsed.error), assessment: null };
+  const request = parsed.data;
+  const account = await uow.accounts.get(request.account_id);
+  const related = new Map<string, Account>();
+  if (request.kind === 'status_change' && request.details.merge) {
+    const target = await uow.accounts.get(request.details.merge.target_account_id);
+    if (target) related.set(target.id, target);
+  }
+  const assessment = assessRequest(request, { account, catalog: deps.catalog, now, relatedAccounts: related });
+  return { request, problems: assessment.problems, assessment };
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? v.trim().slice(0, 200) : '');
+const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+
+/** Builds the record from an evaluation: submitted when clean, otherwise a draft carrying its problems. */
+export function recordFromEvaluation(
+  id: string,
+  raw: unknown,
+  ev: Evaluation,
+  actor: Actor,
+  nowIso: string,
+): LifecycleRecord {
+  const r = obj(raw);
+  const req = ev.request;
+  const a = ev.assessment;
+  const clean = ev.problems.length === 0 && req !== null && a !== null;
+  return {
+    id,
+    kind: (req?.kind ?? r.kind) as Kind,
+    subtype: req?.subtype ?? str(r.subtype),
+    account_id: req?.account_id ?? str(r.account_id),
+    ticket_id: req?.ticket_id ?? (str(r.ticket_id) || null),
+    requested_by: req?.requested_by ?? (str(r.requested_by) || actor.id),
+    requester: req?.requester ?? null,
+    reason_code: req?.reason_code ?? str(r.reason_code),
+    reason_text: req?.reason_text ?? (typeof r.reason_text === 'string' ? r.reason_text.slice(0, 5000) : ''),
+    effective: a?.effective ?? req?.effective ?? null,
+    effective_at: a?.effective_at ?? null,
+    state: clean ? 'submitted' : 'draft',
+    version: 1,
+    details: a?.details ?? req?.details ?? obj(r.details),
+    amount: a?.amount ?? null,
+    risk_flags: [],
+    problems: [...ev.problems],
+    created_at: nowIso,
+    updated_at: nowIso,
+  };
+}
+
+export interface CreateRecordOutcome {
+  readonly record: LifecycleRecord;
+  readonly events: readonly AuditEvent[];
+}
+
+/** Creates a lifecycle record with its creation audit event and outbox row, in one transaction. */
+export async function createRecordIn(uow: UnitOfWork, deps: AppDeps, input: CreateRecordInput, now: Date): Promise<CreateRecordOutcome> {
+  const kind = obj(input.request).kind;
+  if (!KINDS.includes(kind as Kind)) {
+    throw validationError([{ field: 'kind', message: `expected one of: ${KINDS.join(', ')}` }]);
+  }
+  const ev = await evaluateRequest(uow, deps, input.request, now);
+  if (ev.problems.length > 0 && input.onProblems === 'reject') throw validationError(ev.problems);
+  const record = recordFromEvaluation(deps.ids.newId(), input.request, ev, input.actor, now.toISOString());
+  if (!record.account_id) throw validationError([{ field: 'account_id', message: 'is required' }]);
+  await uow.records.insert(record);
+  const events = await uow.audit.append([
+    {
+      account_id: record.account_id,
+      record_id: record.id,
+      type: 'record.created',
+      actor: input.actor,
+      occurred_at: record.created_at,
+      data: {
+        state: record.state,
+        kind: record.kind,
+        subtype: record.subtype,
+        ticket_id: record.ticket_id,
+        effective: record.effective,
+        amount: record.amount,
+        details: record.details,
+        problems: record.problems,
+      },
+    },
+  ]);
+  await uow.outbox.add([recordChangedMessage(record, null), ...(input.messages?.(record) ?? [])]);
+  return { record, events };
+}
+
+export function createRecord(deps: AppDeps, input: CreateRecordInput): Promise<CreateRecordOutcome> {
+  return deps.store.transaction((uow) => createRecordIn(uow, deps, input, deps.clock.now()));
+}
+

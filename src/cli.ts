@@ -1,0 +1,165 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfig, ConfigError } from './config';
+import type { Config } from './config';
+import { createDb, migrateLatest } from './db/connection';
+import { KnexTransactionRunner } from './db/store';
+import { exportAudit, verifyAudit } from './db/audit.queries';
+import { formatFromName, importAccounts, parseAccountsFile } from './app/import-accounts';
+import { AppError } from './records/errors';
+import { loadCatalog, startService, systemClock } from './main';
+
+export interface CliIo {
+  readonly stdout: (s: string) => void | Promise<void>;
+  readonly stderr: (s: string) => void;
+  /** Environment to configure from; defaults to the process environment (read in src/config). */
+  readonly env?: Record<string, string | undefined>;
+  /** Resolves when the service should stop (SIGTERM/SIGINT by default). */
+  readonly untilStopped?: () => Promise<void>;
+}
+
+const writeStdout = (s: string) =>
+  new Promise<void>((resolve, reject) => (process.stdout.write(s, (err) => (err ? reject(err) : resolve()))));
+
+const defaultIo: CliIo = {
+  stdout: writeStdout,
+  stderr: (s) => void process.stderr.write(s),
+  untilStopped: () =>
+    new Promise((resolve) => {
+      process.once('SIGTERM', () => resolve());
+      process.once('SIGINT', () => resolve());
+    }),
+};
+
+/** Thrown by command actions to end with a specific exit code after printing their own message. */
+class Exit extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
+const isoDateArg = (v: string): Date => {
+  const d = new Date(v);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(d.getTime())) throw new AppError('validation_failed', `--since: "${v}" is not a date (use YYYY-MM-DD or an ISO timestamp)`);
+  return d;
+};
+
+/** Runs the lifecycle-desk command; resolves to the process exit code. */
+export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
+  let config: Config | null = null;
+  const cfg = (): Config => (config ??= loadConfig(io.env));
+
+  const program = new Command('lifecycle-desk')
+    .description('Zendesk + Slack lifecycle records with a tamper-evident audit trail')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => void io.stdout(s), writeErr: (s) => io.stderr(s) });
+
+  program
+    .command('migrate')
+    .description('create the database if needed and apply pending migrations')
+    .action(async () => {
+      const applied = await migrateLatest(cfg().databaseUrl);
+      await io.stdout(applied.length ? `applied ${applied.length} migration(s):\n${applied.map((m) => `  ${m}\n`).join('')}` : 'database is up to date\n');
+    });
+
+  program
+    .command('start')
+    .description('run the service (HTTP API and webhooks)')
+    .action(async () => {
+      const c = cfg();
+      await migrateLatest(c.databaseUrl);
+      const service = await startService(c);
+      await (io.untilStopped ?? defaultIo.untilStopped!)();
+      service.logger.info('shutdown requested');
+      await service.stop();
+    });
+
+  const audit = program.command('audit').description('verify or export the audit trail');
+  audit
+    .command('verify')
+    .description('check every hash chain; exit 1 naming the first broken event')
+    .option('--account <id>', 'only this account')
+    .action(async (opts: { account?: string }) => {
+      const db = createDb(cfg().databaseUrl, { poolMax: 2 });
+      try {
+        const r = await verifyAudit(db, opts.account);
+        if (r.broken) {
+          const b = r.broken;
+          io.stderr(`audit trail BROKEN at event ${b.event_id} (account ${b.account_id}, seq ${b.seq}): ${b.problem}\n`);
+          throw new Exit(1);
+        }
+        await io.stdout(`audit trail intact: ${r.events} event(s) in ${r.accounts} account chain(s) verified\n`);
+      } finally {
+        await db.destroy();
+      }
+    });
+  audit
+    .command('export')
+    .description('write audit events as JSON Lines or CSV to stdout')
+    .addOption(new Option('--format <format>', 'output format').choices(['jsonl', 'csv']).makeOptionMandatory())
+    .option('--account <id>', 'only this account')
+    .option('--since <date>', 'only events at or after this date (YYYY-MM-DD or ISO timestamp)')
+    .action(async (opts: { format: 'jsonl' | 'csv'; account?: string; since?: string }) => {
+      const since = opts.since === undefined ? undefined : isoDateArg(opts.since);
+      const db = createDb(cfg().databaseUrl, { poolMax: 2 });
+      try {
+        const n = await exportAudit(
+          db,
+          opts.format,
+          { ...(opts.account !== undefined ? { accountId: opts.account } : {}), ...(since ? { since } : {}) },
+          io.stdout,
+        );
+        io.stderr(`exported ${n} event(s)\n`);
+      } finally {
+        await db.destroy();
+      }
+    });
+
+  program
+    .command('accounts')
+    .description('manage customer accounts')
+    .command('import')
+    .argument('<file>', 'CSV (with header) or JSON Lines file of accounts')
+    .description('load or update accounts; nothing is imported unless every row is valid')
+    .action(async (file: string) => {
+      const c = cfg();
+      const format = formatFromName(file);
+      let content: string;
+      try {
+        content = readFileSync(file, 'utf8');
+      } catch (err) {
+        throw new AppError('validation_failed', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+      const parsed = parseAccountsFile(content, format, loadCatalog(c));
+      if (!parsed.ok) {
+        io.stderr(`${file}: ${parsed.errors.length} invalid row(s); nothing was imported\n`);
+        for (const e of parsed.errors) io.stderr(`  line ${e.line}: ${e.message}\n`);
+        throw new Exit(1);
+      }
+      const db = createDb(c.databaseUrl, { poolMax: 2 });
+      try {
+        const n = await importAccounts({ store: new KnexTransactionRunner(db), clock: systemClock }, parsed.accounts);
+        await io.stdout(`imported ${n} account(s) from ${file}\n`);
+      } finally {
+        await db.destroy();
+      }
+    });
+
+  try {
+    await program.parseAsync(argv as string[], { from: argv === process.argv ? 'node' : 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof Exit) return err.code;
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof ConfigError) {
+      io.stderr(`${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof AppError) {
+      io.stderr(`error (${err.code}): ${err.message}\n`);
+      return 1;
+    }
+    io.stderr(`error: ${(err as Error).message ?? String(err)}\n`);
+    return 1;
+  }
+}

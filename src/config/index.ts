@@ -1,0 +1,148 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The only reader of `process.env`. Everything else receives a frozen {@link Config}.
+ * Parsing happens once, at start-up; an invalid value stops the process with a message
+ * that names the variable and what it expects.
+ */
+
+const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
+const url = (protocols: string[], what: string) =>
+  z.string().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `expected ${what} (${protocols.map((p) => p + '//…').join(' or ')})`);
+
+const repoRoot = path.resolve(__dirname, '..', '..', ...(__dirname.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []));
+
+const EnvSchema = z.object({
+  NODE_ENV: z.preprocess(emptyToUndefined, z.enum(['development', 'test', 'production']).default('development')),
+  LOG_LEVEL: z.preprocess(
+    emptyToUndefined,
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ),
+  DATABASE_URL: z.preprocess(
+    emptyToUndefined,
+    url(['postgres:', 'postgresql:'], 'a PostgreSQL URL').default('postgres://postgres@127.0.0.1:5432/lifecycle_desk'),
+  ),
+  REDIS_URL: z.preprocess(emptyToUndefined, url(['redis:', 'rediss:'], 'a Redis URL').default('redis://127.0.0.1:6379')),
+  PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(3000)),
+  HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
+  ZENDESK_SUBDOMAIN: optionalString,
+  ZENDESK_EMAIL: optionalString,
+  ZENDESK_API_TOKEN: optionalString,
+  ZENDESK_WEBHOOK_SECRET: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .optional()
+      .transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []))
+      .refine((v) => v.length <= 2, 'expected at most two comma-separated secrets (current,next)'),
+  ),
+  ZENDESK_API_URL: z.preprocess(emptyToUndefined, url(['http:', 'https:'], 'an http(s) URL').optional()),
+  ZENDESK_FIELD_MAP_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'field-map.example.json'))),
+  SLACK_BOT_TOKEN: optionalString,
+  SLACK_SIGNING_SECRET: optionalString,
+  SLACK_APP_TOKEN: optionalString,
+  SLACK_APPROVAL_CHANNEL: optionalString,
+  SLACK_API_URL: z.preprocess(emptyToUndefined, url(['http:', 'https:'], 'an http(s) URL').optional()),
+  SMTP_URL: z.preprocess(emptyToUndefined, url(['smtp:', 'smtps:'], 'an SMTP URL').optional()),
+  EMAIL_FROM: z.preprocess(emptyToUndefined, z.string().default('Lifecycle Desk <no-reply@localhost>')),
+  BILLING_PROVIDER: z.preprocess(emptyToUndefined, z.enum(['ledger', 'stripe', 'webhook']).default('ledger')),
+  CATALOG_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'catalog.example.json'))),
+  POLICY_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'policy.example.json'))),
+  API_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, 'expected at least 16 characters').optional()),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export interface Config {
+  readonly env: Env['NODE_ENV'];
+  readonly logLevel: Env['LOG_LEVEL'];
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  readonly http: { readonly port: number; readonly host: string };
+  readonly apiToken: string | undefined;
+  readonly catalogFile: string;
+  readonly policyFile: string;
+  readonly zendesk: {
+    readonly subdomain: string | undefined;
+    readonly email: string | undefined;
+    readonly apiToken: string | undefined;
+    readonly webhookSecrets: readonly string[];
+    readonly apiUrl: string | undefined;
+    readonly fieldMapFile: string;
+  };
+  readonly slack: {
+    readonly botToken: string | undefined;
+    readonly signingSecret: string | undefined;
+    readonly appToken: string | undefined;
+    readonly approvalChannel: string | undefined;
+    readonly apiUrl: string | undefined;
+  };
+  readonly email: { readonly smtpUrl: string | undefined; readonly from: string };
+  readonly billingProvider: Env['BILLING_PROVIDER'];
+}
+
+export class ConfigError extends Error {
+  readonly code = 'config_invalid';
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Parses the environment (defaults to `process.env`) into a frozen Config, or throws ConfigError naming each bad variable. */
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(source);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => {
+        const name = i.path.join('.');
+        const shown = name.includes('SECRET') || name.includes('TOKEN') ? '' : ` (got ${JSON.stringify(source[name] ?? null)})`;
+        return `${name}: ${i.message}${shown}`;
+      }),
+    );
+  }
+  const e = parsed.data;
+  return deepFreeze({
+    env: e.NODE_ENV,
+    logLevel: e.LOG_LEVEL,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    http: { port: e.PORT, host: e.HOST },
+    apiToken: e.API_TOKEN,
+    catalogFile: path.resolve(e.CATALOG_FILE),
+    policyFile: path.resolve(e.POLICY_FILE),
+    zendesk: {
+      subdomain: e.ZENDESK_SUBDOMAIN,
+      email: e.ZENDESK_EMAIL,
+      apiToken: e.ZENDESK_API_TOKEN,
+      webhookSecrets: e.ZENDESK_WEBHOOK_SECRET,
+      apiUrl: e.ZENDESK_API_URL,
+      fieldMapFile: path.resolve(e.ZENDESK_FIELD_MAP_FILE),
+    },
+    slack: {
+      botToken: e.SLACK_BOT_TOKEN,
+      signingSecret: e.SLACK_SIGNING_SECRET,
+      appToken: e.SLACK_APP_TOKEN,
+      approvalChannel: e.SLACK_APPROVAL_CHANNEL,
+      apiUrl: e.SLACK_API_URL,
+    },
+    email: { smtpUrl: e.SMTP_URL, from: e.EMAIL_FROM },
+    billingProvider: e.BILLING_PROVIDER,
+  });
+}

@@ -1,0 +1,168 @@
+import type { Account } from '../records/accounts';
+import type { AuditEvent } from '../records/audit';
+import type { Actor } from '../records/actors';
+import type { Effective, Kind, LifecycleRecord, Requester, State } from '../records/kinds';
+
+/** Row ⇄ domain mapping. PostgreSQL returns bigint as string and timestamptz as Date. */
+
+const iso = (v: Date | string | null): string | null => (v === null ? null : v instanceof Date ? v.toISOString() : new Date(v).toISOString());
+const isoReq = (v: Date | string): string => iso(v) as string;
+const num = (v: string | number | null): number | null => (v === null ? null : Number(v));
+
+export interface RecordRow {
+  id: string;
+  kind: string;
+  subtype: string;
+  account_id: string;
+  ticket_id: string | null;
+  requested_by: string;
+  requester: Requester | null;
+  reason_code: string;
+  reason_text: string;
+  effective: string | null;
+  effective_at: Date | null;
+  state: string;
+  version: number;
+  details: Record<string, unknown>;
+  amount_minor: string | null;
+  currency: string | null;
+  risk_flags: string[];
+  problems: { field: string; message: string }[];
+  created_at: Date;
+  updated_at: Date;
+}
+
+export function recordFromRow(r: RecordRow): LifecycleRecord {
+  const amount = num(r.amount_minor);
+  return {
+    id: r.id,
+    kind: r.kind as Kind,
+    subtype: r.subtype,
+    account_id: r.account_id,
+    ticket_id: r.ticket_id,
+    requested_by: r.requested_by,
+    requester: r.requester,
+    reason_code: r.reason_code,
+    reason_text: r.reason_text,
+    effective: r.effective as Effective | null,
+    effective_at: iso(r.effective_at),
+    state: r.state as State,
+    version: r.version,
+    details: r.details,
+    amount: amount === null || r.currency === null ? null : { amount_minor: amount, currency: r.currency },
+    risk_flags: r.risk_flags,
+    problems: r.problems,
+    created_at: isoReq(r.created_at),
+    updated_at: isoReq(r.updated_at),
+  };
+}
+
+export function recordToRow(r: LifecycleRecord): Record<string, unknown> {
+  return {
+    id: r.id,
+    kind: r.kind,
+    subtype: r.subtype,
+    account_id: r.account_id,
+    ticket_id: r.ticket_id,
+    requested_by: r.requested_by,
+    requester: r.requester === null ? null : JSON.stringify(r.requester),
+    reason_code: r.reason_code,
+    reason_text: r.reason_text,
+    effective: r.effective,
+    effective_at: r.effective_at,
+    state: r.state,
+    version: r.version,
+    details: JSON.stringify(r.details),
+    amount_minor: r.amount?.amount_minor ?? null,
+    currency: r.amount?.currency ?? null,
+    risk_flags: JSON.stringify(r.risk_flags),
+    problems: JSON.stringify(r.problems),
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+  };
+}
+
+export interface AccountRow {
+  id: string;
+  name: string;
+  plan_id: string;
+  status: string;
+  currency: string;
+  mrr_minor: string;
+  billing_customer_id: string | null;
+  support_tier: string | null;
+  contacts: string[];
+  term_start: Date;
+  term_end: Date;
+  notice_period_days: number;
+  early_termination_fee_minor: string;
+  merged_into: string | null;
+  version: number;
+}
+
+export function accountFromRow(r: AccountRow): Account {
+  return {
+    id: r.id,
+    name: r.name,
+    plan_id: r.plan_id,
+    status: r.status as Account['status'],
+    currency: r.currency,
+    mrr_minor: Number(r.mrr_minor),
+    billing_customer_id: r.billing_customer_id,
+    support_tier: r.support_tier,
+    contacts: r.contacts,
+    term_start: isoReq(r.term_start),
+    term_end: isoReq(r.term_end),
+    notice_period_days: r.notice_period_days,
+    early_termination_fee_minor: Number(r.early_termination_fee_minor),
+    merged_into: r.merged_into,
+    version: r.version,
+  };
+}
+
+export function accountToRow(a: Account): Record<string, unknown> {
+  return {
+    id: a.id,
+    name: a.name,
+    plan_id: a.plan_id,
+    status: a.status,
+    currency: a.currency,
+    mrr_minor: a.mrr_minor,
+    billing_customer_id: a.billing_customer_id,
+    support_tier: a.support_tier,
+    contacts: JSON.stringify(a.contacts),
+    term_start: a.term_start,
+    term_end: a.term_end,
+    notice_period_days: a.notice_period_days,
+    early_termination_fee_minor: a.early_termination_fee_minor,
+    merged_into: a.merged_into,
+  };
+}
+
+export interface AuditRow {
+  id: string;
+  account_id: string;
+  seq: number;
+  record_id: string | null;
+  type: string;
+  actor: Actor;
+  occurred_at: Date;
+  data: Record<string, unknown>;
+  prev_hash: string | null;
+  hash: string;
+}
+
+export function auditFromRow(r: AuditRow): AuditEvent {
+  return {
+    id: String(r.id),
+    account_id: r.account_id,
+    seq: r.seq,
+    record_id: r.record_id,
+    type: r.type,
+    actor: r.actor,
+    occurred_at: isoReq(r.occurred_at),
+    data: r.data,
+    prev_hash: r.prev_hash,
+    hash: r.hash,
+  };
+}

@@ -1,0 +1,42 @@
+import type { Knex } from 'knex';
+import type { AuditEvent } from '../records/audit';
+import type { LifecycleRecord } from '../records/kinds';
+import { auditFromRow, recordFromRow } from './mappers';
+import type { AuditRow, RecordRow } from './mappers';
+import { isUuid } from './records.repository';
+
+export interface RecordFilter {
+  readonly ticketId?: string;
+  readonly accountId?: string;
+  readonly state?: string;
+  readonly limit?: number;
+}
+
+export async function listRecords(db: Knex, f: RecordFilter): Promise<LifecycleRecord[]> {
+  const q = db<RecordRow>('lifecycle_records').orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(Math.min(f.limit ?? 100, 500));
+  if (f.ticketId !== undefined) q.where('ticket_id', f.ticketId);
+  if (f.accountId !== undefined) q.where('account_id', f.accountId);
+  if (f.state !== undefined) q.where('state', f.state);
+  return (await q).map(recordFromRow);
+}
+
+export async function getRecordWithEvents(db: Knex, id: string): Promise<{ record: LifecycleRecord; events: AuditEvent[] } | null> {
+  if (!isUuid(id)) return null;
+  const row = await db<RecordRow>('lifecycle_records').where({ id }).first();
+  if (!row) return null;
+  const events = await db<AuditRow>('audit_events').where({ record_id: id }).orderBy('seq', 'asc');
+  return { record: recordFromRow(row), events: events.map(auditFromRow) };
+}
+
+/** All records and audit events of an account, newest first. */
+export async function accountHistory(
+  db: Knex,
+  accountId: string,
+  limit = 500,
+): Promise<{ records: LifecycleRecord[]; events: AuditEvent[] }> {
+  const [records, events] = await Promise.all([
+    db<RecordRow>('lifecycle_records').where({ account_id: accountId }).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit),
+    db<AuditRow>('audit_events').where({ account_id: accountId }).orderBy('seq', 'desc').limit(limit),
+  ]);
+  return { records: records.map(recordFromRow), events: events.map(auditFromRow) };
+}

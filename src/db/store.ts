@@ -1,0 +1,23 @@
+import type { Knex } from 'knex';
+import type { TransactionRunner, UnitOfWork } from '../records/ports';
+import { KnexAccountRepository } from './accounts.repository';
+import { KnexAuditAppender } from './audit.repository';
+import { KnexOutboxWriter } from './outbox.repository';
+import { KnexRecordRepository } from './records.repository';
+
+export function unitOfWork(trx: Knex.Transaction): UnitOfWork {
+  return {
+    records: new KnexRecordRepository(trx),
+    accounts: new KnexAccountRepository(trx),
+    audit: new KnexAuditAppender(trx),
+    outbox: new KnexOutboxWriter(trx),
+  };
+}
+
+export class KnexTransactionRunner implements TransactionRunner {
+  constructor(private readonly db: Knex) {}
+
+  transaction<T>(work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
+    return this.db.transaction((trx) => work(unitOfWork(trx)));
+  }
+}

@@ -1,0 +1,81 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Knex } from 'knex';
+import { z } from 'zod';
+import { createRecord } from '../app/create-record';
+import type { AppDeps } from '../app/deps';
+import { AppError } from '../records/errors';
+import { STATES } from '../records/kinds';
+import { accountHistory, getRecordWithEvents, listRecords } from '../db/record.queries';
+import { KnexAccountRepository } from '../db/accounts.repository';
+import type { Metrics } from '../observability/metrics';
+import { problemsFromZod } from '../records/problems';
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Bearer-token check in constant time (hashing first makes the lengths equal). */
+export function bearerMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer (.+)$/i.exec(header ?? '');
+  return m !== null && timingSafeEqual(digest(m[1]!), digest(token));
+}
+
+const ListQuery = z
+  .object({
+    ticket_id: z.string().min(1).max(200).optional(),
+    account_id: z.string().min(1).max(200).optional(),
+    state: z.enum(STATES).optional(),
+    limit: z.coerce.number().int().min(1).max(500).optional(),
+  })
+  .strict()
+  .refine((q) => q.ticket_id !== undefined || q.account_id !== undefined, { message: 'give ticket_id or account_id' });
+
+export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: string | undefined; app: AppDeps; metrics: Metrics }): void {
+  app.register(async (api) => {
+    api.addHook('onRequest', async (req: FastifyRequest) => {
+      if (!deps.apiToken) throw new AppError('unauthorized', 'The API is disabled: set API_TOKEN to enable it');
+      if (!bearerMatches(req.headers.authorization, deps.apiToken)) {
+        throw new AppError('unauthorized', 'Missing or wrong bearer token: send "Authorization: Bearer <API_TOKEN>"');
+      }
+    });
+
+    api.get('/api/records', async (req) => {
+      const q = ListQuery.safeParse(req.query);
+      if (!q.success) throw new AppError('validation_failed', 'Invalid query', { problems: problemsFromZod(q.error) });
+      return {
+        records: await listRecords(deps.db, {
+          ...(q.data.ticket_id !== undefined ? { ticketId: q.data.ticket_id } : {}),
+          ...(q.data.account_id !== undefined ? { accountId: q.data.account_id } : {}),
+          ...(q.data.state !== undefined ? { state: q.data.state } : {}),
+          ...(q.data.limit !== undefined ? { limit: q.data.limit } : {}),
+        }),
+      };
+    });
+
+    api.post('/api/records', async (req, reply) => {
+      const body = req.body;
+      const requestedBy = body && typeof body === 'object' ? (body as Record<string, unknown>).requested_by : undefined;
+      const { record, events } = await createRecord(deps.app, {
+        request: body,
+        actor: { role: 'agent', id: typeof requestedBy === 'string' && requestedBy ? requestedBy.slice(0, 200) : 'api' },
+        onProblems: 'reject',
+      });
+      deps.metrics.recordsCreated.inc({ kind: record.kind, state: record.state });
+      return reply.status(201).header('location', `/api/records/${record.id}`).send({ record, events });
+    });
+
+    api.get<{ Params: { id: string } }>('/api/records/:id', async (req) => {
+      const found = await getRecordWithEvents(deps.db, req.params.id);
+      if (!found) throw new AppError('not_found', `No lifecycle record ${req.params.id}`);
+      return found;
+    });
+
+    api.get<{ Params: { id: string } }>('/api/accounts/:id/history', async (req) => {
+      const account = await new KnexAccountRepository(deps.db).get(req.params.id);
+      const history = await accountHistory(deps.db, req.params.id);
+      if (!account && history.records.length === 0 && history.events.length === 0) {
+        throw new AppError('not_found', `No account ${req.params.id}`);
+      }
+      return { account, ...history };
+    });
+  });
+}

@@ -1,0 +1,57 @@
+import Fastify, { LogController } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Knex } from 'knex';
+import type { Redis } from 'ioredis';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
+import type { AppDeps } from '../app/deps';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import { errorBody, errorHandler } from './errors';
+import { healthRoutes } from './health.routes';
+import { apiRoutes } from './api.routes';
+
+export interface HttpDeps {
+  readonly db: Knex;
+  readonly redis: Redis;
+  readonly app: AppDeps;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly apiToken: string | undefined;
+  /** Extra route plugins (webhooks), registered after the core routes. */
+  readonly plugins?: readonly ((app: FastifyInstance) => void | Promise<void>)[];
+  /** Raw handlers that take over a path before Fastify parses the body (Slack's Bolt receiver). */
+  readonly rawHandlers?: ReadonlyMap<string, (req: IncomingMessage, res: ServerResponse) => void>;
+}
+
+export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // Per-request access logs cost more than the work on the hot webhook path; refusals are logged below.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    serverFactory: (handler) =>
+      createServer((req, res) => {
+        const raw = deps.rawHandlers?.get((req.url ?? '').split('?')[0]!);
+        if (raw) raw(req, res);
+        else handler(req, res);
+      }),
+  });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) => reply.status(404).send(errorBody('not_found', `No route ${req.method} ${req.url.split('?')[0]}`)));
+  app.addHook('onResponse', async (req, reply) => {
+    deps.metrics.httpDuration.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+    if (reply.statusCode >= 400) req.log.info({ method: req.method, route: req.routeOptions.url, status: reply.statusCode }, 'request refused');
+  });
+  healthRoutes(app, deps);
+  apiRoutes(app, { db: deps.db, apiToken: deps.apiToken, app: deps.app, metrics: deps.metrics });
+  for (const p of deps.plugins ?? []) await app.register(async (scope) => p(scope));
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import type { Actor } from './actors';
+
+/** An audit event before it is chained: what happened, to which record, by whom, when. */
+export interface AuditEventDraft {
+  readonly account_id: string;
+  readonly record_id: string | null;
+  /** Dotted name, e.g. `record.created`, `record.approve`, `approval.refused`. */
+  readonly type: string;
+  readonly actor: Actor;
+  /** ISO 8601 instant, millisecond precision. */
+  readonly occurred_at: string;
+  readonly data: Record<string, unknown>;
+}
+
+/** A chained, stored audit event. `seq` counts from 1 per account; `prev_hash` is null for seq 1. */
+export interface AuditEvent extends AuditEventDraft {
+  readonly id: string;
+  readonly seq: number;
+  readonly prev_hash: string | null;
+  readonly hash: string;
+}
+
+/**
+ * Canonical JSON: object keys sorted by code point at every level, no whitespace, `undefined`
+ * members dropped (as JSON.stringify does). Two equal values always serialise to the same bytes,
+ * whatever order their keys were built in, so the hash survives a round-trip through jsonb.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError('non-finite number in audit data');
+    return JSON.stringify(value) ?? 'null';
+  }
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  const entries = Object.keys(value)
+    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+  return `{${entries.join(',')}}`;
+}
+
+/** The fields an event's hash covers. Everything that gives the event its meaning, and its place in the chain. */
+export function hashedContent(e: Omit<AuditEvent, 'id' | 'hash'>): Record<string, unknown> {
+  return {
+    account_id: e.account_id,
+    seq: e.seq,
+    record_id: e.record_id,
+    type: e.type,
+    actor: e.actor,
+    occurred_at: e.occurred_at,
+    data: e.data,
+    prev_hash: e.prev_hash,
+  };
+}
+
+export function computeEventHash(e: Omit<AuditEvent, 'id' | 'hash'>): string {
+  return createHash('sha256').update(canonicalJson(hashedContent(e)), 'utf8').digest('hex');
+}
+
+/** Chains drafts after a head (the account's last seq and hash). Pure; the store serialises per account. */
+export function chainEvents(
+  head: { seq: number; hash: string | null },
+  drafts: readonly AuditEventDraft[],
+): Omit<AuditEvent, 'id'>[] {
+  let seq = head.seq;
+  let prev = head.hash;
+  return drafts.map((d) => {
+    seq += 1;
+    const body = { ...d, seq, prev_hash: prev };
+    const hash = computeEventHash(body);
+    prev = hash;
+    return { ...body, hash };
+  });
+}
+
+export interface ChainBreak {
+  readonly event_id: string;
+  readonly account_id: string;
+  readonly seq: number;
+  readonly problem: string;
+}
+
+/**
+ * Walks one account's events in seq order, checking each against its hash, its link to the previous
+ * event and, at the end, the account's recorded head (which catches deleted newest events).
+ * Incremental so `audit verify` can stream millions of rows.
+ */
+export class ChainVerifier {
+  private prev: string | null = null;
+  private expectedSeq = 1;
+  private last: AuditEvent | null = null;
+  private broken: ChainBreak | null = null;
+
+  constructor(readonly accountId: string) {}
+
+  get count(): number {
+    return this.expectedSeq - 1;
+  }
+
+  /** Checks the next event; returns the break (and keeps returning it) once the chain is broken. */
+  push(e: AuditEvent): ChainBreak | null {
+    if (this.broken) return this.broken;
+    const at = (problem: string): ChainBreak => (this.broken = { event_id: e.id, account_id: e.account_id, seq: e.seq, problem });
+    if (e.seq !== this.expectedSeq) {
+      return at(
+        e.seq > this.expectedSeq
+          ? `event(s) with seq ${this.expectedSeq}..${e.seq - 1} are missing (deleted?) before seq ${e.seq}`
+          : `seq ${e.seq} is out of order (expected ${this.expectedSeq})`,
+      );
+    }
+    if (e.prev_hash !== this.prev) {
+      return at(`prev_hash ${short(e.prev_hash)} does not match the previous event's hash ${short(this.prev)} (rows deleted or reordered)`);
+    }
+    const recomputed = computeEventHash(e);
+    if (recomputed !== e.hash) {
+      return at(`content does not match its hash (stored ${short(e.hash)}, recomputed ${short(recomputed)}): the row was altered`);
+    }
+    this.prev = e.hash;
+    this.expectedSeq += 1;
+    this.last = e;
+    return null;
+  }
+
+  /** Compares the end of the chain with the recorded head. */
+  finish(head: { seq: number; hash: string | null } | null): ChainBreak | null {
+    if (this.broken) return this.broken;
+    const endSeq = this.expectedSeq - 1;
+    if (head && (head.seq !== endSeq || head.hash !== this.prev)) {
+      return (this.broken = {
+        event_id: this.last?.id ?? '(none)',
+        account_id: this.accountId,
+        seq: endSeq,
+        problem: `chain ends at seq ${endSeq} but the recorded head is seq ${head.seq} (${short(head.hash)}): the newest event(s) were deleted`,
+      });
+    }
+    return null;
+  }
+}
+
+/** Verifies a whole chain held in memory. */
+export function verifyChain(accountId: string, events: readonly AuditEvent[], head: { seq: number; hash: string | null } | null): ChainBreak | null {
+  const v = new ChainVerifier(accountId);
+  for (const e of events) {
+    const b = v.push(e);
+    if (b) return b;
+  }
+  return v.finish(head);
+}
+
+const short = (h: string | null) => (h === null ? 'null' : h.slice(0, 12));

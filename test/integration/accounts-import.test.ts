@@ -1,0 +1,74 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createTestDb } from '../helpers/db';
+import type { TestDb } from '../helpers/db';
+import { runCli } from '../helpers/cli';
+import { countRows } from '../helpers/app';
+import { verifyAudit } from '../../src/db/audit.queries';
+
+let t: TestDb;
+let tmp: string;
+beforeAll(async () => {
+  t = await createTestDb();
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ld-import-'));
+});
+afterAll(async () => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+  await t.destroy();
+});
+
+const fixture = (name: string) => path.resolve(__dirname, '..', 'fixtures', name);
+const importFile = (file: string) => runCli(['accounts', 'import', file], { DATABASE_URL: t.url });
+
+it('imports a CSV file with every account and one audit event each', async () => {
+  const r = await importFile(fixture('accounts.csv'));
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/imported 3 account\(s\)/);
+  const kaiju = await t.db('accounts').where({ id: 'acc_kaiju' }).first();
+  expect(kaiju).toMatchObject({ name: 'Kaiju, K.K.', currency: 'JPY', mrr_minor: '45000', billing_customer_id: null, contacts: ['admin@kaiju.example'] });
+  const acme = await t.db('accounts').where({ id: 'acc_acme' }).first();
+  expect(acme.contacts).toEqual(['ops@acme.example', 'cfo@acme.example']);
+  expect(await countRows(t.db, 'audit_events', { type: 'account.imported' })).toBe(3);
+  expect((await verifyAudit(t.db)).broken).toBeNull();
+});
+
+it('imports JSON Lines and updates existing accounts', async () => {
+  const file = path.join(tmp, 'update.jsonl');
+  fs.writeFileSync(
+    file,
+    JSON.stringify({ id: 'acc_acme', name: 'Acme GmbH', plan_id: 'business', currency: 'EUR', mrr_minor: 29900, term_start: '2026-03-01T00:00:00Z', term_end: '2026-04-01T00:00:00Z' }) + '\n',
+  );
+  const r = await importFile(file);
+  expect(r.code).toBe(0);
+  expect(await t.db('accounts').where({ id: 'acc_acme' }).first()).toMatchObject({ plan_id: 'business', mrr_minor: '29900' });
+});
+
+it('rejects a file with bad rows, naming each line, and imports none of it', async () => {
+  const before = await countRows(t.db, 'accounts');
+  const r = await importFile(fixture('accounts-bad.csv'));
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/4 invalid row\(s\); nothing was imported/);
+  expect(r.stderr).toMatch(/line 3: plan_id: "platinum" is not in the plan catalog/);
+  expect(r.stderr).toMatch(/line 4: mrr_minor: /);
+  expect(r.stderr).toMatch(/line 5: id: "acc_good" already appears on line 2/);
+  expect(r.stderr).toMatch(/line 6: term_end: term_end must be after term_start/);
+  expect(await countRows(t.db, 'accounts')).toBe(before);
+  expect(await countRows(t.db, 'accounts', { id: 'acc_good' })).toBe(0);
+});
+
+it('names the line of invalid JSON in a JSONL file', async () => {
+  const file = path.join(tmp, 'broken.jsonl');
+  fs.writeFileSync(file, '\n{"id": "x"\n');
+  const r = await importFile(file);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/line 2: not valid JSON/);
+});
+
+it('refuses a file it cannot read or whose format it cannot tell', async () => {
+  expect((await importFile(path.join(tmp, 'missing.csv'))).stderr).toMatch(/cannot read .*missing\.csv: ENOENT/);
+  const r = await importFile(path.join(tmp, 'accounts.txt'));
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/name it \.csv or \.jsonl/);
+});

@@ -1,0 +1,119 @@
+import { createTestDb } from '../helpers/db';
+import type { TestDb } from '../helpers/db';
+import { buildAccount, buildRequest } from '../helpers/builders';
+import { seedAccounts } from '../helpers/app';
+import { auth, buildTestHttp } from '../helpers/http';
+import type { TestHttp } from '../helpers/http';
+
+let t: TestDb;
+let h: TestHttp;
+beforeAll(async () => {
+  t = await createTestDb();
+  await seedAccounts(t.db, buildAccount());
+  h = await buildTestHttp(t.db);
+});
+afterAll(async () => {
+  await h.close();
+  await t.destroy();
+});
+
+describe('health', () => {
+  it('/healthz answers while the process is up', async () => {
+    const r = await h.app.inject({ method: 'GET', url: '/healthz' });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual({ status: 'ok' });
+  });
+
+  it('/readyz is 200 when PostgreSQL and Redis answer', async () => {
+    const r = await h.app.inject({ method: 'GET', url: '/readyz' });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok' } });
+  });
+
+  it('/readyz is 503 naming Redis when Redis is unreachable', async () => {
+    const down = await buildTestHttp(t.db, { redisUrl: 'redis://127.0.0.1:1' });
+    try {
+      const r = await down.app.inject({ method: 'GET', url: '/readyz' });
+      expect(r.statusCode).toBe(503);
+      expect(r.json().checks.postgres).toBe('ok');
+      expect(r.json().checks.redis).toMatch(/^unavailable/);
+    } finally {
+      await down.close();
+    }
+  });
+
+  it('/readyz is 503 naming PostgreSQL when the database is unreachable', async () => {
+    const { createDb } = await import('../../src/db/connection');
+    const deadDb = createDb('postgres://postgres@127.0.0.1:1/nothing', { asAppRole: false, acquireTimeoutMs: 500 });
+    const down = await buildTestHttp(deadDb);
+    try {
+      const r = await down.app.inject({ method: 'GET', url: '/readyz' });
+      expect(r.statusCode).toBe(503);
+      expect(r.json().checks.postgres).toMatch(/^unavailable/);
+      expect(r.json().checks.redis).toBe('ok');
+    } finally {
+      await down.close();
+      await deadDb.destroy();
+      // Let the pool's pending connection attempt run into its short acquire timeout before the file ends.
+      await new Promise((r) => setTimeout(r, 600));
+    }
+  });
+
+  it('/metrics serves Prometheus text including request durations', async () => {
+    await h.app.inject({ method: 'GET', url: '/healthz' });
+    const r = await h.app.inject({ method: 'GET', url: '/metrics' });
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['content-type']).toMatch(/text\/plain/);
+    expect(r.body).toMatch(/lifecycle_desk_http_request_duration_seconds_count\{method="GET",route="\/healthz",status="200"\} \d+/);
+  });
+});
+
+describe('API', () => {
+  it('refuses requests without the bearer token (401, JSON)', async () => {
+    const none = await h.app.inject({ method: 'GET', url: '/api/records?account_id=acc_acme' });
+    expect(none.statusCode).toBe(401);
+    expect(none.json().error.code).toBe('unauthorized');
+    const wrong = await h.app.inject({ method: 'GET', url: '/api/records?account_id=acc_acme', headers: { authorization: 'Bearer nope' } });
+    expect(wrong.statusCode).toBe(401);
+  });
+
+  it('creates a record and returns it with its audit events', async () => {
+    const created = await h.app.inject({ method: 'POST', url: '/api/records', headers: auth, payload: buildRequest('upgrade', { account_id: 'acc_acme' }) });
+    expect(created.statusCode).toBe(201);
+    const id = created.json().record.id as string;
+    expect(created.headers.location).toBe(`/api/records/${id}`);
+    const got = await h.app.inject({ method: 'GET', url: `/api/records/${id}`, headers: auth });
+    expect(got.statusCode).toBe(200);
+    expect(got.json().record).toMatchObject({ id, kind: 'upgrade', state: 'submitted' });
+    expect(got.json().events.map((e: { type: string }) => e.type)).toEqual(['record.created']);
+  });
+
+  it('answers 422 naming the problem for an invalid request', async () => {
+    const r = await h.app.inject({ method: 'POST', url: '/api/records', headers: auth, payload: buildRequest('downgrade', { details: { to_plan: 'nope' } }) });
+    expect(r.statusCode).toBe(422);
+    expect(r.json().error.problems[0].field).toBe('details.to_plan');
+  });
+
+  it('answers 400 for malformed JSON and 404 for unknown records', async () => {
+    const bad = await h.app.inject({ method: 'POST', url: '/api/records', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"kind":' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.message).toBeTruthy();
+    const missing = await h.app.inject({ method: 'GET', url: '/api/records/00000000-0000-4000-8000-000000000000', headers: auth });
+    expect(missing.statusCode).toBe(404);
+    expect((await h.app.inject({ method: 'GET', url: '/api/records/not-a-uuid', headers: auth })).statusCode).toBe(404);
+  });
+
+  it('lists an account history newest first', async () => {
+    h.deps.clock.set(new Date(h.deps.clock.now().getTime() + 60_000));
+    const created = await h.app.inject({ method: 'POST', url: '/api/records', headers: auth, payload: buildRequest('service_credit') });
+    expect(created.statusCode).toBe(201);
+    const r = await h.app.inject({ method: 'GET', url: '/api/accounts/acc_acme/history', headers: auth });
+    expect(r.statusCode).toBe(200);
+    const { records, events, account } = r.json();
+    expect(account.id).toBe('acc_acme');
+    expect(records[0].kind).toBe('service_credit');
+    const seqs = events.map((e: { seq: number }) => e.seq);
+    expect(seqs).toEqual([...seqs].sort((a: number, b: number) => b - a));
+    expect((await h.app.inject({ method: 'GET', url: '/api/accounts/nobody/history', headers: auth })).statusCode).toBe(404);
+  });
+});

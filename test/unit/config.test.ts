@@ -1,0 +1,43 @@
+import { ConfigError, loadConfig } from '../../src/config';
+
+const errorOf = (env: Record<string, string>) => {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    return e as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+it('applies the documented defaults', () => {
+  const c = loadConfig({});
+  expect(c.databaseUrl).toBe('postgres://postgres@127.0.0.1:5432/lifecycle_desk');
+  expect(c.redisUrl).toBe('redis://127.0.0.1:6379');
+  expect(c.http.port).toBe(3000);
+  expect(c.billingProvider).toBe('ledger');
+  expect(c.zendesk.webhookSecrets).toEqual([]);
+  expect(Object.isFrozen(c) && Object.isFrozen(c.zendesk)).toBe(true);
+});
+
+it('splits a rotated webhook secret', () => {
+  expect(loadConfig({ ZENDESK_WEBHOOK_SECRET: 'new, old' }).zendesk.webhookSecrets).toEqual(['new', 'old']);
+});
+
+it.each([
+  ['PORT', 'eighty', /PORT: .*number/],
+  ['DATABASE_URL', 'mysql://x', /DATABASE_URL: expected a PostgreSQL URL/],
+  ['REDIS_URL', 'localhost:6379', /REDIS_URL: expected a Redis URL/],
+  ['BILLING_PROVIDER', 'paypal', /BILLING_PROVIDER: .*ledger.*stripe.*webhook/],
+  ['ZENDESK_WEBHOOK_SECRET', 'a,b,c', /ZENDESK_WEBHOOK_SECRET: expected at most two/],
+  ['SMTP_URL', 'http://mail', /SMTP_URL: expected an SMTP URL/],
+])('names %s when it is invalid', (name, value, pattern) => {
+  const err = errorOf({ [name]: value });
+  expect(err).toBeInstanceOf(ConfigError);
+  expect(err.message).toMatch(pattern);
+});
+
+it('never echoes a secret value in the error', () => {
+  const err = errorOf({ API_TOKEN: 'short-secret' });
+  expect(err.message).toMatch(/API_TOKEN: expected at least 16 characters/);
+  expect(err.message).not.toContain('short-secret');
+});
