@@ -4,6 +4,9 @@ import * as createAccounts from './20261122090100_create_accounts';
 import * as createLifecycleRecords from './20261122090200_create_lifecycle_records';
 import * as createAuditEvents from './20261122090300_create_audit_events';
 import * as createOutbox from './20261122090400_create_outbox';
+import * as addOutboxCompletion from './20261122090500_add_outbox_completion';
+import * as createWebhookDeliveries from './20261122090600_create_webhook_deliveries';
+import * as createZendeskSyncState from './20261122090700_create_zendesk_sync_state';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -15,6 +18,9 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261122090200_create_lifecycle_records': createLifecycleRecords,
   '20261122090300_create_audit_events': createAuditEvents,
   '20261122090400_create_outbox': createOutbox,
+  '20261122090500_add_outbox_completion': addOutboxCompletion,
+  '20261122090600_create_webhook_deliveries': createWebhookDeliveries,
+  '20261122090700_create_zendesk_sync_state': createZendeskSyncState,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

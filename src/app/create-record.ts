@@ -10,7 +10,7 @@ import type { Account } from '../records/accounts';
 import type { AuditEvent } from '../records/audit';
 import type { OutboxMessage, UnitOfWork } from '../records/ports';
 import type { AppDeps } from './deps';
-import { recordChangedMessage } from './record-events';
+import { followUpsOf } from './record-events';
 
 export interface CreateRecordInput {
   /** Untrusted request body (API) or mapped ticket fields (Zendesk). */
@@ -23,6 +23,8 @@ export interface CreateRecordInput {
   readonly onProblems: 'reject' | 'draft';
   /** Extra outbox messages that must commit with the record. */
   readonly messages?: (record: LifecycleRecord) => readonly OutboxMessage[];
+  /** Problems found before validation (e.g. a ticket field that could not be read); they keep the record a draft. */
+  readonly extraProblems?: readonly Problem[];
 }
 
 export interface Evaluation {
@@ -32,7 +34,18 @@ export interface Evaluation {
 }
 
 /** Structural parse, then the business checks against the account and the catalog. */
-export async function evaluateRequest(uow: UnitOfWork, deps: Pick<AppDeps, 'catalog'>, raw: unknown, now: Date): Promise<Evaluation> {
+export async function evaluateRequest(
+  uow: UnitOfWork,
+  deps: Pick<AppDeps, 'catalog'>,
+  raw: unknown,
+  now: Date,
+  extraProblems: readonly Problem[] = [],
+): Promise<Evaluation> {
+  const ev = await evaluateParsed(uow, deps, raw, now);
+  return extraProblems.length ? { ...ev, problems: [...extraProblems, ...ev.problems] } : ev;
+}
+
+async function evaluateParsed(uow: UnitOfWork, deps: Pick<AppDeps, 'catalog'>, raw: unknown, now: Date): Promise<Evaluation> {
   const parsed = RecordRequestSchema.safeParse(raw);
   if (!parsed.success) return { request: null, problems: problemsFromZod(parsed.error), assessment: null };
   const request = parsed.data;
@@ -45,6 +58,9 @@ export async function evaluateRequest(uow: UnitOfWork, deps: Pick<AppDeps, 'cata
   const assessment = assessRequest(request, { account, catalog: deps.catalog, now, relatedAccounts: related });
   return { request, problems: assessment.problems, assessment };
 }
+
+/** Account id of drafts that do not name one yet (their audit events chain under it until they do). */
+export const UNASSIGNED_ACCOUNT = 'unassigned';
 
 const str = (v: unknown): string => (typeof v === 'string' ? v.trim().slice(0, 200) : '');
 const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
@@ -65,7 +81,7 @@ export function recordFromEvaluation(
     id,
     kind: (req?.kind ?? r.kind) as Kind,
     subtype: req?.subtype ?? str(r.subtype),
-    account_id: req?.account_id ?? str(r.account_id),
+    account_id: req?.account_id ?? (str(r.account_id) || UNASSIGNED_ACCOUNT),
     ticket_id: req?.ticket_id ?? (str(r.ticket_id) || null),
     requested_by: req?.requested_by ?? (str(r.requested_by) || actor.id),
     requester: req?.requester ?? null,
@@ -95,10 +111,9 @@ export async function createRecordIn(uow: UnitOfWork, deps: AppDeps, input: Crea
   if (!KINDS.includes(kind as Kind)) {
     throw validationError([{ field: 'kind', message: `expected one of: ${KINDS.join(', ')}` }]);
   }
-  const ev = await evaluateRequest(uow, deps, input.request, now);
+  const ev = await evaluateRequest(uow, deps, input.request, now, input.extraProblems);
   if (ev.problems.length > 0 && input.onProblems === 'reject') throw validationError(ev.problems);
   const record = recordFromEvaluation(deps.ids.newId(), input.request, ev, input.actor, now.toISOString());
-  if (!record.account_id) throw validationError([{ field: 'account_id', message: 'is required' }]);
   await uow.records.insert(record);
   const events = await uow.audit.append([
     {
@@ -119,7 +134,7 @@ export async function createRecordIn(uow: UnitOfWork, deps: AppDeps, input: Crea
       },
     },
   ]);
-  await uow.outbox.add([recordChangedMessage(record, null), ...(input.messages?.(record) ?? [])]);
+  await uow.outbox.add([...followUpsOf(record, null), ...(input.messages?.(record) ?? [])]);
   return { record, events };
 }
 

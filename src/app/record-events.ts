@@ -1,17 +1,19 @@
-import type { LifecycleRecord } from '../records/kinds';
+import type { LifecycleRecord, State } from '../records/kinds';
 import type { OutboxMessage } from '../records/ports';
+import { TOPICS } from './topics';
 
 /**
- * Every committed change of a record's state publishes one `record.changed` message; the job
- * relay fans it out (ticket sync, approvals, billing, email). Keyed by record and version, so a
- * replayed change is stored once.
+ * The side effects a committed record change causes, as outbox messages written in the same
+ * transaction. Keys name the record and version, so a replayed change is stored once.
  */
-export const RECORD_CHANGED = 'record.changed';
-
-export function recordChangedMessage(record: LifecycleRecord, previousState: LifecycleRecord['state'] | null): OutboxMessage {
-  return {
-    topic: RECORD_CHANGED,
-    key: `record:${record.id}:v${record.version}`,
-    payload: { record_id: record.id, version: record.version, state: record.state, previous_state: previousState },
-  };
+export function followUpsOf(record: LifecycleRecord, _previous: State | null): OutboxMessage[] {
+  const out: OutboxMessage[] = [];
+  if (record.ticket_id) {
+    out.push({
+      topic: TOPICS.zendeskSync,
+      key: `zendesk-sync.${record.id}.v${record.version}`,
+      payload: { record_id: record.id, version: record.version },
+    });
+  }
+  return out;
 }

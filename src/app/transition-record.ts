@@ -5,7 +5,7 @@ import type { LifecycleRecord } from '../records/kinds';
 import type { AuditEvent } from '../records/audit';
 import type { OutboxMessage, UnitOfWork } from '../records/ports';
 import type { AppDeps } from './deps';
-import { recordChangedMessage } from './record-events';
+import { followUpsOf } from './record-events';
 
 export interface TransitionRequest extends Omit<TransitionContext, 'now'> {
   readonly recordId: string;
@@ -35,7 +35,7 @@ export async function transitionIn(uow: UnitOfWork, now: Date, req: TransitionRe
   const { record, events } = transition(current, req.event, { ...req, now });
   await uow.records.update(record, current.version);
   const appended = await uow.audit.append(events);
-  await uow.outbox.add([recordChangedMessage(record, current.state), ...(req.messages?.(record) ?? [])]);
+  await uow.outbox.add([...followUpsOf(record, current.state), ...(req.messages?.(record) ?? [])]);
   return { record, events: appended };
 }
 

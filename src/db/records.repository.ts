@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { AppError } from '../records/errors';
-import type { LifecycleRecord } from '../records/kinds';
+import type { LifecycleRecord, State } from '../records/kinds';
+import { TERMINAL_STATES } from '../records/state-machine';
 import type { RecordRepository } from '../records/ports';
 import { recordFromRow, recordToRow } from './mappers';
 import type { RecordRow } from './mappers';
@@ -29,6 +30,19 @@ export class KnexRecordRepository implements RecordRepository {
     if (!isUuid(id)) return null;
     const row = await this.db<RecordRow>('lifecycle_records').where({ id }).first();
     return row ? recordFromRow(row) : null;
+  }
+
+  async findOpenByTicket(ticketId: string): Promise<LifecycleRecord | null> {
+    const row = await this.db<RecordRow>('lifecycle_records')
+      .where({ ticket_id: ticketId })
+      .whereNotIn('state', TERMINAL_STATES as State[])
+      .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
+      .first();
+    return row ? recordFromRow(row) : null;
+  }
+
+  async lockTicket(ticketId: string): Promise<void> {
+    await this.db.raw("SELECT pg_advisory_xact_lock(hashtextextended('zendesk-ticket:' || ?, 0))", [ticketId]);
   }
 }
 

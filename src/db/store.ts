@@ -2,6 +2,8 @@ import type { Knex } from 'knex';
 import type { TransactionRunner, UnitOfWork } from '../records/ports';
 import { KnexAccountRepository } from './accounts.repository';
 import { KnexAuditAppender } from './audit.repository';
+import { KnexDeliveryRepository } from './deliveries.repository';
+import { KnexTicketSyncRepository } from './ticket-sync.repository';
 import { KnexOutboxWriter } from './outbox.repository';
 import { KnexRecordRepository } from './records.repository';
 
@@ -11,6 +13,8 @@ export function unitOfWork(trx: Knex.Transaction): UnitOfWork {
     accounts: new KnexAccountRepository(trx),
     audit: new KnexAuditAppender(trx),
     outbox: new KnexOutboxWriter(trx),
+    deliveries: new KnexDeliveryRepository(trx),
+    ticketSync: new KnexTicketSyncRepository(trx),
   };
 }
 

@@ -30,6 +30,25 @@ export interface RecordRepository {
   /** Writes `record` if the stored version is still `expectedVersion`; otherwise throws a `conflict` AppError. */
   update(record: LifecycleRecord, expectedVersion: number): Promise<void>;
   get(id: string): Promise<LifecycleRecord | null>;
+  /** The newest record of a ticket that is not in a final state, if any. */
+  findOpenByTicket(ticketId: string): Promise<LifecycleRecord | null>;
+  /** Serialises work on one ticket until the transaction ends (two deliveries of one ticket at once). */
+  lockTicket(ticketId: string): Promise<void>;
+}
+
+export interface DeliveryClaim {
+  readonly source: string;
+  readonly key: string;
+  readonly ticketId: string | null;
+  readonly ticketUpdatedAt: string | null;
+}
+
+export interface DeliveryRepository {
+  /** Records a delivery; false when the same delivery was already recorded (a retry or replay). */
+  claim(delivery: DeliveryClaim): Promise<boolean>;
+  setOutcome(source: string, key: string, outcome: string, recordId: string | null): Promise<void>;
+  /** The newest ticket updated_at already applied for this ticket. */
+  newestTicketUpdate(source: string, ticketId: string): Promise<string | null>;
 }
 
 export interface AccountRepository {
@@ -55,9 +74,39 @@ export interface UnitOfWork {
   readonly accounts: AccountRepository;
   readonly audit: AuditAppender;
   readonly outbox: OutboxWriter;
+  readonly deliveries: DeliveryRepository;
+  readonly ticketSync: TicketSyncRepository;
 }
 
 export interface TransactionRunner {
   /** Runs `work` in one transaction: all of its writes commit together or none do. */
   transaction<T>(work: (uow: UnitOfWork) => Promise<T>): Promise<T>;
+}
+
+/** A change to a helpdesk ticket, applied as one request. */
+export interface TicketUpdate {
+  /** Private comment visible to agents only. */
+  readonly internalNote?: string;
+  readonly addTags?: readonly string[];
+  readonly removeTags?: readonly string[];
+  readonly status?: 'open' | 'pending' | 'hold' | 'solved';
+}
+
+/** The helpdesk as the use-cases see it (Zendesk implements it). Failures are AppErrors with `retryable`. */
+export interface Helpdesk {
+  updateTicket(ticketId: string, update: TicketUpdate): Promise<void>;
+}
+
+/** What a ticket last showed for a record. */
+export interface TicketSyncState {
+  readonly record_id: string;
+  readonly ticket_id: string;
+  readonly synced_version: number;
+  readonly note_hash: string | null;
+}
+
+export interface TicketSyncRepository {
+  /** Reads and locks the record's sync state until the transaction ends. */
+  getForUpdate(recordId: string): Promise<TicketSyncState | null>;
+  save(state: TicketSyncState & { tags: readonly string[] }): Promise<void>;
 }

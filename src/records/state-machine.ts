@@ -80,7 +80,7 @@ export interface TransitionContext {
   /** Extra facts for the audit event (decision ids, provider references…). */
   readonly data?: Record<string, unknown>;
   /** Field changes that travel with the transition (e.g. revised details of a draft). */
-  readonly patch?: Partial<Pick<LifecycleRecord, 'details' | 'amount' | 'problems' | 'risk_flags' | 'effective' | 'effective_at' | 'reason_text' | 'reason_code' | 'requester' | 'subtype'>>;
+  readonly patch?: Partial<Omit<LifecycleRecord, 'id' | 'state' | 'version' | 'created_at' | 'updated_at'>>;
 }
 
 export interface TransitionResult {
@@ -115,6 +115,7 @@ export function transition(record: LifecycleRecord, event: LifecycleEvent, ctx: 
   if (ctx.patch) data.changed = Object.keys(ctx.patch).sort();
   return {
     record: next,
-    events: [{ account_id: record.account_id, record_id: record.id, type: `record.${event}`, actor: ctx.actor, occurred_at: at, data }],
+    // A revised draft may have been moved to the right account; its events follow it.
+    events: [{ account_id: next.account_id, record_id: record.id, type: `record.${event}`, actor: ctx.actor, occurred_at: at, data }],
   };
 }

@@ -76,6 +76,9 @@ const DEFAULT_DETAILS: { [K in Kind]: Record<string, unknown> } = {
 export interface RequestOverrides<K extends Kind> {
   subtype?: RecordRequestOf<K>['subtype'];
   account_id?: string;
+  ticket_id?: string;
+  requested_by?: string;
+  requester?: { email: string; name?: string };
   effective?: string;
   reason_code?: string;
   /** Replaces the default details entirely. */

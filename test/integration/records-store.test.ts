@@ -20,14 +20,14 @@ const agent = { role: 'agent' as const, id: 'agent-1' };
 
 it('creates a valid request as submitted, with its audit event and outbox row in the database', async () => {
   const deps = buildDeps(t.db);
-  const { record, events } = await createRecord(deps, { request: buildRequest('downgrade'), actor: agent, onProblems: 'reject' });
+  const { record, events } = await createRecord(deps, { request: buildRequest('downgrade', { ticket_id: '101' }), actor: agent, onProblems: 'reject' });
   expect(record.state).toBe('submitted');
   expect(record.amount).toEqual({ amount_minor: -7000, currency: 'EUR' });
   const stored = await t.db('lifecycle_records').where({ id: record.id }).first();
   expect(stored).toMatchObject({ state: 'submitted', version: 1, amount_minor: '-7000', currency: 'EUR' });
   expect(events).toHaveLength(1);
   expect(await countRows(t.db, 'audit_events', { record_id: record.id, type: 'record.created' })).toBe(1);
-  expect(await countRows(t.db, 'outbox', { key: `record:${record.id}:v1` })).toBe(1);
+  expect(await countRows(t.db, 'outbox', { key: `zendesk-sync.${record.id}.v1` })).toBe(1);
 });
 
 it('refuses an invalid API request with the problems and stores nothing', async () => {
@@ -58,11 +58,11 @@ it('keeps an incomplete ticket request as a draft listing what is missing', asyn
 
 it('moves a record and writes record + audit + outbox together', async () => {
   const deps = buildDeps(t.db);
-  const { record } = await createRecord(deps, { request: buildRequest('upgrade'), actor: agent, onProblems: 'reject' });
+  const { record } = await createRecord(deps, { request: buildRequest('upgrade', { ticket_id: '102' }), actor: agent, onProblems: 'reject' });
   const out = await transitionRecord(deps, { recordId: record.id, event: 'request_approval', actor: { role: 'system', id: 'policy' }, expectedVersion: 1 });
   expect(out.record).toMatchObject({ state: 'pending_approval', version: 2 });
   expect(await t.db('lifecycle_records').where({ id: record.id }).first()).toMatchObject({ state: 'pending_approval', version: 2 });
-  expect(await countRows(t.db, 'outbox', { key: `record:${record.id}:v2` })).toBe(1);
+  expect(await countRows(t.db, 'outbox', { key: `zendesk-sync.${record.id}.v2` })).toBe(1);
   expect(await countRows(t.db, 'audit_events', { record_id: record.id, type: 'record.request_approval' })).toBe(1);
   expect((await verifyAudit(t.db, 'acc_acme')).broken).toBeNull();
 });

@@ -1,0 +1,192 @@
+import type { Knex } from 'knex';
+import pg from 'pg';
+import type { Logger } from '../observability/logger';
+import type { Topic } from '../app/topics';
+import { ALL_TOPICS } from '../app/topics';
+import type { QueueRegistry } from './queues';
+
+interface OutboxRow {
+  id: string;
+  topic: string;
+  key: string;
+  payload: Record<string, unknown>;
+  available_at: Date;
+}
+
+export interface RelayOptions {
+  /** Rows moved per transaction. */
+  readonly batchSize?: number;
+  /** Fallback poll interval when no NOTIFY arrives (ms). */
+  readonly pollMs?: number;
+  /** How often to look for published jobs that Redis no longer has (ms). */
+  readonly reconcileEveryMs?: number;
+  /** A published, unfinished job is checked against Redis once it is this old (ms). */
+  readonly reconcileAfterMs?: number;
+}
+
+/**
+ * Moves committed outbox rows into BullMQ. Rows are locked with SKIP LOCKED, added to Redis with
+ * their key as job id, and marked published in the same transaction: a crash before the commit
+ * leaves them unpublished and they are added again (BullMQ ignores a duplicate id it still has;
+ * processors are idempotent through PostgreSQL for one it has already removed). Any number of
+ * relays may run side by side.
+ */
+export class OutboxRelay {
+  private timer: NodeJS.Timeout | null = null;
+  private reconcileTimer: NodeJS.Timeout | null = null;
+  private listener: pg.Client | null = null;
+  private running = false;
+  private pending: Promise<void> | null = null;
+  private again = false;
+  private readonly opts: Required<RelayOptions>;
+
+  constructor(
+    private readonly db: Knex,
+    private readonly queues: QueueRegistry,
+    private readonly logger: Logger,
+    private readonly databaseUrl: string,
+    opts: RelayOptions = {},
+  ) {
+    this.opts = { batchSize: 500, pollMs: 1000, reconcileEveryMs: 15_000, reconcileAfterMs: 30_000, ...opts };
+  }
+
+  /** Publishes one batch of due rows; returns how many were published. */
+  async publishBatch(): Promise<number> {
+    return this.db.transaction(async (trx) => {
+      const rows: OutboxRow[] = await trx('outbox')
+        .select('id', 'topic', 'key', 'payload', 'available_at')
+        .whereNull('published_at')
+        .orderBy('id')
+        .limit(this.opts.batchSize)
+        .forUpdate()
+        .skipLocked();
+      if (rows.length === 0) return 0;
+      await this.enqueue(rows);
+      await trx('outbox').whereIn('id', rows.map((r) => r.id)).update({ published_at: trx.fn.now(), attempts: trx.raw('attempts + 1') });
+      return rows.length;
+    });
+  }
+
+  private async enqueue(rows: OutboxRow[]): Promise<void> {
+    const now = Date.now();
+    const byTopic = new Map<Topic, OutboxRow[]>();
+    for (const r of rows) {
+      if (!ALL_TOPICS.includes(r.topic as Topic)) {
+        this.logger.error({ outbox_id: r.id, topic: r.topic }, 'outbox row has an unknown topic; left for an operator');
+        continue;
+      }
+      const list = byTopic.get(r.topic as Topic) ?? [];
+      list.push(r);
+      byTopic.set(r.topic as Topic, list);
+    }
+    await Promise.all(
+      [...byTopic].map(([topic, list]) =>
+        this.queues.get(topic).addBulk(
+          list.map((r) => ({
+            name: topic,
+            data: r.payload,
+            opts: { jobId: r.key, delay: Math.max(0, new Date(r.available_at).getTime() - now) },
+          })),
+        ),
+      ),
+    );
+  }
+
+  /** Publishes until nothing is due. */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.publishBatch();
+      total += n;
+      if (n < this.opts.batchSize) return total;
+    }
+  }
+
+  /**
+   * Re-adds published, unfinished jobs that Redis no longer has (a Redis restart or flush, or
+   * eviction). Returns how many were re-added.
+   */
+  async reconcile(olderThanMs = this.opts.reconcileAfterMs): Promise<number> {
+    let readded = 0;
+    let after = '0';
+    for (;;) {
+      const rows: OutboxRow[] = await this.db('outbox')
+        .select('id', 'topic', 'key', 'payload', 'available_at')
+        .whereNotNull('published_at')
+        .whereNull('completed_at')
+        .where('published_at', '<', new Date(Date.now() - olderThanMs))
+        .where('id', '>', after)
+        .orderBy('id')
+        .limit(this.opts.batchSize);
+      if (rows.length === 0) return readded;
+      after = rows[rows.length - 1]!.id;
+      const missing: OutboxRow[] = [];
+      for (const r of rows) {
+        if (!ALL_TOPICS.includes(r.topic as Topic)) continue;
+        const job = await this.queues.get(r.topic as Topic).getJob(r.key);
+        if (!job) missing.push(r);
+      }
+      if (missing.length) {
+        this.logger.warn({ count: missing.length }, 're-publishing jobs Redis no longer has');
+        await this.enqueue(missing);
+        readded += missing.length;
+      }
+    }
+  }
+
+  /** Runs until stop(): wakes on NOTIFY from outbox inserts, polls as a fallback, reconciles periodically. */
+  async start(): Promise<void> {
+    this.running = true;
+    try {
+      this.listener = new pg.Client({ connectionString: this.databaseUrl });
+      this.listener.on('notification', () => this.kick());
+      this.listener.on('error', (err) => this.logger.warn({ err: { message: err.message } }, 'outbox listener error; falling back to polling'));
+      await this.listener.connect();
+      await this.listener.query('LISTEN outbox');
+    } catch (err) {
+      this.logger.warn({ err: { message: (err as Error).message } }, 'cannot LISTEN for outbox inserts; polling only');
+    }
+    const poll = () => {
+      if (!this.running) return;
+      this.kick();
+      this.timer = setTimeout(poll, this.opts.pollMs);
+    };
+    poll();
+    const reconcile = () => {
+      if (!this.running) return;
+      this.reconcile().catch((err: Error) => this.logger.error({ err: { message: err.message } }, 'outbox reconcile failed'));
+      this.reconcileTimer = setTimeout(reconcile, this.opts.reconcileEveryMs);
+    };
+    this.reconcileTimer = setTimeout(reconcile, this.opts.reconcileEveryMs);
+  }
+
+  /** Runs a drain now, or once more after the current one (notifications coalesce). */
+  kick(): void {
+    if (!this.running) return;
+    if (this.pending) {
+      this.again = true;
+      return;
+    }
+    this.pending = this.drain()
+      .then(
+        () => undefined,
+        (err: Error) => this.logger.error({ err: { message: err.message } }, 'outbox relay failed; will retry'),
+      )
+      .finally(() => {
+        this.pending = null;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
+    await this.pending;
+    await this.listener?.end().catch(() => undefined);
+    this.listener = null;
+  }
+}
