@@ -7,6 +7,9 @@ import * as createOutbox from './20261122090400_create_outbox';
 import * as addOutboxCompletion from './20261122090500_add_outbox_completion';
 import * as createWebhookDeliveries from './20261122090600_create_webhook_deliveries';
 import * as createZendeskSyncState from './20261122090700_create_zendesk_sync_state';
+import * as createLedger from './20261122090800_create_ledger';
+import * as createBillingAdjustments from './20261122090900_create_billing_adjustments';
+import * as createEmailDeliveries from './20261122091000_create_email_deliveries';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -21,6 +24,9 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261122090500_add_outbox_completion': addOutboxCompletion,
   '20261122090600_create_webhook_deliveries': createWebhookDeliveries,
   '20261122090700_create_zendesk_sync_state': createZendeskSyncState,
+  '20261122090800_create_ledger': createLedger,
+  '20261122090900_create_billing_adjustments': createBillingAdjustments,
+  '20261122091000_create_email_deliveries': createEmailDeliveries,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -2,18 +2,60 @@ import type { LifecycleRecord, State } from '../records/kinds';
 import type { OutboxMessage } from '../records/ports';
 import { TOPICS } from './topics';
 
+/** Customer email outcomes (one template set each). */
+export type EmailOutcome = 'applied' | 'scheduled' | 'rejected' | 'credit_granted';
+
+export const emailMessage = (record: LifecycleRecord, outcome: EmailOutcome): OutboxMessage => ({
+  topic: TOPICS.emailSend,
+  // Once per record and outcome, whatever happens upstream.
+  key: `email.${record.id}.${outcome}`,
+  payload: { record_id: record.id, outcome },
+});
+
+export const billingApplyMessage = (record: LifecycleRecord, attempt = 0, availableAt?: string): OutboxMessage => ({
+  topic: TOPICS.billingApply,
+  key: `billing-apply.${record.id}.${attempt === 0 ? 'v' + record.version : 'retry' + attempt}`,
+  payload: { record_id: record.id },
+  ...(availableAt ? { available_at: availableAt } : {}),
+});
+
 /**
  * The side effects a committed record change causes, as outbox messages written in the same
- * transaction. Keys name the record and version, so a replayed change is stored once.
+ * transaction. Keys name the record and version (or outcome), so a replayed change is stored once.
  */
-export function followUpsOf(record: LifecycleRecord, _previous: State | null): OutboxMessage[] {
+export function followUpsOf(record: LifecycleRecord, previous: State | null): OutboxMessage[] {
   const out: OutboxMessage[] = [];
+  const v = `${record.id}.v${record.version}`;
   if (record.ticket_id) {
-    out.push({
-      topic: TOPICS.zendeskSync,
-      key: `zendesk-sync.${record.id}.v${record.version}`,
-      payload: { record_id: record.id, version: record.version },
-    });
+    out.push({ topic: TOPICS.zendeskSync, key: `zendesk-sync.${v}`, payload: { record_id: record.id, version: record.version } });
+  }
+  switch (record.state) {
+    case 'submitted':
+      out.push({ topic: TOPICS.policyEvaluate, key: `policy.${v}`, payload: { record_id: record.id } });
+      break;
+    case 'pending_approval':
+      out.push({ topic: TOPICS.approvalRequest, key: `approval-request.${v}`, payload: { record_id: record.id, kind: 'initial' } });
+      break;
+    case 'approved':
+      out.push(billingApplyMessage(record));
+      break;
+    case 'scheduled':
+      out.push(emailMessage(record, 'scheduled'));
+      break;
+    case 'applied':
+      out.push(emailMessage(record, record.kind === 'service_credit' ? 'credit_granted' : 'applied'));
+      break;
+    case 'rejected':
+      out.push(emailMessage(record, 'rejected'));
+      break;
+    case 'failed':
+      out.push({ topic: TOPICS.slackAlert, key: `alert.${v}`, payload: { record_id: record.id, reason: 'apply_failed' } });
+      break;
+    default:
+      break;
+  }
+  if (previous === 'pending_approval' && record.state !== 'pending_approval') {
+    out.push({ topic: TOPICS.approvalUpdate, key: `approval-update.${v}`, payload: { record_id: record.id } });
   }
   return out;
 }

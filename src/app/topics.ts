@@ -9,6 +9,18 @@ export const TOPICS = {
   zendeskSync: 'zendesk.sync',
   /** A note on a ticket that has no record (a request whose kind could not be told). */
   zendeskNote: 'zendesk.note',
+  /** Compute risk flags and apply the approval policy to a submitted record. */
+  policyEvaluate: 'policy.evaluate',
+  /** Post (or re-post, as a reminder or escalation) the approval request in Slack. */
+  approvalRequest: 'approval.request',
+  /** Update the Slack approval message after a decision. */
+  approvalUpdate: 'approval.update',
+  /** Apply an approved record to billing (or schedule it for its effective date). */
+  billingApply: 'billing.apply',
+  /** Email the customer about an outcome. */
+  emailSend: 'email.send',
+  /** Tell the team in Slack that something needs a human. */
+  slackAlert: 'slack.alert',
 } as const;
 
 export type Topic = (typeof TOPICS)[keyof typeof TOPICS];

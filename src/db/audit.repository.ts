@@ -2,6 +2,8 @@ import type { Knex } from 'knex';
 import { chainEvents } from '../records/audit';
 import type { AuditEvent, AuditEventDraft } from '../records/audit';
 import type { AuditAppender } from '../records/ports';
+import { auditFromRow } from './mappers';
+import type { AuditRow } from './mappers';
 
 /**
  * Appends hash-chained events. Per account, one upsert on `audit_heads` both takes the row lock
@@ -24,6 +26,11 @@ export class KnexAuditAppender implements AuditAppender {
       out.push(...(await this.appendForAccount(accountId, byAccount.get(accountId)!)));
     }
     return out;
+  }
+
+  async latestForRecord(recordId: string, type: string): Promise<AuditEvent | null> {
+    const row = await this.trx<AuditRow>('audit_events').where({ record_id: recordId, type }).orderBy('id', 'desc').first();
+    return row ? auditFromRow(row) : null;
   }
 
   private async appendForAccount(accountId: string, drafts: AuditEventDraft[]): Promise<AuditEvent[]> {

@@ -4,6 +4,8 @@ import { KnexAccountRepository } from './accounts.repository';
 import { KnexAuditAppender } from './audit.repository';
 import { KnexDeliveryRepository } from './deliveries.repository';
 import { KnexTicketSyncRepository } from './ticket-sync.repository';
+import { KnexBillingAdjustmentRepository } from './billing-adjustments.repository';
+import { KnexEmailDeliveryRepository } from './email-deliveries.repository';
 import { KnexOutboxWriter } from './outbox.repository';
 import { KnexRecordRepository } from './records.repository';
 
@@ -15,6 +17,8 @@ export function unitOfWork(trx: Knex.Transaction): UnitOfWork {
     outbox: new KnexOutboxWriter(trx),
     deliveries: new KnexDeliveryRepository(trx),
     ticketSync: new KnexTicketSyncRepository(trx),
+    billing: new KnexBillingAdjustmentRepository(trx),
+    emails: new KnexEmailDeliveryRepository(trx),
   };
 }
 

@@ -1,6 +1,7 @@
 import type { Account } from './accounts';
 import type { AuditEvent, AuditEventDraft } from './audit';
-import type { LifecycleRecord } from './kinds';
+import type { Kind, LifecycleRecord } from './kinds';
+import type { Money } from './money';
 
 /**
  * Ports the application layer needs. The consumer owns these interfaces; `src/db` and
@@ -62,6 +63,8 @@ export interface AccountRepository {
 export interface AuditAppender {
   /** Chains and appends events; appends for one account are serialised, other accounts do not wait. */
   append(drafts: readonly AuditEventDraft[]): Promise<AuditEvent[]>;
+  /** The newest event of a type for a record (e.g. the rejection, for its reason). */
+  latestForRecord(recordId: string, type: string): Promise<AuditEvent | null>;
 }
 
 export interface OutboxWriter {
@@ -76,6 +79,8 @@ export interface UnitOfWork {
   readonly outbox: OutboxWriter;
   readonly deliveries: DeliveryRepository;
   readonly ticketSync: TicketSyncRepository;
+  readonly billing: BillingAdjustmentRepository;
+  readonly emails: EmailDeliveryRepository;
 }
 
 export interface TransactionRunner {
@@ -109,4 +114,69 @@ export interface TicketSyncRepository {
   /** Reads and locks the record's sync state until the transaction ends. */
   getForUpdate(recordId: string): Promise<TicketSyncState | null>;
   save(state: TicketSyncState & { tags: readonly string[] }): Promise<void>;
+}
+
+/** What billing must do for an applied record. Amounts come from the domain, in minor units. */
+export interface BillingAdjustment {
+  /** Derived from record and step; the same adjustment always carries the same key. */
+  readonly idempotencyKey: string;
+  readonly recordId: string;
+  readonly accountId: string;
+  readonly billingCustomerId: string | null;
+  readonly kind: Kind;
+  readonly subtype: string;
+  /** Net effect for the customer: positive is a charge, negative a credit, null for no money. */
+  readonly amount: Money | null;
+  /** Plan the account moves to (plan changes), or null. */
+  readonly toPlan: string | null;
+  /** Cancel the subscription at the end of the term (terminations, closures). */
+  readonly cancelAtPeriodEnd: boolean;
+  readonly description: string;
+}
+
+export interface BillingResult {
+  /** The provider's reference for what it did (ledger transaction id, Stripe object id…). */
+  readonly providerRef: string;
+}
+
+/** Failures are AppError('provider_failed', …, { retryable }). */
+export interface BillingProvider {
+  readonly name: 'ledger' | 'stripe' | 'webhook';
+  applyAdjustment(adjustment: BillingAdjustment): Promise<BillingResult>;
+}
+
+/** A billing adjustment as stored before (and after) the provider is called. */
+export interface StoredAdjustment {
+  readonly idempotency_key: string;
+  readonly status: 'pending' | 'succeeded' | 'failed';
+  readonly provider_ref: string | null;
+  readonly attempts: number;
+}
+
+export interface BillingAdjustmentRepository {
+  /** Stores the adjustment if it is new (status pending) and returns what is stored under its key. */
+  ensure(adjustment: BillingAdjustment, provider: string, step: string): Promise<StoredAdjustment>;
+  markSucceeded(key: string, providerRef: string): Promise<void>;
+  markAttempt(key: string, error: string | null, final: boolean): Promise<void>;
+}
+
+export interface OutgoingEmail {
+  readonly to: string;
+  readonly subject: string;
+  readonly text: string;
+  readonly html: string;
+  /** Deterministic per record and outcome, so a duplicate is recognisable downstream. */
+  readonly messageId: string;
+}
+
+/** Failures are AppError('provider_failed', …, { retryable }). */
+export interface EmailSender {
+  send(message: OutgoingEmail): Promise<{ messageId: string; response: string }>;
+}
+
+export interface EmailDeliveryRepository {
+  /** Stores the delivery if new (pending) and returns its status. */
+  ensure(key: string, recordId: string, outcome: string, messageId: string): Promise<'pending' | 'sent' | 'skipped'>;
+  markSent(key: string, response: string): Promise<void>;
+  markSkipped(key: string, why: string): Promise<void>;
 }

@@ -1,0 +1,142 @@
+import { AppError } from '../records/errors';
+import { accountChangesFor, adjustmentDescription } from '../records/apply';
+import { systemActor } from '../records/actors';
+import type { LifecycleRecord } from '../records/kinds';
+import type { BillingAdjustment, BillingProvider, UnitOfWork } from '../records/ports';
+import type { AppDeps } from './deps';
+import { transitionIn } from './transition-record';
+import { billingApplyMessage } from './record-events';
+
+export interface ApplyDeps extends Pick<AppDeps, 'store' | 'clock' | 'catalog'> {
+  readonly billing: BillingProvider;
+}
+
+export type ApplyOutcome = 'applied' | 'scheduled' | 'already_applied' | 'not_applicable';
+
+const BILLER = systemActor('billing');
+
+/** The adjustment for a record; its key is derived from the record and the step, never random. */
+export function adjustmentFor(record: LifecycleRecord, billingCustomerId: string | null): BillingAdjustment {
+  const d = record.details as Record<string, unknown>;
+  return {
+    idempotencyKey: `billing.${record.id}.apply`,
+    recordId: record.id,
+    accountId: record.account_id,
+    billingCustomerId,
+    kind: record.kind,
+    subtype: record.subtype,
+    amount: record.amount,
+    toPlan: typeof d.to_plan === 'string' ? d.to_plan : null,
+    cancelAtPeriodEnd: record.kind === 'termination' || (record.kind === 'status_change' && record.subtype === 'closure'),
+    description: adjustmentDescription(record),
+  };
+}
+
+async function accountOf(uow: UnitOfWork, record: LifecycleRecord) {
+  const account = await uow.accounts.get(record.account_id);
+  if (!account) throw new AppError('not_found', `Account ${record.account_id} of record ${record.id} no longer exists`, { retryable: false });
+  return account;
+}
+
+/**
+ * Applies an approved record to billing, exactly once in effect:
+ *  1. one transaction moves it to `applying` (or `scheduled`, if it takes effect later) and
+ *     stores the adjustment with its idempotency key;
+ *  2. the provider is called with that key (a retry after a crash sends the same key, and an
+ *     adjustment already marked succeeded is never sent again);
+ *  3. one transaction marks the adjustment succeeded, moves the record to `applied`, updates the
+ *     account and queues the customer email.
+ */
+export async function applyRecord(deps: ApplyDeps, recordId: string): Promise<ApplyOutcome> {
+  const prepared = await deps.store.transaction(async (uow) => {
+    const now = deps.clock.now();
+    let record = await uow.records.get(recordId);
+    if (!record) throw new AppError('not_found', `No lifecycle record ${recordId}`, { retryable: false });
+    if (['applied', 'confirmed', 'closed', 'disputed', 'resolved'].includes(record.state)) return 'already_applied' as const;
+    if (!['approved', 'scheduled', 'applying'].includes(record.state)) return 'not_applicable' as const;
+    const due = !record.effective_at || Date.parse(record.effective_at) <= now.getTime();
+    if (!due) {
+      if (record.state === 'approved') {
+        // Takes effect later: schedule it; the delayed job runs at the effective instant.
+        await transitionIn(uow, now, {
+          recordId,
+          event: 'schedule',
+          actor: BILLER,
+          expectedVersion: record.version,
+          data: { effective_at: record.effective_at },
+          messages: (r) => [billingApplyMessage(r, 0, r.effective_at!)],
+        });
+        return 'scheduled' as const;
+      }
+      // A scheduled record's job arrived early (clock skew): run again at the effective instant.
+      await uow.outbox.add([billingApplyMessage(record, 0, record.effective_at!)]);
+      return 'scheduled' as const;
+    }
+    if (record.state !== 'applying') {
+      record = (await transitionIn(uow, now, { recordId, event: 'start_apply', actor: BILLER, expectedVersion: record.version })).record;
+    }
+    const account = await accountOf(uow, record);
+    const adjustment = adjustmentFor(record, account.billing_customer_id);
+    const stored = await uow.billing.ensure(adjustment, deps.billing.name, 'apply');
+    return { record, adjustment, stored };
+  });
+  if (typeof prepared === 'string') return prepared;
+
+  let providerRef = prepared.stored.provider_ref;
+  if (prepared.stored.status !== 'succeeded') {
+    try {
+      providerRef = (await deps.billing.applyAdjustment(prepared.adjustment)).providerRef;
+    } catch (err) {
+      const e = err instanceof AppError ? err : new AppError('provider_failed', (err as Error).message, { cause: err, retryable: true });
+      await deps.store.transaction((uow) => uow.billing.markAttempt(prepared.adjustment.idempotencyKey, e.message, !e.retryable));
+      throw e;
+    }
+  }
+
+  await deps.store.transaction(async (uow) => {
+    const now = deps.clock.now();
+    await uow.billing.markSucceeded(prepared.adjustment.idempotencyKey, providerRef!);
+    const record = await uow.records.get(recordId);
+    if (!record || record.state !== 'applying') return;
+    const account = await accountOf(uow, record);
+    const d = record.details as { merge?: { target_account_id: string } };
+    const target = record.subtype === 'merge' && d.merge ? await uow.accounts.get(d.merge.target_account_id) : null;
+    const changes = accountChangesFor(record, account, deps.catalog, target);
+    await uow.accounts.update(changes.account);
+    if (changes.mergeTarget) await uow.accounts.update(changes.mergeTarget);
+    await transitionIn(uow, now, {
+      recordId,
+      event: 'mark_applied',
+      actor: BILLER,
+      expectedVersion: record.version,
+      data: { provider: deps.billing.name, provider_ref: providerRef, idempotency_key: prepared.adjustment.idempotencyKey },
+    });
+  });
+  return 'applied';
+}
+
+/** Gives up on a record whose billing job will not be retried any more: `failed`, audited, team alerted. */
+export async function failRecord(deps: Pick<AppDeps, 'store' | 'clock'>, recordId: string, reason: string): Promise<void> {
+  await deps.store.transaction(async (uow) => {
+    const record = await uow.records.get(recordId);
+    if (!record || record.state !== 'applying') return;
+    await transitionIn(uow, deps.clock.now(), { recordId, event: 'fail', actor: BILLER, expectedVersion: record.version, reason: reason.slice(0, 1000) });
+  });
+}
+
+/** `lifecycle-desk records retry ID`: a failed record goes back to applying with a fresh job. */
+export async function retryRecord(deps: Pick<AppDeps, 'store' | 'clock'>, recordId: string, actor: { role: 'agent' | 'supervisor' | 'system'; id: string }): Promise<LifecycleRecord> {
+  return deps.store.transaction(async (uow) => {
+    const record = await uow.records.get(recordId);
+    if (!record) throw new AppError('not_found', `No lifecycle record ${recordId}`);
+    if (record.state !== 'failed') throw new AppError('illegal_transition', `Record ${recordId} is ${record.state}; only failed records can be retried`);
+    const out = await transitionIn(uow, deps.clock.now(), {
+      recordId,
+      event: 'retry',
+      actor,
+      expectedVersion: record.version,
+      messages: (r) => [billingApplyMessage(r, r.version)],
+    });
+    return out.record;
+  });
+}
