@@ -10,6 +10,7 @@ import * as createZendeskSyncState from './20261122090700_create_zendesk_sync_st
 import * as createLedger from './20261122090800_create_ledger';
 import * as createBillingAdjustments from './20261122090900_create_billing_adjustments';
 import * as createEmailDeliveries from './20261122091000_create_email_deliveries';
+import * as createApprovals from './20261122091100_create_approvals';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -27,6 +28,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261122090800_create_ledger': createLedger,
   '20261122090900_create_billing_adjustments': createBillingAdjustments,
   '20261122091000_create_email_deliveries': createEmailDeliveries,
+  '20261122091100_create_approvals': createApprovals,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

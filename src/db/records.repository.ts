@@ -32,6 +32,12 @@ export class KnexRecordRepository implements RecordRepository {
     return row ? recordFromRow(row) : null;
   }
 
+  async getForUpdate(id: string): Promise<LifecycleRecord | null> {
+    if (!isUuid(id)) return null;
+    const row = await this.db<RecordRow>('lifecycle_records').where({ id }).forUpdate().first();
+    return row ? recordFromRow(row) : null;
+  }
+
   async findOpenByTicket(ticketId: string): Promise<LifecycleRecord | null> {
     const row = await this.db<RecordRow>('lifecycle_records')
       .where({ ticket_id: ticketId })

@@ -6,6 +6,7 @@ import { KnexDeliveryRepository } from './deliveries.repository';
 import { KnexTicketSyncRepository } from './ticket-sync.repository';
 import { KnexBillingAdjustmentRepository } from './billing-adjustments.repository';
 import { KnexEmailDeliveryRepository } from './email-deliveries.repository';
+import { KnexApprovalRepository } from './approvals.repository';
 import { KnexOutboxWriter } from './outbox.repository';
 import { KnexRecordRepository } from './records.repository';
 
@@ -19,6 +20,7 @@ export function unitOfWork(trx: Knex.Transaction): UnitOfWork {
     ticketSync: new KnexTicketSyncRepository(trx),
     billing: new KnexBillingAdjustmentRepository(trx),
     emails: new KnexEmailDeliveryRepository(trx),
+    approvals: new KnexApprovalRepository(trx),
   };
 }
 

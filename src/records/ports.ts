@@ -31,6 +31,8 @@ export interface RecordRepository {
   /** Writes `record` if the stored version is still `expectedVersion`; otherwise throws a `conflict` AppError. */
   update(record: LifecycleRecord, expectedVersion: number): Promise<void>;
   get(id: string): Promise<LifecycleRecord | null>;
+  /** Reads the record and locks its row until the transaction ends (serialises decisions on it). */
+  getForUpdate(id: string): Promise<LifecycleRecord | null>;
   /** The newest record of a ticket that is not in a final state, if any. */
   findOpenByTicket(ticketId: string): Promise<LifecycleRecord | null>;
   /** Serialises work on one ticket until the transaction ends (two deliveries of one ticket at once). */
@@ -81,6 +83,7 @@ export interface UnitOfWork {
   readonly ticketSync: TicketSyncRepository;
   readonly billing: BillingAdjustmentRepository;
   readonly emails: EmailDeliveryRepository;
+  readonly approvals: ApprovalRepository;
 }
 
 export interface TransactionRunner {
@@ -179,4 +182,39 @@ export interface EmailDeliveryRepository {
   ensure(key: string, recordId: string, outcome: string, messageId: string): Promise<'pending' | 'sent' | 'skipped'>;
   markSent(key: string, response: string): Promise<void>;
   markSkipped(key: string, why: string): Promise<void>;
+}
+
+export interface ApproverSet {
+  readonly user_ids: readonly string[];
+  readonly user_groups: readonly string[];
+}
+
+export interface ApprovalRequest {
+  readonly record_id: string;
+  readonly rule: string;
+  readonly approvals_required: number;
+  readonly approvers: ApproverSet;
+  readonly escalation: ApproverSet;
+  readonly channel: string | null;
+  readonly messages: readonly { readonly ts: string; readonly kind: string }[];
+  readonly requested_at: string;
+  readonly decided_at: string | null;
+  readonly outcome: string | null;
+}
+
+export interface ApprovalDecision {
+  readonly approver_id: string;
+  readonly decision: 'approve' | 'reject';
+  readonly reason: string | null;
+  readonly record_version: number;
+  readonly decided_at: string;
+}
+
+export interface ApprovalRepository {
+  create(request: ApprovalRequest): Promise<void>;
+  get(recordId: string): Promise<ApprovalRequest | null>;
+  decisions(recordId: string): Promise<ApprovalDecision[]>;
+  addDecision(recordId: string, decision: ApprovalDecision): Promise<void>;
+  close(recordId: string, outcome: string, at: string): Promise<void>;
+  addMessage(recordId: string, channel: string, ts: string, kind: string): Promise<void>;
 }

@@ -1,0 +1,151 @@
+import type { Actor } from '../records/actors';
+import type { LifecycleRecord } from '../records/kinds';
+import type { ApprovalRequest, TransactionRunner, UnitOfWork } from '../records/ports';
+import type { AppDeps } from './deps';
+import { transitionIn } from './transition-record';
+import { TOPICS } from './topics';
+
+/** Who a Slack user is, as far as approvals care. */
+export interface ApproverDirectory {
+  /** The user's email (to recognise the requesting agent), or null when unknown. */
+  emailOf(userId: string): Promise<string | null>;
+  /** Which of `groupIds` the user belongs to. */
+  groupsOf(userId: string, groupIds: readonly string[]): Promise<string[]>;
+}
+
+export interface DecisionInput {
+  readonly recordId: string;
+  /** The record version the clicked message was built from. */
+  readonly version: number;
+  readonly decision: 'approve' | 'reject';
+  readonly approverId: string;
+  readonly approverName?: string;
+  readonly reason?: string;
+}
+
+export type RefusalCode = 'not_approver' | 'self_approval' | 'same_approver' | 'stale' | 'not_pending' | 'already_decided' | 'reason_required' | 'not_found';
+
+export type DecisionOutcome =
+  | { readonly status: 'decided'; readonly outcome: 'approved' | 'rejected'; readonly record: LifecycleRecord; readonly approvers: string[] }
+  | { readonly status: 'recorded'; readonly approvals: number; readonly required: number; readonly record: LifecycleRecord }
+  | { readonly status: 'refused'; readonly code: RefusalCode; readonly message: string };
+
+/** Refusals that are attempts to do something not allowed (audited); the rest are late or repeated clicks. */
+const AUDITED: readonly RefusalCode[] = ['not_approver', 'self_approval', 'same_approver', 'stale'];
+
+const sameIdentity = (requestedBy: string, approverId: string, email: string | null) => {
+  const r = requestedBy.trim().toLowerCase();
+  return r === approverId.toLowerCase() || (email !== null && r === email.trim().toLowerCase());
+};
+
+const refreshMessage = (record: LifecycleRecord) => ({
+  topic: TOPICS.approvalUpdate,
+  key: `approval-update.${record.id}.v${record.version}`,
+  payload: { record_id: record.id },
+});
+
+/**
+ * Decides one Slack click. Slack lookups happen before the transaction; inside it the record row
+ * is locked, so concurrent clicks run one after another and exactly one of them decides. Every
+ * refusal says why; attempts that are not allowed are written to the audit trail.
+ */
+export async function decideApproval(
+  deps: Pick<AppDeps, 'clock'> & { store: TransactionRunner; directory: ApproverDirectory },
+  input: DecisionInput,
+): Promise<DecisionOutcome> {
+  const request = await deps.store.transaction((uow) => uow.approvals.get(input.recordId));
+  if (!request) return { status: 'refused', code: 'not_found', message: 'This approval request no longer exists.' };
+  const [email, groups] = await Promise.all([
+    deps.directory.emailOf(input.approverId),
+    request.approvers.user_groups.length ? deps.directory.groupsOf(input.approverId, request.approvers.user_groups) : Promise.resolve([]),
+  ]);
+  return deps.store.transaction((uow) => decideLocked(uow, deps.clock.now(), input, request, email, groups));
+}
+
+async function decideLocked(
+  uow: UnitOfWork,
+  now: Date,
+  input: DecisionInput,
+  request: ApprovalRequest,
+  email: string | null,
+  groups: string[],
+): Promise<DecisionOutcome> {
+  const actor: Actor = { role: 'supervisor', id: input.approverId, ...(input.approverName ? { name: input.approverName.slice(0, 200) } : {}) };
+  const record = await uow.records.getForUpdate(input.recordId);
+  if (!record) return { status: 'refused', code: 'not_found', message: 'This record no longer exists.' };
+  const decisions = await uow.approvals.decisions(record.id);
+  const mine = decisions.find((d) => d.approver_id === input.approverId);
+
+  const refuse = async (code: RefusalCode, message: string): Promise<DecisionOutcome> => {
+    if (AUDITED.includes(code)) {
+      await uow.audit.append([
+        {
+          account_id: record.account_id,
+          record_id: record.id,
+          type: 'approval.refused',
+          actor,
+          occurred_at: now.toISOString(),
+          data: { code, decision: input.decision, clicked_version: input.version, record_version: record.version, state: record.state },
+        },
+      ]);
+    }
+    if (code === 'stale' || code === 'not_pending') await uow.outbox.add([refreshMessage(record)]);
+    return { status: 'refused', code, message };
+  };
+
+  if (record.state !== 'pending_approval') {
+    return mine
+      ? refuse('already_decided', `You already ${mine.decision === 'approve' ? 'approved' : 'rejected'} this request; it is now ${record.state}.`)
+      : refuse('not_pending', `This request is already ${record.state}; nothing to decide.`);
+  }
+  if (input.version !== record.version) {
+    return refuse('stale', 'This request changed since the message was posted; the message has been refreshed, please review it again.');
+  }
+  const allowed = request.approvers.user_ids.includes(input.approverId) || groups.length > 0;
+  if (!allowed) return refuse('not_approver', `You are not an approver for this request (policy rule "${request.rule}").`);
+  if (sameIdentity(record.requested_by, input.approverId, email)) {
+    return refuse('self_approval', 'You requested this change, so you cannot decide it; another approver must.');
+  }
+  if (mine) return refuse('same_approver', `You already ${mine.decision === 'approve' ? 'approved' : 'rejected'} this request; a different approver must give the next approval.`);
+  const reason = input.reason?.trim() ?? '';
+  if (input.decision === 'reject' && !reason) return refuse('reason_required', 'A rejection needs a reason for the agent and the customer.');
+
+  await uow.approvals.addDecision(record.id, {
+    approver_id: input.approverId,
+    decision: input.decision,
+    reason: reason || null,
+    record_version: record.version,
+    decided_at: now.toISOString(),
+  });
+
+  if (input.decision === 'reject') {
+    const { record: rejected } = await transitionIn(uow, now, { recordId: record.id, event: 'reject', actor, expectedVersion: record.version, reason, data: { rule: request.rule } });
+    await uow.approvals.close(record.id, 'rejected', now.toISOString());
+    return { status: 'decided', outcome: 'rejected', record: rejected, approvers: [input.approverId] };
+  }
+
+  const approvers = [...decisions.filter((d) => d.decision === 'approve').map((d) => d.approver_id), input.approverId];
+  if (approvers.length < request.approvals_required) {
+    await uow.audit.append([
+      {
+        account_id: record.account_id,
+        record_id: record.id,
+        type: 'approval.recorded',
+        actor,
+        occurred_at: now.toISOString(),
+        data: { approvals: approvers.length, required: request.approvals_required, rule: request.rule },
+      },
+    ]);
+    await uow.outbox.add([{ topic: TOPICS.approvalUpdate, key: `approval-update.${record.id}.a${approvers.length}`, payload: { record_id: record.id } }]);
+    return { status: 'recorded', approvals: approvers.length, required: request.approvals_required, record };
+  }
+  const { record: approved } = await transitionIn(uow, now, {
+    recordId: record.id,
+    event: 'approve',
+    actor,
+    expectedVersion: record.version,
+    data: { approvers, rule: request.rule },
+  });
+  await uow.approvals.close(record.id, 'approved', now.toISOString());
+  return { status: 'decided', outcome: 'approved', record: approved, approvers };
+}
