@@ -6,6 +6,7 @@ import { createDb, migrateLatest } from './db/connection';
 import { KnexTransactionRunner } from './db/store';
 import { exportAudit, verifyAudit } from './db/audit.queries';
 import { formatFromName, importAccounts, parseAccountsFile } from './app/import-accounts';
+import { retryRecord } from './app/apply-record';
 import { AppError } from './records/errors';
 import { loadCatalog, startService, systemClock } from './main';
 
@@ -140,6 +141,23 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       try {
         const n = await importAccounts({ store: new KnexTransactionRunner(db), clock: systemClock }, parsed.accounts);
         await io.stdout(`imported ${n} account(s) from ${file}\n`);
+      } finally {
+        await db.destroy();
+      }
+    });
+
+  program
+    .command('records')
+    .description('operate on lifecycle records')
+    .command('retry')
+    .argument('<id>', 'record id')
+    .option('--by <who>', 'who asks for the retry (recorded in the audit trail)', 'cli')
+    .description('send a failed record back to applying with a fresh billing job (same idempotency key)')
+    .action(async (id: string, opts: { by: string }) => {
+      const db = createDb(cfg().databaseUrl, { poolMax: 2 });
+      try {
+        const record = await retryRecord({ store: new KnexTransactionRunner(db), clock: systemClock }, id, { role: 'supervisor', id: opts.by });
+        await io.stdout(`record ${record.id} is ${record.state} again (version ${record.version}); a billing job is queued\n`);
       } finally {
         await db.destroy();
       }
