@@ -12,6 +12,10 @@ export async function up(knex: Knex): Promise<void> {
     t.integer('approvals_required').notNullable();
     t.jsonb('approvers').notNullable();
     t.jsonb('escalation').notNullable().defaultTo('{}');
+    /** Risk flags with their explanations, as computed when approval was requested. */
+    t.jsonb('risk').notNullable().defaultTo('[]');
+    t.double('reminder_after_hours');
+    t.double('escalate_after_hours');
     t.text('channel');
     /** Slack message timestamps posted for this request (initial, reminders, escalation). */
     t.jsonb('messages').notNullable().defaultTo('[]');

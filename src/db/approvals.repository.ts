@@ -7,6 +7,9 @@ interface RequestRow {
   approvals_required: number;
   approvers: ApprovalRequest['approvers'];
   escalation: ApprovalRequest['escalation'];
+  risk: ApprovalRequest['risk'];
+  reminder_after_hours: number | null;
+  escalate_after_hours: number | null;
   channel: string | null;
   messages: ApprovalRequest['messages'];
   requested_at: Date;
@@ -25,7 +28,13 @@ export class KnexApprovalRepository implements ApprovalRepository {
 
   async create(req: ApprovalRequest): Promise<void> {
     await this.db('approval_requests')
-      .insert({ ...req, approvers: JSON.stringify(req.approvers), escalation: JSON.stringify(req.escalation), messages: JSON.stringify(req.messages) })
+      .insert({
+        ...req,
+        approvers: JSON.stringify(req.approvers),
+        escalation: JSON.stringify(req.escalation),
+        risk: JSON.stringify(req.risk),
+        messages: JSON.stringify(req.messages),
+      })
       .onConflict('record_id')
       .ignore();
   }

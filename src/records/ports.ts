@@ -195,6 +195,9 @@ export interface ApprovalRequest {
   readonly approvals_required: number;
   readonly approvers: ApproverSet;
   readonly escalation: ApproverSet;
+  readonly risk: readonly { readonly flag: string; readonly message: string }[];
+  readonly reminder_after_hours: number | null;
+  readonly escalate_after_hours: number | null;
   readonly channel: string | null;
   readonly messages: readonly { readonly ts: string; readonly kind: string }[];
   readonly requested_at: string;

@@ -1,0 +1,183 @@
+import { App, HTTPReceiver, LogLevel } from '@slack/bolt';
+import type { Logger as BoltLogger } from '@slack/bolt';
+import type { BlockAction, ButtonAction, ViewSubmitAction } from '@slack/bolt';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Knex } from 'knex';
+import type { Logger } from '../../observability/logger';
+import { decideApproval } from '../../app/decide-approval';
+import type { ApproverDirectory, DecisionOutcome } from '../../app/decide-approval';
+import type { AppDeps } from '../../app/deps';
+import { pendingApprovalsFor } from '../../db/approvals.repository';
+import { listRecords } from '../../db/record.queries';
+import { KnexRecordRepository } from '../../db/records.repository';
+import { KnexAccountRepository } from '../../db/accounts.repository';
+import {
+  ACTION_APPROVE,
+  ACTION_REJECT,
+  REJECT_MODAL_CALLBACK_ID,
+  REJECT_REASON_ACTION_ID,
+  REJECT_REASON_BLOCK_ID,
+  accountSummaryBlocks,
+  appHomeView,
+  parseApprovalButtonValue,
+  parseRejectModalMeta,
+  rejectReasonModal,
+} from './blocks';
+
+export const SLACK_EVENTS_PATH = '/slack/events';
+
+export interface SlackAppOptions {
+  readonly botToken: string;
+  readonly signingSecret: string;
+  /** Socket Mode instead of HTTP when set. */
+  readonly appToken?: string | undefined;
+  readonly apiUrl?: string | undefined;
+  readonly db: Knex;
+  readonly app: Pick<AppDeps, 'store' | 'clock'>;
+  readonly directory: ApproverDirectory;
+  readonly logger: Logger;
+  readonly ticketUrl: (ticketId: string) => string | null;
+  /** Every approver group the policy names (for the App Home "waiting for you" list). */
+  readonly approverGroups: readonly string[];
+  /** Called after a decision, to drop the record's reminder and escalation jobs. */
+  readonly onDecided?: (recordId: string) => Promise<void>;
+}
+
+export interface SlackApp {
+  readonly bolt: App;
+  /** For the HTTP server: handles POST /slack/events (absent in Socket Mode). */
+  readonly requestListener: ((req: IncomingMessage, res: ServerResponse) => void) | null;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Bolt's logger interface over pino, so Bolt's own messages are structured and redacted too. */
+function boltLogger(logger: Logger): BoltLogger {
+  const l = logger.child({ component: 'slack' });
+  let level = LogLevel.INFO;
+  return {
+    debug: (...m: unknown[]) => l.debug(m.map(String).join(' ')),
+    info: (...m: unknown[]) => l.info(m.map(String).join(' ')),
+    warn: (...m: unknown[]) => l.warn(m.map(String).join(' ')),
+    error: (...m: unknown[]) => l.error(m.map(String).join(' ')),
+    setLevel: (v: LogLevel) => void (level = v),
+    getLevel: () => level,
+    setName: () => undefined,
+  };
+}
+
+const explain = (o: DecisionOutcome): string | null => (o.status === 'refused' ? o.message : null);
+
+/**
+ * The Bolt app: Approve/Reject buttons, the reject-reason modal, the App Home tab and the
+ * /lifecycle command. Every listener acknowledges first and works after, so Slack always gets
+ * its answer within 3 seconds; decisions go through decideApproval, and message updates through
+ * the outbox.
+ */
+export function createSlackApp(o: SlackAppOptions): SlackApp {
+  const logger = boltLogger(o.logger);
+  const receiver = o.appToken
+    ? undefined
+    : new HTTPReceiver({ signingSecret: o.signingSecret, endpoints: SLACK_EVENTS_PATH, processBeforeResponse: false, logger, unhandledRequestTimeoutMillis: 2500 });
+  const bolt = new App({
+    token: o.botToken,
+    logger,
+    tokenVerificationEnabled: false,
+    ignoreSelf: false,
+    clientOptions: { ...(o.apiUrl ? { slackApiUrl: o.apiUrl } : {}), retryConfig: { retries: 3, factor: 2, minTimeout: 500, maxTimeout: 5000 } },
+    ...(receiver ? { receiver } : { socketMode: true, appToken: o.appToken, signingSecret: o.signingSecret }),
+  });
+
+  const decide = async (input: Parameters<typeof decideApproval>[1]) => {
+    const outcome = await decideApproval({ store: o.app.store, clock: o.app.clock, directory: o.directory }, input);
+    if (outcome.status === 'decided') await o.onDecided?.(input.recordId).catch((err: Error) => o.logger.warn({ err: { message: err.message } }, 'could not cancel reminders'));
+    return outcome;
+  };
+
+  bolt.action<BlockAction<ButtonAction>>(ACTION_APPROVE, async ({ ack, body, action, client }) => {
+    await ack();
+    const value = parseApprovalButtonValue(action.value);
+    const channel = body.channel?.id;
+    if (!value) return;
+    const outcome = await decide({ recordId: value.record_id, version: value.version, decision: 'approve', approverId: body.user.id, approverName: body.user.name });
+    const why = explain(outcome);
+    if (why && channel) await client.chat.postEphemeral({ channel, user: body.user.id, text: why });
+  });
+
+  bolt.action<BlockAction<ButtonAction>>(ACTION_REJECT, async ({ ack, body, action, client }) => {
+    await ack();
+    const value = parseApprovalButtonValue(action.value);
+    if (!value || !body.channel?.id || !body.message?.ts) return;
+    // The trigger id expires 3 seconds after the click: open the modal before anything else.
+    await client.views.open({
+      trigger_id: body.trigger_id,
+      view: rejectReasonModal({ record_id: value.record_id, version: value.version, channel: body.channel.id, message_ts: body.message.ts }),
+    });
+  });
+
+  bolt.view<ViewSubmitAction>(REJECT_MODAL_CALLBACK_ID, async ({ ack, view, body, client }) => {
+    const reason = view.state.values[REJECT_REASON_BLOCK_ID]?.[REJECT_REASON_ACTION_ID]?.value?.trim() ?? '';
+    if (!reason) {
+      await ack({ response_action: 'errors', errors: { [REJECT_REASON_BLOCK_ID]: 'A reason is required: the agent and the customer will see it.' } });
+      return;
+    }
+    await ack();
+    const meta = parseRejectModalMeta(view.private_metadata);
+    if (!meta) return;
+    const outcome = await decide({ recordId: meta.record_id, version: meta.version, decision: 'reject', approverId: body.user.id, approverName: body.user.name, reason });
+    const why = explain(outcome);
+    if (why) await client.chat.postEphemeral({ channel: meta.channel, user: body.user.id, text: why });
+  });
+
+  bolt.event('app_home_opened', async ({ event, client }) => {
+    if (event.tab && event.tab !== 'home') return;
+    const groups = o.approverGroups.length ? await o.directory.groupsOf(event.user, o.approverGroups) : [];
+    const pending = await pendingApprovalsFor(o.db, event.user, groups, 40);
+    const records = new KnexRecordRepository(o.db);
+    const accounts = new KnexAccountRepository(o.db);
+    const items = [];
+    for (const p of pending) {
+      const record = await records.get(p.record_id);
+      if (!record || record.state !== 'pending_approval') continue;
+      const account = await accounts.get(record.account_id);
+      const approvals = (await o.db('approval_decisions').where({ record_id: record.id, decision: 'approve' }).count<{ n: string }[]>('* as n'))[0]!.n;
+      items.push({
+        record,
+        accountName: account?.name ?? null,
+        ticketUrl: record.ticket_id ? o.ticketUrl(record.ticket_id) : null,
+        approvals: Number(approvals),
+        approvalsRequired: p.approvals_required,
+      });
+    }
+    await client.views.publish({ user_id: event.user, view: appHomeView(items) });
+  });
+
+  bolt.command('/lifecycle', async ({ ack, command, client }) => {
+    await ack();
+    const q = command.text.trim();
+    let message;
+    if (!q) {
+      message = { text: 'Usage: /lifecycle <account id or ticket id>' };
+    } else {
+      const byAccount = await listRecords(o.db, { accountId: q, limit: 10 });
+      const records = byAccount.length ? byAccount : await listRecords(o.db, { ticketId: q.replace(/^#/, ''), limit: 10 });
+      message = accountSummaryBlocks(byAccount.length ? `Account ${q}` : `Ticket ${q}`, records);
+    }
+    await client.chat.postEphemeral({ channel: command.channel_id, user: command.user_id, ...message });
+  });
+
+  bolt.error(async (err) => {
+    o.logger.error({ err: { message: err.message, code: (err as { code?: string }).code } }, 'slack listener failed');
+  });
+
+  return {
+    bolt,
+    requestListener: receiver ? receiver.requestListener : null,
+    start: async () => {
+      if (!receiver) await bolt.start();
+    },
+    stop: async () => {
+      if (!receiver) await bolt.stop();
+    },
+  };
+}

@@ -1,0 +1,241 @@
+import type { AddressInfo } from 'node:net';
+import { WebClient } from '@slack/web-api';
+import { createRecord } from '../../src/app/create-record';
+import { transitionRecord } from '../../src/app/transition-record';
+import { KnexTransactionRunner } from '../../src/db/store';
+import { createSlackApp, SLACK_EVENTS_PATH } from '../../src/integrations/slack/slack.app';
+import type { SlackApp } from '../../src/integrations/slack/slack.app';
+import { SlackDirectory } from '../../src/integrations/slack/slack.directory';
+import { SlackNotifier } from '../../src/integrations/slack/slack.notifier';
+import { slackSignatureHeaders } from '../../src/integrations/slack/signature';
+import { buildHttpApp } from '../../src/http/server';
+import type { FastifyInstance } from 'fastify';
+import { createLogger } from '../../src/observability/logger';
+import { Metrics } from '../../src/observability/metrics';
+import { Redis } from 'ioredis';
+import { createTestDb } from '../helpers/db';
+import type { TestDb } from '../helpers/db';
+import { FakeSlack, slackEventRequest } from '../helpers/fake-slack';
+import { buildAccount, buildRequest } from '../helpers/builders';
+import { buildDeps, countRows, seedAccounts } from '../helpers/app';
+
+const TOKEN = 'xoxb-test-token';
+const SECRET = 'slack-signing-secret-for-tests';
+const CHANNEL = 'C0APPROVALS';
+
+let t: TestDb;
+let slack: FakeSlack;
+let slackApp: SlackApp;
+let http: FastifyInstance;
+let redis: Redis;
+let base: string;
+let notifier: SlackNotifier;
+const deps = () => buildDeps(t.db);
+
+beforeAll(async () => {
+  t = await createTestDb();
+  await seedAccounts(t.db, buildAccount({ name: 'Acme <!channel> GmbH' }));
+  slack = await FakeSlack.start({ token: TOKEN });
+  for (const [id, email] of [['USUP1', 'sup1@corp.example'], ['USUP2', 'sup2@corp.example'], ['UAGENT', 'agent@corp.example'], ['UOUT', 'out@corp.example']] as const) {
+    slack.users.set(id, { id, email, name: id.toLowerCase() });
+  }
+  const client = new WebClient(TOKEN, { slackApiUrl: slack.url });
+  notifier = new SlackNotifier(client, t.db, CHANNEL, (id) => `https://acme.zendesk.com/agent/tickets/${id}`);
+  slackApp = createSlackApp({
+    botToken: TOKEN,
+    signingSecret: SECRET,
+    apiUrl: slack.url,
+    db: t.db,
+    app: deps(),
+    directory: new SlackDirectory(client),
+    logger: createLogger('silent'),
+    ticketUrl: (id) => `https://acme.zendesk.com/agent/tickets/${id}`,
+    approverGroups: [],
+  });
+  redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true });
+  http = await buildHttpApp({
+    db: t.db,
+    redis,
+    app: deps(),
+    logger: createLogger('silent'),
+    metrics: new Metrics({ defaultMetrics: false }),
+    apiToken: undefined,
+    rawHandlers: new Map([[SLACK_EVENTS_PATH, slackApp.requestListener!]]),
+  });
+  await http.listen({ port: 0, host: '127.0.0.1' });
+  base = `http://127.0.0.1:${(http.server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await http.close();
+  redis.disconnect();
+  await slack.close();
+  await t.destroy();
+});
+
+async function pendingRecord(required: 1 | 2 = 1) {
+  const d = deps();
+  const { record } = await createRecord(d, {
+    request: buildRequest('service_credit', { requested_by: 'agent@corp.example', ticket_id: '777' }),
+    actor: { role: 'agent', id: 'agent@corp.example' },
+    onProblems: 'reject',
+  });
+  const { record: p } = await transitionRecord(d, { recordId: record.id, event: 'request_approval', actor: { role: 'system', id: 'policy' } });
+  await new KnexTransactionRunner(t.db).transaction((uow) =>
+    uow.approvals.create({
+      record_id: p.id,
+      rule: 'credits',
+      approvals_required: required,
+      approvers: { user_ids: ['USUP1', 'USUP2', 'UAGENT'], user_groups: [] },
+      escalation: { user_ids: [], user_groups: [] },
+      risk: [{ flag: 'unknown_requester', message: 'the requester is not a known contact of the account' }],
+      reminder_after_hours: 4,
+      escalate_after_hours: 24,
+      channel: null,
+      messages: [],
+      requested_at: new Date().toISOString(),
+      decided_at: null,
+      outcome: null,
+    }),
+  );
+  await notifier.postApprovalRequest(p.id, 'initial');
+  const posted = slack.callsOf('chat.postMessage').at(-1)!;
+  return { record: p, posted };
+}
+
+/** Posts a form-encoded request to /slack/events, signed as Slack signs it. */
+async function postSlack(form: Record<string, string>, opts: { secret?: string; timestamp?: number } = {}) {
+  const body = new URLSearchParams(form).toString();
+  const ts = opts.timestamp ?? Math.floor(Date.now() / 1000);
+  const res = await fetch(base + SLACK_EVENTS_PATH, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...slackSignatureHeaders(opts.secret ?? SECRET, ts, body) },
+    body,
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+const buttonClick = (user: string, actionId: string, value: string, ts: string) => ({
+  payload: JSON.stringify({
+    type: 'block_actions',
+    team: { id: 'T0FAKE001' },
+    user: { id: user, name: user.toLowerCase() },
+    api_app_id: 'A0LIFECYCLE',
+    token: 'legacy',
+    trigger_id: `trigger-${Math.random()}`,
+    channel: { id: CHANNEL, name: 'approvals' },
+    container: { type: 'message', message_ts: ts, channel_id: CHANNEL },
+    message: { ts, type: 'message', text: 'approval' },
+    response_url: slack.responseUrl(),
+    actions: [{ type: 'button', action_id: actionId, block_id: 'approval_actions', value, action_ts: String(Date.now() / 1000) }],
+  }),
+});
+
+const until = async (cond: () => Promise<boolean> | boolean, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('condition not met in time');
+};
+
+const approveButton = (posted: { args: Record<string, unknown> }) => {
+  const blocks = posted.args.blocks as { type: string; elements?: { action_id: string; value: string }[] }[];
+  return blocks.find((b) => b.type === 'actions')!.elements!.find((e) => e.action_id === 'approval_approve')!.value;
+};
+
+it('posts a Block Kit approval request with the facts, risk flags and both buttons', async () => {
+  const { record, posted } = await pendingRecord();
+  expect(posted.ok).toBe(true);
+  expect(posted.args.channel).toBe(CHANNEL);
+  const text = JSON.stringify(posted.args.blocks);
+  expect(text).toContain('Acme &lt;!channel&gt; GmbH');
+  expect(text).toContain('€1.00');
+  expect(text).toContain('unknown_requester');
+  expect(text).toContain('https://acme.zendesk.com/agent/tickets/777');
+  expect(JSON.parse(approveButton(posted))).toEqual({ record_id: record.id, version: record.version });
+});
+
+it('refuses requests with a bad or stale signature', async () => {
+  const { posted } = await pendingRecord();
+  const click = buttonClick('USUP1', 'approval_approve', approveButton(posted), String(posted.args.ts ?? '1'));
+  expect((await postSlack(click, { secret: 'wrong-secret' })).status).toBe(401);
+  expect((await postSlack(click, { timestamp: Math.floor(Date.now() / 1000) - 400 })).status).toBe(401);
+});
+
+it('an approval click is acknowledged at once, decided, and the message updated without buttons', async () => {
+  const { record, posted } = await pendingRecord();
+  const ts = (slack.callsOf('chat.postMessage').at(-1)!.args.ts as string | undefined) ?? (await t.db('approval_requests').where({ record_id: record.id }).first()).messages[0].ts;
+  const res = await postSlack(buttonClick('USUP1', 'approval_approve', approveButton(posted), ts));
+  expect(res.status).toBe(200);
+  await until(async () => (await t.db('lifecycle_records').where({ id: record.id }).first()).state === 'approved');
+  expect(await countRows(t.db, 'outbox', { key: `approval-update.${record.id}.v${record.version + 1}` })).toBe(1);
+  await notifier.updateApprovalMessages(record.id);
+  const update = slack.callsOf('chat.update').at(-1)!;
+  expect(update.ok).toBe(true);
+  const blocks = JSON.stringify(update.args.blocks);
+  expect(blocks).toContain('Approved by <@USUP1>');
+  expect(blocks).not.toContain('approval_approve');
+});
+
+it('tells the requesting agent, by ephemeral message, that they cannot approve their own request', async () => {
+  const { record, posted } = await pendingRecord();
+  await postSlack(buttonClick('UAGENT', 'approval_approve', approveButton(posted), '1.1'));
+  await until(() => slack.callsOf('chat.postEphemeral').some((c) => c.args.user === 'UAGENT'));
+  const eph = slack.callsOf('chat.postEphemeral').filter((c) => c.args.user === 'UAGENT').at(-1)!;
+  expect(eph.args.text).toMatch(/requested this change/);
+  expect((await t.db('lifecycle_records').where({ id: record.id }).first()).state).toBe('pending_approval');
+  expect(await countRows(t.db, 'audit_events', { record_id: record.id, type: 'approval.refused' })).toBe(1);
+});
+
+it('Reject opens a modal; submitting it with a reason rejects the record', async () => {
+  const { record, posted } = await pendingRecord();
+  const rejectValue = approveButton(posted);
+  await postSlack(buttonClick('USUP2', 'approval_reject', rejectValue, '1.2'));
+  await until(() => slack.callsOf('views.open').length > 0);
+  const open = slack.callsOf('views.open').at(-1)!;
+  expect(open.ok).toBe(true);
+  const view = open.args.view as { callback_id: string; private_metadata: string };
+  expect(view.callback_id).toBe('approval_reject_modal');
+  const empty = await postSlack({
+    payload: JSON.stringify({
+      type: 'view_submission',
+      team: { id: 'T0FAKE001' },
+      user: { id: 'USUP2', name: 'usup2' },
+      api_app_id: 'A0LIFECYCLE',
+      view: { id: 'V1', callback_id: 'approval_reject_modal', private_metadata: view.private_metadata, state: { values: { reason: { reason_input: { type: 'plain_text_input', value: '  ' } } } } },
+    }),
+  });
+  expect(JSON.parse(empty.text)).toMatchObject({ response_action: 'errors', errors: { reason: expect.stringMatching(/reason is required/) } });
+  await postSlack({
+    payload: JSON.stringify({
+      type: 'view_submission',
+      team: { id: 'T0FAKE001' },
+      user: { id: 'USUP2', name: 'usup2' },
+      api_app_id: 'A0LIFECYCLE',
+      view: { id: 'V1', callback_id: 'approval_reject_modal', private_metadata: view.private_metadata, state: { values: { reason: { reason_input: { type: 'plain_text_input', value: 'duplicate of ticket 12' } } } } },
+    }),
+  });
+  await until(async () => (await t.db('lifecycle_records').where({ id: record.id }).first()).state === 'rejected');
+  expect((await t.db('audit_events').where({ record_id: record.id, type: 'record.reject' }).first()).data.reason).toBe('duplicate of ticket 12');
+});
+
+it('App Home lists the viewer’s pending approvals; /lifecycle shows an account’s records', async () => {
+  await pendingRecord();
+  const event = slackEventRequest(
+    { type: 'event_callback', team_id: 'T0FAKE001', api_app_id: 'A0LIFECYCLE', event: { type: 'app_home_opened', user: 'USUP1', channel: 'D1', tab: 'home', event_ts: '1.0' }, event_id: 'Ev1', event_time: 1 },
+    { signingSecret: SECRET },
+  );
+  const res = await fetch(base + SLACK_EVENTS_PATH, { method: 'POST', headers: event.headers, body: event.body });
+  expect(res.status).toBe(200);
+  await until(() => slack.callsOf('views.publish').length > 0);
+  const publish = slack.callsOf('views.publish').at(-1)!;
+  expect(publish.ok).toBe(true);
+  expect(publish.args.user_id).toBe('USUP1');
+  expect(JSON.stringify(publish.args.view)).toContain('Waiting for your approval');
+
+  await postSlack({ command: '/lifecycle', text: 'acc_acme', user_id: 'USUP1', channel_id: CHANNEL, team_id: 'T0FAKE001', response_url: slack.responseUrl(), trigger_id: 't1' });
+  await until(() => slack.callsOf('chat.postEphemeral').some((c) => JSON.stringify(c.args.blocks ?? '').includes('acc_acme')));
+});
+
