@@ -11,6 +11,7 @@ import * as createLedger from './20261122090800_create_ledger';
 import * as createBillingAdjustments from './20261122090900_create_billing_adjustments';
 import * as createEmailDeliveries from './20261122091000_create_email_deliveries';
 import * as createApprovals from './20261122091100_create_approvals';
+import * as indexRecordsByAgent from './20261122091200_index_records_by_agent';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -29,6 +30,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261122090900_create_billing_adjustments': createBillingAdjustments,
   '20261122091000_create_email_deliveries': createEmailDeliveries,
   '20261122091100_create_approvals': createApprovals,
+  '20261122091200_index_records_by_agent': indexRecordsByAgent,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

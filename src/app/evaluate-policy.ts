@@ -1,0 +1,85 @@
+import { systemActor } from '../records/actors';
+import { findPlan } from '../records/catalog';
+import { AppError } from '../records/errors';
+import type { LifecycleRecord } from '../records/kinds';
+import { decidePolicy } from '../records/policy';
+import type { Policy, PolicyDecision } from '../records/policy';
+import { computeRiskFlags, explainRiskFlags } from '../records/risk';
+import type { RiskFacts } from '../records/risk';
+import type { OutboxMessage } from '../records/ports';
+import type { AppDeps } from './deps';
+import { transitionIn } from './transition-record';
+import { TOPICS } from './topics';
+
+/** Loads the numbers risk flags are computed from (the database implements it). */
+export type RiskFactsLoader = (record: LifecycleRecord, now: Date, thresholds: Policy['risk']) => Promise<RiskFacts>;
+
+export interface PolicyDeps extends Pick<AppDeps, 'store' | 'clock' | 'catalog'> {
+  readonly policy: Policy;
+  readonly riskFacts: RiskFactsLoader;
+}
+
+export type PolicyOutcome = { readonly status: 'auto_approved' | 'approval_requested'; readonly decision: PolicyDecision; readonly flags: readonly string[] } | { readonly status: 'not_submitted' };
+
+const POLICY = systemActor('policy');
+const HOUR = 3_600_000;
+
+/** Delayed jobs that re-post a pending approval, then escalate it; they do nothing once it is decided. */
+function reminders(record: LifecycleRecord, decision: PolicyDecision, now: Date): OutboxMessage[] {
+  const at = (hours: number) => new Date(now.getTime() + hours * HOUR).toISOString();
+  return [
+    { topic: TOPICS.approvalRequest, key: `approval-request.${record.id}.reminder`, payload: { record_id: record.id, kind: 'reminder' }, available_at: at(decision.reminder_after_hours) },
+    { topic: TOPICS.approvalRequest, key: `approval-request.${record.id}.escalation`, payload: { record_id: record.id, kind: 'escalation' }, available_at: at(decision.escalate_after_hours) },
+  ];
+}
+
+/**
+ * The policy step for a submitted record: compute its risk flags from the database, store them on
+ * the record, and either auto-approve it or ask for approval (recording what the policy asked for
+ * and scheduling the reminder and escalation). One transaction; a second run finds the record no
+ * longer submitted and does nothing.
+ */
+export async function evaluatePolicy(deps: PolicyDeps, recordId: string): Promise<PolicyOutcome> {
+  return deps.store.transaction(async (uow) => {
+    const now = deps.clock.now();
+    const record = await uow.records.getForUpdate(recordId);
+    if (!record) throw new AppError('not_found', `No lifecycle record ${recordId}`, { retryable: false });
+    if (record.state !== 'submitted') return { status: 'not_submitted' };
+    const account = await uow.accounts.get(record.account_id);
+    const facts = await deps.riskFacts(record, now, deps.policy.risk);
+    const flags = computeRiskFlags(record, account, facts, deps.policy.risk);
+    const explained = explainRiskFlags(record, account, facts, deps.policy.risk);
+    const plan = account ? findPlan(deps.catalog, account.plan_id) : undefined;
+    const decision = decidePolicy(deps.policy, { ...record, risk_flags: flags }, { accountTierRank: plan?.tier_rank ?? null });
+    const data = { rule: decision.rule, approvals_required: decision.approvals, risk_flags: flags };
+    if (decision.approvals === 0) {
+      await transitionIn(uow, now, { recordId, event: 'auto_approve', actor: POLICY, expectedVersion: record.version, patch: { risk_flags: flags }, data });
+      return { status: 'auto_approved', decision, flags };
+    }
+    const { record: pending } = await transitionIn(uow, now, {
+      recordId,
+      event: 'request_approval',
+      actor: POLICY,
+      expectedVersion: record.version,
+      patch: { risk_flags: flags },
+      data,
+      messages: (r) => reminders(r, decision, now),
+    });
+    await uow.approvals.create({
+      record_id: pending.id,
+      rule: decision.rule,
+      approvals_required: decision.approvals,
+      approvers: decision.approvers,
+      escalation: decision.escalation,
+      risk: explained,
+      reminder_after_hours: decision.reminder_after_hours,
+      escalate_after_hours: decision.escalate_after_hours,
+      channel: null,
+      messages: [],
+      requested_at: now.toISOString(),
+      decided_at: null,
+      outcome: null,
+    });
+    return { status: 'approval_requested', decision, flags };
+  });
+}
