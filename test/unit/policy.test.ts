@@ -3,7 +3,7 @@ import path from 'node:path';
 import { decidePolicy, parsePolicy, policyGroups } from '../../src/records/policy';
 import type { Policy } from '../../src/records/policy';
 import type { LifecycleRecord } from '../../src/records/kinds';
-import { AppError } from '../../src/records/errors';
+import type { AppError } from '../../src/records/errors';
 
 const FILE = path.resolve(__dirname, '..', '..', 'config', 'policy.example.json');
 const raw = () => JSON.parse(fs.readFileSync(FILE, 'utf8')) as Record<string, unknown> & { rules: Record<string, unknown>[] };
