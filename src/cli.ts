@@ -65,11 +65,14 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
 
   program
     .command('start')
-    .description('run the service (HTTP API and webhooks)')
-    .action(async () => {
+    .description('run the service: HTTP (webhooks, Slack, API) and the job workers; both unless one is named')
+    .option('--web', 'only the HTTP side')
+    .option('--worker', 'only the outbox relay and job workers')
+    .action(async (opts: { web?: boolean; worker?: boolean }) => {
       const c = cfg();
       await migrateLatest(c.databaseUrl);
-      const service = await startService(c);
+      const both = !opts.web && !opts.worker;
+      const service = await startService(c, { web: both || !!opts.web, worker: both || !!opts.worker });
       await (io.untilStopped ?? defaultIo.untilStopped!)();
       service.logger.info('shutdown requested');
       await service.stop();

@@ -1,20 +1,44 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
+import { WebClient } from '@slack/web-api';
 import type { Config } from './config';
 import { readJsonFile } from './config/files';
 import { parseCatalog } from './records/catalog';
 import type { Catalog } from './records/catalog';
+import { parsePolicy, policyGroups } from './records/policy';
+import type { Policy } from './records/policy';
+import type { BillingProvider } from './records/ports';
 import type { AppDeps } from './app/deps';
 import { createDb } from './db/connection';
 import { KnexTransactionRunner } from './db/store';
+import { loadRiskFacts } from './db/risk.queries';
 import { buildHttpApp } from './http/server';
+import { zendeskRoutes } from './http/zendesk.routes';
 import { createLogger } from './observability/logger';
 import type { Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
+import { parseFieldMap } from './integrations/zendesk/field-map';
+import type { FieldMap } from './integrations/zendesk/field-map';
+import { problemLabels, zendeskInbound } from './integrations/zendesk/inbound';
+import { ZendeskClient, zendeskBaseUrl, zendeskTicketUrl } from './integrations/zendesk/zendesk.client';
+import { createSlackApp, SLACK_EVENTS_PATH } from './integrations/slack/slack.app';
+import type { SlackApp } from './integrations/slack/slack.app';
+import { SlackDirectory } from './integrations/slack/slack.directory';
+import { SlackNotifier } from './integrations/slack/slack.notifier';
+import { LedgerBillingProvider } from './integrations/billing/ledger.provider';
+import { EmailTemplates } from './integrations/email/templates';
+import { SmtpEmailSender } from './integrations/email/smtp.sender';
+import { QueueRegistry, assertNoEviction } from './jobs/queues';
+import { OutboxRelay } from './jobs/outbox.relay';
+import { WorkerPool } from './jobs/worker';
+import { buildExhaustedHandler, buildProcessors } from './jobs/processors';
+import { reminderCanceller, slackProcessors } from './jobs/slack.processors';
+import { zendeskProcessors } from './jobs/zendesk.processors';
 
-/** Wiring only: config → db/redis → adapters → HTTP (+ Bolt and workers as they arrive). */
+/** Wiring only: config → db/redis → adapters → HTTP + Bolt + workers. */
 
 export const systemClock = { now: () => new Date() };
 export const uuidIds = { newId: () => randomUUID() };
@@ -22,45 +46,181 @@ export const uuidIds = { newId: () => randomUUID() };
 export function loadCatalog(config: Config): Catalog {
   return parseCatalog(readJsonFile(config.catalogFile, 'plan catalog', 'CATALOG_FILE'), config.catalogFile);
 }
-
-export interface Service {
-  readonly http: FastifyInstance;
-  readonly db: Knex;
-  readonly redis: Redis;
-  readonly logger: Logger;
-  /** Stops accepting work, finishes what is in flight, closes connections. Idempotent. */
-  stop(): Promise<void>;
+export function loadPolicy(config: Config): Policy {
+  return parsePolicy(readJsonFile(config.policyFile, 'approval policy', 'POLICY_FILE'), config.policyFile);
+}
+export function loadFieldMap(config: Config): FieldMap {
+  return parseFieldMap(readJsonFile(config.zendesk.fieldMapFile, 'Zendesk field map', 'ZENDESK_FIELD_MAP_FILE'), config.zendesk.fieldMapFile);
 }
 
 export interface StartOptions {
   readonly logger?: Logger;
-  /** Listen on config.http.port (false: build the app without listening, for tests). */
+  /** Serve HTTP (webhooks, Slack, API). Default true. */
+  readonly web?: boolean;
+  /** Run the outbox relay and the job workers. Default true. */
+  readonly worker?: boolean;
+  /** Listen on config.http.port (false: build the app without listening). */
   readonly listen?: boolean;
+  /** Replaces the billing provider chosen by BILLING_PROVIDER (the demo's stand-in). */
+  readonly billing?: BillingProvider;
+}
+
+export interface Service {
+  readonly http: FastifyInstance | null;
+  readonly db: Knex;
+  readonly redis: Redis;
+  readonly logger: Logger;
+  readonly queues: QueueRegistry;
+  readonly relay: OutboxRelay | null;
+  /** Stops accepting work, finishes what is in flight, closes connections. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Every variable a mode needs that is not set, so start-up can name them all at once. */
+export function missingSettings(config: Config, web: boolean, worker: boolean): string[] {
+  const missing: string[] = [];
+  const need = (ok: unknown, name: string) => void (ok ? undefined : missing.push(name));
+  if (web) {
+    need(config.zendesk.webhookSecrets.length, 'ZENDESK_WEBHOOK_SECRET');
+    need(config.slack.signingSecret, 'SLACK_SIGNING_SECRET');
+    need(config.slack.botToken, 'SLACK_BOT_TOKEN');
+  }
+  if (worker) {
+    need(config.zendesk.subdomain || config.zendesk.apiUrl, 'ZENDESK_SUBDOMAIN (or ZENDESK_API_URL)');
+    need(config.zendesk.email, 'ZENDESK_EMAIL');
+    need(config.zendesk.apiToken, 'ZENDESK_API_TOKEN');
+    need(config.slack.botToken, 'SLACK_BOT_TOKEN');
+    need(config.slack.approvalChannel, 'SLACK_APPROVAL_CHANNEL');
+    need(config.email.smtpUrl, 'SMTP_URL');
+    if (config.billing.provider === 'webhook') {
+      need(config.billing.webhookUrl, 'BILLING_WEBHOOK_URL');
+      need(config.billing.webhookSecret, 'BILLING_WEBHOOK_SECRET');
+    }
+    if (config.billing.provider === 'stripe') need(config.billing.stripeApiKey, 'STRIPE_API_KEY');
+  }
+  return [...new Set(missing)];
+}
+
+async function billingProvider(config: Config, db: Knex): Promise<BillingProvider> {
+  switch (config.billing.provider) {
+    case 'ledger':
+      return new LedgerBillingProvider(db);
+    case 'webhook': {
+      const { WebhookBillingProvider } = await import('./integrations/billing/webhook.provider');
+      return new WebhookBillingProvider({ url: config.billing.webhookUrl!, secret: config.billing.webhookSecret! });
+    }
+    case 'stripe': {
+      const { stripeProviderFromConfig } = await import('./integrations/billing/stripe.config');
+      return stripeProviderFromConfig(config);
+    }
+  }
 }
 
 export async function startService(config: Config, opts: StartOptions = {}): Promise<Service> {
+  const web = opts.web ?? true;
+  const worker = opts.worker ?? true;
+  const missing = missingSettings(config, web, worker);
+  if (missing.length) throw new Error(`Cannot start ${[web && 'web', worker && 'worker'].filter(Boolean).join(' + ')}: set ${missing.join(', ')}`);
   const logger = opts.logger ?? createLogger(config.logLevel);
+  // Configuration files are read and validated before anything connects.
   const catalog = loadCatalog(config);
-  const db = createDb(config.databaseUrl);
+  const policy = loadPolicy(config);
+  const fieldMap = loadFieldMap(config);
+  const labels = problemLabels(fieldMap);
+  const templates = worker ? EmailTemplates.load(config.email.templatesDir) : null;
+
+  const db = createDb(config.databaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 8000, poolMax: 20 });
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false });
   redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
-  await redis.connect().catch((err: Error) => logger.warn({ err: { message: err.message } }, 'redis not reachable at start-up'));
+  await redis.connect();
+  await assertNoEviction(redis);
+
   const metrics = new Metrics();
   const app: AppDeps = { store: new KnexTransactionRunner(db), clock: systemClock, ids: uuidIds, catalog };
-  const http = await buildHttpApp({ db, redis, app, logger, metrics, apiToken: config.apiToken });
-  if (opts.listen ?? true) {
-    await http.listen({ port: config.http.port, host: config.http.host });
-    logger.info({ port: config.http.port }, 'lifecycle-desk listening');
+  const queues = new QueueRegistry({ redisUrl: config.redisUrl, prefix: config.jobs.queuePrefix });
+  const ticketUrl = zendeskTicketUrl(config.zendesk.subdomain, config.zendesk.apiUrl);
+  const slackClient = config.slack.botToken
+    ? new WebClient(config.slack.botToken, { ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}), retryConfig: { retries: 3, factor: 2, minTimeout: 1000, maxTimeout: 30_000 } })
+    : null;
+
+  let http: FastifyInstance | null = null;
+  let slackApp: SlackApp | null = null;
+  if (web) {
+    slackApp = createSlackApp({
+      botToken: config.slack.botToken!,
+      signingSecret: config.slack.signingSecret!,
+      appToken: config.slack.appToken,
+      apiUrl: config.slack.apiUrl,
+      db,
+      app,
+      directory: new SlackDirectory(slackClient!),
+      logger,
+      ticketUrl,
+      approverGroups: policyGroups(policy),
+      onDecided: reminderCanceller(queues, db),
+    });
+    const rawHandlers = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>();
+    if (slackApp.requestListener) rawHandlers.set(SLACK_EVENTS_PATH, slackApp.requestListener);
+    const inbound = zendeskInbound(config.zendesk.webhookSecrets, fieldMap);
+    http = await buildHttpApp({
+      db,
+      redis,
+      app,
+      logger,
+      metrics,
+      apiToken: config.apiToken,
+      rawHandlers,
+      plugins: [(scope) => zendeskRoutes(scope, { app: { ...app, labels } as AppDeps, inbound, metrics })],
+    });
+    await slackApp.start();
   }
+
+  let relay: OutboxRelay | null = null;
+  let workers: WorkerPool | null = null;
+  if (worker) {
+    const billing = opts.billing ?? (await billingProvider(config, db));
+    const zendesk = new ZendeskClient({ baseUrl: zendeskBaseUrl(config.zendesk.subdomain, config.zendesk.apiUrl)!, email: config.zendesk.email!, apiToken: config.zendesk.apiToken! });
+    const notifier = new SlackNotifier(slackClient!, db, config.slack.approvalChannel!, ticketUrl);
+    const sender = new SmtpEmailSender({ smtpUrl: config.email.smtpUrl!, from: config.email.from });
+    const processors = buildProcessors({
+      apply: { ...app, billing },
+      email: { store: app.store, clock: app.clock, sender, renderer: templates!, messageIdDomain: 'lifecycle-desk' },
+      policy: { ...app, policy, riskFacts: (record, now, thresholds) => loadRiskFacts(db, record, now, thresholds) },
+      extra: {
+        ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm }),
+        ...slackProcessors(notifier),
+      },
+    });
+    workers = new WorkerPool(db, { redisUrl: config.redisUrl, prefix: config.jobs.queuePrefix }, processors, logger, {
+      concurrency: config.jobs.concurrency,
+      onExhausted: buildExhaustedHandler(app, (id, problem) => notifier.alert(id, problem)),
+    });
+    await workers.start();
+    relay = new OutboxRelay(db, queues, logger, config.databaseUrl);
+    await relay.start();
+  }
+
+  if (http && (opts.listen ?? true)) {
+    await http.listen({ port: config.http.port, host: config.http.host });
+    logger.info({ port: config.http.port, web, worker }, 'lifecycle-desk started');
+  }
+
   let stopping: Promise<void> | null = null;
   return {
     http,
     db,
     redis,
     logger,
+    queues,
+    relay,
     stop() {
       stopping ??= (async () => {
-        await http.close();
+        // Stop taking new work first, then let in-flight jobs finish, then close connections.
+        if (http) await http.close();
+        await slackApp?.stop();
+        await relay?.stop();
+        await workers?.stop();
+        await queues.close();
         await Promise.allSettled([db.destroy(), redis.quit()]);
         logger.info('lifecycle-desk stopped');
       })();

@@ -47,16 +47,32 @@ export async function evaluateRequest(
 
 async function evaluateParsed(uow: UnitOfWork, deps: Pick<AppDeps, 'catalog'>, raw: unknown, now: Date): Promise<Evaluation> {
   const parsed = RecordRequestSchema.safeParse(raw);
-  if (!parsed.success) return { request: null, problems: problemsFromZod(parsed.error), assessment: null };
-  const request = parsed.data;
+  if (!parsed.success) {
+    const problems = problemsFromZod(parsed.error);
+    // Tell the agent everything at once: when only free-text fields are missing, still run the
+    // business checks on the rest (with placeholders that are never stored).
+    const fillable = new Set(['reason_code', 'requested_by']);
+    if (problems.every((p) => fillable.has(p.field))) {
+      const filled = RecordRequestSchema.safeParse({ ...obj(raw), ...Object.fromEntries(problems.map((p) => [p.field, 'unspecified'])) });
+      if (filled.success) {
+        const more = (await assess(uow, deps, filled.data, now)).problems;
+        problems.push(...more.filter((m) => !problems.some((p) => p.field === m.field)));
+      }
+    }
+    return { request: null, problems, assessment: null };
+  }
+  const assessment = await assess(uow, deps, parsed.data, now);
+  return { request: parsed.data, problems: assessment.problems, assessment };
+}
+
+async function assess(uow: UnitOfWork, deps: Pick<AppDeps, 'catalog'>, request: RecordRequest, now: Date): Promise<Assessment> {
   const account = await uow.accounts.get(request.account_id);
   const related = new Map<string, Account>();
   if (request.kind === 'status_change' && request.details.merge) {
     const target = await uow.accounts.get(request.details.merge.target_account_id);
     if (target) related.set(target.id, target);
   }
-  const assessment = assessRequest(request, { account, catalog: deps.catalog, now, relatedAccounts: related });
-  return { request, problems: assessment.problems, assessment };
+  return assessRequest(request, { account, catalog: deps.catalog, now, relatedAccounts: related });
 }
 
 /** Account id of drafts that do not name one yet (their audit events chain under it until they do). */

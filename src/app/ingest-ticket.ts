@@ -8,6 +8,7 @@ import { createRecordIn, evaluateRequest, recordFromEvaluation } from './create-
 import { transitionIn } from './transition-record';
 import { TOPICS } from './topics';
 import { noteHash, problemLines } from './ticket-view';
+import type { FieldLabels } from './ticket-view';
 import { KINDS } from '../records/kinds';
 import type { Kind } from '../records/kinds';
 
@@ -75,7 +76,7 @@ async function reviseDraft(uow: UnitOfWork, deps: AppDeps, draft: LifecycleRecor
  * version arriving late is ignored, and a ticket edited again revises its draft instead of
  * creating a second record. Everything commits in one transaction.
  */
-export async function ingestTicket(deps: AppDeps, intake: TicketIntake): Promise<IngestOutcome> {
+export async function ingestTicket(deps: AppDeps & { labels?: FieldLabels }, intake: TicketIntake): Promise<IngestOutcome> {
   return deps.store.transaction(async (uow) => {
     const now = deps.clock.now();
     const claimed = await uow.deliveries.claim({
@@ -116,7 +117,7 @@ export async function ingestTicket(deps: AppDeps, intake: TicketIntake): Promise
         { field: 'kind', message: `choose the request type (${KINDS.join(', ')})` },
         ...mapped.mappingProblems,
       ];
-      const body = ['Lifecycle Desk cannot file this request yet. Please fix these ticket fields:', ...problemLines(problems)].join('\n');
+      const body = ['Lifecycle Desk cannot file this request yet. Please fix these ticket fields:', ...problemLines(problems, deps.labels)].join('\n');
       await uow.outbox.add([
         {
           topic: TOPICS.zendeskNote,

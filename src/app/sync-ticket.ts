@@ -1,6 +1,7 @@
 import type { Helpdesk, TransactionRunner } from '../records/ports';
 import { AppError } from '../records/errors';
 import { noteHash, ticketUpdateFor } from './ticket-view';
+import type { FieldLabels } from './ticket-view';
 
 export type SyncOutcome = 'synced' | 'tags_only' | 'skipped_stale' | 'no_ticket';
 
@@ -11,17 +12,21 @@ export type SyncOutcome = 'synced' | 'tags_only' | 'skipped_stale' | 'no_ticket'
  * The record's sync row stays locked while Zendesk is called, so two syncs of one record never
  * interleave. Zendesk comments cannot be edited, so an "updated" note is a new note.
  */
-export async function syncTicket(deps: { store: TransactionRunner; helpdesk: Helpdesk }, recordId: string): Promise<SyncOutcome> {
+export async function syncTicket(
+  deps: { store: TransactionRunner; helpdesk: Helpdesk; labels?: FieldLabels; /** Set the ticket to solved once the customer is confirmed. */ solveOnConfirm?: boolean },
+  recordId: string,
+): Promise<SyncOutcome> {
   return deps.store.transaction(async (uow) => {
     const record = await uow.records.get(recordId);
     if (!record) throw new AppError('not_found', `No lifecycle record ${recordId}`);
     if (!record.ticket_id) return 'no_ticket';
     const state = await uow.ticketSync.getForUpdate(recordId);
     if (state && state.synced_version >= record.version) return 'skipped_stale';
-    const update = ticketUpdateFor(record);
+    const update = ticketUpdateFor(record, deps.labels);
     const hash = noteHash(update.internalNote);
     const postNote = state?.note_hash !== hash;
-    await deps.helpdesk.updateTicket(record.ticket_id, postNote ? update : { addTags: update.addTags ?? [], removeTags: update.removeTags ?? [] });
+    const solve = deps.solveOnConfirm && record.state === 'confirmed' ? { status: 'solved' as const } : {};
+    await deps.helpdesk.updateTicket(record.ticket_id, postNote ? { ...update, ...solve } : { addTags: update.addTags ?? [], removeTags: update.removeTags ?? [], ...solve });
     await uow.ticketSync.save({ record_id: record.id, ticket_id: record.ticket_id, synced_version: record.version, note_hash: hash, tags: update.addTags ?? [] });
     return postNote ? 'synced' : 'tags_only';
   });

@@ -54,15 +54,23 @@ export function describeChange(r: LifecycleRecord): string {
   return parts.join(', ');
 }
 
-export function problemLines(problems: readonly Problem[]): string[] {
-  return problems.map((p) => `- ${p.field ? `${p.field}: ` : ''}${p.message}`);
+/** Problem fields translated for agents ("details.to_plan" → "Target plan (field 360…)") where a label is known. */
+export type FieldLabels = Readonly<Record<string, string>>;
+
+const labelOf = (field: string, labels: FieldLabels): string => {
+  for (let f = field; f; f = f.includes('.') ? f.slice(0, f.lastIndexOf('.')) : '') if (labels[f]) return labels[f]!;
+  return field;
+};
+
+export function problemLines(problems: readonly Problem[], labels: FieldLabels = {}): string[] {
+  return problems.map((p) => `- ${p.field ? `${labelOf(p.field, labels)}: ` : ''}${p.message}`);
 }
 
 /** The internal note for a record's current state. */
-export function ticketNote(r: LifecycleRecord): string {
+export function ticketNote(r: LifecycleRecord, labels: FieldLabels = {}): string {
   const lines = [`Lifecycle Desk record ${r.id}`, `State: ${STATE_WORDS[r.state]}`, `Change: ${describeChange(r)}`];
   if (r.state === 'draft' && r.problems.length) {
-    lines.push('', 'To file this request, fix these ticket fields (the record updates itself when the ticket changes):', ...problemLines(r.problems));
+    lines.push('', 'To file this request, fix these ticket fields (the record updates itself when the ticket changes):', ...problemLines(r.problems, labels));
   }
   if (r.risk_flags.length) lines.push('', `Risk flags: ${r.risk_flags.join(', ')}`);
   return lines.join('\n');
@@ -70,7 +78,7 @@ export function ticketNote(r: LifecycleRecord): string {
 
 export const noteHash = (note: string): string => createHash('sha256').update(note).digest('hex');
 
-export function ticketUpdateFor(r: LifecycleRecord): TicketUpdate & { internalNote: string } {
+export function ticketUpdateFor(r: LifecycleRecord, labels: FieldLabels = {}): TicketUpdate & { internalNote: string } {
   const tags = ticketTags(r);
-  return { internalNote: ticketNote(r), addTags: tags.add, removeTags: tags.remove };
+  return { internalNote: ticketNote(r, labels), addTags: tags.add, removeTags: tags.remove };
 }

@@ -54,6 +54,15 @@ const EnvSchema = z.object({
   SMTP_URL: z.preprocess(emptyToUndefined, url(['smtp:', 'smtps:'], 'an SMTP URL').optional()),
   EMAIL_FROM: z.preprocess(emptyToUndefined, z.string().default('Lifecycle Desk <no-reply@localhost>')),
   BILLING_PROVIDER: z.preprocess(emptyToUndefined, z.enum(['ledger', 'stripe', 'webhook']).default('ledger')),
+  BILLING_WEBHOOK_URL: z.preprocess(emptyToUndefined, url(['http:', 'https:'], 'an http(s) URL').optional()),
+  BILLING_WEBHOOK_SECRET: z.preprocess(emptyToUndefined, z.string().regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'expected a Standard Webhooks secret: whsec_ followed by base64').optional()),
+  STRIPE_API_KEY: optionalString,
+  STRIPE_API_URL: z.preprocess(emptyToUndefined, url(['http:', 'https:'], 'an http(s) URL').optional()),
+  STRIPE_PRICE_MAP_FILE: z.preprocess(emptyToUndefined, z.string().optional()),
+  EMAIL_TEMPLATES_DIR: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'templates', 'email'))),
+  ZENDESK_SOLVE_ON_CONFIRM: z.preprocess(emptyToUndefined, z.enum(['true', 'false']).default('true').transform((v) => v === 'true')),
+  WORKER_CONCURRENCY: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(200).default(10)),
+  QUEUE_PREFIX: z.preprocess(emptyToUndefined, z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'letters, digits, - and _ only').default('ld')),
   CATALOG_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'catalog.example.json'))),
   POLICY_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'policy.example.json'))),
   API_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, 'expected at least 16 characters').optional()),
@@ -85,8 +94,17 @@ export interface Config {
     readonly approvalChannel: string | undefined;
     readonly apiUrl: string | undefined;
   };
-  readonly email: { readonly smtpUrl: string | undefined; readonly from: string };
-  readonly billingProvider: Env['BILLING_PROVIDER'];
+  readonly email: { readonly smtpUrl: string | undefined; readonly from: string; readonly templatesDir: string };
+  readonly billing: {
+    readonly provider: Env['BILLING_PROVIDER'];
+    readonly webhookUrl: string | undefined;
+    readonly webhookSecret: string | undefined;
+    readonly stripeApiKey: string | undefined;
+    readonly stripeApiUrl: string | undefined;
+    readonly stripePriceMapFile: string | undefined;
+  };
+  readonly jobs: { readonly concurrency: number; readonly queuePrefix: string };
+  readonly solveTicketOnConfirm: boolean;
 }
 
 export class ConfigError extends Error {
@@ -142,7 +160,16 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       approvalChannel: e.SLACK_APPROVAL_CHANNEL,
       apiUrl: e.SLACK_API_URL,
     },
-    email: { smtpUrl: e.SMTP_URL, from: e.EMAIL_FROM },
-    billingProvider: e.BILLING_PROVIDER,
+    email: { smtpUrl: e.SMTP_URL, from: e.EMAIL_FROM, templatesDir: path.resolve(e.EMAIL_TEMPLATES_DIR) },
+    billing: {
+      provider: e.BILLING_PROVIDER,
+      webhookUrl: e.BILLING_WEBHOOK_URL,
+      webhookSecret: e.BILLING_WEBHOOK_SECRET,
+      stripeApiKey: e.STRIPE_API_KEY,
+      stripeApiUrl: e.STRIPE_API_URL,
+      stripePriceMapFile: e.STRIPE_PRICE_MAP_FILE ? path.resolve(e.STRIPE_PRICE_MAP_FILE) : undefined,
+    },
+    jobs: { concurrency: e.WORKER_CONCURRENCY, queuePrefix: e.QUEUE_PREFIX },
+    solveTicketOnConfirm: e.ZENDESK_SOLVE_ON_CONFIRM,
   });
 }

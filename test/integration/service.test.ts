@@ -3,12 +3,18 @@ import { main } from '../../src/cli';
 import { createTestDb } from '../helpers/db';
 import type { TestDb } from '../helpers/db';
 import { runCli } from '../helpers/cli';
+import { startStandins } from '../../src/demo/standins';
+import type { StandinStack } from '../../src/demo/standins';
+import { uniquePrefix } from '../helpers/redis';
 
 let t: TestDb;
+let stack: StandinStack;
 beforeAll(async () => {
   t = await createTestDb();
+  stack = await startStandins();
 });
 afterAll(async () => {
+  await stack.close();
   await t.destroy();
 });
 
@@ -28,7 +34,7 @@ it('start serves HTTP until told to stop, then shuts down cleanly with exit 0', 
   const exit = main(['start'], {
     stdout: () => undefined,
     stderr: (s) => void (stderr += s),
-    env: { DATABASE_URL: t.url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'silent' },
+    env: { ...stack.env, DATABASE_URL: t.url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'silent', QUEUE_PREFIX: uniquePrefix('start') },
     untilStopped: () => stopped,
   });
   let health: Response | undefined;
@@ -51,8 +57,14 @@ it('refuses to start with an invalid variable, naming it (exit 2)', async () => 
   expect(r.stderr).toMatch(/Invalid configuration:\n {2}- PORT: /);
 });
 
+it('refuses to start without the integrations it needs, naming every missing variable', async () => {
+  const r = await runCli(['start', '--worker'], { DATABASE_URL: t.url });
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/Cannot start worker: set ZENDESK_SUBDOMAIN \(or ZENDESK_API_URL\), ZENDESK_EMAIL, ZENDESK_API_TOKEN, SLACK_BOT_TOKEN, SLACK_APPROVAL_CHANNEL, SMTP_URL/);
+});
+
 it('refuses to start when the catalog file is broken, naming the file', async () => {
-  const r = await runCli(['start'], { DATABASE_URL: t.url, CATALOG_FILE: '/nonexistent/catalog.json' });
+  const r = await runCli(['start'], { ...stack.env, DATABASE_URL: t.url, CATALOG_FILE: '/nonexistent/catalog.json' });
   expect(r.code).toBe(1);
   expect(r.stderr).toMatch(/CATALOG_FILE: cannot read the plan catalog at \/nonexistent\/catalog\.json: ENOENT/);
 });

@@ -14,7 +14,7 @@ it('applies the documented defaults', () => {
   expect(c.databaseUrl).toBe('postgres://postgres@127.0.0.1:5432/lifecycle_desk');
   expect(c.redisUrl).toBe('redis://127.0.0.1:6379');
   expect(c.http.port).toBe(3000);
-  expect(c.billingProvider).toBe('ledger');
+  expect(c.billing.provider).toBe('ledger');
   expect(c.zendesk.webhookSecrets).toEqual([]);
   expect(Object.isFrozen(c) && Object.isFrozen(c.zendesk)).toBe(true);
 });

@@ -1,0 +1,452 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Liquid } from 'liquidjs';
+import type { Template } from 'liquidjs';
+import type { EmailOutcome } from '../../app/record-events';
+import type { EmailRenderer, EmailView } from '../../app/send-email';
+import { AppError } from '../../records/errors';
+import { KINDS, SUBTYPES } from '../../records/kinds';
+import type { Kind, LifecycleRecord } from '../../records/kinds';
+import { formatMoney } from '../../records/money';
+import type { Money } from '../../records/money';
+
+export type { EmailView };
+
+/** Every customer email outcome; each needs a complete `default.<outcome>.*` set. */
+export const EMAIL_OUTCOMES = ['applied', 'scheduled', 'rejected', 'credit_granted'] as const satisfies readonly EmailOutcome[];
+
+export const EMAIL_PARTS = ['subject', 'text', 'html'] as const;
+export type EmailPart = (typeof EMAIL_PARTS)[number];
+
+export interface RenderedEmail {
+  readonly subject: string;
+  readonly text: string;
+  readonly html: string;
+}
+
+export interface EmailTemplateOptions {
+  /**
+   * Display names of plans and support tiers by id (from the catalog), so customers read
+   * "Growth" rather than "growth". Ids without a name are shown as they are.
+   */
+  readonly displayNames?: Readonly<Record<string, string>>;
+  /**
+   * Throw on variables a template uses but the view does not define. Off in production (an
+   * unknown variable renders empty rather than holding back a customer email); the tests turn
+   * it on to catch typos in the shipped templates.
+   */
+  readonly strictVariables?: boolean;
+}
+
+const SET_FILE = new RegExp(
+  `^(default|${KINDS.join('|')})\\.(${EMAIL_OUTCOMES.join('|')})\\.(${EMAIL_PARTS.join('|')})\\.liquid$`,
+);
+/** Partials (`{% include '_footer.text' %}`, `{% layout '_layout.html' %}`) start with an underscore. */
+const PARTIAL_FILE = /^_[A-Za-z0-9_.-]+\.liquid$/;
+
+/** Subjects are one header line: folded whitespace, and short enough for every mail client. */
+const SUBJECT_MAX = 200;
+
+// ---------------------------------------------------------------------------------------------
+// Variables
+
+const KIND_LABELS: { [K in Kind]: Record<(typeof SUBTYPES)[K][number], string> } = {
+  downgrade: {
+    subscription: 'Plan downgrade',
+    feature: 'Feature downgrade',
+    sla: 'Service level downgrade',
+    contractual: 'Contract downgrade',
+    support_tier: 'Support plan downgrade',
+  },
+  upgrade: {
+    subscription: 'Plan upgrade',
+    support_tier: 'Support plan upgrade',
+    product: 'Product upgrade',
+    pricing_model: 'Pricing model change',
+    sla: 'Service level upgrade',
+    access: 'Access upgrade',
+  },
+  termination: {
+    customer_initiated: 'Account cancellation',
+    non_payment: 'Account termination',
+    breach: 'Account termination',
+    other: 'Account termination',
+  },
+  status_change: {
+    activation: 'Account activation',
+    suspension: 'Account suspension',
+    deactivation: 'Account deactivation',
+    reactivation: 'Account reactivation',
+    merge: 'Account merge',
+    closure: 'Account closure',
+  },
+  service_credit: {
+    outage: 'Service credit',
+    sla_breach: 'Service credit',
+    billing_discrepancy: 'Billing correction',
+    delay: 'Service credit',
+    goodwill: 'Service credit',
+  },
+};
+
+const FALLBACK_KIND_LABEL: Record<Kind, string> = {
+  downgrade: 'Downgrade',
+  upgrade: 'Upgrade',
+  termination: 'Account termination',
+  status_change: 'Account status change',
+  service_credit: 'Service credit',
+};
+
+export function kindLabel(kind: Kind, subtype: string): string {
+  return (KIND_LABELS[kind] as Record<string, string>)[subtype] ?? FALLBACK_KIND_LABEL[kind];
+}
+
+const DAY = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+
+/** "1 April 2026" (UTC) from an ISO instant or a YYYY-MM-DD date; null for anything else. */
+export function humanDate(value: unknown): string | null {
+  if (typeof value !== 'string' || !value) return null;
+  const t = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value);
+  return Number.isNaN(t) ? null : DAY.format(new Date(t));
+}
+
+const isMoney = (v: unknown): v is Money =>
+  !!v && typeof (v as Money).amount_minor === 'number' && typeof (v as Money).currency === 'string';
+
+/** Formatted absolute amount ("€12.34", "¥1,500"); the sign is carried by the flags beside it. */
+const absMoney = (v: unknown): string | null =>
+  isMoney(v) ? formatMoney({ amount_minor: Math.abs(v.amount_minor), currency: v.currency }) : null;
+
+const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() ? v : null);
+
+const STATUS_WORDS: Record<string, string> = {
+  pending: 'pending',
+  active: 'active',
+  suspended: 'suspended',
+  deactivated: 'deactivated',
+  closed: 'closed',
+  merged: 'merged',
+};
+
+/**
+ * The day a service-credit period covers up to. Periods are stored half-open (the end instant is
+ * excluded), so one ending at midnight reads as the day before: 10 March 00:00 → 11 March 00:00
+ * is "10 March 2026".
+ */
+function creditPeriod(start: unknown, end: unknown): string | null {
+  const from = humanDate(start);
+  if (!from || typeof end !== 'string') return null;
+  const endMs = Date.parse(end);
+  if (Number.isNaN(endMs)) return null;
+  const lastMs = new Date(endMs).toISOString().endsWith('T00:00:00.000Z') ? endMs - 1 : endMs;
+  const to = humanDate(new Date(Math.max(lastMs, Date.parse(start as string))).toISOString());
+  return to === from ? from : `${from} to ${to}`;
+}
+
+function featureList(values: unknown, names: Readonly<Record<string, string>>): string[] {
+  return Array.isArray(values) ? values.filter((f): f is string => typeof f === 'string').map((f) => names[f] ?? f) : [];
+}
+
+function changeSummary(r: LifecycleRecord, v: { from_plan: string | null; to_plan: string | null; from_support_tier: string | null; to_support_tier: string | null; status_before: string | null; status_after: string | null; features: string[]; account_name: string; credit_period: string | null; amount: string | null }): string {
+  const d = r.details;
+  const from = (a: string | null) => (a ? ` from ${a}` : '');
+  switch (r.kind) {
+    case 'downgrade':
+    case 'upgrade': {
+      const parts: string[] = [];
+      if (v.to_plan) parts.push(`plan change${from(v.from_plan)} to ${v.to_plan}`);
+      if (v.to_support_tier) parts.push(`support plan change${from(v.from_support_tier)} to ${v.to_support_tier}`);
+      if (v.features.length) parts.push(`${r.kind === 'downgrade' ? 'removal' : 'addition'} of ${v.features.join(', ')}`);
+      if (!parts.length) return kindLabel(r.kind, r.subtype);
+      const s = parts.join(' and ');
+      return s.charAt(0).toUpperCase() + s.slice(1);
+    }
+    case 'termination':
+      return `${r.subtype === 'customer_initiated' ? 'Cancellation' : 'Termination'} of the account ${v.account_name}`;
+    case 'status_change': {
+      const merge = d.merge as { source_account_id?: string; target_account_id?: string } | undefined;
+      if (r.subtype === 'merge' && merge?.target_account_id) return `Merge of the account ${v.account_name} into account ${merge.target_account_id}`;
+      if (v.status_after) return `Account status change${from(v.status_before)} to ${v.status_after}`;
+      return kindLabel(r.kind, r.subtype);
+    }
+    case 'service_credit':
+      return `${kindLabel(r.kind, r.subtype)}${v.amount ? ` of ${v.amount}` : ''}${v.credit_period ? ` for ${v.credit_period}` : ''}`;
+  }
+}
+
+/**
+ * The variables every template sees. Money and dates are formatted here, in TypeScript, so an
+ * admin editing a template never does arithmetic or currency formatting in Liquid.
+ */
+export function emailVariables(outcome: EmailOutcome, view: EmailView, options: Pick<EmailTemplateOptions, 'displayNames'> = {}): Record<string, unknown> {
+  const r = view.record;
+  const d = r.details;
+  const names = options.displayNames ?? {};
+  const named = (v: unknown) => {
+    const s = str(v);
+    return s === null ? null : (names[s] ?? s);
+  };
+  const account_name = view.account.name;
+
+  // The record's own net amount, except for credits that lack one (drafts); then the requested credit.
+  const requested = r.kind === 'service_credit' && isMoney(d.requested_credit) ? { ...d.requested_credit, amount_minor: -Math.abs(d.requested_credit.amount_minor) } : null;
+  const money = isMoney(r.amount) ? r.amount : requested;
+  const hasAmount = !!money && money.amount_minor !== 0;
+  const prorated = !!d.proration;
+  const planChange = r.kind === 'upgrade' || r.kind === 'downgrade';
+  const amount = hasAmount ? absMoney(money) : null;
+  const amount_is_credit = hasAmount && money!.amount_minor < 0;
+  const amount_is_charge = hasAmount && money!.amount_minor > 0;
+  // A plan change without proration carries the per-period price difference, not a one-off sum.
+  const amount_is_recurring = hasAmount && planChange && !prorated;
+  const amount_summary = !amount
+    ? null
+    : amount_is_recurring
+      ? `a price ${amount_is_credit ? 'decrease' : 'increase'} of ${amount} per billing period`
+      : `${prorated ? 'a prorated ' : 'a '}${amount_is_credit ? 'credit' : 'charge'} of ${amount}`;
+
+  const status_before = str(d.status_before) ? (STATUS_WORDS[d.status_before as string] ?? (d.status_before as string)) : null;
+  const status_after = str(d.status_after) ? (STATUS_WORDS[d.status_after as string] ?? (d.status_after as string)) : null;
+  const suspension = d.suspension as { cause?: string; review_date?: string } | undefined;
+  const merge = d.merge as { source_account_id?: string; target_account_id?: string } | undefined;
+  const credit_period = r.kind === 'service_credit' ? creditPeriod(d.period_start, d.period_end) : null;
+  const features = featureList(d.features, names);
+  const effective_date = humanDate(r.effective_at) ?? humanDate(r.effective);
+  const early_termination_fee = absMoney(d.early_termination_fee);
+  const fee_waived = d.fee_waived === true && !!early_termination_fee;
+
+  const base = {
+    outcome,
+    kind: r.kind,
+    subtype: r.subtype,
+    kind_label: kindLabel(r.kind, r.subtype),
+    account_name,
+    account_id: view.account.id,
+    currency: money?.currency ?? view.account.currency,
+    customer_name: str(r.requester?.name),
+    ticket_id: view.ticketId,
+    ticket_ref: view.ticketId ? `Ticket #${view.ticketId}` : null,
+    reason: str(view.reason),
+    effective_date,
+    effective_immediately: r.effective === 'immediate',
+    effective_end_of_term: r.effective === 'end_of_term',
+    amount,
+    amount_is_credit,
+    amount_is_charge,
+    amount_is_recurring,
+    amount_summary,
+    prorated,
+    price_delta: absMoney(d.price_delta),
+    price_goes_up: isMoney(d.price_delta) ? d.price_delta.amount_minor > 0 : null,
+    from_plan: named(d.from_plan),
+    to_plan: named(d.to_plan),
+    from_support_tier: named(d.from_support_tier),
+    to_support_tier: named(d.to_support_tier),
+    features,
+    features_list: features.length ? features.join(', ') : null,
+    status_before,
+    status_after,
+    review_date: humanDate(suspension?.review_date),
+    data_retention_date: humanDate(d.data_retention_until),
+    merge_target_account: str(merge?.target_account_id),
+    termination_date: humanDate(d.termination_date),
+    notice_period_days: typeof d.notice_period_days === 'number' ? d.notice_period_days : null,
+    early_termination_fee,
+    fee_waived,
+    refund: isMoney(d.refund) && d.refund.amount_minor !== 0 ? absMoney(d.refund) : null,
+    outstanding_balance: isMoney(d.outstanding_balance) && d.outstanding_balance.amount_minor !== 0 ? absMoney(d.outstanding_balance) : null,
+    incident_reference: str(d.incident_reference),
+    credit_period,
+  };
+  return {
+    ...base,
+    change_summary: changeSummary(r, base),
+    // Names an earlier draft of these templates used; kept so edited templates keep working.
+    period: credit_period,
+    data_retention_until: base.data_retention_date,
+    // The raw record for power users (amounts in minor units, ISO dates).
+    record: r,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading and rendering
+
+interface LoadedTemplate {
+  readonly file: string;
+  readonly engine: Liquid;
+  readonly template: Template[];
+}
+
+const liquidMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+function engines(sources: Record<string, string>, strictVariables: boolean): { text: Liquid; html: Liquid } {
+  const common = {
+    // Templates are read once into memory: renders never touch the disk, and `include`/`layout`
+    // resolve only among the files in the templates directory.
+    templates: sources,
+    extname: '.liquid',
+    strictFilters: true,
+    strictVariables,
+    lenientIf: true,
+    ownPropertyOnly: true,
+    // `{{ record.effective_at | date: "%-d %B %Y" }}` must not depend on the server's time zone.
+    timezoneOffset: 0,
+    // Admin-written templates are trusted, but a runaway loop must not stall the email worker.
+    renderLimit: 2000,
+    memoryLimit: 16 * 1024 * 1024,
+  };
+  return { text: new Liquid(common), html: new Liquid({ ...common, outputEscape: 'escape' }) };
+}
+
+/** Stand-in views of every kind, rendered once at load so a template that parses but cannot render fails at start-up. */
+function sampleViews(): EmailView[] {
+  const base = {
+    id: 'sample',
+    subtype: '',
+    account_id: 'acc_sample',
+    ticket_id: '1',
+    requested_by: 'agent',
+    requester: { email: 'customer@example.com', name: 'Sam Sample' },
+    reason_code: 'customer_request',
+    reason_text: '',
+    effective: '2026-04-01',
+    effective_at: '2026-04-01T00:00:00Z',
+    state: 'applied',
+    version: 1,
+    risk_flags: [],
+    problems: [],
+    created_at: '2026-03-01T00:00:00Z',
+    updated_at: '2026-03-01T00:00:00Z',
+  } as const;
+  const eur = (amount_minor: number): Money => ({ amount_minor, currency: 'EUR' });
+  const records: LifecycleRecord[] = [
+    { ...base, kind: 'downgrade', subtype: 'subscription', amount: eur(-7000), details: { from_plan: 'growth', to_plan: 'starter', price_delta: eur(-7000) } },
+    { ...base, kind: 'upgrade', subtype: 'subscription', amount: eur(10000), details: { from_plan: 'growth', to_plan: 'business', price_delta: eur(20000) } },
+    { ...base, kind: 'termination', subtype: 'customer_initiated', amount: eur(50000), details: { termination_date: '2026-04-01', early_termination_fee: eur(50000), fee_waived: false } },
+    { ...base, kind: 'status_change', subtype: 'suspension', amount: null, details: { status_before: 'active', status_after: 'suspended', suspension: { cause: 'unpaid invoices', review_date: '2026-04-15' } } },
+    { ...base, kind: 'service_credit', subtype: 'outage', amount: eur(-1500), details: { period_start: '2026-03-10T00:00:00Z', period_end: '2026-03-11T00:00:00Z', requested_credit: eur(1500) } },
+  ];
+  return records.map((record) => ({ record, account: { id: 'acc_sample', name: 'Sample Ltd', currency: 'EUR' }, ticketId: '1', reason: 'sample reason' }));
+}
+
+/**
+ * Customer email templates (Liquid, as Zendesk admins know it): one set per kind and outcome,
+ * `<kind>.<outcome>.{subject,text,html}.liquid`, each part falling back on its own to
+ * `default.<outcome>.<part>.liquid`. Files starting with `_` are partials for `include` and
+ * `layout`. The HTML part escapes every output (`| raw` opts out); subject and text do not.
+ */
+export class EmailTemplates implements EmailRenderer {
+  private constructor(
+    private readonly sets: ReadonlyMap<string, LoadedTemplate>,
+    private readonly options: EmailTemplateOptions,
+  ) {}
+
+  /**
+   * Reads and parses every template in `dir` (synchronously: it runs once at start-up, and a
+   * caller may `await` it all the same). Throws an Error naming the file for a Liquid syntax
+   * error, a file name that matches no kind/outcome/part, a missing `default.*` file, or a
+   * template that cannot render a sample record. Edits take effect on restart.
+   */
+  static load(dir: string, options: EmailTemplateOptions = {}): EmailTemplates {
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir).filter((f) => f.endsWith('.liquid')).sort();
+    } catch (err) {
+      throw new Error(`Email templates: cannot read the directory ${dir} (${(err as NodeJS.ErrnoException).code ?? liquidMessage(err)}); set EMAIL_TEMPLATES_DIR to the folder holding the .liquid files`, { cause: err });
+    }
+    const sources: Record<string, string> = {};
+    for (const name of names) {
+      const file = path.join(dir, name);
+      if (!SET_FILE.test(name) && !PARTIAL_FILE.test(name)) {
+        throw new Error(
+          `Email template ${file}: unexpected file name; expected <kind>.<outcome>.<part>.liquid with kind one of default, ${KINDS.join(', ')}; ` +
+            `outcome one of ${EMAIL_OUTCOMES.join(', ')}; part one of ${EMAIL_PARTS.join(', ')} (or a partial whose name starts with "_")`,
+        );
+      }
+      sources[name] = fs.readFileSync(file, 'utf8');
+    }
+
+    const { text, html } = engines(sources, options.strictVariables ?? false);
+    const sets = new Map<string, LoadedTemplate>();
+    for (const name of names) {
+      const file = path.join(dir, name);
+      const engine = /\.html\.liquid$/.test(name) ? html : text;
+      let template: Template[];
+      try {
+        template = engine.parse(sources[name]!, file);
+      } catch (err) {
+        throw new Error(`Email template ${file} has a Liquid syntax error: ${liquidMessage(err)}`, { cause: err });
+      }
+      if (SET_FILE.test(name)) sets.set(name.replace(/\.liquid$/, ''), { file, engine, template });
+    }
+    for (const outcome of EMAIL_OUTCOMES) {
+      for (const part of EMAIL_PARTS) {
+        if (!sets.has(`default.${outcome}.${part}`)) {
+          throw new Error(`Email templates: ${path.join(dir, `default.${outcome}.${part}.liquid`)} is missing; every outcome needs a default subject, text and html template`);
+        }
+      }
+    }
+
+    const loaded = new EmailTemplates(sets, options);
+    for (const view of sampleViews()) for (const outcome of EMAIL_OUTCOMES) loaded.renderWith(outcome, view, (file, err) => new Error(`Email template ${file} cannot render: ${liquidMessage(err)}`, { cause: err }));
+    return loaded;
+  }
+
+  /** Which file renders a part (the kind's own, else the default), for diagnostics and tests. */
+  fileFor(kind: Kind, outcome: EmailOutcome, part: EmailPart): string {
+    return this.pick(kind, outcome, part).file;
+  }
+
+  /**
+   * Renders one outcome's subject, text and html. A template that throws becomes a
+   * non-retryable AppError naming the file: the same record would fail the same way again.
+   */
+  render(outcome: EmailOutcome, view: EmailView): RenderedEmail {
+    return this.renderWith(outcome, view, (file, err) =>
+      new AppError('internal', `Email template ${file} failed to render for record ${view.record.id}: ${liquidMessage(err)}; fix the template, restart, and retry the record`, {
+        cause: err,
+        retryable: false,
+      }),
+    );
+  }
+
+  private renderWith(outcome: EmailOutcome, view: EmailView, wrap: (file: string, err: unknown) => Error): RenderedEmail {
+    const vars = emailVariables(outcome, view, this.options);
+    const part = (p: EmailPart): string => {
+      const t = this.pick(view.record.kind, outcome, p);
+      try {
+        return String(t.engine.renderSync(t.template, vars));
+      } catch (err) {
+        throw wrap(t.file, err);
+      }
+    };
+    return { subject: singleLine(part('subject')), text: tidyText(part('text')), html: tidyHtml(part('html')) };
+  }
+
+  private pick(kind: Kind, outcome: EmailOutcome, part: EmailPart): LoadedTemplate {
+    return this.sets.get(`${kind}.${outcome}.${part}`) ?? this.sets.get(`default.${outcome}.${part}`)!;
+  }
+}
+
+/** One header line: no CR/LF (header injection, folded subjects), collapsed spaces, bounded length. */
+export function singleLine(s: string): string {
+  const one = s.replace(/\s+/g, ' ').trim();
+  return one.length > SUBJECT_MAX ? `${one.slice(0, SUBJECT_MAX - 1).trimEnd()}…` : one;
+}
+
+/** Collapses the blank lines Liquid tags leave behind; whitespace between tags means nothing in HTML. */
+function tidyHtml(s: string): string {
+  return s.replace(/\r\n?/g, '\n').replace(/\n(?:[ \t]*\n)+/g, '\n').trim() + '\n';
+}
+
+/** Liquid tags leave blank lines behind; keep at most one empty line between paragraphs. */
+function tidyText(s: string): string {
+  return (
+    s
+      .replace(/\r\n?/g, '\n')
+      .replace(/[ \t]+$/gm, '')
+      .replace(/\n{3,}/g, '\n\n')
+      .trim() + '\n'
+  );
+}

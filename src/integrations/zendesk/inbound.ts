@@ -1,0 +1,74 @@
+import type { FastifyRequest } from 'fastify';
+import type { TicketIntake } from '../../app/ingest-ticket';
+import type { ZendeskInbound } from '../../http/zendesk.routes';
+import { FIELD_NAMES, fieldLabel } from './field-map';
+import type { FieldMap, FieldName } from './field-map';
+import { parseZendeskDelivery } from './payload';
+import type { ZendeskDelivery } from './payload';
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyZendeskSignature } from './signature';
+import { mapTicket } from './zendesk.mapper';
+
+const header = (h: FastifyRequest['headers'], name: string): string | undefined => {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+export function intakeOf(delivery: ZendeskDelivery, map: FieldMap): TicketIntake {
+  return {
+    source: 'zendesk',
+    deliveryKey: delivery.deliveryKey,
+    ticketId: delivery.ticketId,
+    ticketUpdatedAt: delivery.ticket?.updated_at ?? null,
+    mapped: delivery.ticket ? mapTicket(delivery.ticket, map) : null,
+  };
+}
+
+/** Signature check + parse + map for POST /webhooks/zendesk. */
+export function zendeskInbound(secrets: readonly string[], map: FieldMap): ZendeskInbound {
+  return {
+    verify(rawBody, headers, now) {
+      const r = verifyZendeskSignature({
+        rawBody,
+        signature: header(headers, SIGNATURE_HEADER),
+        timestamp: header(headers, TIMESTAMP_HEADER),
+        secrets,
+        now,
+      });
+      return r.ok ? null : r.reason;
+    },
+    toIntake(body, headers) {
+      return intakeOf(parseZendeskDelivery(body, { invocationId: header(headers, 'x-zendesk-webhook-invocation-id') }), map);
+    },
+  };
+}
+
+/** Request paths in problems ("details.to_plan") → the ticket field an agent edits ("Target plan (field 360…)"). */
+export function problemLabels(map: FieldMap): Record<string, string> {
+  const pathOf: Partial<Record<FieldName, string[]>> = {
+    kind: ['kind'],
+    subtype: ['subtype'],
+    account_id: ['account_id'],
+    reason_code: ['reason_code'],
+    reason_text: ['reason_text'],
+    effective: ['effective'],
+    to_plan: ['details.to_plan'],
+    from_plan: ['details.from_plan'],
+    to_support_tier: ['details.to_support_tier'],
+    features: ['details.features'],
+    amount: ['details.requested_credit', 'details.requested_credit.amount_minor'],
+    currency: ['details.requested_credit.currency'],
+    period_start: ['details.period_start'],
+    period_end: ['details.period_end'],
+    measured_uptime_percent: ['details.measured_uptime_percent'],
+    incident_reference: ['details.incident_reference'],
+    merge_target_account_id: ['details.merge', 'details.merge.target_account_id'],
+    suspension_cause: ['details.suspension', 'details.suspension.cause'],
+    review_date: ['details.suspension.review_date'],
+    termination_date: ['details.termination_date'],
+    fee_waived: ['details.fee_waived'],
+    data_retention_until: ['details.data_retention_until'],
+  };
+  const out: Record<string, string> = {};
+  for (const name of FIELD_NAMES) for (const p of pathOf[name] ?? []) if (map.fields[name] !== undefined) out[p] = fieldLabel(map, name);
+  return out;
+}

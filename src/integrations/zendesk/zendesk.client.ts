@@ -1,0 +1,147 @@
+import { createClient } from 'node-zendesk';
+import type { ZendeskClient as NodeZendesk } from 'node-zendesk';
+import { AppError } from '../../records/errors';
+import type { Helpdesk, TicketUpdate } from '../../records/ports';
+import { ticketSnapshotFromApi } from './payload';
+import type { ApiTicket, TicketSnapshot } from './payload';
+
+export interface ZendeskClientOptions {
+  /** API base, e.g. https://acme.zendesk.com/api/v2 (ZENDESK_API_URL, or derived from ZENDESK_SUBDOMAIN). */
+  readonly baseUrl: string;
+  readonly email: string;
+  readonly apiToken: string;
+  /** Per request. */
+  readonly timeoutMs?: number;
+  /** Attempts within one call before giving the failure back to the job (which retries later). */
+  readonly maxAttempts?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+/** What an HTTP failure looked like, carried out of node-zendesk's transport. */
+class ZendeskHttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly retryAfterSeconds: number | null,
+    readonly detail: string,
+  ) {
+    super(`Zendesk answered ${status}${detail ? `: ${detail}` : ''}`);
+  }
+}
+
+const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * node-zendesk turns a 429 into a generic error and treats statuses it does not know (502, 504…)
+ * as success. Its transport is pluggable, so ours fetches with a timeout and fails every
+ * non-2xx response with the status and Retry-After intact; the retry policy is ours.
+ */
+function transport(timeoutMs: number) {
+  return {
+    transportFn: (uri: string, options: RequestInit) => fetch(uri, { ...options, signal: AbortSignal.timeout(timeoutMs) }),
+    responseAdapter: (res: Response) => ({
+      status: res.status,
+      statusText: res.statusText,
+      headers: { get: (h: string) => (h.toLowerCase() === 'content-type' && !res.ok ? 'application/json' : res.headers.get(h)) },
+      json: async () => {
+        if (res.ok) return res.json();
+        const retryAfter = Number(res.headers.get('retry-after'));
+        const body = (await res.text().catch(() => '')).slice(0, 300);
+        let detail: string;
+        try {
+          const j = JSON.parse(body) as { error?: unknown; description?: unknown };
+          detail = [j.error, j.description].filter((x) => typeof x === 'string').join(': ');
+        } catch {
+          detail = '';
+        }
+        throw new ZendeskHttpError(res.status, Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : null, detail);
+      },
+    }),
+  };
+}
+
+/**
+ * The Zendesk side of Lifecycle Desk: read a ticket (with its requester), and update one in a
+ * single request (private note, tags, status). Honours 429 Retry-After, retries 5xx and network
+ * errors with capped exponential backoff, and reports what is left as AppError('provider_failed')
+ * with `retryable`, never with credentials or customer addresses in the message.
+ */
+export class ZendeskClient implements Helpdesk {
+  private readonly reader: NodeZendesk;
+  private readonly writer: NodeZendesk;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly maxAttempts: number;
+
+  constructor(opts: ZendeskClientOptions) {
+    const base = {
+      username: opts.email,
+      token: opts.apiToken,
+      endpointUri: opts.baseUrl.replace(/\/+$/, ''),
+      transportConfig: transport(opts.timeoutMs ?? 8000),
+      // Our transport's errors carry status and Retry-After; node-zendesk would wrap them in a plain Error.
+      throwOriginalException: true,
+      logger: { fatal() {}, error() {}, warn() {}, info() {}, debug() {}, trace() {} },
+    };
+    this.reader = createClient(base);
+    this.writer = createClient(base);
+    this.reader.tickets.setSideLoad(['users']);
+    this.sleep = opts.sleep ?? realSleep;
+    this.maxAttempts = opts.maxAttempts ?? 4;
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const http = err instanceof ZendeskHttpError ? err : null;
+        const status = http?.status ?? (err as { statusCode?: number }).statusCode ?? null;
+        const retryable = status === null || status === 429 || status >= 500 || status === 408 || status === 409;
+        if (!retryable) {
+          const detail = status === 404 ? 'not found (deleted, or the id is wrong)' : (http?.message ?? `Zendesk answered ${status}`);
+          throw new AppError('provider_failed', `Zendesk ${what}: ${detail}`, { retryable: false, details: { status } });
+        }
+        if (attempt >= this.maxAttempts) {
+          throw new AppError('provider_failed', `Zendesk ${what} failed after ${attempt} attempts: ${http?.message ?? (err as Error).message}`, {
+            retryable: true,
+            details: { status, retry_after_seconds: http?.retryAfterSeconds ?? null },
+          });
+        }
+        const backoff = Math.min(30_000, 500 * 2 ** (attempt - 1));
+        const wait = status === 429 && http?.retryAfterSeconds !== null && http?.retryAfterSeconds !== undefined ? http.retryAfterSeconds * 1000 : backoff;
+        await this.sleep(Math.min(wait, 60_000));
+      }
+    }
+  }
+
+  async getTicket(ticketId: string): Promise<TicketSnapshot> {
+    const { result } = await this.call(`ticket ${ticketId} read`, () => this.reader.tickets.show(Number(ticketId)));
+    const ticket = result as unknown as ApiTicket & {
+      requester?: { id: number; email?: string; name?: string } | null;
+      assignee?: { id: number; email?: string; name?: string } | null;
+    };
+    const users = [ticket.requester, ticket.assignee].filter((u): u is { id: number; email?: string; name?: string } => !!u && typeof u === 'object');
+    return ticketSnapshotFromApi(ticket, users);
+  }
+
+  async updateTicket(ticketId: string, update: TicketUpdate): Promise<void> {
+    const ticket: Record<string, unknown> = {};
+    if (update.internalNote) ticket.comment = { body: update.internalNote, public: false };
+    if (update.addTags?.length) ticket.additional_tags = update.addTags;
+    if (update.removeTags?.length) ticket.remove_tags = update.removeTags;
+    if (update.status) ticket.status = update.status;
+    if (Object.keys(ticket).length === 0) return;
+    await this.call(`ticket ${ticketId} update`, () => this.writer.tickets.update(Number(ticketId), { ticket } as never));
+  }
+}
+
+/** The API base for a subdomain, unless ZENDESK_API_URL overrides it. */
+export function zendeskBaseUrl(subdomain: string | undefined, apiUrl: string | undefined): string | null {
+  if (apiUrl) return apiUrl.replace(/\/+$/, '').replace(/(\/api\/v2)?$/, '/api/v2');
+  return subdomain ? `https://${subdomain}.zendesk.com/api/v2` : null;
+}
+
+/** Agent-facing ticket link for notes and Slack messages. */
+export function zendeskTicketUrl(subdomain: string | undefined, apiUrl: string | undefined): (ticketId: string) => string | null {
+  const origin = apiUrl ? new URL(apiUrl).origin : subdomain ? `https://${subdomain}.zendesk.com` : null;
+  return (id) => (origin ? `${origin}/agent/tickets/${encodeURIComponent(id)}` : null);
+}

@@ -1,0 +1,141 @@
+import type { MappedTicket } from '../../app/ingest-ticket';
+import type { Problem } from '../../records/errors';
+import { isCurrency, parseDecimal } from '../../records/money';
+import { fieldLabel } from './field-map';
+import type { FieldMap, FieldName } from './field-map';
+import type { TicketSnapshot } from './payload';
+
+/**
+ * Ticket → raw request (shaped like RecordRequestSchema's input). Pure. It converts types (a
+ * decimal amount to minor units, dates to instants) but does not validate the request: the
+ * use-case does that and turns problems into a draft. Conversions that fail are reported as
+ * mapping problems naming the ticket field, so the agent knows exactly what to fix.
+ */
+export function mapTicket(ticket: TicketSnapshot, map: FieldMap): MappedTicket {
+  const problems: Problem[] = [];
+  const raw = (name: FieldName) => {
+    const id = map.fields[name];
+    return id === undefined ? null : (ticket.fields.get(String(id)) ?? null);
+  };
+  const str = (name: FieldName): string | undefined => {
+    const v = raw(name);
+    if (v === null || typeof v === 'boolean' || Array.isArray(v)) return undefined;
+    const s = String(v).trim();
+    if (!s) return undefined;
+    const translated = map.values[name]?.[s];
+    if (translated !== undefined) return translated;
+    return map.value_prefix && s.startsWith(map.value_prefix) ? s.slice(map.value_prefix.length) : s;
+  };
+  const bad = (name: FieldName, message: string) => problems.push({ field: fieldLabel(map, name), message });
+  const num = (name: FieldName): number | undefined => {
+    const s = str(name);
+    if (s === undefined) return undefined;
+    const n = Number(s.replace(',', '.'));
+    if (!Number.isFinite(n)) bad(name, `"${s}" is not a number`);
+    return Number.isFinite(n) ? n : undefined;
+  };
+  const date = (name: FieldName): string | undefined => {
+    const s = str(name);
+    if (s === undefined) return undefined;
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(s) || Number.isNaN(Date.parse(`${s}T00:00:00Z`))) {
+      bad(name, `"${s}" is not a date (YYYY-MM-DD)`);
+      return undefined;
+    }
+    return s;
+  };
+  /** A date field as an instant: the start of that day, or (for inclusive period ends) the start of the next. */
+  const instant = (name: FieldName, endOfDay = false): string | undefined => {
+    const d = date(name);
+    if (d === undefined) return undefined;
+    const t = Date.parse(`${d}T00:00:00Z`) + (endOfDay ? 86_400_000 : 0);
+    return new Date(t).toISOString();
+  };
+  const bool = (name: FieldName): boolean | undefined => {
+    const v = raw(name);
+    return typeof v === 'boolean' ? v : v === 'true' ? true : v === 'false' ? false : undefined;
+  };
+  const list = (name: FieldName): string[] | undefined => {
+    const v = raw(name);
+    if (Array.isArray(v)) return v.map((x) => (map.value_prefix && x.startsWith(map.value_prefix) ? x.slice(map.value_prefix.length) : x));
+    const s = str(name);
+    return s ? s.split(/[\s,]+/).filter(Boolean) : undefined;
+  };
+
+  const kind = str('kind');
+  const tagged = ticket.tags.some((t) => map.request_tags.includes(t));
+  if (!kind && !tagged) return { relevant: false, why: 'no request type and none of the lifecycle request tags' };
+
+  const accountId = str('account_id');
+  const details: Record<string, unknown> = {};
+  const put = (key: string, value: unknown) => {
+    if (value !== undefined) details[key] = value;
+  };
+  const currency = str('currency')?.toUpperCase();
+  const money = (): { amount_minor: number; currency: string } | undefined => {
+    const s = str('amount');
+    if (s === undefined) return undefined;
+    if (!currency || !isCurrency(currency)) {
+      bad('currency', currency ? `"${currency}" is not an ISO 4217 currency code` : 'is needed with the amount');
+      return undefined;
+    }
+    try {
+      return parseDecimal(s.replace(/\s/g, ''), currency);
+    } catch (err) {
+      bad('amount', `"${s}" is not an amount in ${currency}: ${(err as Error).message}`);
+      return undefined;
+    }
+  };
+
+  switch (kind) {
+    case 'downgrade':
+    case 'upgrade':
+      put('from_plan', str('from_plan'));
+      put('to_plan', str('to_plan'));
+      put('to_support_tier', str('to_support_tier'));
+      put('features', list('features'));
+      break;
+    case 'termination': {
+      put('termination_date', date('termination_date'));
+      put('fee_waived', bool('fee_waived') ?? false);
+      const offer = str('retention_offer');
+      if (offer) put('retention_offer', { offer, outcome: str('retention_outcome') ?? 'pending' });
+      put('feedback', str('feedback'));
+      break;
+    }
+    case 'status_change': {
+      const cause = str('suspension_cause');
+      const review = date('review_date');
+      if (cause || review) put('suspension', { cause: cause ?? '', review_date: review ?? '' });
+      const target = str('merge_target_account_id');
+      if (target) put('merge', { source_account_id: accountId ?? '', target_account_id: target });
+      put('data_retention_until', date('data_retention_until'));
+      break;
+    }
+    case 'service_credit':
+      put('period_start', instant('period_start'));
+      put('period_end', instant('period_end', true));
+      put('requested_credit', money());
+      put('measured_uptime_percent', num('measured_uptime_percent'));
+      put('incident_reference', str('incident_reference'));
+      break;
+    default:
+      break;
+  }
+
+  let effective: string | undefined = str('effective');
+  if (effective === 'date') effective = date('effective_date');
+  else if (effective === undefined) effective = date('effective_date');
+
+  const request: Record<string, unknown> = {
+    ...(kind ? { kind } : {}),
+    ...(str('subtype') ? { subtype: str('subtype') } : {}),
+    ...(accountId ? { account_id: accountId } : {}),
+    requested_by: ticket.assignee_email ?? 'zendesk',
+    ...(ticket.requester ? { requester: ticket.requester } : {}),
+    ...(str('reason_code') ? { reason_code: str('reason_code') } : {}),
+    reason_text: str('reason_text') ?? ticket.subject ?? '',
+    ...(effective ? { effective } : {}),
+    details,
+  };
+  return { relevant: true, request, mappingProblems: problems };
+}

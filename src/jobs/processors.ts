@@ -1,0 +1,64 @@
+import { z } from 'zod';
+import { AppError } from '../records/errors';
+import { TOPICS } from '../app/topics';
+import type { Topic } from '../app/topics';
+import { applyRecord, failRecord } from '../app/apply-record';
+import type { ApplyDeps } from '../app/apply-record';
+import { sendCustomerEmail } from '../app/send-email';
+import type { EmailDeps } from '../app/send-email';
+import { evaluatePolicy } from '../app/evaluate-policy';
+import type { PolicyDeps } from '../app/evaluate-policy';
+import type { ExhaustedHandler, Processor } from './worker';
+
+/**
+ * Job processors: each validates its payload (ids only), loads current state through one
+ * use-case and lets AppError.retryable decide between a retry and giving up.
+ */
+
+const RecordPayload = z.object({ record_id: z.uuid() }).loose();
+const EmailPayload = z.object({ record_id: z.uuid(), outcome: z.enum(['applied', 'scheduled', 'rejected', 'credit_granted']) });
+
+export function parsePayload<T>(schema: z.ZodType<T>, payload: unknown, topic: string): T {
+  const r = schema.safeParse(payload);
+  if (!r.success) throw new AppError('validation_failed', `${topic}: malformed job payload (${r.error.issues.map((i) => i.path.join('.') + ' ' + i.message).join('; ')})`, { retryable: false });
+  return r.data;
+}
+
+export interface ProcessorDeps {
+  readonly apply: ApplyDeps;
+  readonly email: EmailDeps;
+  readonly policy: PolicyDeps;
+  /** Further processors provided by integrations (Zendesk, policy, Slack). */
+  readonly extra?: Partial<Record<Topic, Processor>>;
+}
+
+export function buildProcessors(deps: ProcessorDeps): Partial<Record<Topic, Processor>> {
+  return {
+    [TOPICS.policyEvaluate]: async (payload, ctx) => {
+      const { record_id } = parsePayload(RecordPayload, payload, TOPICS.policyEvaluate);
+      const outcome = await evaluatePolicy(deps.policy, record_id);
+      ctx.logger.info({ record_id, status: outcome.status, ...('decision' in outcome ? { rule: outcome.decision.rule, flags: outcome.flags } : {}) }, 'policy applied');
+    },
+    [TOPICS.billingApply]: async (payload, ctx) => {
+      const { record_id } = parsePayload(RecordPayload, payload, TOPICS.billingApply);
+      const outcome = await applyRecord(deps.apply, record_id);
+      ctx.logger.info({ record_id, outcome }, 'billing job done');
+    },
+    [TOPICS.emailSend]: async (payload) => {
+      const { record_id, outcome } = parsePayload(EmailPayload, payload, TOPICS.emailSend);
+      await sendCustomerEmail(deps.email, record_id, outcome);
+    },
+    ...deps.extra,
+  };
+}
+
+/** What happens when a job is given up: a billing job fails its record (which alerts the team through the outbox). */
+export function buildExhaustedHandler(deps: Pick<ApplyDeps, 'store' | 'clock'>, alert?: (recordId: string, problem: string) => Promise<void>): ExhaustedHandler {
+  return async (topic, payload, error, ctx) => {
+    const recordId = RecordPayload.safeParse(payload).data?.record_id;
+    ctx.logger.error({ topic, record_id: recordId, err: { message: error.message } }, 'job given up');
+    if (!recordId) return;
+    if (topic === TOPICS.billingApply) await failRecord(deps, recordId, error.message);
+    else if (topic === TOPICS.emailSend && alert) await alert(recordId, `the customer email could not be sent (${error.message})`);
+  };
+}

@@ -1,0 +1,45 @@
+import { z } from 'zod';
+import { TOPICS } from '../app/topics';
+import type { Topic } from '../app/topics';
+import { ingestTicket } from '../app/ingest-ticket';
+import { syncTicket } from '../app/sync-ticket';
+import type { AppDeps } from '../app/deps';
+import type { FieldLabels } from '../app/ticket-view';
+import type { FieldMap } from '../integrations/zendesk/field-map';
+import { intakeOf } from '../integrations/zendesk/inbound';
+import type { ZendeskClient } from '../integrations/zendesk/zendesk.client';
+import { parsePayload } from './processors';
+import type { Processor } from './worker';
+
+const FetchPayload = z.object({ ticket_id: z.string().regex(/^\d+$/), delivery_key: z.string().min(1) });
+const RecordPayload = z.object({ record_id: z.uuid() }).loose();
+const NotePayload = z.object({ ticket_id: z.string().regex(/^\d+$/), note: z.string().min(1) });
+
+export interface ZendeskProcessorDeps {
+  readonly app: AppDeps;
+  readonly client: Pick<ZendeskClient, 'getTicket' | 'updateTicket'>;
+  readonly fieldMap: FieldMap;
+  readonly labels: FieldLabels;
+  readonly solveOnConfirm: boolean;
+}
+
+/** Reading tickets that event webhooks only named, and keeping tickets in line with their records. */
+export function zendeskProcessors(deps: ZendeskProcessorDeps): Partial<Record<Topic, Processor>> {
+  return {
+    [TOPICS.zendeskFetch]: async (payload, ctx) => {
+      const { ticket_id, delivery_key } = parsePayload(FetchPayload, payload, TOPICS.zendeskFetch);
+      const ticket = await deps.client.getTicket(ticket_id);
+      const intake = intakeOf({ deliveryKey: `fetched-${delivery_key}`, ticketId: ticket_id, ticket, needsFetch: false, eventType: 'fetch' }, deps.fieldMap);
+      const outcome = await ingestTicket({ ...deps.app, labels: deps.labels }, intake);
+      ctx.logger.info({ ticket_id, status: outcome.status }, 'ticket read from Zendesk and ingested');
+    },
+    [TOPICS.zendeskSync]: async (payload) => {
+      const { record_id } = parsePayload(RecordPayload, payload, TOPICS.zendeskSync);
+      await syncTicket({ store: deps.app.store, helpdesk: deps.client, labels: deps.labels, solveOnConfirm: deps.solveOnConfirm }, record_id);
+    },
+    [TOPICS.zendeskNote]: async (payload) => {
+      const { ticket_id, note } = parsePayload(NotePayload, payload, TOPICS.zendeskNote);
+      await deps.client.updateTicket(ticket_id, { internalNote: note, addTags: ['lifecycle_needs_info'] });
+    },
+  };
+}

@@ -1,0 +1,225 @@
+import { createTestDb } from '../helpers/db';
+import type { TestDb } from '../helpers/db';
+import { buildAccount } from '../helpers/builders';
+import { countRows, seedAccounts } from '../helpers/app';
+import { startTestService, zendeskHeaders } from '../helpers/service';
+import type { TestService } from '../helpers/service';
+import { triggerBody } from '../fixtures/zendesk-trigger';
+
+let t: TestDb;
+let s: TestService;
+const DAY = 86_400_000;
+
+beforeAll(async () => {
+  t = await createTestDb();
+  const now = Date.now();
+  await seedAccounts(t.db, buildAccount({ term_start: new Date(now - 10 * DAY).toISOString(), term_end: new Date(now + 20 * DAY).toISOString() }));
+  s = await startTestService(t, { web: true, worker: false });
+});
+afterAll(async () => {
+  await s.close();
+  await t.destroy();
+});
+
+const tables = () => Promise.all(['lifecycle_records', 'audit_events', 'outbox', 'webhook_deliveries'].map((x) => countRows(t.db, x)));
+
+async function deliver(body: unknown, opts: { secret?: string; at?: Date; invocation?: string; raw?: string; headers?: Record<string, string> } = {}) {
+  const raw = opts.raw ?? JSON.stringify(body);
+  const res = await fetch(`${s.base}/webhooks/zendesk`, {
+    method: 'POST',
+    headers: { ...zendeskHeaders(opts.secret ?? s.stack.secrets.zendeskWebhook, raw, opts.at, opts.invocation), ...opts.headers },
+    body: raw,
+  });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> & { error?: { code: string; message: string } } };
+}
+
+const upgrade = (ticket: number, over: Record<string, string> = {}) =>
+  triggerBody(ticket, { kind: 'lc_upgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'growth', to_plan: 'business', ...over });
+
+describe('signatures', () => {
+  it('accepts a correctly signed trigger delivery and creates a submitted record', async () => {
+    const r = await deliver(upgrade(9001));
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ status: 'created', state: 'submitted' });
+    expect(await countRows(t.db, 'lifecycle_records', { ticket_id: '9001' })).toBe(1);
+  });
+
+  it('refuses a bad, missing or stale signature with 401 JSON and stores nothing', async () => {
+    const before = await tables();
+    const bad = await deliver(upgrade(9002), { secret: 'not-the-secret' });
+    expect(bad.status).toBe(401);
+    expect(bad.json.error).toMatchObject({ code: 'bad_signature', message: expect.stringMatching(/does not match/) });
+    const stale = await deliver(upgrade(9002), { at: new Date(Date.now() - 301_000) });
+    expect(stale.status).toBe(401);
+    expect(stale.json.error!.message).toMatch(/stale or replayed/);
+    const missing = await fetch(`${s.base}/webhooks/zendesk`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(missing.status).toBe(401);
+    expect(await tables()).toEqual(before);
+  });
+
+  it('accepts either secret while a secret is being rotated', async () => {
+    const rotating = await startTestService(t, { web: true, worker: false, env: { ZENDESK_WEBHOOK_SECRET: 'new-secret,old-secret' } });
+    try {
+      for (const [secret, id] of [['new-secret', 9003], ['old-secret', 9004]] as const) {
+        const raw = JSON.stringify(upgrade(id));
+        const res = await fetch(`${rotating.base}/webhooks/zendesk`, { method: 'POST', headers: zendeskHeaders(secret, raw), body: raw });
+        expect(res.status).toBe(200);
+      }
+    } finally {
+      await rotating.close();
+    }
+  });
+});
+
+describe('idempotency', () => {
+  it('one delivery replayed 10 times at once makes one record and one creation event', async () => {
+    const body = upgrade(9010);
+    const results = await Promise.all(Array.from({ length: 10 }, () => deliver(body, { invocation: 'inv-9010' })));
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    expect(results.filter((r) => r.json.status === 'created')).toHaveLength(1);
+    expect(results.filter((r) => r.json.status === 'duplicate')).toHaveLength(9);
+    const record = await t.db('lifecycle_records').where({ ticket_id: '9010' });
+    expect(record).toHaveLength(1);
+    expect(await countRows(t.db, 'audit_events', { record_id: record[0].id, type: 'record.created' })).toBe(1);
+  });
+
+  it('a replay days later (same body, no invocation id) changes nothing', async () => {
+    const body = upgrade(9011);
+    await deliver(body);
+    const before = await tables();
+    const again = await deliver(body);
+    expect(again.json.status).toBe('duplicate');
+    expect(await tables()).toEqual(before);
+  });
+
+  it('an edited ticket updates its draft instead of creating a second record', async () => {
+    const first = await deliver(upgrade(9012, { to_plan: '' }), { invocation: 'inv-9012-a' });
+    expect(first.json).toMatchObject({ status: 'created', state: 'draft' });
+    const second = await deliver(triggerBody(9012, { kind: 'lc_upgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'growth', to_plan: 'business' }, { updatedAt: '2026-03-16T10:05:00Z' }), {
+      invocation: 'inv-9012-b',
+    });
+    expect(second.json).toMatchObject({ status: 'submitted', record_id: first.json.record_id });
+    expect(await countRows(t.db, 'lifecycle_records', { ticket_id: '9012' })).toBe(1);
+  });
+});
+
+describe('payloads', () => {
+  it('acknowledges and ignores tickets that are not account-change requests', async () => {
+    const r = await deliver(triggerBody(9020, {}, { tags: 'billing question' }));
+    expect(r).toMatchObject({ status: 200, json: { status: 'ignored' } });
+    expect(await countRows(t.db, 'lifecycle_records', { ticket_id: '9020' })).toBe(0);
+  });
+
+  it('takes an event-subscribed ticket event and queues an API read', async () => {
+    const event = {
+      account_id: 22129848,
+      detail: { id: '9021', status: 'OPEN', subject: 'Downgrade please', form_id: '360000001', tags: ['lifecycle_request'] },
+      event: { current: 'OPEN', previous: 'NEW' },
+      id: 'cbe4028c-7239-495d-b020-f22348516046',
+      subject: 'zen:ticket:9021',
+      time: '2026-03-16T10:00:00Z',
+      type: 'zen:event-type:ticket.status_changed',
+      zendesk_event_version: '2022-11-06',
+    };
+    const r = await deliver(event);
+    expect(r.json).toMatchObject({ status: 'fetch_queued' });
+    expect(await countRows(t.db, 'outbox', { topic: 'zendesk.fetch', key: 'zendesk-fetch.event-cbe4028c-7239-495d-b020-f22348516046' })).toBe(1);
+  });
+
+  it('keeps an invalid request as a draft whose problems name the fields', async () => {
+    const r = await deliver(triggerBody(9022, { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_acme', to_plan: 'enterprise' }));
+    expect(r.json).toMatchObject({ status: 'created', state: 'draft' });
+    const rec = await t.db('lifecycle_records').where({ ticket_id: '9022' }).first();
+    expect(rec.problems.map((p: { field: string }) => p.field)).toEqual(expect.arrayContaining(['reason_code', 'details.to_plan']));
+    expect(await countRows(t.db, 'outbox', { topic: 'zendesk.sync', key: `zendesk-sync.${rec.id}.v1` })).toBe(1);
+  });
+
+  it('names the problem of other payloads with 400 and stores nothing', async () => {
+    const before = await tables();
+    const other = await deliver({ hello: 'world' });
+    expect(other.status).toBe(400);
+    expect(other.json.error!.message).toMatch(/trigger body/);
+    const wrongTicket = await deliver({ lifecycle_desk: 1, ticket: { id: 'abc' } });
+    expect(wrongTicket.status).toBe(400);
+    expect(JSON.stringify(wrongTicket.json)).toMatch(/numeric Zendesk ticket id/);
+    expect(await tables()).toEqual(before);
+  });
+});
+
+describe('hostile input (fuzz): never a 500, never a partial row', () => {
+  const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+  const cases: [string, string][] = [
+    ['empty body', ''],
+    ['not JSON', 'kind=downgrade'],
+    ['truncated JSON', '{"lifecycle_desk":1,"ticket":{"id":"1"'],
+    ['JSON array', '[1,2,3]'],
+    ['JSON string', '"hello"'],
+    ['null', 'null'],
+    ['deep nesting', deep(5000)],
+    ['prototype pollution', '{"lifecycle_desk":1,"__proto__":{"polluted":true},"ticket":{"id":"1"}}'],
+    ['constructor key', '{"lifecycle_desk":1,"ticket":{"id":"1","constructor":{"prototype":{"x":1}}}}'],
+    ['wrong types', '{"lifecycle_desk":1,"ticket":{"id":{"$gt":""},"tags":5,"fields":[]}}'],
+    ['NUL bytes', JSON.stringify(upgrade(9030, { reason_code: 'a\u0000b' }))],
+    ['huge string', JSON.stringify(upgrade(9031, { reason_code: 'x'.repeat(400_000) }))],
+    ['too large', JSON.stringify({ pad: 'x'.repeat(600_000) })],
+    ['field keys not ids', '{"lifecycle_desk":1,"ticket":{"id":"9032","fields":{"kind":"lc_upgrade"}}}'],
+  ];
+
+  it.each(cases)('%s', async (_name, raw) => {
+    const before = await tables();
+    const r = await deliver(null, { raw });
+    expect(r.status).toBeGreaterThanOrEqual(200);
+    expect(r.status).toBeLessThan(500);
+    if (r.status >= 400) {
+      expect(r.json.error).toMatchObject({ code: expect.any(String), message: expect.any(String) });
+      expect(await tables()).toEqual(before);
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('invalid UTF-8 is refused by name', async () => {
+    const raw = Buffer.concat([Buffer.from('{"lifecycle_desk":1,"ticket":{"id":"9040","subject":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}')]);
+    const ts = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const { signZendesk } = await import('../../src/integrations/zendesk/signature');
+    const res = await fetch(`${s.base}/webhooks/zendesk`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-zendesk-webhook-signature': signZendesk(s.stack.secrets.zendeskWebhook, ts, raw), 'x-zendesk-webhook-signature-timestamp': ts },
+      body: raw,
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/UTF-8/);
+  });
+
+  it('random bytes, signed, never produce a 500', async () => {
+    for (let i = 0; i < 200; i++) {
+      const len = Math.floor(Math.random() * 300);
+      const raw = Buffer.from(Array.from({ length: len }, () => Math.floor(Math.random() * 256)));
+      const ts = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const { signZendesk } = await import('../../src/integrations/zendesk/signature');
+      const res = await fetch(`${s.base}/webhooks/zendesk`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-zendesk-webhook-signature': signZendesk(s.stack.secrets.zendeskWebhook, ts, raw), 'x-zendesk-webhook-signature-timestamp': ts },
+        body: raw,
+      });
+      expect(res.status).toBeLessThan(500);
+      await res.arrayBuffer();
+    }
+  });
+});
+
+it('answers 503 (so Zendesk retries) when the database is unreachable, quickly and without a partial write', async () => {
+  const down = await startTestService(t, { web: true, worker: false, env: { DATABASE_URL: t.url.replace(/:\d+\//, ':1/') } });
+  try {
+    const raw = JSON.stringify(upgrade(9050));
+    const started = Date.now();
+    const res = await fetch(`${down.base}/webhooks/zendesk`, { method: 'POST', headers: zendeskHeaders(down.stack.secrets.zendeskWebhook, raw), body: raw });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unavailable');
+    // Well inside Zendesk's 10-second timeout.
+    expect(Date.now() - started).toBeLessThan(8000);
+  } finally {
+    await down.close();
+  }
+  expect(await countRows(t.db, 'webhook_deliveries', { ticket_id: '9050' })).toBe(0);
+});
