@@ -78,6 +78,15 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       await service.stop();
     });
 
+  program
+    .command('demo')
+    .description('run the whole pipeline on sample tickets with stand-ins for Zendesk, Slack and SMTP, then verify the audit trail')
+    .action(async () => {
+      const { runDemo } = await import('./demo/demo');
+      const code = await runDemo({ out: (line) => void io.stdout(line + '\n'), ...(io.env ? { env: io.env } : {}) });
+      if (code !== 0) throw new Exit(code);
+    });
+
   const audit = program.command('audit').description('verify or export the audit trail');
   audit
     .command('verify')

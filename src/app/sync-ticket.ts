@@ -3,6 +3,8 @@ import { AppError } from '../records/errors';
 import { noteHash, ticketUpdateFor } from './ticket-view';
 import type { FieldLabels } from './ticket-view';
 
+const QUIET_STATES = ['applying', 'applied'];
+
 export type SyncOutcome = 'synced' | 'tags_only' | 'skipped_stale' | 'no_ticket';
 
 /**
@@ -24,10 +26,11 @@ export async function syncTicket(
     if (state && state.synced_version >= record.version) return 'skipped_stale';
     const update = ticketUpdateFor(record, deps.labels);
     const hash = noteHash(update.internalNote);
-    const postNote = state?.note_hash !== hash;
+    // Transient states update the tags only: the agent gets a note when something they care about changed.
+    const postNote = state?.note_hash !== hash && !QUIET_STATES.includes(record.state);
     const solve = deps.solveOnConfirm && record.state === 'confirmed' ? { status: 'solved' as const } : {};
     await deps.helpdesk.updateTicket(record.ticket_id, postNote ? { ...update, ...solve } : { addTags: update.addTags ?? [], removeTags: update.removeTags ?? [], ...solve });
-    await uow.ticketSync.save({ record_id: record.id, ticket_id: record.ticket_id, synced_version: record.version, note_hash: hash, tags: update.addTags ?? [] });
+    await uow.ticketSync.save({ record_id: record.id, ticket_id: record.ticket_id, synced_version: record.version, note_hash: postNote ? hash : (state?.note_hash ?? null), tags: update.addTags ?? [] });
     return postNote ? 'synced' : 'tags_only';
   });
 }
