@@ -68,11 +68,18 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .description('run the service: HTTP (webhooks, Slack, API) and the job workers; both unless one is named')
     .option('--web', 'only the HTTP side')
     .option('--worker', 'only the outbox relay and job workers')
-    .action(async (opts: { web?: boolean; worker?: boolean }) => {
+    .option('--queues <names>', 'with --worker: only these comma-separated queues (e.g. billing.apply)')
+    .option('--no-relay', 'with --worker: do not run an outbox relay in this process')
+    .action(async (opts: { web?: boolean; worker?: boolean; queues?: string; relay: boolean }) => {
       const c = cfg();
       await migrateLatest(c.databaseUrl);
       const both = !opts.web && !opts.worker;
-      const service = await startService(c, { web: both || !!opts.web, worker: both || !!opts.worker });
+      const service = await startService(c, {
+        web: both || !!opts.web,
+        worker: both || !!opts.worker,
+        relay: opts.relay,
+        ...(opts.queues ? { queues: opts.queues.split(',').map((q) => q.trim()).filter(Boolean) } : {}),
+      });
       await (io.untilStopped ?? defaultIo.untilStopped!)();
       service.logger.info('shutdown requested');
       await service.stop();

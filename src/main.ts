@@ -29,7 +29,7 @@ import type { SlackApp } from './integrations/slack/slack.app';
 import { SlackDirectory } from './integrations/slack/slack.directory';
 import { SlackNotifier } from './integrations/slack/slack.notifier';
 import { LedgerBillingProvider } from './integrations/billing/ledger.provider';
-import { EmailTemplates } from './integrations/email/templates';
+import { EmailTemplates, catalogDisplayNames } from './integrations/email/templates';
 import { SmtpEmailSender } from './integrations/email/smtp.sender';
 import { QueueRegistry, assertNoEviction } from './jobs/queues';
 import { OutboxRelay } from './jobs/outbox.relay';
@@ -63,6 +63,10 @@ export interface StartOptions {
   readonly listen?: boolean;
   /** Replaces the billing provider chosen by BILLING_PROVIDER (the demo's stand-in). */
   readonly billing?: BillingProvider;
+  /** Only these queues in this process (default: all), so e.g. billing can be scaled or isolated apart from email. */
+  readonly queues?: readonly string[];
+  /** Run the outbox relay in this process (default true; any number of relays may run). */
+  readonly relay?: boolean;
 }
 
 export interface Service {
@@ -127,7 +131,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const policy = loadPolicy(config);
   const fieldMap = loadFieldMap(config);
   const labels = problemLabels(fieldMap);
-  const templates = worker ? EmailTemplates.load(config.email.templatesDir) : null;
+  const templates = worker ? EmailTemplates.load(config.email.templatesDir, { displayNames: catalogDisplayNames(catalog) }) : null;
 
   const db = createDb(config.databaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 8000, poolMax: 20 });
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false });
@@ -184,26 +188,30 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     const sender = new SmtpEmailSender({ smtpUrl: config.email.smtpUrl!, from: config.email.from });
     const processors = buildProcessors({
       apply: { ...app, billing },
-      email: { store: app.store, clock: app.clock, sender, renderer: templates!, messageIdDomain: 'lifecycle-desk' },
+      email: { store: app.store, clock: app.clock, sender, renderer: templates!, messageIdDomain: 'lifecycle-desk', sendLeaseMs: config.jobs.lockDurationMs * 2 },
       policy: { ...app, policy, riskFacts: (record, now, thresholds) => loadRiskFacts(db, record, now, thresholds) },
       extra: {
         ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm }),
         ...slackProcessors(notifier),
       },
     });
-    workers = new WorkerPool(db, { redisUrl: config.redisUrl, prefix: config.jobs.queuePrefix }, processors, logger, {
+    const unknown = (opts.queues ?? []).filter((q) => !(q in processors));
+    if (unknown.length) throw new Error(`--queues: unknown queue(s) ${unknown.join(', ')}; known: ${Object.keys(processors).join(', ')}`);
+    const selected = opts.queues ? Object.fromEntries(Object.entries(processors).filter(([q]) => opts.queues!.includes(q))) : processors;
+    workers = new WorkerPool(db, { redisUrl: config.redisUrl, prefix: config.jobs.queuePrefix }, selected, logger, {
       concurrency: config.jobs.concurrency,
+      lockDurationMs: config.jobs.lockDurationMs,
       onExhausted: buildExhaustedHandler(app, (id, problem) => notifier.alert(id, problem)),
     });
     await workers.start();
-    relay = new OutboxRelay(db, queues, logger, config.databaseUrl);
-    await relay.start();
+    if (opts.relay ?? true) {
+      relay = new OutboxRelay(db, queues, logger, config.databaseUrl, { reconcileEveryMs: config.jobs.reconcileIntervalMs, reconcileAfterMs: config.jobs.reconcileAfterMs });
+      await relay.start();
+    }
   }
 
-  if (http && (opts.listen ?? true)) {
-    await http.listen({ port: config.http.port, host: config.http.host });
-    logger.info({ port: config.http.port, web, worker }, 'lifecycle-desk started');
-  }
+  if (http && (opts.listen ?? true)) await http.listen({ port: config.http.port, host: config.http.host });
+  logger.info({ port: http ? config.http.port : null, web, worker }, 'lifecycle-desk started');
 
   let stopping: Promise<void> | null = null;
   return {

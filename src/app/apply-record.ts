@@ -96,13 +96,18 @@ export async function applyRecord(deps: ApplyDeps, recordId: string): Promise<Ap
   await deps.store.transaction(async (uow) => {
     const now = deps.clock.now();
     await uow.billing.markSucceeded(prepared.adjustment.idempotencyKey, providerRef!);
-    const record = await uow.records.get(recordId);
+    const record = await uow.records.getForUpdate(recordId);
     if (!record || record.state !== 'applying') return;
-    const account = await accountOf(uow, record);
+    // Lock the account(s) in id order: records of one account are applied one after another.
     const d = record.details as { merge?: { target_account_id: string } };
-    const target = record.subtype === 'merge' && d.merge ? await uow.accounts.get(d.merge.target_account_id) : null;
-    const changes = accountChangesFor(record, account, deps.catalog, target);
-    await uow.accounts.update(changes.account);
+    const targetId = record.subtype === 'merge' && d.merge ? d.merge.target_account_id : null;
+    const lockOrder = [record.account_id, ...(targetId ? [targetId] : [])].sort();
+    const locked = new Map<string, Awaited<ReturnType<typeof uow.accounts.getForUpdate>>>();
+    for (const id of lockOrder) locked.set(id, await uow.accounts.getForUpdate(id));
+    const account = locked.get(record.account_id);
+    if (!account) throw new AppError('not_found', `Account ${record.account_id} of record ${record.id} no longer exists`, { retryable: false });
+    const changes = accountChangesFor(record, account, deps.catalog, targetId ? (locked.get(targetId) ?? null) : null);
+    if (changes.account !== account) await uow.accounts.update(changes.account);
     if (changes.mergeTarget) await uow.accounts.update(changes.mergeTarget);
     await transitionIn(uow, now, {
       recordId,

@@ -22,6 +22,8 @@ export interface EmailDeps extends Pick<AppDeps, 'store' | 'clock'> {
   readonly renderer: EmailRenderer;
   /** Domain for deterministic Message-IDs. */
   readonly messageIdDomain: string;
+  /** How long a sender holds a delivery before another may assume it died (ms). */
+  readonly sendLeaseMs?: number;
 }
 
 export type EmailResult = 'sent' | 'already_sent' | 'skipped_no_recipient';
@@ -29,9 +31,12 @@ export type EmailResult = 'sent' | 'already_sent' | 'skipped_no_recipient';
 const MAILER = systemActor('email');
 
 /**
- * Emails the customer about one outcome of a record, once: the delivery is stored (pending)
- * before sending and marked sent in the transaction that records it; a retry finds it sent and
- * only finishes what is left (moving an applied record to `confirmed`).
+ * Emails the customer about one outcome of a record, once: the delivery is stored and claimed
+ * (a lease, so two workers never send it at the same time) before sending, and marked sent in
+ * the transaction that records it; a retry finds it sent and only finishes what is left
+ * (moving an applied record to `confirmed`). The one window left is a crash between the SMTP
+ * server's 250 and that commit: then the lease expires and the email is sent again, with the
+ * same Message-ID so mail systems can recognise the duplicate.
  */
 export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outcome: EmailOutcome): Promise<EmailResult> {
   const key = `email.${recordId}.${outcome}`;
@@ -41,12 +46,16 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
     if (!record) throw new AppError('not_found', `No lifecycle record ${recordId}`, { retryable: false });
     const account = await uow.accounts.get(record.account_id);
     const to = record.requester?.email ?? account?.contacts[0] ?? null;
-    const status = await uow.emails.ensure(key, recordId, outcome, messageId);
+    const stored = await uow.emails.ensure(key, recordId, outcome, messageId);
+    const status = stored === 'pending' || stored === 'sending' ? ((await uow.emails.claim(key, deps.sendLeaseMs ?? 60_000)) ? 'claimed' : 'busy') : stored;
     const rejection = outcome === 'rejected' ? await uow.audit.latestForRecord(recordId, 'record.reject') : null;
     return { record, account, to, status, reason: (rejection?.data.reason as string | undefined) ?? null };
   });
 
-  if (prepared.status === 'pending') {
+  if (prepared.status === 'busy') {
+    throw new AppError('conflict', `the ${outcome} email of record ${recordId} is being sent by another worker`, { retryable: true });
+  }
+  if (prepared.status === 'claimed') {
     if (!prepared.to) {
       await deps.store.transaction(async (uow) => {
         await uow.emails.markSkipped(key, 'no requester email and no account contact');
@@ -70,25 +79,39 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
       ticketId: record.ticket_id,
       reason: prepared.reason,
     });
-    const sent = await deps.sender.send({ to: prepared.to, messageId, ...rendered });
-    await deps.store.transaction(async (uow) => {
-      await uow.emails.markSent(key, sent.response);
-      await uow.audit.append([
-        {
-          account_id: record.account_id,
-          record_id: recordId,
-          type: 'email.sent',
-          actor: MAILER,
-          occurred_at: deps.clock.now().toISOString(),
-          data: { outcome, message_id: messageId, subject: rendered.subject },
-        },
-      ]);
-      await confirmIfApplied(uow, deps, recordId, outcome);
-    });
+    let sent: { messageId: string; response: string };
+    try {
+      sent = await deps.sender.send({ to: prepared.to, messageId, ...rendered });
+    } catch (err) {
+      await deps.store.transaction((uow) => uow.emails.release(key));
+      throw err;
+    }
+    // One statement, straight after the server's 250: the window in which a crash would send
+    // this email again is as short as it can be.
+    await deps.store.transaction((uow) => uow.emails.markSent(key, sent.response, rendered.subject));
+    await deps.store.transaction((uow) => finish(uow, deps, prepared.record, key, outcome));
     return 'sent';
   }
-  await deps.store.transaction((uow) => confirmIfApplied(uow, deps, recordId, outcome));
+  await deps.store.transaction((uow) => finish(uow, deps, prepared.record, key, outcome));
   return 'already_sent';
+}
+
+/** After the email is sent: its audit event (once) and, for applied records, the move to confirmed. Safe to repeat. */
+async function finish(uow: UnitOfWork, deps: Pick<AppDeps, 'clock'>, record: LifecycleRecord, key: string, outcome: EmailOutcome) {
+  const audited = await uow.emails.markAudited(key);
+  if (audited) {
+    await uow.audit.append([
+      {
+        account_id: record.account_id,
+        record_id: record.id,
+        type: 'email.sent',
+        actor: MAILER,
+        occurred_at: deps.clock.now().toISOString(),
+        data: { outcome, message_id: audited.message_id, subject: audited.subject },
+      },
+    ]);
+  }
+  await confirmIfApplied(uow, deps, record.id, outcome);
 }
 
 async function confirmIfApplied(uow: UnitOfWork, deps: Pick<AppDeps, 'clock'>, recordId: string, outcome: EmailOutcome) {

@@ -62,6 +62,9 @@ const EnvSchema = z.object({
   EMAIL_TEMPLATES_DIR: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'templates', 'email'))),
   ZENDESK_SOLVE_ON_CONFIRM: z.preprocess(emptyToUndefined, z.enum(['true', 'false']).default('true').transform((v) => v === 'true')),
   WORKER_CONCURRENCY: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(200).default(10)),
+  JOB_LOCK_DURATION_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1000).max(600_000).default(30_000)),
+  OUTBOX_RECONCILE_INTERVAL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(3_600_000).default(15_000)),
+  OUTBOX_RECONCILE_AFTER_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(3_600_000).default(30_000)),
   QUEUE_PREFIX: z.preprocess(emptyToUndefined, z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'letters, digits, - and _ only').default('ld')),
   CATALOG_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'catalog.example.json'))),
   POLICY_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'policy.example.json'))),
@@ -103,7 +106,14 @@ export interface Config {
     readonly stripeApiUrl: string | undefined;
     readonly stripePriceMapFile: string | undefined;
   };
-  readonly jobs: { readonly concurrency: number; readonly queuePrefix: string };
+  readonly jobs: {
+    readonly concurrency: number;
+    readonly queuePrefix: string;
+    /** How long a worker holds a job before another may take it over (a crashed worker's job returns after this). */
+    readonly lockDurationMs: number;
+    readonly reconcileIntervalMs: number;
+    readonly reconcileAfterMs: number;
+  };
   readonly solveTicketOnConfirm: boolean;
 }
 
@@ -169,7 +179,13 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       stripeApiUrl: e.STRIPE_API_URL,
       stripePriceMapFile: e.STRIPE_PRICE_MAP_FILE ? path.resolve(e.STRIPE_PRICE_MAP_FILE) : undefined,
     },
-    jobs: { concurrency: e.WORKER_CONCURRENCY, queuePrefix: e.QUEUE_PREFIX },
+    jobs: {
+      concurrency: e.WORKER_CONCURRENCY,
+      queuePrefix: e.QUEUE_PREFIX,
+      lockDurationMs: e.JOB_LOCK_DURATION_MS,
+      reconcileIntervalMs: e.OUTBOX_RECONCILE_INTERVAL_MS,
+      reconcileAfterMs: e.OUTBOX_RECONCILE_AFTER_MS,
+    },
     solveTicketOnConfirm: e.ZENDESK_SOLVE_ON_CONFIRM,
   });
 }

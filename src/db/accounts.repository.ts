@@ -13,14 +13,21 @@ export class KnexAccountRepository implements AccountRepository {
     return row ? accountFromRow(row) : null;
   }
 
+  async getForUpdate(id: string): Promise<Account | null> {
+    const row = await this.db<AccountRow>('accounts').where({ id }).forUpdate().first();
+    return row ? accountFromRow(row) : null;
+  }
+
   async update(account: Account): Promise<void> {
     const { id, ...row } = accountToRow(account);
     const q = this.db('accounts').where({ id });
     if (account.version !== undefined) q.andWhere({ version: account.version });
     const n = await q.update({ ...row, version: this.db.raw('version + 1'), updated_at: this.db.fn.now() });
     if (n !== 1) {
+      // Retryable: a job that lost the race simply runs again on the new state.
       throw new AppError('conflict', `Account ${id} changed since it was read or does not exist; reload it and try again`, {
         details: { account_id: id },
+        retryable: true,
       });
     }
   }

@@ -22,7 +22,7 @@ export class KnexRecordRepository implements RecordRepository {
     throw new AppError(
       'conflict',
       `Record ${record.id} changed since it was read (expected version ${expectedVersion}, now ${current.version} in state ${current.state}); reload it and try again`,
-      { details: { record_id: record.id, expected_version: expectedVersion, current_version: current.version } },
+      { details: { record_id: record.id, expected_version: expectedVersion, current_version: current.version }, retryable: true },
     );
   }
 

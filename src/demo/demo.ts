@@ -16,7 +16,6 @@ import type { Service } from '../main';
 import { signZendesk } from '../integrations/zendesk/signature';
 import { slackInteractionRequest } from '../integrations/slack/slack.standin';
 import { APPROVAL_CHANNEL, startStandins } from './standins';
-import type { StandinStack } from './standins';
 
 /**
  * `lifecycle-desk demo`: the real pipeline (PostgreSQL, Redis, HTTP, Bolt, relay, workers,

@@ -103,8 +103,8 @@ export class OutboxRelay {
   }
 
   /**
-   * Re-adds published, unfinished jobs that Redis no longer has (a Redis restart or flush, or
-   * eviction). Returns how many were re-added.
+   * Re-adds published, unfinished jobs that Redis no longer has (a Redis restart or flush) or
+   * that Redis finished without PostgreSQL knowing. Returns how many were re-added.
    */
   async reconcile(olderThanMs = this.opts.reconcileAfterMs): Promise<number> {
     let readded = 0;
@@ -124,7 +124,18 @@ export class OutboxRelay {
       for (const r of rows) {
         if (!ALL_TOPICS.includes(r.topic as Topic)) continue;
         const job = await this.queues.get(r.topic as Topic).getJob(r.key);
-        if (!job) missing.push(r);
+        if (!job) {
+          missing.push(r);
+          continue;
+        }
+        // Finished in Redis but not in PostgreSQL: BullMQ gave up on it outside our processor
+        // (a job whose workers kept crashing), or a worker died between the two. Run it again;
+        // processors are idempotent.
+        const state = await job.getState();
+        if (state === 'failed' || state === 'completed') {
+          await job.remove().catch(() => undefined);
+          missing.push(r);
+        }
       }
       if (missing.length) {
         this.logger.warn({ count: missing.length }, 're-publishing jobs Redis no longer has');

@@ -22,6 +22,8 @@ export type ExhaustedHandler = (topic: Topic, payload: unknown, error: Error, ct
 
 export interface WorkerPoolOptions {
   readonly concurrency?: number;
+  /** Lock held on a running job; a crashed worker's job is taken over after it expires. */
+  readonly lockDurationMs?: number;
   readonly onExhausted?: ExhaustedHandler;
 }
 
@@ -49,6 +51,10 @@ export class WorkerPool {
         connection: bullConnection(this.settings.redisUrl),
         prefix: this.settings.prefix ?? 'ld',
         concurrency: this.opts.concurrency ?? 10,
+        lockDuration: this.opts.lockDurationMs ?? 30_000,
+        stalledInterval: this.opts.lockDurationMs ?? 30_000,
+        // A job whose worker died is not a failed job: take it over however often that happens.
+        maxStalledCount: 1000,
         // Completed jobs carry no information PostgreSQL does not have; keep Redis small.
         removeOnComplete: { count: 1000 },
         removeOnFail: { count: 5000 },

@@ -56,6 +56,8 @@ export interface DeliveryRepository {
 
 export interface AccountRepository {
   get(id: string): Promise<Account | null>;
+  /** Reads the account and locks its row until the transaction ends (applies to one account queue up). */
+  getForUpdate(id: string): Promise<Account | null>;
   /** Replaces the account's mutable fields; optimistic on `version` when given. */
   update(account: Account): Promise<void>;
   /** Inserts or replaces accounts (the import path). */
@@ -177,10 +179,18 @@ export interface EmailSender {
   send(message: OutgoingEmail): Promise<{ messageId: string; response: string }>;
 }
 
+export type EmailDeliveryStatus = 'pending' | 'sending' | 'sent' | 'skipped';
+
 export interface EmailDeliveryRepository {
   /** Stores the delivery if new (pending) and returns its status. */
-  ensure(key: string, recordId: string, outcome: string, messageId: string): Promise<'pending' | 'sent' | 'skipped'>;
-  markSent(key: string, response: string): Promise<void>;
+  ensure(key: string, recordId: string, outcome: string, messageId: string): Promise<EmailDeliveryStatus>;
+  /** Takes the right to send: true when it was pending, or when another sender's lease expired. */
+  claim(key: string, leaseMs: number): Promise<boolean>;
+  /** Gives the right back after a failed attempt. */
+  release(key: string): Promise<void>;
+  markSent(key: string, response: string, subject: string): Promise<void>;
+  /** Marks the delivery audited; true the first time (so the audit event is written once). */
+  markAudited(key: string): Promise<{ subject: string | null; message_id: string } | null>;
   markSkipped(key: string, why: string): Promise<void>;
 }
 

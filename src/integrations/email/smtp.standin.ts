@@ -16,6 +16,9 @@ export interface ReceivedEmail {
  */
 export class SmtpStandin {
   readonly messages: ReceivedEmail[] = [];
+  /** Messages accepted but not MIME-parseable (none expected). */
+  readonly unparsable: string[] = [];
+  private pending = 0;
   private readonly rejections: { code: number; message: string }[] = [];
 
   private constructor(private readonly server: SMTPServer, readonly port: number) {}
@@ -38,20 +41,19 @@ export class SmtpStandin {
             return callback(err);
           }
           const raw = Buffer.concat(chunks).toString('utf8');
+          const envelope = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address) };
+          // Like a real MTA: queue the message, answer 250, process it afterwards.
+          callback();
+          self.pending += 1;
           PostalMime.parse(raw).then(
-            (parsed) => {
-              self.messages.push({
-                envelope: { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address) },
-                raw,
-                parsed,
-              });
-              callback();
-            },
-            (err: Error) => callback(err),
-          );
+            (parsed) => self.messages.push({ envelope, raw, parsed }),
+            () => self.unparsable.push(raw),
+          ).finally(() => (self.pending -= 1));
         });
       },
     });
+    // A client that dies mid-conversation (a killed worker) resets its socket: not our error.
+    server.on('error', () => undefined);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
     const port = (server.server.address() as AddressInfo).port;
     holder.s = new SmtpStandin(server, port);

@@ -4,9 +4,10 @@ import { Liquid } from 'liquidjs';
 import type { Template } from 'liquidjs';
 import type { EmailOutcome } from '../../app/record-events';
 import type { EmailRenderer, EmailView } from '../../app/send-email';
+import type { Catalog } from '../../records/catalog';
 import { AppError } from '../../records/errors';
-import { KINDS, SUBTYPES } from '../../records/kinds';
-import type { Kind, LifecycleRecord } from '../../records/kinds';
+import { KINDS } from '../../records/kinds';
+import type { Kind, LifecycleRecord, SUBTYPES } from '../../records/kinds';
 import { formatMoney } from '../../records/money';
 import type { Money } from '../../records/money';
 
@@ -36,6 +37,14 @@ export interface EmailTemplateOptions {
    * it on to catch typos in the shipped templates.
    */
   readonly strictVariables?: boolean;
+}
+
+/** Plan and support-tier names from the catalog, for `EmailTemplateOptions.displayNames`. */
+export function catalogDisplayNames(catalog: Pick<Catalog, 'plans' | 'support_tiers'>): Record<string, string> {
+  const names: Record<string, string> = {};
+  for (const t of catalog.support_tiers) names[t.id] = t.name;
+  for (const p of catalog.plans) names[p.id] = p.name;
+  return names;
 }
 
 const SET_FILE = new RegExp(
@@ -119,15 +128,6 @@ const absMoney = (v: unknown): string | null =>
 
 const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() ? v : null);
 
-const STATUS_WORDS: Record<string, string> = {
-  pending: 'pending',
-  active: 'active',
-  suspended: 'suspended',
-  deactivated: 'deactivated',
-  closed: 'closed',
-  merged: 'merged',
-};
-
 /**
  * The day a service-credit period covers up to. Periods are stored half-open (the end instant is
  * excluded), so one ending at midnight reads as the day before: 10 March 00:00 → 11 March 00:00
@@ -147,7 +147,21 @@ function featureList(values: unknown, names: Readonly<Record<string, string>>): 
   return Array.isArray(values) ? values.filter((f): f is string => typeof f === 'string').map((f) => names[f] ?? f) : [];
 }
 
-function changeSummary(r: LifecycleRecord, v: { from_plan: string | null; to_plan: string | null; from_support_tier: string | null; to_support_tier: string | null; status_before: string | null; status_after: string | null; features: string[]; account_name: string; credit_period: string | null; amount: string | null }): string {
+interface SummaryFacts {
+  readonly account_name: string;
+  readonly amount: string | null;
+  readonly from_plan: string | null;
+  readonly to_plan: string | null;
+  readonly from_support_tier: string | null;
+  readonly to_support_tier: string | null;
+  readonly status_before: string | null;
+  readonly status_after: string | null;
+  readonly features: readonly string[];
+  readonly credit_period: string | null;
+}
+
+/** What the record changes as a noun phrase ("Plan change from Growth to Starter"), so it reads in any tense. */
+function changeSummary(r: LifecycleRecord, v: SummaryFacts): string {
   const d = r.details;
   const from = (a: string | null) => (a ? ` from ${a}` : '');
   switch (r.kind) {
@@ -205,13 +219,17 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
       ? `a price ${amount_is_credit ? 'decrease' : 'increase'} of ${amount} per billing period`
       : `${prorated ? 'a prorated ' : 'a '}${amount_is_credit ? 'credit' : 'charge'} of ${amount}`;
 
-  const status_before = str(d.status_before) ? (STATUS_WORDS[d.status_before as string] ?? (d.status_before as string)) : null;
-  const status_after = str(d.status_after) ? (STATUS_WORDS[d.status_after as string] ?? (d.status_after as string)) : null;
+  const status_before = str(d.status_before);
+  const status_after = str(d.status_after);
   const suspension = d.suspension as { cause?: string; review_date?: string } | undefined;
   const merge = d.merge as { source_account_id?: string; target_account_id?: string } | undefined;
   const credit_period = r.kind === 'service_credit' ? creditPeriod(d.period_start, d.period_end) : null;
   const features = featureList(d.features, names);
-  const effective_date = humanDate(r.effective_at) ?? humanDate(r.effective);
+  // An immediate change takes effect when it is applied, which may be days after the request
+  // (approval); the record was last updated by that step.
+  const appliedNow = r.effective === 'immediate' && (outcome === 'applied' || outcome === 'credit_granted');
+  const effectiveAt = appliedNow && r.effective_at && Date.parse(r.updated_at) > Date.parse(r.effective_at) ? r.updated_at : r.effective_at;
+  const effective_date = humanDate(effectiveAt) ?? humanDate(r.effective);
   const early_termination_fee = absMoney(d.early_termination_fee);
   const fee_waived = d.fee_waived === true && !!early_termination_fee;
 
