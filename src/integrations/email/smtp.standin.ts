@@ -4,6 +4,8 @@ import PostalMime from 'postal-mime';
 import type { Email } from 'postal-mime';
 
 export interface ReceivedEmail {
+  /** When the server accepted it (ms since epoch). */
+  readonly receivedAt: number;
   readonly envelope: { readonly from: string; readonly to: readonly string[] };
   readonly raw: string;
   readonly parsed: Email;
@@ -41,12 +43,13 @@ export class SmtpStandin {
             return callback(err);
           }
           const raw = Buffer.concat(chunks).toString('utf8');
+          const receivedAt = Date.now();
           const envelope = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address) };
           // Like a real MTA: queue the message, answer 250, process it afterwards.
           callback();
           self.pending += 1;
           PostalMime.parse(raw).then(
-            (parsed) => self.messages.push({ envelope, raw, parsed }),
+            (parsed) => self.messages.push({ receivedAt, envelope, raw, parsed }),
             () => self.unparsable.push(raw),
           ).finally(() => (self.pending -= 1));
         });

@@ -1,0 +1,91 @@
+import type { AddressInfo } from 'node:net';
+import Fastify from 'fastify';
+import { loadConfig } from '../src/config';
+import { startService } from '../src/main';
+import { createLogger } from '../src/observability/logger';
+import { startStandins } from '../src/demo/standins';
+import { signZendesk } from '../src/integrations/zendesk/signature';
+import { KnexAccountRepository } from '../src/db/accounts.repository';
+import { AccountSchema } from '../src/records/accounts';
+import { createDb, fmt, freshDatabase, runConcurrent } from './lib';
+
+/**
+ * Webhook ingest: signed Zendesk deliveries per second and latency through the whole path
+ * (verify, parse, map, validate, record + audit + outbox in one transaction), against a baseline
+ * measured in the same run: the same HTTP stack (Fastify) doing one INSERT per request.
+ */
+async function main() {
+  const total = Number(process.env.BENCH_OPS ?? 4000);
+  const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 100);
+  const { url, drop } = await freshDatabase('lifecycle_desk_bench_ingest');
+  const stack = await startStandins();
+  const db = createDb(url, { asAppRole: false, poolMax: 20 });
+  try {
+    const now = Date.now();
+    const accounts = Array.from({ length: 200 }, (_, i) =>
+      AccountSchema.parse({ id: `acc_${i}`, name: `Account ${i}`, plan_id: 'growth', currency: 'EUR', mrr_minor: 9900, contacts: [`ops${i}@example.com`], term_start: new Date(now - 10 * 86_400_000).toISOString(), term_end: new Date(now + 20 * 86_400_000).toISOString() }),
+    );
+    await new KnexAccountRepository(db).upsertMany(accounts);
+    await db.raw('CREATE TABLE bench_baseline (id bigserial primary key, body jsonb not null, received_at timestamptz not null default now())');
+
+    // Baseline: the same HTTP stack, one INSERT per request.
+    const baseline = Fastify({ logger: false });
+    baseline.post('/webhooks/zendesk', async (req) => {
+      await db('bench_baseline').insert({ body: JSON.stringify(req.body) });
+      return { ok: true };
+    });
+    await baseline.listen({ port: 0, host: '127.0.0.1' });
+    const baseUrl = `http://127.0.0.1:${(baseline.server.address() as AddressInfo).port}/webhooks/zendesk`;
+
+    const config = loadConfig({ ...stack.env, DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', QUEUE_PREFIX: `ld-bench-${now}` });
+    const service = await startService(config, { worker: false, logger: createLogger('silent') });
+    const fullUrl = `http://127.0.0.1:${(service.http!.server.address() as AddressInfo).port}/webhooks/zendesk`;
+
+    const body = (i: number) =>
+      JSON.stringify({
+        lifecycle_desk: 1,
+        ticket: {
+          id: String(100000 + i),
+          updated_at: new Date().toISOString(),
+          tags: 'lifecycle_request',
+          subject: 'Upgrade please',
+          requester: { email: `ops${i % 200}@example.com`, name: 'Ops' },
+          assignee_email: 'agent@support.example',
+          fields: { '360001000001': 'lc_upgrade', '360001000002': 'lc_subscription', '360001000003': `acc_${i % 200}`, '360001000004': 'growth', '360001000008': 'business', '360001000006': 'lc_now' },
+        },
+      });
+    const post = async (target: string, i: number) => {
+      const raw = body(i);
+      const ts = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const res = await fetch(target, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-zendesk-webhook-signature': signZendesk(stack.secrets.zendeskWebhook, ts, raw), 'x-zendesk-webhook-signature-timestamp': ts },
+        body: raw,
+      });
+      if (res.status !== 200) throw new Error(`${target} answered ${res.status}: ${await res.text()}`);
+      await res.arrayBuffer();
+    };
+
+    await runConcurrent(300, concurrency, (i) => post(baseUrl, 1_000_000 + i));
+    await runConcurrent(300, concurrency, (i) => post(fullUrl, 2_000_000 + i));
+    const base = await runConcurrent(total, concurrency, (i) => post(baseUrl, i));
+    const full = await runConcurrent(total, concurrency, (i) => post(fullUrl, i));
+
+    console.log(`webhook ingest benchmark: ${total} signed deliveries, ${concurrency} concurrent connections`);
+    console.log(`  baseline (HTTP + 1 INSERT)   ${fmt(base)}`);
+    console.log(`  full ingest path             ${fmt(full)}`);
+    console.log(`  throughput ratio (full / baseline): ${(full.perSecond / base.perSecond).toFixed(2)}   (aim ≥ 0.50)`);
+    console.log(`  p99 full path: ${full.p99.toFixed(1)} ms   (aim < 50 ms)`);
+    await service.stop();
+    await baseline.close();
+  } finally {
+    await db.destroy();
+    await stack.close();
+    await drop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

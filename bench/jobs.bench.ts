@@ -1,0 +1,114 @@
+import type { AddressInfo } from 'node:net';
+import { Queue, Worker } from 'bullmq';
+import { loadConfig } from '../src/config';
+import { startService } from '../src/main';
+import { createLogger } from '../src/observability/logger';
+import { startStandins } from '../src/demo/standins';
+import { signZendesk } from '../src/integrations/zendesk/signature';
+import { KnexAccountRepository } from '../src/db/accounts.repository';
+import { AccountSchema } from '../src/records/accounts';
+import { bullConnection } from '../src/jobs/queues';
+import { createDb, freshDatabase, percentile } from './lib';
+
+/**
+ * Job path throughput: auto-approved records from webhook to confirmed (policy, billing on the
+ * ledger, customer email to a real SMTP server, confirmation), against a baseline measured in the
+ * same run: a no-op BullMQ worker draining as many jobs as the pipeline runs per record. Also the
+ * end-to-end latency from webhook accepted to email accepted by the SMTP server.
+ */
+async function main() {
+  const records = Number(process.env.BENCH_RECORDS ?? 400);
+  const { url, drop } = await freshDatabase('lifecycle_desk_bench_jobs');
+  const stack = await startStandins();
+  const db = createDb(url, { asAppRole: false, poolMax: 5 });
+  const prefix = `ld-bench-jobs-${Date.now()}`;
+  try {
+    const now = Date.now();
+    await new KnexAccountRepository(db).upsertMany(
+      Array.from({ length: 100 }, (_, i) =>
+        AccountSchema.parse({ id: `acc_${i}`, name: `Account ${i}`, plan_id: 'growth', currency: 'EUR', mrr_minor: 9900, contacts: [`ops${i}@example.com`], term_start: new Date(now - 10 * 86_400_000).toISOString(), term_end: new Date(now + 20 * 86_400_000).toISOString() }),
+      ),
+    );
+
+    // Baseline: a no-op worker on the same Redis, draining 3 jobs per record (policy, billing, email).
+    const jobs = records * 3;
+    const q = new Queue('bench-noop', { connection: bullConnection('redis://127.0.0.1:6379'), prefix });
+    await q.addBulk(Array.from({ length: jobs }, (_, i) => ({ name: 'noop', data: { i }, opts: { jobId: `noop-${i}`, removeOnComplete: true } })));
+    let done = 0;
+    let allDone!: () => void;
+    const finished = new Promise<void>((resolve) => (allDone = resolve));
+    const t0 = process.hrtime.bigint();
+    const w = new Worker(
+      'bench-noop',
+      async () => {
+        done += 1;
+        if (done === jobs) allDone();
+      },
+      { connection: bullConnection('redis://127.0.0.1:6379'), prefix, concurrency: 10 },
+    );
+    await finished;
+    const baselineSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    await w.close();
+    await q.obliterate({ force: true }).catch(() => undefined);
+    await q.close();
+
+    const config = loadConfig({ ...stack.env, DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', QUEUE_PREFIX: prefix });
+    const service = await startService(config, { logger: createLogger('silent') });
+    const base = `http://127.0.0.1:${(service.http!.server.address() as AddressInfo).port}/webhooks/zendesk`;
+    const sentAt = new Map<string, number>();
+    const t1 = Date.now();
+    for (let i = 0; i < records; i++) {
+      const raw = JSON.stringify({
+        lifecycle_desk: 1,
+        ticket: {
+          id: String(700000 + i),
+          updated_at: new Date().toISOString(),
+          tags: 'lifecycle_request',
+          requester: { email: `ops${i % 100}@example.com` },
+          // One agent per ticket: many credits from one agent would (rightly) raise a risk flag and wait for approval.
+          assignee_email: `agent${i}@support.example`,
+          fields: { '360001000001': 'lc_credit', '360001000002': 'lc_goodwill', '360001000003': `acc_${i % 100}`, '360001000004': 'goodwill', '360001000011': '1.00', '360001000012': 'EUR', '360001000013': new Date(now - 3 * 86_400_000).toISOString().slice(0, 10), '360001000014': new Date(now - 2 * 86_400_000).toISOString().slice(0, 10) },
+        },
+      });
+      const ts = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const res = await fetch(base, { method: 'POST', headers: { 'content-type': 'application/json', 'x-zendesk-webhook-signature': signZendesk(stack.secrets.zendeskWebhook, ts, raw), 'x-zendesk-webhook-signature-timestamp': ts }, body: raw });
+      const j = (await res.json()) as { record_id?: string; state?: string };
+      if (j.state !== 'submitted') throw new Error(`unexpected ingest result ${JSON.stringify(j)}`);
+      sentAt.set(j.record_id!, Date.now());
+    }
+    const latencies: number[] = [];
+    const seen = new Set<string>();
+    const deadline = Date.now() + 120_000;
+    while (seen.size < records && Date.now() < deadline) {
+      for (const m of stack.smtp.messages) {
+        const id = /^<([0-9a-f-]{36})\./.exec(m.parsed.messageId ?? '')?.[1];
+        if (id && !seen.has(id) && sentAt.has(id)) {
+          seen.add(id);
+          latencies.push(m.receivedAt - sentAt.get(id)!);
+        }
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const confirmed = async () => Number((await db('lifecycle_records').where({ state: 'confirmed' }).count<{ n: string }[]>('* as n'))[0]!.n);
+    while ((await confirmed()) < records && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const fullSeconds = (Date.now() - t1) / 1000;
+    latencies.sort((a, b) => a - b);
+    const fullPerSecond = records / fullSeconds;
+    const basePerSecond = records / baselineSeconds;
+    console.log(`job path benchmark: ${records} auto-approved credits (policy → ledger → SMTP email → confirmed), worker concurrency ${config.jobs.concurrency}`);
+    console.log(`  baseline no-op BullMQ worker: ${jobs} jobs in ${baselineSeconds.toFixed(2)} s = ${basePerSecond.toFixed(0)} records/s (3 jobs per record)`);
+    console.log(`  full job path:                ${records} records confirmed in ${fullSeconds.toFixed(2)} s = ${fullPerSecond.toFixed(0)} records/s`);
+    console.log(`  throughput ratio (full / baseline): ${(fullPerSecond / basePerSecond).toFixed(2)}   (aim ≥ 0.50)`);
+    console.log(`  webhook → email accepted: p50 ${percentile(latencies, 50).toFixed(0)} ms, p95 ${percentile(latencies, 95).toFixed(0)} ms over ${latencies.length} emails   (aim p95 < 2000 ms)`);
+    await service.stop();
+  } finally {
+    await db.destroy();
+    await stack.close();
+    await drop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
