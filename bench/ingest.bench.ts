@@ -4,15 +4,16 @@ import { loadConfig } from '../src/config';
 import { startService } from '../src/main';
 import { createLogger } from '../src/observability/logger';
 import { startStandins } from '../src/demo/standins';
-import { signZendesk } from '../src/integrations/zendesk/signature';
+import { runLoad } from './load';
 import { KnexAccountRepository } from '../src/db/accounts.repository';
 import { AccountSchema } from '../src/records/accounts';
-import { createDb, fmt, freshDatabase, runConcurrent } from './lib';
+import { createDb, fmt, freshDatabase } from './lib';
 
 /**
  * Webhook ingest: signed Zendesk deliveries per second and latency through the whole path
  * (verify, parse, map, validate, record + audit + outbox in one transaction), against a baseline
- * measured in the same run: the same HTTP stack (Fastify) doing one INSERT per request.
+ * measured in the same run: the same HTTP stack (Fastify) doing one INSERT per request. The load
+ * comes from a worker thread so client and server do not share one event loop.
  */
 async function main() {
   const total = Number(process.env.BENCH_OPS ?? 4000);
@@ -41,35 +42,12 @@ async function main() {
     const service = await startService(config, { worker: false, logger: createLogger('silent') });
     const fullUrl = `http://127.0.0.1:${(service.http!.server.address() as AddressInfo).port}/webhooks/zendesk`;
 
-    const body = (i: number) =>
-      JSON.stringify({
-        lifecycle_desk: 1,
-        ticket: {
-          id: String(100000 + i),
-          updated_at: new Date().toISOString(),
-          tags: 'lifecycle_request',
-          subject: 'Upgrade please',
-          requester: { email: `ops${i % 200}@example.com`, name: 'Ops' },
-          assignee_email: 'agent@support.example',
-          fields: { '360001000001': 'lc_upgrade', '360001000002': 'lc_subscription', '360001000003': `acc_${i % 200}`, '360001000004': 'growth', '360001000008': 'business', '360001000006': 'lc_now' },
-        },
-      });
-    const post = async (target: string, i: number) => {
-      const raw = body(i);
-      const ts = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-      const res = await fetch(target, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-zendesk-webhook-signature': signZendesk(stack.secrets.zendeskWebhook, ts, raw), 'x-zendesk-webhook-signature-timestamp': ts },
-        body: raw,
-      });
-      if (res.status !== 200) throw new Error(`${target} answered ${res.status}: ${await res.text()}`);
-      await res.arrayBuffer();
-    };
-
-    await runConcurrent(300, concurrency, (i) => post(baseUrl, 1_000_000 + i));
-    await runConcurrent(300, concurrency, (i) => post(fullUrl, 2_000_000 + i));
-    const base = await runConcurrent(total, concurrency, (i) => post(baseUrl, i));
-    const full = await runConcurrent(total, concurrency, (i) => post(fullUrl, i));
+    const secret = stack.secrets.zendeskWebhook;
+    await runLoad({ url: baseUrl, secret, total: 300, concurrency, offset: 1_000_000 });
+    await runLoad({ url: fullUrl, secret, total: 300, concurrency, offset: 2_000_000 });
+    const base = await runLoad({ url: baseUrl, secret, total, concurrency, offset: 0 });
+    const full = await runLoad({ url: fullUrl, secret, total, concurrency, offset: 0 });
+    if (base.failures || full.failures) throw new Error(`non-200 answers: baseline ${base.failures}, full ${full.failures}`);
 
     console.log(`webhook ingest benchmark: ${total} signed deliveries, ${concurrency} concurrent connections`);
     console.log(`  baseline (HTTP + 1 INSERT)   ${fmt(base)}`);
