@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { createRecord } from '../app/create-record';
+import { transitionRecord } from '../app/transition-record';
 import type { AppDeps } from '../app/deps';
 import { AppError } from '../records/errors';
 import { STATES } from '../records/kinds';
@@ -18,6 +19,16 @@ export function bearerMatches(header: string | undefined, token: string): boolea
   const m = /^Bearer (.+)$/i.exec(header ?? '');
   return m !== null && timingSafeEqual(digest(m[1]!), digest(token));
 }
+
+const CancelBody = z
+  .object({
+    by: z.string().min(1).max(200),
+    role: z.enum(['agent', 'supervisor', 'customer']).default('agent'),
+    reason: z.string().max(2000).optional(),
+    /** The version the caller saw; a stale one is a 409 and changes nothing. */
+    version: z.number().int().min(1).optional(),
+  })
+  .strict();
 
 const ListQuery = z
   .object({
@@ -61,6 +72,21 @@ export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: stri
       });
       deps.metrics.recordsCreated.inc({ kind: record.kind, state: record.state });
       return reply.status(201).header('location', `/api/records/${record.id}`).send({ record, events });
+    });
+
+    // Withdraw a request that is still waiting for approval or scheduled for a later date.
+    api.post<{ Params: { id: string }; Body: unknown }>('/api/records/:id/cancel', async (req) => {
+      const body = CancelBody.safeParse(req.body ?? {});
+      if (!body.success) throw new AppError('validation_failed', 'Invalid body', { problems: problemsFromZod(body.error) });
+      const { record, events } = await transitionRecord(deps.app, {
+        recordId: req.params.id,
+        event: 'cancel',
+        actor: { role: body.data.role, id: body.data.by },
+        ...(body.data.version !== undefined ? { expectedVersion: body.data.version } : {}),
+        ...(body.data.reason ? { reason: body.data.reason } : {}),
+      });
+      deps.metrics.transitions.inc({ event: 'cancel', state: record.state });
+      return { record, events };
     });
 
     api.get<{ Params: { id: string } }>('/api/records/:id', async (req) => {

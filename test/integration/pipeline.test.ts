@@ -1,8 +1,10 @@
 import { createTestDb } from '../helpers/db';
 import type { TestDb } from '../helpers/db';
 import { buildAccount } from '../helpers/builders';
-import { seedAccounts } from '../helpers/app';
-import { startTestService, until, zendeskHeaders } from '../helpers/service';
+import { buildDeps, seedAccounts } from '../helpers/app';
+import { TEST_API_TOKEN, startTestService, until, zendeskHeaders } from '../helpers/service';
+import { applyRecord } from '../../src/app/apply-record';
+import { LedgerBillingProvider } from '../../src/integrations/billing/ledger.provider';
 import type { TestService } from '../helpers/service';
 import { triggerBody } from '../fixtures/zendesk-trigger';
 import { slackInteractionRequest } from '../helpers/fake-slack';
@@ -116,4 +118,14 @@ it('an end-of-term downgrade is scheduled for the term end and the customer told
   expect(new Date(job.available_at).getTime()).toBe(new Date((await t.db('accounts').where({ id: 'acc_mid' }).first()).term_end).getTime());
   const delayed = await s.service.queues.get('billing.apply').getJob(job.key);
   expect(await delayed!.getState()).toBe('delayed');
+
+  // Until it runs, the agent can withdraw it; the delayed job then finds nothing to do.
+  const auth = { authorization: `Bearer ${TEST_API_TOKEN}`, 'content-type': 'application/json' };
+  const stale = await fetch(`${s.base}/api/records/${r.record_id}/cancel`, { method: 'POST', headers: auth, body: JSON.stringify({ by: 'agent@support.example', version: 1 }) });
+  expect(stale.status).toBe(409);
+  const cancel = await fetch(`${s.base}/api/records/${r.record_id}/cancel`, { method: 'POST', headers: auth, body: JSON.stringify({ by: 'agent@support.example', reason: 'customer changed their mind' }) });
+  expect(cancel.status).toBe(200);
+  expect(await stateOf(r.record_id)).toBe('cancelled');
+  expect(await applyRecord({ ...buildDeps(t.db), billing: new LedgerBillingProvider(t.db) }, r.record_id)).toBe('not_applicable');
+  expect(await t.db('ledger_transactions').where({ record_id: r.record_id }).count('* as n').first()).toEqual({ n: '0' });
 });

@@ -239,3 +239,21 @@ it('App Home lists the viewer’s pending approvals; /lifecycle shows an account
   await until(() => slack.callsOf('chat.postEphemeral').some((c) => JSON.stringify(c.args.blocks ?? '').includes('acc_acme')));
 });
 
+
+it('re-posts a waiting request as a reminder mentioning the approvers, then escalates; nothing once decided', async () => {
+  const { record } = await pendingRecord();
+  await t.db('approval_requests').where({ record_id: record.id }).update({ escalation: JSON.stringify({ user_ids: [], user_groups: ['S0LEADS'] }) });
+  expect(await notifier.postApprovalRequest(record.id, 'reminder')).toBe('posted');
+  const reminder = slack.callsOf('chat.postMessage').at(-1)!;
+  expect(reminder.args.text).toMatch(/Reminder <@USUP1> <@USUP2> <@UAGENT>: still waiting/);
+  expect(await notifier.postApprovalRequest(record.id, 'escalation')).toBe('posted');
+  expect(JSON.stringify(slack.callsOf('chat.postMessage').at(-1)!.args)).toContain('<!subteam^S0LEADS>');
+  // The same reminder job running twice does not post twice.
+  const before = slack.callsOf('chat.postMessage').length;
+  expect(await notifier.postApprovalRequest(record.id, 'reminder')).toBe('posted');
+  expect(slack.callsOf('chat.postMessage')).toHaveLength(before);
+  await transitionRecord(deps(), { recordId: record.id, event: 'cancel', actor: { role: 'agent', id: 'agent@corp.example' } });
+  expect(await notifier.postApprovalRequest(record.id, 'escalation')).toBe('not_pending');
+  expect(await notifier.updateApprovalMessages(record.id)).toBe(3);
+  expect(JSON.stringify(slack.callsOf('chat.update').at(-1)!.args.blocks)).toMatch(/Cancelled/);
+});

@@ -1,106 +1,250 @@
 import Stripe from 'stripe';
 import { AppError } from '../../records/errors';
+import { currencyExponent } from '../../records/money';
+import type { Money } from '../../records/money';
 import type { BillingAdjustment, BillingProvider, BillingResult } from '../../records/ports';
 
 export interface StripeProviderOptions {
+  /** Secret key (`sk_…`) or a restricted key (`rk_…`) that may write Customers and Subscriptions. Never logged. */
   readonly apiKey: string;
-  /** Overrides for tests and proxies (the SDK's own host/port/protocol settings). */
+  /** Overrides for tests and proxies (the SDK's own host/port/protocol settings); default api.stripe.com:443 over https. */
   readonly host?: string;
   readonly port?: number;
   readonly protocol?: 'http' | 'https';
+  /**
+   * Per-request timeout, default 20 000 ms: under the job lock, so a stuck call cannot outlive the
+   * job that made it. A timed-out call is retryable; its retry carries the same idempotency key.
+   */
   readonly timeoutMs?: number;
-  /** Catalog plan id → currency → Stripe price id. */
+  /** Catalog plan id → ISO currency (upper case) → Stripe price id (`price_…`). */
   readonly priceIds: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
-/** Stripe error types that another attempt can fix; everything else is a request that must change. */
-const RETRYABLE = new Set(['StripeRateLimitError', 'StripeAPIError', 'StripeConnectionError', 'StripeLockTimeoutError']);
+/** What one adjustment asks of Stripe; pure, so the mapping is testable without a server. */
+export interface StripeSteps {
+  /** Move the subscription's plan item to this catalog plan, prorating or not. */
+  readonly planChange: { readonly toPlan: string; readonly prorationBehavior: 'create_prorations' | 'none' } | null;
+  readonly cancelAtPeriodEnd: boolean;
+  /** Posted to the customer balance: positive is a charge, negative a credit (applied to the next invoice). */
+  readonly balance: Money | null;
+}
 
 /**
- * Billing through Stripe with the official SDK. Plan changes update the customer's active
- * subscription (Stripe prorates upgrades; downgrades, which apply at term end, do not prorate);
- * money-only adjustments (service credits, fees) are customer balance transactions (negative =
- * credit, applied to the next invoice); terminations cancel at period end. Each call carries its
- * own idempotency key derived from the adjustment's, so a retried adjustment never bills twice.
- * Retries are the job system's (maxNetworkRetries 0), so each attempt is visible and bounded.
+ * The Stripe calls an adjustment needs. Plan changes are priced by Stripe from the mapped prices
+ * (the domain's amount for them is the price delta or its proration, which Stripe computes
+ * itself), so only money-only adjustments and termination fees reach the customer balance.
+ */
+export function stripeStepsFor(adj: Pick<BillingAdjustment, 'kind' | 'toPlan' | 'amount' | 'cancelAtPeriodEnd'>): StripeSteps {
+  const isPlanChange = adj.toPlan !== null && (adj.kind === 'upgrade' || adj.kind === 'downgrade');
+  const planChange = isPlanChange
+    ? // Upgrades apply at once and Stripe prorates; downgrades run at term end, where there is nothing to prorate.
+      { toPlan: adj.toPlan!, prorationBehavior: adj.kind === 'upgrade' ? ('create_prorations' as const) : ('none' as const) }
+    : null;
+  // An upgrade or downgrade's amount is the price difference or its proration: Stripe prices those itself.
+  const oneOff = adj.kind !== 'upgrade' && adj.kind !== 'downgrade' && adj.amount !== null && adj.amount.amount_minor !== 0;
+  return { planChange, cancelAtPeriodEnd: adj.cancelAtPeriodEnd, balance: oneOff ? adj.amount : null };
+}
+
+/**
+ * Currencies Stripe's API still writes with two decimals although ISO 4217 (and so the domain)
+ * gives them none: 1 ISK is `100` at Stripe. Stripe's "special cases" (HUF and TWD are two-decimal
+ * in both).
+ */
+const STRIPE_TWO_DECIMAL = new Set(['ISK', 'UGX']);
+
+/** Domain minor units → the integer Stripe expects for that currency (JPY 500 → 500, EUR 12.34 → 1234, ISK 5 → 500). */
+export function toStripeAmount(m: Money): number {
+  const iso = currencyExponent(m.currency);
+  const stripe = STRIPE_TWO_DECIMAL.has(m.currency) ? 2 : iso;
+  const out = m.amount_minor * 10 ** (stripe - iso);
+  if (!Number.isSafeInteger(out)) throw new AppError('provider_failed', `${m.currency} amount ${m.amount_minor} is too large for Stripe`, { retryable: false });
+  return out;
+}
+
+/** Subscription states that still bill (or will): the ones a plan change or cancellation acts on. */
+const LIVE = new Set(['active', 'trialing', 'past_due', 'unpaid', 'paused']);
+
+/** Stripe's limit on idempotency keys; our derived keys add a suffix of 4 characters. */
+const MAX_KEY = 255 - 4;
+
+const SECRET_PATTERN = /\b(sk|rk|pk|whsec)_(live|test)?_?[A-Za-z0-9*]+/g;
+const EMAIL_PATTERN = /[^\s@'"<>]+@[^\s@'"<>]+\.[A-Za-z]{2,}/g;
+/** Stripe's messages may echo a (masked) key or a customer's email; neither belongs in our errors, logs or Slack. */
+const redact = (s: string) => s.replace(SECRET_PATTERN, '[redacted key]').replace(EMAIL_PATTERN, '[redacted email]');
+
+const fail = (message: string, retryable: boolean, extra: { cause?: unknown; details?: Record<string, unknown> } = {}) =>
+  new AppError('provider_failed', message, { retryable, ...extra });
+
+/**
+ * Billing through Stripe with the official SDK:
+ *  - plan change → update the plan item of the customer's live subscription to the mapped price
+ *    (`proration_behavior` create_prorations for upgrades, none for downgrades);
+ *  - service credits, fees and other money → one customer balance transaction (negative = credit,
+ *    applied to the next invoice);
+ *  - termination or closure → `cancel_at_period_end=true`, plus the fee as a balance transaction.
+ * Every write carries its own idempotency key derived from the adjustment's (`<key>.sub`,
+ * `<key>.bal`), so an adjustment retried after any failure has each effect once. Before writing,
+ * the adapter also checks Stripe's state (the subscription already on the price, a balance
+ * transaction already tagged with the key), which keeps a retry safe after Stripe's 24-hour key
+ * window. Retries are the job system's (maxNetworkRetries 0), so each attempt is visible and bounded.
  */
 export class StripeBillingProvider implements BillingProvider {
   readonly name = 'stripe' as const;
   private readonly stripe: Stripe;
+  private readonly mappedPrices: ReadonlySet<string>;
 
   constructor(private readonly opts: StripeProviderOptions) {
+    if (!opts.apiKey) throw new AppError('validation_failed', 'Stripe API key is empty; set STRIPE_API_KEY');
     this.stripe = new Stripe(opts.apiKey, {
       maxNetworkRetries: 0,
-      timeout: opts.timeoutMs ?? 10_000,
+      timeout: opts.timeoutMs ?? 20_000,
+      telemetry: false,
+      appInfo: { name: 'lifecycle-desk' },
       ...(opts.host ? { host: opts.host } : {}),
       ...(opts.port ? { port: opts.port } : {}),
       ...(opts.protocol ? { protocol: opts.protocol } : {}),
     });
+    this.mappedPrices = new Set(Object.values(opts.priceIds).flatMap((byCurrency) => Object.values(byCurrency)));
   }
 
+  async applyAdjustment(adj: BillingAdjustment): Promise<BillingResult> {
+    const steps = stripeStepsFor(adj);
+    if (!steps.planChange && !steps.cancelAtPeriodEnd && !steps.balance) return { providerRef: 'stripe:none' };
+    if (!adj.idempotencyKey || adj.idempotencyKey.length > MAX_KEY) {
+      throw fail(`idempotency key of record ${adj.recordId} is empty or longer than ${MAX_KEY} characters`, false);
+    }
+    if (!adj.billingCustomerId) {
+      throw fail(
+        `account ${adj.accountId} has no billing customer id, so record ${adj.recordId} cannot be billed through Stripe; ` +
+          `set the account's billing_customer_id to its Stripe customer (cus_…) with "lifecycle-desk accounts import", then "lifecycle-desk records retry ${adj.recordId}"`,
+        false,
+      );
+    }
+    if (steps.planChange && !this.opts.priceIds[steps.planChange.toPlan]) {
+      throw fail(`plan ${steps.planChange.toPlan} has no Stripe price; add it to STRIPE_PRICE_MAP_FILE`, false);
+    }
+    const customer = adj.billingCustomerId;
+    const refs: string[] = [];
+    if (steps.planChange || steps.cancelAtPeriodEnd) {
+      const sub = await this.liveSubscription(adj, customer, steps.planChange !== null);
+      // A customer with nothing live left to cancel is already where a cancellation would put it.
+      if (sub) refs.push(await this.updateSubscription(adj, sub, steps));
+    }
+    if (steps.balance) refs.push(await this.balanceTransaction(adj, customer, steps.balance));
+    return { providerRef: `stripe:${refs.join(',') || 'none'}` };
+  }
+
+  /** The one live subscription to act on; a plan change needs one, a cancellation accepts none. */
+  private async liveSubscription(adj: BillingAdjustment, customer: string, required: boolean): Promise<Stripe.Subscription | null> {
+    const list = await this.call('subscription lookup', () => this.stripe.subscriptions.list({ customer, limit: 20 }));
+    const live = list.data.filter((s) => LIVE.has(s.status));
+    if (live.length === 0) {
+      if (!required) return null;
+      throw fail(`Stripe customer ${customer} (account ${adj.accountId}) has no live subscription to change; create one in Stripe or check billing_customer_id`, false);
+    }
+    if (live.length === 1) return live[0]!;
+    // Several: the one billing a catalog plan is the plan subscription (add-ons live beside it).
+    const onPlan = live.filter((s) => s.items.data.some((i) => this.mappedPrices.has(i.price.id)));
+    if (onPlan.length === 1) return onPlan[0]!;
+    throw fail(
+      `Stripe customer ${customer} (account ${adj.accountId}) has ${live.length} live subscriptions (${live.map((s) => s.id).join(', ')}) and ` +
+        `${onPlan.length === 0 ? 'none' : 'several'} bill a plan from STRIPE_PRICE_MAP_FILE; leave one plan subscription, then retry the record`,
+      false,
+    );
+  }
+
+  private async updateSubscription(adj: BillingAdjustment, sub: Stripe.Subscription, steps: StripeSteps): Promise<string> {
+    const params: Stripe.SubscriptionUpdateParams = {};
+    if (steps.planChange) {
+      const currency = sub.currency.toUpperCase();
+      const price = this.opts.priceIds[steps.planChange.toPlan]?.[currency];
+      if (!price) {
+        throw fail(`plan ${steps.planChange.toPlan} has no Stripe price in ${currency} (subscription ${sub.id} bills in ${currency}); add it to STRIPE_PRICE_MAP_FILE`, false);
+      }
+      const item = sub.items.data.find((i) => this.mappedPrices.has(i.price.id)) ?? sub.items.data[0];
+      if (!item) throw fail(`Stripe subscription ${sub.id} has no items to move to plan ${steps.planChange.toPlan}`, false);
+      if (item.price.id !== price) {
+        params.items = [{ id: item.id, price }];
+        params.proration_behavior = steps.planChange.prorationBehavior;
+      }
+    }
+    if (steps.cancelAtPeriodEnd && !sub.cancel_at_period_end) params.cancel_at_period_end = true;
+    // Already as wanted: an earlier attempt (or someone in the Dashboard) made this change.
+    if (Object.keys(params).length === 0) return sub.id;
+    const updated = await this.call('subscription update', () =>
+      this.stripe.subscriptions.update(sub.id, params, { idempotencyKey: `${adj.idempotencyKey}.sub` }),
+    );
+    return updated.id;
+  }
+
+  private async balanceTransaction(adj: BillingAdjustment, customer: string, amount: Money): Promise<string> {
+    // Stripe remembers idempotency keys for 24 hours; a record retried later (say from the CLI
+    // after an outage) must still find what its first attempt posted. Newest first, one page.
+    const recent = await this.call('balance lookup', () => this.stripe.customers.listBalanceTransactions(customer, { limit: 100 }));
+    const posted = recent.data.find((t) => t.metadata?.idempotency_key === adj.idempotencyKey);
+    if (posted) return posted.id;
+    const tx = await this.call('balance adjustment', () =>
+      this.stripe.customers.createBalanceTransaction(
+        customer,
+        {
+          amount: toStripeAmount(amount),
+          currency: amount.currency.toLowerCase(),
+          description: adj.description.slice(0, 350),
+          metadata: { record_id: adj.recordId, account_id: adj.accountId, kind: adj.kind, idempotency_key: adj.idempotencyKey },
+        },
+        { idempotencyKey: `${adj.idempotencyKey}.bal` },
+      ),
+    );
+    return tx.id;
+  }
+
+  /** Runs one SDK call and turns its failure into AppError('provider_failed') with `retryable` set. */
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
-      const e = err as { type?: string; code?: string; statusCode?: number; message?: string };
-      const retryable = RETRYABLE.has(e.type ?? '') || (e.statusCode ?? 0) >= 500;
-      throw new AppError('provider_failed', `Stripe ${what} failed (${e.type ?? 'error'}${e.code ? `/${e.code}` : ''}): ${(e.message ?? '').slice(0, 200)}`, {
-        cause: err,
-        retryable,
-        details: { status: e.statusCode ?? null },
-      });
+      throw stripeFailure(what, err);
     }
   }
+}
 
-  private customer(adj: BillingAdjustment): string {
-    if (!adj.billingCustomerId) {
-      throw new AppError('provider_failed', `account ${adj.accountId} has no billing customer id; set it (accounts import) before billing through Stripe`, { retryable: false });
-    }
-    return adj.billingCustomerId;
+/**
+ * Stripe's errors, sorted by whether another attempt with the same key can succeed: rate limits,
+ * Stripe-side errors (5xx, and 409 for a key whose first request is still running) and network
+ * failures or timeouts can; invalid requests, card, idempotency, authentication and permission
+ * errors need a change first (a config fix, a customer fix) and then `records retry`.
+ */
+export function stripeFailure(what: string, err: unknown): AppError {
+  const E = Stripe.errors;
+  if (!(err instanceof E.StripeError)) {
+    return fail(`Stripe ${what} failed: ${redact((err as Error)?.message ?? String(err)).slice(0, 200)}`, true, { cause: err });
   }
-
-  private async activeSubscription(customer: string) {
-    const subs = await this.call('subscription lookup', () => this.stripe.subscriptions.list({ customer, status: 'active', limit: 1 }));
-    const sub = subs.data[0];
-    if (!sub) throw new AppError('provider_failed', `Stripe customer ${customer} has no active subscription to change`, { retryable: false });
-    return sub;
-  }
-
-  async applyAdjustment(adj: BillingAdjustment): Promise<BillingResult> {
-    const refs: string[] = [];
-    const isPlanChange = adj.toPlan !== null && (adj.kind === 'upgrade' || adj.kind === 'downgrade');
-    if (isPlanChange || adj.cancelAtPeriodEnd) {
-      const customer = this.customer(adj);
-      const sub = await this.activeSubscription(customer);
-      const params: Stripe.SubscriptionUpdateParams = {};
-      if (isPlanChange) {
-        const currency = adj.amount?.currency ?? sub.currency.toUpperCase();
-        const price = this.opts.priceIds[adj.toPlan!]?.[currency];
-        if (!price) throw new AppError('provider_failed', `no Stripe price for plan ${adj.toPlan} in ${currency}; add it to STRIPE_PRICE_MAP_FILE`, { retryable: false });
-        params.items = [{ id: sub.items.data[0]!.id, price }];
-        params.proration_behavior = adj.kind === 'upgrade' ? 'create_prorations' : 'none';
-      }
-      if (adj.cancelAtPeriodEnd) params.cancel_at_period_end = true;
-      const updated = await this.call('subscription update', () => this.stripe.subscriptions.update(sub.id, params, { idempotencyKey: `${adj.idempotencyKey}.sub` }));
-      refs.push(updated.id);
-    }
-    // Plan changes are priced by Stripe itself; other money goes to the customer balance.
-    if (!isPlanChange && adj.amount && adj.amount.amount_minor !== 0) {
-      const customer = this.customer(adj);
-      const tx = await this.call('balance adjustment', () =>
-        this.stripe.customers.createBalanceTransaction(
-          customer,
-          {
-            amount: adj.amount!.amount_minor,
-            currency: adj.amount!.currency.toLowerCase(),
-            description: adj.description.slice(0, 350),
-            metadata: { record_id: adj.recordId, idempotency_key: adj.idempotencyKey },
-          },
-          { idempotencyKey: `${adj.idempotencyKey}.bal` },
-        ),
-      );
-      refs.push(tx.id);
-    }
-    return { providerRef: refs.length ? `stripe:${refs.join(',')}` : 'stripe:none' };
-  }
+  const status = err.statusCode ?? null;
+  const headers = (err.headers ?? {}) as Record<string, string | undefined>;
+  const shouldRetry = headers['stripe-should-retry'];
+  const retryAfter = headers['retry-after'];
+  const retryable =
+    err instanceof E.StripeRateLimitError ||
+    err instanceof E.StripeConnectionError ||
+    (err instanceof E.StripeAPIError && !(err instanceof E.StripeIdempotencyError)) ||
+    (status !== null && status >= 500) ||
+    shouldRetry === 'true';
+  const kind = err.rawType ?? (err instanceof E.StripeConnectionError ? 'connection_error' : err.type);
+  const parts = [
+    `Stripe ${what} failed`,
+    `(${status ?? 'no response'} ${kind}${err.code ? `/${err.code}` : ''}${err.param ? ` on ${err.param}` : ''})`,
+    redact(err.message || '').slice(0, 300),
+    retryAfter ? `— retry after ${retryAfter} s` : '',
+    err.requestId ? `[${err.requestId}]` : '',
+  ];
+  return fail(parts.filter(Boolean).join(' '), retryable, {
+    cause: err,
+    details: {
+      status,
+      type: kind,
+      code: err.code ?? null,
+      request_id: err.requestId ?? null,
+      ...(retryAfter ? { retry_after_ms: Math.max(0, Number(retryAfter) * 1000) || null } : {}),
+    },
+  });
 }

@@ -3,98 +3,190 @@ import { AppError } from '../../records/errors';
 import type { BillingAdjustment, BillingProvider, BillingResult } from '../../records/ports';
 
 /**
- * Billing by signed outbound webhook, signed the Standard Webhooks way (standardwebhooks.com):
- * `webhook-id`, `webhook-timestamp` (Unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA256
- * of "{id}.{timestamp}.{body}">` with the secret's base64 part (after `whsec_`) as key. The
- * webhook id is the adjustment's idempotency key, so a receiver dedupes retries by it.
+ * Signed outbound webhooks the Standard Webhooks way (standardwebhooks.com, symmetric scheme):
+ * headers `webhook-id`, `webhook-timestamp` (Unix seconds of this attempt) and
+ * `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, keyed with the
+ * bytes of the secret's base64 part (after `whsec_`). The header may list several space-separated
+ * signatures (secret rotation); one valid `v1` entry is enough.
  */
-export function signStandardWebhook(secret: string, id: string, timestamp: number, body: string): string {
-  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
-  return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
+
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/** The HMAC key of a `whsec_…` secret (the prefix is optional, as in the reference libraries). */
+export function webhookSecretKey(secret: string): Buffer {
+  const b64 = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret;
+  if (!BASE64.test(b64) || b64.length % 4 === 1) {
+    throw new AppError('validation_failed', 'webhook secret must be "whsec_" followed by base64 (Standard Webhooks format); generate one with: echo whsec_$(openssl rand -base64 32)');
+  }
+  return Buffer.from(b64, 'base64');
 }
 
-/** Receiver side: any `v1,` signature in the (space-separated) header may match; ±toleranceSeconds. */
-export function verifyStandardWebhook(opts: {
-  secret: string;
-  id: string | undefined;
-  timestamp: string | undefined;
-  signatureHeader: string | undefined;
-  body: string;
-  nowSeconds: number;
-  toleranceSeconds?: number;
-}): boolean {
-  if (!opts.id || !opts.timestamp || !opts.signatureHeader || !/^\d+$/.test(opts.timestamp)) return false;
-  if (Math.abs(opts.nowSeconds - Number(opts.timestamp)) > (opts.toleranceSeconds ?? 300)) return false;
-  const expected = Buffer.from(signStandardWebhook(opts.secret, opts.id, Number(opts.timestamp), opts.body));
-  return opts.signatureHeader.split(' ').some((s) => {
-    const given = Buffer.from(s);
-    return given.length === expected.length && timingSafeEqual(given, expected);
+/** The `webhook-signature` header value for one secret: `v1,<base64 signature>`. */
+export function signStandardWebhook(secret: string, id: string, timestamp: number, body: string): string {
+  return `v1,${createHmac('sha256', webhookSecretKey(secret)).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
+}
+
+export interface StandardWebhookInput {
+  /** One secret, or several while rotating. */
+  readonly secret: string | readonly string[];
+  readonly id: string | undefined;
+  readonly timestamp: string | undefined;
+  readonly signatureHeader: string | undefined;
+  /** The raw body exactly as received (re-serialised JSON would not verify). */
+  readonly body: string;
+  /** The receiver's clock, injected so verification stays a pure function. */
+  readonly nowSeconds: number;
+  /** Accepted clock difference either way; default 300 s. */
+  readonly toleranceSeconds?: number;
+}
+
+export type StandardWebhookCheck = { ok: true } | { ok: false; reason: 'missing_headers' | 'bad_timestamp' | 'stale_timestamp' | 'bad_signature' };
+
+/** Receiver side, with the reason a delivery was refused (for metrics and tests). */
+export function checkStandardWebhook(input: StandardWebhookInput): StandardWebhookCheck {
+  if (!input.id || !input.timestamp || !input.signatureHeader) return { ok: false, reason: 'missing_headers' };
+  if (!/^\d{1,12}$/.test(input.timestamp)) return { ok: false, reason: 'bad_timestamp' };
+  const ts = Number(input.timestamp);
+  if (Math.abs(input.nowSeconds - ts) > (input.toleranceSeconds ?? 300)) return { ok: false, reason: 'stale_timestamp' };
+  const given = input.signatureHeader
+    .split(' ')
+    .filter((s) => s.startsWith('v1,'))
+    .map((s) => Buffer.from(s.slice(3), 'base64'));
+  const secrets = typeof input.secret === 'string' ? [input.secret] : input.secret;
+  for (const secret of secrets) {
+    const expected = Buffer.from(signStandardWebhook(secret, input.id, ts, input.body).slice(3), 'base64');
+    if (given.some((g) => g.length === expected.length && timingSafeEqual(g, expected))) return { ok: true };
+  }
+  return { ok: false, reason: 'bad_signature' };
+}
+
+/** Receiver side: true when a `v1` signature matches and the timestamp is within the tolerance. */
+export function verifyStandardWebhook(input: StandardWebhookInput): boolean {
+  return checkStandardWebhook(input).ok;
+}
+
+export const WEBHOOK_EVENT_TYPE = 'lifecycle.adjustment';
+
+/**
+ * The JSON body for an adjustment. Deterministic (no send time inside), so every retry carries
+ * the same body under the same `webhook-id`; only the timestamp and signature change per attempt.
+ */
+export function webhookAdjustmentBody(adj: BillingAdjustment): string {
+  return JSON.stringify({
+    type: WEBHOOK_EVENT_TYPE,
+    data: {
+      idempotency_key: adj.idempotencyKey,
+      record_id: adj.recordId,
+      account_id: adj.accountId,
+      billing_customer_id: adj.billingCustomerId,
+      kind: adj.kind,
+      subtype: adj.subtype,
+      amount: adj.amount ? { amount_minor: adj.amount.amount_minor, currency: adj.amount.currency } : null,
+      to_plan: adj.toPlan,
+      cancel_at_period_end: adj.cancelAtPeriodEnd,
+      description: adj.description,
+    },
   });
 }
 
 export interface WebhookProviderOptions {
+  /** Where adjustments are POSTed; redirects are not followed (Standard Webhooks treats 3xx as failure). */
   readonly url: string;
+  /** `whsec_` + base64 of at least 24 random bytes (the spec's minimum). Never logged. */
   readonly secret: string;
+  /** Per-attempt timeout, default 15 000 ms (the spec suggests 15–30 s). */
   readonly timeoutMs?: number;
   readonly fetchImpl?: typeof fetch;
   readonly now?: () => Date;
 }
 
+/** A header-safe id with no spaces; Standard Webhooks ids must not be attacker-controlled. */
+const HEADER_SAFE = /^[\x21-\x7e]{1,255}$/;
+const EMAIL_PATTERN = /[^\s@'"<>]+@[^\s@'"<>]+\.[A-Za-z]{2,}/g;
+
+/** Retry-After as milliseconds from `now`: delta-seconds or an HTTP date; null when absent or unreadable. */
+export function retryAfterMs(value: string | null, now: Date): number | null {
+  if (!value) return null;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, at - now.getTime());
+}
+
+/**
+ * Billing by signed outbound webhook: the receiving billing system applies the adjustment. The
+ * `webhook-id` is the adjustment's idempotency key, the same on every retry, so the receiver
+ * dedupes by it. 2xx is success; 408, 429, 5xx, network errors and timeouts are retryable (with
+ * Retry-After passed on); any other answer is a request the receiver will not take as it is.
+ */
 export class WebhookBillingProvider implements BillingProvider {
   readonly name = 'webhook' as const;
+  private readonly target: URL;
 
-  constructor(private readonly opts: WebhookProviderOptions) {}
+  constructor(private readonly opts: WebhookProviderOptions) {
+    webhookSecretKey(opts.secret);
+    this.target = new URL(opts.url);
+  }
 
   async applyAdjustment(adj: BillingAdjustment): Promise<BillingResult> {
-    const body = JSON.stringify({
-      type: 'lifecycle.adjustment',
-      data: {
-        idempotency_key: adj.idempotencyKey,
-        record_id: adj.recordId,
-        account_id: adj.accountId,
-        billing_customer_id: adj.billingCustomerId,
-        kind: adj.kind,
-        subtype: adj.subtype,
-        amount: adj.amount,
-        to_plan: adj.toPlan,
-        cancel_at_period_end: adj.cancelAtPeriodEnd,
-        description: adj.description,
-      },
-    });
-    const ts = Math.floor((this.opts.now?.() ?? new Date()).getTime() / 1000);
+    const id = adj.idempotencyKey;
+    if (!HEADER_SAFE.test(id)) throw new AppError('provider_failed', `idempotency key of record ${adj.recordId} is not a header-safe webhook id`, { retryable: false });
+    const body = webhookAdjustmentBody(adj);
+    const now = this.opts.now?.() ?? new Date();
+    const ts = Math.floor(now.getTime() / 1000);
+    // Only the host names the receiver in messages: a URL's path or query may carry a token.
+    const where = `billing webhook (${this.target.host})`;
     let res: Response;
     try {
-      res = await (this.opts.fetchImpl ?? fetch)(this.opts.url, {
+      res = await (this.opts.fetchImpl ?? fetch)(this.target, {
         method: 'POST',
+        redirect: 'manual',
         headers: {
           'content-type': 'application/json',
-          'webhook-id': adj.idempotencyKey,
+          'user-agent': 'lifecycle-desk',
+          'webhook-id': id,
           'webhook-timestamp': String(ts),
-          'webhook-signature': signStandardWebhook(this.opts.secret, adj.idempotencyKey, ts, body),
+          'webhook-signature': signStandardWebhook(this.opts.secret, id, ts, body),
         },
         body,
-        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
+        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 15_000),
       });
     } catch (err) {
-      const what = (err as Error).name === 'TimeoutError' ? 'timed out' : `could not be reached (${(err as Error).message})`;
-      throw new AppError('provider_failed', `billing webhook ${what}`, { cause: err, retryable: true });
+      const e = err as Error & { cause?: { code?: string } };
+      const what =
+        e.name === 'TimeoutError' || e.name === 'AbortError'
+          ? `timed out after ${this.opts.timeoutMs ?? 15_000} ms`
+          : `could not be reached (${e.cause?.code ?? e.message})`;
+      throw new AppError('provider_failed', `billing webhook ${what}; ${where}`, { cause: err, retryable: true, details: { status: null } });
     }
+    // The body is read under the same timeout; a 2xx whose body stalls was still accepted.
     const text = await res.text().catch(() => '');
-    if (res.ok) {
-      let ref: string | undefined;
-      try {
-        const j = JSON.parse(text) as { reference?: unknown };
-        ref = typeof j.reference === 'string' ? j.reference.slice(0, 200) : undefined;
-      } catch {
-        ref = undefined;
-      }
-      return { providerRef: `webhook:${ref ?? adj.idempotencyKey}` };
-    }
-    const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
+    if (res.status >= 200 && res.status < 300) return { providerRef: `webhook:${referenceIn(text) ?? id}` };
+
     const retryAfter = res.headers.get('retry-after');
-    throw new AppError('provider_failed', `billing webhook answered ${res.status}${retryAfter ? ` (retry after ${retryAfter} s)` : ''}: ${text.slice(0, 200)}`, {
-      retryable,
-      details: { status: res.status, retry_after: retryAfter },
-    });
+    const waitMs = retryAfterMs(retryAfter, now);
+    const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
+    const hint =
+      res.status >= 300 && res.status < 400
+        ? ' (redirects are not followed; set BILLING_WEBHOOK_URL to the final address)'
+        : res.status === 410
+          ? ' (the receiver no longer accepts adjustments; fix BILLING_WEBHOOK_URL)'
+          : res.status === 401 || res.status === 403
+            ? ' (check that BILLING_WEBHOOK_SECRET matches the receiver and both clocks are right)'
+            : '';
+    const snippet = text.replace(EMAIL_PATTERN, '[redacted email]').replace(/\s+/g, ' ').trim().slice(0, 200);
+    throw new AppError(
+      'provider_failed',
+      `billing webhook answered ${res.status}${retryAfter ? ` (retry after ${retryAfter}${/^\d+$/.test(retryAfter.trim()) ? ' s' : ''})` : ''}${hint}${snippet ? `: ${snippet}` : ''}; ${where}`,
+      { retryable, details: { status: res.status, retry_after: retryAfter, retry_after_ms: waitMs } },
+    );
+  }
+}
+
+function referenceIn(text: string): string | undefined {
+  try {
+    const j = JSON.parse(text) as { reference?: unknown };
+    return typeof j.reference === 'string' && j.reference ? j.reference.slice(0, 200) : undefined;
+  } catch {
+    return undefined;
   }
 }
