@@ -46,9 +46,8 @@ export function stripeStepsFor(adj: Pick<BillingAdjustment, 'kind' | 'toPlan' | 
 }
 
 /**
- * Currencies Stripe's API still writes with two decimals although ISO 4217 (and so the domain)
- * gives them none: 1 ISK is `100` at Stripe. Stripe's "special cases" (HUF and TWD are two-decimal
- * in both).
+ * Stripe's "special cases": ISO 4217 (and so the domain) gives ISK and UGX no minor unit, but
+ * Stripe's API still takes them with two decimals, so ISK 5 is `500`. (HUF and TWD have two in both.)
  */
 const STRIPE_TWO_DECIMAL = new Set(['ISK', 'UGX']);
 
@@ -230,11 +229,22 @@ export function stripeFailure(what: string, err: unknown): AppError {
     (status !== null && status >= 500) ||
     shouldRetry === 'true';
   const kind = err.rawType ?? (err instanceof E.StripeConnectionError ? 'connection_error' : err.type);
+  const hint =
+    err instanceof E.StripeAuthenticationError
+      ? '— check STRIPE_API_KEY'
+      : err instanceof E.StripePermissionError
+        ? '— give the key write access to Customers and Subscriptions'
+        : err instanceof E.StripeIdempotencyError
+          ? '— the adjustment changed since its first attempt under this key; investigate before retrying'
+          : err.code === 'resource_missing' && err.param === 'customer'
+            ? "— check the account's billing_customer_id"
+            : '';
   const parts = [
     `Stripe ${what} failed`,
     `(${status ?? 'no response'} ${kind}${err.code ? `/${err.code}` : ''}${err.param ? ` on ${err.param}` : ''})`,
     redact(err.message || '').slice(0, 300),
     retryAfter ? `— retry after ${retryAfter} s` : '',
+    hint,
     err.requestId ? `[${err.requestId}]` : '',
   ];
   return fail(parts.filter(Boolean).join(' '), retryable, {
