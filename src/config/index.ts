@@ -55,7 +55,7 @@ const EnvSchema = z.object({
   EMAIL_FROM: z.preprocess(emptyToUndefined, z.string().default('Lifecycle Desk <no-reply@localhost>')),
   BILLING_PROVIDER: z.preprocess(emptyToUndefined, z.enum(['ledger', 'stripe', 'webhook']).default('ledger')),
   BILLING_WEBHOOK_URL: z.preprocess(emptyToUndefined, url(['http:', 'https:'], 'an http(s) URL').optional()),
-  BILLING_WEBHOOK_SECRET: z.preprocess(emptyToUndefined, z.string().regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'expected a Standard Webhooks secret: whsec_ followed by base64').optional()),
+  BILLING_WEBHOOK_SECRET: z.preprocess(emptyToUndefined, z.string().regex(/^whsec_[A-Za-z0-9+/=]{32,}$/, 'expected a Standard Webhooks secret: whsec_ followed by at least 24 bytes of base64').optional()),
   STRIPE_API_KEY: optionalString,
   STRIPE_API_URL: z.preprocess(emptyToUndefined, url(['http:', 'https:'], 'an http(s) URL').optional()),
   STRIPE_PRICE_MAP_FILE: z.preprocess(emptyToUndefined, z.string().optional()),

@@ -41,7 +41,8 @@ interface SampleTicket {
   readonly fix?: Record<string, string>;
 }
 
-const F: Record<string, string> = {
+/** Custom field ids of config/field-map.example.json, by request field (the tests' trigger fixtures use them too). */
+export const EXAMPLE_FIELD_IDS: Readonly<Record<string, string>> = {
   kind: '360001000001',
   subtype: '360001000002',
   account_id: '360001000003',
@@ -93,8 +94,8 @@ function sampleTickets(now: number): SampleTicket[] {
 }
 
 function triggerBody(t: SampleTicket, fields: Record<string, string>, updatedAt: Date, requester: string) {
-  const rendered: Record<string, string> = Object.fromEntries(Object.values(F).map((id) => [id, '']));
-  for (const [k, v] of Object.entries(fields)) rendered[F[k]!] = v;
+  const rendered: Record<string, string> = Object.fromEntries(Object.values(EXAMPLE_FIELD_IDS).map((id) => [id, '']));
+  for (const [k, v] of Object.entries(fields)) rendered[EXAMPLE_FIELD_IDS[k]!] = v;
   return {
     lifecycle_desk: 1,
     ticket: {
