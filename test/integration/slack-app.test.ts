@@ -257,3 +257,36 @@ it('re-posts a waiting request as a reminder mentioning the approvers, then esca
   expect(await notifier.updateApprovalMessages(record.id)).toBe(3);
   expect(JSON.stringify(slack.callsOf('chat.update').at(-1)!.args.blocks)).toMatch(/Cancelled/);
 });
+
+it('in Socket Mode (SLACK_APP_TOKEN) receives the same clicks over the WebSocket and acknowledges them', async () => {
+  const { SocketModeServer } = await import('../helpers/socket-mode-server');
+  const ws = await SocketModeServer.start();
+  slack.appToken = 'xapp-1-test';
+  slack.socketModeUrl = ws.url;
+  const socketApp = createSlackApp({
+    botToken: TOKEN,
+    signingSecret: SECRET,
+    appToken: 'xapp-1-test',
+    apiUrl: slack.url,
+    db: t.db,
+    app: deps(),
+    directory: new SlackDirectory(new WebClient(TOKEN, { slackApiUrl: slack.url })),
+    logger: createLogger('silent'),
+    ticketUrl: () => null,
+    approverGroups: [],
+  });
+  try {
+    expect(socketApp.requestListener).toBeNull();
+    await socketApp.start();
+    await ws.connected;
+    expect(slack.callsOf('apps.connections.open').at(-1)).toMatchObject({ ok: true, token: 'xapp-1-test' });
+    const { record, posted } = await pendingRecord();
+    const click = JSON.parse(buttonClick('USUP2', 'approval_approve', approveButton(posted), '1.9').payload) as Record<string, unknown>;
+    ws.send({ envelope_id: 'env-1', type: 'interactive', payload: click, accepts_response_payload: false, retry_attempt: 0, retry_reason: '' });
+    await until(() => ws.acks.some((a) => a.envelope_id === 'env-1'));
+    await until(async () => (await t.db('lifecycle_records').where({ id: record.id }).first()).state === 'approved');
+  } finally {
+    await socketApp.stop().catch(() => undefined);
+    await ws.close();
+  }
+});

@@ -290,6 +290,10 @@ const TS_BASE_SECONDS = 1700000000;
 
 export class FakeSlack {
   readonly calls: FakeSlackCall[] = [];
+  /** Where apps.connections.open sends Socket Mode clients. */
+  socketModeUrl: string | null = null;
+  /** The app-level token (xapp-…) apps.connections.open accepts. */
+  appToken: string | null = null;
   /** Seed for users.info / users.lookupByEmail, keyed by user id. */
   readonly users = new Map<string, FakeSlackUser>();
   /** Seed for usergroups.users.list: group id (S…) → member user ids. */
@@ -446,7 +450,9 @@ export class FakeSlack {
     }
 
     if (!token) return record({ status: 200, body: { ok: false, error: 'not_authed' } }, token, args);
-    if (token !== this.token) return record({ status: 200, body: { ok: false, error: 'invalid_auth' } }, token, args);
+    // apps.connections.open takes the app-level token; every other method the bot token.
+    const expected = method === 'apps.connections.open' ? this.appToken : this.token;
+    if (token !== expected) return record({ status: 200, body: { ok: false, error: 'invalid_auth' } }, token, args);
 
     try {
       const handler = this.methods[method]!;
@@ -538,6 +544,8 @@ export class FakeSlack {
 
   /** One handler per supported method; each validates like Slack and returns the success body. */
   private readonly methods: Record<string, (args: Json) => Json> = {
+    // Socket Mode: hands out the WebSocket URL set in `socketModeUrl` (the app-level token is checked in handle()).
+    'apps.connections.open': (): Json => ({ url: this.socketModeUrl ?? 'ws://127.0.0.1:9/none' }),
     'auth.test': (): Json => ({
       url: 'https://fake-workspace.slack.com/',
       team: 'Fake Workspace',
