@@ -4,7 +4,6 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createRecord } from '../../src/app/create-record';
-import { transitionRecord } from '../../src/app/transition-record';
 import { verifyAudit } from '../../src/db/audit.queries';
 import { startStandins } from '../../src/demo/standins';
 import type { StandinStack } from '../../src/demo/standins';
@@ -74,11 +73,13 @@ const kill9 = (child: ChildProcess) =>
     child.kill('SIGKILL');
   });
 
-async function approvedCredit(i: number): Promise<string> {
+async function submittedCredit(i: number): Promise<string> {
   const deps = buildDeps(t.db, { now: () => new Date(), set: () => undefined } as never);
   const { record } = await createRecord(deps, {
     request: buildRequest('service_credit', {
       account_id: 'acc_crash',
+      // One agent per record: many credits from one agent would (rightly) wait for approval.
+      requested_by: `agent-${i}@crash.example`,
       requester: { email: 'ops@crash.example' },
       details: {
         period_start: new Date(Date.now() - 3 * DAY).toISOString(),
@@ -86,10 +87,10 @@ async function approvedCredit(i: number): Promise<string> {
         requested_credit: { amount_minor: 100 + i, currency: 'EUR' },
       },
     }),
-    actor: { role: 'agent', id: 'agent-crash' },
+    actor: { role: 'agent', id: `agent-${i}@crash.example` },
     onProblems: 'reject',
   });
-  await transitionRecord(deps, { recordId: record.id, event: 'auto_approve', actor: { role: 'system', id: 'policy' } });
+  // The worker's policy step approves it (a small credit) — that job is crashed through too.
   return record.id;
 }
 
@@ -114,19 +115,19 @@ it(`loses and duplicates nothing across ${KILLS} SIGKILLs of the worker and a Re
   let producing = true;
   const producer = (async () => {
     for (let i = 0; producing && i < 150; i++) {
-      ids.push(await approvedCredit(i));
+      ids.push(await submittedCredit(i));
       await new Promise((r) => setTimeout(r, 40));
     }
   })();
 
-  // The process that is killed runs the relay and the billing workers; a second worker process
+  // The process that is killed runs the relay, the policy step and the billing workers; a second worker process
   // (never killed) sends email and syncs tickets, as a deployment that scales billing apart would.
-  const others = 'policy.evaluate,email.send,zendesk.sync,zendesk.note,zendesk.fetch,approval.request,approval.update,slack.alert';
+  const others = 'email.send,zendesk.sync,zendesk.note,zendesk.fetch,approval.request,approval.update,slack.alert';
   const stable = await spawnWorker(env, ['--queues', others, '--no-relay']);
   let kills = 0;
   let restartedRedis = false;
   while (kills < KILLS) {
-    const child = await spawnWorker(env, ['--queues', 'billing.apply']);
+    const child = await spawnWorker(env, ['--queues', 'policy.evaluate,billing.apply']);
     await new Promise((r) => setTimeout(r, 50 + Math.floor(Math.random() * 350)));
     await kill9(child);
     kills += 1;
@@ -140,7 +141,7 @@ it(`loses and duplicates nothing across ${KILLS} SIGKILLs of the worker and a Re
   expect(restartedRedis).toBe(true);
 
   // One last worker, left alone, finishes everything.
-  const finisher = await spawnWorker(env, ['--queues', 'billing.apply']);
+  const finisher = await spawnWorker(env, ['--queues', 'policy.evaluate,billing.apply']);
   try {
     const deadline = Date.now() + 60_000;
     for (;;) {

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createRecord } from '../../src/app/create-record';
-import { transitionRecord } from '../../src/app/transition-record';
 import { createTestDb } from '../helpers/db';
 import type { TestDb } from '../helpers/db';
 import { buildAccount, buildRequest } from '../helpers/builders';
@@ -34,7 +33,7 @@ afterAll(async () => {
   await t.destroy();
 });
 
-async function approvedCredit(amount: number): Promise<string> {
+async function submittedCredit(amount: number): Promise<string> {
   const deps = buildDeps(t.db, { now: () => new Date(), set: () => undefined } as never);
   const { record } = await createRecord(deps, {
     request: buildRequest('service_credit', {
@@ -45,7 +44,7 @@ async function approvedCredit(amount: number): Promise<string> {
     actor: { role: 'agent', id: `agent-${amount}` },
     onProblems: 'reject',
   });
-  await transitionRecord(deps, { recordId: record.id, event: 'auto_approve', actor: { role: 'system', id: 'policy' } });
+  // The running service's policy step approves it (a small credit), then bills it.
   return record.id;
 }
 
@@ -53,7 +52,7 @@ const stateOf = async (id: string) => (await t.db('lifecycle_records').where({ i
 
 it('retries 500s and 429s, then applies the adjustment exactly once', async () => {
   receiver.failWith(500, 429, 503);
-  const id = await approvedCredit(111);
+  const id = await submittedCredit(111);
   await until(async () => (await stateOf(id)) === 'confirmed', 30_000, 'confirmed after retries');
   expect(receiver.applied.get(`billing.${id}.apply`)).toMatchObject({ record_id: id });
   expect(receiver.keysPerRecord().get(id)).toBe(1);
@@ -63,7 +62,7 @@ it('retries 500s and 429s, then applies the adjustment exactly once', async () =
 
 it('a 4xx validation error fails the record once, alerts the team in Slack, and does not retry', async () => {
   receiver.failWith(422);
-  const id = await approvedCredit(222);
+  const id = await submittedCredit(222);
   await until(async () => (await stateOf(id)) === 'failed', 15_000, 'failed');
   await until(() => s.stack.slack.callsOf('chat.postMessage').some((c) => String(c.args.text).includes(id)), 10_000, 'alert');
   const alert = s.stack.slack.callsOf('chat.postMessage').find((c) => String(c.args.text).includes(id))!;
