@@ -53,7 +53,7 @@ export async function startTestService(
 }
 
 /** Headers Zendesk would send with a delivery signed by `secret` at `at`. */
-export function zendeskHeaders(secret: string, body: string, at = new Date(), invocationId?: string): Record<string, string> {
+export function zendeskHeaders(secret: string, body: string | Buffer, at = new Date(), invocationId?: string): Record<string, string> {
   const ts = at.toISOString().replace(/\.\d{3}Z$/, 'Z');
   return {
     'content-type': 'application/json',
