@@ -103,14 +103,18 @@ export function parseDecimal(value: string, currency: string): Money {
   return money(m[1] && minor !== 0 ? -minor : minor, currency);
 }
 
-/** Human formatting for emails and Slack, e.g. "€12.34", "¥500". */
+const formatters = new Map<string, Intl.NumberFormat>();
+
+/** Human formatting for emails and Slack, e.g. "€12.34", "¥500". Formatters are cached: building one costs far more than using it. */
 export function formatMoney(m: Money, locale = 'en-US'): string {
-  const exp = currencyExponent(m.currency);
-  return new Intl.NumberFormat(locale, {
-    style: 'currency',
-    currency: m.currency,
-    minimumFractionDigits: exp,
-    maximumFractionDigits: exp,
-    // A decimal string keeps every digit; a Number would round amounts beyond 2^53 minor units.
-  }).format(toDecimalString(m) as unknown as number);
+  const cacheKey = `${locale}|${m.currency}`;
+  let formatter = formatters.get(cacheKey);
+  if (!formatter) {
+    const exp = currencyExponent(m.currency);
+    formatter = new Intl.NumberFormat(locale, { style: 'currency', currency: m.currency, minimumFractionDigits: exp, maximumFractionDigits: exp });
+    if (formatters.size >= 512) formatters.clear(); // bounded, whatever locales arrive
+    formatters.set(cacheKey, formatter);
+  }
+  // A decimal string keeps every digit; a Number would round amounts beyond 2^53 minor units.
+  return formatter.format(toDecimalString(m) as unknown as number);
 }
