@@ -17,6 +17,8 @@ import { KnexTransactionRunner } from './db/store';
 import { loadRiskFacts } from './db/risk.queries';
 import { buildHttpApp } from './http/server';
 import { zendeskRoutes } from './http/zendesk.routes';
+import { IngestBatcher } from './app/ingest-batcher';
+import { ingestTickets } from './app/ingest-ticket';
 import { createLogger } from './observability/logger';
 import type { Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
@@ -166,6 +168,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     const rawHandlers = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>();
     if (slackApp.requestListener) rawHandlers.set(SLACK_EVENTS_PATH, slackApp.requestListener);
     const inbound = zendeskInbound(config.zendesk.webhookSecrets, fieldMap);
+    // Four batches at a time: four pooled connections, the rest left for the API, Slack and health checks.
+    const intakeBatcher = new IngestBatcher((intakes) => ingestTickets({ ...app, labels }, intakes), { maxConcurrent: 4 });
     http = await buildHttpApp({
       db,
       redis,
@@ -174,7 +178,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       metrics,
       apiToken: config.apiToken,
       rawHandlers,
-      plugins: [(scope) => zendeskRoutes(scope, { app: { ...app, labels } as AppDeps, inbound, metrics })],
+      plugins: [(scope) => zendeskRoutes(scope, { clock: app.clock, inbound, metrics, ingest: (intake) => intakeBatcher.submit(intake) })],
     });
     await slackApp.start();
   }

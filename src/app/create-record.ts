@@ -33,6 +33,15 @@ export interface Evaluation {
   readonly assessment: Assessment | null;
 }
 
+/** Reads an account; callers that already loaded the accounts they need pass a lookup over them. */
+export type AccountLookup = (id: string) => Promise<Account | null>;
+
+/** An account lookup that answers from `known` and reads only what it does not hold. */
+export const preloadedAccounts =
+  (uow: UnitOfWork, known: ReadonlyMap<string, Account>): AccountLookup =>
+  async (id) =>
+    known.get(id) ?? uow.accounts.get(id);
+
 /** Structural parse, then the business checks against the account and the catalog. */
 export async function evaluateRequest(
   uow: UnitOfWork,
@@ -40,12 +49,13 @@ export async function evaluateRequest(
   raw: unknown,
   now: Date,
   extraProblems: readonly Problem[] = [],
+  accounts: AccountLookup = (id) => uow.accounts.get(id),
 ): Promise<Evaluation> {
-  const ev = await evaluateParsed(uow, deps, raw, now);
+  const ev = await evaluateParsed(accounts, deps, raw, now);
   return extraProblems.length ? { ...ev, problems: [...extraProblems, ...ev.problems] } : ev;
 }
 
-async function evaluateParsed(uow: UnitOfWork, deps: Pick<AppDeps, 'catalog'>, raw: unknown, now: Date): Promise<Evaluation> {
+async function evaluateParsed(accounts: AccountLookup, deps: Pick<AppDeps, 'catalog'>, raw: unknown, now: Date): Promise<Evaluation> {
   const parsed = RecordRequestSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = problemsFromZod(parsed.error);
@@ -55,21 +65,21 @@ async function evaluateParsed(uow: UnitOfWork, deps: Pick<AppDeps, 'catalog'>, r
     if (problems.every((p) => fillable.has(p.field))) {
       const filled = RecordRequestSchema.safeParse({ ...obj(raw), ...Object.fromEntries(problems.map((p) => [p.field, 'unspecified'])) });
       if (filled.success) {
-        const more = (await assess(uow, deps, filled.data, now)).problems;
+        const more = (await assess(accounts, deps, filled.data, now)).problems;
         problems.push(...more.filter((m) => !problems.some((p) => p.field === m.field)));
       }
     }
     return { request: null, problems, assessment: null };
   }
-  const assessment = await assess(uow, deps, parsed.data, now);
+  const assessment = await assess(accounts, deps, parsed.data, now);
   return { request: parsed.data, problems: assessment.problems, assessment };
 }
 
-async function assess(uow: UnitOfWork, deps: Pick<AppDeps, 'catalog'>, request: RecordRequest, now: Date): Promise<Assessment> {
-  const account = await uow.accounts.get(request.account_id);
+async function assess(accounts: AccountLookup, deps: Pick<AppDeps, 'catalog'>, request: RecordRequest, now: Date): Promise<Assessment> {
+  const account = await accounts(request.account_id);
   const related = new Map<string, Account>();
   if (request.kind === 'status_change' && request.details.merge) {
-    const target = await uow.accounts.get(request.details.merge.target_account_id);
+    const target = await accounts(request.details.merge.target_account_id);
     if (target) related.set(target.id, target);
   }
   return assessRequest(request, { account, catalog: deps.catalog, now, relatedAccounts: related });
@@ -121,22 +131,41 @@ export interface CreateRecordOutcome {
   readonly events: readonly AuditEvent[];
 }
 
-/** Creates a lifecycle record with its creation audit event and outbox row, in one transaction. */
+/** Creates a lifecycle record with its creation audit event and outbox rows, in the caller's transaction. */
 export async function createRecordIn(uow: UnitOfWork, deps: AppDeps, input: CreateRecordInput, now: Date): Promise<CreateRecordOutcome> {
-  const kind = obj(input.request).kind;
-  if (!KINDS.includes(kind as Kind)) {
-    throw validationError([{ field: 'kind', message: `expected one of: ${KINDS.join(', ')}` }]);
+  const [created] = await createRecordsIn(uow, deps, [input], now);
+  return created!;
+}
+
+/**
+ * Creates several records in the caller's transaction with one statement per table (records,
+ * audit events, outbox), which is what lets webhook intake take deliveries in batches. Each
+ * input is validated on its own; with `onProblems: 'reject'` the first invalid one throws.
+ */
+export async function createRecordsIn(
+  uow: UnitOfWork,
+  deps: AppDeps,
+  inputs: readonly CreateRecordInput[],
+  now: Date,
+  opts: { accounts?: AccountLookup; alsoPublish?: readonly OutboxMessage[] } = {},
+): Promise<CreateRecordOutcome[]> {
+  const records: LifecycleRecord[] = [];
+  for (const input of inputs) {
+    const kind = obj(input.request).kind;
+    if (!KINDS.includes(kind as Kind)) {
+      throw validationError([{ field: 'kind', message: `expected one of: ${KINDS.join(', ')}` }]);
+    }
+    const ev = await evaluateRequest(uow, deps, input.request, now, input.extraProblems, opts.accounts);
+    if (ev.problems.length > 0 && input.onProblems === 'reject') throw validationError(ev.problems);
+    records.push(recordFromEvaluation(deps.ids.newId(), input.request, ev, input.actor, now.toISOString()));
   }
-  const ev = await evaluateRequest(uow, deps, input.request, now, input.extraProblems);
-  if (ev.problems.length > 0 && input.onProblems === 'reject') throw validationError(ev.problems);
-  const record = recordFromEvaluation(deps.ids.newId(), input.request, ev, input.actor, now.toISOString());
-  await uow.records.insert(record);
-  const events = await uow.audit.append([
-    {
+  await uow.records.insertMany(records);
+  const events = await uow.audit.append(
+    records.map((record, i) => ({
       account_id: record.account_id,
       record_id: record.id,
       type: 'record.created',
-      actor: input.actor,
+      actor: inputs[i]!.actor,
       occurred_at: record.created_at,
       data: {
         state: record.state,
@@ -148,10 +177,13 @@ export async function createRecordIn(uow: UnitOfWork, deps: AppDeps, input: Crea
         details: record.details,
         problems: record.problems,
       },
-    },
+    })),
+  );
+  await uow.outbox.add([
+    ...records.flatMap((record, i) => [...followUpsOf(record, null), ...(inputs[i]!.messages?.(record) ?? [])]),
+    ...(opts.alsoPublish ?? []),
   ]);
-  await uow.outbox.add([...followUpsOf(record, null), ...(input.messages?.(record) ?? [])]);
-  return { record, events };
+  return records.map((record, i) => ({ record, events: [events[i]!] }));
 }
 
 export function createRecord(deps: AppDeps, input: CreateRecordInput): Promise<CreateRecordOutcome> {

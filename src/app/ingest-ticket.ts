@@ -1,10 +1,11 @@
 import type { Actor } from '../records/actors';
 import type { Problem } from '../records/errors';
 import type { LifecycleRecord } from '../records/kinds';
-import type { UnitOfWork } from '../records/ports';
+import type { DeliveryOutcome, OutboxMessage, UnitOfWork } from '../records/ports';
 import { canonicalJson } from '../records/audit';
 import type { AppDeps } from './deps';
-import { createRecordIn, evaluateRequest, recordFromEvaluation } from './create-record';
+import { createRecordsIn, evaluateRequest, preloadedAccounts, recordFromEvaluation } from './create-record';
+import type { AccountLookup, CreateRecordInput } from './create-record';
 import { transitionIn } from './transition-record';
 import { TOPICS } from './topics';
 import { noteHash, problemLines } from './ticket-view';
@@ -52,8 +53,15 @@ const agentOf = (request: Record<string, unknown>): Actor => {
 /** Fields of a draft that a revised ticket may change; comparing them decides whether anything changed. */
 const REVISABLE = ['kind', 'subtype', 'account_id', 'requested_by', 'requester', 'reason_code', 'reason_text', 'effective', 'effective_at', 'details', 'amount', 'problems'] as const;
 
-async function reviseDraft(uow: UnitOfWork, deps: AppDeps, draft: LifecycleRecord, mapped: Extract<MappedTicket, { relevant: true }>, now: Date): Promise<IngestOutcome> {
-  const ev = await evaluateRequest(uow, deps, mapped.request, now, mapped.mappingProblems);
+async function reviseDraft(
+  uow: UnitOfWork,
+  deps: AppDeps,
+  draft: LifecycleRecord,
+  mapped: Extract<MappedTicket, { relevant: true }>,
+  now: Date,
+  accounts: AccountLookup,
+): Promise<IngestOutcome> {
+  const ev = await evaluateRequest(uow, deps, mapped.request, now, mapped.mappingProblems, accounts);
   const candidate = recordFromEvaluation(draft.id, mapped.request, ev, agentOf(mapped.request), now.toISOString());
   const patch: Record<string, unknown> = {};
   for (const f of REVISABLE) if (canonicalJson(candidate[f]) !== canonicalJson(draft[f])) patch[f] = candidate[f];
@@ -70,74 +78,111 @@ async function reviseDraft(uow: UnitOfWork, deps: AppDeps, draft: LifecycleRecor
   return { status: clean ? 'submitted' : 'revised', record };
 }
 
-/**
- * Turns one ticket delivery into a record change, exactly once: the delivery is claimed first
- * (a retry or replay stops there), deliveries of one ticket are serialised, an older ticket
- * version arriving late is ignored, and a ticket edited again revises its draft instead of
- * creating a second record. Everything commits in one transaction.
- */
+/** The advice posted on a ticket whose request type could not be told (there is no record to hold a draft). */
+function needsKindNote(ticketId: string, mappingProblems: readonly Problem[], labels: FieldLabels | undefined): OutboxMessage {
+  const problems: Problem[] = [{ field: 'kind', message: `choose the request type (${KINDS.join(', ')})` }, ...mappingProblems];
+  const body = ['Lifecycle Desk cannot file this request yet. Please fix these ticket fields:', ...problemLines(problems, labels)].join('\n');
+  return {
+    topic: TOPICS.zendeskNote,
+    // The same advice is posted once per ticket however often the ticket changes.
+    key: `zendesk-note.${ticketId}.${noteHash(body).slice(0, 16)}`,
+    payload: { ticket_id: ticketId, note: body },
+  };
+}
+
+const accountIdsOf = (request: Record<string, unknown>): string[] => {
+  const ids: string[] = [];
+  if (typeof request.account_id === 'string') ids.push(request.account_id.trim());
+  const merge = (request.details as { merge?: { target_account_id?: unknown } } | undefined)?.merge;
+  if (merge && typeof merge.target_account_id === 'string') ids.push(merge.target_account_id.trim());
+  return ids;
+};
+
+/** One ticket delivery; see `ingestTickets`. */
 export async function ingestTicket(deps: AppDeps & { labels?: FieldLabels }, intake: TicketIntake): Promise<IngestOutcome> {
+  const [outcome] = await ingestTickets(deps, [intake]);
+  return outcome!;
+}
+
+/**
+ * Turns ticket deliveries into record changes, exactly once, all in one transaction: deliveries
+ * are claimed first (a retry or replay stops there), the tickets are locked (deliveries of one
+ * ticket are serialised), an older ticket version arriving late is ignored, and a ticket edited
+ * again revises its draft instead of creating a second record. New records of the batch are
+ * written with one statement per table. The deliveries must name distinct tickets and keys
+ * (`IngestBatcher` forms such batches); outcomes come back in the order given.
+ */
+export async function ingestTickets(deps: AppDeps & { labels?: FieldLabels }, intakes: readonly TicketIntake[]): Promise<IngestOutcome[]> {
+  const tickets = new Set(intakes.map((i) => `${i.source}\u0000${i.ticketId}`));
+  const keys = new Set(intakes.map((i) => `${i.source}\u0000${i.deliveryKey}`));
+  if (tickets.size !== intakes.length || keys.size !== intakes.length) throw new Error('ingestTickets: a batch must name distinct tickets and delivery keys');
   return deps.store.transaction(async (uow) => {
     const now = deps.clock.now();
-    const claimed = await uow.deliveries.claim({
-      source: intake.source,
-      key: intake.deliveryKey,
-      ticketId: intake.ticketId,
-      ticketUpdatedAt: intake.ticketUpdatedAt,
-    });
-    if (!claimed) return { status: 'duplicate' };
-    const done = async (o: IngestOutcome): Promise<IngestOutcome> => {
-      await uow.deliveries.setOutcome(intake.source, intake.deliveryKey, o.status, o.record?.id ?? null);
-      return o;
-    };
-
-    if (intake.mapped === null) {
-      await uow.outbox.add([
-        {
+    const claimed = await uow.deliveries.claimMany(
+      intakes.map((i) => ({ source: i.source, key: i.deliveryKey, ticketId: i.ticketId, ticketUpdatedAt: i.ticketUpdatedAt })),
+    );
+    const outcomes: IngestOutcome[] = intakes.map(() => ({ status: 'duplicate' }));
+    const messages: OutboxMessage[] = [];
+    const relevant: { index: number; intake: TicketIntake; mapped: Extract<MappedTicket, { relevant: true }> }[] = [];
+    intakes.forEach((intake, index) => {
+      if (!claimed.has(intake.deliveryKey)) return;
+      if (intake.mapped === null) {
+        messages.push({
           topic: TOPICS.zendeskFetch,
           key: `zendesk-fetch.${intake.deliveryKey}`,
           payload: { ticket_id: intake.ticketId, delivery_key: intake.deliveryKey },
-        },
-      ]);
-      return done({ status: 'fetch_queued' });
-    }
-    if (!intake.mapped.relevant) return done({ status: 'ignored' });
+        });
+        outcomes[index] = { status: 'fetch_queued' };
+      } else if (!intake.mapped.relevant) {
+        outcomes[index] = { status: 'ignored' };
+      } else {
+        const request: Record<string, unknown> = { ...intake.mapped.request, ticket_id: intake.ticketId };
+        relevant.push({ index, intake, mapped: { ...intake.mapped, request } });
+      }
+    });
 
-    await uow.records.lockTicket(intake.ticketId);
-    if (intake.ticketUpdatedAt) {
-      const newest = await uow.deliveries.newestTicketUpdate(intake.source, intake.ticketId);
-      if (newest && Date.parse(newest) > Date.parse(intake.ticketUpdatedAt)) return done({ status: 'stale' });
+    const creations: { index: number; input: CreateRecordInput }[] = [];
+    if (relevant.length > 0) {
+      const ticketIds = relevant.map((r) => r.intake.ticketId);
+      await uow.records.lockTickets(ticketIds);
+      // Read after the locks: these see every delivery of these tickets committed before ours.
+      const newest = await uow.deliveries.newestTicketUpdates('zendesk', ticketIds);
+      const open = await uow.records.findOpenByTickets(ticketIds);
+      const accounts = preloadedAccounts(uow, await uow.accounts.getMany(relevant.flatMap((r) => accountIdsOf(r.mapped.request))));
+      for (const { index, intake, mapped } of relevant) {
+        const seen = newest.get(intake.ticketId);
+        if (intake.ticketUpdatedAt && seen && Date.parse(seen) > Date.parse(intake.ticketUpdatedAt)) {
+          outcomes[index] = { status: 'stale' };
+          continue;
+        }
+        const existing = open.get(intake.ticketId);
+        if (!existing && !KINDS.includes(mapped.request.kind as Kind)) {
+          // Without a kind there is no record to keep a draft in; tell the agent on the ticket instead.
+          messages.push(needsKindNote(intake.ticketId, mapped.mappingProblems, deps.labels));
+          outcomes[index] = { status: 'needs_kind' };
+        } else if (!existing) {
+          creations.push({
+            index,
+            input: { request: mapped.request, actor: agentOf(mapped.request), onProblems: 'draft', extraProblems: mapped.mappingProblems },
+          });
+        } else if (existing.state !== 'draft') {
+          outcomes[index] = { status: 'unchanged', record: existing };
+        } else {
+          outcomes[index] = await reviseDraft(uow, deps, existing, mapped, now, accounts);
+        }
+      }
+      if (creations.length > 0) {
+        const created = await createRecordsIn(uow, deps, creations.map((c) => c.input), now, { accounts, alsoPublish: messages });
+        created.forEach(({ record }, k) => (outcomes[creations[k]!.index] = { status: 'created', record }));
+      }
     }
-    const request: Record<string, unknown> = { ...intake.mapped.request, ticket_id: intake.ticketId };
-    const mapped = { ...intake.mapped, request };
-    const existing = await uow.records.findOpenByTicket(intake.ticketId);
-    if (!existing && !KINDS.includes(request.kind as Kind)) {
-      // Without a kind there is no record to keep a draft in; tell the agent on the ticket instead.
-      const problems: Problem[] = [
-        { field: 'kind', message: `choose the request type (${KINDS.join(', ')})` },
-        ...mapped.mappingProblems,
-      ];
-      const body = ['Lifecycle Desk cannot file this request yet. Please fix these ticket fields:', ...problemLines(problems, deps.labels)].join('\n');
-      await uow.outbox.add([
-        {
-          topic: TOPICS.zendeskNote,
-          // The same advice is posted once per ticket however often the ticket changes.
-          key: `zendesk-note.${intake.ticketId}.${noteHash(body).slice(0, 16)}`,
-          payload: { ticket_id: intake.ticketId, note: body },
-        },
-      ]);
-      return done({ status: 'needs_kind' });
-    }
-    if (!existing) {
-      const { record } = await createRecordIn(
-        uow,
-        deps,
-        { request, actor: agentOf(request), onProblems: 'draft', extraProblems: mapped.mappingProblems },
-        now,
-      );
-      return done({ status: 'created', record });
-    }
-    if (existing.state !== 'draft') return done({ status: 'unchanged', record: existing });
-    return done(await reviseDraft(uow, deps, existing, mapped, now));
+    if (creations.length === 0) await uow.outbox.add(messages);
+
+    const done: DeliveryOutcome[] = [];
+    intakes.forEach((intake, i) => {
+      if (claimed.has(intake.deliveryKey)) done.push({ source: intake.source, key: intake.deliveryKey, outcome: outcomes[i]!.status, recordId: outcomes[i]!.record?.id ?? null });
+    });
+    await uow.deliveries.setOutcomes(done);
+    return outcomes;
   });
 }

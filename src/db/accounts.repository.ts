@@ -13,6 +13,14 @@ export class KnexAccountRepository implements AccountRepository {
     return row ? accountFromRow(row) : null;
   }
 
+  async getMany(ids: readonly string[]): Promise<Map<string, Account>> {
+    const out = new Map<string, Account>();
+    if (ids.length === 0) return out;
+    const rows = await this.db<AccountRow>('accounts').whereIn('id', [...new Set(ids)]);
+    for (const row of rows) out.set(row.id, accountFromRow(row));
+    return out;
+  }
+
   async getForUpdate(id: string): Promise<Account | null> {
     const row = await this.db<AccountRow>('accounts').where({ id }).forUpdate().first();
     return row ? accountFromRow(row) : null;

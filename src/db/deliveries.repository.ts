@@ -1,29 +1,45 @@
 import type { Knex } from 'knex';
-import type { DeliveryClaim, DeliveryRepository } from '../records/ports';
+import type { DeliveryClaim, DeliveryOutcome, DeliveryRepository } from '../records/ports';
+
+/** Outcomes after which a delivery's ticket version counts as applied (later, older versions are stale). */
+const APPLIED_OUTCOMES = ['created', 'revised', 'submitted', 'unchanged'];
 
 export class KnexDeliveryRepository implements DeliveryRepository {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 
-  async claim(d: DeliveryClaim): Promise<boolean> {
-    // A concurrent claim of the same key waits on the primary key until the first commits, then conflicts.
-    const rows = await this.db('webhook_deliveries')
-      .insert({ source: d.source, delivery_key: d.key, ticket_id: d.ticketId, ticket_updated_at: d.ticketUpdatedAt, outcome: 'received' })
+  async claimMany(deliveries: readonly DeliveryClaim[]): Promise<Set<string>> {
+    if (deliveries.length === 0) return new Set();
+    // A concurrent claim of the same key waits on the primary key until the first commits, then
+    // conflicts; inserting in key order keeps two overlapping batches from deadlocking.
+    const sorted = [...deliveries].sort((a, b) => (a.source + a.key < b.source + b.key ? -1 : 1));
+    const rows: { source: string; delivery_key: string }[] = await this.db('webhook_deliveries')
+      .insert(sorted.map((d) => ({ source: d.source, delivery_key: d.key, ticket_id: d.ticketId, ticket_updated_at: d.ticketUpdatedAt, outcome: 'received' })))
       .onConflict(['source', 'delivery_key'])
       .ignore()
-      .returning('delivery_key');
-    return rows.length === 1;
+      .returning(['source', 'delivery_key']);
+    return new Set(rows.map((r) => r.delivery_key));
   }
 
-  async setOutcome(source: string, key: string, outcome: string, recordId: string | null): Promise<void> {
-    await this.db('webhook_deliveries').where({ source, delivery_key: key }).update({ outcome, record_id: recordId });
+  async setOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void> {
+    if (outcomes.length === 0) return;
+    await this.db.raw(
+      `UPDATE webhook_deliveries d SET outcome = v.outcome, record_id = v.record_id::uuid
+         FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS v(source, delivery_key, outcome, record_id)
+        WHERE d.source = v.source AND d.delivery_key = v.delivery_key`,
+      [outcomes.map((o) => o.source), outcomes.map((o) => o.key), outcomes.map((o) => o.outcome), outcomes.map((o) => o.recordId) as unknown as string[]],
+    );
   }
 
-  async newestTicketUpdate(source: string, ticketId: string): Promise<string | null> {
-    const row = await this.db('webhook_deliveries')
-      .where({ source, ticket_id: ticketId })
-      .whereIn('outcome', ['created', 'revised', 'submitted', 'unchanged'])
-      .max<{ max: Date | null }>('ticket_updated_at as max')
-      .first();
-    return row?.max ? new Date(row.max).toISOString() : null;
+  async newestTicketUpdates(source: string, ticketIds: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (ticketIds.length === 0) return out;
+    const { rows } = await this.db.raw<{ rows: { ticket_id: string; newest: Date }[] }>(
+      `SELECT ticket_id, max(ticket_updated_at) AS newest FROM webhook_deliveries
+        WHERE source = ? AND ticket_id = ANY(?::text[]) AND outcome = ANY(?::text[]) AND ticket_updated_at IS NOT NULL
+        GROUP BY ticket_id`,
+      [source, [...ticketIds], APPLIED_OUTCOMES],
+    );
+    for (const r of rows) out.set(r.ticket_id, new Date(r.newest).toISOString());
+    return out;
   }
 }

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { AppError } from '../records/errors';
-import type { LifecycleRecord, State } from '../records/kinds';
+import type { LifecycleRecord } from '../records/kinds';
 import { TERMINAL_STATES } from '../records/state-machine';
 import type { RecordRepository } from '../records/ports';
 import { recordFromRow, recordToRow } from './mappers';
@@ -38,17 +38,29 @@ export class KnexRecordRepository implements RecordRepository {
     return row ? recordFromRow(row) : null;
   }
 
-  async findOpenByTicket(ticketId: string): Promise<LifecycleRecord | null> {
-    const row = await this.db<RecordRow>('lifecycle_records')
-      .where({ ticket_id: ticketId })
-      .whereNotIn('state', TERMINAL_STATES as State[])
-      .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
-      .first();
-    return row ? recordFromRow(row) : null;
+  async insertMany(records: readonly LifecycleRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.db('lifecycle_records').insert(records.map(recordToRow));
   }
 
-  async lockTicket(ticketId: string): Promise<void> {
-    await this.db.raw("SELECT pg_advisory_xact_lock(hashtextextended('zendesk-ticket:' || ?, 0))", [ticketId]);
+  async findOpenByTickets(ticketIds: readonly string[]): Promise<Map<string, LifecycleRecord>> {
+    const out = new Map<string, LifecycleRecord>();
+    if (ticketIds.length === 0) return out;
+    const { rows } = await this.db.raw<{ rows: RecordRow[] }>(
+      `SELECT DISTINCT ON (ticket_id) * FROM lifecycle_records
+        WHERE ticket_id = ANY(?::text[]) AND NOT (state = ANY(?::text[]))
+        ORDER BY ticket_id, created_at DESC, id DESC`,
+      [[...ticketIds], [...TERMINAL_STATES]],
+    );
+    for (const row of rows) out.set(row.ticket_id!, recordFromRow(row));
+    return out;
+  }
+
+  async lockTickets(ticketIds: readonly string[]): Promise<void> {
+    if (ticketIds.length === 0) return;
+    const sorted = [...new Set(ticketIds)].sort();
+    // unnest yields the array in order, so the locks are taken in sorted order.
+    await this.db.raw("SELECT pg_advisory_xact_lock(hashtextextended('zendesk-ticket:' || t, 0)) FROM unnest(?::text[]) AS t", [sorted]);
   }
 }
 

@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ingestTicket } from '../app/ingest-ticket';
-import type { TicketIntake } from '../app/ingest-ticket';
-import type { AppDeps } from '../app/deps';
+import type { IngestOutcome, TicketIntake } from '../app/ingest-ticket';
+import type { Clock } from '../records/ports';
 import { AppError } from '../records/errors';
 import type { Metrics } from '../observability/metrics';
 
@@ -52,18 +51,21 @@ export function parseWebhookJson(raw: Buffer): unknown {
 
 /**
  * POST /webhooks/zendesk: verify the signature on the raw body, parse, map, and ingest in one
- * transaction. Replies 200 with what happened (created, duplicate, ignored…); 401 for a bad
+ * transaction (concurrent deliveries share one: see IngestBatcher). Replies 200 with what happened (created, duplicate, ignored…); 401 for a bad
  * signature, 400/422 naming the problem for a bad body, 503 when the database is down (so
  * Zendesk retries). Reading the ticket from the API and writing notes back happen in jobs.
  */
-export function zendeskRoutes(app: FastifyInstance, deps: { app: AppDeps; inbound: ZendeskInbound; metrics: Metrics }): void {
+export function zendeskRoutes(
+  app: FastifyInstance,
+  deps: { clock: Clock; inbound: ZendeskInbound; metrics: Metrics; ingest: (intake: TicketIntake) => Promise<IngestOutcome> },
+): void {
   app.register(async (scope) => {
     // The signature covers the exact bytes Zendesk sent, so this route reads them raw.
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 512 * 1024 }, (_req, body, done) => done(null, body));
     scope.post(ZENDESK_WEBHOOK_PATH, async (req, reply) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const problem = deps.inbound.verify(raw, req.headers, deps.app.clock.now());
+      const problem = deps.inbound.verify(raw, req.headers, deps.clock.now());
       if (problem) {
         deps.metrics.webhookDeliveries.inc({ source: 'zendesk', outcome: 'bad_signature' });
         throw new AppError('bad_signature', `Webhook signature refused: ${problem}`);
@@ -75,7 +77,7 @@ export function zendeskRoutes(app: FastifyInstance, deps: { app: AppDeps; inboun
         deps.metrics.webhookDeliveries.inc({ source: 'zendesk', outcome: 'invalid' });
         throw err;
       }
-      const outcome = await ingestTicket(deps.app, intake);
+      const outcome = await deps.ingest(intake);
       deps.metrics.webhookDeliveries.inc({ source: 'zendesk', outcome: outcome.status });
       return reply.status(200).send({
         status: outcome.status,

@@ -33,10 +33,15 @@ export interface RecordRepository {
   get(id: string): Promise<LifecycleRecord | null>;
   /** Reads the record and locks its row until the transaction ends (serialises decisions on it). */
   getForUpdate(id: string): Promise<LifecycleRecord | null>;
-  /** The newest record of a ticket that is not in a final state, if any. */
-  findOpenByTicket(ticketId: string): Promise<LifecycleRecord | null>;
-  /** Serialises work on one ticket until the transaction ends (two deliveries of one ticket at once). */
-  lockTicket(ticketId: string): Promise<void>;
+  /** Inserts new records in one statement. */
+  insertMany(records: readonly LifecycleRecord[]): Promise<void>;
+  /** Per ticket, the newest record that is not in a final state (tickets without one are absent). */
+  findOpenByTickets(ticketIds: readonly string[]): Promise<Map<string, LifecycleRecord>>;
+  /**
+   * Serialises work on these tickets until the transaction ends (two deliveries of one ticket at
+   * once). Locks are taken in sorted order, so two callers locking overlapping sets cannot deadlock.
+   */
+  lockTickets(ticketIds: readonly string[]): Promise<void>;
 }
 
 export interface DeliveryClaim {
@@ -46,16 +51,28 @@ export interface DeliveryClaim {
   readonly ticketUpdatedAt: string | null;
 }
 
+export interface DeliveryOutcome {
+  readonly source: string;
+  readonly key: string;
+  readonly outcome: string;
+  readonly recordId: string | null;
+}
+
 export interface DeliveryRepository {
-  /** Records a delivery; false when the same delivery was already recorded (a retry or replay). */
-  claim(delivery: DeliveryClaim): Promise<boolean>;
-  setOutcome(source: string, key: string, outcome: string, recordId: string | null): Promise<void>;
-  /** The newest ticket updated_at already applied for this ticket. */
-  newestTicketUpdate(source: string, ticketId: string): Promise<string | null>;
+  /**
+   * Records deliveries in one statement (in key order, so concurrent claims cannot deadlock);
+   * returns the keys claimed now. A key already recorded (a retry or replay) is not returned.
+   */
+  claimMany(deliveries: readonly DeliveryClaim[]): Promise<Set<string>>;
+  setOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void>;
+  /** Per ticket, the newest ticket updated_at already applied (tickets never applied are absent). */
+  newestTicketUpdates(source: string, ticketIds: readonly string[]): Promise<Map<string, string>>;
 }
 
 export interface AccountRepository {
   get(id: string): Promise<Account | null>;
+  /** The accounts that exist among `ids`, by id. */
+  getMany(ids: readonly string[]): Promise<Map<string, Account>>;
   /** Reads the account and locks its row until the transaction ends (applies to one account queue up). */
   getForUpdate(id: string): Promise<Account | null>;
   /** Replaces the account's mutable fields; optimistic on `version` when given. */

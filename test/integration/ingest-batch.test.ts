@@ -1,0 +1,174 @@
+import { ingestTickets } from '../../src/app/ingest-ticket';
+import type { IngestOutcome, TicketIntake } from '../../src/app/ingest-ticket';
+import { IngestBatcher } from '../../src/app/ingest-batcher';
+import { verifyAudit } from '../../src/db/audit.queries';
+import { AppError } from '../../src/records/errors';
+import { createTestDb } from '../helpers/db';
+import type { TestDb } from '../helpers/db';
+import { buildAccount } from '../helpers/builders';
+import { buildDeps, countRows, seedAccounts } from '../helpers/app';
+
+let t: TestDb;
+beforeAll(async () => {
+  t = await createTestDb();
+  await seedAccounts(t.db, ...['acc_a', 'acc_b', 'acc_c'].map((id) => buildAccount({ id, billing_customer_id: `cus_${id}` })));
+});
+afterAll(async () => {
+  await t.destroy();
+});
+
+const request = (account: string, overrides: Record<string, unknown> = {}) => ({
+  kind: 'downgrade',
+  subtype: 'subscription',
+  account_id: account,
+  requested_by: 'agent@support.example',
+  reason_code: 'budget',
+  details: { to_plan: 'starter' },
+  ...overrides,
+});
+
+const intake = (ticketId: string, key: string, req: Record<string, unknown> | null, updatedAt = '2026-03-16T10:00:00Z'): TicketIntake => ({
+  source: 'zendesk',
+  deliveryKey: key,
+  ticketId,
+  ticketUpdatedAt: updatedAt,
+  mapped: req === null ? null : { relevant: true, request: req, mappingProblems: [] },
+});
+
+/** The batcher over the real ingest, recording the size of every batch it ran. */
+function recordingBatcher(deps: ReturnType<typeof buildDeps>, opts: ConstructorParameters<typeof IngestBatcher>[1] = {}) {
+  const sizes: number[] = [];
+  const tickets: string[][] = [];
+  const batcher = new IngestBatcher(async (intakes) => {
+    sizes.push(intakes.length);
+    tickets.push(intakes.map((i) => i.ticketId));
+    return ingestTickets(deps, intakes);
+  }, opts);
+  return { batcher, sizes, tickets };
+}
+
+it('one batch creates records for several accounts with one intact audit chain per account', async () => {
+  const deps = buildDeps(t.db);
+  const batch = [
+    intake('b-100', 'k-100', request('acc_a')),
+    intake('b-101', 'k-101', request('acc_b')),
+    intake('b-102', 'k-102', request('acc_a', { details: {} })), // incomplete: a draft
+    intake('b-103', 'k-103', null), // an event without field values: an API read is queued
+    { ...intake('b-104', 'k-104', null), mapped: { relevant: false as const, why: 'no lifecycle tag' } },
+    intake('b-105', 'k-105', request('acc_c', { kind: undefined })), // no kind: advice on the ticket
+  ];
+  const outcomes = await ingestTickets(deps, batch);
+  expect(outcomes.map((o) => o.status)).toEqual(['created', 'created', 'created', 'fetch_queued', 'ignored', 'needs_kind']);
+  expect(outcomes.map((o) => o.record?.state ?? null)).toEqual(['submitted', 'submitted', 'draft', null, null, null]);
+  expect(outcomes.map((o) => o.record?.account_id ?? null)).toEqual(['acc_a', 'acc_b', 'acc_a', null, null, null]);
+
+  const events = await t.db('audit_events').whereIn('record_id', outcomes.flatMap((o) => (o.record ? [o.record.id] : []))).orderBy('id');
+  expect(events.map((e) => [e.account_id, e.seq, e.type])).toEqual([
+    ['acc_a', 1, 'record.created'],
+    ['acc_a', 2, 'record.created'],
+    ['acc_b', 1, 'record.created'],
+  ]);
+  expect((await verifyAudit(t.db)).broken).toBeNull();
+  expect(await t.db('audit_heads').whereIn('account_id', ['acc_a', 'acc_b']).orderBy('account_id').pluck('seq')).toEqual([2, 1]);
+
+  const deliveries = await t.db('webhook_deliveries').whereIn('delivery_key', batch.map((b) => b.deliveryKey)).orderBy('delivery_key');
+  expect(deliveries.map((d) => [d.delivery_key, d.outcome, d.record_id])).toEqual([
+    ['k-100', 'created', outcomes[0]!.record!.id],
+    ['k-101', 'created', outcomes[1]!.record!.id],
+    ['k-102', 'created', outcomes[2]!.record!.id],
+    ['k-103', 'fetch_queued', null],
+    ['k-104', 'ignored', null],
+    ['k-105', 'needs_kind', null],
+  ]);
+  expect(await countRows(t.db, 'outbox', { topic: 'zendesk.fetch', key: 'zendesk-fetch.k-103' })).toBe(1);
+  expect(await t.db('outbox').where({ topic: 'zendesk.note' }).whereRaw("payload->>'ticket_id' = 'b-105'")).toHaveLength(1);
+  // The follow-ups of each created record (ticket sync; policy for submitted ones) committed with it.
+  expect(await countRows(t.db, 'outbox', { topic: 'policy.evaluate' })).toBe(2);
+
+  // The same batch again is a replay: nothing new anywhere.
+  const again = await ingestTickets(deps, batch);
+  expect(again.map((o) => o.status)).toEqual(Array(6).fill('duplicate'));
+  expect(await countRows(t.db, 'lifecycle_records')).toBe(3);
+});
+
+it('refuses a batch that names one ticket twice (the batcher never forms one)', async () => {
+  const deps = buildDeps(t.db);
+  await expect(ingestTickets(deps, [intake('b-200', 'k-200a', request('acc_a')), intake('b-200', 'k-200b', request('acc_a'))])).rejects.toThrow(/distinct tickets/);
+  expect(await countRows(t.db, 'webhook_deliveries', { ticket_id: 'b-200' })).toBe(0);
+});
+
+it('under load, deliveries share transactions, and every one gets its own record and outcome', async () => {
+  const deps = buildDeps(t.db);
+  const { batcher, sizes } = recordingBatcher(deps, { maxConcurrent: 2, maxBatch: 16 });
+  const n = 120;
+  const outcomes = await Promise.all(
+    Array.from({ length: n }, (_, i) => batcher.submit(intake(`b-3${String(i).padStart(3, '0')}`, `k-3${i}`, request(['acc_a', 'acc_b', 'acc_c'][i % 3]!)))),
+  );
+  expect(outcomes.every((o) => o.status === 'created' && o.record?.ticket_id)).toBe(true);
+  expect(new Set(outcomes.map((o) => o.record!.id)).size).toBe(n);
+  outcomes.forEach((o, i) => expect(o.record!.ticket_id).toBe(`b-3${String(i).padStart(3, '0')}`));
+  expect(sizes.reduce((a, b) => a + b, 0)).toBe(n);
+  expect(Math.max(...sizes)).toBeGreaterThan(1);
+  expect(Math.max(...sizes)).toBeLessThanOrEqual(16);
+  expect(sizes.length).toBeLessThan(n);
+  expect((await verifyAudit(t.db)).broken).toBeNull();
+});
+
+it('deliveries of one ticket never share a batch and apply in arrival order', async () => {
+  const deps = buildDeps(t.db);
+  const { batcher, tickets } = recordingBatcher(deps, { maxConcurrent: 3 });
+  // An incomplete request, then a complete one for the same ticket, plus traffic on other tickets.
+  const results = await Promise.all([
+    batcher.submit(intake('b-400', 'k-400-1', request('acc_b', { details: {} }), '2026-03-16T10:00:00Z')),
+    ...Array.from({ length: 10 }, (_, i) => batcher.submit(intake(`b-41${i}`, `k-41${i}`, request('acc_c')))),
+    batcher.submit(intake('b-400', 'k-400-2', request('acc_b'), '2026-03-16T10:01:00Z')),
+    batcher.submit(intake('b-400', 'k-400-1', request('acc_b', { details: {} }), '2026-03-16T10:00:00Z')), // a replay
+  ]);
+  for (const batch of tickets) expect(new Set(batch).size).toBe(batch.length);
+  expect(results[0]!.status).toBe('created');
+  expect(results[11]!.status).toBe('submitted');
+  expect(results[12]!.status).toBe('duplicate');
+  const records = await t.db('lifecycle_records').where({ ticket_id: 'b-400' });
+  expect(records).toHaveLength(1);
+  expect(records[0].state).toBe('submitted');
+});
+
+it('when a batch fails, its deliveries are retried one by one and only the faulty one fails', async () => {
+  const deps = buildDeps(t.db);
+  let calls = 0;
+  const batcher = new IngestBatcher(
+    async (intakes) => {
+      calls += 1;
+      if (intakes.some((i) => i.ticketId === 'b-poison')) throw new AppError('conflict', 'poisoned delivery', { retryable: true });
+      return ingestTickets(deps, intakes);
+    },
+    { maxConcurrent: 1 },
+  );
+  // Occupy the only slot so the next deliveries queue up and leave together.
+  const first = batcher.submit(intake('b-500', 'k-500', request('acc_a')));
+  const rest = ['b-501', 'b-poison', 'b-502'].map((tk) => batcher.submit(intake(tk, `k-${tk}`, request('acc_a'))).then(
+    (o: IngestOutcome) => o.status,
+    (e: Error) => e.message,
+  ));
+  expect((await first).status).toBe('created');
+  expect(await Promise.all(rest)).toEqual(['created', 'poisoned delivery', 'created']);
+  expect(calls).toBe(5); // the lone first delivery, the failed batch of three, then three alone
+  expect(await countRows(t.db, 'webhook_deliveries', { ticket_id: 'b-poison' })).toBe(0);
+});
+
+it('refuses deliveries beyond its queue limit with a retryable 503-class error', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const batcher = new IngestBatcher(
+    async (intakes) => {
+      await gate;
+      return intakes.map(() => ({ status: 'ignored' as const }));
+    },
+    { maxConcurrent: 1, maxQueued: 2 },
+  );
+  const accepted = [batcher.submit(intake('q-1', 'q-1', null)), batcher.submit(intake('q-2', 'q-2', null)), batcher.submit(intake('q-3', 'q-3', null))];
+  expect(batcher.queued).toBe(2);
+  await expect(batcher.submit(intake('q-4', 'q-4', null))).rejects.toMatchObject({ code: 'unavailable' });
+  release();
+  expect((await Promise.all(accepted)).map((o) => o.status)).toEqual(['ignored', 'ignored', 'ignored']);
+});
