@@ -18,6 +18,7 @@ import { loadRiskFacts } from './db/risk.queries';
 import { buildHttpApp } from './http/server';
 import { zendeskRoutes } from './http/zendesk.routes';
 import { IngestBatcher } from './app/ingest-batcher';
+import { TOPICS } from './app/topics';
 import { ingestTickets } from './app/ingest-ticket';
 import { createLogger } from './observability/logger';
 import type { Logger } from './observability/logger';
@@ -185,11 +186,12 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
 
   let relay: OutboxRelay | null = null;
   let workers: WorkerPool | null = null;
+  let sender: SmtpEmailSender | null = null;
   if (worker) {
     const billing = opts.billing ?? (await billingProvider(config, db));
     const zendesk = new ZendeskClient({ baseUrl: zendeskBaseUrl(config.zendesk.subdomain, config.zendesk.apiUrl)!, email: config.zendesk.email!, apiToken: config.zendesk.apiToken! });
     const notifier = new SlackNotifier(slackClient!, db, config.slack.approvalChannel!, ticketUrl);
-    const sender = new SmtpEmailSender({ smtpUrl: config.email.smtpUrl!, from: config.email.from });
+    sender = new SmtpEmailSender({ smtpUrl: config.email.smtpUrl!, from: config.email.from });
     const processors = buildProcessors({
       apply: { ...app, billing },
       email: { store: app.store, clock: app.clock, sender, renderer: templates!, messageIdDomain: 'lifecycle-desk', sendLeaseMs: config.jobs.lockDurationMs * 2 },
@@ -209,7 +211,11 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     });
     await workers.start();
     if (opts.relay ?? true) {
-      relay = new OutboxRelay(db, queues, logger, config.databaseUrl, { reconcileEveryMs: config.jobs.reconcileIntervalMs, reconcileAfterMs: config.jobs.reconcileAfterMs });
+      relay = new OutboxRelay(db, queues, logger, config.databaseUrl, {
+        reconcileEveryMs: config.jobs.reconcileIntervalMs,
+        reconcileAfterMs: config.jobs.reconcileAfterMs,
+        topicDelayMs: { [TOPICS.zendeskSync]: config.jobs.zendeskSyncDelayMs },
+      });
       await relay.start();
     }
   }
@@ -232,6 +238,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
         await slackApp?.stop();
         await relay?.stop();
         await workers?.stop();
+        sender?.close();
         await queues.close();
         await Promise.allSettled([db.destroy(), redis.quit()]);
         logger.info('lifecycle-desk stopped');

@@ -38,6 +38,8 @@ export class TestSmtpServer {
   readonly messages: ReceivedMessage[] = [];
   /** Every RCPT TO the server saw, accepted or not. */
   readonly attempts: string[] = [];
+  /** Client connections opened so far. */
+  connections = 0;
   private readonly rejections: Rejection[] = [];
 
   private readonly server: SMTPServer;
@@ -51,6 +53,10 @@ export class TestSmtpServer {
       disableReverseLookup: true,
       // Tests close the server right after the client's QUIT; don't linger on idle sockets.
       closeTimeout: 1000,
+      onConnect: (_session, callback) => {
+        this.connections += 1;
+        callback();
+      },
       onRcptTo: (address, _session, callback) => {
         this.attempts.push(address.address);
         const r = this.takeRejection('rcpt');
@@ -63,6 +69,12 @@ export class TestSmtpServer {
         );
       },
     });
+  }
+
+  /** Hangs up on every connected client, as a server restart or an idle timeout would. */
+  dropConnections(): void {
+    const open = (this.server as unknown as { connections: Set<{ close(): void }> }).connections;
+    for (const c of open) c.close();
   }
 
   static async start(): Promise<TestSmtpServer> {

@@ -160,6 +160,20 @@ describe('SmtpEmailSender → a real SMTP server', () => {
     expect(err).toMatchObject({ code: 'provider_failed', retryable: false });
   });
 
+  it('reuses connections across messages and replaces one the server dropped', async () => {
+    const opened = smtp.connections;
+    const before = smtp.messages.length;
+    for (let i = 0; i < 6; i++) await sender.send(renderedMessage(templates, { messageId: `<reuse-${i}@lifecycle-desk>` }));
+    expect(smtp.messages.length - before).toBe(6);
+    expect(smtp.connections - opened).toBeLessThanOrEqual(1);
+
+    smtp.dropConnections();
+    await new Promise((r) => setTimeout(r, 100));
+    await sender.send(renderedMessage(templates, { messageId: '<after-drop@lifecycle-desk>' }));
+    expect(smtp.messages.at(-1)!.parsed.messageId).toBe('<after-drop@lifecycle-desk>');
+    expect(smtp.connections - opened).toBeLessThanOrEqual(2);
+  });
+
   it('maps connection refused to a retryable failure', async () => {
     const port = await closedPort();
     const nowhere = new SmtpEmailSender({ smtpUrl: `smtp://127.0.0.1:${port}`, from: FROM, timeoutMs: 2000 });

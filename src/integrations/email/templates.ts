@@ -304,6 +304,8 @@ function engines(sources: Record<string, string>, strictVariables: boolean): { t
     // resolve only among the files in the templates directory.
     templates: sources,
     extname: '.liquid',
+    // Partials (`include`, `layout`) are parsed once, not on every render.
+    cache: true,
     strictFilters: true,
     strictVariables,
     lenientIf: true,
