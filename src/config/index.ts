@@ -61,6 +61,7 @@ const EnvSchema = z.object({
   STRIPE_PRICE_MAP_FILE: z.preprocess(emptyToUndefined, z.string().optional()),
   EMAIL_TEMPLATES_DIR: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'templates', 'email'))),
   ZENDESK_SOLVE_ON_CONFIRM: z.preprocess(emptyToUndefined, z.enum(['true', 'false']).default('true').transform((v) => v === 'true')),
+  ZENDESK_SYNC_DELAY_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(600_000).default(2000)),
   WORKER_CONCURRENCY: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(200).default(10)),
   JOB_LOCK_DURATION_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1000).max(600_000).default(30_000)),
   OUTBOX_RECONCILE_INTERVAL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(3_600_000).default(15_000)),
@@ -113,6 +114,11 @@ export interface Config {
     readonly lockDurationMs: number;
     readonly reconcileIntervalMs: number;
     readonly reconcileAfterMs: number;
+    /**
+     * Ticket syncs wait this long after a state change, so a record that moves through several
+     * states in a second updates its ticket once (Zendesk's API is rate limited per account).
+     */
+    readonly zendeskSyncDelayMs: number;
   };
   readonly solveTicketOnConfirm: boolean;
 }
@@ -185,6 +191,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       lockDurationMs: e.JOB_LOCK_DURATION_MS,
       reconcileIntervalMs: e.OUTBOX_RECONCILE_INTERVAL_MS,
       reconcileAfterMs: e.OUTBOX_RECONCILE_AFTER_MS,
+      zendeskSyncDelayMs: e.ZENDESK_SYNC_DELAY_MS,
     },
     solveTicketOnConfirm: e.ZENDESK_SOLVE_ON_CONFIRM,
   });

@@ -22,6 +22,8 @@ export interface RelayOptions {
   readonly reconcileEveryMs?: number;
   /** A published, unfinished job is checked against Redis once it is this old (ms). */
   readonly reconcileAfterMs?: number;
+  /** Least delay per topic (ms) between publishing a job and running it (debounces ticket syncs). */
+  readonly topicDelayMs?: Partial<Record<Topic, number>>;
 }
 
 /**
@@ -47,7 +49,7 @@ export class OutboxRelay {
     private readonly databaseUrl: string,
     opts: RelayOptions = {},
   ) {
-    this.opts = { batchSize: 500, pollMs: 1000, reconcileEveryMs: 15_000, reconcileAfterMs: 30_000, ...opts };
+    this.opts = { batchSize: 500, pollMs: 1000, reconcileEveryMs: 15_000, reconcileAfterMs: 30_000, topicDelayMs: {}, ...opts };
   }
 
   /** Publishes one batch of due rows; returns how many were published. */
@@ -80,15 +82,16 @@ export class OutboxRelay {
       byTopic.set(r.topic as Topic, list);
     }
     await Promise.all(
-      [...byTopic].map(([topic, list]) =>
-        this.queues.get(topic).addBulk(
+      [...byTopic].map(([topic, list]) => {
+        const least = this.opts.topicDelayMs[topic] ?? 0;
+        return this.queues.get(topic).addBulk(
           list.map((r) => ({
             name: topic,
             data: r.payload,
-            opts: { jobId: r.key, delay: Math.max(0, new Date(r.available_at).getTime() - now) },
+            opts: { jobId: r.key, delay: Math.max(least, new Date(r.available_at).getTime() - now) },
           })),
-        ),
-      ),
+        );
+      }),
     );
   }
 

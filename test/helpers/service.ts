@@ -36,6 +36,8 @@ export async function startTestService(
     HOST: '127.0.0.1',
     API_TOKEN: TEST_API_TOKEN,
     LOG_LEVEL: 'silent',
+    // Tests watch tickets change as records move; the production debounce would only slow them.
+    ZENDESK_SYNC_DELAY_MS: '0',
     ...opts.env,
   });
   const service = await startService(config, { ...opts, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });

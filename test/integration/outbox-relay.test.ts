@@ -143,3 +143,30 @@ it('retries a retryable failure and then succeeds', async () => {
     await h.close();
   }
 });
+
+it('holds back jobs of a debounced topic by its least delay, and others not at all', async () => {
+  const settings = { redisUrl: redis.url, prefix: uniquePrefix('relay-delay') };
+  const queues = new QueueRegistry(settings);
+  const relay = new OutboxRelay(t.db, queues, logger, t.url, { topicDelayMs: { 'zendesk.sync': 1500 } });
+  try {
+    const later = new Date(Date.now() + 60_000).toISOString();
+    await new KnexOutboxWriter(t.db).add([
+      { topic: 'zendesk.sync', key: 'debounce.sync', payload: { record_id: 'r', version: 1 } },
+      { topic: 'zendesk.sync', key: 'debounce.sync-later', payload: { record_id: 'r', version: 2 }, available_at: later },
+      { topic: 'email.send', key: 'debounce.email', payload: { record_id: 'r', outcome: 'applied' } },
+    ]);
+    await relay.drain();
+    const sync = await queues.get('zendesk.sync').getJob('debounce.sync');
+    const syncLater = await queues.get('zendesk.sync').getJob('debounce.sync-later');
+    const email = await queues.get('email.send').getJob('debounce.email');
+    expect(sync!.opts.delay).toBe(1500);
+    expect(await sync!.getState()).toBe('delayed');
+    // A row due later than the debounce keeps its own, longer delay.
+    expect(syncLater!.opts.delay).toBeGreaterThan(55_000);
+    expect(email!.opts.delay).toBe(0);
+    expect(await email!.getState()).toBe('waiting');
+  } finally {
+    await relay.stop();
+    await queues.close();
+  }
+});
