@@ -54,6 +54,9 @@ export function followUpsOf(record: LifecycleRecord, previous: State | null): Ou
     default:
       break;
   }
+  if (previous === 'scheduled' && record.state === 'cancelled') {
+    out.push({ topic: TOPICS.billingUnschedule, key: `billing-unschedule.${record.id}`, payload: { record_id: record.id } });
+  }
   if (previous === 'pending_approval' && record.state !== 'pending_approval') {
     out.push({ topic: TOPICS.approvalUpdate, key: `approval-update.${v}`, payload: { record_id: record.id } });
   }

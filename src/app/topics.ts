@@ -17,6 +17,8 @@ export const TOPICS = {
   approvalUpdate: 'approval.update',
   /** Apply an approved record to billing (or schedule it for its effective date). */
   billingApply: 'billing.apply',
+  /** Undo at the billing provider what was scheduled there for a record that was then cancelled. */
+  billingUnschedule: 'billing.unschedule',
   /** Email the customer about an outcome. */
   emailSend: 'email.send',
   /** Tell the team in Slack that something needs a human. */

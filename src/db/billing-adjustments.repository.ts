@@ -12,6 +12,11 @@ export class KnexBillingAdjustmentRepository implements BillingAdjustmentReposit
     return this.db('billing_adjustments').where({ idempotency_key: adj.idempotencyKey }).first('idempotency_key', 'status', 'provider_ref', 'attempts');
   }
 
+  async get(key: string): Promise<StoredAdjustment | null> {
+    const row = await this.db('billing_adjustments').where({ idempotency_key: key }).first('idempotency_key', 'status', 'provider_ref', 'attempts');
+    return row ?? null;
+  }
+
   async markSucceeded(key: string, providerRef: string): Promise<void> {
     await this.db('billing_adjustments')
       .where({ idempotency_key: key })

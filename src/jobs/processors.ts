@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { AppError } from '../records/errors';
 import { TOPICS } from '../app/topics';
 import type { Topic } from '../app/topics';
-import { applyRecord, failRecord } from '../app/apply-record';
+import { applyRecord, failRecord, unscheduleRecord } from '../app/apply-record';
 import type { ApplyDeps } from '../app/apply-record';
 import { sendCustomerEmail } from '../app/send-email';
 import type { EmailDeps } from '../app/send-email';
@@ -44,6 +44,11 @@ export function buildProcessors(deps: ProcessorDeps): Partial<Record<Topic, Proc
       const outcome = await applyRecord(deps.apply, record_id);
       ctx.logger.info({ record_id, outcome }, 'billing job done');
     },
+    [TOPICS.billingUnschedule]: async (payload, ctx) => {
+      const { record_id } = parsePayload(RecordPayload, payload, TOPICS.billingUnschedule);
+      const outcome = await unscheduleRecord(deps.apply, record_id);
+      ctx.logger.info({ record_id, outcome }, 'billing unschedule done');
+    },
     [TOPICS.emailSend]: async (payload) => {
       const { record_id, outcome } = parsePayload(EmailPayload, payload, TOPICS.emailSend);
       await sendCustomerEmail(deps.email, record_id, outcome);
@@ -52,7 +57,10 @@ export function buildProcessors(deps: ProcessorDeps): Partial<Record<Topic, Proc
   };
 }
 
-/** What happens when a job is given up: a billing job fails its record (which alerts the team through the outbox). */
+/**
+ * What happens when a job is given up: a billing job fails its record (which alerts the team
+ * through the outbox); an email or an unschedule that cannot be done alerts the team directly.
+ */
 export function buildExhaustedHandler(deps: Pick<ApplyDeps, 'store' | 'clock'>, alert?: (recordId: string, problem: string) => Promise<void>): ExhaustedHandler {
   return async (topic, payload, error, ctx) => {
     const recordId = RecordPayload.safeParse(payload).data?.record_id;
@@ -60,5 +68,8 @@ export function buildExhaustedHandler(deps: Pick<ApplyDeps, 'store' | 'clock'>, 
     if (!recordId) return;
     if (topic === TOPICS.billingApply) await failRecord(deps, recordId, error.message);
     else if (topic === TOPICS.emailSend && alert) await alert(recordId, `the customer email could not be sent (${error.message})`);
+    else if (topic === TOPICS.billingUnschedule && alert) {
+      await alert(recordId, `the record was cancelled, but the change scheduled at the billing provider could not be undone (${error.message}); undo it by hand`);
+    }
   };
 }

@@ -151,8 +151,12 @@ export interface BillingAdjustment {
   readonly amount: Money | null;
   /** Plan the account moves to (plan changes), or null. */
   readonly toPlan: string | null;
+  /** Plan the account moves from (plan changes), or null: what undoing a scheduled change returns to. */
+  readonly fromPlan: string | null;
   /** Cancel the subscription at the end of the term (terminations, closures). */
   readonly cancelAtPeriodEnd: boolean;
+  /** The instant the change takes effect (ISO 8601), or null for at once. */
+  readonly effectiveAt: string | null;
   readonly description: string;
 }
 
@@ -165,6 +169,15 @@ export interface BillingResult {
 export interface BillingProvider {
   readonly name: 'ledger' | 'stripe' | 'webhook';
   applyAdjustment(adjustment: BillingAdjustment): Promise<BillingResult>;
+  /**
+   * Optional: told as soon as a change is scheduled for a later instant (`effectiveAt`), for
+   * providers that bill on their own clock. Stripe renews a subscription at the period boundary,
+   * so a cancellation or downgrade first sent at the term end would take effect one period late.
+   * `applyAdjustment` still runs at the effective instant. Idempotent per adjustment key.
+   */
+  scheduleAdjustment?(adjustment: BillingAdjustment): Promise<BillingResult>;
+  /** Optional: undoes `scheduleAdjustment` when the scheduled record is cancelled before it runs. Idempotent per key. */
+  unscheduleAdjustment?(adjustment: BillingAdjustment): Promise<BillingResult>;
 }
 
 /** A billing adjustment as stored before (and after) the provider is called. */
@@ -178,6 +191,7 @@ export interface StoredAdjustment {
 export interface BillingAdjustmentRepository {
   /** Stores the adjustment if it is new (status pending) and returns what is stored under its key. */
   ensure(adjustment: BillingAdjustment, provider: string, step: string): Promise<StoredAdjustment>;
+  get(key: string): Promise<StoredAdjustment | null>;
   markSucceeded(key: string, providerRef: string): Promise<void>;
   markAttempt(key: string, error: string | null, final: boolean): Promise<void>;
 }

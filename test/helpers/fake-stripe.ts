@@ -38,6 +38,8 @@ export interface FakeSubscription {
   status: 'active' | 'trialing' | 'past_due' | 'canceled' | 'incomplete' | 'unpaid' | 'paused';
   readonly currency: string;
   cancel_at_period_end: boolean;
+  /** A set cancellation instant (unix seconds), or null. */
+  cancel_at: number | null;
   readonly current_period_start: number;
   readonly current_period_end: number;
   readonly items: { readonly id: string; price: string; readonly quantity: number }[];
@@ -260,6 +262,7 @@ export class FakeStripe {
       status: s.status ?? 'active',
       currency: price.currency,
       cancel_at_period_end: false,
+      cancel_at: null,
       current_period_start: now - 15 * 86_400,
       current_period_end: now + 15 * 86_400,
       items: [{ id: newId('si'), price: price.id, quantity: 1 }],
@@ -472,6 +475,10 @@ export class FakeStripe {
       throw invalid(`Invalid proration_behavior: must be one of create_prorations, none, or always_invoice`, 'proration_behavior');
     }
     const cancel = params.cancel_at_period_end === undefined ? undefined : bool(params.cancel_at_period_end, 'cancel_at_period_end');
+    // `cancel_at`: a unix timestamp, or an empty string to remove a set one.
+    const cancelAt = params.cancel_at === undefined ? undefined : params.cancel_at === '' ? null : integer(params.cancel_at, 'cancel_at');
+    if (cancelAt !== undefined && cancelAt !== null && cancelAt <= nowSeconds()) throw invalid('cancel_at must be in the future.', 'cancel_at');
+    if (cancel !== undefined && cancelAt !== undefined) throw invalid('You may only specify one of these parameters: cancel_at, cancel_at_period_end.', 'cancel_at');
     const meta = metadata(params.metadata);
     const items = params.items === undefined ? [] : params.items;
     if (!Array.isArray(items)) throw invalid('Invalid array', 'items');
@@ -517,6 +524,10 @@ export class FakeStripe {
       item.price = price.id;
     }
     if (cancel !== undefined) sub.cancel_at_period_end = cancel;
+    if (cancelAt !== undefined) {
+      sub.cancel_at = cancelAt;
+      if (cancelAt !== null) sub.cancel_at_period_end = false;
+    }
     Object.assign(sub.metadata, meta);
     return { status: 200, body: this.subscriptionJson(sub), effect: true };
   }
@@ -588,7 +599,7 @@ export class FakeStripe {
       status: s.status,
       currency: s.currency,
       cancel_at_period_end: s.cancel_at_period_end,
-      cancel_at: s.cancel_at_period_end ? s.current_period_end : null,
+      cancel_at: s.cancel_at_period_end ? s.current_period_end : s.cancel_at,
       canceled_at: null,
       created: s.created,
       start_date: s.created,

@@ -25,7 +25,9 @@ const adjustment = (over: Partial<BillingAdjustment> = {}): BillingAdjustment =>
   subtype: 'outage',
   amount: { amount_minor: -1500, currency: 'EUR' },
   toPlan: null,
+  fromPlan: null,
   cancelAtPeriodEnd: false,
+  effectiveAt: null,
   description: 'test',
   ...over,
 });

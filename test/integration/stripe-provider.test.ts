@@ -43,7 +43,9 @@ function buildAdjustment(over: Partial<BillingAdjustment> = {}): BillingAdjustme
     subtype: 'outage',
     amount: money(-1500, 'JPY'),
     toPlan: null,
+    fromPlan: null,
     cancelAtPeriodEnd: false,
+    effectiveAt: null,
     description: `service_credit outage (record ${recordId})`,
     ...over,
   };
@@ -396,5 +398,75 @@ describe('the stand-in refuses what Stripe refuses', () => {
     expect(await other.json()).toMatchObject({ error: { type: 'idempotency_error' } });
     expect(stripe.balanceTransactionsOf(c)).toHaveLength(1);
     expect(stripe.effects.get('k-1')).toBe(1);
+  });
+});
+
+describe('end-of-term changes are told to Stripe when they are scheduled', () => {
+  const termEnd = () => new Date(Date.now() + 15 * 86_400_000).toISOString().replace(/\.\d{3}Z$/, '.000Z');
+  const scheduleKey = (adj: BillingAdjustment) => adj.idempotencyKey.replace(/\.apply$/, '.schedule');
+
+  it('a termination sets cancel_at to the effective instant without prorating, so Stripe never renews into another period', async () => {
+    const { customer, sub } = subscribed('price_business_eur');
+    const effectiveAt = termEnd();
+    const base = buildAdjustment({ kind: 'termination', subtype: 'customer_initiated', billingCustomerId: customer, cancelAtPeriodEnd: true, amount: money(9000, 'EUR'), effectiveAt });
+    const scheduled = { ...base, idempotencyKey: scheduleKey(base) };
+
+    expect(await provider.scheduleAdjustment(scheduled)).toEqual({ providerRef: `stripe:${sub.id}` });
+    expect(stripe.writes()).toMatchObject([
+      { path: `/v1/subscriptions/${sub.id}`, idempotencyKey: `${scheduled.idempotencyKey}.sub`, params: { cancel_at: String(Date.parse(effectiveAt) / 1000), proration_behavior: 'none' }, status: 200 },
+    ]);
+    expect(sub.cancel_at).toBe(Date.parse(effectiveAt) / 1000);
+    // The fee waits for the effective instant: nothing on the balance yet.
+    expect(stripe.balanceTransactionsOf(customer)).toHaveLength(0);
+
+    // Scheduling again (a retried job) writes nothing new.
+    await provider.scheduleAdjustment(scheduled);
+    expect(stripe.writes()).toHaveLength(1);
+
+    // At the effective instant the fee is charged, and the set cancellation is left as it is.
+    await provider.applyAdjustment(base);
+    const writes = stripe.writes();
+    expect(writes).toHaveLength(2);
+    expect(writes[1]!.path).toBe(`/v1/customers/${customer}/balance_transactions`);
+    expect(sub.cancel_at_period_end).toBe(false);
+    expect(sub.cancel_at).toBe(Date.parse(effectiveAt) / 1000);
+  });
+
+  it('a downgrade moves the plan item at once without prorating: the current period stays as invoiced, the next bills the new price', async () => {
+    const { customer, sub } = subscribed('price_business_eur');
+    const base = buildAdjustment({ kind: 'downgrade', subtype: 'subscription', billingCustomerId: customer, toPlan: 'starter', fromPlan: 'business', amount: money(-6000, 'EUR'), effectiveAt: termEnd() });
+    await provider.scheduleAdjustment({ ...base, idempotencyKey: scheduleKey(base) });
+    expect(sub.items[0]!.price).toBe('price_starter_eur');
+    expect(stripe.writes()[0]!.params).toMatchObject({ items: [{ id: sub.items[0]!.id, price: 'price_starter_eur' }], proration_behavior: 'none' });
+    expect(stripe.prorations.filter((p) => p.subscription === sub.id)).toHaveLength(0);
+    // At term end there is nothing left to change.
+    await provider.applyAdjustment(base);
+    expect(stripe.writes()).toHaveLength(1);
+  });
+
+  it('unscheduling takes the cancellation back and moves the plan item back, each once', async () => {
+    const { customer, sub } = subscribed('price_business_eur');
+    const term = buildAdjustment({ kind: 'termination', subtype: 'customer_initiated', billingCustomerId: customer, cancelAtPeriodEnd: true, amount: null, effectiveAt: termEnd() });
+    await provider.scheduleAdjustment({ ...term, idempotencyKey: scheduleKey(term) });
+    const undo = { ...term, idempotencyKey: term.idempotencyKey.replace(/\.apply$/, '.unschedule') };
+    await provider.unscheduleAdjustment(undo);
+    expect(sub.cancel_at).toBeNull();
+    expect(stripe.writes()[1]).toMatchObject({ idempotencyKey: `${undo.idempotencyKey}.sub`, params: { cancel_at: '', proration_behavior: 'none' }, status: 200 });
+    await provider.unscheduleAdjustment(undo);
+    expect(stripe.writes()).toHaveLength(2);
+
+    const other = subscribed('price_business_eur');
+    const down = buildAdjustment({ kind: 'downgrade', subtype: 'subscription', billingCustomerId: other.customer, toPlan: 'starter', fromPlan: 'business', amount: null, effectiveAt: termEnd() });
+    await provider.scheduleAdjustment({ ...down, idempotencyKey: scheduleKey(down) });
+    await provider.unscheduleAdjustment({ ...down, idempotencyKey: down.idempotencyKey.replace(/\.apply$/, '.unschedule') });
+    expect(other.sub.items[0]!.price).toBe('price_business_eur');
+  });
+
+  it('the stand-in refuses a cancel_at in the past, as Stripe does', async () => {
+    const { customer } = subscribed('price_business_eur');
+    const adj = buildAdjustment({ kind: 'termination', subtype: 'customer_initiated', billingCustomerId: customer, cancelAtPeriodEnd: true, amount: null, effectiveAt: new Date(Date.now() - 60_000).toISOString() });
+    const err = await failure(provider.scheduleAdjustment({ ...adj, idempotencyKey: scheduleKey(adj) }));
+    expect(err.retryable).toBe(false);
+    expect(err.message).toMatch(/cancel_at/);
   });
 });

@@ -38,7 +38,9 @@ function buildAdjustment(over: Partial<BillingAdjustment> = {}): BillingAdjustme
     subtype: 'sla_breach',
     amount: money(-2500, 'EUR'),
     toPlan: null,
+    fromPlan: null,
     cancelAtPeriodEnd: false,
+    effectiveAt: null,
     description: `service_credit sla_breach (record ${recordId})`,
     ...over,
   };

@@ -80,7 +80,9 @@ const fail = (message: string, retryable: boolean, extra: { cause?: unknown; det
  *    (`proration_behavior` create_prorations for upgrades, none for downgrades);
  *  - service credits, fees and other money → one customer balance transaction (negative = credit,
  *    applied to the next invoice);
- *  - termination or closure → `cancel_at_period_end=true`, plus the fee as a balance transaction.
+ *  - termination or closure → `cancel_at_period_end=true`, plus the fee as a balance transaction;
+ *  - end-of-term changes are also sent when they are scheduled (`scheduleAdjustment`), and taken
+ *    back if the record is then cancelled (`unscheduleAdjustment`).
  * Every write carries its own idempotency key derived from the adjustment's (`<key>.sub`,
  * `<key>.bal`), so an adjustment retried after any failure has each effect once. Before writing,
  * the adapter also checks Stripe's state (the subscription already on the price, a balance
@@ -109,6 +111,71 @@ export class StripeBillingProvider implements BillingProvider {
   async applyAdjustment(adj: BillingAdjustment): Promise<BillingResult> {
     const steps = stripeStepsFor(adj);
     if (!steps.planChange && !steps.cancelAtPeriodEnd && !steps.balance) return { providerRef: 'stripe:none' };
+    this.checkAdjustment(adj, steps);
+    const customer = adj.billingCustomerId!;
+    const refs: string[] = [];
+    if (steps.planChange || steps.cancelAtPeriodEnd) {
+      const sub = await this.liveSubscription(adj, customer, steps.planChange !== null);
+      // A customer with nothing live left to cancel is already where a cancellation would put it.
+      if (sub) refs.push(await this.updateSubscription(adj, sub, steps));
+    }
+    if (steps.balance) refs.push(await this.balanceTransaction(adj, customer, steps.balance));
+    return { providerRef: `stripe:${refs.join(',') || 'none'}` };
+  }
+
+  /**
+   * Sent when an end-of-term change is scheduled, so Stripe does not renew into a period the
+   * customer no longer owes: a cancellation becomes `cancel_at` = the effective instant, a
+   * downgrade moves the plan item now with `proration_behavior=none` (the current period stays as
+   * invoiced, the next renewal bills the new price). Fees and credits still go to the customer
+   * balance at the effective instant, through `applyAdjustment`, which then finds the
+   * subscription already as wanted.
+   */
+  async scheduleAdjustment(adj: BillingAdjustment): Promise<BillingResult> {
+    const steps = stripeStepsFor(adj);
+    if (!steps.planChange && !steps.cancelAtPeriodEnd) return { providerRef: 'stripe:none' };
+    this.checkAdjustment(adj, steps);
+    const sub = await this.liveSubscription(adj, adj.billingCustomerId!, steps.planChange !== null);
+    if (!sub) return { providerRef: 'stripe:none' };
+    const params: Stripe.SubscriptionUpdateParams = {};
+    if (steps.planChange) {
+      const move = this.planItemMove(sub, steps.planChange.toPlan);
+      if (move) params.items = [move];
+    }
+    if (steps.cancelAtPeriodEnd) {
+      const at = adj.effectiveAt ? Math.floor(Date.parse(adj.effectiveAt) / 1000) : null;
+      if (at === null) {
+        if (!sub.cancel_at_period_end) params.cancel_at_period_end = true;
+      } else if (sub.cancel_at !== at) params.cancel_at = at;
+    }
+    if (Object.keys(params).length === 0) return { providerRef: `stripe:${sub.id}` };
+    params.proration_behavior = 'none';
+    const updated = await this.call('subscription schedule', () => this.stripe.subscriptions.update(sub.id, params, { idempotencyKey: `${adj.idempotencyKey}.sub` }));
+    return { providerRef: `stripe:${updated.id}` };
+  }
+
+  /** Undoes `scheduleAdjustment` for a cancelled record: removes the set cancellation, moves the plan item back. */
+  async unscheduleAdjustment(adj: BillingAdjustment): Promise<BillingResult> {
+    const steps = stripeStepsFor(adj);
+    if (!steps.planChange && !steps.cancelAtPeriodEnd) return { providerRef: 'stripe:none' };
+    this.checkAdjustment(adj, { ...steps, planChange: null });
+    const sub = await this.liveSubscription(adj, adj.billingCustomerId!, false);
+    if (!sub) return { providerRef: 'stripe:none' };
+    const params: Stripe.SubscriptionUpdateParams = {};
+    if (steps.cancelAtPeriodEnd && sub.cancel_at) params.cancel_at = '';
+    if (steps.planChange) {
+      if (!adj.fromPlan) throw fail(`record ${adj.recordId} does not say which plan it moved from; move Stripe subscription ${sub.id} back by hand`, false);
+      const move = this.planItemMove(sub, adj.fromPlan);
+      if (move) params.items = [move];
+    }
+    if (Object.keys(params).length === 0) return { providerRef: `stripe:${sub.id}` };
+    params.proration_behavior = 'none';
+    const updated = await this.call('subscription unschedule', () => this.stripe.subscriptions.update(sub.id, params, { idempotencyKey: `${adj.idempotencyKey}.sub` }));
+    return { providerRef: `stripe:${updated.id}` };
+  }
+
+  /** Checks what every write needs before anything is sent; each failure names what to fix. */
+  private checkAdjustment(adj: BillingAdjustment, steps: StripeSteps): void {
     if (!adj.idempotencyKey || adj.idempotencyKey.length > MAX_KEY) {
       throw fail(`idempotency key of record ${adj.recordId} is empty or longer than ${MAX_KEY} characters`, false);
     }
@@ -122,15 +189,16 @@ export class StripeBillingProvider implements BillingProvider {
     if (steps.planChange && !this.opts.priceIds[steps.planChange.toPlan]) {
       throw fail(`plan ${steps.planChange.toPlan} has no Stripe price; add it to STRIPE_PRICE_MAP_FILE`, false);
     }
-    const customer = adj.billingCustomerId;
-    const refs: string[] = [];
-    if (steps.planChange || steps.cancelAtPeriodEnd) {
-      const sub = await this.liveSubscription(adj, customer, steps.planChange !== null);
-      // A customer with nothing live left to cancel is already where a cancellation would put it.
-      if (sub) refs.push(await this.updateSubscription(adj, sub, steps));
-    }
-    if (steps.balance) refs.push(await this.balanceTransaction(adj, customer, steps.balance));
-    return { providerRef: `stripe:${refs.join(',') || 'none'}` };
+  }
+
+  /** The item change that puts the subscription's plan item on `plan`'s price in its currency, or null when it already is. */
+  private planItemMove(sub: Stripe.Subscription, plan: string): { id: string; price: string } | null {
+    const currency = sub.currency.toUpperCase();
+    const price = this.opts.priceIds[plan]?.[currency];
+    if (!price) throw fail(`plan ${plan} has no Stripe price in ${currency} (subscription ${sub.id} bills in ${currency}); add it to STRIPE_PRICE_MAP_FILE`, false);
+    const item = sub.items.data.find((i) => this.mappedPrices.has(i.price.id)) ?? sub.items.data[0];
+    if (!item) throw fail(`Stripe subscription ${sub.id} has no items to move to plan ${plan}`, false);
+    return item.price.id === price ? null : { id: item.id, price };
   }
 
   /** The one live subscription to act on; a plan change needs one, a cancellation accepts none. */
@@ -155,19 +223,14 @@ export class StripeBillingProvider implements BillingProvider {
   private async updateSubscription(adj: BillingAdjustment, sub: Stripe.Subscription, steps: StripeSteps): Promise<string> {
     const params: Stripe.SubscriptionUpdateParams = {};
     if (steps.planChange) {
-      const currency = sub.currency.toUpperCase();
-      const price = this.opts.priceIds[steps.planChange.toPlan]?.[currency];
-      if (!price) {
-        throw fail(`plan ${steps.planChange.toPlan} has no Stripe price in ${currency} (subscription ${sub.id} bills in ${currency}); add it to STRIPE_PRICE_MAP_FILE`, false);
-      }
-      const item = sub.items.data.find((i) => this.mappedPrices.has(i.price.id)) ?? sub.items.data[0];
-      if (!item) throw fail(`Stripe subscription ${sub.id} has no items to move to plan ${steps.planChange.toPlan}`, false);
-      if (item.price.id !== price) {
-        params.items = [{ id: item.id, price }];
+      const move = this.planItemMove(sub, steps.planChange.toPlan);
+      if (move) {
+        params.items = [move];
         params.proration_behavior = steps.planChange.prorationBehavior;
       }
     }
-    if (steps.cancelAtPeriodEnd && !sub.cancel_at_period_end) params.cancel_at_period_end = true;
+    // A cancellation already set (at period end, or at the instant `scheduleAdjustment` sent) stands.
+    if (steps.cancelAtPeriodEnd && !sub.cancel_at_period_end && !sub.cancel_at) params.cancel_at_period_end = true;
     // Already as wanted: an earlier attempt (or someone in the Dashboard) made this change.
     if (Object.keys(params).length === 0) return sub.id;
     const updated = await this.call('subscription update', () =>
