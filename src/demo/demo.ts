@@ -116,6 +116,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export interface DemoIo {
   readonly out: (line: string) => void;
   readonly env?: Record<string, string | undefined>;
+  /** Database the demo recreates on DATABASE_URL's server (default lifecycle_desk_demo). */
+  readonly database?: string;
 }
 
 async function recreateDatabase(url: string): Promise<void> {
@@ -135,7 +137,7 @@ async function recreateDatabase(url: string): Promise<void> {
 export async function runDemo(io: DemoIo): Promise<number> {
   const base = loadConfig(io.env);
   const dbUrl = new URL(base.databaseUrl);
-  dbUrl.pathname = '/lifecycle_desk_demo';
+  dbUrl.pathname = `/${io.database ?? 'lifecycle_desk_demo'}`;
   const step = (n: number, text: string) => io.out(`[${n}/6] ${text}`);
 
   step(1, `preparing database ${dbUrl.pathname.slice(1)} (recreated) and stand-ins for Zendesk, Slack and SMTP`);
@@ -153,6 +155,8 @@ export async function runDemo(io: DemoIo): Promise<number> {
       QUEUE_PREFIX: `ld-demo-${randomBytes(3).toString('hex')}`,
       LOG_LEVEL: 'silent',
       BILLING_PROVIDER: 'ledger',
+      // The demo shows every ticket's notes as soon as its record settles, so no sync debounce.
+      ZENDESK_SYNC_DELAY_MS: '0',
     });
     const now = Date.now();
     const admin = createDb(config.databaseUrl, { poolMax: 2 });
