@@ -60,6 +60,11 @@ async function main() {
     console.log(`  full ingest path             ${fmt(full)}`);
     console.log(`  throughput ratio (full / baseline): ${(full.perSecond / base.perSecond).toFixed(2)}   (aim ≥ 0.50)`);
     console.log(`  p99 full path: ${full.p99.toFixed(1)} ms   (aim < 50 ms; the floor's own p99 is ${floor.p99.toFixed(1)} ms)`);
+    // Little's law for a closed loop: mean latency = connections / throughput, and p99 ≥ mean.
+    const needed = concurrency / 0.05;
+    console.log(
+      `  at ${concurrency} connections a mean under 50 ms needs ${needed.toFixed(0)} req/s; here the floor reaches ${floor.perSecond.toFixed(0)} and the baseline ${base.perSecond.toFixed(0)}`,
+    );
     await service.stop();
     await baseline.close();
   } finally {

@@ -13,7 +13,8 @@ import { createDb, freshDatabase, percentile } from './lib';
 /**
  * Job path throughput: auto-approved records from webhook to confirmed (policy, billing on the
  * ledger, customer email to a real SMTP server, confirmation), against a baseline measured in the
- * same run: a no-op BullMQ worker draining as many jobs as the pipeline runs per record. Also the
+ * same run: a no-op BullMQ worker draining 3 jobs per record. A floor run (each job commits one
+ * small PostgreSQL transaction) shows how far durable steps alone sit from the baseline. Also the
  * end-to-end latency from webhook accepted to email accepted by the SMTP server.
  */
 async function main() {
@@ -31,26 +32,39 @@ async function main() {
     );
 
     // Baseline: a no-op worker on the same Redis, draining 3 jobs per record (policy, billing, email).
+    // Floor: the same, but each job commits one small PostgreSQL transaction, the least any step
+    // that records its outcome durably must do. It bounds what the full path can reach.
     const jobs = records * 3;
-    const q = new Queue('bench-noop', { connection: bullConnection('redis://127.0.0.1:6379'), prefix });
-    await q.addBulk(Array.from({ length: jobs }, (_, i) => ({ name: 'noop', data: { i }, opts: { jobId: `noop-${i}`, removeOnComplete: true } })));
-    let done = 0;
-    let allDone!: () => void;
-    const finished = new Promise<void>((resolve) => (allDone = resolve));
-    const t0 = process.hrtime.bigint();
-    const w = new Worker(
-      'bench-noop',
-      async () => {
-        done += 1;
-        if (done === jobs) allDone();
-      },
-      { connection: bullConnection('redis://127.0.0.1:6379'), prefix, concurrency: 10 },
-    );
-    await finished;
-    const baselineSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    await w.close();
-    await q.obliterate({ force: true }).catch(() => undefined);
-    await q.close();
+    await db.raw('CREATE TABLE bench_floor (id bigserial primary key, job text not null)');
+    const drainJobs = async (name: string, work: (i: number) => Promise<void>): Promise<number> => {
+      const q = new Queue(name, { connection: bullConnection('redis://127.0.0.1:6379'), prefix });
+      await q.addBulk(Array.from({ length: jobs }, (_, i) => ({ name, data: { i }, opts: { jobId: `${name}-${i}`, removeOnComplete: true } })));
+      let done = 0;
+      let allDone!: () => void;
+      const finished = new Promise<void>((resolve) => (allDone = resolve));
+      const t0 = process.hrtime.bigint();
+      const w = new Worker(
+        name,
+        async (job) => {
+          await work(job.data.i as number);
+          done += 1;
+          if (done === jobs) allDone();
+        },
+        { connection: bullConnection('redis://127.0.0.1:6379'), prefix, concurrency: 10 },
+      );
+      await finished;
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      await w.close();
+      await q.obliterate({ force: true }).catch(() => undefined);
+      await q.close();
+      return seconds;
+    };
+    const baselineSeconds = await drainJobs('bench-noop', async () => undefined);
+    const floorSeconds = await drainJobs('bench-floor', async (i) => {
+      await db.transaction(async (trx) => {
+        await trx('bench_floor').insert({ job: String(i) });
+      });
+    });
 
     const config = loadConfig({ ...stack.env, DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', QUEUE_PREFIX: prefix });
     const credit = (i: number) =>
@@ -105,8 +119,10 @@ async function main() {
     latencies.sort((a, b) => a - b);
     const fullPerSecond = records / fullSeconds;
     const basePerSecond = records / baselineSeconds;
+    const floorPerSecond = records / floorSeconds;
     console.log(`job path benchmark: ${records} auto-approved credits (policy → ledger → SMTP email → confirmed), worker concurrency ${config.jobs.concurrency}`);
     console.log(`  baseline no-op BullMQ worker: ${jobs} jobs in ${baselineSeconds.toFixed(2)} s = ${basePerSecond.toFixed(0)} records/s (3 jobs per record)`);
+    console.log(`  floor, 1 PG transaction/job:  ${jobs} jobs in ${floorSeconds.toFixed(2)} s = ${floorPerSecond.toFixed(0)} records/s (ratio ${(floorPerSecond / basePerSecond).toFixed(2)})`);
     console.log(`  full job path:                ${records} records confirmed in ${fullSeconds.toFixed(2)} s = ${fullPerSecond.toFixed(0)} records/s`);
     console.log(`  throughput ratio (full / baseline): ${(fullPerSecond / basePerSecond).toFixed(2)}   (aim ≥ 0.50)`);
     console.log(`  webhook → email accepted, one at a time: p50 ${percentile(latencies, 50).toFixed(0)} ms, p95 ${percentile(latencies, 95).toFixed(0)} ms over ${latencies.length}   (aim p95 < 2000 ms)`);
