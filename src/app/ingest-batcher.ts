@@ -8,12 +8,18 @@ export interface IngestBatcherOptions {
   readonly maxConcurrent?: number;
   /** Deliveries allowed to wait; beyond this new ones are refused with 503 so Zendesk retries later. */
   readonly maxQueued?: number;
+  /**
+   * Longest a delivery waits for a slot (ms) before it is refused with 503: Zendesk gives up on a
+   * webhook after 10 s, so an answer it will still read beats one it won't.
+   */
+  readonly maxWaitMs?: number;
 }
 
 interface Waiting {
   readonly intake: TicketIntake;
   readonly resolve: (o: IngestOutcome) => void;
   readonly reject: (e: unknown) => void;
+  timer?: NodeJS.Timeout;
 }
 
 /**
@@ -34,7 +40,7 @@ export class IngestBatcher {
     private readonly ingest: (intakes: readonly TicketIntake[]) => Promise<IngestOutcome[]>,
     opts: IngestBatcherOptions = {},
   ) {
-    this.opts = { maxBatch: 64, maxConcurrent: 4, maxQueued: 5000, ...opts };
+    this.opts = { maxBatch: 64, maxConcurrent: 4, maxQueued: 5000, maxWaitMs: 4000, ...opts };
   }
 
   submit(intake: TicketIntake): Promise<IngestOutcome> {
@@ -42,8 +48,17 @@ export class IngestBatcher {
       return Promise.reject(new AppError('unavailable', 'Too many webhook deliveries are waiting; retry shortly', { retryable: true }));
     }
     return new Promise<IngestOutcome>((resolve, reject) => {
-      this.queue.push({ intake, resolve, reject });
+      const waiting: Waiting = { intake, resolve, reject };
+      this.queue.push(waiting);
       this.pump();
+      if (this.queue.includes(waiting)) {
+        waiting.timer = setTimeout(() => {
+          const i = this.queue.indexOf(waiting);
+          if (i < 0) return;
+          this.queue.splice(i, 1);
+          reject(new AppError('unavailable', `The webhook waited ${this.opts.maxWaitMs} ms for the database; retry shortly`, { retryable: true }));
+        }, this.opts.maxWaitMs);
+      }
     });
   }
 
@@ -66,6 +81,7 @@ export class IngestBatcher {
       }
       if (batch.length === 0) return; // everything waiting is on a ticket in a running batch
       this.queue = rest;
+      for (const w of batch) clearTimeout(w.timer);
       this.running += 1;
       for (const t of taken) this.busyTickets.add(t);
       void this.run(batch).finally(() => {

@@ -172,3 +172,21 @@ it('refuses deliveries beyond its queue limit with a retryable 503-class error',
   release();
   expect((await Promise.all(accepted)).map((o) => o.status)).toEqual(['ignored', 'ignored', 'ignored']);
 });
+
+it('refuses a delivery that waited too long for a slot, so Zendesk gets an answer before its timeout', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const batcher = new IngestBatcher(
+    async (intakes) => {
+      await gate;
+      return intakes.map(() => ({ status: 'ignored' as const }));
+    },
+    { maxConcurrent: 1, maxWaitMs: 100 },
+  );
+  const running = batcher.submit(intake('w-1', 'w-1', null));
+  const waiting = batcher.submit(intake('w-2', 'w-2', null));
+  await expect(waiting).rejects.toMatchObject({ code: 'unavailable', retryable: true });
+  expect(batcher.queued).toBe(0);
+  release();
+  expect((await running).status).toBe('ignored');
+});
