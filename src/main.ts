@@ -136,7 +136,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const labels = problemLabels(fieldMap);
   const templates = worker ? EmailTemplates.load(config.email.templatesDir, { displayNames: catalogDisplayNames(catalog) }) : null;
 
-  const db = createDb(config.databaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 8000, poolMax: 20 });
+  const db = createDb(config.databaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 8000, poolMax: 20, logger });
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false });
   redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
   await redis.connect();

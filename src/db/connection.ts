@@ -2,6 +2,7 @@ import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import pg from 'pg';
 import { migrationSource } from '../../migrations';
+import type { Logger } from '../observability/logger';
 
 /** The role the service runs as; see migrations/20261122090000_create_app_role.ts. */
 export const APP_ROLE = 'lifecycle_desk_app';
@@ -14,11 +15,25 @@ export interface DbOptions {
   readonly statementTimeoutMs?: number;
   /** Milliseconds to wait for a pooled connection before failing (and answering 503). */
   readonly acquireTimeoutMs?: number;
+  /** Where Knex's own warnings go (pool and connection errors); default Knex's console output. */
+  readonly logger?: Pick<Logger, 'warn' | 'error'>;
 }
 
 export function createDb(databaseUrl: string, opts: DbOptions = {}): Knex {
-  const { asAppRole = true, poolMax = 10, statementTimeoutMs = 15_000, acquireTimeoutMs = 10_000 } = opts;
+  const { asAppRole = true, poolMax = 10, statementTimeoutMs = 15_000, acquireTimeoutMs = 10_000, logger } = opts;
+  // Knex passes a message (or an Error); only its text is logged, never bindings.
+  const text = (m: unknown) => (m instanceof Error ? m.message : String(m));
   return knexFactory({
+    ...(logger
+      ? {
+          log: {
+            warn: (m: unknown) => logger.warn({ component: 'knex' }, text(m)),
+            error: (m: unknown) => logger.error({ component: 'knex' }, text(m)),
+            deprecate: (m: unknown) => logger.warn({ component: 'knex' }, text(m)),
+            debug: () => undefined,
+          },
+        }
+      : {}),
     client: 'pg',
     connection: { connectionString: databaseUrl, statement_timeout: statementTimeoutMs, connectionTimeoutMillis: 5_000 },
     pool: {
