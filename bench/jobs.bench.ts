@@ -8,6 +8,7 @@ import { signZendesk } from '../src/integrations/zendesk/signature';
 import { KnexAccountRepository } from '../src/db/accounts.repository';
 import { AccountSchema } from '../src/records/accounts';
 import { bullConnection } from '../src/jobs/queues';
+import { SmtpEmailSender } from '../src/integrations/email/smtp.sender';
 import { createDb, freshDatabase, percentile } from './lib';
 
 /**
@@ -65,6 +66,21 @@ async function main() {
         await trx('bench_floor').insert({ job: String(i) });
       });
     });
+    // Floor: only the customer emails, one per record, through the service's pooled sender.
+    const sender = new SmtpEmailSender({ smtpUrl: stack.env.SMTP_URL!, from: 'bench@lifecycle-desk.example' });
+    let nextMail = 0;
+    const m0 = process.hrtime.bigint();
+    await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        while (nextMail < records) {
+          const i = nextMail++;
+          await sender.send({ to: `ops${i % 100}@example.com`, subject: 'Your credit', text: `Credit ${i}`, html: `<p>Credit ${i}</p>`, messageId: `<floor-${i}@bench>` });
+        }
+      }),
+    );
+    const mailSeconds = Number(process.hrtime.bigint() - m0) / 1e9;
+    sender.close();
+    stack.smtp.messages.length = 0;
 
     const config = loadConfig({ ...stack.env, DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', QUEUE_PREFIX: prefix });
     const credit = (i: number) =>
@@ -120,9 +136,11 @@ async function main() {
     const fullPerSecond = records / fullSeconds;
     const basePerSecond = records / baselineSeconds;
     const floorPerSecond = records / floorSeconds;
+    const mailPerSecond = records / mailSeconds;
     console.log(`job path benchmark: ${records} auto-approved credits (policy → ledger → SMTP email → confirmed), worker concurrency ${config.jobs.concurrency}`);
     console.log(`  baseline no-op BullMQ worker: ${jobs} jobs in ${baselineSeconds.toFixed(2)} s = ${basePerSecond.toFixed(0)} records/s (3 jobs per record)`);
     console.log(`  floor, 1 PG transaction/job:  ${jobs} jobs in ${floorSeconds.toFixed(2)} s = ${floorPerSecond.toFixed(0)} records/s (ratio ${(floorPerSecond / basePerSecond).toFixed(2)})`);
+    console.log(`  floor, emails only:           ${records} emails in ${mailSeconds.toFixed(2)} s = ${mailPerSecond.toFixed(0)} records/s (ratio ${(mailPerSecond / basePerSecond).toFixed(2)})`);
     console.log(`  full job path:                ${records} records confirmed in ${fullSeconds.toFixed(2)} s = ${fullPerSecond.toFixed(0)} records/s`);
     console.log(`  throughput ratio (full / baseline): ${(fullPerSecond / basePerSecond).toFixed(2)}   (aim ≥ 0.50)`);
     console.log(`  webhook → email accepted, one at a time: p50 ${percentile(latencies, 50).toFixed(0)} ms, p95 ${percentile(latencies, 95).toFixed(0)} ms over ${latencies.length}   (aim p95 < 2000 ms)`);
