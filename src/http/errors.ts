@@ -38,16 +38,34 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(e?.message ?? '');
 }
 
+/**
+ * PostgreSQL errors that mean "this attempt lost a race or ran out of time" (deadlock, serialization
+ * failure, statement timeout): nothing was written, and the same request will likely succeed again.
+ */
+export function isTransientDatabaseError(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === '40P01' || code === '40001' || code === '57014';
+}
+
+/** Seconds a client should wait before retrying a 503; Zendesk only retries a 503 that carries it. */
+const RETRY_AFTER_SECONDS = '5';
+
 export function errorHandler(err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): void {
   if (err instanceof AppError) {
     const status = statusFor(err.code);
     if (status >= 500) req.log.error({ err }, 'request failed');
+    if (status === 503) void reply.header('retry-after', RETRY_AFTER_SECONDS);
     void reply.status(status).send(errorBody(err.code, err.message, err.problems));
+    return;
+  }
+  if (isTransientDatabaseError(err)) {
+    req.log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'transient database error');
+    void reply.status(503).header('retry-after', RETRY_AFTER_SECONDS).send(errorBody('unavailable', 'The request collided with another or ran out of time; retry shortly'));
     return;
   }
   if (isDatabaseUnavailable(err)) {
     req.log.error({ err }, 'database unavailable');
-    void reply.status(503).header('retry-after', '5').send(errorBody('unavailable', 'The database is unavailable; retry shortly'));
+    void reply.status(503).header('retry-after', RETRY_AFTER_SECONDS).send(errorBody('unavailable', 'The database is unavailable; retry shortly'));
     return;
   }
   const fe = err as FastifyError;

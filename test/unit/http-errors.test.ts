@@ -1,0 +1,35 @@
+import Fastify from 'fastify';
+import { errorHandler } from '../../src/http/errors';
+import { AppError } from '../../src/records/errors';
+
+/** What a webhook sender sees for each kind of failure: 503s always say when to retry (Zendesk retries only those). */
+async function replyTo(error: Error) {
+  const app = Fastify({ logger: false });
+  app.setErrorHandler(errorHandler);
+  app.post('/x', async () => {
+    throw error;
+  });
+  const res = await app.inject({ method: 'POST', url: '/x', payload: {} });
+  await app.close();
+  return { status: res.statusCode, retryAfter: res.headers['retry-after'], body: res.json() as { error: { code: string; message: string } } };
+}
+
+it.each([
+  ['a deadlock', Object.assign(new Error('deadlock detected'), { code: '40P01' })],
+  ['a serialization failure', Object.assign(new Error('could not serialize access'), { code: '40001' })],
+  ['a statement timeout', Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' })],
+  ['an unreachable database', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })],
+  ['a full intake queue', new AppError('unavailable', 'Too many webhook deliveries are waiting; retry shortly', { retryable: true })],
+])('%s is a 503 with Retry-After and a JSON error', async (_what, error) => {
+  const r = await replyTo(error);
+  expect(r.status).toBe(503);
+  expect(r.retryAfter).toBe('5');
+  expect(r.body.error.code).toBe('unavailable');
+});
+
+it('a programming error stays a 500 without Retry-After and without its message', async () => {
+  const r = await replyTo(new TypeError('cannot read properties of undefined (secret detail)'));
+  expect(r.status).toBe(500);
+  expect(r.retryAfter).toBeUndefined();
+  expect(r.body.error.message).not.toContain('secret');
+});
