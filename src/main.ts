@@ -16,6 +16,7 @@ import { createDb } from './db/connection';
 import { KnexTransactionRunner } from './db/store';
 import { loadRiskFacts } from './db/risk.queries';
 import { buildHttpApp } from './http/server';
+import { isDatabaseUnavailable } from './http/errors';
 import { zendeskRoutes } from './http/zendesk.routes';
 import { IngestBatcher } from './app/ingest-batcher';
 import { TOPICS } from './app/topics';
@@ -170,7 +171,10 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     if (slackApp.requestListener) rawHandlers.set(SLACK_EVENTS_PATH, slackApp.requestListener);
     const inbound = zendeskInbound(config.zendesk.webhookSecrets, fieldMap);
     // Four batches at a time: four pooled connections, the rest left for the API, Slack and health checks.
-    const intakeBatcher = new IngestBatcher((intakes) => ingestTickets({ ...app, labels }, intakes), { maxConcurrent: 4 });
+    const intakeBatcher = new IngestBatcher((intakes) => ingestTickets({ ...app, labels }, intakes), {
+      maxConcurrent: 4,
+      failsWholeBatch: (err) => isDatabaseUnavailable(err) || (err as { code?: string })?.code === '57014',
+    });
     http = await buildHttpApp({
       db,
       redis,

@@ -6,6 +6,7 @@ import type { BillingAdjustment, BillingProvider, BillingResult, StoredAdjustmen
 import type { AppDeps } from './deps';
 import { transitionIn } from './transition-record';
 import { billingApplyMessage } from './record-events';
+import { TOPICS } from './topics';
 
 export interface ApplyDeps extends Pick<AppDeps, 'store' | 'clock' | 'catalog'> {
   readonly billing: BillingProvider;
@@ -14,7 +15,7 @@ export interface ApplyDeps extends Pick<AppDeps, 'store' | 'clock' | 'catalog'> 
 export type ApplyOutcome = 'applied' | 'scheduled' | 'already_applied' | 'not_applicable';
 
 /** The billing steps of a record; each has its own idempotency key. */
-export type BillingStep = 'apply' | 'schedule' | 'unschedule';
+export type BillingStep = 'apply' | 'schedule' | 'unschedule' | 'unschedule-late';
 
 const BILLER = systemActor('billing');
 
@@ -120,6 +121,12 @@ export async function applyRecord(deps: ApplyDeps, recordId: string): Promise<Ap
     return deps.store.transaction(async (uow) => {
       await uow.billing.markSucceeded(prepared.adjustment.idempotencyKey, ref);
       const record = await uow.records.getForUpdate(recordId);
+      if (record?.state === 'cancelled') {
+        // Cancelled while Stripe was being told: the unschedule that ran meanwhile may have come
+        // too early, so undo once more now that the schedule has landed.
+        await uow.outbox.add([{ topic: TOPICS.billingUnschedule, key: `billing-unschedule.${recordId}.late`, payload: { record_id: recordId, late: true } }]);
+        return 'not_applicable';
+      }
       if (!record || !['approved', 'scheduled', 'applying'].includes(record.state)) return 'not_applicable';
       return scheduleIn(uow, deps.clock.now(), record, { provider: deps.billing.name, provider_ref: ref, idempotency_key: prepared.adjustment.idempotencyKey });
     });
@@ -178,22 +185,26 @@ export type UnscheduleOutcome = 'unscheduled' | 'nothing_scheduled' | 'not_appli
  * Stripe, the pending cancellation or plan change), once, under the record's `unschedule` key,
  * with an audit event. Nothing to do when the provider was never told.
  */
-export async function unscheduleRecord(deps: ApplyDeps, recordId: string): Promise<UnscheduleOutcome> {
+export async function unscheduleRecord(deps: ApplyDeps, recordId: string, opts: { late?: boolean } = {}): Promise<UnscheduleOutcome> {
+  const step: BillingStep = opts.late ? 'unschedule-late' : 'unschedule';
   const prepared = await deps.store.transaction(async (uow) => {
     const record = await uow.records.get(recordId);
     if (!record || record.state !== 'cancelled') return 'not_applicable' as const;
     const scheduled = await uow.billing.get(`billing.${record.id}.schedule`);
-    if (!scheduled || scheduled.status !== 'succeeded' || !deps.billing.unscheduleAdjustment) return 'nothing_scheduled' as const;
+    // 'pending' means the outcome of telling the provider is unknown (a crash, or a call still in
+    // flight): undo all the same, which touches only what the schedule would have set.
+    if (!scheduled || scheduled.status === 'failed' || !deps.billing.unscheduleAdjustment) return 'nothing_scheduled' as const;
     const account = await accountOf(uow, record);
-    const adjustment = adjustmentFor(record, account.billing_customer_id, 'unschedule');
-    const stored = await uow.billing.ensure(adjustment, deps.billing.name, 'unschedule');
+    const adjustment = adjustmentFor(record, account.billing_customer_id, step);
+    const stored = await uow.billing.ensure(adjustment, deps.billing.name, step);
     return { record, adjustment, stored };
   });
   if (typeof prepared === 'string') return prepared;
   if (prepared.stored.status === 'succeeded') return 'unscheduled';
   const ref = await callOnce(deps, prepared.adjustment, prepared.stored, (a) => deps.billing.unscheduleAdjustment!(a));
   await deps.store.transaction(async (uow) => {
-    await uow.billing.markSucceeded(prepared.adjustment.idempotencyKey, ref);
+    // Audited once, by whichever run marks it first.
+    if (!(await uow.billing.markSucceeded(prepared.adjustment.idempotencyKey, ref))) return;
     await uow.audit.append([
       {
         account_id: prepared.record.account_id,

@@ -13,6 +13,11 @@ export interface IngestBatcherOptions {
    * webhook after 10 s, so an answer it will still read beats one it won't.
    */
   readonly maxWaitMs?: number;
+  /**
+   * Failures that say nothing about the batch's deliveries (the database is down, a statement
+   * timed out): these fail every delivery of the batch at once instead of retrying them one by one.
+   */
+  readonly failsWholeBatch?: (err: unknown) => boolean;
 }
 
 interface Waiting {
@@ -28,7 +33,8 @@ interface Waiting {
  * transaction with one statement per table, which is what keeps intake fast under load. A batch
  * never holds two deliveries of one ticket (or one delivery twice), and no two running batches
  * share a ticket, so per-ticket ordering is what it would be one by one. If a batch fails, its
- * deliveries are retried one by one, so one bad delivery only fails itself.
+ * deliveries are retried one by one (unless the database itself is the problem), so one bad
+ * delivery only fails itself.
  */
 export class IngestBatcher {
   private queue: Waiting[] = [];
@@ -40,7 +46,7 @@ export class IngestBatcher {
     private readonly ingest: (intakes: readonly TicketIntake[]) => Promise<IngestOutcome[]>,
     opts: IngestBatcherOptions = {},
   ) {
-    this.opts = { maxBatch: 64, maxConcurrent: 4, maxQueued: 5000, maxWaitMs: 4000, ...opts };
+    this.opts = { maxBatch: 64, maxConcurrent: 4, maxQueued: 5000, maxWaitMs: 4000, failsWholeBatch: () => false, ...opts };
   }
 
   submit(intake: TicketIntake): Promise<IngestOutcome> {
@@ -97,21 +103,20 @@ export class IngestBatcher {
       const outcomes = await this.ingest(batch.map((w) => w.intake));
       batch.forEach((w, i) => w.resolve(outcomes[i]!));
     } catch (err) {
-      if (batch.length === 1) {
-        batch[0]!.reject(err);
+      if (batch.length === 1 || this.opts.failsWholeBatch(err)) {
+        for (const w of batch) w.reject(err);
         return;
       }
-      // Nothing of the batch committed; find out which delivery (if any) is at fault.
-      await Promise.all(
-        batch.map(async (w) => {
-          try {
-            const [outcome] = await this.ingest([w.intake]);
-            w.resolve(outcome!);
-          } catch (e) {
-            w.reject(e);
-          }
-        }),
-      );
+      // Nothing of the batch committed; find out which delivery (if any) is at fault, one at a
+      // time within this slot, so a bad batch never takes more connections than a good one.
+      for (const w of batch) {
+        try {
+          const [outcome] = await this.ingest([w.intake]);
+          w.resolve(outcome!);
+        } catch (e) {
+          w.reject(e);
+        }
+      }
     }
   }
 }

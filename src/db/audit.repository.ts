@@ -23,14 +23,7 @@ export class KnexAuditAppender implements AuditAppender {
       else byAccount.set(d.account_id, [i]);
     });
     const accounts = [...byAccount.keys()].sort();
-    // unnest yields the sorted array in order, so the rows are locked in that order.
-    const heads = await this.trx.raw<{ rows: { account_id: string; seq: number; hash: string | null }[] }>(
-      `INSERT INTO audit_heads (account_id, seq, hash) SELECT a, 0, NULL FROM unnest(?::text[]) AS a
-       ON CONFLICT (account_id) DO UPDATE SET account_id = EXCLUDED.account_id
-       RETURNING account_id, seq, hash`,
-      [accounts],
-    );
-    const headOf = new Map(heads.rows.map((h) => [h.account_id, h]));
+    const headOf = new Map((await this.lockAndRead(accounts)).map((h) => [h.account_id, h]));
     const chained = accounts.flatMap((a) => chainEvents(headOf.get(a)!, byAccount.get(a)!.map((i) => drafts[i]!)));
     const lastOf = new Map(chained.map((e) => [e.account_id, e]));
     const values = chained.map(() => '(?, ?, ?, ?, ?::jsonb, ?, ?::jsonb, ?, ?)').join(', ');
@@ -65,6 +58,23 @@ export class KnexAuditAppender implements AuditAppender {
       out[order[k]!] = { ...e, id: idOf.get(`${e.account_id}\u0000${e.seq}`)! };
     });
     return out;
+  }
+
+  async lockHeads(accountIds: readonly string[]): Promise<void> {
+    if (accountIds.length > 0) await this.lockAndRead([...new Set(accountIds)].sort());
+  }
+
+  /** Locks (creating if needed) the heads of `sorted` accounts and returns them as they are now. */
+  private async lockAndRead(sorted: readonly string[]): Promise<{ account_id: string; seq: number; hash: string | null }[]> {
+    // unnest yields the sorted array in order, so the rows are locked in that order. An upsert
+    // sees the newest committed head even if it changed after this transaction's snapshot.
+    const heads = await this.trx.raw<{ rows: { account_id: string; seq: number; hash: string | null }[] }>(
+      `INSERT INTO audit_heads (account_id, seq, hash) SELECT a, 0, NULL FROM unnest(?::text[]) AS a
+       ON CONFLICT (account_id) DO UPDATE SET account_id = EXCLUDED.account_id
+       RETURNING account_id, seq, hash`,
+      [[...sorted]],
+    );
+    return heads.rows;
   }
 
   async latestForRecord(recordId: string, type: string): Promise<AuditEvent | null> {

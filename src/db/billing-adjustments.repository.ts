@@ -17,10 +17,12 @@ export class KnexBillingAdjustmentRepository implements BillingAdjustmentReposit
     return row ?? null;
   }
 
-  async markSucceeded(key: string, providerRef: string): Promise<void> {
-    await this.db('billing_adjustments')
+  async markSucceeded(key: string, providerRef: string): Promise<boolean> {
+    const n = await this.db('billing_adjustments')
       .where({ idempotency_key: key })
+      .whereNot({ status: 'succeeded' })
       .update({ status: 'succeeded', provider_ref: providerRef, last_error: null, updated_at: this.db.fn.now() });
+    return n === 1;
   }
 
   async markAttempt(key: string, error: string | null, final: boolean): Promise<void> {

@@ -16,6 +16,7 @@ import type { ExhaustedHandler, Processor } from './worker';
  */
 
 const RecordPayload = z.object({ record_id: z.uuid() }).loose();
+const UnschedulePayload = z.object({ record_id: z.uuid(), late: z.boolean().optional() });
 const EmailPayload = z.object({ record_id: z.uuid(), outcome: z.enum(['applied', 'scheduled', 'rejected', 'credit_granted']) });
 
 export function parsePayload<T>(schema: z.ZodType<T>, payload: unknown, topic: string): T {
@@ -45,8 +46,8 @@ export function buildProcessors(deps: ProcessorDeps): Partial<Record<Topic, Proc
       ctx.logger.info({ record_id, outcome }, 'billing job done');
     },
     [TOPICS.billingUnschedule]: async (payload, ctx) => {
-      const { record_id } = parsePayload(RecordPayload, payload, TOPICS.billingUnschedule);
-      const outcome = await unscheduleRecord(deps.apply, record_id);
+      const { record_id, late } = parsePayload(UnschedulePayload, payload, TOPICS.billingUnschedule);
+      const outcome = await unscheduleRecord(deps.apply, record_id, { late: late === true });
       ctx.logger.info({ record_id, outcome }, 'billing unschedule done');
     },
     [TOPICS.emailSend]: async (payload) => {

@@ -84,6 +84,11 @@ export interface AccountRepository {
 export interface AuditAppender {
   /** Chains and appends events; appends for one account are serialised, other accounts do not wait. */
   append(drafts: readonly AuditEventDraft[]): Promise<AuditEvent[]>;
+  /**
+   * Locks these accounts' chains until the transaction ends, in sorted order. A transaction that
+   * will append to several accounts in steps takes them all first, so it cannot deadlock another.
+   */
+  lockHeads(accountIds: readonly string[]): Promise<void>;
   /** The newest event of a type for a record (e.g. the rejection, for its reason). */
   latestForRecord(recordId: string, type: string): Promise<AuditEvent | null>;
 }
@@ -192,7 +197,8 @@ export interface BillingAdjustmentRepository {
   /** Stores the adjustment if it is new (status pending) and returns what is stored under its key. */
   ensure(adjustment: BillingAdjustment, provider: string, step: string): Promise<StoredAdjustment>;
   get(key: string): Promise<StoredAdjustment | null>;
-  markSucceeded(key: string, providerRef: string): Promise<void>;
+  /** Marks the adjustment succeeded; false when it already was (a concurrent or repeated run). */
+  markSucceeded(key: string, providerRef: string): Promise<boolean>;
   markAttempt(key: string, error: string | null, final: boolean): Promise<void>;
 }
 

@@ -108,6 +108,14 @@ export function transition(record: LifecycleRecord, event: LifecycleEvent, ctx: 
       details: { record_id: record.id, state: record.state, event, actor_role: ctx.actor.role },
     });
   }
+  if (event === 'cancel' && record.state === 'scheduled' && record.effective_at && Date.parse(record.effective_at) <= ctx.now.getTime()) {
+    // Its effective instant has passed: billing may already have acted (Stripe cancels or renews on its own clock).
+    throw new AppError(
+      'illegal_transition',
+      `Cannot cancel record ${record.id}: it took effect at ${record.effective_at} and is being applied; once applied it can be disputed`,
+      { details: { record_id: record.id, state: record.state, event, effective_at: record.effective_at } },
+    );
+  }
   const at = ctx.now.toISOString();
   const next: LifecycleRecord = { ...record, ...ctx.patch, state: r.to, version: record.version + 1, updated_at: at };
   const data: Record<string, unknown> = { from: record.state, to: r.to, version: next.version, ...ctx.data };

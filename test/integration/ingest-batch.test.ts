@@ -190,3 +190,42 @@ it('refuses a delivery that waited too long for a slot, so Zendesk gets an answe
   release();
   expect((await running).status).toBe('ignored');
 });
+
+it('fails a whole batch at once when the failure is the database, and retries one at a time otherwise', async () => {
+  const seen: number[] = [];
+  let down = true;
+  const batcher = new IngestBatcher(
+    async (intakes) => {
+      seen.push(intakes.length);
+      if (down) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+      return intakes.map(() => ({ status: 'ignored' as const }));
+    },
+    { maxConcurrent: 1, failsWholeBatch: (err) => (err as { code?: string }).code === 'ECONNREFUSED' },
+  );
+  const first = batcher.submit(intake('d-1', 'd-1', null));
+  const rest = ['d-2', 'd-3', 'd-4'].map((k) => batcher.submit(intake(k, k, null)));
+  for (const p of [first, ...rest]) await expect(p).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  expect(seen).toEqual([1, 3]); // no one-by-one storm against a database that is down
+  down = false;
+  expect((await batcher.submit(intake('d-5', 'd-5', null))).status).toBe('ignored');
+});
+
+it('batches that revise drafts on one account and create on another, crosswise, never deadlock', async () => {
+  const deps = buildDeps(t.db);
+  const n = 12;
+  // Incomplete drafts, one per ticket, on acc_a and acc_b.
+  await ingestTickets(deps, Array.from({ length: n }, (_, i) => intake(`x-a-${i}`, `x-a-${i}-1`, request('acc_a', { details: {} }), '2026-03-16T10:00:00Z')));
+  await ingestTickets(deps, Array.from({ length: n }, (_, i) => intake(`x-b-${i}`, `x-b-${i}-1`, request('acc_b', { details: {} }), '2026-03-16T10:00:00Z')));
+  const results = await Promise.allSettled(
+    Array.from({ length: n }, (_, i) => [
+      // Batch one: completes a draft on acc_a, files a new request on acc_b; batch two the other way round.
+      ingestTickets(deps, [intake(`x-a-${i}`, `x-a-${i}-2`, request('acc_a'), '2026-03-16T10:01:00Z'), intake(`x-c-${i}`, `x-c-${i}`, request('acc_b'))]),
+      ingestTickets(deps, [intake(`x-b-${i}`, `x-b-${i}-2`, request('acc_b'), '2026-03-16T10:01:00Z'), intake(`x-d-${i}`, `x-d-${i}`, request('acc_a'))]),
+    ]).flat(),
+  );
+  expect(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
+  expect(results.flatMap((r) => (r as PromiseFulfilledResult<IngestOutcome[]>).value.map((o) => o.status))).toEqual(
+    Array.from({ length: 2 * n }, () => ['submitted', 'created']).flat(),
+  );
+  expect((await verifyAudit(t.db)).broken).toBeNull();
+});

@@ -462,6 +462,32 @@ describe('end-of-term changes are told to Stripe when they are scheduled', () =>
     expect(other.sub.items[0]!.price).toBe('price_business_eur');
   });
 
+  it('an upgrade, or a downgrade dated past this period, is not sent early', async () => {
+    const { customer, sub } = subscribed('price_starter_eur');
+    const up = buildAdjustment({ kind: 'upgrade', subtype: 'subscription', billingCustomerId: customer, toPlan: 'business', fromPlan: 'starter', amount: money(3000, 'EUR'), effectiveAt: termEnd() });
+    expect(await provider.scheduleAdjustment({ ...up, idempotencyKey: scheduleKey(up) })).toEqual({ providerRef: 'stripe:none' });
+    const other = subscribed('price_business_eur');
+    const later = new Date(Date.now() + 45 * 86_400_000).toISOString();
+    const down = buildAdjustment({ kind: 'downgrade', subtype: 'subscription', billingCustomerId: other.customer, toPlan: 'starter', fromPlan: 'business', amount: null, effectiveAt: later });
+    await provider.scheduleAdjustment({ ...down, idempotencyKey: scheduleKey(down) });
+    expect(sub.items[0]!.price).toBe('price_starter_eur');
+    expect(other.sub.items[0]!.price).toBe('price_business_eur');
+    expect(stripe.writes()).toHaveLength(0);
+  });
+
+  it('an immediate termination brings a later cancellation forward to the period end, and keeps an earlier one', async () => {
+    const { customer, sub } = subscribed('price_business_eur');
+    sub.cancel_at = sub.current_period_end + 40 * 86_400;
+    await provider.applyAdjustment(buildAdjustment({ kind: 'termination', subtype: 'customer_initiated', billingCustomerId: customer, cancelAtPeriodEnd: true, amount: null }));
+    expect(sub.cancel_at_period_end).toBe(true);
+
+    const other = subscribed('price_business_eur');
+    other.sub.cancel_at = other.sub.current_period_end - 86_400;
+    await provider.applyAdjustment(buildAdjustment({ kind: 'termination', subtype: 'customer_initiated', billingCustomerId: other.customer, cancelAtPeriodEnd: true, amount: null }));
+    expect(other.sub.cancel_at_period_end).toBe(false);
+    expect(stripe.writes()).toHaveLength(1);
+  });
+
   it('the stand-in refuses a cancel_at in the past, as Stripe does', async () => {
     const { customer } = subscribed('price_business_eur');
     const adj = buildAdjustment({ kind: 'termination', subtype: 'customer_initiated', billingCustomerId: customer, cancelAtPeriodEnd: true, amount: null, effectiveAt: new Date(Date.now() - 60_000).toISOString() });

@@ -63,6 +63,17 @@ export function toStripeAmount(m: Money): number {
 /** Subscription states that still bill (or will): the ones a plan change or cancellation acts on. */
 const LIVE = new Set(['active', 'trialing', 'past_due', 'unpaid', 'paused']);
 
+/** How far a downgrade's effective instant may sit from the period end and still count as "at period end" (s). */
+const PERIOD_END_TOLERANCE_S = 3600;
+
+/** End of the current period of the subscription's plan item (newer API versions keep it on items). */
+function planPeriodEnd(sub: Stripe.Subscription, mappedPrices: ReadonlySet<string>): number | null {
+  const item = sub.items.data.find((i) => mappedPrices.has(i.price.id)) ?? sub.items.data[0];
+  const fromItem = (item as { current_period_end?: number } | undefined)?.current_period_end;
+  const fromSub = (sub as unknown as { current_period_end?: number }).current_period_end;
+  return fromItem ?? fromSub ?? null;
+}
+
 /** Stripe's limit on idempotency keys; our derived keys add a suffix of 4 characters. */
 const MAX_KEY = 255 - 4;
 
@@ -81,8 +92,9 @@ const fail = (message: string, retryable: boolean, extra: { cause?: unknown; det
  *  - service credits, fees and other money → one customer balance transaction (negative = credit,
  *    applied to the next invoice);
  *  - termination or closure → `cancel_at_period_end=true`, plus the fee as a balance transaction;
- *  - end-of-term changes are also sent when they are scheduled (`scheduleAdjustment`), and taken
- *    back if the record is then cancelled (`unscheduleAdjustment`).
+ *  - a scheduled cancellation is also sent when it is scheduled (`cancel_at` = its instant), and
+ *    so is a downgrade that takes effect at this period's end (`scheduleAdjustment`); both are
+ *    taken back if the record is then cancelled (`unscheduleAdjustment`).
  * Every write carries its own idempotency key derived from the adjustment's (`<key>.sub`,
  * `<key>.bal`), so an adjustment retried after any failure has each effect once. Before writing,
  * the adapter also checks Stripe's state (the subscription already on the price, a balance
@@ -133,20 +145,28 @@ export class StripeBillingProvider implements BillingProvider {
    */
   async scheduleAdjustment(adj: BillingAdjustment): Promise<BillingResult> {
     const steps = stripeStepsFor(adj);
-    if (!steps.planChange && !steps.cancelAtPeriodEnd) return { providerRef: 'stripe:none' };
-    this.checkAdjustment(adj, steps);
-    const sub = await this.liveSubscription(adj, adj.billingCustomerId!, steps.planChange !== null);
+    const downgrade = steps.planChange?.prorationBehavior === 'none' ? steps.planChange : null;
+    if (!downgrade && !steps.cancelAtPeriodEnd) return { providerRef: 'stripe:none' };
+    this.checkAdjustment(adj, { ...steps, planChange: downgrade });
+    // A plan change will need a live subscription at its instant; better to learn now that there is none.
+    const sub = await this.liveSubscription(adj, adj.billingCustomerId!, downgrade !== null);
     if (!sub) return { providerRef: 'stripe:none' };
+    const at = adj.effectiveAt ? Math.floor(Date.parse(adj.effectiveAt) / 1000) : null;
     const params: Stripe.SubscriptionUpdateParams = {};
-    if (steps.planChange) {
-      const move = this.planItemMove(sub, steps.planChange.toPlan);
+    // A downgrade moves now only when it takes effect at this period's end: then the current period
+    // stays as invoiced and the renewal bills the new price. Any other date waits for its instant
+    // (moving earlier would bill the lower price for periods the customer still owes in full).
+    if (downgrade && at !== null && Math.abs((planPeriodEnd(sub, this.mappedPrices) ?? 0) - at) <= PERIOD_END_TOLERANCE_S) {
+      const move = this.planItemMove(sub, downgrade.toPlan);
       if (move) params.items = [move];
     }
     if (steps.cancelAtPeriodEnd) {
-      const at = adj.effectiveAt ? Math.floor(Date.parse(adj.effectiveAt) / 1000) : null;
       if (at === null) {
         if (!sub.cancel_at_period_end) params.cancel_at_period_end = true;
-      } else if (sub.cancel_at !== at) params.cancel_at = at;
+      } else if (!sub.cancel_at_period_end && !(sub.cancel_at && sub.cancel_at <= at)) {
+        // An earlier cancellation (the customer's own, say) stands; ours is set otherwise.
+        params.cancel_at = at;
+      }
     }
     if (Object.keys(params).length === 0) return { providerRef: `stripe:${sub.id}` };
     params.proration_behavior = 'none';
@@ -154,19 +174,37 @@ export class StripeBillingProvider implements BillingProvider {
     return { providerRef: `stripe:${updated.id}` };
   }
 
-  /** Undoes `scheduleAdjustment` for a cancelled record: removes the set cancellation, moves the plan item back. */
+  /**
+   * Undoes `scheduleAdjustment` for a cancelled record, touching only what it set: a cancellation
+   * at exactly our instant, a plan item on the new plan's price. A cancellation we set on a
+   * subscription that is no longer live cannot be undone here: that is a final failure (the team
+   * is alerted to reinstate it by hand).
+   */
   async unscheduleAdjustment(adj: BillingAdjustment): Promise<BillingResult> {
     const steps = stripeStepsFor(adj);
-    if (!steps.planChange && !steps.cancelAtPeriodEnd) return { providerRef: 'stripe:none' };
+    const downgrade = steps.planChange?.prorationBehavior === 'none' ? steps.planChange : null;
+    if (!downgrade && !steps.cancelAtPeriodEnd) return { providerRef: 'stripe:none' };
     this.checkAdjustment(adj, { ...steps, planChange: null });
     const sub = await this.liveSubscription(adj, adj.billingCustomerId!, false);
-    if (!sub) return { providerRef: 'stripe:none' };
+    if (!sub) {
+      if (!steps.cancelAtPeriodEnd) return { providerRef: 'stripe:none' };
+      throw fail(
+        `Stripe customer ${adj.billingCustomerId} (account ${adj.accountId}) has no live subscription left, so the cancellation scheduled for record ${adj.recordId} may already have happened; reinstate the subscription in Stripe by hand`,
+        false,
+      );
+    }
+    const at = adj.effectiveAt ? Math.floor(Date.parse(adj.effectiveAt) / 1000) : null;
     const params: Stripe.SubscriptionUpdateParams = {};
-    if (steps.cancelAtPeriodEnd && sub.cancel_at) params.cancel_at = '';
-    if (steps.planChange) {
-      if (!adj.fromPlan) throw fail(`record ${adj.recordId} does not say which plan it moved from; move Stripe subscription ${sub.id} back by hand`, false);
-      const move = this.planItemMove(sub, adj.fromPlan);
-      if (move) params.items = [move];
+    if (steps.cancelAtPeriodEnd && at !== null && sub.cancel_at === at && !sub.cancel_at_period_end) params.cancel_at = '';
+    if (downgrade) {
+      const currency = sub.currency.toUpperCase();
+      const newPrice = this.opts.priceIds[downgrade.toPlan]?.[currency];
+      const item = sub.items.data.find((i) => this.mappedPrices.has(i.price.id)) ?? sub.items.data[0];
+      if (item && newPrice && item.price.id === newPrice) {
+        if (!adj.fromPlan) throw fail(`record ${adj.recordId} does not say which plan it moved from; move Stripe subscription ${sub.id} back by hand`, false);
+        const move = this.planItemMove(sub, adj.fromPlan);
+        if (move) params.items = [move];
+      }
     }
     if (Object.keys(params).length === 0) return { providerRef: `stripe:${sub.id}` };
     params.proration_behavior = 'none';
@@ -229,8 +267,11 @@ export class StripeBillingProvider implements BillingProvider {
         params.proration_behavior = steps.planChange.prorationBehavior;
       }
     }
-    // A cancellation already set (at period end, or at the instant `scheduleAdjustment` sent) stands.
-    if (steps.cancelAtPeriodEnd && !sub.cancel_at_period_end && !sub.cancel_at) params.cancel_at_period_end = true;
+    // A cancellation already set for this period's end or earlier (ours from `scheduleAdjustment`,
+    // or the customer's own) stands; a later one is brought forward to the period end.
+    const periodEnd = planPeriodEnd(sub, this.mappedPrices);
+    const setInTime = sub.cancel_at !== null && sub.cancel_at !== undefined && periodEnd !== null && sub.cancel_at <= periodEnd;
+    if (steps.cancelAtPeriodEnd && !sub.cancel_at_period_end && !setInTime) params.cancel_at_period_end = true;
     // Already as wanted: an earlier attempt (or someone in the Dashboard) made this change.
     if (Object.keys(params).length === 0) return sub.id;
     const updated = await this.call('subscription update', () =>
