@@ -124,8 +124,8 @@ export class SmtpEmailSender implements EmailSender {
   constructor(opts: SmtpSenderOptions) {
     const timeout = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.from = opts.from;
-    // The pool transport class itself, not createTransport(url): options in SMTP_URL's query
-    // string cannot change how connections are managed behind our back.
+    // The pool transport class itself, not createTransport(url), so SMTP_URL cannot switch pooling
+    // off; nodemailer still reads connection options from its query string (e.g. ?maxConnections=2).
     this.transport = nodemailer.createTransport(
       new SMTPPool({
         url: opts.smtpUrl,
