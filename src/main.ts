@@ -174,6 +174,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     const intakeBatcher = new IngestBatcher((intakes) => ingestTickets({ ...app, labels }, intakes), {
       maxConcurrent: 4,
       failsWholeBatch: (err) => isDatabaseUnavailable(err) || (err as { code?: string })?.code === '57014',
+      onBatch: (size) => metrics.intakeBatchSize.observe(size),
     });
     http = await buildHttpApp({
       db,

@@ -18,6 +18,8 @@ export interface IngestBatcherOptions {
    * timed out): these fail every delivery of the batch at once instead of retrying them one by one.
    */
   readonly failsWholeBatch?: (err: unknown) => boolean;
+  /** Told the size of every batch that starts (for metrics). */
+  readonly onBatch?: (size: number) => void;
 }
 
 interface Waiting {
@@ -46,7 +48,7 @@ export class IngestBatcher {
     private readonly ingest: (intakes: readonly TicketIntake[]) => Promise<IngestOutcome[]>,
     opts: IngestBatcherOptions = {},
   ) {
-    this.opts = { maxBatch: 64, maxConcurrent: 4, maxQueued: 5000, maxWaitMs: 4000, failsWholeBatch: () => false, ...opts };
+    this.opts = { maxBatch: 64, maxConcurrent: 4, maxQueued: 5000, maxWaitMs: 4000, failsWholeBatch: () => false, onBatch: () => undefined, ...opts };
   }
 
   submit(intake: TicketIntake): Promise<IngestOutcome> {
@@ -88,6 +90,7 @@ export class IngestBatcher {
       if (batch.length === 0) return; // everything waiting is on a ticket in a running batch
       this.queue = rest;
       for (const w of batch) clearTimeout(w.timer);
+      this.opts.onBatch(batch.length);
       this.running += 1;
       for (const t of taken) this.busyTickets.add(t);
       void this.run(batch).finally(() => {

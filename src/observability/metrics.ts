@@ -29,6 +29,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly intakeBatchSize = new Histogram({
+    name: 'lifecycle_desk_intake_batch_size',
+    help: 'Webhook deliveries committed per intake transaction (group commit under load)',
+    buckets: [1, 2, 4, 8, 16, 32, 64],
+    registers: [this.registry],
+  });
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'lifecycle_desk_' });
   }

@@ -57,6 +57,16 @@ describe('signatures', () => {
     expect(await tables()).toEqual(before);
   });
 
+  it('counts deliveries per intake transaction in /metrics', async () => {
+    await Promise.all(Array.from({ length: 30 }, (_, i) => deliver(upgrade(9400 + i))));
+    const text = await (await fetch(`${s.base}/metrics`)).text();
+    const count = Number(/^lifecycle_desk_intake_batch_size_count (\d+)/m.exec(text)?.[1]);
+    const sum = Number(/^lifecycle_desk_intake_batch_size_sum (\d+)/m.exec(text)?.[1]);
+    expect(sum).toBeGreaterThanOrEqual(30);
+    expect(count).toBeGreaterThan(0);
+    expect(count).toBeLessThanOrEqual(sum);
+  });
+
   it('accepts either secret while a secret is being rotated', async () => {
     const rotating = await startTestService(t, { web: true, worker: false, env: { ZENDESK_WEBHOOK_SECRET: 'new-secret,old-secret' } });
     try {
