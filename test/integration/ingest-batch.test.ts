@@ -1,5 +1,5 @@
 import { ingestTickets } from '../../src/app/ingest-ticket';
-import type { IngestOutcome, TicketIntake } from '../../src/app/ingest-ticket';
+import type { IngestOutcome } from '../../src/app/ingest-ticket';
 import { IngestBatcher } from '../../src/app/ingest-batcher';
 import { verifyAudit } from '../../src/db/audit.queries';
 import { AppError } from '../../src/records/errors';
@@ -7,6 +7,7 @@ import { createTestDb } from '../helpers/db';
 import type { TestDb } from '../helpers/db';
 import { buildAccount } from '../helpers/builders';
 import { buildDeps, countRows, seedAccounts } from '../helpers/app';
+import { downgradeRequest, ticketIntake } from '../helpers/intake';
 
 let t: TestDb;
 beforeAll(async () => {
@@ -17,23 +18,19 @@ afterAll(async () => {
   await t.destroy();
 });
 
-const request = (account: string, overrides: Record<string, unknown> = {}) => ({
-  kind: 'downgrade',
-  subtype: 'subscription',
-  account_id: account,
-  requested_by: 'agent@support.example',
-  reason_code: 'budget',
-  details: { to_plan: 'starter' },
-  ...overrides,
-});
+const request = downgradeRequest;
+const intake = ticketIntake;
 
-const intake = (ticketId: string, key: string, req: Record<string, unknown> | null, updatedAt = '2026-03-16T10:00:00Z'): TicketIntake => ({
-  source: 'zendesk',
-  deliveryKey: key,
-  ticketId,
-  ticketUpdatedAt: updatedAt,
-  mapped: req === null ? null : { relevant: true, request: req, mappingProblems: [] },
-});
+/** A batcher whose batches all wait until `release()`, then answer 'ignored'. */
+function gatedBatcher(opts: ConstructorParameters<typeof IngestBatcher>[1]) {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const batcher = new IngestBatcher(async (intakes) => {
+    await gate;
+    return intakes.map(() => ({ status: 'ignored' as const }));
+  }, opts);
+  return { batcher, release };
+}
 
 /** The batcher over the real ingest, recording the size of every batch it ran. */
 function recordingBatcher(deps: ReturnType<typeof buildDeps>, opts: ConstructorParameters<typeof IngestBatcher>[1] = {}) {
@@ -157,15 +154,7 @@ it('when a batch fails, its deliveries are retried one by one and only the fault
 });
 
 it('refuses deliveries beyond its queue limit with a retryable 503-class error', async () => {
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  const batcher = new IngestBatcher(
-    async (intakes) => {
-      await gate;
-      return intakes.map(() => ({ status: 'ignored' as const }));
-    },
-    { maxConcurrent: 1, maxQueued: 2 },
-  );
+  const { batcher, release } = gatedBatcher({ maxConcurrent: 1, maxQueued: 2 });
   const accepted = [batcher.submit(intake('q-1', 'q-1', null)), batcher.submit(intake('q-2', 'q-2', null)), batcher.submit(intake('q-3', 'q-3', null))];
   expect(batcher.queued).toBe(2);
   await expect(batcher.submit(intake('q-4', 'q-4', null))).rejects.toMatchObject({ code: 'unavailable' });
@@ -174,15 +163,7 @@ it('refuses deliveries beyond its queue limit with a retryable 503-class error',
 });
 
 it('refuses a delivery that waited too long for a slot, so Zendesk gets an answer before its timeout', async () => {
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  const batcher = new IngestBatcher(
-    async (intakes) => {
-      await gate;
-      return intakes.map(() => ({ status: 'ignored' as const }));
-    },
-    { maxConcurrent: 1, maxWaitMs: 100 },
-  );
+  const { batcher, release } = gatedBatcher({ maxConcurrent: 1, maxWaitMs: 100 });
   const running = batcher.submit(intake('w-1', 'w-1', null));
   const waiting = batcher.submit(intake('w-2', 'w-2', null));
   await expect(waiting).rejects.toMatchObject({ code: 'unavailable', retryable: true });

@@ -1,9 +1,9 @@
 import { ingestTicket } from '../../src/app/ingest-ticket';
-import type { TicketIntake } from '../../src/app/ingest-ticket';
 import { createTestDb } from '../helpers/db';
 import type { TestDb } from '../helpers/db';
 import { buildAccount } from '../helpers/builders';
 import { buildDeps, countRows, seedAccounts } from '../helpers/app';
+import { downgradeRequest, ticketIntake } from '../helpers/intake';
 
 let t: TestDb;
 beforeAll(async () => {
@@ -14,23 +14,8 @@ afterAll(async () => {
   await t.destroy();
 });
 
-const request = (overrides: Record<string, unknown> = {}) => ({
-  kind: 'downgrade',
-  subtype: 'subscription',
-  account_id: 'acc_acme',
-  requested_by: 'agent@support.example',
-  reason_code: 'budget',
-  details: { to_plan: 'starter' },
-  ...overrides,
-});
-
-const intake = (ticketId: string, key: string, req: Record<string, unknown> | null, updatedAt = '2026-03-16T10:00:00Z'): TicketIntake => ({
-  source: 'zendesk',
-  deliveryKey: key,
-  ticketId,
-  ticketUpdatedAt: updatedAt,
-  mapped: req === null ? null : { relevant: true, request: req, mappingProblems: [] },
-});
+const request = (overrides: Record<string, unknown> = {}) => downgradeRequest('acc_acme', overrides);
+const intake = ticketIntake;
 
 it('the same delivery replayed 10 times at once makes one record and one creation event', async () => {
   const deps = buildDeps(t.db);
