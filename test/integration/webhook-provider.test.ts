@@ -4,11 +4,11 @@ import type { AddressInfo } from 'node:net';
 import {
   WebhookBillingProvider,
   checkStandardWebhook,
-  retryAfterMs,
   signStandardWebhook,
   verifyStandardWebhook,
   webhookAdjustmentBody,
 } from '../../src/integrations/billing/webhook.provider';
+import { retryAfterMs } from '../../src/integrations/http/retry-after';
 import { AppError } from '../../src/records/errors';
 import { money } from '../../src/records/money';
 import type { BillingAdjustment } from '../../src/records/ports';

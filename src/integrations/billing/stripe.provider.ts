@@ -1,4 +1,5 @@
 import Stripe from 'stripe';
+import { retryAfterMs } from '../http/retry-after';
 import { AppError } from '../../records/errors';
 import { currencyExponent } from '../../records/money';
 import type { Money } from '../../records/money';
@@ -358,7 +359,7 @@ export function stripeFailure(what: string, err: unknown): AppError {
       type: kind,
       code: err.code ?? null,
       request_id: err.requestId ?? null,
-      ...(retryAfter ? { retry_after_ms: Math.max(0, Number(retryAfter) * 1000) || null } : {}),
+      ...(retryAfter ? { retry_after_ms: retryAfterMs(retryAfter, new Date()) || null } : {}),
     },
   });
 }

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { retryAfterMs } from '../http/retry-after';
 import { AppError } from '../../records/errors';
 import type { BillingAdjustment, BillingProvider, BillingResult } from '../../records/ports';
 
@@ -103,14 +104,6 @@ export interface WebhookProviderOptions {
 /** A header-safe id with no spaces; Standard Webhooks ids must not be attacker-controlled. */
 const HEADER_SAFE = /^[\x21-\x7e]{1,255}$/;
 const EMAIL_PATTERN = /[^\s@'"<>]+@[^\s@'"<>]+\.[A-Za-z]{2,}/g;
-
-/** Retry-After as milliseconds from `now`: delta-seconds or an HTTP date; null when absent or unreadable. */
-export function retryAfterMs(value: string | null, now: Date): number | null {
-  if (!value) return null;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? null : Math.max(0, at - now.getTime());
-}
 
 /**
  * Billing by signed outbound webhook: the receiving billing system applies the adjustment. The

@@ -1,5 +1,6 @@
 import { createClient } from 'node-zendesk';
 import type { ZendeskClient as NodeZendesk } from 'node-zendesk';
+import { retryAfterMs } from '../http/retry-after';
 import { AppError } from '../../records/errors';
 import type { Helpdesk, TicketUpdate } from '../../records/ports';
 import { ticketSnapshotFromApi } from './payload';
@@ -44,7 +45,7 @@ function transport(timeoutMs: number) {
       headers: { get: (h: string) => (h.toLowerCase() === 'content-type' && !res.ok ? 'application/json' : res.headers.get(h)) },
       json: async () => {
         if (res.ok) return res.json();
-        const retryAfter = Number(res.headers.get('retry-after'));
+        const retryAfter = retryAfterMs(res.headers.get('retry-after'), new Date());
         const body = (await res.text().catch(() => '')).slice(0, 300);
         let detail: string;
         try {
@@ -53,7 +54,7 @@ function transport(timeoutMs: number) {
         } catch {
           detail = '';
         }
-        throw new ZendeskHttpError(res.status, Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : null, detail);
+        throw new ZendeskHttpError(res.status, retryAfter === null ? null : retryAfter / 1000, detail);
       },
     }),
   };
