@@ -49,6 +49,13 @@ it('waits as long as Retry-After says on 429, then succeeds', async () => {
   expect(z.requests.map((r) => r.status)).toEqual([429, 429, 200]);
 });
 
+it('backs off on a 429 that carries no Retry-After instead of retrying at once', async () => {
+  z.failNext({ status: 429 }, 2);
+  await client().updateTicket('101', { addTags: ['x0'] });
+  expect(slept).toEqual([500, 1000]);
+  expect(z.requests.map((r) => r.status)).toEqual([429, 429, 200]);
+});
+
 it('retries 5xx with backoff, and 502 is not mistaken for success', async () => {
   z.failNext({ status: 502 }, 1);
   z.failNext({ status: 500 }, 1);
@@ -79,4 +86,6 @@ it('is refused by the stand-in with the wrong credentials (401, not retried)', a
   const err = (await client({ apiToken: 'wrong' }).getTicket('101').catch((e: unknown) => e)) as AppError;
   expect(err.retryable).toBe(false);
   expect(z.requests[0]!.status).toBe(401);
+  expect(z.requests).toHaveLength(1);
+  expect(slept).toEqual([]);
 });
