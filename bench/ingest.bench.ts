@@ -52,7 +52,9 @@ async function main() {
     const floor = await runLoad({ url: baseUrl.replace('/webhooks/zendesk', '/empty'), secret, total, concurrency, offset: 0 });
     const base = await runLoad({ url: baseUrl, secret, total, concurrency, offset: 0 });
     const full = await runLoad({ url: fullUrl, secret, total, concurrency, offset: 0 });
-    if (base.failures || full.failures) throw new Error(`non-200 answers: baseline ${base.failures}, full ${full.failures}`);
+    if (floor.failures || base.failures || full.failures) {
+      throw new Error(`non-200 answers: floor ${floor.failures}, baseline ${base.failures}, full ${full.failures}`);
+    }
 
     console.log(`webhook ingest benchmark: ${total} signed deliveries, ${concurrency} concurrent connections`);
     console.log(`  floor (HTTP, no database)    ${fmt(floor)}`);

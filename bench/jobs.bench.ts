@@ -118,6 +118,7 @@ async function main() {
     const workers = await startService(config, { web: false, logger: createLogger('silent') });
     const deadline = Date.now() + 180_000;
     while ((await confirmed()) < records && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if ((await confirmed()) < records) throw new Error(`only ${await confirmed()} of ${records} records confirmed within 180 s`);
     const fullSeconds = (Date.now() - t1) / 1000;
     await workers.stop();
 
@@ -130,7 +131,8 @@ async function main() {
       const id = await deliver(fullUrl, records + i);
       let mail;
       while (!(mail = stack.smtp.messages.find((m) => (m.parsed.messageId ?? '').startsWith(`<${id}.`))) && Date.now() - sent < 10_000) await new Promise((r) => setTimeout(r, 2));
-      latencies.push((mail?.receivedAt ?? Date.now()) - sent);
+      if (!mail) throw new Error(`no email for record ${id} within 10 s`);
+      latencies.push(mail.receivedAt - sent);
     }
     latencies.sort((a, b) => a - b);
     const fullPerSecond = records / fullSeconds;

@@ -16,7 +16,7 @@ import { createDb } from './db/connection';
 import { KnexTransactionRunner } from './db/store';
 import { loadRiskFacts } from './db/risk.queries';
 import { buildHttpApp } from './http/server';
-import { isDatabaseUnavailable } from './http/errors';
+import { isIntakeDatabaseFailure } from './http/errors';
 import { zendeskRoutes } from './http/zendesk.routes';
 import { IngestBatcher } from './app/ingest-batcher';
 import { TOPICS } from './app/topics';
@@ -173,7 +173,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     // Four batches at a time: four pooled connections, the rest left for the API, Slack and health checks.
     const intakeBatcher = new IngestBatcher((intakes) => ingestTickets({ ...app, labels }, intakes), {
       maxConcurrent: 4,
-      failsWholeBatch: (err) => isDatabaseUnavailable(err) || (err as { code?: string })?.code === '57014',
+      failsWholeBatch: isIntakeDatabaseFailure,
       onBatch: (size) => metrics.intakeBatchSize.observe(size),
     });
     http = await buildHttpApp({

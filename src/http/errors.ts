@@ -44,8 +44,17 @@ export function isDatabaseUnavailable(err: unknown): boolean {
  */
 export function isTransientDatabaseError(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
-  return code === '40P01' || code === '40001' || code === '57014';
+  return code === '40P01' || code === '40001' || isStatementTimeout(err);
 }
+
+/** A statement PostgreSQL cancelled for running past statement_timeout. */
+export const isStatementTimeout = (err: unknown): boolean => (err as { code?: unknown })?.code === '57014';
+
+/**
+ * Failures that say nothing about the deliveries of an intake batch (the database is down, or
+ * too slow to finish a statement): the whole batch fails at once instead of one delivery at a time.
+ */
+export const isIntakeDatabaseFailure = (err: unknown): boolean => isDatabaseUnavailable(err) || isStatementTimeout(err);
 
 /** Seconds a client should wait before retrying a 503; Zendesk only retries a 503 that carries it. */
 const RETRY_AFTER_SECONDS = '5';

@@ -33,7 +33,7 @@ it('auto-approves a clean upgrade and queues its billing job', async () => {
   const o = await evaluatePolicy(deps(), r.id);
   expect(o).toMatchObject({ status: 'auto_approved', flags: [], decision: { rule: 'upgrades' } });
   expect((await t.db('lifecycle_records').where({ id: r.id }).first()).state).toBe('approved');
-  expect(await countRows(t.db, 'outbox', { topic: 'billing.apply' })).toBeGreaterThan(0);
+  expect(await t.db('outbox').where({ topic: 'billing.apply' }).whereRaw("payload->>'record_id' = ?", [r.id])).toHaveLength(1);
   expect(await evaluatePolicy(deps(), r.id)).toEqual({ status: 'not_submitted' });
 });
 

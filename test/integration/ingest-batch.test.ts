@@ -2,6 +2,8 @@ import { ingestTickets } from '../../src/app/ingest-ticket';
 import type { IngestOutcome } from '../../src/app/ingest-ticket';
 import { IngestBatcher } from '../../src/app/ingest-batcher';
 import { verifyAudit } from '../../src/db/audit.queries';
+import { createDb } from '../../src/db/connection';
+import { isIntakeDatabaseFailure } from '../../src/http/errors';
 import { AppError } from '../../src/records/errors';
 import { createTestDb } from '../helpers/db';
 import type { TestDb } from '../helpers/db';
@@ -133,11 +135,18 @@ it('deliveries of one ticket never share a batch and apply in arrival order', as
 it('when a batch fails, its deliveries are retried one by one and only the faulty one fails', async () => {
   const deps = buildDeps(t.db);
   let calls = 0;
+  // The poisoned delivery fails inside PostgreSQL, as a bad row would, and takes its batch down with it.
+  await t.admin.raw(`
+    CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'poisoned delivery'; END $$;
+    CREATE TRIGGER refuse_poison BEFORE INSERT ON webhook_deliveries
+      FOR EACH ROW WHEN (NEW.ticket_id = 'b-poison') EXECUTE FUNCTION refuse_poison();`);
   const batcher = new IngestBatcher(
     async (intakes) => {
       calls += 1;
-      if (intakes.some((i) => i.ticketId === 'b-poison')) throw new AppError('conflict', 'poisoned delivery', { retryable: true });
-      return ingestTickets(deps, intakes);
+      return ingestTickets(deps, intakes).catch((e: Error) => {
+        throw /poisoned delivery/.test(e.message) ? new AppError('conflict', 'poisoned delivery', { retryable: true }) : e;
+      });
     },
     { maxConcurrent: 1 },
   );
@@ -151,6 +160,9 @@ it('when a batch fails, its deliveries are retried one by one and only the fault
   expect(await Promise.all(rest)).toEqual(['created', 'poisoned delivery', 'created']);
   expect(calls).toBe(5); // the lone first delivery, the failed batch of three, then three alone
   expect(await countRows(t.db, 'webhook_deliveries', { ticket_id: 'b-poison' })).toBe(0);
+  expect(await countRows(t.db, 'webhook_deliveries', { ticket_id: 'b-501' })).toBe(1);
+  expect(await countRows(t.db, 'webhook_deliveries', { ticket_id: 'b-502' })).toBe(1);
+  await t.admin.raw('DROP TRIGGER refuse_poison ON webhook_deliveries; DROP FUNCTION refuse_poison()');
 });
 
 it('refuses deliveries beyond its queue limit with a retryable 503-class error', async () => {
@@ -174,21 +186,25 @@ it('refuses a delivery that waited too long for a slot, so Zendesk gets an answe
 
 it('fails a whole batch at once when the failure is the database, and retries one at a time otherwise', async () => {
   const seen: number[] = [];
+  const unreachable = createDb('postgres://postgres@127.0.0.1:1/nothing', { asAppRole: false, acquireTimeoutMs: 300 });
   let down = true;
   const batcher = new IngestBatcher(
     async (intakes) => {
       seen.push(intakes.length);
-      if (down) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
-      return intakes.map(() => ({ status: 'ignored' as const }));
+      return ingestTickets(buildDeps(down ? unreachable : t.db), intakes);
     },
-    { maxConcurrent: 1, failsWholeBatch: (err) => (err as { code?: string }).code === 'ECONNREFUSED' },
+    { maxConcurrent: 1, failsWholeBatch: isIntakeDatabaseFailure },
   );
-  const first = batcher.submit(intake('d-1', 'd-1', null));
-  const rest = ['d-2', 'd-3', 'd-4'].map((k) => batcher.submit(intake(k, k, null)));
-  for (const p of [first, ...rest]) await expect(p).rejects.toMatchObject({ code: 'ECONNREFUSED' });
-  expect(seen).toEqual([1, 3]); // no one-by-one storm against a database that is down
-  down = false;
-  expect((await batcher.submit(intake('d-5', 'd-5', null))).status).toBe('ignored');
+  try {
+    const first = batcher.submit(intake('d-1', 'd-1', null));
+    const rest = ['d-2', 'd-3', 'd-4'].map((k) => batcher.submit(intake(k, k, null)));
+    for (const p of [first, ...rest]) expect(isIntakeDatabaseFailure(await p.then(() => null, (e: unknown) => e))).toBe(true);
+    expect(seen).toEqual([1, 3]); // no one-by-one storm against a database that is down
+    down = false;
+    expect((await batcher.submit(intake('d-5', 'd-5', null))).status).toBe('fetch_queued');
+  } finally {
+    await unreachable.destroy();
+  }
 });
 
 it('batches that revise drafts on one account and create on another, crosswise, never deadlock', async () => {

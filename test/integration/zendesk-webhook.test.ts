@@ -221,3 +221,25 @@ it('answers 503 (so Zendesk retries) when the database is unreachable, quickly a
   }
   expect(await countRows(t.db, 'webhook_deliveries', { ticket_id: '9050' })).toBe(0);
 });
+
+it('a database failure after the delivery row is written rolls everything back and answers 503; the retry then succeeds', async () => {
+  // The outbox insert comes last in the intake transaction; make PostgreSQL fail it as a shutdown would.
+  await t.admin.raw(`
+    CREATE FUNCTION fail_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'terminating connection due to administrator command' USING ERRCODE = '57P01'; END $$;
+    CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION fail_outbox();`);
+  const raw = JSON.stringify(upgrade(9051));
+  const headers = zendeskHeaders(s.stack.secrets.zendeskWebhook, raw, undefined, 'inv-9051');
+  try {
+    const res = await fetch(`${s.base}/webhooks/zendesk`, { method: 'POST', headers, body: raw });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('5');
+  } finally {
+    await t.admin.raw('DROP TRIGGER fail_outbox ON outbox; DROP FUNCTION fail_outbox()');
+  }
+  expect(await countRows(t.db, 'webhook_deliveries', { ticket_id: '9051' })).toBe(0);
+  expect(await countRows(t.db, 'lifecycle_records', { ticket_id: '9051' })).toBe(0);
+  const retried = await fetch(`${s.base}/webhooks/zendesk`, { method: 'POST', headers, body: raw });
+  expect(retried.status).toBe(200);
+  expect(await countRows(t.db, 'lifecycle_records', { ticket_id: '9051' })).toBe(1);
+});

@@ -228,6 +228,7 @@ describe('approvalRequestMessage', () => {
     expect(shown).toContain('&lt;!channel&gt; &lt;https://evil.example|x&gt; &amp; &lt;@U999&gt;');
     expect(text).toContain('&lt;!channel&gt;');
     // verbatim: Slack does not auto-link or auto-mention anything in our mrkdwn.
+    expect(mrkdwnObjects(blocks).length).toBeGreaterThan(0);
     expect(mrkdwnObjects(blocks).every((o) => o.verbatim === true)).toBe(true);
   });
 

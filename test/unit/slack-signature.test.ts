@@ -125,5 +125,14 @@ describe('requests built as Slack sends them', () => {
     const req = slackSlashCommandRequest({ command: '/lifecycle', text: 'acc_acme', user_id: 'U1', response_url: 'http://127.0.0.1/response/1', trigger_id: '1.2.3' }, { signingSecret: SECRET, timestamp: NOW });
     expect(new URLSearchParams(req.body).get('command')).toBe('/lifecycle');
     expect(req.headers['x-slack-signature']).toBe(signSlackRequest(SECRET, NOW, req.body));
+    // Checked independently too: Bolt's own verifier accepts the request as built.
+    expect(
+      isValidSlackRequest({
+        signingSecret: SECRET,
+        body: req.body,
+        headers: { 'x-slack-signature': req.headers['x-slack-signature']!, 'x-slack-request-timestamp': Number(req.headers['x-slack-request-timestamp']) },
+        nowMilliseconds: NOW * 1000,
+      }),
+    ).toBe(true);
   });
 });
