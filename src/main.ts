@@ -14,7 +14,6 @@ import type { BillingProvider } from './records/ports';
 import type { AppDeps } from './app/deps';
 import { createDb } from './db/connection';
 import { KnexTransactionRunner } from './db/store';
-import { loadRiskFacts } from './db/risk.queries';
 import { buildHttpApp } from './http/server';
 import { isIntakeDatabaseFailure } from './http/errors';
 import { zendeskRoutes } from './http/zendesk.routes';
@@ -200,7 +199,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     const processors = buildProcessors({
       apply: { ...app, billing },
       email: { store: app.store, clock: app.clock, sender, renderer: templates!, messageIdDomain: 'lifecycle-desk', sendLeaseMs: config.jobs.lockDurationMs * 2 },
-      policy: { ...app, policy, riskFacts: (record, now, thresholds) => loadRiskFacts(db, record, now, thresholds) },
+      policy: { ...app, policy },
       extra: {
         ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm }),
         ...slackProcessors(notifier),

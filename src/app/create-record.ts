@@ -36,11 +36,15 @@ export interface Evaluation {
 /** Reads an account; callers that already loaded the accounts they need pass a lookup over them. */
 export type AccountLookup = (id: string) => Promise<Account | null>;
 
-/** An account lookup that answers from `known` and reads only what it does not hold. */
+/**
+ * An account lookup over accounts already loaded: ids in `asked` answer from `found` (absent
+ * means no such account); any other id is read.
+ */
 export const preloadedAccounts =
-  (uow: UnitOfWork, known: ReadonlyMap<string, Account>): AccountLookup =>
-  async (id) =>
-    known.get(id) ?? uow.accounts.get(id);
+  (uow: UnitOfWork, asked: readonly string[], found: ReadonlyMap<string, Account>): AccountLookup => {
+    const askedSet = new Set(asked);
+    return async (id) => (askedSet.has(id) ? (found.get(id) ?? null) : uow.accounts.get(id));
+  };
 
 /** Structural parse, then the business checks against the account and the catalog. */
 export async function evaluateRequest(
@@ -91,6 +95,9 @@ export const UNASSIGNED_ACCOUNT = 'unassigned';
 const str = (v: unknown): string => (typeof v === 'string' ? v.trim().slice(0, 200) : '');
 const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 
+/** The account a record built from this raw request belongs to, and chains its audit events under. */
+export const accountIdOf = (raw: unknown): string => str(obj(raw).account_id) || UNASSIGNED_ACCOUNT;
+
 /** Builds the record from an evaluation: submitted when clean, otherwise a draft carrying its problems. */
 export function recordFromEvaluation(
   id: string,
@@ -107,7 +114,7 @@ export function recordFromEvaluation(
     id,
     kind: (req?.kind ?? r.kind) as Kind,
     subtype: req?.subtype ?? str(r.subtype),
-    account_id: req?.account_id ?? (str(r.account_id) || UNASSIGNED_ACCOUNT),
+    account_id: req?.account_id ?? accountIdOf(r),
     ticket_id: req?.ticket_id ?? (str(r.ticket_id) || null),
     requested_by: req?.requested_by ?? (str(r.requested_by) || actor.id),
     requester: req?.requester ?? null,

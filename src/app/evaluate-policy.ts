@@ -4,19 +4,14 @@ import { AppError } from '../records/errors';
 import type { LifecycleRecord } from '../records/kinds';
 import { decidePolicy } from '../records/policy';
 import type { Policy, PolicyDecision } from '../records/policy';
-import { computeRiskFlags, explainRiskFlags } from '../records/risk';
-import type { RiskFacts } from '../records/risk';
+import { explainRiskFlags } from '../records/risk';
 import type { OutboxMessage } from '../records/ports';
 import type { AppDeps } from './deps';
 import { transitionIn } from './transition-record';
 import { TOPICS } from './topics';
 
-/** Loads the numbers risk flags are computed from (the database implements it). */
-export type RiskFactsLoader = (record: LifecycleRecord, now: Date, thresholds: Policy['risk']) => Promise<RiskFacts>;
-
 export interface PolicyDeps extends Pick<AppDeps, 'store' | 'clock' | 'catalog'> {
   readonly policy: Policy;
-  readonly riskFacts: RiskFactsLoader;
 }
 
 export type PolicyOutcome = { readonly status: 'auto_approved' | 'approval_requested'; readonly decision: PolicyDecision; readonly flags: readonly string[] } | { readonly status: 'not_submitted' };
@@ -46,9 +41,9 @@ export async function evaluatePolicy(deps: PolicyDeps, recordId: string): Promis
     if (!record) throw new AppError('not_found', `No lifecycle record ${recordId}`, { retryable: false });
     if (record.state !== 'submitted') return { status: 'not_submitted' };
     const account = await uow.accounts.get(record.account_id);
-    const facts = await deps.riskFacts(record, now, deps.policy.risk);
-    const flags = computeRiskFlags(record, account, facts, deps.policy.risk);
+    const facts = await uow.risk.facts(record, now, deps.policy.risk);
     const explained = explainRiskFlags(record, account, facts, deps.policy.risk);
+    const flags = explained.map((e) => e.flag);
     const plan = account ? findPlan(deps.catalog, account.plan_id) : undefined;
     const decision = decidePolicy(deps.policy, { ...record, risk_flags: flags }, { accountTierRank: plan?.tier_rank ?? null });
     const data = { rule: decision.rule, approvals_required: decision.approvals, risk_flags: flags };

@@ -4,7 +4,7 @@ import type { LifecycleRecord } from '../records/kinds';
 import type { DeliveryOutcome, OutboxMessage, UnitOfWork } from '../records/ports';
 import { canonicalJson } from '../records/audit';
 import type { AppDeps } from './deps';
-import { UNASSIGNED_ACCOUNT, createRecordsIn, evaluateRequest, preloadedAccounts, recordFromEvaluation } from './create-record';
+import { accountIdOf, createRecordsIn, evaluateRequest, preloadedAccounts, recordFromEvaluation } from './create-record';
 import type { AccountLookup, CreateRecordInput } from './create-record';
 import { transitionIn } from './transition-record';
 import { TOPICS } from './topics';
@@ -90,10 +90,6 @@ function needsKindNote(ticketId: string, mappingProblems: readonly Problem[], la
   };
 }
 
-/** The account a record built from this request chains its audit events under (see recordFromEvaluation). */
-const chainAccountOf = (request: Record<string, unknown>): string =>
-  (typeof request.account_id === 'string' && request.account_id.trim().slice(0, 200)) || UNASSIGNED_ACCOUNT;
-
 const accountIdsOf = (request: Record<string, unknown>): string[] => {
   const ids: string[] = [];
   if (typeof request.account_id === 'string') ids.push(request.account_id.trim());
@@ -152,7 +148,8 @@ export async function ingestTickets(deps: AppDeps & { labels?: FieldLabels }, in
       // Read after the locks: these see every delivery of these tickets committed before ours.
       const newest = await uow.deliveries.newestTicketUpdates('zendesk', ticketIds);
       const open = await uow.records.findOpenByTickets(ticketIds);
-      const accounts = preloadedAccounts(uow, await uow.accounts.getMany(relevant.flatMap((r) => accountIdsOf(r.mapped.request))));
+      const accountIds = relevant.flatMap((r) => accountIdsOf(r.mapped.request));
+      const accounts = preloadedAccounts(uow, accountIds, await uow.accounts.getMany(accountIds));
       const revisions: { index: number; draft: LifecycleRecord; mapped: Extract<MappedTicket, { relevant: true }> }[] = [];
       for (const { index, intake, mapped } of relevant) {
         const seen = newest.get(intake.ticketId);
@@ -179,10 +176,10 @@ export async function ingestTickets(deps: AppDeps & { labels?: FieldLabels }, in
       if (revisions.length > 0) {
         // Lock order everywhere: record rows, then audit heads. Revisions append per record, so
         // take every row and head this batch will touch first, each set in sorted order.
-        for (const { draft } of [...revisions].sort((a, b) => (a.draft.id < b.draft.id ? -1 : 1))) await uow.records.getForUpdate(draft.id);
+        await uow.records.lockMany(revisions.map((r) => r.draft.id));
         await uow.audit.lockHeads([
-          ...revisions.flatMap((r) => [r.draft.account_id, chainAccountOf(r.mapped.request)]),
-          ...creations.map((c) => chainAccountOf(c.input.request as Record<string, unknown>)),
+          ...revisions.flatMap((r) => [r.draft.account_id, accountIdOf(r.mapped.request)]),
+          ...creations.map((c) => accountIdOf(c.input.request)),
         ]);
         for (const { index, draft, mapped } of revisions) outcomes[index] = await reviseDraft(uow, deps, draft, mapped, now, accounts);
       }

@@ -38,6 +38,13 @@ export class KnexRecordRepository implements RecordRepository {
     return row ? recordFromRow(row) : null;
   }
 
+  async lockMany(ids: readonly string[]): Promise<void> {
+    const valid = ids.filter(isUuid);
+    if (valid.length === 0) return;
+    // Sorted before the lock step, so the rows are locked in id order.
+    await this.db.raw('SELECT id FROM lifecycle_records WHERE id = ANY(?::uuid[]) ORDER BY id FOR UPDATE', [valid]);
+  }
+
   async insertMany(records: readonly LifecycleRecord[]): Promise<void> {
     if (records.length === 0) return;
     await this.db('lifecycle_records').insert(records.map(recordToRow));

@@ -9,6 +9,7 @@ import { KnexEmailDeliveryRepository } from './email-deliveries.repository';
 import { KnexApprovalRepository } from './approvals.repository';
 import { KnexOutboxWriter } from './outbox.repository';
 import { KnexRecordRepository } from './records.repository';
+import { loadRiskFacts } from './risk.queries';
 
 export function unitOfWork(trx: Knex.Transaction): UnitOfWork {
   return {
@@ -21,6 +22,9 @@ export function unitOfWork(trx: Knex.Transaction): UnitOfWork {
     billing: new KnexBillingAdjustmentRepository(trx),
     emails: new KnexEmailDeliveryRepository(trx),
     approvals: new KnexApprovalRepository(trx),
+    // On the transaction's own connection: the caller may hold row locks, and a second pool
+    // connection per job could exhaust the pool under load.
+    risk: { facts: (record, now, thresholds) => loadRiskFacts(trx, record, now, thresholds) },
   };
 }
 

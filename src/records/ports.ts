@@ -2,6 +2,7 @@ import type { Account } from './accounts';
 import type { AuditEvent, AuditEventDraft } from './audit';
 import type { Kind, LifecycleRecord } from './kinds';
 import type { Money } from './money';
+import type { RiskFacts, RiskThresholds } from './risk';
 
 /**
  * Ports the application layer needs. The consumer owns these interfaces; `src/db` and
@@ -33,6 +34,8 @@ export interface RecordRepository {
   get(id: string): Promise<LifecycleRecord | null>;
   /** Reads the record and locks its row until the transaction ends (serialises decisions on it). */
   getForUpdate(id: string): Promise<LifecycleRecord | null>;
+  /** Locks these records' rows until the transaction ends, in id order (one statement). */
+  lockMany(ids: readonly string[]): Promise<void>;
   /** Inserts new records in one statement. */
   insertMany(records: readonly LifecycleRecord[]): Promise<void>;
   /** Per ticket, the newest record that is not in a final state (tickets without one are absent). */
@@ -97,6 +100,11 @@ export interface OutboxWriter {
   add(messages: readonly OutboxMessage[]): Promise<void>;
 }
 
+/** What the database knows about a record's account and agent that its risk flags depend on. */
+export interface RiskFactsReader {
+  facts(record: LifecycleRecord, now: Date, thresholds: RiskThresholds): Promise<RiskFacts>;
+}
+
 /** Everything written inside one database transaction. */
 export interface UnitOfWork {
   readonly records: RecordRepository;
@@ -108,6 +116,7 @@ export interface UnitOfWork {
   readonly billing: BillingAdjustmentRepository;
   readonly emails: EmailDeliveryRepository;
   readonly approvals: ApprovalRepository;
+  readonly risk: RiskFactsReader;
 }
 
 export interface TransactionRunner {

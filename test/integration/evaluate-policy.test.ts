@@ -3,7 +3,6 @@ import path from 'node:path';
 import { createRecord } from '../../src/app/create-record';
 import { evaluatePolicy } from '../../src/app/evaluate-policy';
 import { parsePolicy } from '../../src/records/policy';
-import { loadRiskFacts } from '../../src/db/risk.queries';
 import { createTestDb } from '../helpers/db';
 import type { TestDb } from '../helpers/db';
 import { buildAccount, buildRequest } from '../helpers/builders';
@@ -21,7 +20,7 @@ afterAll(async () => {
   await t.destroy();
 });
 
-const deps = () => ({ ...buildDeps(t.db), policy, riskFacts: (r: Parameters<typeof loadRiskFacts>[1], now: Date, th: Parameters<typeof loadRiskFacts>[3]) => loadRiskFacts(t.db, r, now, th) });
+const deps = () => ({ ...buildDeps(t.db), policy });
 
 async function submitted(kind: Parameters<typeof buildRequest>[0], over: Parameters<typeof buildRequest>[1] = {}) {
   const { record } = await createRecord(buildDeps(t.db), { request: buildRequest(kind, { requester: { email: 'ops@acme.example' }, ...over }), actor: { role: 'agent', id: 'agent-1' }, onProblems: 'reject' });
