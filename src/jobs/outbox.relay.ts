@@ -123,20 +123,18 @@ export class OutboxRelay {
         .limit(this.opts.batchSize);
       if (rows.length === 0) return readded;
       after = rows[rows.length - 1]!.id;
+      const known = rows.filter((r) => ALL_TOPICS.includes(r.topic as Topic));
+      // One state lookup per row ('unknown' when Redis lost the job), all of the batch at once.
+      const states = await Promise.all(known.map((r) => this.queues.get(r.topic as Topic).getJobState(r.key)));
       const missing: OutboxRow[] = [];
-      for (const r of rows) {
-        if (!ALL_TOPICS.includes(r.topic as Topic)) continue;
-        const job = await this.queues.get(r.topic as Topic).getJob(r.key);
-        if (!job) {
-          missing.push(r);
-          continue;
-        }
-        // Finished in Redis but not in PostgreSQL: BullMQ gave up on it outside our processor
-        // (a job whose workers kept crashing), or a worker died between the two. Run it again;
-        // processors are idempotent.
-        const state = await job.getState();
-        if (state === 'failed' || state === 'completed') {
-          await job.remove().catch(() => undefined);
+      for (const [i, r] of known.entries()) {
+        const state = states[i];
+        if (state === 'unknown') missing.push(r);
+        else if (state === 'failed' || state === 'completed') {
+          // Finished in Redis but not in PostgreSQL: BullMQ gave up on it outside our processor
+          // (a job whose workers kept crashing), or a worker died between the two. Run it again;
+          // processors are idempotent.
+          await this.queues.get(r.topic as Topic).remove(r.key).catch(() => undefined);
           missing.push(r);
         }
       }

@@ -15,7 +15,8 @@ import type { ExhaustedHandler, Processor } from './worker';
  * use-case and lets AppError.retryable decide between a retry and giving up.
  */
 
-const RecordPayload = z.object({ record_id: z.uuid() }).loose();
+/** The payload of every job about one record (extra fields are the job's own). */
+export const RecordPayload = z.object({ record_id: z.uuid() }).loose();
 const UnschedulePayload = z.object({ record_id: z.uuid(), late: z.boolean().optional() });
 const EmailPayload = z.object({ record_id: z.uuid(), outcome: z.enum(['applied', 'scheduled', 'rejected', 'credit_granted']) });
 

@@ -4,11 +4,10 @@ import { TOPICS } from '../app/topics';
 import type { Topic } from '../app/topics';
 import type { SlackNotifier } from '../integrations/slack/slack.notifier';
 import type { QueueRegistry } from './queues';
-import { parsePayload } from './processors';
+import { RecordPayload, parsePayload } from './processors';
 import type { Processor } from './worker';
 
 const ApprovalPayload = z.object({ record_id: z.uuid(), kind: z.enum(['initial', 'reminder', 'escalation']).default('initial') });
-const RecordPayload = z.object({ record_id: z.uuid() }).loose();
 const AlertPayload = z.object({ record_id: z.uuid(), reason: z.string() });
 
 const ALERT_TEXT: Record<string, string> = {

@@ -8,11 +8,10 @@ import type { FieldLabels } from '../app/ticket-view';
 import type { FieldMap } from '../integrations/zendesk/field-map';
 import { intakeOf } from '../integrations/zendesk/inbound';
 import type { ZendeskClient } from '../integrations/zendesk/zendesk.client';
-import { parsePayload } from './processors';
+import { RecordPayload, parsePayload } from './processors';
 import type { Processor } from './worker';
 
 const FetchPayload = z.object({ ticket_id: z.string().regex(/^\d+$/), delivery_key: z.string().min(1) });
-const RecordPayload = z.object({ record_id: z.uuid() }).loose();
 const NotePayload = z.object({ ticket_id: z.string().regex(/^\d+$/), note: z.string().min(1) });
 
 export interface ZendeskProcessorDeps {

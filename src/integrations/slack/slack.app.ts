@@ -9,8 +9,7 @@ import type { ApproverDirectory, DecisionOutcome } from '../../app/decide-approv
 import type { AppDeps } from '../../app/deps';
 import { pendingApprovalsFor } from '../../db/approvals.repository';
 import { listRecords } from '../../db/record.queries';
-import { KnexRecordRepository } from '../../db/records.repository';
-import { KnexAccountRepository } from '../../db/accounts.repository';
+import { loadApprovalSnapshot } from '../../db/approval.queries';
 import {
   ACTION_APPROVE,
   ACTION_REJECT,
@@ -133,22 +132,22 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
     if (event.tab && event.tab !== 'home') return;
     const groups = o.approverGroups.length ? await o.directory.groupsOf(event.user, o.approverGroups) : [];
     const pending = await pendingApprovalsFor(o.db, event.user, groups, 40);
-    const records = new KnexRecordRepository(o.db);
-    const accounts = new KnexAccountRepository(o.db);
-    const items = [];
-    for (const p of pending) {
-      const record = await records.get(p.record_id);
-      if (!record || record.state !== 'pending_approval') continue;
-      const account = await accounts.get(record.account_id);
-      const approvals = (await o.db('approval_decisions').where({ record_id: record.id, decision: 'approve' }).count<{ n: string }[]>('* as n'))[0]!.n;
-      items.push({
-        record,
-        accountName: account?.name ?? null,
-        ticketUrl: record.ticket_id ? o.ticketUrl(record.ticket_id) : null,
-        approvals: Number(approvals),
-        approvalsRequired: p.approvals_required,
-      });
-    }
+    // The same snapshot the approval message is built from, for all pending items at once.
+    const snapshots = await Promise.all(pending.map((p) => loadApprovalSnapshot(o.db, p.record_id)));
+    const items = pending.flatMap((p, i) => {
+      const snap = snapshots[i];
+      if (!snap || snap.record.state !== 'pending_approval') return [];
+      const { record } = snap;
+      return [
+        {
+          record,
+          accountName: snap.accountName,
+          ticketUrl: record.ticket_id ? o.ticketUrl(record.ticket_id) : null,
+          approvals: snap.decisions.filter((d) => d.decision === 'approve').length,
+          approvalsRequired: p.approvals_required,
+        },
+      ];
+    });
     await client.views.publish({ user_id: event.user, view: appHomeView(items) });
   });
 
