@@ -64,8 +64,6 @@ export interface StartOptions {
   readonly worker?: boolean;
   /** Listen on config.http.port (false: build the app without listening). */
   readonly listen?: boolean;
-  /** Replaces the billing provider chosen by BILLING_PROVIDER (the demo's stand-in). */
-  readonly billing?: BillingProvider;
   /** Only these queues in this process (default: all), so e.g. billing can be scaled or isolated apart from email. */
   readonly queues?: readonly string[];
   /** Run the outbox relay in this process (default true; any number of relays may run). */
@@ -192,7 +190,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   let workers: WorkerPool | null = null;
   let sender: SmtpEmailSender | null = null;
   if (worker) {
-    const billing = opts.billing ?? (await billingProvider(config, db));
+    const billing = await billingProvider(config, db);
     const zendesk = new ZendeskClient({ baseUrl: zendeskBaseUrl(config.zendesk.subdomain, config.zendesk.apiUrl)!, email: config.zendesk.email!, apiToken: config.zendesk.apiToken! });
     const notifier = new SlackNotifier(slackClient!, db, config.slack.approvalChannel!, ticketUrl);
     sender = new SmtpEmailSender({ smtpUrl: config.email.smtpUrl!, from: config.email.from });

@@ -1,5 +1,6 @@
 import Stripe from 'stripe';
 import { retryAfterMs } from '../http/retry-after';
+import { redactEmails } from './redact';
 import { AppError } from '../../records/errors';
 import { currencyExponent } from '../../records/money';
 import type { Money } from '../../records/money';
@@ -79,9 +80,8 @@ function planPeriodEnd(sub: Stripe.Subscription, mappedPrices: ReadonlySet<strin
 const MAX_KEY = 255 - 4;
 
 const SECRET_PATTERN = /\b(sk|rk|pk|whsec)_(live|test)?_?[A-Za-z0-9*]+/g;
-const EMAIL_PATTERN = /[^\s@'"<>]+@[^\s@'"<>]+\.[A-Za-z]{2,}/g;
 /** Stripe's messages may echo a (masked) key or a customer's email; neither belongs in our errors, logs or Slack. */
-const redact = (s: string) => s.replace(SECRET_PATTERN, '[redacted key]').replace(EMAIL_PATTERN, '[redacted email]');
+const redact = (s: string) => redactEmails(s.replace(SECRET_PATTERN, '[redacted key]'));
 
 const fail = (message: string, retryable: boolean, extra: { cause?: unknown; details?: Record<string, unknown> } = {}) =>
   new AppError('provider_failed', message, { retryable, ...extra });

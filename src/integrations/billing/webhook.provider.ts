@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { retryAfterMs } from '../http/retry-after';
+import { redactEmails } from './redact';
 import { AppError } from '../../records/errors';
 import type { BillingAdjustment, BillingProvider, BillingResult } from '../../records/ports';
 
@@ -103,7 +104,6 @@ export interface WebhookProviderOptions {
 
 /** A header-safe id with no spaces; Standard Webhooks ids must not be attacker-controlled. */
 const HEADER_SAFE = /^[\x21-\x7e]{1,255}$/;
-const EMAIL_PATTERN = /[^\s@'"<>]+@[^\s@'"<>]+\.[A-Za-z]{2,}/g;
 
 /**
  * Billing by signed outbound webhook: the receiving billing system applies the adjustment. The
@@ -166,7 +166,7 @@ export class WebhookBillingProvider implements BillingProvider {
           : res.status === 401 || res.status === 403
             ? ' (check that BILLING_WEBHOOK_SECRET matches the receiver and both clocks are right)'
             : '';
-    const snippet = text.replace(EMAIL_PATTERN, '[redacted email]').replace(/\s+/g, ' ').trim().slice(0, 200);
+    const snippet = redactEmails(text).replace(/\s+/g, ' ').trim().slice(0, 200);
     throw new AppError(
       'provider_failed',
       `billing webhook answered ${res.status}${retryAfter ? ` (retry after ${retryAfter}${/^\d+$/.test(retryAfter.trim()) ? ' s' : ''})` : ''}${hint}${snippet ? `: ${snippet}` : ''}; ${where}`,
