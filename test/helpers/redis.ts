@@ -1,20 +1,11 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import net from 'node:net';
+import { freePort } from './net';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 
 /** A unique BullMQ key prefix per test file, so queues on the shared Redis never collide. */
 export const uniquePrefix = (name: string) => `ldtest-${name}-${randomBytes(4).toString('hex')}`;
-
-export const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 
 /**
  * A private redis-server for tests that restart or flush Redis (never the shared one on 6379).

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { freePort } from '../helpers/net';
 import path from 'node:path';
 import { SmtpEmailSender, isRetryableSmtpError } from '../../src/integrations/email/smtp.sender';
 import type { SmtpMessage } from '../../src/integrations/email/smtp.sender';
@@ -55,15 +56,6 @@ async function failureOf(promise: Promise<unknown>): Promise<AppError> {
   );
   expect(err).toBeInstanceOf(AppError);
   return err as AppError;
-}
-
-/** A TCP port nothing listens on: bound once to learn a free port, then closed. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe('SmtpEmailSender → a real SMTP server', () => {
@@ -175,7 +167,7 @@ describe('SmtpEmailSender → a real SMTP server', () => {
   });
 
   it('maps connection refused to a retryable failure', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const nowhere = new SmtpEmailSender({ smtpUrl: `smtp://127.0.0.1:${port}`, from: FROM, timeoutMs: 2000 });
     try {
       const err = await failureOf(nowhere.send(renderedMessage(templates)));

@@ -1,4 +1,4 @@
-import net from 'node:net';
+import { freePort } from '../helpers/net';
 import { main } from '../../src/cli';
 import { createTestDb } from '../helpers/db';
 import type { TestDb } from '../helpers/db';
@@ -17,14 +17,6 @@ afterAll(async () => {
   await stack.close();
   await t.destroy();
 });
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 
 it('start serves HTTP until told to stop, then shuts down cleanly with exit 0', async () => {
   const port = await freePort();

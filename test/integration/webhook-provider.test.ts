@@ -1,6 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { freePort } from '../helpers/net';
 import {
   WebhookBillingProvider,
   checkStandardWebhook,
@@ -198,10 +197,7 @@ describe('delivering adjustments', () => {
   });
 
   it('an unreachable receiver is retryable, and the URL path (which may hold a token) stays out of the message', async () => {
-    const s = createServer();
-    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
-    const port = (s.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => s.close(() => resolve()));
+    const port = await freePort();
     const err = await failure(makeProvider({ url: `http://127.0.0.1:${port}/hooks/secret-token-123` }).applyAdjustment(buildAdjustment()));
     expect(err).toMatchObject({ retryable: true });
     expect(err.message).toMatch(/could not be reached \(ECONNREFUSED\)/);
