@@ -49,12 +49,26 @@ export class WebhookReceiver {
     private readonly nowSeconds: () => number,
   ) {}
 
-  static async start(opts: { secret: string | readonly string[]; nowSeconds?: () => number; path?: string }): Promise<WebhookReceiver> {
+  /**
+   * `delayMs` is how long each request takes to handle (a slow billing system: the sender may
+   * time out, crash or retry meanwhile).
+   */
+  static async start(opts: { secret: string | readonly string[]; nowSeconds?: () => number; path?: string; delayMs?: () => number }): Promise<WebhookReceiver> {
     const holder: { r?: WebhookReceiver } = {};
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => holder.r!.handle(req.headers, Buffer.concat(chunks).toString('utf8'), res));
+      req.on('end', () => {
+        const r = holder.r!;
+        const handle = () => r.handle(req.headers, Buffer.concat(chunks).toString('utf8'), res);
+        const delay = opts.delayMs?.() ?? 0;
+        if (delay <= 0) return handle();
+        const t = setTimeout(() => {
+          r.timers.delete(t);
+          handle();
+        }, delay);
+        r.timers.add(t);
+      });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}${opts.path ?? '/billing/adjustments'}`;
@@ -65,6 +79,16 @@ export class WebhookReceiver {
   /** Scripts the next verified deliveries. */
   respondWith(...steps: Script[]): void {
     this.script.push(...steps);
+  }
+
+  /** Distinct idempotency keys applied per record: more than one would mean a retry billed under a new key. */
+  keysPerRecord(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const { body } of this.applied.values()) {
+      const recordId = (body as { data: { record_id: string } }).data.record_id;
+      out.set(recordId, (out.get(recordId) ?? 0) + 1);
+    }
+    return out;
   }
 
   totalDuplicates(): number {

@@ -8,7 +8,7 @@ import { createTestDb } from '../helpers/db';
 import type { TestDb } from '../helpers/db';
 import { buildAccount, buildRequest } from '../helpers/builders';
 import { buildDeps, countRows, seedAccounts } from '../helpers/app';
-import { BillingReceiver } from '../helpers/billing-receiver';
+import { WebhookReceiver } from '../helpers/webhook-receiver';
 import { PrivateRedis } from '../helpers/redis';
 import { startTestService, until } from '../helpers/service';
 import type { TestService } from '../helpers/service';
@@ -17,15 +17,16 @@ import { startStandins } from '../../src/demo/standins';
 
 const DAY = 86_400_000;
 let t: TestDb;
-let receiver: BillingReceiver;
+let receiver: WebhookReceiver;
+const billingSecret = `whsec_${randomBytes(24).toString('base64')}`;
 let s: TestService;
 
 beforeAll(async () => {
   t = await createTestDb();
   const now = Date.now();
   await seedAccounts(t.db, buildAccount({ id: 'acc_f', mrr_minor: 1_000_000, contacts: ['ops@f.example'], term_start: new Date(now - 10 * DAY).toISOString(), term_end: new Date(now + 20 * DAY).toISOString() }));
-  receiver = await BillingReceiver.start(`whsec_${randomBytes(24).toString('base64')}`);
-  s = await startTestService(t, { env: { BILLING_PROVIDER: 'webhook', BILLING_WEBHOOK_URL: receiver.url, BILLING_WEBHOOK_SECRET: receiver.secret, JOB_LOCK_DURATION_MS: '5000' } });
+  receiver = await WebhookReceiver.start({ secret: billingSecret });
+  s = await startTestService(t, { env: { BILLING_PROVIDER: 'webhook', BILLING_WEBHOOK_URL: receiver.url, BILLING_WEBHOOK_SECRET: billingSecret, JOB_LOCK_DURATION_MS: '5000' } });
 });
 afterAll(async () => {
   await s.close();
@@ -51,17 +52,17 @@ async function submittedCredit(amount: number): Promise<string> {
 const stateOf = async (id: string) => (await t.db('lifecycle_records').where({ id }).first()).state as string;
 
 it('retries 500s and 429s, then applies the adjustment exactly once', async () => {
-  receiver.failWith(500, 429, 503);
+  receiver.respondWith({ status: 500 }, { status: 429, retryAfter: '1' }, { status: 503 });
   const id = await submittedCredit(111);
   await until(async () => (await stateOf(id)) === 'confirmed', 30_000, 'confirmed after retries');
-  expect(receiver.applied.get(`billing.${id}.apply`)).toMatchObject({ record_id: id });
+  expect(receiver.applied.get(`billing.${id}.apply`)).toMatchObject({ body: { data: { record_id: id } } });
   expect(receiver.keysPerRecord().get(id)).toBe(1);
   const adj = await t.db('billing_adjustments').where({ record_id: id }).first();
   expect(adj).toMatchObject({ status: 'succeeded', attempts: 3 });
 });
 
 it('a 4xx validation error fails the record once, alerts the team in Slack, and does not retry', async () => {
-  receiver.failWith(422);
+  receiver.respondWith({ status: 422 });
   const id = await submittedCredit(222);
   await until(async () => (await stateOf(id)) === 'failed', 15_000, 'failed');
   await until(() => s.stack.slack.callsOf('chat.postMessage').some((c) => String(c.args.text).includes(id)), 10_000, 'alert');
