@@ -7,7 +7,7 @@ import type { SmtpMessage } from '../../src/integrations/email/smtp.sender';
 import { EmailTemplates } from '../../src/integrations/email/templates';
 import { AppError } from '../../src/records/errors';
 import type { LifecycleRecord } from '../../src/records/kinds';
-import { TestSmtpServer } from '../helpers/smtp';
+import { SmtpStandin } from '../../src/integrations/email/smtp.standin';
 
 const TEMPLATES = path.resolve(__dirname, '..', '..', 'templates', 'email');
 const TO = 'jane.doe@customer.example';
@@ -59,13 +59,13 @@ async function failureOf(promise: Promise<unknown>): Promise<AppError> {
 }
 
 describe('SmtpEmailSender → a real SMTP server', () => {
-  let smtp: TestSmtpServer;
+  let smtp: SmtpStandin;
   let sender: SmtpEmailSender;
   let templates: EmailTemplates;
 
   beforeAll(async () => {
     templates = EmailTemplates.load(TEMPLATES);
-    smtp = await TestSmtpServer.start();
+    smtp = await SmtpStandin.start();
     sender = new SmtpEmailSender({ smtpUrl: smtp.url, from: `"Lifecycle Support" <${FROM}>`, timeoutMs: 2000 });
   });
 
