@@ -1,17 +1,19 @@
+import { createHash } from 'node:crypto';
 import type { Actor } from '../records/actors';
 import type { Problem } from '../records/errors';
 import type { LifecycleRecord } from '../records/kinds';
-import type { DeliveryOutcome, OutboxMessage, UnitOfWork } from '../records/ports';
+import type { DeliveryOutcome, OutboxMessage, TicketRequestState, UnitOfWork } from '../records/ports';
 import { canonicalJson } from '../records/audit';
 import type { AppDeps } from './deps';
 import { accountIdOf, createRecordsIn, evaluateRequest, preloadedAccounts, recordFromEvaluation } from './create-record';
 import type { AccountLookup, CreateRecordInput } from './create-record';
 import { transitionIn } from './transition-record';
 import { TOPICS } from './topics';
-import { noteHash, problemLines } from './ticket-view';
+import { noteHash, problemLines, REREQUEST_TAG, stateWords } from './ticket-view';
 import type { FieldLabels } from './ticket-view';
 import { KINDS } from '../records/kinds';
-import type { Kind } from '../records/kinds';
+import type { Kind, State } from '../records/kinds';
+import { TERMINAL_STATES } from '../records/state-machine';
 
 /** A ticket as it reaches the use-case: already verified, parsed and mapped by the integration. */
 export interface TicketIntake {
@@ -26,7 +28,13 @@ export interface TicketIntake {
 
 export type MappedTicket =
   | { readonly relevant: false; readonly why: string }
-  | { readonly relevant: true; readonly request: Record<string, unknown>; readonly mappingProblems: readonly Problem[] };
+  | {
+      readonly relevant: true;
+      readonly request: Record<string, unknown>;
+      readonly mappingProblems: readonly Problem[];
+      /** The ticket carries the re-request tag (`REREQUEST_TAG`): file its request again once the last record is finished. */
+      readonly rerequest?: boolean;
+    };
 
 export type IngestStatus =
   | 'duplicate'
@@ -37,7 +45,9 @@ export type IngestStatus =
   | 'created'
   | 'revised'
   | 'submitted'
-  | 'unchanged';
+  | 'unchanged'
+  /** The ticket asks for something else while its record is on its way: not applied, the agent is told. */
+  | 'in_progress';
 
 export interface IngestOutcome {
   readonly status: IngestStatus;
@@ -53,19 +63,58 @@ const agentOf = (request: Record<string, unknown>): Actor => {
 /** Fields of a draft that a revised ticket may change; comparing them decides whether anything changed. */
 const REVISABLE = ['kind', 'subtype', 'account_id', 'requested_by', 'requester', 'reason_code', 'reason_text', 'effective', 'effective_at', 'details', 'amount', 'problems'] as const;
 
+/**
+ * States in which a record is finished as far as its ticket goes: a changed request (or a
+ * re-request) on the ticket files a new record. Before that, the record is still on its way and
+ * the ticket's fields no longer steer it.
+ */
+const SETTLED: readonly State[] = [...TERMINAL_STATES, 'confirmed'];
+
+/**
+ * What a ticket asks for, as a fingerprint: the mapped request fields (and the values that could
+ * not be read, which only the problems name). Who asks is left out: Zendesk assigns a ticket to
+ * the agent who replies, and that is not a new request.
+ */
+export function requestFingerprint(mapped: Extract<MappedTicket, { relevant: true }>): string {
+  const r = mapped.request;
+  return createHash('sha256')
+    .update(
+      canonicalJson({
+        kind: r.kind ?? null,
+        subtype: r.subtype ?? null,
+        account_id: r.account_id ?? null,
+        reason_code: r.reason_code ?? null,
+        reason_text: r.reason_text ?? null,
+        effective: r.effective ?? null,
+        details: r.details ?? null,
+        unreadable: mapped.mappingProblems.map((p) => `${p.field}: ${p.message}`).sort(),
+      }),
+    )
+    .digest('hex');
+}
+
+/**
+ * A ticket delivery for a draft. When the request changed, the draft is evaluated afresh ("now"
+ * resolves again) and revised, or submitted once clean. When it did not (a trigger echo of the
+ * service's own note, an agent's reply), the record is left alone: nothing is re-resolved, so
+ * nothing changes and the ticket is not updated again. The one exception is a draft that has
+ * become clean without the ticket changing (its account was imported since): it is submitted.
+ */
 async function reviseDraft(
   uow: UnitOfWork,
   deps: AppDeps,
   draft: LifecycleRecord,
   mapped: Extract<MappedTicket, { relevant: true }>,
+  changed: boolean,
   now: Date,
   accounts: AccountLookup,
 ): Promise<IngestOutcome> {
   const ev = await evaluateRequest(uow, deps, mapped.request, now, mapped.mappingProblems, accounts);
   const candidate = recordFromEvaluation(draft.id, mapped.request, ev, agentOf(mapped.request), now.toISOString());
+  const clean = candidate.state === 'submitted';
+  if (!changed && !clean) return { status: 'unchanged', record: draft };
   const patch: Record<string, unknown> = {};
   for (const f of REVISABLE) if (canonicalJson(candidate[f]) !== canonicalJson(draft[f])) patch[f] = candidate[f];
-  const clean = candidate.state === 'submitted';
   if (!clean && Object.keys(patch).length === 0) return { status: 'unchanged', record: draft };
   const { record } = await transitionIn(uow, now, {
     recordId: draft.id,
@@ -76,6 +125,22 @@ async function reviseDraft(
     patch: patch as NonNullable<Parameters<typeof transitionIn>[2]['patch']>,
   });
   return { status: clean ? 'submitted' : 'revised', record };
+}
+
+/**
+ * The advice posted when a ticket asks for something new while its record is still on its way
+ * (once per record and distinct request): the record is not changed from the ticket.
+ */
+function inProgressNote(ticketId: string, record: LifecycleRecord, fingerprint: string): OutboxMessage {
+  const body = [
+    `Lifecycle Desk record ${record.id} is ${stateWords(record.state).toLowerCase()}. A request on its way is not changed from the ticket, so this ticket change was not applied.`,
+    `To ask for something else: cancel the record, or wait until it is finished, then add the tag ${REREQUEST_TAG} to the ticket. The request the ticket shows then is filed as a new record.`,
+  ].join('\n');
+  return {
+    topic: TOPICS.zendeskNote,
+    key: `zendesk-note.${ticketId}.${record.id}.${fingerprint.slice(0, 16)}`,
+    payload: { ticket_id: ticketId, note: body, tags: [] },
+  };
 }
 
 /** The advice posted on a ticket whose request type could not be told (there is no record to hold a draft). */
@@ -147,32 +212,51 @@ export async function ingestTickets(deps: AppDeps & { labels?: FieldLabels }, in
       await uow.records.lockTickets(ticketIds);
       // Read after the locks: these see every delivery of these tickets committed before ours.
       const newest = await uow.deliveries.newestTicketUpdates('zendesk', ticketIds);
-      const open = await uow.records.findOpenByTickets(ticketIds);
+      const latest = await uow.records.findLatestByTickets(ticketIds);
+      const asked = await uow.ticketRequests.getMany('zendesk', ticketIds);
       const accountIds = relevant.flatMap((r) => accountIdsOf(r.mapped.request));
       const accounts = preloadedAccounts(uow, accountIds, await uow.accounts.getMany(accountIds));
-      const revisions: { index: number; draft: LifecycleRecord; mapped: Extract<MappedTicket, { relevant: true }> }[] = [];
+      const revisions: { index: number; draft: LifecycleRecord; mapped: Extract<MappedTicket, { relevant: true }>; changed: boolean }[] = [];
+      const seenNow: TicketRequestState[] = [];
       for (const { index, intake, mapped } of relevant) {
         const seen = newest.get(intake.ticketId);
         if (intake.ticketUpdatedAt && seen && Date.parse(seen) > Date.parse(intake.ticketUpdatedAt)) {
           outcomes[index] = { status: 'stale' };
           continue;
         }
-        const existing = open.get(intake.ticketId);
-        if (!existing && !KINDS.includes(mapped.request.kind as Kind)) {
+        const fingerprint = requestFingerprint(mapped);
+        const before = asked.get(intake.ticketId);
+        const existing = latest.get(intake.ticketId);
+        // A ticket with records but nothing stored (filed before fingerprints were kept) cannot be
+        // compared: its draft is evaluated once more, but nothing new is filed from it (fail closed).
+        const changed = before ? before.fingerprint !== fingerprint : !existing || existing.state === 'draft';
+        // The re-request tag counts once, when it appears; a tag left on the ticket files nothing more.
+        const rerequested = mapped.rerequest === true && before?.rerequest !== true;
+        seenNow.push({ source: intake.source, ticket_id: intake.ticketId, fingerprint, rerequest: mapped.rerequest === true });
+        if (existing?.state === 'draft') {
+          revisions.push({ index, draft: existing, mapped, changed });
+        } else if (existing && !SETTLED.includes(existing.state)) {
+          if (changed || rerequested) {
+            messages.push(inProgressNote(intake.ticketId, existing, fingerprint));
+            outcomes[index] = { status: 'in_progress', record: existing };
+          } else {
+            outcomes[index] = { status: 'unchanged', record: existing };
+          }
+        } else if (!changed && !rerequested) {
+          // The ticket asks for what its latest record already answered (an echo of our own update).
+          outcomes[index] = existing ? { status: 'unchanged', record: existing } : { status: 'unchanged' };
+        } else if (!KINDS.includes(mapped.request.kind as Kind)) {
           // Without a kind there is no record to keep a draft in; tell the agent on the ticket instead.
           messages.push(needsKindNote(intake.ticketId, mapped.mappingProblems, deps.labels));
           outcomes[index] = { status: 'needs_kind' };
-        } else if (!existing) {
+        } else {
           creations.push({
             index,
             input: { request: mapped.request, actor: agentOf(mapped.request), onProblems: 'draft', extraProblems: mapped.mappingProblems },
           });
-        } else if (existing.state !== 'draft') {
-          outcomes[index] = { status: 'unchanged', record: existing };
-        } else {
-          revisions.push({ index, draft: existing, mapped });
         }
       }
+      await uow.ticketRequests.saveMany(seenNow);
       if (revisions.length > 0) {
         // Lock order everywhere: record rows, then audit heads. Revisions append per record, so
         // take every row and head this batch will touch first, each set in sorted order.
@@ -181,7 +265,7 @@ export async function ingestTickets(deps: AppDeps & { labels?: FieldLabels }, in
           ...revisions.flatMap((r) => [r.draft.account_id, accountIdOf(r.mapped.request)]),
           ...creations.map((c) => accountIdOf(c.input.request)),
         ]);
-        for (const { index, draft, mapped } of revisions) outcomes[index] = await reviseDraft(uow, deps, draft, mapped, now, accounts);
+        for (const { index, draft, mapped, changed } of revisions) outcomes[index] = await reviseDraft(uow, deps, draft, mapped, changed, now, accounts);
       }
       if (creations.length > 0) {
         const created = await createRecordsIn(uow, deps, creations.map((c) => c.input), now, { accounts, alsoPublish: messages });

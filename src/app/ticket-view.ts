@@ -13,9 +13,16 @@ export const tagFor = {
   state: (state: string) => `lifecycle_${state}`,
 };
 
+/**
+ * The tag an agent adds to file a ticket's request again once its last record is finished
+ * (rejected, cancelled, confirmed…), when the request fields stay the same. Every ticket update
+ * removes it, so it is a one-off.
+ */
+export const REREQUEST_TAG = 'lifecycle_rerequest';
+
 export function ticketTags(record: Pick<LifecycleRecord, 'kind' | 'state'>): { add: string[]; remove: string[] } {
   const add = [tagFor.kind(record.kind), tagFor.state(record.state)];
-  const remove = [...KINDS.map(tagFor.kind), ...STATES.map(tagFor.state)].filter((t) => !add.includes(t));
+  const remove = [...KINDS.map(tagFor.kind), ...STATES.map(tagFor.state), REREQUEST_TAG].filter((t) => !add.includes(t));
   return { add, remove };
 }
 
@@ -35,6 +42,9 @@ const STATE_WORDS: Record<LifecycleRecord['state'], string> = {
   disputed: 'Disputed by the customer',
   resolved: 'Dispute resolved',
 };
+
+/** How a state reads in notes ("Waiting for supervisor approval in Slack"). */
+export const stateWords = (state: LifecycleRecord['state']): string => STATE_WORDS[state];
 
 const money = (m: unknown): string | null => {
   const v = m as Money | null | undefined;

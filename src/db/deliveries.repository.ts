@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { DeliveryClaim, DeliveryOutcome, DeliveryRepository } from '../records/ports';
 
 /** Outcomes after which a delivery's ticket version counts as applied (later, older versions are stale). */
-const APPLIED_OUTCOMES = ['created', 'revised', 'submitted', 'unchanged'];
+const APPLIED_OUTCOMES = ['created', 'revised', 'submitted', 'unchanged', 'in_progress'];
 
 export class KnexDeliveryRepository implements DeliveryRepository {
   constructor(private readonly db: Knex | Knex.Transaction) {}

@@ -1,7 +1,6 @@
 import type { Knex } from 'knex';
 import { AppError } from '../records/errors';
 import type { LifecycleRecord } from '../records/kinds';
-import { TERMINAL_STATES } from '../records/state-machine';
 import type { RecordRepository } from '../records/ports';
 import { recordFromRow, recordToRow } from './mappers';
 import type { RecordRow } from './mappers';
@@ -50,14 +49,14 @@ export class KnexRecordRepository implements RecordRepository {
     await this.db('lifecycle_records').insert(records.map(recordToRow));
   }
 
-  async findOpenByTickets(ticketIds: readonly string[]): Promise<Map<string, LifecycleRecord>> {
+  async findLatestByTickets(ticketIds: readonly string[]): Promise<Map<string, LifecycleRecord>> {
     const out = new Map<string, LifecycleRecord>();
     if (ticketIds.length === 0) return out;
     const { rows } = await this.db.raw<{ rows: RecordRow[] }>(
       `SELECT DISTINCT ON (ticket_id) * FROM lifecycle_records
-        WHERE ticket_id = ANY(?::text[]) AND NOT (state = ANY(?::text[]))
+        WHERE ticket_id = ANY(?::text[])
         ORDER BY ticket_id, created_at DESC, id DESC`,
-      [[...ticketIds], [...TERMINAL_STATES]],
+      [[...ticketIds]],
     );
     for (const row of rows) out.set(row.ticket_id!, recordFromRow(row));
     return out;

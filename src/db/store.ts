@@ -4,6 +4,7 @@ import { KnexAccountRepository } from './accounts.repository';
 import { KnexAuditAppender } from './audit.repository';
 import { KnexDeliveryRepository } from './deliveries.repository';
 import { KnexTicketSyncRepository } from './ticket-sync.repository';
+import { KnexTicketRequestRepository } from './ticket-requests.repository';
 import { KnexBillingAdjustmentRepository } from './billing-adjustments.repository';
 import { KnexEmailDeliveryRepository } from './email-deliveries.repository';
 import { KnexApprovalRepository } from './approvals.repository';
@@ -18,6 +19,7 @@ export function unitOfWork(trx: Knex.Transaction): UnitOfWork {
     audit: new KnexAuditAppender(trx),
     outbox: new KnexOutboxWriter(trx),
     deliveries: new KnexDeliveryRepository(trx),
+    ticketRequests: new KnexTicketRequestRepository(trx),
     ticketSync: new KnexTicketSyncRepository(trx),
     billing: new KnexBillingAdjustmentRepository(trx),
     emails: new KnexEmailDeliveryRepository(trx),

@@ -12,7 +12,8 @@ import { RecordPayload, parsePayload } from './processors';
 import type { Processor } from './worker';
 
 const FetchPayload = z.object({ ticket_id: z.string().regex(/^\d+$/), delivery_key: z.string().min(1) });
-const NotePayload = z.object({ ticket_id: z.string().regex(/^\d+$/), note: z.string().min(1) });
+/** `tags` defaults to the needs-info tag of the missing-request-type advice (rows queued before tags existed). */
+const NotePayload = z.object({ ticket_id: z.string().regex(/^\d+$/), note: z.string().min(1), tags: z.array(z.string().min(1)).default(['lifecycle_needs_info']) });
 
 export interface ZendeskProcessorDeps {
   readonly app: AppDeps;
@@ -37,8 +38,8 @@ export function zendeskProcessors(deps: ZendeskProcessorDeps): Partial<Record<To
       await syncTicket({ store: deps.app.store, helpdesk: deps.client, labels: deps.labels, solveOnConfirm: deps.solveOnConfirm }, record_id);
     },
     [TOPICS.zendeskNote]: async (payload) => {
-      const { ticket_id, note } = parsePayload(NotePayload, payload, TOPICS.zendeskNote);
-      await deps.client.updateTicket(ticket_id, { internalNote: note, addTags: ['lifecycle_needs_info'] });
+      const { ticket_id, note, tags } = parsePayload(NotePayload, payload, TOPICS.zendeskNote);
+      await deps.client.updateTicket(ticket_id, { internalNote: note, addTags: tags });
     },
   };
 }

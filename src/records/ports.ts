@@ -38,8 +38,8 @@ export interface RecordRepository {
   lockMany(ids: readonly string[]): Promise<void>;
   /** Inserts new records in one statement. */
   insertMany(records: readonly LifecycleRecord[]): Promise<void>;
-  /** Per ticket, the newest record that is not in a final state (tickets without one are absent). */
-  findOpenByTickets(ticketIds: readonly string[]): Promise<Map<string, LifecycleRecord>>;
+  /** Per ticket, its newest record in any state (tickets without records are absent). */
+  findLatestByTickets(ticketIds: readonly string[]): Promise<Map<string, LifecycleRecord>>;
   /**
    * Serialises work on these tickets until the transaction ends (two deliveries of one ticket at
    * once). Locks are taken in sorted order, so two callers locking overlapping sets cannot deadlock.
@@ -70,6 +70,23 @@ export interface DeliveryRepository {
   setOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void>;
   /** Per ticket, the newest ticket updated_at already applied (tickets never applied are absent). */
   newestTicketUpdates(source: string, ticketIds: readonly string[]): Promise<Map<string, string>>;
+}
+
+/** What a ticket last asked for, so a repeated delivery of the same request (a trigger echo) is recognised. */
+export interface TicketRequestState {
+  readonly source: string;
+  readonly ticket_id: string;
+  /** Fingerprint of the request fields the ticket last carried. */
+  readonly fingerprint: string;
+  /** Whether the ticket last carried the re-request tag (a re-request counts when the tag appears). */
+  readonly rerequest: boolean;
+}
+
+export interface TicketRequestRepository {
+  /** The stored state of these tickets (tickets never seen are absent). */
+  getMany(source: string, ticketIds: readonly string[]): Promise<Map<string, TicketRequestState>>;
+  /** Inserts or replaces the states, in one statement. */
+  saveMany(states: readonly TicketRequestState[]): Promise<void>;
 }
 
 export interface AccountRepository {
@@ -112,6 +129,7 @@ export interface UnitOfWork {
   readonly audit: AuditAppender;
   readonly outbox: OutboxWriter;
   readonly deliveries: DeliveryRepository;
+  readonly ticketRequests: TicketRequestRepository;
   readonly ticketSync: TicketSyncRepository;
   readonly billing: BillingAdjustmentRepository;
   readonly emails: EmailDeliveryRepository;

@@ -7,6 +7,7 @@ import { problemLabels } from '../../src/integrations/zendesk/inbound';
 import { AppError } from '../../src/records/errors';
 import { RecordRequestSchema } from '../../src/records/kinds';
 import { triggerBody } from '../fixtures/zendesk-trigger';
+import { ticketTags } from '../../src/app/ticket-view';
 
 const FILE = path.resolve(__dirname, '..', '..', 'config', 'field-map.example.json');
 const map = parseFieldMap(JSON.parse(fs.readFileSync(FILE, 'utf8')), FILE);
@@ -69,6 +70,13 @@ it('ignores tickets without the request tag or a request type', () => {
   expect(mapTicket(d.ticket!, map)).toEqual({ relevant: false, why: expect.any(String) });
   const tagged = mapTicket(parseZendeskDelivery(triggerBody(9, {}, { tags: 'lifecycle_request' }), {}).ticket!, map);
   expect(tagged.relevant).toBe(true);
+});
+
+it('reports the re-request tag, which every ticket update the service makes takes off again', () => {
+  const fields = { kind: 'lc_upgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'growth', to_plan: 'business' };
+  expect(mapped(fields).rerequest).toBe(false);
+  expect(mapped(fields, { tags: 'lifecycle_request lifecycle_rerequest' }).rerequest).toBe(true);
+  expect(ticketTags({ kind: 'upgrade', state: 'confirmed' }).remove).toContain('lifecycle_rerequest');
 });
 
 it('labels request paths with the ticket fields agents edit', () => {

@@ -1,4 +1,5 @@
 import type { MappedTicket } from '../../app/ingest-ticket';
+import { REREQUEST_TAG } from '../../app/ticket-view';
 import type { Problem } from '../../records/errors';
 import { isCurrency, parseDecimal } from '../../records/money';
 import { fieldLabel } from './field-map';
@@ -137,5 +138,5 @@ export function mapTicket(ticket: TicketSnapshot, map: FieldMap): MappedTicket {
     ...(effective ? { effective } : {}),
     details,
   };
-  return { relevant: true, request, mappingProblems: problems };
+  return { relevant: true, request, mappingProblems: problems, rerequest: ticket.tags.includes(REREQUEST_TAG) };
 }
