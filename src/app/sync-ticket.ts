@@ -1,5 +1,5 @@
 import type { Helpdesk, TransactionRunner } from '../records/ports';
-import { AppError } from '../records/errors';
+import { AppError, StatusRefusedError } from '../records/errors';
 import { noteHash, ticketUpdateFor } from './ticket-view';
 import type { FieldLabels } from './ticket-view';
 
@@ -25,11 +25,22 @@ export async function syncTicket(
     const state = await uow.ticketSync.getForUpdate(recordId);
     if (state && state.synced_version >= record.version) return 'skipped_stale';
     const update = ticketUpdateFor(record, deps.labels);
-    const hash = noteHash(update.internalNote);
+    let hash = noteHash(update.internalNote);
     // Transient states update the tags only: the agent gets a note when something they care about changed.
-    const postNote = state?.note_hash !== hash && !QUIET_STATES.includes(record.state);
+    let postNote = state?.note_hash !== hash && !QUIET_STATES.includes(record.state);
+    const tags = { addTags: update.addTags ?? [], removeTags: update.removeTags ?? [] };
     const solve = deps.solveOnConfirm && record.state === 'confirmed' ? { status: 'solved' as const } : {};
-    await deps.helpdesk.updateTicket(record.ticket_id, postNote ? { ...update, ...solve } : { addTags: update.addTags ?? [], removeTags: update.removeTags ?? [], ...solve });
+    try {
+      await deps.helpdesk.updateTicket(record.ticket_id, postNote ? { ...update, ...solve } : { ...tags, ...solve });
+    } catch (err) {
+      if (!(err instanceof StatusRefusedError)) throw err;
+      // The refused status took the note and tags down with it: send them without it, and tell the
+      // agent the ticket is not solved and why.
+      const note = `${update.internalNote}\n\nZendesk refused to set this ticket to ${err.status} (${err.why}); set it by hand once that is fixed.`;
+      await deps.helpdesk.updateTicket(record.ticket_id, { ...tags, internalNote: note });
+      hash = noteHash(note);
+      postNote = true;
+    }
     await uow.ticketSync.save({ record_id: record.id, ticket_id: record.ticket_id, synced_version: record.version, note_hash: postNote ? hash : (state?.note_hash ?? null), tags: update.addTags ?? [] });
     return postNote ? 'synced' : 'tags_only';
   });

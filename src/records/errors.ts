@@ -46,3 +46,19 @@ export const validationError = (problems: readonly Problem[], message?: string) 
   new AppError('validation_failed', message ?? problems.map((p) => (p.field ? `${p.field}: ${p.message}` : p.message)).join('; '), {
     problems,
   });
+
+/**
+ * The helpdesk refused the ticket status of an update (Zendesk will not solve a ticket that has no
+ * assignee) and so applied nothing of it. The caller sends the rest again without the status.
+ */
+export class StatusRefusedError extends AppError {
+  constructor(
+    readonly status: string,
+    /** The helpdesk's reason, in its words. */
+    readonly why: string,
+    cause?: unknown,
+  ) {
+    super('provider_failed', `The helpdesk refused to set the ticket to ${status}: ${why}`, { retryable: false, cause, details: { refused_status: status } });
+    this.name = 'StatusRefusedError';
+  }
+}

@@ -28,7 +28,9 @@ beforeAll(async () => {
   );
   s = await startTestService(t);
   s.stack.zendesk.users.set(1, { id: 1, name: 'Olga Ops', email: 'ops@acme.example' });
-  for (const id of [9101, 9102, 9103]) s.stack.zendesk.addTicket({ id, requester_id: 1, tags: ['lifecycle_request'] });
+  s.stack.zendesk.users.set(2, { id: 2, name: 'Agent Smith', email: 'agent@support.example' });
+  // Assigned: Zendesk solves only tickets that have an assignee.
+  for (const id of [9101, 9102, 9103]) s.stack.zendesk.addTicket({ id, requester_id: 1, assignee_id: 2, tags: ['lifecycle_request'] });
   s.stack.slack.users.set('U0LDSUP01', { id: 'U0LDSUP01', email: 'sup1@acme.example', name: 'sup1' });
 });
 afterAll(async () => {

@@ -1,7 +1,7 @@
 import { createClient } from 'node-zendesk';
 import type { ZendeskClient as NodeZendesk } from 'node-zendesk';
 import { retryAfterMs } from '../http/retry-after';
-import { AppError } from '../../records/errors';
+import { AppError, StatusRefusedError } from '../../records/errors';
 import type { Helpdesk, TicketUpdate } from '../../records/ports';
 import { ticketSnapshotFromApi } from './payload';
 import type { ApiTicket, TicketSnapshot } from './payload';
@@ -24,9 +24,25 @@ class ZendeskHttpError extends Error {
     readonly status: number,
     readonly retryAfterSeconds: number | null,
     readonly detail: string,
+    /** For 422 RecordInvalid: what Zendesk said about each field ("Assignee: is required…"). */
+    readonly reasons: readonly string[] = [],
   ) {
-    super(`Zendesk answered ${status}${detail ? `: ${detail}` : ''}`);
+    super(`Zendesk answered ${status}${detail ? `: ${detail}` : ''}${reasons.length ? ` (${reasons.join('; ')})` : ''}`);
   }
+}
+
+/** `details` of a 422 RecordInvalid: `{ "<field>": [{ "description": "…" }] }`. */
+function validationReasons(details: unknown): string[] {
+  if (!details || typeof details !== 'object') return [];
+  const out: string[] = [];
+  for (const list of Object.values(details as Record<string, unknown>)) {
+    if (!Array.isArray(list)) continue;
+    for (const item of list) {
+      const d = (item as { description?: unknown } | null)?.description;
+      if (typeof d === 'string' && d.trim()) out.push(d.trim().slice(0, 200));
+    }
+  }
+  return out.slice(0, 5);
 }
 
 const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -48,13 +64,15 @@ function transport(timeoutMs: number) {
         const retryAfter = retryAfterMs(res.headers.get('retry-after'), new Date());
         const body = (await res.text().catch(() => '')).slice(0, 300);
         let detail: string;
+        let reasons: string[] = [];
         try {
-          const j = JSON.parse(body) as { error?: unknown; description?: unknown };
+          const j = JSON.parse(body) as { error?: unknown; description?: unknown; details?: unknown };
           detail = [j.error, j.description].filter((x) => typeof x === 'string').join(': ');
+          reasons = validationReasons(j.details);
         } catch {
           detail = '';
         }
-        throw new ZendeskHttpError(res.status, retryAfter === null ? null : retryAfter / 1000, detail);
+        throw new ZendeskHttpError(res.status, retryAfter === null ? null : retryAfter / 1000, detail, reasons);
       },
     }),
   };
@@ -99,7 +117,7 @@ export class ZendeskClient implements Helpdesk {
         const retryable = status === null || status === 429 || status >= 500 || status === 408 || status === 409;
         if (!retryable) {
           const detail = status === 404 ? 'not found (deleted, or the id is wrong)' : (http?.message ?? `Zendesk answered ${status}`);
-          throw new AppError('provider_failed', `Zendesk ${what}: ${detail}`, { retryable: false, details: { status } });
+          throw new AppError('provider_failed', `Zendesk ${what}: ${detail}`, { retryable: false, cause: err, details: { status } });
         }
         if (attempt >= this.maxAttempts) {
           throw new AppError('provider_failed', `Zendesk ${what} failed after ${attempt} attempts: ${http?.message ?? (err as Error).message}`, {
@@ -131,7 +149,17 @@ export class ZendeskClient implements Helpdesk {
     if (update.removeTags?.length) ticket.remove_tags = update.removeTags;
     if (update.status) ticket.status = update.status;
     if (Object.keys(ticket).length === 0) return;
-    await this.call(`ticket ${ticketId} update`, () => this.writer.tickets.update(Number(ticketId), { ticket } as never));
+    try {
+      await this.call(`ticket ${ticketId} update`, () => this.writer.tickets.update(Number(ticketId), { ticket } as never));
+    } catch (err) {
+      // Zendesk validates an update as a whole: a status it refuses (solved without an assignee)
+      // fails the note and tags with it. Say so, so the caller can send them without the status.
+      const http = err instanceof AppError && err.options.cause instanceof ZendeskHttpError ? err.options.cause : null;
+      if (update.status && http?.status === 422) {
+        throw new StatusRefusedError(update.status, http.reasons.join('; ') || http.detail || 'Zendesk answered 422', err);
+      }
+      throw err;
+    }
   }
 }
 

@@ -1,6 +1,8 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { signZendesk } from './signature';
 
 /**
  * A local stand-in for the Zendesk Support API, used by the tests and by `lifecycle-desk demo`.
@@ -9,7 +11,15 @@ import type { AddressInfo } from 'node:net';
  * `{email}/token:{api_token}`, a JSON body shaped like the API reference (`ticket.comment` with a
  * string `body` and boolean `public`, `additional_tags`/`remove_tags` as arrays of strings, a
  * valid `status`). It keeps tickets' tags, comments and status so tests can assert what an agent
- * would see, and can answer 429 with Retry-After or 5xx on demand.
+ * would see, and can answer 429 with Retry-After or 5xx on demand. Like Zendesk it refuses to
+ * solve a ticket that has no assignee (422, nothing changed).
+ *
+ * With {@link ZendeskStandin.configureTrigger} it also plays the README's trigger: after a ticket
+ * is created or updated, by an agent ({@link ZendeskStandin.createTicket},
+ * {@link ZendeskStandin.agentUpdate}) or through the API (every successful PUT, which is what makes
+ * real Zendesk echo the service's own notes and tags back to it), it renders the README's JSON body
+ * from the ticket as it is now and posts it, signed, to the webhook. The README's safety condition
+ * ("Current user is not" the API user) can be switched on to stop the echoes.
  */
 
 export interface StandinTicket {
@@ -40,13 +50,52 @@ export interface StandinRequest {
 
 type Failure = { status: number; retryAfter?: number };
 
+/** The README's "Notify webhook" trigger, as the stand-in plays it. */
+export interface StandinTrigger {
+  /** The service's `POST /webhooks/zendesk` URL. */
+  readonly url: string;
+  /** The webhook's signing secret. */
+  readonly secret: string;
+  /** Custom field ids the trigger body lists under `fields` (one per field of the field map). */
+  readonly fieldIds: readonly (string | number)[];
+  /** The README's condition "Current user is not <API user>": updates made with the API credentials do not fire. */
+  readonly notApiUser?: boolean;
+}
+
+/** One trigger invocation and what the service answered. */
+export interface TriggerDelivery {
+  readonly ticketId: number;
+  /** Who made the update that fired it. */
+  readonly by: 'agent' | 'api';
+  /** HTTP status of the last attempt (0: no answer). */
+  readonly status: number;
+  /** The service's answer body (`{"status": "created" | "unchanged" | …}`). */
+  readonly answer: Record<string, unknown> | null;
+}
+
+/** A change an agent makes in the Zendesk UI. */
+export interface AgentChange {
+  /** Custom field values by field id; null clears a field. */
+  readonly fields?: Readonly<Record<string, unknown>>;
+  readonly addTags?: readonly string[];
+  readonly removeTags?: readonly string[];
+  readonly assignee_id?: number | null;
+  /** A reply or note. */
+  readonly comment?: { readonly body: string; readonly public: boolean };
+  readonly status?: StandinTicket['status'];
+}
+
 const STATUSES = ['new', 'open', 'pending', 'hold', 'solved', 'closed'];
 
 export class ZendeskStandin {
   readonly tickets = new Map<number, StandinTicket>();
   readonly users = new Map<number, StandinUser>();
   readonly requests: StandinRequest[] = [];
+  /** Every trigger invocation, oldest first. */
+  readonly triggerDeliveries: TriggerDelivery[] = [];
   private readonly failures: Failure[] = [];
+  private trigger: StandinTrigger | null = null;
+  private readonly pending = new Set<Promise<void>>();
 
   private constructor(
     private readonly server: Server,
@@ -78,6 +127,42 @@ export class ZendeskStandin {
     return (this.tickets.get(ticketId)?.comments ?? []).filter((c) => !c.public).map((c) => c.body);
   }
 
+  /** Plays the README trigger from now on (null: no trigger). */
+  configureTrigger(trigger: StandinTrigger | null): void {
+    this.trigger = trigger;
+  }
+
+  /** Resolves once no trigger invocation is in flight (including those the answered ones caused). */
+  async triggersIdle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  /** An agent (or the customer) creates a ticket: "Ticket is Created" fires the trigger. */
+  createTicket(t: Partial<StandinTicket> & { id: number }): StandinTicket {
+    const ticket = this.addTicket({ ...t, updated_at: this.stamp() });
+    this.fire(ticket, 'agent');
+    return ticket;
+  }
+
+  /** An agent edits a ticket in the Zendesk UI: "Ticket is Updated" fires the trigger. */
+  agentUpdate(ticketId: number, change: AgentChange): StandinTicket {
+    const ticket = this.tickets.get(ticketId);
+    if (!ticket) throw new Error(`no ticket ${ticketId}`);
+    for (const [id, value] of Object.entries(change.fields ?? {})) {
+      const field = ticket.custom_fields.find((f) => f.id === Number(id));
+      if (field) field.value = value;
+      else ticket.custom_fields.push({ id: Number(id), value });
+    }
+    const remove = new Set(change.removeTags ?? []);
+    ticket.tags = [...new Set([...ticket.tags.filter((x) => !remove.has(x)), ...(change.addTags ?? [])])];
+    if (change.assignee_id !== undefined) ticket.assignee_id = change.assignee_id;
+    if (change.comment) ticket.comments.push({ ...change.comment, at: new Date().toISOString() });
+    if (change.status) ticket.status = change.status;
+    ticket.updated_at = this.stamp();
+    this.fire(ticket, 'agent');
+    return ticket;
+  }
+
   addTicket(t: Partial<StandinTicket> & { id: number }): StandinTicket {
     const ticket: StandinTicket = {
       subject: 'Account change',
@@ -95,6 +180,8 @@ export class ZendeskStandin {
   }
 
   async close(): Promise<void> {
+    this.trigger = null;
+    await this.triggersIdle();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -139,14 +226,85 @@ export class ZendeskStandin {
     const problems = checkUpdate(body);
     if (problems.length) return reply(422, { error: 'RecordInvalid', description: 'Record validation errors', details: { base: problems.map((description) => ({ description })) } });
     const t = (body as { ticket: Record<string, unknown> }).ticket;
+    if (t.status === 'solved' && ticket.assignee_id === null) {
+      // Zendesk validates the whole update first: the refusal changes nothing, note and tags included.
+      return reply(422, {
+        error: 'RecordInvalid',
+        description: 'Record validation errors',
+        details: { assignee: [{ description: 'Assignee: is required when solving a ticket', error: 'BlankValue' }] },
+      });
+    }
     const comment = t.comment as { body: string; public?: boolean } | undefined;
     if (comment) ticket.comments.push({ body: comment.body, public: comment.public !== false, at: new Date().toISOString() });
     const remove = new Set((t.remove_tags as string[] | undefined) ?? []);
     ticket.tags = [...new Set([...ticket.tags.filter((x) => !remove.has(x)), ...((t.additional_tags as string[] | undefined) ?? [])])];
     if (typeof t.status === 'string') ticket.status = t.status as StandinTicket['status'];
-    ticket.updated_at = new Date().toISOString();
+    ticket.updated_at = this.stamp();
     const { comments: _c, ...api } = ticket;
-    return reply(200, { ticket: api, audit: { events: [] } });
+    reply(200, { ticket: api, audit: { events: [] } });
+    this.fire(ticket, 'api');
+  }
+
+  /** Zendesk timestamps have whole seconds. */
+  private stamp(): string {
+    return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  }
+
+  /** The README trigger body for the ticket as it is now (placeholders render as strings, unset as ""). */
+  triggerBody(ticket: StandinTicket, fieldIds: readonly (string | number)[]): Record<string, unknown> {
+    const user = (id: number | null) => (id === null ? undefined : this.users.get(id));
+    const render = (v: unknown): string => (v === null || v === undefined ? '' : Array.isArray(v) ? v.join(' ') : String(v));
+    const fields: Record<string, string> = {};
+    for (const id of fieldIds) fields[String(id)] = render(ticket.custom_fields.find((f) => f.id === Number(id))?.value);
+    return {
+      lifecycle_desk: 1,
+      ticket: {
+        id: String(ticket.id),
+        updated_at: ticket.updated_at,
+        tags: ticket.tags.join(' '),
+        subject: ticket.subject,
+        requester: { email: user(ticket.requester_id)?.email ?? '', name: user(ticket.requester_id)?.name ?? '' },
+        assignee_email: user(ticket.assignee_id)?.email ?? '',
+        fields,
+      },
+    };
+  }
+
+  /** Fires the trigger for this update, after the update is answered, as Zendesk does (asynchronously, retrying 5xx/429/409). */
+  private fire(ticket: StandinTicket, by: 'agent' | 'api'): void {
+    const trigger = this.trigger;
+    if (!trigger || (by === 'api' && trigger.notApiUser)) return;
+    // Rendered now: the body shows the ticket as this update left it.
+    const raw = JSON.stringify(this.triggerBody(ticket, trigger.fieldIds));
+    const invocation = randomUUID();
+    const send = async () => {
+      let status = 0;
+      let answer: Record<string, unknown> | null = null;
+      for (let attempt = 1; attempt <= 4; attempt++) {
+        const ts = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+        try {
+          const res = await fetch(trigger.url, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              'x-zendesk-webhook-signature': signZendesk(trigger.secret, ts, raw),
+              'x-zendesk-webhook-signature-timestamp': ts,
+              'x-zendesk-webhook-invocation-id': invocation,
+            },
+            body: raw,
+          });
+          status = res.status;
+          answer = (await res.json().catch(() => null)) as Record<string, unknown> | null;
+          if (status < 500 && status !== 429 && status !== 409) break;
+        } catch {
+          status = 0;
+        }
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+      this.triggerDeliveries.push({ ticketId: ticket.id, by, status, answer });
+    };
+    const p: Promise<void> = send().finally(() => this.pending.delete(p));
+    this.pending.add(p);
   }
 }
 
