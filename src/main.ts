@@ -143,7 +143,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const metrics = new Metrics();
   const app: AppDeps = { store: new KnexTransactionRunner(db), clock: systemClock, ids: uuidIds, catalog };
   const queues = new QueueRegistry({ redisUrl: config.redisUrl, prefix: config.jobs.queuePrefix });
-  const ticketUrl = zendeskTicketUrl(config.zendesk.subdomain, config.zendesk.apiUrl);
+  const ticketUrl = zendeskTicketUrl(config.zendesk.subdomain);
   const slackClient = config.slack.botToken
     ? new WebClient(config.slack.botToken, { ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}), retryConfig: { retries: 3, factor: 2, minTimeout: 1000, maxTimeout: 30_000 } })
     : null;

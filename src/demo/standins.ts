@@ -34,6 +34,8 @@ export async function startStandins(): Promise<StandinStack> {
     smtp,
     secrets,
     env: {
+      // Agent-facing links name the subdomain; the API itself is the stand-in's.
+      ZENDESK_SUBDOMAIN: 'lifecycle-demo',
       ZENDESK_API_URL: zendesk.apiUrl,
       ZENDESK_EMAIL: 'lifecycle-desk@support.example',
       ZENDESK_API_TOKEN: zendeskToken,

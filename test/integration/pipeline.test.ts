@@ -86,6 +86,9 @@ it('a credit that needs approval is posted to Slack, approved with one click, ap
   await until(() => s.stack.slack.callsOf('chat.postMessage').some((c) => JSON.stringify(c.args.blocks ?? '').includes(r.record_id)), 10_000, 'Slack post');
   const post = s.stack.slack.callsOf('chat.postMessage').find((c) => JSON.stringify(c.args.blocks ?? '').includes(r.record_id))!;
   expect(post.ok).toBe(true);
+  // The agent's link to the ticket, on the Zendesk subdomain (not the API URL, the stand-in here).
+  expect(JSON.stringify(post.args.blocks)).toContain('<https://lifecycle-demo.zendesk.com/agent/tickets/9102|');
+  expect(JSON.stringify(post.args.blocks)).not.toContain(s.stack.zendesk.origin);
   const actions = (post.args.blocks as { type: string; elements?: { action_id: string; value: string }[] }[]).find((b) => b.type === 'actions')!;
   const value = actions.elements!.find((e) => e.action_id === 'approval_approve')!.value;
   await until(async () => (await t.db('approval_requests').where({ record_id: r.record_id }).first()).messages.length > 0, 5000, 'message stored');

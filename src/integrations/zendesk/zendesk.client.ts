@@ -169,8 +169,13 @@ export function zendeskBaseUrl(subdomain: string | undefined, apiUrl: string | u
   return subdomain ? `https://${subdomain}.zendesk.com/api/v2` : null;
 }
 
-/** Agent-facing ticket link for notes and Slack messages. */
-export function zendeskTicketUrl(subdomain: string | undefined, apiUrl: string | undefined): (ticketId: string) => string | null {
-  const origin = apiUrl ? new URL(apiUrl).origin : subdomain ? `https://${subdomain}.zendesk.com` : null;
+/**
+ * Agent-facing ticket link for Slack messages: always the agent workspace of the subdomain
+ * (`https://<subdomain>.zendesk.com/agent/tickets/<id>`), never ZENDESK_API_URL, which may point
+ * at a proxy or a local stand-in agents cannot open. No subdomain (or not a valid one): no link.
+ */
+export function zendeskTicketUrl(subdomain: string | undefined): (ticketId: string) => string | null {
+  const sub = subdomain?.trim().toLowerCase().replace(/\.zendesk\.com$/, '');
+  const origin = sub && /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(sub) ? `https://${sub}.zendesk.com` : null;
   return (id) => (origin ? `${origin}/agent/tickets/${encodeURIComponent(id)}` : null);
 }
