@@ -8,6 +8,7 @@ import { exportAudit, verifyAudit } from './db/audit.queries';
 import { formatFromName, importAccounts, parseAccountsFile } from './app/import-accounts';
 import { retryRecord } from './app/apply-record';
 import { AppError } from './records/errors';
+import { DATE_INPUT_HINT, parseDateInput } from './records/dates';
 import { loadCatalog, startService, systemClock } from './main';
 
 export interface CliIo {
@@ -40,9 +41,9 @@ class Exit extends Error {
 }
 
 const isoDateArg = (v: string): Date => {
-  const d = new Date(v);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(d.getTime())) throw new AppError('validation_failed', `--since: "${v}" is not a date (use YYYY-MM-DD or an ISO timestamp)`);
-  return d;
+  const d = parseDateInput(v);
+  if (!d) throw new AppError('validation_failed', `--since: "${v}" is not ${DATE_INPUT_HINT}`);
+  return new Date(d.instant);
 };
 
 /** Runs the lifecycle-desk command; resolves to the process exit code. */

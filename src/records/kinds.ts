@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DATE_INPUT_HINT, parseDateInput, startOfNextDay } from './dates';
 import { MoneySchema } from './money';
 import type { Money } from './money';
 
@@ -28,17 +29,32 @@ export const STATUS_AFTER: Record<Subtype<'status_change'>, AccountStatus> = {
   closure: 'closed',
 };
 
-const isoDate = z
-  .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date as YYYY-MM-DD')
-  .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), 'not a real calendar date');
+/** A calendar day; a timestamp counts as its UTC day (see `dates.ts`). Parses to YYYY-MM-DD. */
+const isoDate = z.string({ error: `expected ${DATE_INPUT_HINT}` }).transform((s, ctx) => {
+  const d = parseDateInput(s);
+  if (d) return d.date;
+  ctx.addIssue({ code: 'custom', message: `"${s.slice(0, 40)}" is not ${DATE_INPUT_HINT}` });
+  return z.NEVER;
+});
 export const IsoDateSchema = isoDate;
 
-const isoInstant = z.iso.datetime({ offset: true, message: 'expected an ISO 8601 timestamp such as 2026-05-01T00:00:00Z' });
+/**
+ * An instant: a timestamp as given, or a date as 00:00 UTC that day. With `inclusiveEnd`, a date
+ * closes a period at the end of that day (the start of the next), as "affected until 10 March"
+ * is read.
+ */
+const instant = (inclusiveEnd = false) =>
+  z.string({ error: `expected ${DATE_INPUT_HINT}` }).transform((s, ctx) => {
+    const d = parseDateInput(s);
+    if (d) return d.dateOnly ? (inclusiveEnd ? startOfNextDay(d.date) : d.instant) : s.trim();
+    ctx.addIssue({ code: 'custom', message: `"${s.slice(0, 40)}" is not ${DATE_INPUT_HINT}` });
+    return z.NEVER;
+  });
+const isoInstant = instant();
 
 /** When a change takes effect: now, at the end of the current billing term, or on a date. */
 export const EffectiveSchema = z.union([z.literal('immediate'), z.literal('end_of_term'), isoDate], {
-  error: 'expected "immediate", "end_of_term" or a date as YYYY-MM-DD',
+  error: `expected "immediate", "end_of_term" or ${DATE_INPUT_HINT}`,
 });
 export type Effective = z.infer<typeof EffectiveSchema>;
 
@@ -123,7 +139,8 @@ export const ServiceCreditDetailsSchema = z
   .object({
     incident_reference: id('incident_reference').optional(),
     period_start: isoInstant,
-    period_end: isoInstant,
+    /** A date means to the end of that day. */
+    period_end: instant(true),
     requested_credit: MoneySchema,
     /** Credit the SLA and plan price justify; computed on submit. */
     computed_credit: MoneySchema.optional(),

@@ -136,6 +136,21 @@ describe('payloads', () => {
     expect(await countRows(t.db, 'outbox', { topic: 'zendesk.fetch', key: 'zendesk-fetch.event-cbe4028c-7239-495d-b020-f22348516046' })).toBe(1);
   });
 
+  it('does not read a ticket whose event tags show it is no lifecycle request', async () => {
+    const event = {
+      account_id: 22129848,
+      detail: { id: '9025', status: 'OPEN', subject: 'Where is my invoice?', tags: ['billing', 'vip'] },
+      id: 'b1e4028c-0000-495d-b020-f22348516046',
+      subject: 'zen:ticket:9025',
+      time: '2026-03-16T10:00:00Z',
+      type: 'zen:event-type:ticket.comment_added',
+      zendesk_event_version: '2022-11-06',
+    };
+    const r = await deliver(event);
+    expect(r).toMatchObject({ status: 200, json: { status: 'ignored' } });
+    expect(await countRows(t.db, 'outbox', { topic: 'zendesk.fetch', key: 'zendesk-fetch.event-b1e4028c-0000-495d-b020-f22348516046' })).toBe(0);
+  });
+
   it('keeps an invalid request as a draft whose problems name the fields', async () => {
     const r = await deliver(triggerBody(9022, { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_acme', to_plan: 'enterprise' }));
     expect(r.json).toMatchObject({ status: 'created', state: 'draft' });

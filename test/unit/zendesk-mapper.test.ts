@@ -2,12 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseFieldMap } from '../../src/integrations/zendesk/field-map';
 import { parseZendeskDelivery } from '../../src/integrations/zendesk/payload';
-import { mapTicket } from '../../src/integrations/zendesk/zendesk.mapper';
-import { problemLabels } from '../../src/integrations/zendesk/inbound';
+import { mapTicket, mayBeRequest } from '../../src/integrations/zendesk/zendesk.mapper';
+import { intakeOf, problemLabels } from '../../src/integrations/zendesk/inbound';
 import { AppError } from '../../src/records/errors';
 import { RecordRequestSchema } from '../../src/records/kinds';
 import { triggerBody } from '../fixtures/zendesk-trigger';
 import { ticketTags } from '../../src/app/ticket-view';
+import { DATE_INPUT_HINT } from '../../src/records/dates';
 
 const FILE = path.resolve(__dirname, '..', '..', 'config', 'field-map.example.json');
 const map = parseFieldMap(JSON.parse(fs.readFileSync(FILE, 'utf8')), FILE);
@@ -55,6 +56,16 @@ it('says which ticket field could not be read', () => {
   expect(m.mappingProblems.find((p) => p.field.startsWith('Amount'))!.message).toMatch(/EUR has 2 decimal places/);
 });
 
+it('takes dates and ISO timestamps in every date field, and names both forms when it cannot read one', () => {
+  const m = mapped({ kind: 'lc_credit', subtype: 'lc_outage', account_id: 'acc_1', amount: '10', currency: 'EUR', period_start: '2026-05-01T00:00:00Z', period_end: '2026-05-03T12:00:00Z', effective: 'lc_on_date', effective_date: '2026-06-01T00:00:00Z' });
+  expect(m.mappingProblems).toEqual([]);
+  expect(m.request).toMatchObject({ effective: '2026-06-01', details: { period_start: '2026-05-01T00:00:00.000Z', period_end: '2026-05-03T12:00:00.000Z' } });
+  const suspension = mapped({ kind: 'lc_status', subtype: 'lc_suspension', account_id: 'acc_a', suspension_cause: 'unpaid', review_date: '2026-04-01T09:00:00+02:00' });
+  expect(suspension.request.details).toEqual({ suspension: { cause: 'unpaid', review_date: '2026-04-01' } });
+  const bad = mapped({ kind: 'lc_credit', subtype: 'lc_outage', account_id: 'acc_1', period_start: '05/01/2026', termination_date: 'x' });
+  expect(bad.mappingProblems).toEqual([{ field: 'Affected from (field 360001000013)', message: `"05/01/2026" is not ${DATE_INPUT_HINT}` }]);
+});
+
 it('maps merges and suspensions into their detail objects', () => {
   expect(mapped({ kind: 'lc_status', subtype: 'lc_merge', account_id: 'acc_a', merge_target_account_id: 'acc_b' }).request.details).toEqual({
     merge: { source_account_id: 'acc_a', target_account_id: 'acc_b' },
@@ -79,6 +90,21 @@ it('reports the re-request tag, which every ticket update the service makes take
   expect(ticketTags({ kind: 'upgrade', state: 'confirmed' }).remove).toContain('lifecycle_rerequest');
 });
 
+it("tells from an event's tags whether the ticket may be a request (dropdown values are tags too)", () => {
+  expect(mayBeRequest(['billing', 'vip'], map)).toBe(false);
+  expect(mayBeRequest([], map)).toBe(false);
+  expect(mayBeRequest(['billing', 'lifecycle_request'], map)).toBe(true);
+  expect(mayBeRequest(['lc_upgrade'], map)).toBe(true);
+  expect(mayBeRequest(['lc_credit'], map)).toBe(true);
+  expect(mayBeRequest(['lifecycle_termination', 'lifecycle_confirmed'], map)).toBe(true);
+  const event = (tags?: unknown) => parseZendeskDelivery({ type: 'zen:event-type:ticket.tags_changed', id: 'e', detail: { id: '5', ...(tags === undefined ? {} : { tags }) } }, {});
+  expect(intakeOf(event(['billing']), map).mapped).toEqual({ relevant: false, why: expect.stringMatching(/tags/) });
+  expect(intakeOf(event(['lc_downgrade']), map).mapped).toBeNull();
+  // No tags (or tags we cannot read): read the ticket.
+  expect(intakeOf(event(), map).mapped).toBeNull();
+  expect(intakeOf(event('lifecycle_request'), map).mapped).toBeNull();
+});
+
 it('labels request paths with the ticket fields agents edit', () => {
   const labels = problemLabels(map);
   expect(labels['details.to_plan']).toBe('Target plan (field 360001000008)');
@@ -101,7 +127,7 @@ it('refuses an invalid field map naming the file and path', () => {
 
 it('parses an event webhook as needing an API read, keyed by its event id', () => {
   const d = parseZendeskDelivery({ type: 'zen:event-type:ticket.created', id: 'evt-1', detail: { id: '55' }, time: '2026-03-16T10:00:00Z' }, {});
-  expect(d).toEqual({ deliveryKey: 'event-evt-1', ticketId: '55', ticket: null, needsFetch: true, eventType: 'zen:event-type:ticket.created' });
+  expect(d).toEqual({ deliveryKey: 'event-evt-1', ticketId: '55', ticket: null, needsFetch: true, eventType: 'zen:event-type:ticket.created', eventTags: null });
   expect(parseZendeskDelivery({ type: 'zen:event-type:ticket.created', id: 'evt-1', detail: { id: '55' } }, { invocationId: 'inv-9' }).deliveryKey).toBe('inv-9');
   expect(() => parseZendeskDelivery({ type: 'zen:event-type:user.created', id: 'x', detail: { id: '1' } }, {})).toThrow(AppError);
 });

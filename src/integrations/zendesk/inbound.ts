@@ -6,7 +6,7 @@ import type { FieldMap, FieldName } from './field-map';
 import { parseZendeskDelivery } from './payload';
 import type { ZendeskDelivery } from './payload';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyZendeskSignature } from './signature';
-import { mapTicket } from './zendesk.mapper';
+import { mapTicket, mayBeRequest } from './zendesk.mapper';
 
 const header = (h: FastifyRequest['headers'], name: string): string | undefined => {
   const v = h[name];
@@ -14,12 +14,19 @@ const header = (h: FastifyRequest['headers'], name: string): string | undefined 
 };
 
 export function intakeOf(delivery: ZendeskDelivery, map: FieldMap): TicketIntake {
+  // An event names the ticket's tags: when none of them can mark a request, reading the ticket
+  // through the API (rate-limited) would only find that out again.
+  const skip = !delivery.ticket && delivery.eventTags && !mayBeRequest(delivery.eventTags, map);
   return {
     source: 'zendesk',
     deliveryKey: delivery.deliveryKey,
     ticketId: delivery.ticketId,
     ticketUpdatedAt: delivery.ticket?.updated_at ?? null,
-    mapped: delivery.ticket ? mapTicket(delivery.ticket, map) : null,
+    mapped: delivery.ticket
+      ? mapTicket(delivery.ticket, map)
+      : skip
+        ? { relevant: false, why: "the event's tags show no lifecycle request" }
+        : null,
   };
 }
 

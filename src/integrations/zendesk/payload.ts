@@ -22,6 +22,8 @@ export interface ZendeskDelivery {
   readonly ticket: TicketSnapshot | null;
   /** Event webhooks carry no field values: the ticket must be read from the API. */
   readonly needsFetch: boolean;
+  /** An event's `detail.tags` (the ticket's tags, dropdown values included), or null when it carries none. */
+  readonly eventTags?: readonly string[] | null;
   readonly eventType: string;
 }
 
@@ -63,7 +65,7 @@ export const EventBodySchema = z
   .object({
     type: z.string().startsWith('zen:event-type:ticket.', 'expected a ticket event (zen:event-type:ticket.*)'),
     id: z.string().min(1).max(200),
-    detail: z.object({ id: ticketId }).loose(),
+    detail: z.object({ id: ticketId, tags: z.array(z.string().max(200)).max(1000).nullish().catch(null) }).loose(),
     time: z.string().optional(),
   })
   .loose();
@@ -92,7 +94,15 @@ export function parseZendeskDelivery(body: unknown, headers: { invocationId?: st
   if ('type' in body) {
     const r = EventBodySchema.safeParse(body);
     if (!r.success) throw new AppError('unsupported_payload', 'Unsupported Zendesk event', { problems: problemsFromZod(r.error) });
-    return { deliveryKey: invocation ?? `event-${r.data.id}`, ticketId: r.data.detail.id, ticket: null, needsFetch: true, eventType: r.data.type };
+    const tags = r.data.detail.tags;
+    return {
+      deliveryKey: invocation ?? `event-${r.data.id}`,
+      ticketId: r.data.detail.id,
+      ticket: null,
+      needsFetch: true,
+      eventType: r.data.type,
+      eventTags: Array.isArray(tags) ? tags.map((x) => x.trim()).filter(Boolean) : null,
+    };
   }
   const r = TriggerBodySchema.safeParse(body);
   if (!r.success) throw new AppError('unsupported_payload', 'Unsupported Zendesk trigger body', { problems: problemsFromZod(r.error) });

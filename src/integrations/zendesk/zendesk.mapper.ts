@@ -1,10 +1,28 @@
 import type { MappedTicket } from '../../app/ingest-ticket';
-import { REREQUEST_TAG } from '../../app/ticket-view';
+import { REREQUEST_TAG, tagFor } from '../../app/ticket-view';
+import { KINDS } from '../../records/kinds';
 import type { Problem } from '../../records/errors';
+import { DATE_INPUT_HINT, parseDateInput, startOfNextDay } from '../../records/dates';
+import type { DateInput } from '../../records/dates';
 import { isCurrency, parseDecimal } from '../../records/money';
 import { fieldLabel } from './field-map';
 import type { FieldMap, FieldName } from './field-map';
 import type { TicketSnapshot } from './payload';
+
+/**
+ * Whether a ticket with these tags may be a lifecycle request, for events that carry tags but no
+ * field values. Zendesk adds a dropdown's selected value to the ticket's tags, so a request type
+ * set in the kind field shows as a tag (`lc_upgrade`); a ticket that already has a record carries
+ * `lifecycle_<kind>`. Errs towards yes: a wrong yes costs one API read, a wrong no a request.
+ */
+export function mayBeRequest(tags: readonly string[], map: FieldMap): boolean {
+  const kinds: readonly string[] = KINDS;
+  return tags.some((tag) => {
+    if (map.request_tags.includes(tag) || KINDS.some((k) => tagFor.kind(k) === tag)) return true;
+    const value = map.values.kind?.[tag] ?? (map.value_prefix && tag.startsWith(map.value_prefix) ? tag.slice(map.value_prefix.length) : tag);
+    return kinds.includes(value);
+  });
+}
 
 /**
  * Ticket → raw request (shaped like RecordRequestSchema's input). Pure. It converts types (a
@@ -35,21 +53,19 @@ export function mapTicket(ticket: TicketSnapshot, map: FieldMap): MappedTicket {
     if (!Number.isFinite(n)) bad(name, `"${s}" is not a number`);
     return Number.isFinite(n) ? n : undefined;
   };
-  const date = (name: FieldName): string | undefined => {
+  const dateInput = (name: FieldName): DateInput | undefined => {
     const s = str(name);
     if (s === undefined) return undefined;
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(s) || Number.isNaN(Date.parse(`${s}T00:00:00Z`))) {
-      bad(name, `"${s}" is not a date (YYYY-MM-DD)`);
-      return undefined;
-    }
-    return s;
+    const d = parseDateInput(s);
+    if (!d) bad(name, `"${s}" is not ${DATE_INPUT_HINT}`);
+    return d ?? undefined;
   };
-  /** A date field as an instant: the start of that day, or (for inclusive period ends) the start of the next. */
+  const date = (name: FieldName): string | undefined => dateInput(name)?.date;
+  /** A date field as an instant: the start of that day, or (for inclusive period ends) the start of the next; a timestamp as it is. */
   const instant = (name: FieldName, endOfDay = false): string | undefined => {
-    const d = date(name);
+    const d = dateInput(name);
     if (d === undefined) return undefined;
-    const t = Date.parse(`${d}T00:00:00Z`) + (endOfDay ? 86_400_000 : 0);
-    return new Date(t).toISOString();
+    return d.dateOnly && endOfDay ? startOfNextDay(d.date) : d.instant;
   };
   const bool = (name: FieldName): boolean | undefined => {
     const v = raw(name);
