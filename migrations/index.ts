@@ -13,6 +13,7 @@ import * as createEmailDeliveries from './20261122091000_create_email_deliveries
 import * as createApprovals from './20261122091100_create_approvals';
 import * as indexRecordsByAgent from './20261122091200_index_records_by_agent';
 import * as createTicketRequests from './20261201000200_create_ticket_requests';
+import * as addAccountBillingStart from './20261201000201_add_account_billing_start';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -33,6 +34,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261122091100_create_approvals': createApprovals,
   '20261122091200_index_records_by_agent': indexRecordsByAgent,
   '20261201000200_create_ticket_requests': createTicketRequests,
+  '20261201000201_add_account_billing_start': addAccountBillingStart,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -94,6 +94,7 @@ export interface AccountRow {
   contacts: string[];
   term_start: Date;
   term_end: Date;
+  billing_started_at: Date | null;
   notice_period_days: number;
   early_termination_fee_minor: string;
   merged_into: string | null;
@@ -113,6 +114,7 @@ export function accountFromRow(r: AccountRow): Account {
     contacts: r.contacts,
     term_start: isoReq(r.term_start),
     term_end: isoReq(r.term_end),
+    billing_started_at: r.billing_started_at ? isoReq(r.billing_started_at) : null,
     notice_period_days: r.notice_period_days,
     early_termination_fee_minor: Number(r.early_termination_fee_minor),
     merged_into: r.merged_into,
@@ -133,6 +135,7 @@ export function accountToRow(a: Account): Record<string, unknown> {
     contacts: JSON.stringify(a.contacts),
     term_start: a.term_start,
     term_end: a.term_end,
+    billing_started_at: a.billing_started_at ?? null,
     notice_period_days: a.notice_period_days,
     early_termination_fee_minor: a.early_termination_fee_minor,
     merged_into: a.merged_into,

@@ -1,6 +1,15 @@
 import { z } from 'zod';
+import { DATE_INPUT_HINT, parseDateInput } from './dates';
 import { ACCOUNT_STATUSES } from './kinds';
 import { CurrencySchema, MinorAmountSchema } from './money';
+
+/** An instant in an accounts file: a timestamp, or a date meaning 00:00 UTC that day. Stored as ISO 8601 UTC. */
+const instant = z.string({ error: `expected ${DATE_INPUT_HINT}` }).transform((s, ctx) => {
+  const d = parseDateInput(s);
+  if (d) return d.instant;
+  ctx.addIssue({ code: 'custom', message: `"${s.slice(0, 40)}" is not ${DATE_INPUT_HINT}` });
+  return z.NEVER;
+});
 
 /** A customer account as the service knows it. Applied records update it. */
 export const AccountSchema = z
@@ -16,16 +25,33 @@ export const AccountSchema = z
     support_tier: z.string().max(100).nullable().default(null),
     /** Known contact emails; a requester outside this list raises a risk flag. */
     contacts: z.array(z.email().max(320)).max(200).default([]),
-    /** Current billing term, ISO 8601 instants. */
-    term_start: z.iso.datetime({ offset: true }),
-    term_end: z.iso.datetime({ offset: true }),
+    /**
+     * The current contract term: when end-of-term changes take effect and notice is counted
+     * from. Billing periods are separate: one plan interval each (a month or a year, from the
+     * catalog), counted from term_start.
+     */
+    term_start: instant,
+    /** The instant the term ends (a date: 00:00 UTC that day, so a March term ends 2026-04-01). */
+    term_end: instant,
+    /**
+     * When the account was first billed: service credits may only cover time from then on.
+     * Null: the billing history is taken to start with the current term.
+     */
+    billing_started_at: instant.nullable().default(null),
     /** Contract terms: minimum commitment and notice. */
     notice_period_days: z.number().int().min(0).max(3650).default(30),
     early_termination_fee_minor: MinorAmountSchema.min(0).default(0),
     merged_into: z.string().max(200).nullable().default(null),
   })
   .strict()
-  .refine((a) => Date.parse(a.term_end) > Date.parse(a.term_start), { message: 'term_end must be after term_start', path: ['term_end'] });
+  .refine((a) => Date.parse(a.term_end) > Date.parse(a.term_start), { message: 'term_end must be after term_start', path: ['term_end'] })
+  .refine((a) => a.billing_started_at === null || Date.parse(a.billing_started_at) <= Date.parse(a.term_start), {
+    message: 'billing_started_at must not be after term_start (billing history includes the current term)',
+    path: ['billing_started_at'],
+  });
+
+/** When the account's billing history starts: `billing_started_at`, or the current term's start. */
+export const billingHistoryStart = (a: Pick<Account, 'billing_started_at' | 'term_start'>): string => a.billing_started_at ?? a.term_start;
 
 export type AccountInput = z.input<typeof AccountSchema>;
 export type Account = z.infer<typeof AccountSchema> & { readonly version?: number };

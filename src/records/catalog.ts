@@ -199,15 +199,6 @@ export function supportTierRank(catalog: Catalog, tierId: string): number | unde
 }
 
 /**
- * Nominal interval lengths used when no real billing period applies (e.g. a service-credit window
- * outside the account's current term): 30 days a month, 365 days a year.
- */
-export const NOMINAL_INTERVAL_SECONDS: Record<PlanInterval, number> = {
-  month: 30 * 86_400,
-  year: 365 * 86_400,
-};
-
-/**
  * A percentage with at most 4 decimals as an exact fraction of 1: 12.5 → 125000/1000000.
  * Lets money maths on percentages stay in BigInt.
  */

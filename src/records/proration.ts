@@ -102,12 +102,81 @@ export function periodCharges(price: Money, periodStart: Date, periodEnd: Date, 
   return money(roundHalfUp(BigInt(price.amount_minor) * overlap, total), price.currency);
 }
 
+/** Months in one billing interval of a plan. */
+export const INTERVAL_MONTHS = { month: 1, year: 12 } as const;
+
 /**
- * Charge for `seconds` of a price that covers `periodSeconds`, half-up. For windows with no real
- * billing period to hand (see `NOMINAL_INTERVAL_SECONDS` in the catalog).
+ * `anchor` moved by `months` calendar months (either way), keeping its time of day and its day of
+ * the month where the month has it: from a 31 January anchor the periods start 28 (or 29)
+ * February, 31 March, 30 April… Counted from the anchor each time, so short months do not drift.
  */
-export function chargeForSeconds(price: Money, seconds: number, periodSeconds: number): Money {
-  if (!Number.isSafeInteger(seconds) || seconds < 0) throw new RangeError('seconds must be a non-negative integer');
-  if (!Number.isSafeInteger(periodSeconds) || periodSeconds <= 0) throw new RangeError('periodSeconds must be a positive integer');
-  return money(roundHalfUp(BigInt(price.amount_minor) * BigInt(seconds), BigInt(periodSeconds)), price.currency);
+export function addMonths(anchor: Date, months: number): Date {
+  const y = anchor.getUTCFullYear();
+  const m = anchor.getUTCMonth() + months;
+  const year = y + Math.floor(m / 12);
+  const month = ((m % 12) + 12) % 12;
+  const target = new Date(0);
+  // setUTCFullYear, not Date.UTC: Date.UTC reads years 0–99 as 1900–1999.
+  target.setUTCFullYear(year, month, Math.min(anchor.getUTCDate(), daysInMonth(year, month)));
+  target.setUTCHours(anchor.getUTCHours(), anchor.getUTCMinutes(), anchor.getUTCSeconds(), anchor.getUTCMilliseconds());
+  return target;
+}
+
+const isLeap = (y: number) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+const daysInMonth = (y: number, m: number) => (m === 1 ? (isLeap(y) ? 29 : 28) : [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m]!);
+
+/** A billing period `[start, end)`. */
+export interface BillingPeriod {
+  readonly start: Date;
+  readonly end: Date;
+}
+
+/**
+ * The billing period that contains `at`: periods are `intervalMonths` long and counted from
+ * `anchor` (the account's term start) forwards and backwards, so a 12-month contract on a monthly
+ * plan has twelve monthly periods, and time before the term falls in earlier ones.
+ */
+export function billingPeriodAt(anchor: Date, intervalMonths: number, at: Date): BillingPeriod {
+  if (!Number.isSafeInteger(intervalMonths) || intervalMonths <= 0) throw new RangeError('intervalMonths must be a positive integer');
+  epochSeconds(anchor, 'anchor');
+  epochSeconds(at, 'at');
+  const monthsApart = (at.getUTCFullYear() - anchor.getUTCFullYear()) * 12 + (at.getUTCMonth() - anchor.getUTCMonth());
+  let k = Math.floor(monthsApart / intervalMonths);
+  while (addMonths(anchor, k * intervalMonths) > at) k--;
+  while (addMonths(anchor, (k + 1) * intervalMonths) <= at) k++;
+  return { start: addMonths(anchor, k * intervalMonths), end: addMonths(anchor, (k + 1) * intervalMonths) };
+}
+
+const gcd = (a: bigint, b: bigint): bigint => {
+  while (b !== 0n) [a, b] = [b, a % b];
+  return a < 0n ? -a : a;
+};
+
+/**
+ * What the customer paid for `[from, to)` at `price` per billing period (see
+ * {@link billingPeriodAt}): in each period the price is spread over that period's own length, to
+ * the second (a day of February costs more than a day of March), so a window never costs more
+ * than the periods it touches. The shares are added exactly and rounded once, half-up.
+ *
+ * @throws RangeError when the window ends before it starts.
+ */
+export function chargesOverPeriods(price: Money, anchor: Date, intervalMonths: number, from: Date, to: Date): Money {
+  const fs = epochSeconds(from, 'from');
+  const ts = epochSeconds(to, 'to');
+  if (ts < fs) throw new RangeError('the window ends before it starts');
+  // Sum of overlap/length over the periods, as an exact fraction num/den.
+  let num = 0n;
+  let den = 1n;
+  for (let p = billingPeriodAt(anchor, intervalMonths, from); epochSeconds(p.start) < ts; p = { start: p.end, end: addMonths(p.end, intervalMonths) }) {
+    const { s, e, total } = period(p.start, p.end);
+    const overlap = clamp(ts, s, e) - clamp(fs, s, e);
+    if (overlap > 0n) {
+      num = num * total + overlap * den;
+      den *= total;
+      const g = gcd(num, den);
+      num /= g;
+      den /= g;
+    }
+  }
+  return money(roundHalfUp(BigInt(price.amount_minor) * num, den), price.currency);
 }

@@ -1,5 +1,6 @@
+import { billingHistoryStart } from './accounts';
 import type { Account } from './accounts';
-import { findPlan, findSupportTier, NOMINAL_INTERVAL_SECONDS, percentRational, planPrice, slaCreditBracket } from './catalog';
+import { findPlan, findSupportTier, percentRational, planPrice, slaCreditBracket } from './catalog';
 import type { Catalog, Plan, PlanInterval } from './catalog';
 import { validationError } from './errors';
 import type { Problem } from './errors';
@@ -18,7 +19,7 @@ import type {
 } from './kinds';
 import { formatMoney, money, negateMoney, roundHalfUp, subtractMoney } from './money';
 import type { Money } from './money';
-import { chargeForSeconds, periodCharges, toProrationRecord } from './proration';
+import { billingPeriodAt, chargesOverPeriods, INTERVAL_MONTHS, toProrationRecord } from './proration';
 
 /**
  * Business validation of a structurally valid request against the account and the catalog
@@ -266,8 +267,9 @@ function assessPlanChange(request: RecordRequestOf<'downgrade' | 'upgrade'>, acc
   const effective = request.effective ?? policy.effective;
   const resolved = resolveEffective(effective, account, now, p);
 
-  // Money: prorate when the policy says so and the change lands inside the current term;
-  // otherwise the impact is the per-interval price difference.
+  // Money: prorate when the policy says so and the change lands inside the current term, over
+  // the billing period it falls in (one interval of the current plan, not the whole contract
+  // term); otherwise the impact is the per-interval price difference.
   d.price_delta = undefined;
   d.proration = undefined;
   let amount: Money | null = null;
@@ -276,8 +278,9 @@ function assessPlanChange(request: RecordRequestOf<'downgrade' | 'upgrade'>, acc
     amount = d.price_delta;
     const changeAt = effective === 'end_of_term' || resolved.effective_at === null ? null : new Date(resolved.effective_at);
     const termEnd = new Date(account.term_end);
-    if (policy.prorate && changeAt && changeAt < termEnd) {
-      d.proration = toProrationRecord({ oldPrice, newPrice, periodStart: new Date(account.term_start), periodEnd: termEnd, changeAt });
+    if (policy.prorate && changeAt && changeAt < termEnd && current) {
+      const billing = billingPeriodAt(new Date(account.term_start), INTERVAL_MONTHS[current.interval], changeAt);
+      d.proration = toProrationRecord({ oldPrice, newPrice, periodStart: billing.start, periodEnd: billing.end, changeAt });
       amount = d.proration.net;
     }
   }
@@ -443,17 +446,12 @@ function assessStatusChange(request: RecordRequestOf<'status_change'>, account: 
 // Service credits
 
 /**
- * Charges for an affected window. When the window lies inside the account's current term, the term
- * is the billing period and the plan price is spread over it to the second. Otherwise there is no
- * billing period on record for it, so the price is spread over the plan's nominal interval (30 days
- * a month, 365 days a year); a window longer than that costs more than one interval's price.
+ * Charges for an affected window: the plan price per billing period, each period one interval of
+ * the plan (a month or a year) counted from the account's term start, spread to the second over
+ * that period. The contract term (which may be a year of monthly billing) plays no part.
  */
 export function chargesForWindow(price: Money, plan: Plan, account: Account, start: Date, end: Date): Money {
-  const termStart = new Date(account.term_start);
-  const termEnd = new Date(account.term_end);
-  if (start >= termStart && end <= termEnd) return periodCharges(price, termStart, termEnd, start, end);
-  const seconds = Math.floor(end.getTime() / 1000) - Math.floor(start.getTime() / 1000);
-  return chargeForSeconds(price, Math.max(0, seconds), NOMINAL_INTERVAL_SECONDS[plan.interval]);
+  return chargesOverPeriods(price, new Date(account.term_start), INTERVAL_MONTHS[plan.interval], start, end);
 }
 
 const minMoney = (a: Money, b: Money): Money => (a.amount_minor <= b.amount_minor ? a : b);
@@ -473,6 +471,15 @@ function assessServiceCredit(request: RecordRequestOf<'service_credit'>, account
     periodOk = false;
   } else if (end > now) {
     p.add('details.period_end', `${d.period_end} is in the future (now ${now.toISOString()}); credit a period that has ended`);
+    periodOk = false;
+  }
+  const history = billingHistoryStart(account);
+  if (start < new Date(history)) {
+    // Charges for time the account was not billed would be invented, and would lift the cap.
+    p.add(
+      'details.period_start',
+      `${d.period_start} is before the account's billing history, which starts ${iso(history)}; credit only time the account was billed for (or correct the account's billing_started_at)`,
+    );
     periodOk = false;
   }
   const currencyOk = requested.currency === cur;

@@ -34,6 +34,40 @@ it('imports a CSV file with every account and one audit event each', async () =>
   expect((await verifyAudit(t.db)).broken).toBeNull();
 });
 
+it('imports the example accounts file an admin starts from, with dates or timestamps for the term and billing start', async () => {
+  const r = await importFile(path.resolve(__dirname, '..', '..', 'config', 'accounts.example.csv'));
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const acme = await t.db('accounts').where({ id: 'acc_acme' }).first();
+  expect([acme.term_start, acme.term_end, acme.billing_started_at].map((d: Date) => d.toISOString())).toEqual([
+    '2026-03-01T00:00:00.000Z',
+    '2026-04-01T00:00:00.000Z',
+    '2024-03-01T00:00:00.000Z',
+  ]);
+  // No billing start given: the history starts with the current term.
+  expect((await t.db('accounts').where({ id: 'acc_kaiju' }).first()).billing_started_at).toBeNull();
+  expect((await t.db('accounts').where({ id: 'acc_old' }).first()).billing_started_at.toISOString()).toBe('2025-03-01T00:00:00.000Z');
+});
+
+it('names both accepted forms when a date cannot be read, and a billing start after the term', async () => {
+  const file = path.join(tmp, 'dates.csv');
+  fs.writeFileSync(
+    file,
+    [
+      'id,name,plan_id,currency,term_start,term_end,billing_started_at',
+      'acc_d1,D1,growth,EUR,01/03/2026,2026-04-01,',
+      'acc_d2,D2,growth,EUR,2026-03-01,2026-04-01,2026-03-15',
+      'acc_d3,D3,growth,EUR,2026-02-30,2026-04-01T00:00:00,',
+    ].join('\n'),
+  );
+  const r = await importFile(file);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/line 2: term_start: "01\/03\/2026" is not a date as YYYY-MM-DD or an ISO 8601 timestamp such as 2026-05-01T00:00:00Z/);
+  expect(r.stderr).toMatch(/line 3: billing_started_at: billing_started_at must not be after term_start/);
+  expect(r.stderr).toMatch(/line 4: term_start: "2026-02-30" is not a date as YYYY-MM-DD[^\n]*term_end: "2026-04-01T00:00:00" is not a date/);
+  expect(await countRows(t.db, 'accounts', { id: 'acc_d1' })).toBe(0);
+});
+
 it('imports JSON Lines and updates existing accounts', async () => {
   const file = path.join(tmp, 'update.jsonl');
   fs.writeFileSync(

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { money } from '../../src/records/money';
-import { chargeForSeconds, periodCharges, prorate, toProrationRecord } from '../../src/records/proration';
+import { addMonths, billingPeriodAt, chargesOverPeriods, periodCharges, prorate, toProrationRecord } from '../../src/records/proration';
 import { ProrationSchema } from '../../src/records/kinds';
 
 const MARCH = { periodStart: new Date('2026-03-01T00:00:00Z'), periodEnd: new Date('2026-04-01T00:00:00Z') };
@@ -210,13 +210,60 @@ describe('periodCharges', () => {
   });
 });
 
-describe('chargeForSeconds', () => {
-  it('spreads a price over a nominal period, half up', () => {
-    expect(chargeForSeconds(money(3000, 'EUR'), 86_400, 30 * 86_400)).toEqual(money(100, 'EUR'));
-    expect(chargeForSeconds(money(1, 'JPY'), 1, 2)).toEqual(money(1, 'JPY'));
+describe('billing periods', () => {
+  const at = (s: string) => new Date(s);
+  const iso = (p: { start: Date; end: Date }) => [p.start.toISOString(), p.end.toISOString()];
+
+  it('adds calendar months from the anchor, keeping its day where the month has one', () => {
+    const jan31 = at('2026-01-31T09:30:00Z');
+    expect([1, 2, 3, 13, -1, -11].map((m) => addMonths(jan31, m).toISOString())).toEqual([
+      '2026-02-28T09:30:00.000Z',
+      '2026-03-31T09:30:00.000Z',
+      '2026-04-30T09:30:00.000Z',
+      '2027-02-28T09:30:00.000Z',
+      '2025-12-31T09:30:00.000Z',
+      '2025-02-28T09:30:00.000Z',
+    ]);
+    expect(addMonths(at('2024-01-29T00:00:00Z'), 1).toISOString()).toBe('2024-02-29T00:00:00.000Z');
+    // Years 0–99 are not read as 1900–1999.
+    expect(addMonths(at('2026-03-01T00:00:00Z'), -2026 * 12).toISOString()).toBe('0000-03-01T00:00:00.000Z');
   });
 
-  it('refuses a non-positive period', () => {
-    expect(() => chargeForSeconds(money(1, 'EUR'), 1, 0)).toThrow(RangeError);
+  it('finds the monthly or yearly period containing an instant, before or after the anchor', () => {
+    const anchor = at('2026-01-15T00:00:00Z');
+    expect(iso(billingPeriodAt(anchor, 1, at('2026-03-20T00:00:00Z')))).toEqual(['2026-03-15T00:00:00.000Z', '2026-04-15T00:00:00.000Z']);
+    expect(iso(billingPeriodAt(anchor, 1, at('2026-03-15T00:00:00Z')))).toEqual(['2026-03-15T00:00:00.000Z', '2026-04-15T00:00:00.000Z']);
+    expect(iso(billingPeriodAt(anchor, 1, at('2026-03-14T23:59:59Z')))).toEqual(['2026-02-15T00:00:00.000Z', '2026-03-15T00:00:00.000Z']);
+    expect(iso(billingPeriodAt(anchor, 1, at('1999-01-02T00:00:00Z')))).toEqual(['1998-12-15T00:00:00.000Z', '1999-01-15T00:00:00.000Z']);
+    expect(iso(billingPeriodAt(anchor, 12, at('2028-01-14T00:00:00Z')))).toEqual(['2027-01-15T00:00:00.000Z', '2028-01-15T00:00:00.000Z']);
+  });
+
+  it('charges a window by the periods it touches, each at its own length (not the contract term)', () => {
+    const anchor = at('2026-01-01T00:00:00Z');
+    const price = money(29900, 'EUR');
+    // Ten days of a 31-day March: 29900 × 10/31 = 9645.16 (over a 12-month term it would be 819).
+    expect(chargesOverPeriods(price, anchor, 1, at('2026-03-01T00:00:00Z'), at('2026-03-11T00:00:00Z'))).toEqual(money(9645, 'EUR'));
+    // Across February (28 days) and March: 29900 × (1/28 + 1/31) = 1067.86 + 964.52 = 2032.38
+    expect(chargesOverPeriods(price, anchor, 1, at('2026-02-28T00:00:00Z'), at('2026-03-02T00:00:00Z'))).toEqual(money(2032, 'EUR'));
+    // Whole periods cost exactly their price.
+    expect(chargesOverPeriods(price, anchor, 1, at('2025-11-01T00:00:00Z'), at('2026-05-01T00:00:00Z'))).toEqual(money(6 * 29900, 'EUR'));
+    expect(chargesOverPeriods(money(358800, 'EUR'), anchor, 12, at('2026-01-01T00:00:00Z'), at('2026-01-02T00:00:00Z'))).toEqual(money(983, 'EUR'));
+    expect(chargesOverPeriods(price, anchor, 1, at('2026-03-01T00:00:00Z'), at('2026-03-01T00:00:00Z'))).toEqual(money(0, 'EUR'));
+    expect(() => chargesOverPeriods(price, anchor, 1, at('2026-03-02T00:00:00Z'), at('2026-03-01T00:00:00Z'))).toThrow(RangeError);
+  });
+
+  it('never charges more than the periods touched, whatever the window', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 400 * 86_400 }), fc.integer({ min: 0, max: 400 * 86_400 }), fc.integer({ min: 0, max: 10_000_000 }), (a, len, amount) => {
+        const anchor = at('2026-01-31T00:00:00Z');
+        const from = new Date(Date.parse('2025-06-01T00:00:00Z') + a * 1000);
+        const to = new Date(from.getTime() + len * 1000);
+        const c = chargesOverPeriods(money(amount, 'EUR'), anchor, 1, from, to).amount_minor;
+        let touched = 0;
+        for (let p = billingPeriodAt(anchor, 1, from); p.start < to; p = billingPeriodAt(anchor, 1, p.end)) touched++;
+        expect(c).toBeGreaterThanOrEqual(0);
+        expect(c).toBeLessThanOrEqual(amount * Math.max(1, touched));
+      }),
+    );
   });
 });

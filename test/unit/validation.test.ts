@@ -221,6 +221,13 @@ describe('upgrade', () => {
     expect(a.details).toMatchObject({ price_delta: money(20000, 'EUR'), features: ['audit_log', 'phone_support'], contract_check: { ok: true } });
   });
 
+  it('prorates over the billing period of the change (a month), not the whole contract term', () => {
+    const yearContract = buildAccount({ term_start: '2026-01-01', term_end: '2027-01-01' });
+    const a = assess(buildRequest('upgrade', { details: { to_plan: 'business' } }), { account: yearContract });
+    expect(a.details.proration).toMatchObject({ period_start: '2026-03-01T00:00:00.000Z', period_end: '2026-04-01T00:00:00.000Z' });
+    expect(a.amount).toEqual(money(10000, 'EUR'));
+  });
+
   it('refuses an "upgrade" to a lower plan', () => {
     const a = assess(buildRequest('upgrade', { details: { to_plan: 'starter' } }));
     expect(fields(a)).toEqual(['details.to_plan']);
@@ -534,9 +541,39 @@ describe('service_credit', () => {
     expect(a.details.verification).toMatchObject({ result: 'unverified' });
   });
 
-  it('prices a window outside the current term over a nominal 30-day month', () => {
-    const a = assess(credit('goodwill', 100, { period_start: '2026-02-10T00:00:00Z', period_end: '2026-02-11T00:00:00Z' }));
-    expect(a.details.period_charges).toEqual(money(330, 'EUR'));
+  it('prices a window before the current term by the billing period it fell in, when the account was billed then', () => {
+    const billedSince2025 = buildAccount({ billing_started_at: '2025-01-01' });
+    const a = assess(credit('goodwill', 100, { period_start: '2026-02-10T00:00:00Z', period_end: '2026-02-11T00:00:00Z' }), { account: billedSince2025 });
+    expect(a.problems).toEqual([]);
+    // One day of a 28-day €99 February: 9900 / 28 = 353.57 → €3.54
+    expect(a.details.period_charges).toEqual(money(354, 'EUR'));
+  });
+
+  it("caps a credit by the billing periods it covers, not the whole contract term", () => {
+    // €299/month, billed monthly on a 12-month contract; a 10-day outage in March.
+    const yearContract = buildAccount({ plan_id: 'business', term_start: '2026-01-01', term_end: '2027-01-01' });
+    const outage = (amount_minor: number) =>
+      buildRequest('service_credit', { subtype: 'outage', details: { period_start: '2026-03-01', period_end: '2026-03-10', requested_credit: { amount_minor, currency: 'EUR' } } });
+    const ok = assess(outage(9600), { account: yearContract });
+    expect(ok.problems).toEqual([]);
+    // 29900 × 10/31 = 9645.16; spread over the 12-month term it was 29900 × 10/365 = €8.19.
+    expect(ok.details.period_charges).toEqual(money(9645, 'EUR'));
+    expect(fields(assess(outage(9646), { account: yearContract }))).toEqual(['details.requested_credit']);
+  });
+
+  it("refuses a period before the account's billing history (default: the current term), so no charges are invented", () => {
+    for (const start of ['1999-01-01', '0000-06-01', '2026-02-28']) {
+      const a = assess(credit('goodwill', 100, { period_start: start, period_end: '2026-03-02' }));
+      expect(fields(a)).toEqual(['details.period_start']);
+      expect(a.problems[0]!.message).toMatch(/before the account's billing history, which starts 2026-03-01T00:00:00.000Z/);
+      expect(a.details.period_charges).toBeUndefined();
+    }
+    // Billed since 1999: a 1999 window is priced as billed then (one day of a 31-day January).
+    const since1999 = buildAccount({ billing_started_at: '1999-01-01' });
+    const old = assess(credit('goodwill', 100, { period_start: '1999-01-05', period_end: '1999-01-05' }), { account: since1999 });
+    expect(old.problems).toEqual([]);
+    expect(old.details.period_charges).toEqual(money(319, 'EUR'));
+    expect(fields(assess(credit('goodwill', 100, { period_start: '1998-12-31', period_end: '1999-01-05' }), { account: since1999 }))).toEqual(['details.period_start']);
   });
 
   it('prices in the account currency (JPY, no decimals)', () => {
