@@ -167,7 +167,9 @@ export function chargesOverPeriods(price: Money, anchor: Date, intervalMonths: n
   // Sum of overlap/length over the periods, as an exact fraction num/den.
   let num = 0n;
   let den = 1n;
-  for (let p = billingPeriodAt(anchor, intervalMonths, from); epochSeconds(p.start) < ts; p = { start: p.end, end: addMonths(p.end, intervalMonths) }) {
+  // Each next period is found from the anchor again: stepping from a clamped end (28 February)
+  // would lose the anchor's day (the 31st).
+  for (let p = billingPeriodAt(anchor, intervalMonths, from); epochSeconds(p.start) < ts; p = billingPeriodAt(anchor, intervalMonths, p.end)) {
     const { s, e, total } = period(p.start, p.end);
     const overlap = clamp(ts, s, e) - clamp(fs, s, e);
     if (overlap > 0n) {

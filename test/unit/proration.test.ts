@@ -249,6 +249,9 @@ describe('billing periods', () => {
     expect(chargesOverPeriods(price, anchor, 1, at('2025-11-01T00:00:00Z'), at('2026-05-01T00:00:00Z'))).toEqual(money(6 * 29900, 'EUR'));
     expect(chargesOverPeriods(money(358800, 'EUR'), anchor, 12, at('2026-01-01T00:00:00Z'), at('2026-01-02T00:00:00Z'))).toEqual(money(983, 'EUR'));
     expect(chargesOverPeriods(price, anchor, 1, at('2026-03-01T00:00:00Z'), at('2026-03-01T00:00:00Z'))).toEqual(money(0, 'EUR'));
+    // From a 31st anchor, periods after a short month still end on the 31st: seven whole periods cost seven prices.
+    const end31 = at('2026-01-31T00:00:00Z');
+    expect(chargesOverPeriods(price, end31, 1, at('2025-12-31T00:00:00Z'), at('2026-07-31T00:00:00Z'))).toEqual(money(7 * 29900, 'EUR'));
     expect(() => chargesOverPeriods(price, anchor, 1, at('2026-03-02T00:00:00Z'), at('2026-03-01T00:00:00Z'))).toThrow(RangeError);
   });
 
