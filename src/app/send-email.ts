@@ -31,6 +31,15 @@ export type EmailResult = 'sent' | 'already_sent' | 'skipped_no_recipient';
 const MAILER = systemActor('email');
 
 /**
+ * Who receives a customer email: the account's contacts, all of them. The ticket's requester is
+ * among them only when they are a contact; anyone else who writes in (the `unknown_requester`
+ * risk flag) never receives the account's billing details.
+ */
+export function customerRecipients(account: { readonly contacts: readonly string[] } | null): string[] {
+  return [...new Set((account?.contacts ?? []).map((c) => c.trim()).filter(Boolean))];
+}
+
+/**
  * Emails the customer about one outcome of a record, once: the delivery is stored and claimed
  * (a lease, so two workers never send it at the same time) before sending, and marked sent in
  * the transaction that records it; a retry finds it sent and only finishes what is left
@@ -45,7 +54,8 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
     const record = await uow.records.get(recordId);
     if (!record) throw new AppError('not_found', `No lifecycle record ${recordId}`, { retryable: false });
     const account = await uow.accounts.get(record.account_id);
-    const to = record.requester?.email ?? account?.contacts[0] ?? null;
+    const recipients = customerRecipients(account);
+    const to = recipients.length ? recipients.join(', ') : null;
     const stored = await uow.emails.ensure(key, recordId, outcome, messageId);
     const status = stored === 'pending' || stored === 'sending' ? ((await uow.emails.claim(key, deps.sendLeaseMs ?? 60_000)) ? 'claimed' : 'busy') : stored;
     const rejection = outcome === 'rejected' ? await uow.audit.latestForRecord(recordId, 'record.reject') : null;
@@ -58,7 +68,7 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
   if (prepared.status === 'claimed') {
     if (!prepared.to) {
       await deps.store.transaction(async (uow) => {
-        await uow.emails.markSkipped(key, 'no requester email and no account contact');
+        await uow.emails.markSkipped(key, 'the account has no contact');
         await uow.audit.append([
           {
             account_id: prepared.record.account_id,
@@ -66,7 +76,7 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
             type: 'email.skipped',
             actor: MAILER,
             occurred_at: deps.clock.now().toISOString(),
-            data: { outcome, reason: 'no requester email and no account contact' },
+            data: { outcome, reason: 'the account has no contact' },
           },
         ]);
       });
