@@ -133,7 +133,7 @@ async function reviseDraft(
  */
 function inProgressNote(ticketId: string, record: LifecycleRecord, fingerprint: string): OutboxMessage {
   const body = [
-    `Lifecycle Desk record ${record.id} is ${stateWords(record.state).toLowerCase()}. A request on its way is not changed from the ticket, so this ticket change was not applied.`,
+    `Lifecycle Desk record ${record.id} is still in progress (${stateWords(record.state)}). A request on its way is not changed from the ticket, so this ticket change was not applied.`,
     `To ask for something else: cancel the record, or wait until it is finished, then add the tag ${REREQUEST_TAG} to the ticket. The request the ticket shows then is filed as a new record.`,
   ].join('\n');
   return {

@@ -162,7 +162,7 @@ describe('trigger echoes and new requests on one ticket', () => {
     expect((await deliver(deps, 'echo-busy', changed)).status).toBe('unchanged');
     const notes = await t.db('outbox').where({ topic: 'zendesk.note' }).whereRaw("payload->>'ticket_id' = 'echo-busy'");
     expect(notes).toHaveLength(1);
-    expect(notes[0].payload.note).toMatch(new RegExp(`record ${first.record!.id} is waiting for supervisor approval[\\s\\S]*lifecycle_rerequest`));
+    expect(notes[0].payload.note).toMatch(new RegExp(`record ${first.record!.id} is still in progress \\(Waiting for supervisor approval in Slack\\)[\\s\\S]*lifecycle_rerequest`));
     expect(notes[0].payload.tags).toEqual([]);
     // Rejected afterwards: the echo of the rejection note shows the changed fields, already seen.
     await setState(first.record!.id, 'rejected');

@@ -169,13 +169,20 @@ describe('with the README trigger echoing every update back', () => {
   it('a rejected credit stays rejected: the echo of the rejection note files nothing, Slack is not asked again', async () => {
     file(9303, credit('acc_big', '150.00'));
     const pending = await onlyRecord(9303, 'pending_approval');
+    await settle();
+    // The agent changes the amount while the supervisor decides: not applied, and said so once.
+    s.stack.zendesk.agentUpdate(9303, { fields: { [F.amount!]: '120.00' } });
+    await until(() => s.stack.zendesk.notes(9303).some((n) => n.includes('still in progress')), 10_000, 'in-progress note');
+    await settle();
     await reject(pending.id, 'already credited on ticket 9302');
     await onlyRecord(9303, 'rejected');
     await settle();
     expect(s.stack.zendesk.tickets.get(9303)!.tags).toEqual(expect.arrayContaining(['lifecycle_rejected']));
     expect(s.stack.zendesk.tickets.get(9303)!.tags).not.toContain('lifecycle_pending_approval');
     expect(s.stack.slack.callsOf('chat.postMessage').filter((c) => JSON.stringify(c.args.blocks ?? '').includes('Approval needed') && JSON.stringify(c.args.blocks ?? '').includes('9303'))).toHaveLength(1);
-    expect(changingDeliveries(9303).map((d) => d.answer!.status)).toEqual(['created']);
+    expect(changingDeliveries(9303).map((d) => d.answer!.status)).toEqual(['created', 'in_progress']);
+    expect(s.stack.zendesk.notes(9303).filter((n) => n.includes('still in progress'))).toHaveLength(1);
+    expect(await t.db('lifecycle_records').where({ ticket_id: '9303' }).first()).toMatchObject({ amount_minor: '-15000', currency: 'EUR' });
   });
 
   it('an end-of-term downgrade is scheduled and emailed; cancelled, it stays cancelled', async () => {
