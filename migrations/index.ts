@@ -12,6 +12,9 @@ import * as createBillingAdjustments from './20261122090900_create_billing_adjus
 import * as createEmailDeliveries from './20261122091000_create_email_deliveries';
 import * as createApprovals from './20261122091100_create_approvals';
 import * as indexRecordsByAgent from './20261122091200_index_records_by_agent';
+import * as addBillingAdjustmentResult from './20261201000300_add_billing_adjustment_result';
+import * as createBillingBooks from './20261201000310_create_billing_books';
+import * as createBillingPreviews from './20261201000320_create_billing_previews';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -31,6 +34,9 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261122091000_create_email_deliveries': createEmailDeliveries,
   '20261122091100_create_approvals': createApprovals,
   '20261122091200_index_records_by_agent': indexRecordsByAgent,
+  '20261201000300_add_billing_adjustment_result': addBillingAdjustmentResult,
+  '20261201000310_create_billing_books': createBillingBooks,
+  '20261201000320_create_billing_previews': createBillingPreviews,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
