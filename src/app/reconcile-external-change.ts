@@ -24,6 +24,12 @@ export interface ExternalSubscriptionChange {
 export type ExternalChangeOutcome = 'applied' | 'in_sync' | 'duplicate' | 'stale' | 'unknown_customer' | 'not_a_plan_subscription';
 
 const PROVIDER = systemActor('billing-provider');
+/**
+ * How long a pending adjustment counts as a provider call in flight: longer than a call's timeout
+ * (20 s) plus the job system's first retries; a row older than that is a call that died, and the
+ * provider's event is taken now rather than deferred for ever.
+ */
+const IN_FLIGHT_MS = 10 * 60_000;
 const sec = (iso: string | null) => (iso === null ? null : Math.floor(Date.parse(iso) / 1000));
 
 /**
@@ -45,7 +51,7 @@ export async function recordExternalChange(deps: Pick<AppDeps, 'store' | 'clock'
       if (!account) return 'unknown_customer';
       // An add-on subscription (no catalog plan on it) changing or ending says nothing about the account's plan subscription.
       if (change.plan === null) return 'not_a_plan_subscription';
-      if (await uow.billing.pendingForAccount(account.id)) {
+      if (await uow.billing.pendingForAccount(account.id, new Date(deps.clock.now().getTime() - IN_FLIGHT_MS))) {
         throw new AppError('unavailable', `account ${account.id} has a billing change in flight; deliver the event again shortly`, { retryable: true });
       }
       const stored = await uow.billingBook.getForUpdate(account.id);

@@ -55,10 +55,11 @@ export class KnexBillingAdjustmentRepository implements BillingAdjustmentReposit
     })).filter((r) => r.effect !== undefined);
   }
 
-  async pendingForAccount(accountId: string): Promise<boolean> {
+  async pendingForAccount(accountId: string, since: Date): Promise<boolean> {
     const row = await this.db('billing_adjustments as b')
       .join('lifecycle_records as r', 'r.id', 'b.record_id')
       .where('b.status', 'pending')
+      .where('b.updated_at', '>=', since)
       .where((q) => q.where('r.account_id', accountId).orWhereRaw(`r.details->'merge'->>'target_account_id' = ?`, [accountId]))
       .first(this.db.raw('1 as one'));
     return !!row;

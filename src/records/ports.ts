@@ -263,8 +263,12 @@ export interface BillingAdjustmentRepository {
   markAttempt(key: string, error: string | null, final: boolean): Promise<void>;
   /** The record's succeeded adjustments, oldest first. */
   confirmed(recordId: string): Promise<ConfirmedAdjustment[]>;
-  /** Whether any adjustment of these accounts' records is still pending (a provider call may be in flight). */
-  pendingForAccount(accountId: string): Promise<boolean>;
+  /**
+   * Whether an adjustment of the account's records (or of a merge into it) was pending and touched
+   * since `since`: a provider call may be in flight. Older pending rows are calls that died and
+   * wait for a retry; they must not hold anything up for ever.
+   */
+  pendingForAccount(accountId: string, since: Date): Promise<boolean>;
 }
 
 /** The double-entry ledger: every posting balanced, append-only, once per key. */
