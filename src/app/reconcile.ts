@@ -57,7 +57,12 @@ export async function reconcile(deps: { source: ReconcileSource; billing: Billin
 
 /** The report as aligned columns: account, field, and what each side says. */
 export function formatReconcileTable(r: ReconcileReport): string {
-  const head = `reconcile: ${r.checkedAccounts} account(s), provider ${r.provider}${r.providerCompared ? '' : ' (not readable: compared the accounts table with the ledger only)'}`;
+  const scope = r.providerCompared
+    ? ''
+    : r.provider === 'ledger'
+      ? ' (the built-in ledger is the provider: compared the accounts table with it)'
+      : ' (a webhook receiver cannot be read: compared the accounts table with the ledger only)';
+  const head = `reconcile: ${r.checkedAccounts} account(s), provider ${r.provider}${scope}`;
   if (r.differences.length === 0) return `${head}\n0 differences\n`;
   const rows = [['account', 'field', 'accounts table', 'ledger', 'provider', 'what'], ...r.differences.map((d) => [d.account_id, d.field, d.accounts ?? '-', d.ledger ?? '-', d.provider ?? '-', d.message])];
   const widths = rows[0]!.map((_, c) => Math.min(40, Math.max(...rows.map((row) => row[c]!.length))));

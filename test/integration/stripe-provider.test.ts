@@ -254,6 +254,20 @@ describe('exactly once under failures', () => {
     expect(stripe.duplicatedEffects()).toEqual([]);
   });
 
+  it('a fee an earlier version already put on the customer balance (record caught mid-apply by the upgrade) is not invoiced again', async () => {
+    const { customer } = subscribed('price_business_eur');
+    const recordId = randomUUID();
+    await fetch(`http://127.0.0.1:${stripe.port}/v1/customers/${customer}/balance_transactions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stripe.apiKey}`, 'stripe-version': Stripe.API_VERSION, 'content-type': 'application/x-www-form-urlencoded' },
+      body: `amount=9000&currency=eur&metadata[idempotency_key]=billing.${recordId}.apply`,
+    });
+    const adj = buildAdjustment({ recordId, kind: 'termination', subtype: 'customer_initiated', billingCustomerId: customer, currency: 'EUR', idempotencyKey: `billing.${recordId}.fee`, effect: { type: 'fee', amount: money(9000, 'EUR') } });
+    const result = await provider.applyAdjustment(adj);
+    expect(stripe.invoicesOf(customer).filter((i) => !i.subscription)).toEqual([]);
+    expect(result.money).toMatchObject([{ type: 'charge', purpose: 'fee', amount: money(9000, 'EUR'), destination: 'balance' }]);
+  });
+
   it('a refund whose answer was lost: the retry finds the credit note and refunds once', async () => {
     const { customer } = subscribed('price_business_eur');
     const adj = buildAdjustment({ kind: 'termination', subtype: 'customer_initiated', billingCustomerId: customer, currency: 'EUR', idempotencyKey: `billing.${randomUUID()}.refund`, effect: { type: 'refund', amount: money(700, 'EUR') } });

@@ -328,6 +328,12 @@ export class StripeBillingProvider implements BillingProvider {
    */
   private async fee(adj: BillingAdjustment, e: Extract<BillingEffect, { type: 'fee' }>): Promise<BillingResult> {
     const customer = adj.billingCustomerId!;
+    // Before this adapter invoiced fees, a termination's fee went onto the customer balance under
+    // the record's `apply` key; a record caught half-applied across that upgrade must not pay twice.
+    const earlier = await this.balanceTransactionTagged(customer, adj.idempotencyKey.replace(/\.fee$/, '.apply'));
+    if (earlier && earlier.amount > 0) {
+      return { providerRef: `stripe:${earlier.id}`, money: [{ type: 'charge', purpose: 'fee', amount: fromStripeAmount(earlier.amount, earlier.currency), destination: 'balance', ref: earlier.id }] };
+    }
     let invoice = await this.invoiceTagged(customer, adj.idempotencyKey);
     invoice ??= await this.call('fee invoice', () =>
       this.stripe.invoices.create(
