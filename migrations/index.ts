@@ -14,6 +14,9 @@ import * as createApprovals from './20261122091100_create_approvals';
 import * as indexRecordsByAgent from './20261122091200_index_records_by_agent';
 import * as createTicketRequests from './20261201000200_create_ticket_requests';
 import * as addAccountBillingStart from './20261201000201_add_account_billing_start';
+import * as addBillingAdjustmentResult from './20261201000300_add_billing_adjustment_result';
+import * as createBillingBooks from './20261201000310_create_billing_books';
+import * as createBillingPreviews from './20261201000320_create_billing_previews';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -35,6 +38,9 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261122091200_index_records_by_agent': indexRecordsByAgent,
   '20261201000200_create_ticket_requests': createTicketRequests,
   '20261201000201_add_account_billing_start': addAccountBillingStart,
+  '20261201000300_add_billing_adjustment_result': addBillingAdjustmentResult,
+  '20261201000310_create_billing_books': createBillingBooks,
+  '20261201000320_create_billing_previews': createBillingPreviews,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -9,7 +9,9 @@ import { formatFromName, importAccounts, parseAccountsFile } from './app/import-
 import { retryRecord } from './app/apply-record';
 import { AppError } from './records/errors';
 import { DATE_INPUT_HINT, parseDateInput } from './records/dates';
-import { loadCatalog, startService, systemClock } from './main';
+import { billingProvider, loadCatalog, startService, systemClock } from './main';
+import { formatReconcileJson, formatReconcileTable, reconcile } from './app/reconcile';
+import { KnexReconcileSource } from './db/reconcile.queries';
 
 export interface CliIo {
   readonly stdout: (s: string) => void | Promise<void>;
@@ -178,6 +180,24 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       try {
         const record = await retryRecord({ store: new KnexTransactionRunner(db), clock: systemClock }, id, { role: 'supervisor', id: opts.by });
         await io.stdout(`record ${record.id} is ${record.state} again (version ${record.version}); a billing job is queued\n`);
+      } finally {
+        await db.destroy();
+      }
+    });
+
+  program
+    .command('reconcile')
+    .description('list every difference between the accounts table, the ledger and the billing provider (plan, status, cancel_at, pause, balance); exit 1 when there is one')
+    .option('--account <id>', 'only this account')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(async (opts: { account?: string; format: 'table' | 'json' }) => {
+      const c = cfg();
+      const db = createDb(c.databaseUrl, { poolMax: 4 });
+      try {
+        const billing = await billingProvider(c, db);
+        const report = await reconcile({ source: new KnexReconcileSource(db), billing, clock: systemClock }, opts.account !== undefined ? { accountId: opts.account } : {});
+        await io.stdout(opts.format === 'json' ? formatReconcileJson(report) : formatReconcileTable(report));
+        if (report.differences.length > 0) throw new Exit(1);
       } finally {
         await db.destroy();
       }

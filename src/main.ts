@@ -17,6 +17,8 @@ import { KnexTransactionRunner } from './db/store';
 import { buildHttpApp } from './http/server';
 import { isIntakeDatabaseFailure } from './http/errors';
 import { zendeskRoutes } from './http/zendesk.routes';
+import { stripeRoutes } from './http/stripe.routes';
+import { recordExternalChange } from './app/reconcile-external-change';
 import { IngestBatcher } from './app/ingest-batcher';
 import { TOPICS } from './app/topics';
 import { ingestTickets } from './app/ingest-ticket';
@@ -89,6 +91,8 @@ export function missingSettings(config: Config, web: boolean, worker: boolean): 
     need(config.zendesk.webhookSecrets.length, 'ZENDESK_WEBHOOK_SECRET');
     need(config.slack.signingSecret, 'SLACK_SIGNING_SECRET');
     need(config.slack.botToken, 'SLACK_BOT_TOKEN');
+    // Changes made in the Stripe Dashboard must reach the accounts table; without the endpoint they would not.
+    if (config.billing.provider === 'stripe') need(config.billing.stripeWebhookSecret, 'STRIPE_WEBHOOK_SECRET');
   }
   if (worker) {
     need(config.zendesk.subdomain || config.zendesk.apiUrl, 'ZENDESK_SUBDOMAIN (or ZENDESK_API_URL)');
@@ -106,7 +110,8 @@ export function missingSettings(config: Config, web: boolean, worker: boolean): 
   return [...new Set(missing)];
 }
 
-async function billingProvider(config: Config, db: Knex): Promise<BillingProvider> {
+/** The billing provider BILLING_PROVIDER names (the worker's, and `reconcile`'s). */
+export async function billingProvider(config: Config, db: Knex): Promise<BillingProvider> {
   switch (config.billing.provider) {
     case 'ledger':
       return new LedgerBillingProvider(db);
@@ -173,16 +178,14 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       failsWholeBatch: isIntakeDatabaseFailure,
       onBatch: (size) => metrics.intakeBatchSize.observe(size),
     });
-    http = await buildHttpApp({
-      db,
-      redis,
-      app,
-      logger,
-      metrics,
-      apiToken: config.apiToken,
-      rawHandlers,
-      plugins: [(scope) => zendeskRoutes(scope, { clock: app.clock, inbound, metrics, ingest: (intake) => intakeBatcher.submit(intake) })],
-    });
+    const plugins: ((scope: FastifyInstance) => void)[] = [(scope) => zendeskRoutes(scope, { clock: app.clock, inbound, metrics, ingest: (intake) => intakeBatcher.submit(intake) })];
+    if (config.billing.stripeWebhookSecret) {
+      const { planOfPrice, readStripePriceMap } = await import('./integrations/billing/stripe.config');
+      const planOf = planOfPrice(readStripePriceMap(config));
+      const secret = config.billing.stripeWebhookSecret;
+      plugins.push((scope) => stripeRoutes(scope, { secret, planOf, metrics, handle: (change) => recordExternalChange(app, change) }));
+    }
+    http = await buildHttpApp({ db, redis, app, logger, metrics, apiToken: config.apiToken, rawHandlers, plugins });
     await slackApp.start();
   }
 
@@ -197,7 +200,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     const processors = buildProcessors({
       apply: { ...app, billing },
       email: { store: app.store, clock: app.clock, sender, renderer: templates!, messageIdDomain: 'lifecycle-desk', sendLeaseMs: config.jobs.lockDurationMs * 2 },
-      policy: { ...app, policy },
+      policy: { ...app, policy, billing },
       extra: {
         ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm }),
         ...slackProcessors(notifier),

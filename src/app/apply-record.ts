@@ -1,7 +1,11 @@
 import { AppError } from '../records/errors';
 import { accountChangesFor, adjustmentDescription } from '../records/apply';
 import { systemActor } from '../records/actors';
+import type { Account } from '../records/accounts';
+import { billingEffectsFor, bookAfter, implicitBook, legsFor, scheduledEffect } from '../records/billing';
+import type { BillingPhase, PlannedEffect } from '../records/billing';
 import type { LifecycleRecord } from '../records/kinds';
+import { formatMoney } from '../records/money';
 import type { BillingAdjustment, BillingProvider, BillingResult, StoredAdjustment, UnitOfWork } from '../records/ports';
 import type { AppDeps } from './deps';
 import { transitionIn } from './transition-record';
@@ -14,34 +18,41 @@ export interface ApplyDeps extends Pick<AppDeps, 'store' | 'clock' | 'catalog'> 
 
 export type ApplyOutcome = 'applied' | 'scheduled' | 'already_applied' | 'not_applicable';
 
-/** The billing steps of a record; each has its own idempotency key. */
-export type BillingStep = 'apply' | 'schedule' | 'unschedule' | 'unschedule-late';
+/** The billing steps of a record; each has its own idempotency key `billing.<record>.<step>`. */
+export type BillingStep = PlannedEffect['key'] | 'schedule' | 'unschedule' | 'unschedule-late';
 
 const BILLER = systemActor('billing');
 
-/** The adjustment for a record; its key is derived from the record and the step, never random. */
-export function adjustmentFor(record: LifecycleRecord, billingCustomerId: string | null, step: BillingStep = 'apply'): BillingAdjustment {
-  const d = record.details as Record<string, unknown>;
+/** The adjustment for one planned effect of a record; its key is derived from the record and the step, never random. */
+export function adjustmentFor(record: LifecycleRecord, account: Account, planned: Pick<PlannedEffect, 'effect'>, step: BillingStep, phase: BillingPhase): BillingAdjustment {
   return {
     idempotencyKey: `billing.${record.id}.${step}`,
     recordId: record.id,
     accountId: record.account_id,
-    billingCustomerId,
+    billingCustomerId: account.billing_customer_id,
     kind: record.kind,
     subtype: record.subtype,
-    amount: record.amount,
-    toPlan: typeof d.to_plan === 'string' ? d.to_plan : null,
-    fromPlan: typeof d.from_plan === 'string' ? d.from_plan : null,
-    cancelAtPeriodEnd: record.kind === 'termination' || (record.kind === 'status_change' && record.subtype === 'closure'),
+    currency: account.currency,
+    effect: planned.effect,
+    phase,
     effectiveAt: record.effective_at,
+    termEnd: account.term_end,
     description: adjustmentDescription(record),
   };
 }
 
-async function accountOf(uow: UnitOfWork, record: LifecycleRecord) {
+async function accountsOf(uow: UnitOfWork, record: LifecycleRecord): Promise<{ account: Account; mergeTarget: Account | null }> {
   const account = await uow.accounts.get(record.account_id);
   if (!account) throw new AppError('not_found', `Account ${record.account_id} of record ${record.id} no longer exists`, { retryable: false });
-  return account;
+  const targetId = record.subtype === 'merge' ? (record.details.merge as { target_account_id?: string } | undefined)?.target_account_id : undefined;
+  const mergeTarget = targetId ? await uow.accounts.get(targetId) : null;
+  return { account, mergeTarget };
+}
+
+/** The effects of a record for its account, as planned from the domain. */
+async function planFor(uow: UnitOfWork, deps: Pick<ApplyDeps, 'catalog'>, record: LifecycleRecord) {
+  const { account, mergeTarget } = await accountsOf(uow, record);
+  return { account, effects: billingEffectsFor(record, account, deps.catalog, mergeTarget) };
 }
 
 /** Calls the provider unless the stored adjustment already succeeded; a failure is counted on the adjustment and rethrown. */
@@ -50,15 +61,36 @@ async function callOnce(
   adjustment: BillingAdjustment,
   stored: StoredAdjustment,
   call: (a: BillingAdjustment) => Promise<BillingResult>,
-): Promise<string> {
-  if (stored.status === 'succeeded' && stored.provider_ref) return stored.provider_ref;
+): Promise<BillingResult> {
+  if (stored.status === 'succeeded' && stored.result) return stored.result;
   try {
-    return (await call(adjustment)).providerRef;
+    return await call(adjustment);
   } catch (err) {
-    const e = err instanceof AppError ? err : new AppError('provider_failed', (err as Error).message, { cause: err, retryable: true });
+    const e = asProviderError(err);
     await deps.store.transaction((uow) => uow.billing.markAttempt(adjustment.idempotencyKey, e.message, !e.retryable));
     throw e;
   }
+}
+
+const asProviderError = (err: unknown): AppError => (err instanceof AppError ? err : new AppError('provider_failed', (err as Error).message, { cause: err, retryable: true }));
+
+/**
+ * Records, once, what the provider confirmed for an adjustment: the adjustment marked succeeded
+ * with its result, the confirmed money posted to the ledger under the same key, and the billing
+ * book moved to what the provider reported. One transaction, so none of it exists without the rest.
+ */
+async function recordConfirmed(uow: UnitOfWork, now: Date, adj: BillingAdjustment, result: BillingResult): Promise<boolean> {
+  if (!(await uow.billing.markSucceeded(adj.idempotencyKey, result))) return false;
+  const legs = legsFor(adj.accountId, result.money ?? []);
+  if (legs.length) await uow.ledger.post({ key: adj.idempotencyKey, recordId: adj.recordId, accountId: adj.accountId, description: adj.description, legs });
+  const e = adj.effect;
+  if (e.type === 'plan_change' || e.type === 'cancel' || e.type === 'pause' || e.type === 'resume' || e.type === 'merge') {
+    const book = await uow.billingBook.getForUpdate(adj.accountId);
+    const base = book ?? implicitBook((await uow.accounts.get(adj.accountId))!);
+    const next = bookAfter(base, e, adj.phase, result.subscription, now);
+    if (!book || JSON.stringify(next) !== JSON.stringify(book)) await uow.billingBook.save(next, adj.recordId);
+  }
+  return true;
 }
 
 /** An approved record that takes effect later becomes `scheduled`, with a job at the effective instant; a job that came early is queued again for then. */
@@ -78,16 +110,27 @@ async function scheduleIn(uow: UnitOfWork, now: Date, record: LifecycleRecord, d
   return 'scheduled';
 }
 
+/** A short, PII-free line for the team about an effect (used in alerts). */
+function effectLabel(planned: PlannedEffect): string {
+  const e = planned.effect;
+  const money = 'amount' in e ? ` of ${formatMoney(e.amount)}` : '';
+  return `${e.type === 'fee' ? 'the early-termination fee' : e.type === 'refund' ? 'the refund' : `the ${e.type.replace('_', ' ')}`}${money}`;
+}
+
 /**
  * Applies an approved record to billing, exactly once in effect:
  *  1. one transaction moves it to `applying` (or `scheduled`, if it takes effect later) and
- *     stores the adjustment with its idempotency key;
- *  2. the provider is called with that key (a retry after a crash sends the same key, and an
- *     adjustment already marked succeeded is never sent again);
- *  3. one transaction marks the adjustment succeeded, moves the record to `applied`, updates the
- *     account and queues the customer email.
- * A record that takes effect later is `scheduled` instead; a provider with `scheduleAdjustment`
- * is told first, through the same three steps under the record's `schedule` key.
+ *     stores one adjustment per effect (the change, and a termination's fee and refund), each
+ *     with its own idempotency key;
+ *  2. the provider is called per effect with that key (a retry after a crash sends the same key,
+ *     and an adjustment already marked succeeded is never sent again); each confirmation is
+ *     recorded at once with its ledger postings and book change;
+ *  3. one transaction moves the record to `applied`, updates the account(s) and queues the
+ *     customer email, which states only what the provider confirmed.
+ * A fee or refund the provider refuses for good is recorded as failed, audited and put before the
+ * team in Slack; the change itself stands and the email says nothing about that money. A record
+ * that takes effect later is `scheduled` instead; a provider with `scheduleAdjustment` is told
+ * first, through the same steps under the record's `schedule` key.
  */
 export async function applyRecord(deps: ApplyDeps, recordId: string): Promise<ApplyOutcome> {
   const prepared = await deps.store.transaction(async (uow) => {
@@ -100,8 +143,10 @@ export async function applyRecord(deps: ApplyDeps, recordId: string): Promise<Ap
     if (!due) {
       if (!deps.billing.scheduleAdjustment) return scheduleIn(uow, now, record);
       // The provider bills on its own clock: tell it now, then wait for the effective instant.
-      const account = await accountOf(uow, record);
-      const adjustment = adjustmentFor(record, account.billing_customer_id, 'schedule');
+      const { account, effects } = await planFor(uow, deps, record);
+      const effect = scheduledEffect(effects);
+      if (!effect) return scheduleIn(uow, now, record);
+      const adjustment = adjustmentFor(record, account, { effect }, 'schedule', 'schedule');
       const stored = await uow.billing.ensure(adjustment, deps.billing.name, 'schedule');
       if (stored.status === 'succeeded') return scheduleIn(uow, now, record);
       return { step: 'schedule' as const, record, adjustment, stored };
@@ -109,56 +154,124 @@ export async function applyRecord(deps: ApplyDeps, recordId: string): Promise<Ap
     if (record.state !== 'applying') {
       record = (await transitionIn(uow, now, { recordId, event: 'start_apply', actor: BILLER, expectedVersion: record.version })).record;
     }
-    const account = await accountOf(uow, record);
-    const adjustment = adjustmentFor(record, account.billing_customer_id);
-    const stored = await uow.billing.ensure(adjustment, deps.billing.name, 'apply');
-    return { step: 'apply' as const, record, adjustment, stored };
+    const { account, effects } = await planFor(uow, deps, record);
+    const steps: { planned: PlannedEffect; adjustment: BillingAdjustment; stored: StoredAdjustment }[] = [];
+    for (const planned of effects) {
+      const adjustment = adjustmentFor(record, account, planned, planned.key, 'apply');
+      steps.push({ planned, adjustment, stored: await uow.billing.ensure(adjustment, deps.billing.name, planned.key) });
+    }
+    return { step: 'apply' as const, record, steps };
   });
   if (typeof prepared === 'string') return prepared;
 
   if (prepared.step === 'schedule') {
-    const ref = await callOnce(deps, prepared.adjustment, prepared.stored, (a) => deps.billing.scheduleAdjustment!(a));
+    const result = await callOnce(deps, prepared.adjustment, prepared.stored, (a) => deps.billing.scheduleAdjustment!(a));
     return deps.store.transaction(async (uow) => {
-      await uow.billing.markSucceeded(prepared.adjustment.idempotencyKey, ref);
+      await recordConfirmed(uow, deps.clock.now(), prepared.adjustment, result);
       const record = await uow.records.getForUpdate(recordId);
       if (record?.state === 'cancelled') {
-        // Cancelled while Stripe was being told: the unschedule that ran meanwhile may have come
-        // too early, so undo once more now that the schedule has landed.
+        // Cancelled while the provider was being told: the unschedule that ran meanwhile may have
+        // come too early, so undo once more now that the schedule has landed.
         await uow.outbox.add([{ topic: TOPICS.billingUnschedule, key: `billing-unschedule.${recordId}.late`, payload: { record_id: recordId, late: true } }]);
         return 'not_applicable';
       }
       if (!record || !['approved', 'scheduled', 'applying'].includes(record.state)) return 'not_applicable';
-      return scheduleIn(uow, deps.clock.now(), record, { provider: deps.billing.name, provider_ref: ref, idempotency_key: prepared.adjustment.idempotencyKey });
+      return scheduleIn(uow, deps.clock.now(), record, { provider: deps.billing.name, provider_ref: result.providerRef, idempotency_key: prepared.adjustment.idempotencyKey });
     });
   }
 
-  const providerRef = await callOnce(deps, prepared.adjustment, prepared.stored, (a) => deps.billing.applyAdjustment(a));
+  for (const { planned, adjustment, stored } of prepared.steps) {
+    if (stored.status === 'succeeded') continue;
+    if (stored.status === 'failed' && planned.secondary) continue;
+    let result: BillingResult;
+    try {
+      result = await deps.billing.applyAdjustment(adjustment);
+    } catch (err) {
+      const e = asProviderError(err);
+      if (planned.secondary && !e.retryable) {
+        await giveUpOn(deps, prepared.record, planned, adjustment, e);
+        continue;
+      }
+      await deps.store.transaction((uow) => uow.billing.markAttempt(adjustment.idempotencyKey, e.message, !e.retryable));
+      throw e;
+    }
+    await deps.store.transaction((uow) => recordConfirmed(uow, deps.clock.now(), adjustment, result));
+  }
 
   await deps.store.transaction(async (uow) => {
     const now = deps.clock.now();
-    await uow.billing.markSucceeded(prepared.adjustment.idempotencyKey, providerRef);
     const record = await uow.records.getForUpdate(recordId);
     if (!record || record.state !== 'applying') return;
     // Lock the account(s) in id order: records of one account are applied one after another.
     const d = record.details as { merge?: { target_account_id: string } };
     const targetId = record.subtype === 'merge' && d.merge ? d.merge.target_account_id : null;
     const lockOrder = [record.account_id, ...(targetId ? [targetId] : [])].sort();
-    const locked = new Map<string, Awaited<ReturnType<typeof uow.accounts.getForUpdate>>>();
+    if (targetId) await uow.audit.lockHeads(lockOrder);
+    const locked = new Map<string, Account | null>();
     for (const id of lockOrder) locked.set(id, await uow.accounts.getForUpdate(id));
     const account = locked.get(record.account_id);
     if (!account) throw new AppError('not_found', `Account ${record.account_id} of record ${record.id} no longer exists`, { retryable: false });
     const changes = accountChangesFor(record, account, deps.catalog, targetId ? (locked.get(targetId) ?? null) : null);
     if (changes.account !== account) await uow.accounts.update(changes.account);
     if (changes.mergeTarget) await uow.accounts.update(changes.mergeTarget);
+    const confirmed = await uow.billing.confirmed(recordId);
+    const effects = confirmed.map((c) => ({ idempotency_key: c.idempotency_key, type: c.effect.type, provider_ref: c.result.providerRef, money: c.result.money ?? [] }));
+    const main = confirmed.find((c) => c.step === 'apply');
+    if (targetId && changes.mergeTarget) {
+      // The target's own chain records what it received, so neither account's history is silent.
+      const moved = main?.result.money?.find((m) => m.type === 'transfer')?.amount ?? null;
+      await uow.audit.append([
+        {
+          account_id: targetId,
+          record_id: record.id,
+          type: 'account.merged_in',
+          actor: BILLER,
+          occurred_at: now.toISOString(),
+          data: { source_account_id: record.account_id, balance_moved: moved, provider: deps.billing.name, provider_ref: main?.result.providerRef ?? null },
+        },
+      ]);
+    }
     await transitionIn(uow, now, {
       recordId,
       event: 'mark_applied',
       actor: BILLER,
       expectedVersion: record.version,
-      data: { provider: deps.billing.name, provider_ref: providerRef, idempotency_key: prepared.adjustment.idempotencyKey },
+      data: {
+        provider: deps.billing.name,
+        provider_ref: main?.result.providerRef ?? 'none',
+        idempotency_key: main?.idempotency_key ?? `billing.${record.id}.apply`,
+        ...(effects.length ? { effects } : {}),
+      },
     });
   });
   return 'applied';
+}
+
+/**
+ * A fee or refund the provider refused for good: recorded as failed (so a retry leaves it alone
+ * and the email never mentions it), audited, and put before the team in Slack to settle by hand.
+ */
+async function giveUpOn(deps: Pick<ApplyDeps, 'store' | 'clock' | 'billing'>, record: LifecycleRecord, planned: PlannedEffect, adj: BillingAdjustment, e: AppError): Promise<void> {
+  await deps.store.transaction(async (uow) => {
+    await uow.billing.markAttempt(adj.idempotencyKey, e.message, true);
+    await uow.audit.append([
+      {
+        account_id: record.account_id,
+        record_id: record.id,
+        type: 'billing.effect_failed',
+        actor: BILLER,
+        occurred_at: deps.clock.now().toISOString(),
+        data: { provider: deps.billing.name, idempotency_key: adj.idempotencyKey, effect: planned.effect.type, error: e.message.slice(0, 1000) },
+      },
+    ]);
+    await uow.outbox.add([
+      {
+        topic: TOPICS.slackAlert,
+        key: `alert.${record.id}.${planned.key}`,
+        payload: { record_id: record.id, reason: `${effectLabel(planned)} was refused by the billing provider and was not made; the customer is not told of it. Settle it by hand` },
+      },
+    ]);
+  });
 }
 
 /**
@@ -194,17 +307,19 @@ export async function unscheduleRecord(deps: ApplyDeps, recordId: string, opts: 
     // 'pending' means the outcome of telling the provider is unknown (a crash, or a call still in
     // flight): undo all the same, which touches only what the schedule would have set.
     if (!scheduled || scheduled.status === 'failed' || !deps.billing.unscheduleAdjustment) return 'nothing_scheduled' as const;
-    const account = await accountOf(uow, record);
-    const adjustment = adjustmentFor(record, account.billing_customer_id, step);
+    const { account, effects } = await planFor(uow, deps, record);
+    const effect = scheduledEffect(effects);
+    if (!effect) return 'nothing_scheduled' as const;
+    const adjustment = adjustmentFor(record, account, { effect }, step, 'unschedule');
     const stored = await uow.billing.ensure(adjustment, deps.billing.name, step);
     return { record, adjustment, stored };
   });
   if (typeof prepared === 'string') return prepared;
   if (prepared.stored.status === 'succeeded') return 'unscheduled';
-  const ref = await callOnce(deps, prepared.adjustment, prepared.stored, (a) => deps.billing.unscheduleAdjustment!(a));
+  const result = await callOnce(deps, prepared.adjustment, prepared.stored, (a) => deps.billing.unscheduleAdjustment!(a));
   await deps.store.transaction(async (uow) => {
-    // Audited once, by whichever run marks it first.
-    if (!(await uow.billing.markSucceeded(prepared.adjustment.idempotencyKey, ref))) return;
+    // Audited once, by whichever run records it first.
+    if (!(await recordConfirmed(uow, deps.clock.now(), prepared.adjustment, result))) return;
     await uow.audit.append([
       {
         account_id: prepared.record.account_id,
@@ -212,7 +327,7 @@ export async function unscheduleRecord(deps: ApplyDeps, recordId: string, opts: 
         type: 'billing.unscheduled',
         actor: BILLER,
         occurred_at: deps.clock.now().toISOString(),
-        data: { provider: deps.billing.name, provider_ref: ref, idempotency_key: prepared.adjustment.idempotencyKey },
+        data: { provider: deps.billing.name, provider_ref: result.providerRef, idempotency_key: prepared.adjustment.idempotencyKey },
       },
     ]);
   });

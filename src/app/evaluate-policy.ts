@@ -5,13 +5,18 @@ import type { LifecycleRecord } from '../records/kinds';
 import { decidePolicy } from '../records/policy';
 import type { Policy, PolicyDecision } from '../records/policy';
 import { explainRiskFlags } from '../records/risk';
-import type { OutboxMessage } from '../records/ports';
+import type { ProviderPreviewFacts } from '../records/risk';
+import { billingEffectsFor } from '../records/billing';
+import type { BillingPreview, BillingProvider, OutboxMessage } from '../records/ports';
+import { adjustmentFor } from './apply-record';
 import type { AppDeps } from './deps';
 import { transitionIn } from './transition-record';
 import { TOPICS } from './topics';
 
 export interface PolicyDeps extends Pick<AppDeps, 'store' | 'clock' | 'catalog'> {
   readonly policy: Policy;
+  /** The billing provider, asked for its own figure before approval (when it can preview). */
+  readonly billing?: BillingProvider;
 }
 
 export type PolicyOutcome = { readonly status: 'auto_approved' | 'approval_requested'; readonly decision: PolicyDecision; readonly flags: readonly string[] } | { readonly status: 'not_submitted' };
@@ -35,6 +40,7 @@ function reminders(record: LifecycleRecord, decision: PolicyDecision, now: Date)
  * longer submitted and does nothing.
  */
 export async function evaluatePolicy(deps: PolicyDeps, recordId: string): Promise<PolicyOutcome> {
+  const preview = await providerPreview(deps, recordId);
   return deps.store.transaction(async (uow) => {
     const now = deps.clock.now();
     const record = await uow.records.getForUpdate(recordId);
@@ -42,11 +48,22 @@ export async function evaluatePolicy(deps: PolicyDeps, recordId: string): Promis
     if (record.state !== 'submitted') return { status: 'not_submitted' };
     const account = await uow.accounts.get(record.account_id);
     const facts = await uow.risk.facts(record, now, deps.policy.risk);
-    const explained = explainRiskFlags(record, account, facts, deps.policy.risk);
+    const computed = preview && preview.amount ? record.amount : null;
+    const previewFacts: ProviderPreviewFacts | null = preview ? { provider: preview.provider, amount: preview.amount, computed, unavailable: preview.unavailable ?? null } : null;
+    if (preview) {
+      const difference = preview.amount && computed && preview.amount.currency === computed.currency ? { amount_minor: preview.amount.amount_minor - computed.amount_minor, currency: computed.currency } : null;
+      await uow.billingPreviews.save(record.id, { ...preview, computed, difference });
+    }
+    const explained = explainRiskFlags(record, account, facts, deps.policy.risk, previewFacts);
     const flags = explained.map((e) => e.flag);
     const plan = account ? findPlan(deps.catalog, account.plan_id) : undefined;
     const decision = decidePolicy(deps.policy, { ...record, risk_flags: flags }, { accountTierRank: plan?.tier_rank ?? null });
-    const data = { rule: decision.rule, approvals_required: decision.approvals, risk_flags: flags };
+    const data = {
+      rule: decision.rule,
+      approvals_required: decision.approvals,
+      risk_flags: flags,
+      ...(preview ? { billing_preview: { provider: preview.provider, amount: preview.amount, computed, outstanding: preview.outstanding ?? null, unavailable: preview.unavailable ?? null } } : {}),
+    };
     if (decision.approvals === 0) {
       await transitionIn(uow, now, { recordId, event: 'auto_approve', actor: POLICY, expectedVersion: record.version, patch: { risk_flags: flags }, data });
       return { status: 'auto_approved', decision, flags };
@@ -77,4 +94,33 @@ export async function evaluatePolicy(deps: PolicyDeps, recordId: string): Promis
     });
     return { status: 'approval_requested', decision, flags };
   });
+}
+
+/**
+ * The provider's own figure for a submitted record, taken before the policy runs (outside any
+ * transaction: it is a network call). A provider that cannot preview this record says why, and
+ * that raises `provider_amount_mismatch`; a provider that is unreachable right now fails the job
+ * so it is tried again rather than approving on a guess.
+ */
+async function providerPreview(deps: PolicyDeps, recordId: string): Promise<BillingPreview | null> {
+  const billing = deps.billing;
+  if (!billing?.preview) return null;
+  const adjustment = await deps.store.transaction(async (uow) => {
+    const record = await uow.records.get(recordId);
+    if (!record || record.state !== 'submitted') return null;
+    const account = await uow.accounts.get(record.account_id);
+    if (!account) return null;
+    const targetId = record.subtype === 'merge' ? (record.details.merge as { target_account_id?: string } | undefined)?.target_account_id : undefined;
+    const target = targetId ? await uow.accounts.get(targetId) : null;
+    const main = billingEffectsFor(record, account, deps.catalog, target).find((e) => e.key === 'apply');
+    return main ? adjustmentFor(record, account, main, 'apply', 'apply') : null;
+  });
+  if (!adjustment) return null;
+  try {
+    const preview = await billing.preview(adjustment);
+    return preview.amount || preview.outstanding || preview.unavailable ? preview : null;
+  } catch (err) {
+    if (err instanceof AppError && !err.retryable) return { provider: billing.name, amount: null, unavailable: err.message.slice(0, 300) };
+    throw err;
+  }
 }

@@ -1,7 +1,7 @@
 import { AppError } from '../records/errors';
 import { systemActor } from '../records/actors';
 import type { LifecycleRecord } from '../records/kinds';
-import type { EmailSender, UnitOfWork } from '../records/ports';
+import type { ConfirmedAdjustment, EmailSender, UnitOfWork } from '../records/ports';
 import type { AppDeps } from './deps';
 import type { EmailOutcome } from './record-events';
 import { transitionIn } from './transition-record';
@@ -11,6 +11,8 @@ export interface EmailView {
   readonly account: { readonly id: string; readonly name: string; readonly currency: string };
   readonly ticketId: string | null;
   readonly reason?: string | null;
+  /** What the billing provider confirmed for the record: the only source of money an email may state. */
+  readonly billing?: readonly ConfirmedAdjustment[];
 }
 
 export interface EmailRenderer {
@@ -59,7 +61,8 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
     const stored = await uow.emails.ensure(key, recordId, outcome, messageId);
     const status = stored === 'pending' || stored === 'sending' ? ((await uow.emails.claim(key, deps.sendLeaseMs ?? 60_000)) ? 'claimed' : 'busy') : stored;
     const rejection = outcome === 'rejected' ? await uow.audit.latestForRecord(recordId, 'record.reject') : null;
-    return { record, account, to, status, reason: (rejection?.data.reason as string | undefined) ?? null };
+    const billing = status === 'claimed' ? await uow.billing.confirmed(recordId) : [];
+    return { record, account, to, status, reason: (rejection?.data.reason as string | undefined) ?? null, billing };
   });
 
   if (prepared.status === 'busy') {
@@ -88,6 +91,7 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
       account: { id: record.account_id, name: account?.name ?? record.account_id, currency: account?.currency ?? record.amount?.currency ?? 'EUR' },
       ticketId: record.ticket_id,
       reason: prepared.reason,
+      billing: prepared.billing,
     });
     let sent: { messageId: string; response: string };
     try {

@@ -59,6 +59,7 @@ const EnvSchema = z.object({
   STRIPE_API_KEY: optionalString,
   STRIPE_API_URL: z.preprocess(emptyToUndefined, url(['http:', 'https:'], 'an http(s) URL').optional()),
   STRIPE_PRICE_MAP_FILE: z.preprocess(emptyToUndefined, z.string().optional()),
+  STRIPE_WEBHOOK_SECRET: z.preprocess(emptyToUndefined, z.string().regex(/^whsec_\w+$/, 'expected the signing secret of your Stripe webhook endpoint (whsec_…)').optional()),
   EMAIL_TEMPLATES_DIR: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'templates', 'email'))),
   ZENDESK_SOLVE_ON_CONFIRM: z.preprocess(emptyToUndefined, z.enum(['true', 'false']).default('true').transform((v) => v === 'true')),
   ZENDESK_SYNC_DELAY_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(600_000).default(2000)),
@@ -106,6 +107,8 @@ export interface Config {
     readonly stripeApiKey: string | undefined;
     readonly stripeApiUrl: string | undefined;
     readonly stripePriceMapFile: string | undefined;
+    /** Signing secret of the Stripe webhook endpoint that reports subscription changes (POST /webhooks/stripe). */
+    readonly stripeWebhookSecret: string | undefined;
   };
   readonly jobs: {
     readonly concurrency: number;
@@ -184,6 +187,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       stripeApiKey: e.STRIPE_API_KEY,
       stripeApiUrl: e.STRIPE_API_URL,
       stripePriceMapFile: e.STRIPE_PRICE_MAP_FILE ? path.resolve(e.STRIPE_PRICE_MAP_FILE) : undefined,
+      stripeWebhookSecret: e.STRIPE_WEBHOOK_SECRET,
     },
     jobs: {
       concurrency: e.WORKER_CONCURRENCY,

@@ -26,6 +26,11 @@ export class KnexAccountRepository implements AccountRepository {
     return row ? accountFromRow(row) : null;
   }
 
+  async findByBillingCustomerForUpdate(customerId: string): Promise<Account | null> {
+    const rows = await this.db<AccountRow>('accounts').where({ billing_customer_id: customerId }).forUpdate().limit(2);
+    return rows.length === 1 ? accountFromRow(rows[0]!) : null;
+  }
+
   async update(account: Account): Promise<void> {
     const { id, ...row } = accountToRow(account);
     const q = this.db('accounts').where({ id });

@@ -4,12 +4,16 @@ import type { ApprovalDecision, ApprovalRequest } from '../records/ports';
 import { KnexApprovalRepository } from './approvals.repository';
 import { KnexRecordRepository } from './records.repository';
 import { KnexAccountRepository } from './accounts.repository';
+import { KnexBillingPreviewRepository } from './billing-previews.repository';
+import type { StoredPreview } from '../records/ports';
 
 export interface ApprovalSnapshot {
   readonly record: LifecycleRecord;
   readonly request: ApprovalRequest | null;
   readonly decisions: readonly ApprovalDecision[];
   readonly accountName: string | null;
+  /** The billing provider's preview taken before approval, if any. */
+  readonly preview: StoredPreview | null;
 }
 
 /** Everything a Slack approval message shows, read in one go. */
@@ -17,10 +21,11 @@ export async function loadApprovalSnapshot(db: Knex, recordId: string): Promise<
   const record = await new KnexRecordRepository(db).get(recordId);
   if (!record) return null;
   const approvals = new KnexApprovalRepository(db);
-  const [request, decisions, account] = await Promise.all([
+  const [request, decisions, account, preview] = await Promise.all([
     approvals.get(recordId),
     approvals.decisions(recordId),
     new KnexAccountRepository(db).get(record.account_id),
+    new KnexBillingPreviewRepository(db).get(recordId),
   ]);
-  return { record, request, decisions, accountName: account?.name ?? null };
+  return { record, request, decisions, accountName: account?.name ?? null, preview };
 }

@@ -24,7 +24,8 @@ export async function getRecordWithEvents(db: Knex, id: string): Promise<{ recor
   if (!isUuid(id)) return null;
   const row = await db<RecordRow>('lifecycle_records').where({ id }).first();
   if (!row) return null;
-  const events = await db<AuditRow>('audit_events').where({ record_id: id }).orderBy('seq', 'asc');
+  // In insertion order: a merge writes to two accounts' chains, whose seqs do not compare.
+  const events = await db<AuditRow>('audit_events').where({ record_id: id }).orderBy('id', 'asc');
   return { record: recordFromRow(row), events: events.map(auditFromRow) };
 }
 

@@ -6,6 +6,9 @@ import { KnexDeliveryRepository } from './deliveries.repository';
 import { KnexTicketSyncRepository } from './ticket-sync.repository';
 import { KnexTicketRequestRepository } from './ticket-requests.repository';
 import { KnexBillingAdjustmentRepository } from './billing-adjustments.repository';
+import { KnexLedgerRepository } from './ledger.repository';
+import { KnexBillingBookRepository } from './billing-book.repository';
+import { KnexBillingPreviewRepository } from './billing-previews.repository';
 import { KnexEmailDeliveryRepository } from './email-deliveries.repository';
 import { KnexApprovalRepository } from './approvals.repository';
 import { KnexOutboxWriter } from './outbox.repository';
@@ -22,6 +25,9 @@ export function unitOfWork(trx: Knex.Transaction): UnitOfWork {
     ticketRequests: new KnexTicketRequestRepository(trx),
     ticketSync: new KnexTicketSyncRepository(trx),
     billing: new KnexBillingAdjustmentRepository(trx),
+    ledger: new KnexLedgerRepository(trx),
+    billingBook: new KnexBillingBookRepository(trx),
+    billingPreviews: new KnexBillingPreviewRepository(trx),
     emails: new KnexEmailDeliveryRepository(trx),
     approvals: new KnexApprovalRepository(trx),
     // On the transaction's own connection: the caller may hold row locks, and a second pool

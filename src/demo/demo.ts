@@ -11,7 +11,9 @@ import { KnexTransactionRunner } from '../db/store';
 import { verifyAudit } from '../db/audit.queries';
 import { importAccounts } from '../app/import-accounts';
 import { createLogger } from '../observability/logger';
-import { startService } from '../main';
+import { billingProvider, startService, systemClock } from '../main';
+import { reconcile } from '../app/reconcile';
+import { KnexReconcileSource } from '../db/reconcile.queries';
 import type { Service } from '../main';
 import { signZendesk } from '../integrations/zendesk/signature';
 import { slackInteractionRequest } from '../integrations/slack/slack.standin';
@@ -245,7 +247,8 @@ export async function runDemo(io: DemoIo): Promise<number> {
         continue;
       }
       const r = await admin('lifecycle_records').where({ id }).first();
-      const events = await admin('audit_events').where({ record_id: id }).orderBy('seq');
+      // The record's own chain (a merge also writes to the target account's chain).
+      const events = await admin('audit_events').where({ record_id: id, account_id: r.account_id }).orderBy('seq');
       const path = ['created', ...events.filter((e: { type: string }) => e.type.startsWith('record.') && e.type !== 'record.created').map((e: { data: { to?: string } }) => e.data.to)];
       const firstState = (events[0]?.data as { state?: string } | undefined)?.state ?? '';
       io.out(`    record   ${id}  ${r.kind}/${r.subtype}  account ${r.account_id}`);
@@ -273,12 +276,16 @@ export async function runDemo(io: DemoIo): Promise<number> {
       if (zt) io.out(`    zendesk  ${zt.comments.length} internal note(s); tags ${zt.tags.filter((x) => x.startsWith('lifecycle_')).join(' ')}; status ${zt.status}`);
     }
 
-    step(6, 'audit verify');
+    step(6, 'audit verify and reconcile');
     const v = await verifyAudit(admin);
     io.out(v.broken ? `audit trail BROKEN at event ${v.broken.event_id}: ${v.broken.problem}` : `audit trail intact: ${v.events} events in ${v.accounts} account chains verified`);
+    const billing = await billingProvider(config, admin);
+    const report = await reconcile({ source: new KnexReconcileSource(admin), billing, clock: systemClock });
+    io.out(`reconcile: ${report.differences.length} difference(s) between the accounts table, the ledger and ${report.provider} billing across ${report.checkedAccounts} accounts`);
+    for (const d of report.differences) io.out(`  ${d.account_id} ${d.field}: ${d.message}`);
     io.out(`\nThe demo database is kept for a look around: DATABASE_URL=${dbUrl.toString()}`);
     await admin.destroy();
-    return v.broken ? 1 : 0;
+    return v.broken || report.differences.length ? 1 : 0;
   } finally {
     await service?.stop();
     await stack.close();

@@ -12,7 +12,7 @@ export interface AccountChanges {
 }
 
 /** Monthly recurring revenue of a plan in a currency (yearly prices ÷ 12, half-up). */
-function monthlyPrice(catalog: Catalog, planId: string, currency: string): number | null {
+export function monthlyPrice(catalog: Catalog, planId: string, currency: string): number | null {
   const plan = findPlan(catalog, planId);
   const price = plan && planPrice(plan, currency);
   if (!plan || !price) return null;
@@ -21,8 +21,12 @@ function monthlyPrice(catalog: Catalog, planId: string, currency: string): numbe
 
 /**
  * What applying a record does to the account(s). Pure; the caller writes the result in the same
- * transaction as the record's move to `applied`. A merge loses nothing: the target keeps all its
- * data and gains the source's contacts and MRR; the source stays, marked merged into the target.
+ * transaction as the record's move to `applied`. MRR follows what the provider bills: a suspended
+ * account's collection is paused (nothing billed), so its MRR is 0 until an activation or
+ * reactivation sets it again from the plan price. A merge loses nothing: the target keeps all its
+ * data and gains the source's contacts (its credit balance moves at the provider); the source
+ * stays, marked merged into the target, its subscription ending at the period end, so its
+ * revenue is not counted on the target.
  */
 export function accountChangesFor(record: LifecycleRecord, account: Account, catalog: Catalog, mergeTarget: Account | null): AccountChanges {
   const d = record.details as Record<string, unknown>;
@@ -45,10 +49,14 @@ export function accountChangesFor(record: LifecycleRecord, account: Account, cat
         const contacts = [...new Set([...mergeTarget.contacts, ...account.contacts])];
         return {
           account: { ...account, status: 'merged', merged_into: mergeTarget.id, mrr_minor: 0 },
-          mergeTarget: { ...mergeTarget, contacts, mrr_minor: mergeTarget.mrr_minor + account.mrr_minor },
+          mergeTarget: { ...mergeTarget, contacts },
         };
       }
-      const stopsBilling = after === 'closed' || after === 'deactivated';
+      if (record.subtype === 'activation' || record.subtype === 'reactivation') {
+        const mrr = monthlyPrice(catalog, account.plan_id, account.currency);
+        return { account: { ...account, ...(after ? { status: after } : {}), ...(mrr === null ? {} : { mrr_minor: mrr }) }, mergeTarget: null };
+      }
+      const stopsBilling = after === 'closed' || after === 'deactivated' || after === 'suspended';
       return { account: { ...account, ...(after ? { status: after } : {}), ...(stopsBilling ? { mrr_minor: 0 } : {}) }, mergeTarget: null };
     }
     case 'service_credit':
@@ -61,4 +69,33 @@ export function adjustmentDescription(record: LifecycleRecord): string {
   const d = record.details as Record<string, unknown>;
   const plan = typeof d.to_plan === 'string' ? ` to ${d.to_plan}` : '';
   return `${record.kind} ${record.subtype}${plan} (record ${record.id}${record.ticket_id ? `, ticket ${record.ticket_id}` : ''})`;
+}
+
+/** What the provider reported about an account's plan subscription, changed outside Lifecycle Desk. */
+export interface ExternalSubscriptionState {
+  /** Catalog plan of the plan item, or null when it bills no catalog plan. */
+  readonly plan: string | null;
+  readonly status: 'active' | 'paused' | 'canceled';
+}
+
+/**
+ * The account once it follows a change made at the provider (the Stripe Dashboard, the
+ * customer portal): a plan moved there is the account's plan (MRR from its catalog price); a
+ * subscription ended there deactivates an open account; collection paused there suspends an
+ * active one, and resumed there makes a suspended one active again. Pure.
+ */
+export function accountAfterExternalChange(account: Account, state: ExternalSubscriptionState, catalog: Catalog): Account {
+  let next: Account = account;
+  if (state.plan && state.plan !== account.plan_id && findPlan(catalog, state.plan)) {
+    const mrr = monthlyPrice(catalog, state.plan, account.currency);
+    next = { ...next, plan_id: state.plan, ...(mrr === null || next.status !== 'active' ? {} : { mrr_minor: mrr }) };
+  }
+  const open = next.status === 'active' || next.status === 'suspended' || next.status === 'pending';
+  if (state.status === 'canceled' && open) return { ...next, status: 'deactivated', mrr_minor: 0 };
+  if (state.status === 'paused' && next.status === 'active') return { ...next, status: 'suspended', mrr_minor: 0 };
+  if (state.status === 'active' && next.status === 'suspended') {
+    const mrr = monthlyPrice(catalog, next.plan_id, next.currency);
+    return { ...next, status: 'active', ...(mrr === null ? {} : { mrr_minor: mrr }) };
+  }
+  return next;
 }

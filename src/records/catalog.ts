@@ -70,6 +70,9 @@ const EFFECTIVE_POLICY = z.enum(['immediate', 'end_of_term'], { error: 'expected
 
 const PlanChangePolicySchema = z.object({ effective: EFFECTIVE_POLICY, prorate: z.boolean() }).strict();
 
+/** When a deactivation or closure ends the subscription: at the end of the period already paid for, or at once. */
+const CancelPolicySchema = z.object({ cancel: z.enum(['period_end', 'now'], { error: 'expected "period_end" or "now"' }) }).strict();
+
 export const ChangePolicySchema = z
   .object({
     upgrade: PlanChangePolicySchema,
@@ -81,6 +84,15 @@ export const ChangePolicySchema = z
         notice_period_days: z.number().int().min(0).max(3650),
       })
       .strict(),
+    deactivation: CancelPolicySchema.default({ cancel: 'period_end' }),
+    closure: CancelPolicySchema.default({ cancel: 'period_end' }),
+    service_credit: z
+      .object({
+        /** A credit for a period whose invoice is already paid: onto the customer balance, or refunded to the payment method. */
+        paid_invoice: z.enum(['credit', 'refund'], { error: 'expected "credit" or "refund"' }),
+      })
+      .strict()
+      .default({ paid_invoice: 'credit' }),
   })
   .strict();
 export type ChangePolicy = z.infer<typeof ChangePolicySchema>;
@@ -90,6 +102,9 @@ export const DEFAULT_CHANGE_POLICY: ChangePolicy = {
   upgrade: { effective: 'immediate', prorate: true },
   downgrade: { effective: 'end_of_term', prorate: false },
   termination: { effective: 'end_of_term', notice_period_days: 30 },
+  deactivation: { cancel: 'period_end' },
+  closure: { cancel: 'period_end' },
+  service_credit: { paid_invoice: 'credit' },
 };
 
 export const CatalogSchema = z

@@ -3,6 +3,7 @@ import type { AuditEvent, AuditEventDraft } from './audit';
 import type { Kind, LifecycleRecord } from './kinds';
 import type { Money } from './money';
 import type { RiskFacts, RiskThresholds } from './risk';
+import type { BillingBook, BillingEffect, BillingPhase, ConfirmedMoney, LedgerLeg, SubscriptionFacts } from './billing';
 
 /**
  * Ports the application layer needs. The consumer owns these interfaces; `src/db` and
@@ -95,6 +96,8 @@ export interface AccountRepository {
   getMany(ids: readonly string[]): Promise<Map<string, Account>>;
   /** Reads the account and locks its row until the transaction ends (applies to one account queue up). */
   getForUpdate(id: string): Promise<Account | null>;
+  /** The account billed as this provider customer, locked until the transaction ends; null when none (or several) is. */
+  findByBillingCustomerForUpdate(customerId: string): Promise<Account | null>;
   /** Replaces the account's mutable fields; optimistic on `version` when given. */
   update(account: Account): Promise<void>;
   /** Inserts or replaces accounts (the import path). */
@@ -132,6 +135,9 @@ export interface UnitOfWork {
   readonly ticketRequests: TicketRequestRepository;
   readonly ticketSync: TicketSyncRepository;
   readonly billing: BillingAdjustmentRepository;
+  readonly ledger: LedgerRepository;
+  readonly billingBook: BillingBookRepository;
+  readonly billingPreviews: BillingPreviewRepository;
   readonly emails: EmailDeliveryRepository;
   readonly approvals: ApprovalRepository;
   readonly risk: RiskFactsReader;
@@ -170,36 +176,69 @@ export interface TicketSyncRepository {
   save(state: TicketSyncState & { tags: readonly string[] }): Promise<void>;
 }
 
-/** What billing must do for an applied record. Amounts come from the domain, in minor units. */
+/** What billing must do for one effect of a record. Amounts come from the domain, in minor units. */
 export interface BillingAdjustment {
-  /** Derived from record and step; the same adjustment always carries the same key. */
+  /** `billing.<record>.<step>`: derived from record and step, so the same effect always carries the same key. */
   readonly idempotencyKey: string;
   readonly recordId: string;
   readonly accountId: string;
   readonly billingCustomerId: string | null;
   readonly kind: Kind;
   readonly subtype: string;
-  /** Net effect for the customer: positive is a charge, negative a credit, null for no money. */
-  readonly amount: Money | null;
-  /** Plan the account moves to (plan changes), or null. */
-  readonly toPlan: string | null;
-  /** Plan the account moves from (plan changes), or null: what undoing a scheduled change returns to. */
-  readonly fromPlan: string | null;
-  /** Cancel the subscription at the end of the term (terminations, closures). */
-  readonly cancelAtPeriodEnd: boolean;
+  /** The account's currency. */
+  readonly currency: string;
+  /** What to do (see `records/billing.ts`). */
+  readonly effect: BillingEffect;
+  /** `apply` at the effective instant; `schedule` when told in advance; `unschedule` to take that back. */
+  readonly phase: BillingPhase;
   /** The instant the change takes effect (ISO 8601), or null for at once. */
   readonly effectiveAt: string | null;
+  /** End of the account's current term: the ledger's period end. */
+  readonly termEnd: string;
   readonly description: string;
 }
 
+/** What the provider confirmed it did. Stored with the adjustment; emails and the ledger use only this. */
 export interface BillingResult {
-  /** The provider's reference for what it did (ledger transaction id, Stripe object id…). */
+  /** The provider's reference for what it did (ledger transaction id, Stripe object ids…). */
   readonly providerRef: string;
+  /** Money the provider confirmed, in its own amounts. */
+  readonly money?: readonly ConfirmedMoney[];
+  /** The subscription as the provider reported it afterwards. */
+  readonly subscription?: SubscriptionFacts;
+  /** What the customer owes at the provider afterwards (terminations). */
+  readonly outstanding?: Money | null;
+  /** The price the provider now bills per period (plan changes, reactivations). */
+  readonly price?: Money | null;
+}
+
+/** The provider's own figure for a record before it is approved. */
+export interface BillingPreview {
+  readonly provider: string;
+  /** What the provider will invoice now (positive) or credit (negative); null when it has nothing to preview. */
+  readonly amount: Money | null;
+  /** What the customer owes at the provider today (terminations). */
+  readonly outstanding?: Money | null;
+  /** The proration instant previewed; apply uses the same one. */
+  readonly prorationDate?: string | null;
+  /** Why there is no figure (the provider could not preview). */
+  readonly unavailable?: string | null;
+}
+
+/** A provider's current state for one account, for reconciliation. */
+export interface ProviderAccountState {
+  /** The plan subscription (the one whose price is a catalog plan), or null when none is live. */
+  readonly subscription: { readonly id: string; readonly plan: string | null; readonly cancel_at: string | null; readonly paused: boolean; readonly pause_resumes_at: string | null } | null;
+  /** Live subscriptions that bill a catalog plan (more than one is itself a problem). */
+  readonly planSubscriptions: number;
+  /** Customer balance changed by adjustments and credit notes (negative: credit), in domain minor units. */
+  readonly balance: Money | null;
 }
 
 /** Failures are AppError('provider_failed', …, { retryable }). */
 export interface BillingProvider {
   readonly name: 'ledger' | 'stripe' | 'webhook';
+  /** Carries out one effect; idempotent per `adjustment.idempotencyKey`. */
   applyAdjustment(adjustment: BillingAdjustment): Promise<BillingResult>;
   /**
    * Optional: told as soon as a change is scheduled for a later instant (`effectiveAt`), for
@@ -210,6 +249,10 @@ export interface BillingProvider {
   scheduleAdjustment?(adjustment: BillingAdjustment): Promise<BillingResult>;
   /** Optional: undoes `scheduleAdjustment` when the scheduled record is cancelled before it runs. Idempotent per key. */
   unscheduleAdjustment?(adjustment: BillingAdjustment): Promise<BillingResult>;
+  /** Optional: the provider's own figure for an effect before approval (same proration instant as apply). */
+  preview?(adjustment: BillingAdjustment): Promise<BillingPreview>;
+  /** Optional: the provider's state of an account (null when the provider cannot be read). */
+  accountState?(account: { readonly id: string; readonly billingCustomerId: string | null; readonly currency: string }): Promise<ProviderAccountState | null>;
 }
 
 /** A billing adjustment as stored before (and after) the provider is called. */
@@ -218,15 +261,59 @@ export interface StoredAdjustment {
   readonly status: 'pending' | 'succeeded' | 'failed';
   readonly provider_ref: string | null;
   readonly attempts: number;
+  readonly result: BillingResult | null;
+}
+
+/** A succeeded adjustment of a record, with what the provider confirmed. */
+export interface ConfirmedAdjustment {
+  readonly idempotency_key: string;
+  readonly step: string;
+  readonly effect: BillingEffect;
+  readonly result: BillingResult;
 }
 
 export interface BillingAdjustmentRepository {
   /** Stores the adjustment if it is new (status pending) and returns what is stored under its key. */
   ensure(adjustment: BillingAdjustment, provider: string, step: string): Promise<StoredAdjustment>;
   get(key: string): Promise<StoredAdjustment | null>;
-  /** Marks the adjustment succeeded; false when it already was (a concurrent or repeated run). */
-  markSucceeded(key: string, providerRef: string): Promise<boolean>;
+  /** Marks the adjustment succeeded with what the provider confirmed; false when it already was (a concurrent or repeated run). */
+  markSucceeded(key: string, result: BillingResult): Promise<boolean>;
   markAttempt(key: string, error: string | null, final: boolean): Promise<void>;
+  /** The record's succeeded adjustments, oldest first. */
+  confirmed(recordId: string): Promise<ConfirmedAdjustment[]>;
+  /**
+   * Whether an adjustment of the account's records (or of a merge into it) was pending and touched
+   * since `since`: a provider call may be in flight. Older pending rows are calls that died and
+   * wait for a retry; they must not hold anything up for ever.
+   */
+  pendingForAccount(accountId: string, since: Date): Promise<boolean>;
+}
+
+/** The double-entry ledger: every posting balanced, append-only, once per key. */
+export interface LedgerRepository {
+  /** Posts legs under `key`; false when the key was already posted (nothing written). */
+  post(entry: { key: string; recordId: string | null; accountId: string; description: string; legs: readonly LedgerLeg[] }): Promise<boolean>;
+  /** Debits minus credits of a ledger account in a currency. */
+  balance(ledgerAccount: string, currency: string): Promise<number>;
+}
+
+/** The billing book (what the provider has been told, per account). */
+export interface BillingBookRepository {
+  /** The account's book, locked until the transaction ends; null when none was written yet. */
+  getForUpdate(accountId: string): Promise<BillingBook | null>;
+  get(accountId: string): Promise<BillingBook | null>;
+  save(book: BillingBook, recordId: string | null): Promise<void>;
+}
+
+export interface BillingPreviewRepository {
+  save(recordId: string, preview: BillingPreview & { readonly computed: Money | null; readonly difference: Money | null }): Promise<void>;
+  get(recordId: string): Promise<StoredPreview | null>;
+}
+
+export interface StoredPreview extends BillingPreview {
+  readonly computed: Money | null;
+  readonly difference: Money | null;
+  readonly created_at: string;
 }
 
 export interface OutgoingEmail {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Account } from './accounts';
 import type { LifecycleRecord, State } from './kinds';
 import { formatMoney, isCurrency } from './money';
+import type { Money } from './money';
 
 /**
  * Risk flags computed when a record is submitted (DESIGN.md section 2). They are stored on the
@@ -15,6 +16,7 @@ export const RISK_FLAGS = {
   agentCreditVolume: 'agent_credit_volume',
   statusFlipFlop: 'status_flip_flop',
   unknownRequester: 'unknown_requester',
+  providerAmountMismatch: 'provider_amount_mismatch',
 } as const;
 export type RiskFlag = (typeof RISK_FLAGS)[keyof typeof RISK_FLAGS];
 export const ALL_RISK_FLAGS: readonly RiskFlag[] = Object.values(RISK_FLAGS);
@@ -88,6 +90,11 @@ const riskShape = {
   /** status_flip_flop: status changes of the account within the window, this one included (suspend, reactivate, suspend = 3). */
   flip_flop_changes_at_least: count('flip_flop_changes_at_least', 2).default(3),
   flip_flop_window_days: days('flip_flop_window_days').default(60),
+  /**
+   * provider_amount_mismatch: how far the billing provider's own preview may differ from Lifecycle
+   * Desk's figure, per currency in minor units; a currency not listed must match exactly.
+   */
+  provider_amount_tolerance: MinorThresholdsSchema.default({}),
 };
 
 /** Thresholds (the `risk` section of the policy file); every one has a cautious default. */
@@ -112,6 +119,28 @@ export interface RiskFacts {
   readonly agentCredits: number;
 }
 
+/** The billing provider's own figure for the record, taken before approval (see `BillingPreview`). */
+export interface ProviderPreviewFacts {
+  readonly provider: string;
+  /** What the provider will invoice (negative: credit); null when it has no figure. */
+  readonly amount: Money | null;
+  /** Lifecycle Desk's own figure for the same thing. */
+  readonly computed: Money | null;
+  /** Why the provider has no figure, when it could not preview at all. */
+  readonly unavailable?: string | null;
+}
+
+const PROVIDER_LABEL: Record<string, string> = { stripe: 'Stripe', ledger: 'The ledger', webhook: 'The billing system' };
+export const providerLabel = (p: string): string => PROVIDER_LABEL[p] ?? p;
+
+/** "Stripe will invoice €42.10; Lifecycle Desk computed €42.10" (credits said as credits). */
+export function previewSentence(p: Pick<ProviderPreviewFacts, 'provider' | 'amount' | 'computed'>): string | null {
+  if (!p.amount) return null;
+  const what = (m: Money) => (m.amount_minor < 0 ? `credit ${formatMoney({ ...m, amount_minor: -m.amount_minor })}` : `invoice ${formatMoney(m)}`);
+  const ours = p.computed ? (p.computed.amount_minor < 0 ? `a credit of ${formatMoney({ ...p.computed, amount_minor: -p.computed.amount_minor })}` : formatMoney(p.computed)) : 'nothing';
+  return `${providerLabel(p.provider)} will ${what(p.amount)}; Lifecycle Desk computed ${ours}`;
+}
+
 export interface RiskExplanation {
   readonly flag: RiskFlag;
   /** One sentence for approvers; names numbers and windows, never the customer's contact details. */
@@ -133,8 +162,10 @@ function overPercent(amount: number, base: number, percent: number): boolean {
  * currency is only checked against the absolute `rolling_credit_max`. An account with no MRR
  * (0) makes every credit "above its share": crediting a non-paying account deserves a look.
  */
-export function explainRiskFlags(record: LifecycleRecord, account: Account | null, facts: RiskFacts, t: RiskThresholds): RiskExplanation[] {
+export function explainRiskFlags(record: LifecycleRecord, account: Account | null, facts: RiskFacts, t: RiskThresholds, preview: ProviderPreviewFacts | null = null): RiskExplanation[] {
   const out: RiskExplanation[] = [];
+  const mismatch = previewMismatch(preview, t);
+  if (mismatch) out.push({ flag: RISK_FLAGS.providerAmountMismatch, message: mismatch });
   const credit = creditOf(record);
   const cur = record.amount?.currency ?? account?.currency ?? 'EUR';
   const m = (minor: number) => formatMoney({ amount_minor: minor, currency: cur });
@@ -188,7 +219,24 @@ export function explainRiskFlags(record: LifecycleRecord, account: Account | nul
   return out.sort((a, b) => a.flag.localeCompare(b.flag));
 }
 
+/**
+ * Why the provider's preview cannot be trusted to match ours, or null: it could not preview (fail
+ * closed: an amount nobody could check is not approved blind), or the two figures differ by more
+ * than the currency's tolerance.
+ */
+function previewMismatch(p: ProviderPreviewFacts | null, t: RiskThresholds): string | null {
+  if (!p) return null;
+  if (p.unavailable) return `${providerLabel(p.provider)} could not preview this change (${p.unavailable.slice(0, 200)}); the amount it will bill is unknown`;
+  if (!p.amount || !p.computed) return null;
+  if (p.amount.currency !== p.computed.currency) return `${previewSentence(p)}, in another currency`;
+  const diff = Math.abs(p.amount.amount_minor - p.computed.amount_minor);
+  const tolerance = t.provider_amount_tolerance[p.amount.currency] ?? 0;
+  if (diff <= tolerance) return null;
+  const m = (minor: number) => formatMoney({ amount_minor: minor, currency: p.amount!.currency });
+  return `${previewSentence(p)}: ${m(diff)} apart, more than the ${m(tolerance)} tolerance`;
+}
+
 /** The flags alone, sorted and unique, as stored on the record. */
-export function computeRiskFlags(record: LifecycleRecord, account: Account | null, facts: RiskFacts, t: RiskThresholds): string[] {
-  return explainRiskFlags(record, account, facts, t).map((e) => e.flag);
+export function computeRiskFlags(record: LifecycleRecord, account: Account | null, facts: RiskFacts, t: RiskThresholds, preview: ProviderPreviewFacts | null = null): string[] {
+  return explainRiskFlags(record, account, facts, t, preview).map((e) => e.flag);
 }

@@ -347,10 +347,11 @@ function assessTermination(request: RecordRequestOf<'termination'>, account: Acc
       `no early-termination fee applies: ${date} respects the ${notice}-day notice (fee-free from ${noticeDate}); remove the fee`,
     );
   }
-  for (const key of ['outstanding_balance', 'refund'] as const) {
-    const m = d[key];
-    if (m && m.currency !== cur) p.add(`details.${key}.currency`, `${key} is in ${m.currency} but the account bills in ${cur}; give it in ${cur}`);
-  }
+  const refund = d.refund;
+  if (refund && refund.currency !== cur) p.add('details.refund.currency', `refund is in ${refund.currency} but the account bills in ${cur}; give it in ${cur}`);
+  // What the customer owes is the billing provider's figure, read before approval and again when
+  // the termination is applied; a typed one would be a guess shown as fact.
+  d.outstanding_balance = undefined;
 
   let resolved: Resolved;
   if (requested === 'immediate' && request.details.termination_date === undefined) {

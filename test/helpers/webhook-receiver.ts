@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { checkStandardWebhook } from '../../src/integrations/billing/webhook.provider';
 import type { StandardWebhookCheck } from '../../src/integrations/billing/webhook.provider';
+import { WEBHOOK_EVENT_SCHEMAS } from '../../src/integrations/billing/webhook.events';
 
 /** One delivery attempt as the receiver saw it. */
 export interface Delivery {
@@ -23,13 +24,18 @@ export interface Delivery {
  *    the way back);
  *  - `{ delayMs }` processes, then answers 2xx late (the sender may have given up by then).
  */
-export type Script =
+export type Script = (
   | { readonly status: number; readonly retryAfter?: string; readonly body?: string; readonly location?: string; readonly afterApply?: boolean }
-  | { readonly delayMs: number };
+  | { readonly delayMs: number }
+) & {
+  /** Only for the next delivery of this event type (e.g. `lifecycle.refund_issued`); others pass it by. */
+  readonly type?: string;
+};
 
 /**
  * A billing system at the other end of the webhook provider, as the Standard Webhooks spec asks
- * receivers to be: verifies the signature over the raw body (401 if it fails), dedupes by
+ * receivers to be: verifies the signature over the raw body (401 if it fails), checks the body
+ * against the event type's published JSON schema (400 if it does not match), dedupes by
  * `webhook-id` (a repeat is acknowledged with the first answer and counted, never re-applied),
  * and can be scripted to fail.
  */
@@ -39,6 +45,10 @@ export class WebhookReceiver {
   readonly applied = new Map<string, { body: unknown; reference: string }>();
   /** Repeats of an already applied webhook id, per id. */
   readonly duplicates = new Map<string, number>();
+  /** Bodies refused because they did not match their event type's schema. */
+  readonly schemaErrors: { type: unknown; problem: string }[] = [];
+  /** The amount the receiver says it applied, per event type (default: what was sent). */
+  readonly confirmAmount = new Map<string, number>();
   private readonly script: Script[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
 
@@ -81,7 +91,12 @@ export class WebhookReceiver {
     this.script.push(...steps);
   }
 
-  /** Distinct idempotency keys applied per record: more than one would mean a retry billed under a new key. */
+  /** Applied events of a type, in order. */
+  eventsOf(type: string): { data: Record<string, unknown> }[] {
+    return [...this.applied.values()].map((a) => a.body as { type: string; data: Record<string, unknown> }).filter((b) => b.type === type);
+  }
+
+  /** Distinct idempotency keys applied per record: more than one per effect would mean a retry billed under a new key. */
   keysPerRecord(): Map<string, number> {
     const out = new Map<string, number>();
     for (const { body } of this.applied.values()) {
@@ -125,7 +140,25 @@ export class WebhookReceiver {
       record(401, false);
       return answer(401, JSON.stringify({ error: `signature rejected: ${check.ok ? 'missing webhook-id' : check.reason}` }));
     }
-    const step = this.script.shift();
+    let type: unknown;
+    try {
+      const parsed = JSON.parse(body) as { type?: unknown };
+      type = parsed.type;
+      const schema = WEBHOOK_EVENT_SCHEMAS[type as keyof typeof WEBHOOK_EVENT_SCHEMAS];
+      const check = schema ? schema.safeParse(parsed) : null;
+      if (!check?.success) {
+        const problem = check ? check.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : `unknown event type ${String(type)}`;
+        this.schemaErrors.push({ type, problem });
+        record(400, false);
+        return answer(400, JSON.stringify({ error: problem }));
+      }
+    } catch {
+      this.schemaErrors.push({ type: null, problem: 'not JSON' });
+      record(400, false);
+      return answer(400, JSON.stringify({ error: 'not JSON' }));
+    }
+    const at = this.script.findIndex((s) => s.type === undefined || s.type === type);
+    const step = at >= 0 ? this.script.splice(at, 1)[0] : undefined;
     if (step && 'status' in step && !step.afterApply) {
       record(step.status, false);
       const extra: Record<string, string> = {
@@ -146,6 +179,7 @@ export class WebhookReceiver {
       return answer(step.status, step.body ?? JSON.stringify({ error: 'scripted failure after applying' }));
     }
     record(200, Boolean(seen));
-    answer(200, JSON.stringify({ reference }), {}, step && 'delayMs' in step ? step.delayMs : 0);
+    const amount = this.confirmAmount.get(String(type));
+    answer(200, JSON.stringify({ reference, ...(amount !== undefined ? { amount_minor: amount } : {}) }), {}, step && 'delayMs' in step ? step.delayMs : 0);
   }
 }

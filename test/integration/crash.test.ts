@@ -13,6 +13,7 @@ import { buildAccount, buildRequest } from '../helpers/builders';
 import { buildDeps, seedAccounts } from '../helpers/app';
 import { WebhookReceiver } from '../helpers/webhook-receiver';
 import { PrivateRedis, uniquePrefix } from '../helpers/redis';
+import { runCli } from '../helpers/cli';
 
 /**
  * Crash tests: the worker process (relay + job workers) is killed with SIGKILL at random moments
@@ -173,6 +174,10 @@ it(`loses and duplicates nothing across ${KILLS} SIGKILLs of the worker and a Re
   for (const id of ids) expect(perMessageId.get(`<${id}.credit_granted@lifecycle-desk>`)).toBe(1);
   expect(stack.smtp.messages).toHaveLength(ids.length);
   expect((await verifyAudit(t.db, 'acc_crash')).broken).toBeNull();
+  // The ledger posted each confirmed credit once, and agrees with the accounts table and the book.
+  expect(await t.db('ledger_transactions').where({ account_id: 'acc_crash' }).count<{ n: string }[]>('* as n')).toEqual([{ n: String(ids.length) }]);
+  const reconciled = await runCli(['reconcile'], env);
+  expect(reconciled).toMatchObject({ code: 0, stdout: expect.stringContaining('0 differences') });
   const redeliveries = receiver.totalDuplicates();
   console.log(`crash test: ${kills} SIGKILLs, 1 Redis restart, ${ids.length} records, ${redeliveries} billing re-deliveries absorbed by idempotency keys`);
 }, 600_000);

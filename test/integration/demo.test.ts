@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { runDemo } from '../../src/demo/demo';
+import { runCli } from '../helpers/cli';
 
 /**
  * `npm run demo` is the first thing a new engineer runs: the real pipeline on the sample
@@ -34,4 +35,12 @@ it('runs every sample ticket through the pipeline and ends with an intact audit 
   expect(tickets.filter((t) => / [1-9]\d* internal note\(s\)/.test(t)).length).toBeGreaterThanOrEqual(8);
   expect(tickets.filter((t) => / {4}email {4}to /.test(t)).length).toBeGreaterThanOrEqual(6);
   expect(text).toMatch(/audit trail intact: \d+ events in \d+ account chains verified/);
+  expect(text).toContain('reconcile: 0 difference(s) between the accounts table, the ledger and ledger billing across 6 accounts');
+
+  // The accounts table, the ledger and the billing book agree after every sample ticket.
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${database}`;
+  const reconcile = await runCli(['reconcile'], { DATABASE_URL: url.toString(), BILLING_PROVIDER: 'ledger' });
+  expect(reconcile).toMatchObject({ code: 0, stdout: expect.stringContaining('0 differences') });
+  expect(reconcile.stdout).toMatch(/reconcile: 6 account\(s\), provider ledger/);
 }, 60_000);

@@ -45,6 +45,15 @@ function renderedMessage(templates: EmailTemplates, overrides: Partial<SmtpMessa
     record,
     account: { id: 'acc_jp', name: 'Sakura <Trading> & Co', currency: 'JPY' },
     ticketId: record.ticket_id,
+    // What the billing provider confirmed: the only money an email states.
+    billing: [
+      {
+        idempotency_key: `billing.${record.id}.apply`,
+        step: 'apply',
+        effect: { type: 'credit', amount: { amount_minor: 1500, currency: 'JPY' }, period_start: '2026-03-10T00:00:00Z', period_end: '2026-03-11T00:00:00Z', paid_invoice: 'credit' },
+        result: { providerRef: 'ledger:x', money: [{ type: 'credit', purpose: 'service_credit', amount: { amount_minor: 1500, currency: 'JPY' }, destination: 'balance' }] },
+      },
+    ],
   });
   return { to: TO, messageId: `<${record.id}.credit_granted@lifecycle-desk>`, ...rendered, ...overrides };
 }

@@ -5,8 +5,8 @@ import {
   checkStandardWebhook,
   signStandardWebhook,
   verifyStandardWebhook,
-  webhookAdjustmentBody,
 } from '../../src/integrations/billing/webhook.provider';
+import { WEBHOOK_EVENT_SCHEMAS, WEBHOOK_EVENT_TYPES, webhookEventBody } from '../../src/integrations/billing/webhook.events';
 import { retryAfterMs } from '../../src/integrations/http/retry-after';
 import { AppError } from '../../src/records/errors';
 import { money } from '../../src/records/money';
@@ -35,11 +35,11 @@ function buildAdjustment(over: Partial<BillingAdjustment> = {}): BillingAdjustme
     billingCustomerId: 'cust-881',
     kind: 'service_credit',
     subtype: 'sla_breach',
-    amount: money(-2500, 'EUR'),
-    toPlan: null,
-    fromPlan: null,
-    cancelAtPeriodEnd: false,
+    currency: 'EUR',
+    effect: { type: 'credit', amount: money(2500, 'EUR'), period_start: '2026-11-01T00:00:00.000Z', period_end: '2026-11-02T00:00:00.000Z', paid_invoice: 'credit' },
+    phase: 'apply',
     effectiveAt: null,
+    termEnd: '2026-12-01T00:00:00.000Z',
     description: `service_credit sla_breach (record ${recordId})`,
     ...over,
   };
@@ -89,18 +89,18 @@ describe('Standard Webhooks signatures', () => {
 });
 
 describe('delivering adjustments', () => {
-  it('POSTs the signed adjustment; the receiver verifies it and its reference becomes the providerRef', async () => {
+  it('POSTs the signed event; the receiver verifies it and its reference becomes the providerRef, the amount sent is confirmed', async () => {
     const now = new Date();
-    const adj = buildAdjustment({ kind: 'termination', subtype: 'customer_initiated', amount: money(50_000, 'JPY'), cancelAtPeriodEnd: true });
+    const adj = buildAdjustment({ kind: 'termination', subtype: 'customer_initiated', currency: 'JPY', idempotencyKey: `billing.${randomUUID()}.fee`, effect: { type: 'fee', amount: money(50_000, 'JPY') } });
 
-    const { providerRef } = await makeProvider({ now: () => now }).applyAdjustment(adj);
+    const result = await makeProvider({ now: () => now }).applyAdjustment(adj);
 
-    expect(providerRef).toBe('webhook:adj_1');
+    expect(result).toEqual({ providerRef: 'webhook:adj_1', money: [{ type: 'charge', purpose: 'fee', amount: money(50_000, 'JPY'), destination: 'invoice' }] });
     const [d] = receiver.deliveries;
     expect(d).toMatchObject({ id: adj.idempotencyKey, timestamp: String(Math.floor(now.getTime() / 1000)), check: { ok: true }, status: 200 });
     expect(d!.signature).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
     expect(JSON.parse(d!.body)).toEqual({
-      type: 'lifecycle.adjustment',
+      type: 'lifecycle.fee_charged',
       data: {
         idempotency_key: adj.idempotencyKey,
         record_id: adj.recordId,
@@ -108,20 +108,44 @@ describe('delivering adjustments', () => {
         billing_customer_id: 'cust-881',
         kind: 'termination',
         subtype: 'customer_initiated',
-        amount: { amount_minor: 50_000, currency: 'JPY' },
-        to_plan: null,
-        cancel_at_period_end: true,
+        effective_at: null,
         description: adj.description,
+        amount: { amount_minor: 50_000, currency: 'JPY' },
       },
     });
-    expect(d!.body).toBe(webhookAdjustmentBody(adj));
+    expect(d!.body).toBe(webhookEventBody(adj));
+  });
+
+  it('every effect has its own event type, and each body matches its published schema', () => {
+    const effects = [
+      { type: 'plan_change', to_plan: 'business', from_plan: 'growth', prorate: true, at: '2026-11-20T00:00:00.000Z', price: money(29900, 'EUR'), proration: { credit: money(-100, 'EUR'), charge: money(300, 'EUR'), net: money(200, 'EUR') } },
+      { type: 'credit', amount: money(100, 'EUR'), period_start: '2026-11-01T00:00:00.000Z', period_end: '2026-11-02T00:00:00.000Z', paid_invoice: 'refund' },
+      { type: 'fee', amount: money(100, 'EUR') },
+      { type: 'refund', amount: money(100, 'EUR') },
+      { type: 'cancel', mode: 'at', at: '2026-12-01T00:00:00.000Z' },
+      { type: 'pause', resumes_at: null },
+      { type: 'resume', plan: 'growth', price: null },
+      { type: 'merge', target_account_id: 'acc_b', target_customer_id: null },
+    ] as const;
+    const types = effects.map((effect) => {
+      const body = JSON.parse(webhookEventBody(buildAdjustment({ effect })));
+      expect(WEBHOOK_EVENT_SCHEMAS[body.type as keyof typeof WEBHOOK_EVENT_SCHEMAS].safeParse(body).success).toBe(true);
+      return body.type as string;
+    });
+    expect(new Set(types).size).toBe(effects.length);
+    expect(types.sort()).toEqual(Object.values(WEBHOOK_EVENT_TYPES).sort());
+  });
+
+  it('the amount the receiver says it applied is the one confirmed', async () => {
+    receiver.confirmAmount.set('lifecycle.credit_granted', 2000);
+    expect((await makeProvider().applyAdjustment(buildAdjustment())).money).toEqual([{ type: 'credit', purpose: 'service_credit', amount: money(2000, 'EUR'), destination: 'balance' }]);
   });
 
   it('without a reference in the answer, the webhook id is the providerRef', async () => {
-    const adj = buildAdjustment({ amount: null, kind: 'upgrade', subtype: 'subscription', toPlan: 'business' });
+    const adj = buildAdjustment({ kind: 'status_change', subtype: 'suspension', effect: { type: 'pause', resumes_at: null } });
     receiver.respondWith({ status: 202, body: '' });
-    expect(await makeProvider().applyAdjustment(adj)).toEqual({ providerRef: `webhook:${adj.idempotencyKey}` });
-    expect(JSON.parse(receiver.deliveries[0]!.body).data).toMatchObject({ amount: null, to_plan: 'business' });
+    expect(await makeProvider().applyAdjustment(adj)).toEqual({ providerRef: `webhook:${adj.idempotencyKey}`, money: [] });
+    expect(JSON.parse(receiver.deliveries[0]!.body)).toMatchObject({ type: 'lifecycle.collection_paused', data: { resumes_at: null } });
   });
 
   it('a retry after a lost answer carries the same id and body; the receiver dedupes it and applies once', async () => {
@@ -136,7 +160,7 @@ describe('delivering adjustments', () => {
 
     expect(await failure(provider.applyAdjustment(adj))).toMatchObject({ retryable: true, options: { details: { status: 500 } } });
     clock += 60_000;
-    expect(await provider.applyAdjustment(adj)).toEqual({ providerRef: 'webhook:adj_1' });
+    expect(await provider.applyAdjustment(adj)).toMatchObject({ providerRef: 'webhook:adj_1' });
 
     const [first, second] = receiver.deliveries;
     expect(second!.id).toBe(first!.id);

@@ -7,6 +7,8 @@ import type { EmailView } from '../../src/integrations/email/templates';
 import { KINDS } from '../../src/records/kinds';
 import type { Kind, LifecycleRecord } from '../../src/records/kinds';
 import type { Money } from '../../src/records/money';
+import type { ConfirmedMoney } from '../../src/records/billing';
+import type { ConfirmedAdjustment } from '../../src/records/ports';
 import { buildCatalog } from '../helpers/builders';
 
 const SHIPPED = path.resolve(__dirname, '..', '..', 'templates', 'email');
@@ -80,8 +82,52 @@ function buildRecord(kind: Kind, overrides: Partial<LifecycleRecord> = {}): Life
   };
 }
 
+const PRICES: Record<string, number> = { starter: 2900, growth: 9900, business: 29900 };
+
+/**
+ * What a billing provider would have confirmed for the record, in the record's own amounts (tests
+ * that need the provider to differ pass `billing` themselves).
+ */
+function confirmedFor(record: LifecycleRecord): ConfirmedAdjustment[] {
+  const d = record.details as Record<string, unknown>;
+  const cur = record.amount?.currency ?? 'EUR';
+  const one = (effect: ConfirmedAdjustment['effect'], result: Omit<ConfirmedAdjustment['result'], 'providerRef'>, step = 'apply'): ConfirmedAdjustment => ({
+    idempotency_key: `billing.${record.id}.${step}`,
+    step,
+    effect,
+    result: { providerRef: 'test', ...result },
+  });
+  switch (record.kind) {
+    case 'upgrade':
+    case 'downgrade': {
+      if (typeof d.to_plan !== 'string') return [];
+      const p = d.proration as { credit: Money; charge: Money; net: Money } | undefined;
+      const price = { amount_minor: PRICES[d.to_plan] ?? 0, currency: cur };
+      const effect = { type: 'plan_change' as const, to_plan: d.to_plan, from_plan: String(d.from_plan), prorate: !!p, at: record.effective_at!, price, proration: p ?? null };
+      const money: ConfirmedMoney[] = p
+        ? [
+            { type: 'credit', purpose: 'proration', amount: { ...p.credit, amount_minor: -p.credit.amount_minor }, destination: 'invoice' },
+            { type: 'charge', purpose: 'proration', amount: p.charge, destination: 'invoice' },
+          ]
+        : [];
+      return [one(effect, { money, price }, record.state === 'scheduled' ? 'schedule' : 'apply')];
+    }
+    case 'termination':
+      return record.amount && record.amount.amount_minor > 0
+        ? [one({ type: 'fee', amount: record.amount }, { money: [{ type: 'charge', purpose: 'fee', amount: record.amount, destination: 'invoice' }] }, 'fee')]
+        : [];
+    case 'service_credit': {
+      const amount = { amount_minor: -(record.amount?.amount_minor ?? 0), currency: cur };
+      return [one({ type: 'credit', amount, period_start: String(d.period_start), period_end: String(d.period_end), paid_invoice: 'credit' }, { money: [{ type: 'credit', purpose: 'service_credit', amount, destination: 'balance' }] })];
+    }
+    default:
+      return [];
+  }
+}
+
 function buildView(record: LifecycleRecord, overrides: Partial<EmailView> = {}): EmailView {
-  return { record, account: { id: 'acc_acme', name: 'Acme GmbH', currency: record.amount?.currency ?? 'EUR' }, ticketId: record.ticket_id, reason: null, ...overrides };
+  const billing = overrides.billing ?? (record.state === 'scheduled' || record.state === 'applied' ? confirmedFor(record) : []);
+  return { record, account: { id: 'acc_acme', name: 'Acme GmbH', currency: record.amount?.currency ?? 'EUR' }, ticketId: record.ticket_id, reason: null, ...overrides, billing };
 }
 
 let templates: EmailTemplates;
@@ -135,14 +181,17 @@ describe('every kind and outcome renders from the shipped templates', () => {
 });
 
 describe('content of the main emails', () => {
-  it('downgrade scheduled: plan names, the date and the lower recurring price', () => {
+  it('downgrade scheduled: plan names, the date and the new price the provider confirmed', () => {
     const { subject, text, html } = templates.render('scheduled', buildView(buildRecord('downgrade', { state: 'scheduled' })));
     expect(subject).toBe('Your plan downgrade is scheduled for 1 April 2026 (Ticket #123)');
     expect(text).toContain('Plan change from Growth to Starter');
     expect(text).toContain('will take effect on 1 April 2026');
     expect(text).toContain('these are no longer included: Single sign-on, Analytics');
-    expect(text).toContain('your price is €70.00 lower per billing period');
-    expect(html).toContain('<strong>€70.00</strong> lower per billing period');
+    expect(text).toContain('From that date, your price is €29.00 per billing period.');
+    expect(html).toContain('your price is <strong>€29.00</strong> per billing period');
+    // A provider that has not been told yet (the ledger schedules nothing in advance): no price stated.
+    const untold = templates.render('scheduled', buildView(buildRecord('downgrade', { state: 'scheduled' }), { billing: [] }));
+    expect(`${untold.text}${untold.html}`).not.toMatch(/€/);
   });
 
   it('downgrade applied says it is done and names the new plan', () => {
@@ -161,25 +210,43 @@ describe('content of the main emails', () => {
 
   it('upgrade scheduled in JPY: yen without decimals', () => {
     const record = buildRecord('upgrade', { state: 'scheduled', effective: 'end_of_term', effective_at: '2026-04-01T00:00:00Z', amount: jpy(30000), details: { from_plan: 'growth', to_plan: 'business', price_delta: jpy(30000) } });
-    const { subject, text, html } = templates.render('scheduled', buildView(record));
+    const { subject, text, html } = templates.render('scheduled', buildView(record, { billing: confirmedFor(record).map((c) => ({ ...c, result: { ...c.result, price: jpy(45000) } })) }));
     expect(subject).toBe('Your plan upgrade is scheduled for 1 April 2026 (Ticket #123)');
-    expect(text).toContain('your price is ¥30,000 higher per billing period');
-    expect(html).toContain('¥30,000');
+    expect(text).toContain('your price is ¥45,000 per billing period');
+    expect(html).toContain('¥45,000');
     expect(`${text}${html}`).not.toMatch(/¥[\d,]+\.\d/);
   });
 
-  it('termination scheduled: closing date and the early-termination fee', () => {
-    const { subject, text } = templates.render('scheduled', buildView(buildRecord('termination', { state: 'scheduled' })));
+  it('termination scheduled: the closing date, and no fee or refund before the provider has made it', () => {
+    const record = buildRecord('termination', { state: 'scheduled', details: { termination_date: '2026-04-01', early_termination_fee: eur(50000), fee_waived: false, refund: eur(1000) } });
+    const { subject, text, html } = templates.render('scheduled', buildView(record, { billing: [] }));
     expect(subject).toBe('Your cancellation is confirmed: Acme GmbH closes on 1 April 2026 (Ticket #123)');
     expect(text).toContain('It closes on 1 April 2026');
-    expect(text).toContain('an early-termination fee of €500.00 applies');
+    expect(text).toContain('We will confirm any final charges or refunds when the account closes.');
+    expect(`${text}${html}`).not.toMatch(/€|refund of|fee of/);
+  });
+
+  it('termination applied: the fee and refund the provider confirmed, in its amounts, and the balance it reports', () => {
+    const record = buildRecord('termination', { details: { termination_date: '2026-04-01', early_termination_fee: eur(50000), fee_waived: false, refund: eur(1000) } });
+    const fee: ConfirmedAdjustment = { idempotency_key: 'billing.rec_0001.fee', step: 'fee', effect: { type: 'fee', amount: eur(50000) }, result: { providerRef: 'stripe:in_1', money: [{ type: 'charge', purpose: 'fee', amount: eur(49990), destination: 'invoice' }], outstanding: eur(49990) } };
+    const refund: ConfirmedAdjustment = { idempotency_key: 'billing.rec_0001.refund', step: 'refund', effect: { type: 'refund', amount: eur(1000) }, result: { providerRef: 'stripe:cn_1', money: [{ type: 'refund', purpose: 'termination_refund', amount: eur(1000), destination: 'payment' }], outstanding: eur(49990) } };
+    const both = templates.render('applied', buildView(record, { billing: [fee, refund] }));
+    expect(both.text).toContain('an early-termination fee of €499.90 has been invoiced');
+    expect(both.text).toContain('A refund of €10.00 has been issued to your payment method.');
+    expect(both.text).toContain('An outstanding balance of €499.90 remains due.');
+    expect(both.html).toContain('A refund of <strong>€10.00</strong> has been issued');
+    // The provider refused the refund: the email does not promise it.
+    const refused = templates.render('applied', buildView(record, { billing: [fee] }));
+    expect(`${refused.text}${refused.html}`).not.toMatch(/refund/i);
+    expect(refused.text).toContain('€499.90 has been invoiced');
   });
 
   it('termination with the fee waived says so and charges nothing', () => {
     const record = buildRecord('termination', { subtype: 'non_payment', amount: eur(0), details: { termination_date: '2026-04-01', early_termination_fee: eur(50000), fee_waived: true } });
     const { subject, text } = templates.render('applied', buildView(record));
     expect(subject).toBe('Your account Acme GmbH has been closed (Ticket #123)');
-    expect(text).toContain('The early-termination fee of €500.00 has been waived.');
+    expect(text).toContain('The early-termination fee has been waived.');
+    expect(text).not.toMatch(/€/);
     expect(text).not.toMatch(/Charge:/);
   });
 
@@ -273,8 +340,10 @@ describe('variables computed for the templates', () => {
       amount: '¥1,500',
       amount_is_credit: true,
       amount_is_charge: false,
-      amount_is_recurring: false,
       amount_summary: 'a credit of ¥1,500',
+      credit_to_balance: '¥1,500',
+      credit_to_invoice: null,
+      credit_refunded: null,
       effective_date: '16 March 2026',
       kind_label: 'Service credit',
       ticket_ref: 'Ticket #123',
@@ -286,14 +355,14 @@ describe('variables computed for the templates', () => {
     expect((vars.record as LifecycleRecord).id).toBe('rec_0001');
   });
 
-  it('names plans from the catalog and describes a recurring price change', () => {
-    const vars = emailVariables('scheduled', buildView(buildRecord('downgrade')), { displayNames: NAMES });
+  it('names plans from the catalog and states the new price the provider confirmed, not a difference it never billed', () => {
+    const vars = emailVariables('scheduled', buildView(buildRecord('downgrade', { state: 'scheduled' })), { displayNames: NAMES });
     expect(vars).toMatchObject({
       from_plan: 'Growth',
       to_plan: 'Starter',
-      amount: '€70.00',
-      amount_is_recurring: true,
-      amount_summary: 'a price decrease of €70.00 per billing period',
+      amount: null,
+      new_price: '€29.00',
+      amount_summary: null,
       change_summary: 'Plan change from Growth to Starter and removal of Single sign-on, Analytics',
       effective_end_of_term: true,
     });

@@ -73,7 +73,13 @@ const line = (index: number, name: string, field: string, message: string) =>
 describe('the shipped example', () => {
   it('parses, with every risk threshold filled in', () => {
     expect(policy.rules.at(-1)).toMatchObject({ name: 'everything else', approvals: 1, when: {} });
-    expect(policy.risk).toEqual({ ...DEFAULT_RISK_THRESHOLDS, _comment: expect.any(String), rolling_credit_max: { EUR: 100000, USD: 100000, GBP: 100000, JPY: 150000 } });
+    expect(policy.risk).toEqual({
+      ...DEFAULT_RISK_THRESHOLDS,
+      _comment: expect.any(String),
+      rolling_credit_max: { EUR: 100000, USD: 100000, GBP: 100000, JPY: 150000 },
+      // Stripe rounds each proration line on its own: one minor unit apart is rounding, not a mismatch.
+      provider_amount_tolerance: { EUR: 1, USD: 1, GBP: 1, JPY: 1 },
+    });
     expect(policy).toMatchObject({ reminder_after_hours: 4, escalate_after_hours: 24, escalation: { user_groups: ['S0LDLEADS'] } });
   });
 

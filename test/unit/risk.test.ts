@@ -56,6 +56,8 @@ it('has cautious defaults', () => {
     agent_window_days: 30,
     flip_flop_changes_at_least: 3,
     flip_flop_window_days: 60,
+    // Unlisted currencies: the provider's preview must match exactly.
+    provider_amount_tolerance: {},
   });
 });
 
@@ -186,5 +188,42 @@ describe('thresholds from the policy file', () => {
     expect(RiskThresholdsSchema.safeParse({ rolling_credit_max: { EUR: -1 } }).success).toBe(false);
     expect(RiskThresholdsSchema.safeParse({ agent_window_days: 7.5 }).success).toBe(false);
     expect(RiskThresholdsSchema.safeParse({ status_window: 30 }).error?.issues[0]?.message).toMatch(/unknown field "status_window"; expected: status_requests_at_least, status_window_days/);
+  });
+});
+
+describe('provider_amount_mismatch', () => {
+  const upgrade = { kind: 'upgrade' as const, subtype: 'subscription', amount: { amount_minor: 4210, currency: 'EUR' } };
+  const preview = (amount_minor: number | null, unavailable: string | null = null) => ({
+    provider: 'stripe',
+    amount: amount_minor === null ? null : { amount_minor, currency: 'EUR' },
+    computed: { amount_minor: 4210, currency: 'EUR' },
+    unavailable,
+  });
+  const withTolerance = (EUR?: number) => RiskThresholdsSchema.parse(EUR === undefined ? {} : { provider_amount_tolerance: { EUR } });
+  const explain = (p: ReturnType<typeof preview> | null, t = withTolerance()) => explainRiskFlags(record(upgrade), account, none, t, p);
+
+  it('raises nothing when Stripe will invoice what Lifecycle Desk computed, or when there is no preview', () => {
+    expect(explain(preview(4210))).toEqual([]);
+    expect(explain(null)).toEqual([]);
+  });
+
+  it('raises a difference above the currency tolerance (none listed: exact), naming both figures', () => {
+    expect(explain(preview(4211))).toEqual([
+      { flag: 'provider_amount_mismatch', message: 'Stripe will invoice €42.11; Lifecycle Desk computed €42.10: €0.01 apart, more than the €0.00 tolerance' },
+    ]);
+    expect(explain(preview(4211), withTolerance(1))).toEqual([]);
+    expect(explain(preview(4212), withTolerance(1)).map((e) => e.flag)).toEqual(['provider_amount_mismatch']);
+    expect(explain(preview(-500))[0]!.message).toMatch(/^Stripe will credit €5\.00; Lifecycle Desk computed €42\.10/);
+  });
+
+  it('fails closed: a provider that could not preview raises the flag', () => {
+    expect(explain(preview(null, 'no live subscription'))).toEqual([
+      { flag: 'provider_amount_mismatch', message: 'Stripe could not preview this change (no live subscription); the amount it will bill is unknown' },
+    ]);
+  });
+
+  it('the tolerance is minor units per ISO currency', () => {
+    expect(() => RiskThresholdsSchema.parse({ provider_amount_tolerance: { EUR: 0.5 } })).toThrow(/integer minor units/);
+    expect(() => RiskThresholdsSchema.parse({ provider_amount_tolerance: { eur: 1 } })).toThrow(/ISO 4217/);
   });
 });

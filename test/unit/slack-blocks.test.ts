@@ -100,6 +100,15 @@ describe('approvalRequestMessage', () => {
     expect(text).toBe('Approval needed: Service credit (sla breach) for Acme GmbH (acc_acme). Credit of €12.34 to the customer.');
   });
 
+  it('shows the billing provider\'s preview beside Lifecycle Desk\'s figure, and what the customer owes there', () => {
+    const eur = (amount_minor: number) => ({ amount_minor, currency: 'EUR' });
+    const shown = allText(approvalRequestMessage(buildView({ preview: { provider: 'stripe', amount: eur(4210), computed: eur(4210), outstanding: eur(9900) } })).blocks);
+    expect(shown).toContain('*Billing preview*\nStripe will invoice €42.10; Lifecycle Desk computed €42.10\nOutstanding balance at Stripe: €99.00');
+    const failed = allText(approvalRequestMessage(buildView({ preview: { provider: 'stripe', amount: null, computed: null, unavailable: 'no live subscription' } })).blocks);
+    expect(failed).toContain('Stripe could not preview this change: no live subscription');
+    expect(allText(approvalRequestMessage(buildView()).blocks)).not.toContain('Billing preview');
+  });
+
   it('ends with Approve (primary) and Reject (danger) buttons that carry the record id and version', () => {
     const { blocks } = approvalRequestMessage(buildView());
     expect(blocks[blocks.length - 1]!.type).toBe('actions');

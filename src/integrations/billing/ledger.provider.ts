@@ -1,86 +1,76 @@
-import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import type { BillingAdjustment, BillingProvider, BillingResult } from '../../records/ports';
+import { LEDGER_ACCOUNTS, ledgerMoney, legsFor } from '../../records/billing';
+import type { ConfirmedMoney, SubscriptionFacts } from '../../records/billing';
 import type { Money } from '../../records/money';
+import type { BillingAdjustment, BillingPreview, BillingProvider, BillingResult } from '../../records/ports';
+import { KnexLedgerRepository } from '../../db/ledger.repository';
 
-export interface LedgerLeg {
-  readonly ledger_account: string;
-  readonly debit_minor: number;
-  readonly credit_minor: number;
-  readonly currency: string;
-}
-
-/** Ledger accounts: the customer's receivable, and where the other side of each posting goes. */
-export const LEDGER_ACCOUNTS = {
-  receivable: (accountId: string) => `receivable:${accountId}`,
-  subscriptionRevenue: 'revenue:subscriptions',
-  feeRevenue: 'revenue:fees',
-  serviceCredits: 'contra:service_credits',
-  planCredits: 'contra:plan_credits',
-} as const;
+export { LEDGER_ACCOUNTS };
 
 /**
- * Double-entry postings for an adjustment. A charge debits the customer's receivable and
- * credits revenue; a credit debits a contra-revenue account and credits the receivable. No money,
- * no legs (the transaction still records that the adjustment happened).
+ * The built-in billing provider: the double-entry ledger and the billing book in PostgreSQL are
+ * its whole state. It confirms each effect with Lifecycle Desk's own amounts; the legs are posted
+ * (and the book written) in the transaction that records the effect as done, so nothing is posted
+ * for an effect that is not recorded, and nothing twice (the adjustment's key is the ledger key).
  */
-export function postingsFor(adj: Pick<BillingAdjustment, 'accountId' | 'kind' | 'amount'>): LedgerLeg[] {
-  const m: Money | null = adj.amount;
-  if (!m || m.amount_minor === 0) return [];
-  const receivable = LEDGER_ACCOUNTS.receivable(adj.accountId);
-  const abs = Math.abs(m.amount_minor);
-  if (m.amount_minor > 0) {
-    const revenue = adj.kind === 'termination' ? LEDGER_ACCOUNTS.feeRevenue : LEDGER_ACCOUNTS.subscriptionRevenue;
-    return [
-      { ledger_account: receivable, debit_minor: abs, credit_minor: 0, currency: m.currency },
-      { ledger_account: revenue, debit_minor: 0, credit_minor: abs, currency: m.currency },
-    ];
-  }
-  const contra = adj.kind === 'service_credit' ? LEDGER_ACCOUNTS.serviceCredits : LEDGER_ACCOUNTS.planCredits;
-  return [
-    { ledger_account: contra, debit_minor: abs, credit_minor: 0, currency: m.currency },
-    { ledger_account: receivable, debit_minor: 0, credit_minor: abs, currency: m.currency },
-  ];
-}
-
-/** The default billing provider: posts to the built-in double-entry ledger in PostgreSQL. */
 export class LedgerBillingProvider implements BillingProvider {
   readonly name = 'ledger' as const;
+  private readonly ledger: KnexLedgerRepository;
 
-  constructor(private readonly db: Knex) {}
-
-  async applyAdjustment(adj: BillingAdjustment): Promise<BillingResult> {
-    return this.db.transaction(async (trx) => {
-      const id = randomUUID();
-      const inserted = await trx('ledger_transactions')
-        .insert({ id, idempotency_key: adj.idempotencyKey, record_id: adj.recordId, account_id: adj.accountId, description: adj.description.slice(0, 500) })
-        .onConflict('idempotency_key')
-        .ignore()
-        .returning('id');
-      if (inserted.length === 0) {
-        // Already posted under this key: answer as the first time did.
-        const existing = await trx('ledger_transactions').where({ idempotency_key: adj.idempotencyKey }).first('id');
-        return { providerRef: `ledger:${existing.id as string}` };
-      }
-      const legs = postingsFor(adj);
-      if (legs.length) {
-        await trx('ledger_entries').insert(legs.map((l) => ({ ...l, transaction_id: id })));
-        // Sorted, so concurrent postings take balance-row locks in one order and cannot deadlock.
-        for (const l of [...legs].sort((a, b) => a.ledger_account.localeCompare(b.ledger_account))) {
-          await trx.raw(
-            `INSERT INTO ledger_balances (ledger_account, currency, balance_minor) VALUES (?, ?, ?)
-             ON CONFLICT (ledger_account, currency) DO UPDATE SET balance_minor = ledger_balances.balance_minor + EXCLUDED.balance_minor`,
-            [l.ledger_account, l.currency, l.debit_minor - l.credit_minor],
-          );
-        }
-      }
-      return { providerRef: `ledger:${id}` };
-    });
+  constructor(private readonly db: Knex) {
+    this.ledger = new KnexLedgerRepository(db);
   }
 
-  /** The customer's balance (debits minus credits of their receivable): positive means they owe. */
+  async applyAdjustment(adj: BillingAdjustment): Promise<BillingResult> {
+    const e = adj.effect;
+    const ref = `ledger:${adj.idempotencyKey}`;
+    switch (e.type) {
+      case 'plan_change':
+        return { providerRef: ref, money: ledgerMoney(e), subscription: { plan: e.to_plan }, price: e.price };
+      case 'credit':
+        return { providerRef: ref, money: ledgerMoney(e) };
+      case 'fee':
+      case 'refund': {
+        const money = ledgerMoney(e);
+        return { providerRef: ref, money, outstanding: await this.outstanding(adj, money) };
+      }
+      case 'cancel': {
+        const facts: SubscriptionFacts =
+          e.mode === 'now' ? { status: 'canceled', cancel_at: null } : e.mode === 'period_end' ? { cancel_at: adj.termEnd } : { cancel_at: e.at };
+        return { providerRef: ref, subscription: facts, ...(adj.kind === 'termination' ? { outstanding: await this.outstanding(adj, []) } : {}) };
+      }
+      case 'pause':
+        return { providerRef: ref, subscription: { status: 'paused', paused: true, pause_resumes_at: e.resumes_at } };
+      case 'resume':
+        return { providerRef: ref, subscription: { status: 'active', plan: e.plan, cancel_at: null, paused: false, pause_resumes_at: null }, price: e.price };
+      case 'merge': {
+        const balance = await this.ledger.balance(LEDGER_ACCOUNTS.customerBalance(adj.accountId), adj.currency);
+        return { providerRef: ref, money: ledgerMoney(e, { amount_minor: balance, currency: adj.currency }), subscription: { cancel_at: adj.termEnd } };
+      }
+    }
+  }
+
+  /** The ledger's preview is Lifecycle Desk's own computation. */
+  async preview(adj: BillingAdjustment): Promise<BillingPreview> {
+    const e = adj.effect;
+    const amount = e.type === 'plan_change' && e.proration ? e.proration.net : null;
+    const outstanding = adj.kind === 'termination' ? await this.outstanding(adj, []) : null;
+    return { provider: this.name, amount, outstanding, prorationDate: e.type === 'plan_change' && e.prorate ? e.at : null };
+  }
+
+  /** What the customer owes in the ledger (invoiced, net of their balance), including `money` about to be posted. */
+  private async outstanding(adj: BillingAdjustment, money: readonly ConfirmedMoney[]): Promise<Money> {
+    const receivable = LEDGER_ACCOUNTS.receivable(adj.accountId);
+    const balance = LEDGER_ACCOUNTS.customerBalance(adj.accountId);
+    let minor = (await this.ledger.balance(receivable, adj.currency)) + (await this.ledger.balance(balance, adj.currency));
+    for (const l of legsFor(adj.accountId, money)) {
+      if (l.ledger_account === receivable || l.ledger_account === balance) minor += l.debit_minor - l.credit_minor;
+    }
+    return { amount_minor: minor, currency: adj.currency };
+  }
+
+  /** The customer's balance (debits minus credits of their receivable and customer balance): positive means they owe. */
   async balance(accountId: string, currency: string): Promise<number> {
-    const row = await this.db('ledger_balances').where({ ledger_account: LEDGER_ACCOUNTS.receivable(accountId), currency }).first('balance_minor');
-    return row ? Number(row.balance_minor) : 0;
+    return (await this.ledger.balance(LEDGER_ACCOUNTS.receivable(accountId), currency)) + (await this.ledger.balance(LEDGER_ACCOUNTS.customerBalance(accountId), currency));
   }
 }

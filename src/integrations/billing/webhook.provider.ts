@@ -2,7 +2,10 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { retryAfterMs } from '../http/retry-after';
 import { redactEmails } from './redact';
 import { AppError } from '../../records/errors';
+import { ledgerMoney } from '../../records/billing';
+import type { ConfirmedMoney, SubscriptionFacts } from '../../records/billing';
 import type { BillingAdjustment, BillingProvider, BillingResult } from '../../records/ports';
+import { WEBHOOK_ANSWER_SCHEMA, webhookEventBody } from './webhook.events';
 
 /**
  * Signed outbound webhooks the Standard Webhooks way (standardwebhooks.com, symmetric scheme):
@@ -67,30 +70,6 @@ export function verifyStandardWebhook(input: StandardWebhookInput): boolean {
   return checkStandardWebhook(input).ok;
 }
 
-export const WEBHOOK_EVENT_TYPE = 'lifecycle.adjustment';
-
-/**
- * The JSON body for an adjustment. Deterministic (no send time inside), so every retry carries
- * the same body under the same `webhook-id`; only the timestamp and signature change per attempt.
- */
-export function webhookAdjustmentBody(adj: BillingAdjustment): string {
-  return JSON.stringify({
-    type: WEBHOOK_EVENT_TYPE,
-    data: {
-      idempotency_key: adj.idempotencyKey,
-      record_id: adj.recordId,
-      account_id: adj.accountId,
-      billing_customer_id: adj.billingCustomerId,
-      kind: adj.kind,
-      subtype: adj.subtype,
-      amount: adj.amount ? { amount_minor: adj.amount.amount_minor, currency: adj.amount.currency } : null,
-      to_plan: adj.toPlan,
-      cancel_at_period_end: adj.cancelAtPeriodEnd,
-      description: adj.description,
-    },
-  });
-}
-
 export interface WebhookProviderOptions {
   /** Where adjustments are POSTed; redirects are not followed (Standard Webhooks treats 3xx as failure). */
   readonly url: string;
@@ -106,10 +85,11 @@ export interface WebhookProviderOptions {
 const HEADER_SAFE = /^[\x21-\x7e]{1,255}$/;
 
 /**
- * Billing by signed outbound webhook: the receiving billing system applies the adjustment. The
- * `webhook-id` is the adjustment's idempotency key, the same on every retry, so the receiver
- * dedupes by it. 2xx is success; 408, 429, 5xx, network errors and timeouts are retryable (with
- * Retry-After passed on); any other answer is a request the receiver will not take as it is.
+ * Billing by signed outbound webhook: the receiving billing system applies each effect, sent as
+ * its own event type (see `webhook.events.ts` and the README). The `webhook-id` is the effect's
+ * idempotency key, the same on every retry, so the receiver dedupes by it. 2xx is success (the
+ * answer may name the amount the receiver applied); 408, 429, 5xx, network errors and timeouts are
+ * retryable (with Retry-After passed on); any other answer is a request the receiver will not take.
  */
 export class WebhookBillingProvider implements BillingProvider {
   readonly name = 'webhook' as const;
@@ -123,7 +103,7 @@ export class WebhookBillingProvider implements BillingProvider {
   async applyAdjustment(adj: BillingAdjustment): Promise<BillingResult> {
     const id = adj.idempotencyKey;
     if (!HEADER_SAFE.test(id)) throw new AppError('provider_failed', `idempotency key of record ${adj.recordId} is not a header-safe webhook id`, { retryable: false });
-    const body = webhookAdjustmentBody(adj);
+    const body = webhookEventBody(adj);
     const now = this.opts.now?.() ?? new Date();
     const ts = Math.floor(now.getTime() / 1000);
     // Only the host names the receiver in messages: a URL's path or query may carry a token.
@@ -153,7 +133,7 @@ export class WebhookBillingProvider implements BillingProvider {
     }
     // The body is read under the same timeout; a 2xx whose body stalls was still accepted.
     const text = await res.text().catch(() => '');
-    if (res.status >= 200 && res.status < 300) return { providerRef: `webhook:${referenceIn(text) ?? id}` };
+    if (res.status >= 200 && res.status < 300) return confirmation(adj, text);
 
     const retryAfter = res.headers.get('retry-after');
     const waitMs = retryAfterMs(retryAfter, now);
@@ -175,11 +155,35 @@ export class WebhookBillingProvider implements BillingProvider {
   }
 }
 
-function referenceIn(text: string): string | undefined {
+/**
+ * What the receiver confirmed: its reference, and the money of the effect — the amount it says it
+ * applied, or else the amount sent (a merge moves only what the receiver says it moved).
+ */
+function confirmation(adj: BillingAdjustment, text: string): BillingResult {
+  let answer: { reference?: string; amount_minor?: number } = {};
   try {
-    const j = JSON.parse(text) as { reference?: unknown };
-    return typeof j.reference === 'string' && j.reference ? j.reference.slice(0, 200) : undefined;
+    const parsed = WEBHOOK_ANSWER_SCHEMA.safeParse(JSON.parse(text));
+    if (parsed.success) answer = parsed.data;
   } catch {
-    return undefined;
+    // A 2xx without JSON still accepted the event.
   }
+  const e = adj.effect;
+  const amount = answer.amount_minor !== undefined ? { amount_minor: answer.amount_minor, currency: adj.currency } : null;
+  let money: ConfirmedMoney[] = ledgerMoney(e, e.type === 'merge' && amount ? { amount_minor: -amount.amount_minor, currency: adj.currency } : null);
+  if (amount && e.type !== 'merge' && e.type !== 'plan_change') money = money.map((m) => ({ ...m, amount }));
+  const facts: SubscriptionFacts | undefined =
+    e.type === 'cancel'
+      ? e.mode === 'now'
+        ? { status: 'canceled', cancel_at: null }
+        : { cancel_at: e.mode === 'period_end' ? adj.termEnd : e.at }
+      : e.type === 'merge'
+        ? { cancel_at: adj.termEnd }
+        : undefined;
+  const reference = answer.reference ? answer.reference.slice(0, 200) : adj.idempotencyKey;
+  return {
+    providerRef: `webhook:${reference}`,
+    money,
+    ...(facts ? { subscription: facts } : {}),
+    ...(e.type === 'plan_change' || e.type === 'resume' ? { price: e.price } : {}),
+  };
 }

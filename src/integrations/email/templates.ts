@@ -4,6 +4,9 @@ import { Liquid } from 'liquidjs';
 import type { Template } from 'liquidjs';
 import type { EmailOutcome } from '../../app/record-events';
 import type { EmailRenderer, EmailView } from '../../app/send-email';
+import { confirmedProration } from '../../records/billing';
+import type { ConfirmedMoney } from '../../records/billing';
+import type { ConfirmedAdjustment } from '../../records/ports';
 import type { Catalog } from '../../records/catalog';
 import { AppError } from '../../records/errors';
 import { KINDS } from '../../records/kinds';
@@ -202,22 +205,36 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
   };
   const account_name = view.account.name;
 
-  // The record's own net amount, except for credits that lack one (drafts); then the requested credit.
-  const requested = r.kind === 'service_credit' && isMoney(d.requested_credit) ? { ...d.requested_credit, amount_minor: -Math.abs(d.requested_credit.amount_minor) } : null;
-  const money = isMoney(r.amount) ? r.amount : requested;
-  const hasAmount = !!money && money.amount_minor !== 0;
-  const prorated = !!d.proration;
+  // Money comes only from what the billing provider confirmed, in its amounts: never from what
+  // the record asked for, which the provider may have refused or changed.
+  const confirmed = view.billing ?? [];
+  const moved = confirmed.flatMap((c) => c.result.money ?? []);
+  const total = (pick: (m: ConfirmedMoney) => boolean): Money | null => {
+    const items = moved.filter(pick);
+    return items.length ? { amount_minor: items.reduce((sum, m) => sum + m.amount.amount_minor, 0), currency: items[0]!.amount.currency } : null;
+  };
+  const latest = <T>(pick: (r: ConfirmedAdjustment['result']) => T | null | undefined): T | null => {
+    for (const c of [...confirmed].reverse()) {
+      const v = pick(c.result);
+      if (v !== undefined && v !== null) return v;
+    }
+    return null;
+  };
+  const proration = confirmedProration(moved);
+  const credited = total((m) => m.purpose === 'service_credit');
+  const feeCharged = total((m) => m.purpose === 'fee' && m.type === 'charge');
+  const refunded = total((m) => m.purpose === 'termination_refund' && m.type === 'refund');
   const planChange = r.kind === 'upgrade' || r.kind === 'downgrade';
+  const money: Money | null = planChange ? proration : r.kind === 'service_credit' ? (credited ? { ...credited, amount_minor: -credited.amount_minor } : null) : r.kind === 'termination' ? feeCharged : null;
+  const hasAmount = !!money && money.amount_minor !== 0;
+  const prorated = planChange && !!proration;
   const amount = hasAmount ? absMoney(money) : null;
   const amount_is_credit = hasAmount && money!.amount_minor < 0;
   const amount_is_charge = hasAmount && money!.amount_minor > 0;
-  // A plan change without proration carries the per-period price difference, not a one-off sum.
-  const amount_is_recurring = hasAmount && planChange && !prorated;
-  const amount_summary = !amount
-    ? null
-    : amount_is_recurring
-      ? `a price ${amount_is_credit ? 'decrease' : 'increase'} of ${amount} per billing period`
-      : `${prorated ? 'a prorated ' : 'a '}${amount_is_credit ? 'credit' : 'charge'} of ${amount}`;
+  const amount_summary = !amount ? null : `${prorated ? 'a prorated ' : 'a '}${amount_is_credit ? 'credit' : 'charge'} of ${amount}`;
+  const newPrice = latest((res) => res.price);
+  const creditPart = (destination: ConfirmedMoney['destination']) => absMoney(total((m) => m.purpose === 'service_credit' && m.destination === destination));
+  const outstanding = latest((res) => res.outstanding);
 
   const status_before = str(d.status_before);
   const status_after = str(d.status_after);
@@ -230,8 +247,9 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
   const appliedNow = r.effective === 'immediate' && (outcome === 'applied' || outcome === 'credit_granted');
   const effectiveAt = appliedNow && r.effective_at && Date.parse(r.updated_at) > Date.parse(r.effective_at) ? r.updated_at : r.effective_at;
   const effective_date = humanDate(effectiveAt) ?? humanDate(r.effective);
-  const early_termination_fee = absMoney(d.early_termination_fee);
-  const fee_waived = d.fee_waived === true && !!early_termination_fee;
+  const early_termination_fee = absMoney(feeCharged);
+  // Waived means nothing was charged; no amount is stated for money that never moved.
+  const fee_waived = d.fee_waived === true && !feeCharged;
 
   const base = {
     outcome,
@@ -251,11 +269,12 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
     amount,
     amount_is_credit,
     amount_is_charge,
-    amount_is_recurring,
     amount_summary,
     prorated,
-    price_delta: absMoney(d.price_delta),
-    price_goes_up: isMoney(d.price_delta) ? d.price_delta.amount_minor > 0 : null,
+    new_price: absMoney(newPrice),
+    credit_to_invoice: creditPart('invoice'),
+    credit_to_balance: creditPart('balance'),
+    credit_refunded: creditPart('payment'),
     from_plan: named(d.from_plan),
     to_plan: named(d.to_plan),
     from_support_tier: named(d.from_support_tier),
@@ -271,8 +290,8 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
     notice_period_days: typeof d.notice_period_days === 'number' ? d.notice_period_days : null,
     early_termination_fee,
     fee_waived,
-    refund: isMoney(d.refund) && d.refund.amount_minor !== 0 ? absMoney(d.refund) : null,
-    outstanding_balance: isMoney(d.outstanding_balance) && d.outstanding_balance.amount_minor !== 0 ? absMoney(d.outstanding_balance) : null,
+    refund: refunded && refunded.amount_minor !== 0 ? absMoney(refunded) : null,
+    outstanding_balance: outstanding && outstanding.amount_minor > 0 ? absMoney(outstanding) : null,
     incident_reference: str(d.incident_reference),
     credit_period,
   };
@@ -347,7 +366,36 @@ function sampleViews(): EmailView[] {
     { ...base, kind: 'status_change', subtype: 'suspension', amount: null, details: { status_before: 'active', status_after: 'suspended', suspension: { cause: 'unpaid invoices', review_date: '2026-04-15' } } },
     { ...base, kind: 'service_credit', subtype: 'outage', amount: eur(-1500), details: { period_start: '2026-03-10T00:00:00Z', period_end: '2026-03-11T00:00:00Z', requested_credit: eur(1500) } },
   ];
-  return records.map((record) => ({ record, account: { id: 'acc_sample', name: 'Sample Ltd', currency: 'EUR' }, ticketId: '1', reason: 'sample reason' }));
+  // What a provider would have confirmed for each, so every money branch renders at load too.
+  const confirmed = (effect: ConfirmedAdjustment['effect'], result: ConfirmedAdjustment['result']): ConfirmedAdjustment => ({ idempotency_key: 'billing.sample.apply', step: 'apply', effect, result });
+  const billing: ConfirmedAdjustment[][] = [
+    [confirmed({ type: 'plan_change', to_plan: 'starter', from_plan: 'growth', prorate: false, at: '2026-04-01T00:00:00Z', price: eur(2900), proration: null }, { providerRef: 'sample', price: eur(2900) })],
+    [
+      confirmed(
+        { type: 'plan_change', to_plan: 'business', from_plan: 'growth', prorate: true, at: '2026-03-16T00:00:00Z', price: eur(29900), proration: { credit: eur(-5000), charge: eur(15000), net: eur(10000) } },
+        { providerRef: 'sample', money: [{ type: 'charge', purpose: 'proration', amount: eur(15000), destination: 'invoice' }, { type: 'credit', purpose: 'proration', amount: eur(5000), destination: 'invoice' }], price: eur(29900) },
+      ),
+    ],
+    [
+      confirmed({ type: 'fee', amount: eur(50000) }, { providerRef: 'sample', money: [{ type: 'charge', purpose: 'fee', amount: eur(50000), destination: 'invoice' }], outstanding: eur(50000) }),
+      confirmed({ type: 'refund', amount: eur(1000) }, { providerRef: 'sample', money: [{ type: 'refund', purpose: 'termination_refund', amount: eur(1000), destination: 'payment' }] }),
+    ],
+    [confirmed({ type: 'resume', plan: 'growth', price: eur(9900) }, { providerRef: 'sample', price: eur(9900) })],
+    [
+      confirmed(
+        { type: 'credit', amount: eur(1500), period_start: '2026-03-10T00:00:00Z', period_end: '2026-03-11T00:00:00Z', paid_invoice: 'credit' },
+        {
+          providerRef: 'sample',
+          money: [
+            { type: 'credit', purpose: 'service_credit', amount: eur(500), destination: 'invoice' },
+            { type: 'credit', purpose: 'service_credit', amount: eur(500), destination: 'balance' },
+            { type: 'credit', purpose: 'service_credit', amount: eur(500), destination: 'payment' },
+          ],
+        },
+      ),
+    ],
+  ];
+  return records.map((record, i) => ({ record, account: { id: 'acc_sample', name: 'Sample Ltd', currency: 'EUR' }, ticketId: '1', reason: 'sample reason', billing: billing[i] ?? [] }));
 }
 
 /**

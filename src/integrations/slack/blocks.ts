@@ -2,6 +2,7 @@ import type { types as SlackTypes } from '@slack/bolt';
 import { describeChange } from '../../app/ticket-view';
 import type { LifecycleRecord } from '../../records/kinds';
 import { formatMoney } from '../../records/money';
+import { previewSentence, providerLabel } from '../../records/risk';
 import type { Money } from '../../records/money';
 
 /**
@@ -314,6 +315,27 @@ export interface ApprovalView {
   readonly reminder?: boolean;
   /** Escalation group or user, e.g. `<!subteam^S123>`; only well-formed mentions are emitted. */
   readonly escalationMention?: string;
+  /** The billing provider's own figure, taken before approval, shown beside Lifecycle Desk's. */
+  readonly preview?: ApprovalPreview | null;
+}
+
+/** What the provider previewed (see `BillingPreview`), as the approval message shows it. */
+export interface ApprovalPreview {
+  readonly provider: string;
+  readonly amount: Money | null;
+  readonly computed: Money | null;
+  readonly outstanding?: Money | null;
+  readonly unavailable?: string | null;
+}
+
+/** "Stripe will invoice €42.10; Lifecycle Desk computed €42.10", and what the customer owes there. */
+export function previewLines(p: ApprovalPreview): string[] {
+  const lines: string[] = [];
+  const sentence = previewSentence(p);
+  if (sentence) lines.push(esc(sentence, 500));
+  if (p.outstanding && isMoney(p.outstanding)) lines.push(`Outstanding balance at ${esc(providerLabel(p.provider), 50)}: ${fmt(p.outstanding)}`);
+  if (p.unavailable) lines.push(`${esc(providerLabel(p.provider), 50)} could not preview this change: ${esc(p.unavailable, 300)}`);
+  return lines;
 }
 
 /** What the Approve/Reject buttons carry: the record and the version the message was built from. */
@@ -400,7 +422,10 @@ export function approvalRequestMessage(input: ApprovalView): SlackMessage {
   } else if (input.reminder) {
     blocks.push(section(':alarm_clock: This request is still waiting for a decision.', 'reminder'));
   }
-  blocks.push(...factBlocks(r, input.accountName, input.ticketUrl), ...riskBlocks(r, input.riskExplanations));
+  blocks.push(...factBlocks(r, input.accountName, input.ticketUrl));
+  const preview = input.preview ? previewLines(input.preview) : [];
+  if (preview.length) blocks.push(section(`*Billing preview*\n${preview.join('\n')}`, 'preview'));
+  blocks.push(...riskBlocks(r, input.riskExplanations));
   blocks.push(context(approvalsLine(input.approvals, input.approvalsRequired), `Record ${code(r.id)} · version ${r.version}`));
   blocks.push(approvalActions(input));
   const text = summaryText(mention ? `${mention} ${prefix}` : prefix, r, input.accountName);

@@ -50,6 +50,7 @@ export class SlackNotifier {
       approvalsRequired: req.approvals_required === 2 ? 2 : 1,
       approvals: s.decisions.filter((d) => d.decision === 'approve').map((d) => ({ user_id: d.approver_id, at: d.decided_at })),
       reminder: kind !== 'initial',
+      preview: s.preview,
       ...(escalationMention ? { escalationMention } : {}),
     });
   }
@@ -111,7 +112,9 @@ export class SlackNotifier {
     const cause = billing?.last_error ? ` Last billing error: ${escapeMrkdwn(String(billing.last_error).slice(0, 500))}.` : '';
     const text =
       `:warning: Lifecycle record \`${recordId}\`${r ? ` (${r.kind} for ${escapeMrkdwn(s?.accountName ?? r.account_id)})` : ''} needs attention: ${escapeMrkdwn(problem)}.${cause}` +
-      `${ticket ? ` <${ticket}|Ticket ${r!.ticket_id}>.` : ''} Retry with \`lifecycle-desk records retry ${recordId}\` once the cause is fixed.`;
+      `${ticket ? ` <${ticket}|Ticket ${r!.ticket_id}>.` : ''}` +
+      // Only a failed record can be retried; an applied one whose fee or refund was refused is settled by hand.
+      (r && r.state !== 'failed' ? '' : ` Retry with \`lifecycle-desk records retry ${recordId}\` once the cause is fixed.`);
     try {
       await this.client.chat.postMessage({ channel: this.channel, text, unfurl_links: false });
     } catch (err) {

@@ -1,0 +1,421 @@
+import type { Account } from './accounts';
+import { findPlan, planPrice } from './catalog';
+import type { Catalog } from './catalog';
+import type { Kind, LifecycleRecord } from './kinds';
+import { SUBTYPES } from './kinds';
+import type { Money } from './money';
+
+/**
+ * What an applied record does at the billing provider, as data (the README's billing-effects
+ * table is rendered from {@link BILLING_EFFECTS_TABLE}, and tests hold the code to it). Pure:
+ * providers carry the effects out, the ledger posts the money they confirm.
+ */
+
+export const BILLING_EFFECT_TYPES = ['plan_change', 'credit', 'fee', 'refund', 'cancel', 'pause', 'resume', 'merge'] as const;
+export type BillingEffectType = (typeof BILLING_EFFECT_TYPES)[number];
+
+/** How a subscription ends: at a set instant, at the end of the period already paid for, or at once. */
+export type CancelMode = 'at' | 'period_end' | 'now';
+
+export type BillingEffect =
+  | {
+      readonly type: 'plan_change';
+      readonly to_plan: string;
+      readonly from_plan: string;
+      /** Prorate the rest of the period (catalog policy, and only inside the current term). */
+      readonly prorate: boolean;
+      /** The instant the change takes effect, also Stripe's `proration_date`. */
+      readonly at: string;
+      /** The catalog price of the new plan in the account's currency (null: not sold in it). */
+      readonly price: Money | null;
+      /** Lifecycle Desk's own proration (credit for the unused old plan, charge for the new), when prorating. */
+      readonly proration: { readonly credit: Money; readonly charge: Money; readonly net: Money } | null;
+    }
+  | {
+      readonly type: 'credit';
+      /** Positive: what the customer gets back. */
+      readonly amount: Money;
+      readonly period_start: string;
+      readonly period_end: string;
+      /** When the period's invoice is already paid: credit the balance, or refund the payment. */
+      readonly paid_invoice: 'credit' | 'refund';
+    }
+  | { readonly type: 'fee'; readonly amount: Money }
+  | { readonly type: 'refund'; readonly amount: Money }
+  | { readonly type: 'cancel'; readonly mode: CancelMode; readonly at: string | null }
+  | { readonly type: 'pause'; readonly resumes_at: string | null }
+  | { readonly type: 'resume'; readonly plan: string; readonly price: Money | null }
+  | { readonly type: 'merge'; readonly target_account_id: string; readonly target_customer_id: string | null };
+
+/**
+ * One step of a record at the provider, with its own idempotency key `billing.<record>.<key>`:
+ * `apply` for the change itself, `fee` and `refund` for a termination's money (so a retry sends
+ * each once, and one can fail without hiding the others).
+ */
+export interface PlannedEffect {
+  readonly key: 'apply' | 'fee' | 'refund';
+  readonly effect: BillingEffect;
+  /** A fee or refund that fails for good is reported and left out of the email; the change itself still stands. */
+  readonly secondary: boolean;
+}
+
+const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+const isMoney = (v: unknown): v is Money => !!v && typeof (v as Money).amount_minor === 'number' && typeof (v as Money).currency === 'string';
+const dayStart = (date: string): string => `${date}T00:00:00.000Z`;
+
+/**
+ * The effects of applying `record` to `account` (the merge target, when there is one, names the
+ * customer the credit balance moves to). Deterministic: the same record always plans the same
+ * effects, so a retried job finds the keys it stored.
+ */
+export function billingEffectsFor(record: LifecycleRecord, account: Account, catalog: Catalog, mergeTarget: Account | null = null): PlannedEffect[] {
+  const d = record.details;
+  const policy = catalog.change_policy;
+  const main = (effect: BillingEffect): PlannedEffect => ({ key: 'apply', effect, secondary: false });
+  switch (record.kind) {
+    case 'upgrade':
+    case 'downgrade': {
+      // Feature or support-tier moves carry no price in the catalog: nothing to bill.
+      if (!isString(d.to_plan)) return [];
+      const plan = findPlan(catalog, d.to_plan);
+      const proration = d.proration as { credit?: unknown; charge?: unknown; net?: unknown } | undefined;
+      const prorated = !!proration && isMoney(proration.credit) && isMoney(proration.charge) && isMoney(proration.net);
+      return [
+        main({
+          type: 'plan_change',
+          to_plan: d.to_plan,
+          from_plan: isString(d.from_plan) ? d.from_plan : account.plan_id,
+          prorate: prorated,
+          at: record.effective_at ?? record.updated_at,
+          price: (plan && planPrice(plan, account.currency)) ?? null,
+          proration: prorated ? { credit: proration.credit as Money, charge: proration.charge as Money, net: proration.net as Money } : null,
+        }),
+      ];
+    }
+    case 'termination': {
+      const out: PlannedEffect[] = [main({ type: 'cancel', mode: record.effective === 'immediate' ? 'now' : 'at', at: record.effective === 'immediate' ? null : record.effective_at })];
+      // Validation sets the amount to the early-termination fee when it applies and is not waived.
+      if (record.amount && record.amount.amount_minor > 0) out.push({ key: 'fee', effect: { type: 'fee', amount: record.amount }, secondary: true });
+      if (isMoney(d.refund) && d.refund.amount_minor > 0) out.push({ key: 'refund', effect: { type: 'refund', amount: d.refund }, secondary: true });
+      return out;
+    }
+    case 'status_change':
+      switch (record.subtype) {
+        case 'activation':
+        case 'reactivation': {
+          const plan = findPlan(catalog, account.plan_id);
+          return [main({ type: 'resume', plan: account.plan_id, price: (plan && planPrice(plan, account.currency)) ?? null })];
+        }
+        case 'suspension': {
+          const s = d.suspension as { review_date?: unknown } | undefined;
+          return [main({ type: 'pause', resumes_at: isString(s?.review_date) ? dayStart(s.review_date) : null })];
+        }
+        case 'deactivation':
+          return [main({ type: 'cancel', mode: policy.deactivation.cancel, at: null })];
+        case 'closure':
+          return [main({ type: 'cancel', mode: policy.closure.cancel, at: null })];
+        case 'merge': {
+          const m = d.merge as { target_account_id?: unknown } | undefined;
+          const target = isString(m?.target_account_id) ? m.target_account_id : (mergeTarget?.id ?? '');
+          return [main({ type: 'merge', target_account_id: target, target_customer_id: mergeTarget?.billing_customer_id ?? null })];
+        }
+        default:
+          return [];
+      }
+    case 'service_credit': {
+      if (!record.amount || record.amount.amount_minor >= 0) return [];
+      return [
+        main({
+          type: 'credit',
+          amount: { amount_minor: -record.amount.amount_minor, currency: record.amount.currency },
+          period_start: String(d.period_start),
+          period_end: String(d.period_end),
+          paid_invoice: policy.service_credit.paid_invoice,
+        }),
+      ];
+    }
+  }
+}
+
+/** The effect a provider may be told of in advance (when the record is scheduled): the change itself, never its money. */
+export function scheduledEffect(effects: readonly PlannedEffect[]): BillingEffect | null {
+  const main = effects.find((e) => e.key === 'apply')?.effect;
+  return main && (main.type === 'plan_change' || main.type === 'cancel') ? main : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What providers confirm
+
+/**
+ * Money a provider confirmed, in its own amounts (always positive; `type` gives the direction).
+ * `destination` says where a credit went: off an open invoice, onto the customer's balance, or
+ * back to their payment method.
+ */
+export interface ConfirmedMoney {
+  readonly type: 'charge' | 'credit' | 'refund' | 'transfer';
+  readonly purpose: 'proration' | 'service_credit' | 'fee' | 'termination_refund' | 'merge_balance';
+  readonly amount: Money;
+  readonly destination: 'invoice' | 'balance' | 'payment';
+  /** The provider's object: invoice, credit note, balance transaction, refund… */
+  readonly ref?: string;
+  /** For `transfer`: the account that received the balance. */
+  readonly to_account_id?: string;
+}
+
+/** A subscription as the provider reported it after an effect (only the facts it reported). */
+export interface SubscriptionFacts {
+  readonly plan?: string | null;
+  readonly status?: BookStatus;
+  readonly cancel_at?: string | null;
+  readonly paused?: boolean;
+  readonly pause_resumes_at?: string | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The billing book: what Lifecycle Desk has had done at the provider, per account
+
+export type BookStatus = 'active' | 'paused' | 'canceled' | 'none';
+
+export interface BillingBook {
+  readonly account_id: string;
+  /** The plan in effect. */
+  readonly plan_id: string | null;
+  /** A plan the provider already bills from its next period (a downgrade told in advance). */
+  readonly next_plan_id: string | null;
+  readonly status: BookStatus;
+  /** When the subscription ends (ISO), if an end is set. */
+  readonly cancel_at: string | null;
+  readonly pause_resumes_at: string | null;
+  /** Newest provider event applied from outside (dashboard changes), so older ones are ignored. */
+  readonly external_event_at: string | null;
+}
+
+/** The book an account implies before Lifecycle Desk has changed anything at its provider. */
+export function implicitBook(account: Account): BillingBook {
+  const status: BookStatus =
+    account.status === 'active' ? 'active' : account.status === 'suspended' ? 'paused' : account.status === 'pending' ? 'none' : 'canceled';
+  return { account_id: account.id, plan_id: account.plan_id, next_plan_id: null, status, cancel_at: null, pause_resumes_at: null, external_event_at: null };
+}
+
+export type BillingPhase = 'apply' | 'schedule' | 'unschedule';
+
+/**
+ * The book after an effect the provider confirmed. The provider's own facts win (its period end,
+ * whether it cancelled at once); where it reported none (the ledger, a webhook receiver) the
+ * effect says what happened.
+ */
+export function bookAfter(book: BillingBook, effect: BillingEffect, phase: BillingPhase, facts: SubscriptionFacts | undefined, now: Date): BillingBook {
+  const f = facts ?? {};
+  switch (effect.type) {
+    case 'plan_change':
+      if (phase === 'schedule') return f.plan === effect.to_plan ? { ...book, next_plan_id: effect.to_plan } : book;
+      if (phase === 'unschedule') return { ...book, next_plan_id: null };
+      return { ...book, plan_id: effect.to_plan, next_plan_id: null };
+    case 'cancel': {
+      if (phase === 'unschedule') return { ...book, cancel_at: f.cancel_at !== undefined ? f.cancel_at : null };
+      const at = f.cancel_at !== undefined ? f.cancel_at : effect.at;
+      if (phase === 'schedule') return at ? { ...book, cancel_at: at } : book;
+      const ended = f.status === 'canceled' || effect.mode === 'now' || (at !== null && Date.parse(at) <= now.getTime());
+      return ended ? { ...book, status: 'canceled', next_plan_id: null, cancel_at: null, pause_resumes_at: null } : { ...book, cancel_at: at };
+    }
+    case 'pause':
+      return { ...book, status: 'paused', pause_resumes_at: f.pause_resumes_at !== undefined ? f.pause_resumes_at : effect.resumes_at };
+    case 'resume': {
+      // A plan change already told to the provider for its next period stays told, as long as the
+      // provider still bills it (a subscription started afresh bills the account's plan).
+      const next = book.next_plan_id !== null && f.plan === book.next_plan_id ? book.next_plan_id : null;
+      return { ...book, plan_id: effect.plan, next_plan_id: next, status: 'active', cancel_at: null, pause_resumes_at: null };
+    }
+    case 'merge': {
+      const at = f.cancel_at !== undefined ? f.cancel_at : null;
+      return f.status === 'canceled' ? { ...book, status: 'canceled', next_plan_id: null, cancel_at: null } : { ...book, cancel_at: at };
+    }
+    default:
+      return book;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ledger postings
+
+export interface LedgerLeg {
+  readonly ledger_account: string;
+  readonly debit_minor: number;
+  readonly credit_minor: number;
+  readonly currency: string;
+}
+
+/**
+ * Ledger accounts. `receivable` is what the customer owes on invoices; `balance` mirrors the
+ * provider's customer balance (negative: credit the customer holds, as Stripe reports it);
+ * `cash:refunds` is money paid back out.
+ */
+export const LEDGER_ACCOUNTS = {
+  receivable: (accountId: string) => `receivable:${accountId}`,
+  customerBalance: (accountId: string) => `balance:${accountId}`,
+  subscriptionRevenue: 'revenue:subscriptions',
+  feeRevenue: 'revenue:fees',
+  serviceCredits: 'contra:service_credits',
+  planCredits: 'contra:plan_credits',
+  refunds: 'contra:refunds',
+  refundsPaid: 'cash:refunds',
+} as const;
+
+const leg = (ledger_account: string, side: 'debit' | 'credit', m: Money): LedgerLeg => ({
+  ledger_account,
+  debit_minor: side === 'debit' ? m.amount_minor : 0,
+  credit_minor: side === 'credit' ? m.amount_minor : 0,
+  currency: m.currency,
+});
+
+/** Double-entry legs for money a provider confirmed for `accountId`; balanced by construction. */
+export function legsFor(accountId: string, money: readonly ConfirmedMoney[]): LedgerLeg[] {
+  const out: LedgerLeg[] = [];
+  for (const m of money) {
+    if (m.amount.amount_minor <= 0) continue;
+    const where =
+      m.destination === 'balance' ? LEDGER_ACCOUNTS.customerBalance(accountId) : m.destination === 'payment' ? LEDGER_ACCOUNTS.refundsPaid : LEDGER_ACCOUNTS.receivable(accountId);
+    switch (m.type) {
+      case 'charge':
+        out.push(leg(where, 'debit', m.amount), leg(m.purpose === 'fee' ? LEDGER_ACCOUNTS.feeRevenue : LEDGER_ACCOUNTS.subscriptionRevenue, 'credit', m.amount));
+        break;
+      case 'credit':
+        out.push(leg(m.purpose === 'proration' ? LEDGER_ACCOUNTS.planCredits : LEDGER_ACCOUNTS.serviceCredits, 'debit', m.amount), leg(where, 'credit', m.amount));
+        break;
+      case 'refund':
+        out.push(leg(LEDGER_ACCOUNTS.refunds, 'debit', m.amount), leg(LEDGER_ACCOUNTS.refundsPaid, 'credit', m.amount));
+        break;
+      case 'transfer':
+        out.push(leg(LEDGER_ACCOUNTS.customerBalance(accountId), 'debit', m.amount), leg(LEDGER_ACCOUNTS.customerBalance(m.to_account_id ?? accountId), 'credit', m.amount));
+        break;
+    }
+  }
+  return out;
+}
+
+/**
+ * Money an effect moves when the provider is the ledger itself (its amounts are ours). A merge
+ * moves `balance`, the source's customer balance, when it is a credit.
+ */
+export function ledgerMoney(effect: BillingEffect, balance: Money | null = null): ConfirmedMoney[] {
+  switch (effect.type) {
+    case 'plan_change':
+      if (!effect.proration) return [];
+      return [
+        { type: 'credit', purpose: 'proration', amount: abs(effect.proration.credit), destination: 'invoice' },
+        { type: 'charge', purpose: 'proration', amount: abs(effect.proration.charge), destination: 'invoice' },
+      ].filter((m) => m.amount.amount_minor > 0) as ConfirmedMoney[];
+    case 'credit':
+      return [{ type: 'credit', purpose: 'service_credit', amount: effect.amount, destination: 'balance' }];
+    case 'fee':
+      return [{ type: 'charge', purpose: 'fee', amount: effect.amount, destination: 'invoice' }];
+    case 'refund':
+      return [{ type: 'refund', purpose: 'termination_refund', amount: effect.amount, destination: 'payment' }];
+    case 'merge':
+      // Only a credit the source holds moves; what it owes stays on its own final invoice.
+      return balance && balance.amount_minor < 0
+        ? [{ type: 'transfer', purpose: 'merge_balance', amount: abs(balance), destination: 'balance', to_account_id: effect.target_account_id }]
+        : [];
+    default:
+      return [];
+  }
+}
+
+const abs = (m: Money): Money => ({ amount_minor: Math.abs(m.amount_minor), currency: m.currency });
+
+/** Net proration the provider confirmed (charges minus credits), or null when it confirmed none. */
+export function confirmedProration(money: readonly ConfirmedMoney[]): Money | null {
+  const items = money.filter((m) => m.purpose === 'proration');
+  if (!items.length) return null;
+  const net = items.reduce((s, m) => s + (m.type === 'charge' ? m.amount.amount_minor : -m.amount.amount_minor), 0);
+  return { amount_minor: net, currency: items[0]!.amount.currency };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The billing-effects table (README)
+
+export type ProviderName = 'ledger' | 'stripe' | 'webhook';
+
+export interface EffectsRow {
+  readonly kind: Kind;
+  readonly subtype: string;
+  /** Effect types this row may produce (the code is held to it in tests). */
+  readonly effects: readonly BillingEffectType[];
+  /** When the provider is told. */
+  readonly when: string;
+  readonly ledger: string;
+  readonly stripe: string;
+  readonly webhook: string;
+}
+
+/** Notes the table's cells refer to as (1), (2)…, rendered under it. */
+export const BILLING_EFFECTS_NOTES: readonly string[] = [
+  'Plan change. Ledger: the book moves to the new plan at the effective instant; when the catalog prorates (and the instant lies inside the term) the proration credit and charge are posted (contra:plan_credits → receivable, receivable → revenue:subscriptions). Until its instant a scheduled change can be undone by cancelling the record (`POST /api/records/:id/cancel`); the ledger and a webhook receiver hear of it only at that instant.',
+  'Plan change. Stripe: the plan item of the plan subscription (the one whose price is in STRIPE_PRICE_MAP_FILE; add-ons are never touched) moves to the mapped price; prorated changes send `proration_behavior=create_prorations` with `proration_date` = the effective instant, the same instant previewed with `invoices.createPreview` before approval, and the email and ledger take Stripe\'s proration items; unprorated ones send `none`. A change dated at the current period\'s end is moved as soon as it is scheduled (so the renewal bills the new price); a later or prorated one waits for its instant. A scheduled change can be undone until its instant: cancelling the record moves the item back.',
+  'Without `to_plan` (only features, permissions or a support tier): nothing at any provider — the catalog prices plans, not features or tiers; the accounts table takes the new support tier.',
+  'Termination. Ledger: the book ends at the effective instant; the early-termination fee (unless waived) is posted receivable → revenue:fees under `billing.<record>.fee`; a refund recorded on the termination is posted contra:refunds → cash:refunds under `billing.<record>.refund`.',
+  'Termination. Stripe: `cancel_at` = the effective instant, set as soon as the termination is scheduled; an immediate one is cancelled at once (`prorate=false`). The fee is an invoice item on an invoice of its own, finalized (`billing.<record>.fee`), so it is billed although the subscription has ended. A refund is a credit note with `refund_amount` against the newest paid invoice that can take it (`billing.<record>.refund`). What the customer still owes (open invoices + customer balance) is read back from Stripe for the email. A fee or refund Stripe refuses is audited (`billing.effect_failed`), put before the team in Slack, and never mentioned to the customer.',
+  'Service credit. Stripe: a credit note against the invoice whose subscription period overlaps the credited window most — first off what is still due on it; the rest as `credit_amount` (customer balance) or, when the invoice is paid and the catalog says `service_credit.paid_invoice=refund`, as `refund_amount`. With no such invoice, or one that cannot take the credit, a customer balance transaction. Ledger (every provider): contra:service_credits → receivable (off an invoice), balance (customer balance) or cash:refunds (refunded).',
+  'Deactivation and closure end the subscription as the catalog says (`change_policy.deactivation.cancel` / `closure.cancel`: `period_end`, the default, or `now`). Stripe: `cancel_at_period_end=true`, or cancelled at once.',
+  'Activation and reactivation: billing runs again on the account\'s plan, and the account\'s MRR is set from the plan price. Stripe: `pause_collection` cleared and a set cancellation withdrawn; a customer with no live plan subscription (it ended, or never existed) gets a new one on the mapped price.',
+  'Suspension: collection paused until the review date, nothing billed meanwhile; the account\'s MRR is 0. Stripe: `pause_collection[behavior]=void` with `resumes_at` = the review date (Stripe resumes collection on its own then).',
+  'Merge: the source\'s subscription ends at its period end; a credit the source holds (a negative balance) moves to the target — Stripe: two balance transactions (+ on the source, − on the target); ledger: balance:source → balance:target. Both accounts\' audit chains record it (`record.mark_applied` on the source, `account.merged_in` on the target). The target keeps its own MRR.',
+];
+
+const PLAN = { ledger: 'plan change (1)', stripe: 'plan item → mapped price (2)', webhook: '`lifecycle.plan_changed`' };
+const PLAN_OR_NOTHING = { ledger: 'plan change (1) if `to_plan`, else nothing (3)', stripe: 'plan item → mapped price (2) if `to_plan`, else nothing (3)', webhook: '`lifecycle.plan_changed` if `to_plan`, else nothing (3)' };
+const TERMINATION = {
+  ledger: 'ends at the instant; fee and refund posted (4)',
+  stripe: '`cancel_at` = the instant, fee invoice, refund credit note (5)',
+  webhook: '`lifecycle.subscription_cancelled`, `lifecycle.fee_charged`, `lifecycle.refund_issued` (each its own `webhook-id`)',
+};
+const CREDIT = { ledger: 'credit posted (6)', stripe: 'credit note, else balance credit (6)', webhook: '`lifecycle.credit_granted`' };
+const CANCEL = { ledger: 'ends at period end or now (7)', stripe: '`cancel_at_period_end=true` or cancelled now (7)', webhook: '`lifecycle.subscription_cancelled`' };
+const RESUME = { ledger: 'active again, MRR from plan price (8)', stripe: 'pause cleared / cancellation withdrawn / new subscription (8)', webhook: '`lifecycle.billing_resumed`' };
+
+const UP = 'catalog `upgrade` policy (example: now, prorated) or the date asked';
+const DOWN = 'catalog `downgrade` policy (example: end of term, not prorated) or the date asked';
+const STATUS = 'now, or the date asked';
+
+const row = (kind: Kind, subtype: string, effects: readonly BillingEffectType[], when: string, cells: { ledger: string; stripe: string; webhook: string }): EffectsRow => ({ kind, subtype, effects, when, ...cells });
+
+/** One row per kind and subtype (all of `SUBTYPES`), with what each provider does. */
+export const BILLING_EFFECTS_TABLE: readonly EffectsRow[] = [
+  row('downgrade', 'subscription', ['plan_change'], DOWN, PLAN),
+  row('downgrade', 'feature', ['plan_change'], DOWN, PLAN_OR_NOTHING),
+  row('downgrade', 'sla', ['plan_change'], DOWN, PLAN),
+  row('downgrade', 'contractual', ['plan_change'], DOWN, PLAN),
+  row('downgrade', 'support_tier', ['plan_change'], DOWN, PLAN_OR_NOTHING),
+  row('upgrade', 'subscription', ['plan_change'], UP, PLAN),
+  row('upgrade', 'support_tier', ['plan_change'], UP, PLAN_OR_NOTHING),
+  row('upgrade', 'product', ['plan_change'], UP, PLAN_OR_NOTHING),
+  row('upgrade', 'pricing_model', ['plan_change'], UP, PLAN_OR_NOTHING),
+  row('upgrade', 'sla', ['plan_change'], UP, PLAN),
+  row('upgrade', 'access', ['plan_change'], UP, PLAN_OR_NOTHING),
+  ...['customer_initiated', 'non_payment', 'breach', 'other'].map((s) =>
+    row('termination', s, ['cancel', 'fee', 'refund'], 'at the termination date (Stripe is told when it is scheduled)', TERMINATION),
+  ),
+  row('status_change', 'activation', ['resume'], STATUS, RESUME),
+  row('status_change', 'suspension', ['pause'], STATUS, { ledger: 'paused until the review date (9)', stripe: '`pause_collection` void, `resumes_at` = review date (9)', webhook: '`lifecycle.collection_paused`' }),
+  row('status_change', 'deactivation', ['cancel'], STATUS, CANCEL),
+  row('status_change', 'reactivation', ['resume'], STATUS, RESUME),
+  row('status_change', 'merge', ['merge'], STATUS, { ledger: 'source ends; its credit moves to the target (10)', stripe: 'source `cancel_at_period_end`; balance moved (10)', webhook: '`lifecycle.account_merged`' }),
+  row('status_change', 'closure', ['cancel'], STATUS, CANCEL),
+  ...['outage', 'sla_breach', 'billing_discrepancy', 'delay', 'goodwill'].map((s) => row('service_credit', s, ['credit'], 'at once when applied', CREDIT)),
+];
+
+/** Every (kind, subtype) of the domain, for tests that the table covers them all. */
+export const ALL_SUBTYPES: readonly { kind: Kind; subtype: string }[] = (Object.keys(SUBTYPES) as Kind[]).flatMap((kind) =>
+  (SUBTYPES[kind] as readonly string[]).map((subtype) => ({ kind, subtype })),
+);
+
+const cell = (s: string) => s.replace(/\|/g, '\\|');
+
+/** The table and its notes as Markdown, exactly as the README shows them. */
+export function billingEffectsMarkdown(): string {
+  const lines = ['| kind | subtype | when | ledger | stripe | webhook |', '| --- | --- | --- | --- | --- | --- |'];
+  for (const r of BILLING_EFFECTS_TABLE) lines.push(`| \`${r.kind}\` | \`${r.subtype}\` | ${cell(r.when)} | ${cell(r.ledger)} | ${cell(r.stripe)} | ${cell(r.webhook)} |`);
+  lines.push('');
+  BILLING_EFFECTS_NOTES.forEach((n, i) => lines.push(`(${i + 1}) ${n}`, ''));
+  return lines.join('\n').trimEnd();
+}
