@@ -3,7 +3,7 @@ import Fastify from 'fastify';
 import { loadConfig } from '../src/config';
 import { startService } from '../src/main';
 import { createLogger } from '../src/observability/logger';
-import { startStandins } from '../src/demo/standins';
+import { startStandins } from '../devtools/standins';
 import { runLoad } from './load';
 import { KnexAccountRepository } from '../src/db/accounts.repository';
 import { AccountSchema } from '../src/records/accounts';

@@ -92,7 +92,11 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .command('demo')
     .description('run the whole pipeline on sample tickets with stand-ins for Zendesk, Slack and SMTP, then verify the audit trail')
     .action(async () => {
-      const { runDemo } = await import('./demo/demo');
+      // The demo and its stand-ins are development tools (devtools/), installed with the dev dependencies.
+      const { runDemo } = await import('../devtools/demo').catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'MODULE_NOT_FOUND') throw err;
+        throw new AppError('validation_failed', `the demo needs the development dependencies (run \`npm ci\` without --omit=dev): ${err.message}`);
+      });
       const code = await runDemo({ out: (line) => void io.stdout(line + '\n'), ...(io.env ? { env: io.env } : {}) });
       if (code !== 0) throw new Exit(code);
     });

@@ -23,7 +23,7 @@ import { buildAccount, buildRequest } from './builders';
 import type { RequestOverrides } from './builders';
 import { buildDeps, seedAccounts } from './app';
 import type { TestClock } from './app';
-import { FakeStripe } from './fake-stripe';
+import { FakeStripe } from '../../devtools/stripe.standin';
 import { WebhookReceiver } from './webhook-receiver';
 
 /**

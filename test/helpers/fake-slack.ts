@@ -1,2 +1,2 @@
 /** The Slack stand-in lives with the integration (the demo uses it too); tests import it from here. */
-export * from '../../src/integrations/slack/slack.standin';
+export * from '../../devtools/slack.standin';

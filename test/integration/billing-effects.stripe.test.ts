@@ -6,7 +6,7 @@ import type { TestDb } from '../helpers/db';
 import { TestClock } from '../helpers/app';
 import { ROW_SCENARIOS, STRIPE_PRICES, stripeHarness } from '../helpers/billing-rows';
 import type { RowContext, RowOutcome } from '../helpers/billing-rows';
-import type { FakeStripe } from '../helpers/fake-stripe';
+import type { FakeStripe } from '../../devtools/stripe.standin';
 
 /**
  * The billing-effects table, Stripe column: one test per row, through the official SDK against

@@ -5,7 +5,7 @@ import { transitionRecord } from '../../src/app/transition-record';
 import { sendCustomerEmail } from '../../src/app/send-email';
 import { EmailTemplates, catalogDisplayNames } from '../../src/integrations/email/templates';
 import { SmtpEmailSender } from '../../src/integrations/email/smtp.sender';
-import { SmtpStandin } from '../../src/integrations/email/smtp.standin';
+import { SmtpStandin } from '../../devtools/smtp.standin';
 import { verifyAudit } from '../../src/db/audit.queries';
 import type { Kind } from '../../src/records/kinds';
 import { createTestDb } from '../helpers/db';

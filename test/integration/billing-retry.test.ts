@@ -8,7 +8,7 @@ import { TestClock, buildDeps } from '../helpers/app';
 import { buildRequest } from '../helpers/builders';
 import { openAccount, reconcileAccounts, stripeHarness, webhookHarness } from '../helpers/billing-rows';
 import type { Harness, RowContext } from '../helpers/billing-rows';
-import type { FakeStripe } from '../helpers/fake-stripe';
+import type { FakeStripe } from '../../devtools/stripe.standin';
 import type { WebhookReceiver } from '../helpers/webhook-receiver';
 
 /**

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { sendCustomerEmail } from '../../src/app/send-email';
 import { ingestTicket } from '../../src/app/ingest-ticket';
 import { SmtpEmailSender } from '../../src/integrations/email/smtp.sender';
-import { SmtpStandin } from '../../src/integrations/email/smtp.standin';
+import { SmtpStandin } from '../../devtools/smtp.standin';
 import { EmailTemplates } from '../../src/integrations/email/templates';
 import { createTestDb } from '../helpers/db';
 import type { TestDb } from '../helpers/db';

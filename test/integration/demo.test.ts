@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { runDemo } from '../../src/demo/demo';
+import { runDemo } from '../../devtools/demo';
 import { runCli } from '../helpers/cli';
 
 /**

@@ -7,7 +7,7 @@ import type { SmtpMessage } from '../../src/integrations/email/smtp.sender';
 import { EmailTemplates } from '../../src/integrations/email/templates';
 import { AppError } from '../../src/records/errors';
 import type { LifecycleRecord } from '../../src/records/kinds';
-import { SmtpStandin } from '../../src/integrations/email/smtp.standin';
+import { SmtpStandin } from '../../devtools/smtp.standin';
 
 const TEMPLATES = path.resolve(__dirname, '..', '..', 'templates', 'email');
 const TO = 'jane.doe@customer.example';

@@ -10,7 +10,7 @@ import type { TestService } from '../helpers/service';
 import { triggerBody } from '../fixtures/zendesk-trigger';
 import { runCli } from '../helpers/cli';
 import { STRIPE_PRICES, addCatalogPrices } from '../helpers/billing-rows';
-import { FakeStripe } from '../helpers/fake-stripe';
+import { FakeStripe } from '../../devtools/stripe.standin';
 
 /**
  * The whole pipeline with BILLING_PROVIDER=stripe, as wired in main.ts: webhook → record → policy

@@ -13,7 +13,7 @@ import { PrivateRedis } from '../helpers/redis';
 import { startTestService, until } from '../helpers/service';
 import type { TestService } from '../helpers/service';
 import { runCli } from '../helpers/cli';
-import { startStandins } from '../../src/demo/standins';
+import { startStandins } from '../../devtools/standins';
 
 const DAY = 86_400_000;
 let t: TestDb;

@@ -3,8 +3,8 @@ import { main } from '../../src/cli';
 import { createTestDb } from '../helpers/db';
 import type { TestDb } from '../helpers/db';
 import { runCli } from '../helpers/cli';
-import { startStandins } from '../../src/demo/standins';
-import type { StandinStack } from '../../src/demo/standins';
+import { startStandins } from '../../devtools/standins';
+import type { StandinStack } from '../../devtools/standins';
 import { uniquePrefix } from '../helpers/redis';
 
 let t: TestDb;

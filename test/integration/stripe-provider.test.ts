@@ -5,7 +5,7 @@ import type { BillingEffect } from '../../src/records/billing';
 import { AppError } from '../../src/records/errors';
 import { money } from '../../src/records/money';
 import type { BillingAdjustment } from '../../src/records/ports';
-import { FakeStripe } from '../helpers/fake-stripe';
+import { FakeStripe } from '../../devtools/stripe.standin';
 
 let stripe: FakeStripe;
 let provider: StripeBillingProvider;

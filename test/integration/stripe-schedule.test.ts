@@ -8,7 +8,7 @@ import { createTestDb } from '../helpers/db';
 import type { TestDb } from '../helpers/db';
 import { buildAccount, buildRequest } from '../helpers/builders';
 import { TestClock, buildDeps, countRows, seedAccounts } from '../helpers/app';
-import { FakeStripe } from '../helpers/fake-stripe';
+import { FakeStripe } from '../../devtools/stripe.standin';
 
 /**
  * End-of-term changes through Stripe, from the record's side: Stripe is told when the change is

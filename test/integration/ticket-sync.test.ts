@@ -1,7 +1,7 @@
 import { syncTicket } from '../../src/app/sync-ticket';
 import { ingestTicket } from '../../src/app/ingest-ticket';
 import { ZendeskClient } from '../../src/integrations/zendesk/zendesk.client';
-import { ZendeskStandin } from '../../src/integrations/zendesk/zendesk.standin';
+import { ZendeskStandin } from '../../devtools/zendesk.standin';
 import { createTestDb } from '../helpers/db';
 import type { TestDb } from '../helpers/db';
 import { buildAccount } from '../helpers/builders';

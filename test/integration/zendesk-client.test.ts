@@ -1,5 +1,5 @@
 import { ZendeskClient } from '../../src/integrations/zendesk/zendesk.client';
-import { ZendeskStandin } from '../../src/integrations/zendesk/zendesk.standin';
+import { ZendeskStandin } from '../../devtools/zendesk.standin';
 import { AppError } from '../../src/records/errors';
 
 let z: ZendeskStandin;

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { slackSignatureHeaders } from './signature';
+import { slackSignatureHeaders } from '../src/integrations/slack/signature';
 
 /**
  * It ships in src/ because `lifecycle-desk demo` runs the whole pipeline against it.

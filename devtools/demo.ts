@@ -1,22 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
-import { loadConfig } from '../config';
-import type { Config } from '../config';
-import { AccountSchema } from '../records/accounts';
-import type { AccountInput } from '../records/accounts';
-import { formatMoney } from '../records/money';
-import { createDb, migrateLatest } from '../db/connection';
-import { KnexTransactionRunner } from '../db/store';
-import { verifyAudit } from '../db/audit.queries';
-import { importAccounts } from '../app/import-accounts';
-import { createLogger } from '../observability/logger';
-import { billingProvider, startService, systemClock } from '../main';
-import { reconcile } from '../app/reconcile';
-import { KnexReconcileSource } from '../db/reconcile.queries';
-import type { Service } from '../main';
-import { signZendesk } from '../integrations/zendesk/signature';
-import { slackInteractionRequest } from '../integrations/slack/slack.standin';
+import { loadConfig } from '../src/config';
+import type { Config } from '../src/config';
+import { AccountSchema } from '../src/records/accounts';
+import type { AccountInput } from '../src/records/accounts';
+import { formatMoney } from '../src/records/money';
+import { createDb, migrateLatest } from '../src/db/connection';
+import { KnexTransactionRunner } from '../src/db/store';
+import { verifyAudit } from '../src/db/audit.queries';
+import { importAccounts } from '../src/app/import-accounts';
+import { createLogger } from '../src/observability/logger';
+import { billingProvider, startService, systemClock } from '../src/main';
+import { reconcile } from '../src/app/reconcile';
+import { KnexReconcileSource } from '../src/db/reconcile.queries';
+import type { Service } from '../src/main';
+import { signZendesk } from '../src/integrations/zendesk/signature';
+import { slackInteractionRequest } from './slack.standin';
 import { APPROVAL_CHANNEL, startStandins } from './standins';
 
 /**

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { signZendesk } from './signature';
+import { signZendesk } from '../src/integrations/zendesk/signature';
 
 /**
  * A local stand-in for the Zendesk Support API, used by the tests and by `lifecycle-desk demo`.

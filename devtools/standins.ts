@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { FakeSlack } from '../integrations/slack/slack.standin';
-import { SmtpStandin } from '../integrations/email/smtp.standin';
-import { ZendeskStandin } from '../integrations/zendesk/zendesk.standin';
+import { FakeSlack } from './slack.standin';
+import { SmtpStandin } from './smtp.standin';
+import { ZendeskStandin } from './zendesk.standin';
 
 export interface StandinStack {
   readonly zendesk: ZendeskStandin;
