@@ -9,7 +9,9 @@ import { formatFromName, importAccounts, parseAccountsFile } from './app/import-
 import { retryRecord } from './app/apply-record';
 import { AppError } from './records/errors';
 import { DATE_INPUT_HINT, parseDateInput } from './records/dates';
-import { billingProvider, loadCatalog, startService, systemClock } from './main';
+import { billingProvider, loadCatalog, loadReasons, startService, systemClock } from './main';
+import { allowedReasons, zendeskReasonOptions } from './records/reasons';
+import { KINDS, SUBTYPES } from './records/kinds';
 import { formatReconcileJson, formatReconcileTable, reconcile } from './app/reconcile';
 import { KnexReconcileSource } from './db/reconcile.queries';
 
@@ -201,6 +203,24 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       } finally {
         await db.destroy();
       }
+    });
+
+  program
+    .command('reasons')
+    .description('list the reason codes of REASONS_FILE per kind and subtype, or the matching Zendesk drop-down options')
+    .addOption(new Option('--format <format>', 'table, or zendesk: the custom_field_options of the Reason drop-down (JSON)').choices(['table', 'zendesk']).default('table'))
+    .option('--prefix <prefix>', 'with --format zendesk: the tag prefix of the options (the field map strips it)', 'lc_reason_')
+    .action(async (opts: { format: 'table' | 'zendesk'; prefix: string }) => {
+      const reasons = loadReasons(cfg());
+      if (opts.format === 'zendesk') {
+        await io.stdout(`${JSON.stringify({ ticket_field: { custom_field_options: zendeskReasonOptions(reasons, opts.prefix) } }, null, 2)}\n`);
+        return;
+      }
+      const lines: string[] = [];
+      for (const kind of KINDS) {
+        for (const subtype of SUBTYPES[kind]) lines.push(`${kind} ${subtype}: ${allowedReasons(reasons, kind, subtype).map((o) => o.code).join(', ')}`);
+      }
+      await io.stdout(lines.join('\n') + '\n');
     });
 
   try {

@@ -9,6 +9,11 @@ import { readJsonFile } from './config/files';
 import { parseCatalog } from './records/catalog';
 import type { Catalog } from './records/catalog';
 import { parsePolicy, policyGroups } from './records/policy';
+import { parseReasons } from './records/reasons';
+import type { ReasonTaxonomy } from './records/reasons';
+import { parseClocks } from './records/clocks';
+import type { Clocks } from './records/clocks';
+import { configFile } from './config/files';
 import type { Policy } from './records/policy';
 import type { BillingProvider } from './records/ports';
 import type { AppDeps } from './app/deps';
@@ -57,6 +62,8 @@ export function loadPolicy(config: Config): Policy {
 export function loadFieldMap(config: Config): FieldMap {
   return parseFieldMap(readJsonFile(config.zendesk.fieldMapFile, 'Zendesk field map', 'ZENDESK_FIELD_MAP_FILE'), config.zendesk.fieldMapFile);
 }
+export const loadReasons = (config: Config): ReasonTaxonomy => configFile(config.reasonsFile, 'reason taxonomy', 'REASONS_FILE', parseReasons);
+export const loadClocks = (config: Config): Clocks => configFile(config.clocksFile, 'clocks file', 'CLOCKS_FILE', parseClocks);
 
 export interface StartOptions {
   readonly logger?: Logger;
@@ -136,6 +143,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const catalog = loadCatalog(config);
   const policy = loadPolicy(config);
   const fieldMap = loadFieldMap(config);
+  const reasons = loadReasons(config);
   const labels = problemLabels(fieldMap);
   const templates = worker ? EmailTemplates.load(config.email.templatesDir, { displayNames: catalogDisplayNames(catalog) }) : null;
 
@@ -146,7 +154,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   await assertNoEviction(redis);
 
   const metrics = new Metrics();
-  const app: AppDeps = { store: new KnexTransactionRunner(db), clock: systemClock, ids: uuidIds, catalog };
+  const app: AppDeps = { store: new KnexTransactionRunner(db), clock: systemClock, ids: uuidIds, catalog, reasons };
   const queues = new QueueRegistry({ redisUrl: config.redisUrl, prefix: config.jobs.queuePrefix });
   const ticketUrl = zendeskTicketUrl(config.zendesk.subdomain);
   const slackClient = config.slack.botToken
