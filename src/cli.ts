@@ -9,7 +9,12 @@ import { formatFromName, importAccounts, parseAccountsFile } from './app/import-
 import { retryRecord } from './app/apply-record';
 import { AppError } from './records/errors';
 import { DATE_INPUT_HINT, parseDateInput } from './records/dates';
-import { billingProvider, loadCatalog, loadReasons, startService, systemClock } from './main';
+import { billingProvider, loadCatalog, loadClocks, loadReasons, startService, systemClock } from './main';
+import { runReport } from './app/reports';
+import { formatReport } from './app/report-format';
+import type { ReportFormat } from './app/report-format';
+import { KnexReportsSource } from './db/reports.queries';
+import { REPORT_NAMES } from './records/reports';
 import { allowedReasons, zendeskReasonOptions } from './records/reasons';
 import { KINDS, SUBTYPES } from './records/kinds';
 import { formatReconcileJson, formatReconcileTable, reconcile } from './app/reconcile';
@@ -200,6 +205,33 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         const report = await reconcile({ source: new KnexReconcileSource(db), billing, clock: systemClock }, opts.account !== undefined ? { accountId: opts.account } : {});
         await io.stdout(opts.format === 'json' ? formatReconcileJson(report) : formatReconcileTable(report));
         if (report.differences.length > 0) throw new Exit(1);
+      } finally {
+        await db.destroy();
+      }
+    });
+
+  program
+    .command('report')
+    .argument('<name>', `one of: ${REPORT_NAMES.join(', ')}`)
+    .description('print a report (the numbers GET /api/reports/<name> returns), read from REPORTS_DATABASE_URL (default DATABASE_URL)')
+    .requiredOption('--from <date>', 'start, inclusive (YYYY-MM-DD or ISO timestamp)')
+    .requiredOption('--to <date>', 'end: a date counts to the end of that day, a timestamp is exclusive')
+    .option('--group-by <dims>', 'comma-separated dimensions (volume: kind, subtype, reason, state, agent, approver, month, account)')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'csv', 'json']).default('table'))
+    .action(async (name: string, opts: { from: string; to: string; groupBy?: string; format: ReportFormat }) => {
+      const c = cfg();
+      const deps = { clock: systemClock, clocks: loadClocks(c), reasons: loadReasons(c) };
+      const db = createDb(c.reportsDatabaseUrl, { poolMax: 4, statementTimeoutMs: 120_000 });
+      try {
+        const report = await runReport({ ...deps, source: new KnexReportsSource(db) }, name, { from: opts.from, to: opts.to, group_by: opts.groupBy }).catch((err: unknown) => {
+          // A wrong name, date or dimension is a usage error: say what is expected, exit 2.
+          if (err instanceof AppError && (err.code === 'validation_failed' || err.code === 'not_found')) {
+            io.stderr(`error: ${err.problems.length ? err.problems.map((p) => `--${p.field.replace('_', '-')}: ${p.message}`).join('; ') : err.message}\n`);
+            throw new Exit(2);
+          }
+          throw err;
+        });
+        await io.stdout(formatReport(report, opts.format));
       } finally {
         await db.destroy();
       }

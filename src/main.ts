@@ -23,6 +23,8 @@ import { buildHttpApp } from './http/server';
 import { isIntakeDatabaseFailure } from './http/errors';
 import { zendeskRoutes } from './http/zendesk.routes';
 import { stripeRoutes } from './http/stripe.routes';
+import { reportRoutes } from './http/reports.routes';
+import { KnexReportsSource } from './db/reports.queries';
 import { recordExternalChange } from './app/reconcile-external-change';
 import { IngestBatcher } from './app/ingest-batcher';
 import { TOPICS } from './app/topics';
@@ -144,6 +146,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const policy = loadPolicy(config);
   const fieldMap = loadFieldMap(config);
   const reasons = loadReasons(config);
+  const clocks = loadClocks(config);
   const labels = problemLabels(fieldMap);
   const templates = worker ? EmailTemplates.load(config.email.templatesDir, { displayNames: catalogDisplayNames(catalog) }) : null;
 
@@ -163,6 +166,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
 
   let http: FastifyInstance | null = null;
   let slackApp: SlackApp | null = null;
+  let reportsDb: Knex | null = null;
   if (web) {
     slackApp = createSlackApp({
       botToken: config.slack.botToken!,
@@ -193,6 +197,10 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       const secret = config.billing.stripeWebhookSecret;
       plugins.push((scope) => stripeRoutes(scope, { secret, planOf, metrics, handle: (change) => recordExternalChange(app, change) }));
     }
+    // Reports read through a pool of their own (a replica when REPORTS_DATABASE_URL is set), so a heavy report never takes intake's connections.
+    reportsDb = createDb(config.reportsDatabaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 30_000, poolMax: 4, logger });
+    const reports = { source: new KnexReportsSource(reportsDb), clock: app.clock, clocks, reasons };
+    plugins.push((scope) => reportRoutes(scope, { apiToken: config.apiToken, reports }));
     http = await buildHttpApp({ db, redis, app, logger, metrics, apiToken: config.apiToken, rawHandlers, plugins });
     await slackApp.start();
   }
@@ -253,7 +261,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
         await workers?.stop();
         sender?.close();
         await queues.close();
-        await Promise.allSettled([db.destroy(), redis.quit()]);
+        await Promise.allSettled([db.destroy(), redis.quit(), reportsDb?.destroy()]);
         logger.info('lifecycle-desk stopped');
       })();
       return stopping;
