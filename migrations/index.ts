@@ -18,6 +18,7 @@ import * as addBillingAdjustmentResult from './20261201000300_add_billing_adjust
 import * as createBillingBooks from './20261201000310_create_billing_books';
 import * as createBillingPreviews from './20261201000320_create_billing_previews';
 import * as indexReports from './20261201000400_index_reports';
+import * as createWatchdogAlerts from './20261201000410_create_watchdog_alerts';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -43,6 +44,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000310_create_billing_books': createBillingBooks,
   '20261201000320_create_billing_previews': createBillingPreviews,
   '20261201000400_index_reports': indexReports,
+  '20261201000410_create_watchdog_alerts': createWatchdogAlerts,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -25,6 +25,8 @@ import { zendeskRoutes } from './http/zendesk.routes';
 import { stripeRoutes } from './http/stripe.routes';
 import { reportRoutes } from './http/reports.routes';
 import { KnexReportsSource } from './db/reports.queries';
+import { KnexBusinessFigures } from './db/metrics.queries';
+import { BusinessMetrics } from './observability/business-metrics';
 import { recordExternalChange } from './app/reconcile-external-change';
 import { IngestBatcher } from './app/ingest-batcher';
 import { TOPICS } from './app/topics';
@@ -49,6 +51,8 @@ import { WorkerPool } from './jobs/worker';
 import { buildExhaustedHandler, buildProcessors } from './jobs/processors';
 import { reminderCanceller, slackProcessors } from './jobs/slack.processors';
 import { zendeskProcessors } from './jobs/zendesk.processors';
+import { scheduleWatchdog, watchdogProcessors } from './jobs/watchdog.processor';
+import { KnexWatchdogSource } from './db/watchdog.queries';
 
 /** Wiring only: config → db/redis → adapters → HTTP + Bolt + workers. */
 
@@ -197,6 +201,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       const secret = config.billing.stripeWebhookSecret;
       plugins.push((scope) => stripeRoutes(scope, { secret, planOf, metrics, handle: (change) => recordExternalChange(app, change) }));
     }
+    // Read at scrape time from the primary (a lagging replica could hide a confirmation behind the settled totals).
+    new BusinessMetrics(new KnexBusinessFigures(db), metrics.registry);
     // Reports read through a pool of their own (a replica when REPORTS_DATABASE_URL is set), so a heavy report never takes intake's connections.
     reportsDb = createDb(config.reportsDatabaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 30_000, poolMax: 4, logger });
     const reports = { source: new KnexReportsSource(reportsDb), clock: app.clock, clocks, reasons };
@@ -220,6 +226,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       extra: {
         ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm }),
         ...slackProcessors(notifier),
+        ...watchdogProcessors({ source: new KnexWatchdogSource(db), clock: app.clock, clocks }),
       },
     });
     const unknown = (opts.queues ?? []).filter((q) => !(q in processors));
@@ -231,6 +238,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       onExhausted: buildExhaustedHandler(app, (id, problem) => notifier.alert(id, problem)),
     });
     await workers.start();
+    if (TOPICS.watchdogScan in selected) await scheduleWatchdog(queues, config.watchdogIntervalMs);
     if (opts.relay ?? true) {
       relay = new OutboxRelay(db, queues, logger, config.databaseUrl, {
         reconcileEveryMs: config.jobs.reconcileIntervalMs,

@@ -14,7 +14,8 @@ import type { ConfirmedDuration, DrillRecord, ReportsSource, SectionRow, Turnaro
 const month = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM')`;
 const inRange = (col: string) => `${col} >= :from AND ${col} < :to`;
 
-const FACT_SQL: Record<FactName, string> = {
+/** The facts' SQL, with `:from` and `:to` bound to the range (also read by the business metrics). */
+export const FACT_SQL: Record<FactName, string> = {
   record: `
     SELECT r.id AS record_id, r.kind, r.subtype, r.reason_code AS reason, r.state, r.requested_by AS agent, r.account_id AS account, ${month('r.created_at')} AS month
       FROM lifecycle_records r WHERE ${inRange('r.created_at')}`,

@@ -283,6 +283,12 @@ describe('grouping and refusals', () => {
   });
 });
 
+it('a broken CLOCKS_FILE is a configuration error: the CLI exits 2 naming it', async () => {
+  const r = await runCli(['report', 'turnaround', '--from', FIXTURE_RANGE.from, '--to', FIXTURE_RANGE.to], { DATABASE_URL: t.url, CLOCKS_FILE: '/nonexistent/clocks.json' });
+  expect(r.code).toBe(2);
+  expect(r.stderr).toMatch(/Invalid configuration:\n {2}- CLOCKS_FILE: cannot read the clocks file at \/nonexistent\/clocks\.json: ENOENT/);
+});
+
 describe('turnaround with a business calendar', () => {
   it('counts working time only toward the targets', async () => {
     // Mon–Fri 09:00–17:00 UTC: R7 (54 h on the wall clock) took 8 working hours, inside its 48.
