@@ -24,6 +24,7 @@ import { isIntakeDatabaseFailure } from './http/errors';
 import { zendeskRoutes } from './http/zendesk.routes';
 import { stripeRoutes } from './http/stripe.routes';
 import { reportRoutes } from './http/reports.routes';
+import { dashboardRoutes, loadDashboardAssets } from './http/dashboard.routes';
 import { KnexReportsSource } from './db/reports.queries';
 import { KnexBusinessFigures } from './db/metrics.queries';
 import { BusinessMetrics } from './observability/business-metrics';
@@ -207,6 +208,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     reportsDb = createDb(config.reportsDatabaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 30_000, poolMax: 4, logger });
     const reports = { source: new KnexReportsSource(reportsDb), clock: app.clock, clocks, reasons };
     plugins.push((scope) => reportRoutes(scope, { apiToken: config.apiToken, reports }));
+    const dashboard = loadDashboardAssets();
+    plugins.push((scope) => dashboardRoutes(scope, dashboard));
     http = await buildHttpApp({ db, redis, app, logger, metrics, apiToken: config.apiToken, rawHandlers, plugins });
     await slackApp.start();
   }

@@ -67,7 +67,8 @@ export interface ReportSection {
   readonly name: string;
   readonly title: string;
   readonly dimensions: readonly string[];
-  readonly measures: readonly { readonly key: string; readonly type: MeasureType }[];
+  /** `drill`: the number's own filter, added to the row's dimension values to open its records. */
+  readonly measures: readonly { readonly key: string; readonly type: MeasureType; readonly drill?: Readonly<Record<string, string>> }[];
   readonly rows: readonly SectionRow[];
 }
 
@@ -128,7 +129,7 @@ export async function runReport(deps: ReportsDeps, nameIn: string, q: ReportQuer
       name: spec.name,
       title: spec.title,
       dimensions: spec.dims,
-      measures: spec.measures.map((m) => ({ key: m.key, type: m.type })),
+      measures: spec.measures.map((m) => ({ key: m.key, type: m.type, ...(m.drill ? { drill: m.drill } : {}) })),
       rows,
     };
   });
