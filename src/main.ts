@@ -172,6 +172,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   let http: FastifyInstance | null = null;
   let slackApp: SlackApp | null = null;
   let reportsDb: Knex | null = null;
+  let metricsDb: Knex | null = null;
   if (web) {
     slackApp = createSlackApp({
       botToken: config.slack.botToken!,
@@ -202,8 +203,10 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       const secret = config.billing.stripeWebhookSecret;
       plugins.push((scope) => stripeRoutes(scope, { secret, planOf, metrics, handle: (change) => recordExternalChange(app, change) }));
     }
-    // Read at scrape time from the primary (a lagging replica could hide a confirmation behind the settled totals).
-    new BusinessMetrics(new KnexBusinessFigures(db), metrics.registry);
+    // Read at scrape time from the primary (a lagging replica could hide a confirmation behind the
+    // settled totals), through a small pool of their own: the first read goes over all history.
+    metricsDb = createDb(config.databaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 120_000, poolMax: 2, logger });
+    new BusinessMetrics(new KnexBusinessFigures(metricsDb), metrics.registry).warm((err) => logger.warn({ err: { message: err.message } }, 'business metrics: reading history failed; retried at the next scrape'));
     // Reports read through a pool of their own (a replica when REPORTS_DATABASE_URL is set), so a heavy report never takes intake's connections.
     reportsDb = createDb(config.reportsDatabaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 30_000, poolMax: 4, logger });
     const reports = { source: new KnexReportsSource(reportsDb), clock: app.clock, clocks, reasons };
@@ -272,7 +275,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
         await workers?.stop();
         sender?.close();
         await queues.close();
-        await Promise.allSettled([db.destroy(), redis.quit(), reportsDb?.destroy()]);
+        await Promise.allSettled([db.destroy(), redis.quit(), reportsDb?.destroy(), metricsDb?.destroy()]);
         logger.info('lifecycle-desk stopped');
       })();
       return stopping;

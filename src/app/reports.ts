@@ -49,7 +49,8 @@ export type TurnaroundTargets = Readonly<Record<string, number>>;
 
 /** What the reports read (src/db/reports.queries.ts). */
 export interface ReportsSource {
-  section(report: string, spec: SectionSpec, range: ReportRange, targets: TurnaroundTargets): Promise<SectionRow[]>;
+  /** The rows of each section (in the order given), aggregated in the database. */
+  sections(report: string, specs: readonly SectionSpec[], range: ReportRange, targets: TurnaroundTargets): Promise<SectionRow[][]>;
   drill(report: string, spec: SectionSpec, range: ReportRange, filters: Readonly<Record<string, string>>, limit: number): Promise<{ total: number; records: DrillRecord[] }>;
   confirmedDurations(range: ReportRange, extraDims: readonly string[]): Promise<ConfirmedDuration[]>;
   /** Agents who filed a record in the range (the team credits per agent are compared with). */
@@ -116,7 +117,7 @@ export async function runReport(deps: ReportsDeps, nameIn: string, q: ReportQuer
   const specs = sectionsOf(name, groupBy);
   const targets = deps.clocks.turnaround_hours;
   const [rowsPerSection, agents, durations] = await Promise.all([
-    Promise.all(specs.map((s) => deps.source.section(name, s, range, targets))),
+    deps.source.sections(name, specs, range, targets),
     name === 'risk' ? deps.source.agents(range) : Promise.resolve([]),
     name === 'turnaround' && deps.clocks.business_hours ? deps.source.confirmedDurations(range, groupBy) : Promise.resolve(null),
   ]);

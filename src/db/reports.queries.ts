@@ -11,6 +11,12 @@ import type { ConfirmedDuration, DrillRecord, ReportsSource, SectionRow, Turnaro
  * dimension and measure names come from the domain's lists, never from the request.
  */
 
+/**
+ * The record of an event or adjustment, looked up by id. As a LATERAL with LIMIT 1 it stays a
+ * lookup per row: joined plainly, the planner may hash the whole records table to find a month's.
+ */
+const recordOf = (id: string) => `(SELECT * FROM lifecycle_records r0 WHERE r0.id = ${id} LIMIT 1) r`;
+
 const month = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM')`;
 const inRange = (col: string) => `${col} >= :from AND ${col} < :to`;
 
@@ -22,24 +28,25 @@ export const FACT_SQL: Record<FactName, string> = {
   record_approver: `
     SELECT r.id AS record_id, r.kind, r.subtype, r.reason_code AS reason, r.state, r.requested_by AS agent, r.account_id AS account, ${month('r.created_at')} AS month,
            coalesce(d.approver_id, '(none)') AS approver
-      FROM lifecycle_records r LEFT JOIN approval_decisions d ON d.record_id = r.id
+      FROM lifecycle_records r
+      LEFT JOIN LATERAL (SELECT d0.approver_id FROM approval_decisions d0 WHERE d0.record_id = r.id OFFSET 0) d ON true
      WHERE ${inRange('r.created_at')}`,
   money: `
     SELECT r.id AS record_id, m->'amount'->>'currency' AS currency, r.kind, r.subtype AS cause, r.reason_code AS reason, r.requested_by AS agent, r.account_id AS account,
            ${month('b.updated_at')} AS month, m->>'purpose' AS purpose, m->>'type' AS type, m->>'destination' AS destination, (m->'amount'->>'amount_minor')::bigint AS amount_minor
       FROM billing_adjustments b
-      JOIN lifecycle_records r ON r.id = b.record_id
+      CROSS JOIN LATERAL ${recordOf('b.record_id')}
       CROSS JOIN LATERAL jsonb_array_elements(coalesce(b.result->'money', '[]'::jsonb)) m
      WHERE b.status = 'succeeded' AND ${inRange('b.updated_at')}`,
   mrr: `
     SELECT e.record_id, e.data->'mrr'->>'currency' AS currency, r.kind, r.subtype, r.reason_code AS reason, r.requested_by AS agent, r.account_id AS account,
            ${month('e.occurred_at')} AS month, (e.data->'mrr'->>'after')::bigint - (e.data->'mrr'->>'before')::bigint AS delta_minor
-      FROM audit_events e JOIN lifecycle_records r ON r.id = e.record_id
+      FROM audit_events e CROSS JOIN LATERAL ${recordOf('e.record_id')}
      WHERE e.type = 'record.mark_applied' AND ${inRange('e.occurred_at')} AND e.data->'mrr' IS NOT NULL`,
   fee_waived: `
     SELECT e.record_id, r.details->'early_termination_fee'->>'currency' AS currency, r.subtype, r.reason_code AS reason, r.requested_by AS agent, r.account_id AS account,
            ${month('e.occurred_at')} AS month, (r.details->'early_termination_fee'->>'amount_minor')::bigint AS amount_minor
-      FROM audit_events e JOIN lifecycle_records r ON r.id = e.record_id
+      FROM audit_events e CROSS JOIN LATERAL ${recordOf('e.record_id')}
      WHERE e.type = 'record.mark_applied' AND ${inRange('e.occurred_at')} AND r.kind = 'termination'
        AND r.details->>'fee_waived' = 'true' AND (r.details->'early_termination_fee'->>'amount_minor')::bigint > 0`,
   policy: `
@@ -52,14 +59,14 @@ export const FACT_SQL: Record<FactName, string> = {
            (SELECT count(*) FROM jsonb_array_elements(coalesce(q.messages, '[]'::jsonb)) x WHERE x->>'kind' = 'reminder') AS reminders,
            (SELECT count(*) FROM jsonb_array_elements(coalesce(q.messages, '[]'::jsonb)) x WHERE x->>'kind' = 'escalation') AS escalations
       FROM audit_events e
-      JOIN lifecycle_records r ON r.id = e.record_id
-      LEFT JOIN approval_requests q ON q.record_id = e.record_id AND e.type = 'record.request_approval'
+      CROSS JOIN LATERAL ${recordOf('e.record_id')}
+      LEFT JOIN LATERAL (SELECT * FROM approval_requests q0 WHERE q0.record_id = e.record_id AND e.type = 'record.request_approval' LIMIT 1) q ON true
      WHERE e.type IN ('record.auto_approve', 'record.request_approval') AND ${inRange('e.occurred_at')}`,
   decision: `
     SELECT d.record_id, r.kind, ${month('q.requested_at')} AS month, q.rule, d.approver_id AS approver, d.decision
-      FROM approval_decisions d
-      JOIN approval_requests q ON q.record_id = d.record_id
-      JOIN lifecycle_records r ON r.id = d.record_id
+      FROM approval_requests q
+      CROSS JOIN LATERAL (SELECT * FROM approval_decisions d0 WHERE d0.record_id = q.record_id OFFSET 0) d
+      CROSS JOIN LATERAL ${recordOf('q.record_id')}
      WHERE ${inRange('q.requested_at')}`,
   // Handling time: creation (the ticket) to confirmed, less the wait between being scheduled and
   // starting to apply (the effective date the customer chose).
@@ -69,7 +76,7 @@ export const FACT_SQL: Record<FactName, string> = {
            greatest(0, extract(epoch FROM c.occurred_at - r.created_at)
                        - coalesce(extract(epoch FROM p.resumed_at - p.paused_at), 0)) AS seconds
       FROM audit_events c
-      JOIN lifecycle_records r ON r.id = c.record_id
+      CROSS JOIN LATERAL ${recordOf('c.record_id')}
       LEFT JOIN LATERAL (
         SELECT min(x.occurred_at) FILTER (WHERE x.type = 'record.schedule') AS paused_at,
                max(x.occurred_at) FILTER (WHERE x.type = 'record.start_apply') AS resumed_at
@@ -82,7 +89,7 @@ export const FACT_SQL: Record<FactName, string> = {
            greatest(0, (e.data->'mrr'->>'before')::bigint - (e.data->'mrr'->>'after')::bigint) AS mrr_lost_minor,
            extract(epoch FROM r.effective_at - r.created_at) / 86400 AS notice_given_days,
            (r.details->>'notice_period_days')::numeric AS notice_required_days
-      FROM audit_events e JOIN lifecycle_records r ON r.id = e.record_id
+      FROM audit_events e CROSS JOIN LATERAL ${recordOf('e.record_id')}
      WHERE e.type = 'record.mark_applied' AND ${inRange('e.occurred_at')} AND r.kind = 'termination'`,
   retention: `
     SELECT r.id AS record_id, r.subtype, r.reason_code AS reason, r.requested_by AS agent, ${month('r.created_at')} AS month,
@@ -161,33 +168,63 @@ function factFor(report: string, spec: Pick<SectionSpec, 'name' | 'fact'>): stri
   return where ? `SELECT * FROM (${FACT_SQL[spec.fact]}) f0 WHERE ${where}` : FACT_SQL[spec.fact];
 }
 
+/**
+ * Runs report statements in a read-only transaction with JIT compilation off: the planner's row
+ * estimates for JSON array functions are far too high, and compiling a report's plan then costs
+ * more than running it (over a second for a month's report).
+ */
+export async function readOnly<T>(db: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  return db.transaction(async (trx) => {
+    await trx.raw('SET TRANSACTION READ ONLY');
+    await trx.raw('SET LOCAL jit = off');
+    return work(trx);
+  });
+}
+
 export class KnexReportsSource implements ReportsSource {
   constructor(private readonly db: Knex) {}
 
-  async section(report: string, spec: SectionSpec, range: ReportRange, targets: TurnaroundTargets): Promise<SectionRow[]> {
-    const dims = spec.dims.map(ident);
+  /**
+   * All sections of a report in one statement: each fact the report reads is computed once (a
+   * materialised CTE) and every section is an aggregate over it, so a report costs one pass over
+   * each of its populations however many sections it has.
+   */
+  async sections(report: string, specs: readonly SectionSpec[], range: ReportRange, targets: TurnaroundTargets): Promise<SectionRow[][]> {
     const bindings: Record<string, unknown> = { from: range.from, to: range.to };
-    const aggregates = spec.measures
-      .filter((m) => m.type !== 'share' && !computedMeasures.has(m.key))
-      .map((m) => {
-        const sql = MEASURE_SQL[m.key];
-        if (!sql) throw new Error(`no SQL for measure ${m.key}`);
-        if (sql.includes(':target_seconds_of_kind')) {
-          // The per-kind target as a CASE over bound values.
-          const cases = Object.entries(targets).map(([k, h], i) => ((bindings[`tk${i}`] = k), (bindings[`th${i}`] = Math.round(h * 3600)), `WHEN kind = :tk${i} THEN :th${i}::numeric`));
-          return `${sql.replace(':target_seconds_of_kind', `(CASE ${cases.join(' ')} END)`)} AS ${ident(m.key)}`;
-        }
-        return `${sql} AS ${ident(m.key)}`;
-      });
-    const select = [...dims, ...aggregates].join(', ');
-    const group = dims.length ? ` GROUP BY ${dims.join(', ')} ORDER BY ${dims.join(', ')}` : '';
-    const { rows } = await this.db.raw<{ rows: Record<string, unknown>[] }>(`SELECT ${select} FROM (${factFor(report, spec)}) f${group}`, bindings);
-    // Without dimensions an empty population still has one row of zeros; with them, none.
-    return rows.map((r) => {
-      const out: SectionRow = {};
-      for (const [k, v] of Object.entries(r)) out[k] = v === null || v === undefined ? null : spec.dims.includes(k) ? String(v) : Number(v);
-      return out;
+    const facts = [...new Set(specs.map((s) => s.fact))];
+    const ctes = facts.map((f) => `f_${f} AS MATERIALIZED (${FACT_SQL[f]})`);
+    let targetSql: string | null = null;
+    const parts = specs.map((spec, i) => {
+      const dims = spec.dims.map(ident);
+      // Bytewise grouping and order: codes and ids, not words; far cheaper than the locale's collation.
+      const keys = dims.map((d) => `${d} COLLATE "C"`);
+      const aggregates = spec.measures
+        .filter((m) => m.type !== 'share' && !computedMeasures.has(m.key))
+        .map((m) => {
+          // One row per record in every fact but money (a credit may be confirmed in two parts).
+          const sql = m.key === 'records' && spec.fact !== 'money' ? n('*') : MEASURE_SQL[m.key];
+          if (!sql) throw new Error(`no SQL for measure ${m.key}`);
+          if (sql.includes(':target_seconds_of_kind')) {
+            // The per-kind target as a CASE over bound values.
+            targetSql ??= `(CASE ${Object.entries(targets).map(([k, h], j) => ((bindings[`tk${j}`] = k), (bindings[`th${j}`] = Math.round(h * 3600)), `WHEN kind = :tk${j} THEN :th${j}::numeric`)).join(' ')} END)`;
+            return `${sql.replace(':target_seconds_of_kind', targetSql)} AS ${ident(m.key)}`;
+          }
+          return `${sql} AS ${ident(m.key)}`;
+        });
+      const where = SECTION_WHERE[`${report}.${spec.name}`];
+      const order = dims.length ? `row_number() OVER (ORDER BY ${dims.map((d) => `x.${d} COLLATE "C"`).join(', ')})` : '1';
+      return `SELECT ${i} AS s, ${order} AS n, to_jsonb(x) AS r FROM (SELECT ${[...keys.map((k, j) => `${k} AS ${dims[j]}`), ...aggregates].join(', ')} FROM f_${spec.fact}${where ? ` WHERE ${where}` : ''}${dims.length ? ` GROUP BY ${keys.join(', ')}` : ''}) x`;
     });
+    const { rows } = await readOnly(this.db, (trx) => trx.raw<{ rows: { s: number; r: Record<string, unknown> }[] }>(`WITH ${ctes.join(', ')} ${parts.join(' UNION ALL ')} ORDER BY s, n`, bindings));
+    const out: SectionRow[][] = specs.map(() => []);
+    for (const { s: i, r } of rows) {
+      const spec = specs[i]!;
+      const row: SectionRow = {};
+      // Without dimensions an empty population still has one row of zeros; with them, none.
+      for (const [k, v] of Object.entries(r)) row[k] = v === null || v === undefined ? null : spec.dims.includes(k) ? String(v) : Number(v);
+      out[i]!.push(row);
+    }
+    return out;
   }
 
   async drill(report: string, spec: SectionSpec, range: ReportRange, filters: Readonly<Record<string, string>>, limit: number): Promise<{ total: number; records: DrillRecord[] }> {
@@ -198,14 +235,14 @@ export class KnexReportsSource implements ReportsSource {
       bindings[`v${i}`] = v;
       return `f.${ident(k)} = :v${i}`;
     });
-    const { rows } = await this.db.raw<{ rows: DrillRow[] }>(
+    const { rows } = await readOnly(this.db, (trx) => trx.raw<{ rows: DrillRow[] }>(
       `SELECT r.id, r.kind, r.subtype, r.account_id, r.ticket_id, r.state, r.reason_code, r.requested_by, r.amount_minor, r.currency, r.created_at, r.updated_at, ids.n
          FROM (SELECT f.record_id, count(*) OVER () AS n FROM (${factFor(report, spec)}) f
                 ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY f.record_id ORDER BY f.record_id LIMIT :limit) ids
          JOIN lifecycle_records r ON r.id = ids.record_id
         ORDER BY r.created_at DESC, r.id`,
       bindings,
-    );
+    ));
     const records = rows.map((r) => ({
       id: r.id,
       kind: r.kind,
@@ -224,9 +261,11 @@ export class KnexReportsSource implements ReportsSource {
 
   async confirmedDurations(range: ReportRange, extraDims: readonly string[]): Promise<ConfirmedDuration[]> {
     const dims = extraDims.map((d) => `, ${ident(d)}`).join('');
-    const { rows } = await this.db.raw<{ rows: (Record<string, string> & { kind: string; created_at: Date; confirmed_at: Date; paused_at: Date | null; resumed_at: Date | null })[] }>(
-      `SELECT kind, created_at, confirmed_at, paused_at, resumed_at${dims} FROM (${FACT_SQL.confirmed}) f`,
-      { from: range.from, to: range.to },
+    const { rows } = await readOnly(this.db, (trx) =>
+      trx.raw<{ rows: (Record<string, string> & { kind: string; created_at: Date; confirmed_at: Date; paused_at: Date | null; resumed_at: Date | null })[] }>(
+        `SELECT kind, created_at, confirmed_at, paused_at, resumed_at${dims} FROM (${FACT_SQL.confirmed}) f`,
+        { from: range.from, to: range.to },
+      ),
     );
     return rows.map((r) => ({
       kind: r.kind,
@@ -238,7 +277,7 @@ export class KnexReportsSource implements ReportsSource {
   }
 
   async agents(range: ReportRange): Promise<string[]> {
-    const { rows } = await this.db.raw<{ rows: { agent: string }[] }>(`SELECT DISTINCT agent FROM (${FACT_SQL.record}) f ORDER BY agent`, { from: range.from, to: range.to });
+    const { rows } = await readOnly(this.db, (trx) => trx.raw<{ rows: { agent: string }[] }>(`SELECT DISTINCT agent FROM (${FACT_SQL.record}) f ORDER BY agent`, { from: range.from, to: range.to }));
     return rows.map((r) => r.agent);
   }
 }

@@ -85,8 +85,7 @@ export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: stri
     });
 
     api.get<{ Params: { id: string } }>('/api/accounts/:id/history', async (req) => {
-      const account = await new KnexAccountRepository(deps.db).get(req.params.id);
-      const history = await accountHistory(deps.db, req.params.id);
+      const [account, history] = await Promise.all([new KnexAccountRepository(deps.db).get(req.params.id), accountHistory(deps.db, req.params.id)]);
       if (!account && history.records.length === 0 && history.events.length === 0) {
         throw new AppError('not_found', `No account ${req.params.id}`);
       }

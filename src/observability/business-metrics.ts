@@ -98,6 +98,12 @@ export class BusinessMetrics {
     } as unknown as Parameters<Registry['registerMetric']>[0]);
   }
 
+  /** Reads the history now (at start-up), so the first scrape does not wait for it. */
+  warm(onError: (err: Error) => void): this {
+    this.totals().catch((err: unknown) => onError(err instanceof Error ? err : new Error(String(err))));
+    return this;
+  }
+
   /** One read per scrape for both metrics (they are collected side by side). */
   private totals() {
     this.snapshot ??= this.read().finally(() => setImmediate(() => (this.snapshot = null)));
