@@ -44,7 +44,7 @@ export const FACT_SQL: Record<FactName, string> = {
       FROM audit_events e CROSS JOIN LATERAL ${recordOf('e.record_id')}
      WHERE e.type = 'record.mark_applied' AND ${inRange('e.occurred_at')} AND e.data->'mrr' IS NOT NULL`,
   fee_waived: `
-    SELECT e.record_id, r.details->'early_termination_fee'->>'currency' AS currency, r.subtype, r.reason_code AS reason, r.requested_by AS agent, r.account_id AS account,
+    SELECT e.record_id, r.details->'early_termination_fee'->>'currency' AS currency, r.kind, r.subtype, r.reason_code AS reason, r.requested_by AS agent, r.account_id AS account,
            ${month('e.occurred_at')} AS month, (r.details->'early_termination_fee'->>'amount_minor')::bigint AS amount_minor
       FROM audit_events e CROSS JOIN LATERAL ${recordOf('e.record_id')}
      WHERE e.type = 'record.mark_applied' AND ${inRange('e.occurred_at')} AND r.kind = 'termination'

@@ -22,7 +22,7 @@ export const FACTS = {
   /** MRR changes of records applied in the range. */
   mrr: ['currency', 'kind', 'subtype', 'reason', 'agent', 'account', 'month'],
   /** Terminations applied in the range whose early-termination fee was waived. */
-  fee_waived: ['currency', 'subtype', 'reason', 'agent', 'account', 'month'],
+  fee_waived: ['currency', 'kind', 'subtype', 'reason', 'agent', 'account', 'month'],
   /** Policy decisions in the range: auto-approved, or sent for approval (and what became of it). */
   policy: ['kind', 'subtype', 'agent', 'month', 'rule', 'outcome'],
   /** Approvers' decisions on approval requests raised in the range. */

@@ -227,6 +227,18 @@ describe('drilling down', () => {
     expect(await drill('risk', 'section=by_agent&agent=bob&flag=agent_credit_volume')).toEqual({ total: 2, ids: [RID.R5, RID.R8].sort() });
   });
 
+  it('every dimension of every section can be drilled by (the populations have the columns they claim)', async () => {
+    const { sectionsOf: specsOf, FACTS, REPORT_NAMES } = await import('../../src/records/reports');
+    for (const name of REPORT_NAMES) {
+      for (const spec of specsOf(name)) {
+        for (const column of FACTS[spec.fact]) {
+          const res = await h.app.inject({ method: 'GET', url: `/api/reports/${name}/records?${range}&section=${spec.name}&${column}=nothing-like-this`, headers: auth });
+          expect([name, spec.name, column, res.statusCode, res.json().total]).toEqual([name, spec.name, column, 200, 0]);
+        }
+      }
+    }
+  });
+
   it('caps the list at limit and still says how many there are', async () => {
     const res = await h.app.inject({ method: 'GET', url: `/api/reports/volume/records?${range}&section=by_state&state=confirmed&limit=2`, headers: auth });
     expect(res.json()).toMatchObject({ total: 7 });
@@ -246,6 +258,30 @@ describe('grouping and refusals', () => {
     const rows = sectionsOf(res.json() as Report).by_kind_state!;
     expect(rows).toContainEqual({ kind: 'service_credit', state: 'confirmed', records: 3 });
     expect(rows.reduce((s, r) => s + Number(r.records), 0)).toBe(11);
+  });
+
+  it('the other reports take their own dimensions: money by kind, turnaround and risk by month', async () => {
+    const get = async (url: string) => {
+      const res = await h.app.inject({ method: 'GET', url, headers: auth });
+      expect([url, res.statusCode, res.statusCode === 200 ? '' : res.body]).toEqual([url, 200, '']);
+      return sectionsOf(res.json() as Report);
+    };
+    const money = await get(`/api/reports/money?${range}&group_by=kind`);
+    expect(money.credits).toEqual([
+      { kind: 'service_credit', currency: 'EUR', records: 2, amount_minor: 6500, sla_outage_minor: 6500, sla_outage_share: 1 },
+      { kind: 'service_credit', currency: 'JPY', records: 1, amount_minor: 1500, sla_outage_minor: 0, sla_outage_share: 0 },
+    ]);
+    expect(money.fees_charged).toEqual([{ kind: 'termination', currency: 'EUR', records: 1, amount_minor: 20000 }]);
+    const turnaround = await get(`/api/reports/turnaround?${range}&group_by=month`);
+    expect(turnaround.overall).toEqual([{ month: '2026-03', ...EXPECTED.turnaround!.overall![0] }]);
+    const risk = await get(`/api/reports/risk?${range}&group_by=month`);
+    expect(risk.credits_by_agent).toEqual(EXPECTED.risk!.credits_by_agent!.map((r) => ({ month: '2026-03', ...r })));
+  });
+
+  it('GET /api/reports lists the reports, their sections and dimensions', async () => {
+    const res = await h.app.inject({ method: 'GET', url: '/api/reports', headers: auth });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().reports).toContainEqual({ name: 'churn', group_by: ['subtype', 'agent'], sections: ['terminations', 'mrr_lost', 'notice', 'retention'] });
   });
 
   it('a range leaves out what happened outside it', async () => {
