@@ -28,6 +28,11 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's browser script (served as it is, no build step).
+    files: ['web/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: { window: 'readonly', document: 'readonly', sessionStorage: 'readonly', fetch: 'readonly', Node: 'readonly', URLSearchParams: 'readonly' } },
+  },
+  {
     files: ['bin/**', '*.js'],
     languageOptions: { globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },

@@ -78,18 +78,18 @@ function sampleTickets(now: number): SampleTicket[] {
   const day = (offset: number) => new Date(now + offset * DAY).toISOString().slice(0, 10);
   return [
     { id: 5001, title: 'Upgrade Acme to Business now', fields: { kind: 'lc_upgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'growth', to_plan: 'business', effective: 'lc_now' } },
-    { id: 5002, title: 'Downgrade Kaiju to Growth at renewal', fields: { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_kaiju', reason_code: 'budget', to_plan: 'growth' } },
+    { id: 5002, title: 'Downgrade Kaiju to Growth at renewal', fields: { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_kaiju', reason_code: 'budget_cut', to_plan: 'growth' } },
     { id: 5003, title: 'Goodwill credit for Kaiju (¥1,500)', fields: { kind: 'lc_credit', subtype: 'lc_goodwill', account_id: 'acc_kaiju', reason_code: 'late_reply', amount: '1500', currency: 'JPY', period_start: day(-6), period_end: day(-5) } },
     { id: 5004, title: 'Outage credit for Bolt (£150)', decision: 'approve', fields: { kind: 'lc_credit', subtype: 'lc_outage', account_id: 'acc_bolt', reason_code: 'outage', amount: '150', currency: 'GBP', period_start: day(-8), period_end: day(-2), incident_reference: 'INC-2291' } },
-    { id: 5005, title: 'Terminate Bolt, fee waived', decision: 'approve', fields: { kind: 'lc_termination', subtype: 'lc_customer_initiated', account_id: 'acc_bolt', reason_code: 'moving_vendor', fee_waived: 'true' } },
+    { id: 5005, title: 'Terminate Bolt, fee waived', decision: 'approve', fields: { kind: 'lc_termination', subtype: 'lc_customer_initiated', account_id: 'acc_bolt', reason_code: 'switched_to_competitor', fee_waived: 'true' } },
     { id: 5006, title: 'Suspend Late Payer', decision: 'approve', fields: { kind: 'lc_status', subtype: 'lc_suspension', account_id: 'acc_late', reason_code: 'non_payment', suspension_cause: 'three unpaid invoices', review_date: day(14) } },
     { id: 5007, title: 'Merge Old Brand into New Brand', decision: 'approve', fields: { kind: 'lc_status', subtype: 'lc_merge', account_id: 'acc_old', reason_code: 'rebrand', merge_target_account_id: 'acc_new' } },
-    { id: 5008, title: 'Credit request above the period charges', decision: 'reject', fields: { kind: 'lc_credit', subtype: 'lc_sla_breach', account_id: 'acc_acme', reason_code: 'sla', amount: '120', currency: 'EUR', period_start: day(-30), period_end: day(-2) } },
+    { id: 5008, title: 'Credit request above the period charges', decision: 'reject', fields: { kind: 'lc_credit', subtype: 'lc_sla_breach', account_id: 'acc_acme', reason_code: 'sla_breach', amount: '120', currency: 'EUR', period_start: day(-30), period_end: day(-2) } },
     {
       id: 5009,
       title: 'Downgrade with the target plan missing (agent fixes it)',
-      fields: { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'budget' },
-      fix: { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'budget', to_plan: 'starter' },
+      fields: { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'budget_cut' },
+      fix: { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'budget_cut', to_plan: 'starter' },
     },
     { id: 5010, title: 'Reactivate an account that is already active', fields: { kind: 'lc_status', subtype: 'lc_reactivation', account_id: 'acc_acme', reason_code: 'customer_request' } },
   ];

@@ -17,6 +17,8 @@ import * as addAccountBillingStart from './20261201000201_add_account_billing_st
 import * as addBillingAdjustmentResult from './20261201000300_add_billing_adjustment_result';
 import * as createBillingBooks from './20261201000310_create_billing_books';
 import * as createBillingPreviews from './20261201000320_create_billing_previews';
+import * as indexReports from './20261201000400_index_reports';
+import * as createWatchdogAlerts from './20261201000410_create_watchdog_alerts';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -41,6 +43,8 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000300_add_billing_adjustment_result': addBillingAdjustmentResult,
   '20261201000310_create_billing_books': createBillingBooks,
   '20261201000320_create_billing_previews': createBillingPreviews,
+  '20261201000400_index_reports': indexReports,
+  '20261201000410_create_watchdog_alerts': createWatchdogAlerts,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -9,7 +9,14 @@ import { formatFromName, importAccounts, parseAccountsFile } from './app/import-
 import { retryRecord } from './app/apply-record';
 import { AppError } from './records/errors';
 import { DATE_INPUT_HINT, parseDateInput } from './records/dates';
-import { billingProvider, loadCatalog, startService, systemClock } from './main';
+import { billingProvider, loadCatalog, loadClocks, loadReasons, startService, systemClock } from './main';
+import { runReport } from './app/reports';
+import { formatReport } from './app/report-format';
+import type { ReportFormat } from './app/report-format';
+import { KnexReportsSource } from './db/reports.queries';
+import { REPORT_NAMES } from './records/reports';
+import { allowedReasons, zendeskReasonOptions } from './records/reasons';
+import { KINDS, SUBTYPES } from './records/kinds';
 import { formatReconcileJson, formatReconcileTable, reconcile } from './app/reconcile';
 import { KnexReconcileSource } from './db/reconcile.queries';
 
@@ -205,6 +212,51 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       } finally {
         await db.destroy();
       }
+    });
+
+  program
+    .command('report')
+    .argument('<name>', `one of: ${REPORT_NAMES.join(', ')}`)
+    .description('print a report (the numbers GET /api/reports/<name> returns), read from REPORTS_DATABASE_URL (default DATABASE_URL)')
+    .requiredOption('--from <date>', 'start, inclusive (YYYY-MM-DD or ISO timestamp)')
+    .requiredOption('--to <date>', 'end: a date counts to the end of that day, a timestamp is exclusive')
+    .option('--group-by <dims>', 'comma-separated dimensions (volume: kind, subtype, reason, state, agent, approver, month, account)')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'csv', 'json']).default('table'))
+    .action(async (name: string, opts: { from: string; to: string; groupBy?: string; format: ReportFormat }) => {
+      const c = cfg();
+      const deps = { clock: systemClock, clocks: loadClocks(c), reasons: loadReasons(c) };
+      const db = createDb(c.reportsDatabaseUrl, { poolMax: 4, statementTimeoutMs: 120_000 });
+      try {
+        const report = await runReport({ ...deps, source: new KnexReportsSource(db) }, name, { from: opts.from, to: opts.to, group_by: opts.groupBy }).catch((err: unknown) => {
+          // A wrong name, date or dimension is a usage error: say what is expected, exit 2.
+          if (err instanceof AppError && (err.code === 'validation_failed' || err.code === 'not_found')) {
+            io.stderr(`error: ${err.problems.length ? err.problems.map((p) => `--${p.field.replace('_', '-')}: ${p.message}`).join('; ') : err.message}\n`);
+            throw new Exit(2);
+          }
+          throw err;
+        });
+        await io.stdout(formatReport(report, opts.format));
+      } finally {
+        await db.destroy();
+      }
+    });
+
+  program
+    .command('reasons')
+    .description('list the reason codes of REASONS_FILE per kind and subtype, or the matching Zendesk drop-down options')
+    .addOption(new Option('--format <format>', 'table, or zendesk: the custom_field_options of the Reason drop-down (JSON)').choices(['table', 'zendesk']).default('table'))
+    .option('--prefix <prefix>', 'with --format zendesk: the tag prefix of the options (the field map strips it)', 'lc_reason_')
+    .action(async (opts: { format: 'table' | 'zendesk'; prefix: string }) => {
+      const reasons = loadReasons(cfg());
+      if (opts.format === 'zendesk') {
+        await io.stdout(`${JSON.stringify({ ticket_field: { custom_field_options: zendeskReasonOptions(reasons, opts.prefix) } }, null, 2)}\n`);
+        return;
+      }
+      const lines: string[] = [];
+      for (const kind of KINDS) {
+        for (const subtype of SUBTYPES[kind]) lines.push(`${kind} ${subtype}: ${allowedReasons(reasons, kind, subtype).map((o) => o.code).join(', ')}`);
+      }
+      await io.stdout(lines.join('\n') + '\n');
     });
 
   try {

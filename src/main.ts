@@ -9,6 +9,11 @@ import { readJsonFile } from './config/files';
 import { parseCatalog } from './records/catalog';
 import type { Catalog } from './records/catalog';
 import { parsePolicy, policyGroups } from './records/policy';
+import { parseReasons } from './records/reasons';
+import type { ReasonTaxonomy } from './records/reasons';
+import { parseClocks } from './records/clocks';
+import type { Clocks } from './records/clocks';
+import { configFile } from './config/files';
 import type { Policy } from './records/policy';
 import type { BillingProvider } from './records/ports';
 import type { AppDeps } from './app/deps';
@@ -18,6 +23,11 @@ import { buildHttpApp } from './http/server';
 import { isIntakeDatabaseFailure } from './http/errors';
 import { zendeskRoutes } from './http/zendesk.routes';
 import { stripeRoutes } from './http/stripe.routes';
+import { reportRoutes } from './http/reports.routes';
+import { dashboardRoutes, loadDashboardAssets } from './http/dashboard.routes';
+import { KnexReportsSource } from './db/reports.queries';
+import { KnexBusinessFigures } from './db/metrics.queries';
+import { BusinessMetrics } from './observability/business-metrics';
 import { recordExternalChange } from './app/reconcile-external-change';
 import { IngestBatcher } from './app/ingest-batcher';
 import { TOPICS } from './app/topics';
@@ -42,6 +52,8 @@ import { WorkerPool } from './jobs/worker';
 import { buildExhaustedHandler, buildProcessors } from './jobs/processors';
 import { reminderCanceller, slackProcessors } from './jobs/slack.processors';
 import { zendeskProcessors } from './jobs/zendesk.processors';
+import { scheduleWatchdog, watchdogProcessors } from './jobs/watchdog.processor';
+import { KnexWatchdogSource } from './db/watchdog.queries';
 
 /** Wiring only: config → db/redis → adapters → HTTP + Bolt + workers. */
 
@@ -57,6 +69,8 @@ export function loadPolicy(config: Config): Policy {
 export function loadFieldMap(config: Config): FieldMap {
   return parseFieldMap(readJsonFile(config.zendesk.fieldMapFile, 'Zendesk field map', 'ZENDESK_FIELD_MAP_FILE'), config.zendesk.fieldMapFile);
 }
+export const loadReasons = (config: Config): ReasonTaxonomy => configFile(config.reasonsFile, 'reason taxonomy', 'REASONS_FILE', parseReasons);
+export const loadClocks = (config: Config): Clocks => configFile(config.clocksFile, 'clocks file', 'CLOCKS_FILE', parseClocks);
 
 export interface StartOptions {
   readonly logger?: Logger;
@@ -136,6 +150,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const catalog = loadCatalog(config);
   const policy = loadPolicy(config);
   const fieldMap = loadFieldMap(config);
+  const reasons = loadReasons(config);
+  const clocks = loadClocks(config);
   const labels = problemLabels(fieldMap);
   const templates = worker ? EmailTemplates.load(config.email.templatesDir, { displayNames: catalogDisplayNames(catalog) }) : null;
 
@@ -146,7 +162,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   await assertNoEviction(redis);
 
   const metrics = new Metrics();
-  const app: AppDeps = { store: new KnexTransactionRunner(db), clock: systemClock, ids: uuidIds, catalog };
+  const app: AppDeps = { store: new KnexTransactionRunner(db), clock: systemClock, ids: uuidIds, catalog, reasons };
   const queues = new QueueRegistry({ redisUrl: config.redisUrl, prefix: config.jobs.queuePrefix });
   const ticketUrl = zendeskTicketUrl(config.zendesk.subdomain);
   const slackClient = config.slack.botToken
@@ -155,6 +171,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
 
   let http: FastifyInstance | null = null;
   let slackApp: SlackApp | null = null;
+  let reportsDb: Knex | null = null;
+  let metricsDb: Knex | null = null;
   if (web) {
     slackApp = createSlackApp({
       botToken: config.slack.botToken!,
@@ -185,6 +203,16 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       const secret = config.billing.stripeWebhookSecret;
       plugins.push((scope) => stripeRoutes(scope, { secret, planOf, metrics, handle: (change) => recordExternalChange(app, change) }));
     }
+    // Read at scrape time from the primary (a lagging replica could hide a confirmation behind the
+    // settled totals), through a small pool of their own: the first read goes over all history.
+    metricsDb = createDb(config.databaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 120_000, poolMax: 2, logger });
+    new BusinessMetrics(new KnexBusinessFigures(metricsDb), metrics.registry).warm((err) => logger.warn({ err: { message: err.message } }, 'business metrics: reading history failed; retried at the next scrape'));
+    // Reports read through a pool of their own (a replica when REPORTS_DATABASE_URL is set), so a heavy report never takes intake's connections.
+    reportsDb = createDb(config.reportsDatabaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 30_000, poolMax: 4, logger });
+    const reports = { source: new KnexReportsSource(reportsDb), clock: app.clock, clocks, reasons };
+    plugins.push((scope) => reportRoutes(scope, { apiToken: config.apiToken, reports }));
+    const dashboard = loadDashboardAssets();
+    plugins.push((scope) => dashboardRoutes(scope, dashboard));
     http = await buildHttpApp({ db, redis, app, logger, metrics, apiToken: config.apiToken, rawHandlers, plugins });
     await slackApp.start();
   }
@@ -204,6 +232,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       extra: {
         ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm }),
         ...slackProcessors(notifier),
+        ...watchdogProcessors({ source: new KnexWatchdogSource(db), clock: app.clock, clocks }),
       },
     });
     const unknown = (opts.queues ?? []).filter((q) => !(q in processors));
@@ -215,6 +244,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       onExhausted: buildExhaustedHandler(app, (id, problem) => notifier.alert(id, problem)),
     });
     await workers.start();
+    if (TOPICS.watchdogScan in selected) await scheduleWatchdog(queues, config.watchdogIntervalMs);
     if (opts.relay ?? true) {
       relay = new OutboxRelay(db, queues, logger, config.databaseUrl, {
         reconcileEveryMs: config.jobs.reconcileIntervalMs,
@@ -245,7 +275,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
         await workers?.stop();
         sender?.close();
         await queues.close();
-        await Promise.allSettled([db.destroy(), redis.quit()]);
+        await Promise.allSettled([db.destroy(), redis.quit(), reportsDb?.destroy(), metricsDb?.destroy()]);
         logger.info('lifecycle-desk stopped');
       })();
       return stopping;

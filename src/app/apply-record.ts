@@ -241,6 +241,8 @@ export async function applyRecord(deps: ApplyDeps, recordId: string): Promise<Ap
         provider_ref: main?.result.providerRef ?? 'none',
         idempotency_key: main?.idempotency_key ?? `billing.${record.id}.apply`,
         ...(effects.length ? { effects } : {}),
+        // The revenue report reads what the change did to the account's MRR from here.
+        mrr: { before: account.mrr_minor, after: changes.account.mrr_minor, currency: account.currency },
       },
     });
   });

@@ -5,6 +5,7 @@ import type { Assessment } from '../records/validation';
 import { validationError } from '../records/errors';
 import type { Problem } from '../records/errors';
 import { problemsFromZod } from '../records/problems';
+import { reasonProblem } from '../records/reasons';
 import type { Actor } from '../records/actors';
 import type { Account } from '../records/accounts';
 import type { AuditEvent } from '../records/audit';
@@ -49,14 +50,28 @@ export const preloadedAccounts =
 /** Structural parse, then the business checks against the account and the catalog. */
 export async function evaluateRequest(
   uow: UnitOfWork,
-  deps: Pick<AppDeps, 'catalog'>,
+  deps: Pick<AppDeps, 'catalog' | 'reasons'>,
   raw: unknown,
   now: Date,
   extraProblems: readonly Problem[] = [],
   accounts: AccountLookup = (id) => uow.accounts.get(id),
 ): Promise<Evaluation> {
-  const ev = await evaluateParsed(accounts, deps, raw, now);
+  const ev = withReasonProblem(deps, raw, await evaluateParsed(accounts, deps, raw, now));
   return extraProblems.length ? { ...ev, problems: [...extraProblems, ...ev.problems] } : ev;
+}
+
+/**
+ * A reason code outside the taxonomy keeps the record a draft (or is a 422 from the API), and the
+ * problem lists the codes allowed for its kind and subtype, so the agent can pick one. A missing
+ * code's "is required" names them too.
+ */
+function withReasonProblem(deps: Pick<AppDeps, 'reasons'>, raw: unknown, ev: Evaluation): Evaluation {
+  if (!deps.reasons) return ev;
+  const r = obj(raw);
+  const problem = reasonProblem(deps.reasons, r.kind, r.subtype, typeof r.reason_code === 'string' ? r.reason_code.trim() : r.reason_code);
+  if (!problem) return ev;
+  const others = ev.problems.filter((p) => p.field !== 'reason_code');
+  return { request: ev.request, assessment: ev.assessment, problems: [problem, ...others] };
 }
 
 async function evaluateParsed(accounts: AccountLookup, deps: Pick<AppDeps, 'catalog'>, raw: unknown, now: Date): Promise<Evaluation> {

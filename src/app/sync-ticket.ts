@@ -15,7 +15,15 @@ export type SyncOutcome = 'synced' | 'tags_only' | 'skipped_stale' | 'no_ticket'
  * interleave. Zendesk comments cannot be edited, so an "updated" note is a new note.
  */
 export async function syncTicket(
-  deps: { store: TransactionRunner; helpdesk: Helpdesk; labels?: FieldLabels; /** Set the ticket to solved once the customer is confirmed. */ solveOnConfirm?: boolean },
+  deps: {
+    store: TransactionRunner;
+    helpdesk: Helpdesk;
+    labels?: FieldLabels;
+    /** Set the ticket to solved once the customer is confirmed. */
+    solveOnConfirm?: boolean;
+    /** Every reason code of the taxonomy: their tags are taken off when the record's reason is another. */
+    reasonCodes?: readonly string[];
+  },
   recordId: string,
 ): Promise<SyncOutcome> {
   return deps.store.transaction(async (uow) => {
@@ -24,7 +32,7 @@ export async function syncTicket(
     if (!record.ticket_id) return 'no_ticket';
     const state = await uow.ticketSync.getForUpdate(recordId);
     if (state && state.synced_version >= record.version) return 'skipped_stale';
-    const update = ticketUpdateFor(record, deps.labels);
+    const update = ticketUpdateFor(record, deps.labels, deps.reasonCodes);
     let hash = noteHash(update.internalNote);
     // Transient states update the tags only: the agent gets a note when something they care about changed.
     let postNote = state?.note_hash !== hash && !QUIET_STATES.includes(record.state);

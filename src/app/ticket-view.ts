@@ -5,12 +5,15 @@ import { formatMoney } from '../records/money';
 import type { Money } from '../records/money';
 import type { Problem } from '../records/errors';
 import type { TicketUpdate } from '../records/ports';
+import { REASON_CODE_PATTERN } from '../records/reasons';
 
 /** What a ticket should show for a record: one internal note and tags that track kind and state. */
 
 export const tagFor = {
   kind: (kind: string) => `lifecycle_${kind}`,
   state: (state: string) => `lifecycle_${state}`,
+  /** The record's reason code, so Zendesk views and reports can group tickets by it. */
+  reason: (code: string) => `lifecycle_reason_${code}`,
 };
 
 /**
@@ -20,9 +23,19 @@ export const tagFor = {
  */
 export const REREQUEST_TAG = 'lifecycle_rerequest';
 
-export function ticketTags(record: Pick<LifecycleRecord, 'kind' | 'state'>): { add: string[]; remove: string[] } {
+/**
+ * Tags for a record's kind, state and reason. The reason tag is added only for a code the
+ * taxonomy accepted (a draft whose code is unknown gets none); `reasonCodes` (every code of the
+ * taxonomy) are the reason tags taken off, so a revised reason leaves no stale tag behind.
+ */
+export function ticketTags(
+  record: Pick<LifecycleRecord, 'kind' | 'state'> & Partial<Pick<LifecycleRecord, 'reason_code' | 'problems'>>,
+  reasonCodes: readonly string[] = [],
+): { add: string[]; remove: string[] } {
   const add = [tagFor.kind(record.kind), tagFor.state(record.state)];
-  const remove = [...KINDS.map(tagFor.kind), ...STATES.map(tagFor.state), REREQUEST_TAG].filter((t) => !add.includes(t));
+  const code = record.reason_code?.trim() ?? '';
+  if (REASON_CODE_PATTERN.test(code) && !(record.problems ?? []).some((p) => p.field === 'reason_code')) add.push(tagFor.reason(code));
+  const remove = [...KINDS.map(tagFor.kind), ...STATES.map(tagFor.state), ...reasonCodes.map(tagFor.reason), REREQUEST_TAG].filter((t) => !add.includes(t));
   return { add, remove };
 }
 
@@ -88,7 +101,7 @@ export function ticketNote(r: LifecycleRecord, labels: FieldLabels = {}): string
 
 export const noteHash = (note: string): string => createHash('sha256').update(note).digest('hex');
 
-export function ticketUpdateFor(r: LifecycleRecord, labels: FieldLabels = {}): TicketUpdate & { internalNote: string } {
-  const tags = ticketTags(r);
+export function ticketUpdateFor(r: LifecycleRecord, labels: FieldLabels = {}, reasonCodes: readonly string[] = []): TicketUpdate & { internalNote: string } {
+  const tags = ticketTags(r, reasonCodes);
   return { internalNote: ticketNote(r, labels), addTags: tags.add, removeTags: tags.remove };
 }

@@ -23,6 +23,8 @@ export const TOPICS = {
   emailSend: 'email.send',
   /** Tell the team in Slack that something needs a human. */
   slackAlert: 'slack.alert',
+  /** Look for overdue records (a repeating job, not fed by the outbox). */
+  watchdogScan: 'watchdog.scan',
 } as const;
 
 export type Topic = (typeof TOPICS)[keyof typeof TOPICS];

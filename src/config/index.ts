@@ -71,6 +71,10 @@ const EnvSchema = z.object({
   CATALOG_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'catalog.example.json'))),
   POLICY_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'policy.example.json'))),
   API_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, 'expected at least 16 characters').optional()),
+  REASONS_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'reasons.example.json'))),
+  CLOCKS_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'clocks.example.json'))),
+  REPORTS_DATABASE_URL: z.preprocess(emptyToUndefined, url(['postgres:', 'postgresql:'], 'a PostgreSQL URL').optional()),
+  WATCHDOG_INTERVAL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1000).max(3_600_000).default(60_000)),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -124,6 +128,14 @@ export interface Config {
     readonly zendeskSyncDelayMs: number;
   };
   readonly solveTicketOnConfirm: boolean;
+  /** Allowed reason codes per kind and subtype. */
+  readonly reasonsFile: string;
+  /** Targets of the clocks (drafts, turnaround), the watchdog's thresholds and an optional business calendar. */
+  readonly clocksFile: string;
+  /** Where reports read (a replica); the primary when unset. */
+  readonly reportsDatabaseUrl: string;
+  /** How often the watchdog looks for overdue records. */
+  readonly watchdogIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -198,5 +210,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       zendeskSyncDelayMs: e.ZENDESK_SYNC_DELAY_MS,
     },
     solveTicketOnConfirm: e.ZENDESK_SOLVE_ON_CONFIRM,
+    reasonsFile: path.resolve(e.REASONS_FILE),
+    clocksFile: path.resolve(e.CLOCKS_FILE),
+    reportsDatabaseUrl: e.REPORTS_DATABASE_URL ?? e.DATABASE_URL,
+    watchdogIntervalMs: e.WATCHDOG_INTERVAL_MS,
   });
 }

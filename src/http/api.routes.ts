@@ -1,5 +1,4 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { createRecord } from '../app/create-record';
@@ -11,14 +10,9 @@ import { accountHistory, getRecordWithEvents, listRecords } from '../db/record.q
 import { KnexAccountRepository } from '../db/accounts.repository';
 import type { Metrics } from '../observability/metrics';
 import { problemsFromZod } from '../records/problems';
+import { requireApiToken } from './api-auth';
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
-/** Bearer-token check in constant time (hashing first makes the lengths equal). */
-export function bearerMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer (.+)$/i.exec(header ?? '');
-  return m !== null && timingSafeEqual(digest(m[1]!), digest(token));
-}
+export { bearerMatches } from './api-auth';
 
 const CancelBody = z
   .object({
@@ -42,12 +36,7 @@ const ListQuery = z
 
 export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: string | undefined; app: AppDeps; metrics: Metrics }): void {
   app.register(async (api) => {
-    api.addHook('onRequest', async (req: FastifyRequest) => {
-      if (!deps.apiToken) throw new AppError('unauthorized', 'The API is disabled: set API_TOKEN to enable it');
-      if (!bearerMatches(req.headers.authorization, deps.apiToken)) {
-        throw new AppError('unauthorized', 'Missing or wrong bearer token: send "Authorization: Bearer <API_TOKEN>"');
-      }
-    });
+    api.addHook('onRequest', requireApiToken(deps.apiToken));
 
     api.get('/api/records', async (req) => {
       const q = ListQuery.safeParse(req.query);
@@ -96,8 +85,7 @@ export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: stri
     });
 
     api.get<{ Params: { id: string } }>('/api/accounts/:id/history', async (req) => {
-      const account = await new KnexAccountRepository(deps.db).get(req.params.id);
-      const history = await accountHistory(deps.db, req.params.id);
+      const [account, history] = await Promise.all([new KnexAccountRepository(deps.db).get(req.params.id), accountHistory(deps.db, req.params.id)]);
       if (!account && history.records.length === 0 && history.events.length === 0) {
         throw new AppError('not_found', `No account ${req.params.id}`);
       }

@@ -8,6 +8,7 @@ import type { FieldLabels } from '../app/ticket-view';
 import type { FieldMap } from '../integrations/zendesk/field-map';
 import { intakeOf } from '../integrations/zendesk/inbound';
 import type { ZendeskClient } from '../integrations/zendesk/zendesk.client';
+import { allReasonCodes } from '../records/reasons';
 import { RecordPayload, parsePayload } from './processors';
 import type { Processor } from './worker';
 
@@ -25,6 +26,8 @@ export interface ZendeskProcessorDeps {
 
 /** Reading tickets that event webhooks only named, and keeping tickets in line with their records. */
 export function zendeskProcessors(deps: ZendeskProcessorDeps): Partial<Record<Topic, Processor>> {
+  let codes: string[] | null = null;
+  const reasonCodes = () => (codes ??= deps.app.reasons ? allReasonCodes(deps.app.reasons) : []);
   return {
     [TOPICS.zendeskFetch]: async (payload, ctx) => {
       const { ticket_id, delivery_key } = parsePayload(FetchPayload, payload, TOPICS.zendeskFetch);
@@ -35,7 +38,7 @@ export function zendeskProcessors(deps: ZendeskProcessorDeps): Partial<Record<To
     },
     [TOPICS.zendeskSync]: async (payload) => {
       const { record_id } = parsePayload(RecordPayload, payload, TOPICS.zendeskSync);
-      await syncTicket({ store: deps.app.store, helpdesk: deps.client, labels: deps.labels, solveOnConfirm: deps.solveOnConfirm }, record_id);
+      await syncTicket({ store: deps.app.store, helpdesk: deps.client, labels: deps.labels, solveOnConfirm: deps.solveOnConfirm, reasonCodes: reasonCodes() }, record_id);
     },
     [TOPICS.zendeskNote]: async (payload) => {
       const { ticket_id, note, tags } = parsePayload(NotePayload, payload, TOPICS.zendeskNote);

@@ -116,7 +116,7 @@ it('a credit that needs approval is posted to Slack, approved with one click, ap
 });
 
 it('an end-of-term downgrade is scheduled for the term end and the customer told', async () => {
-  const r = await deliver(triggerBody(9103, { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_mid', reason_code: 'budget', to_plan: 'growth' }));
+  const r = await deliver(triggerBody(9103, { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_mid', reason_code: 'budget_cut', to_plan: 'growth' }));
   await until(async () => (await stateOf(r.record_id)) === 'scheduled', 20_000, 'scheduled');
   await until(() => s.stack.smtp.messages.some((m) => m.parsed.messageId === `<${r.record_id}.scheduled@lifecycle-desk>`), 10_000, 'scheduled email');
   const job = await t.db('outbox').where({ topic: 'billing.apply' }).whereRaw("payload->>'record_id' = ?", [r.record_id]).orderBy('id', 'desc').first();

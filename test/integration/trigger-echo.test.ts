@@ -186,7 +186,7 @@ describe('with the README trigger echoing every update back', () => {
   });
 
   it('an end-of-term downgrade is scheduled and emailed; cancelled, it stays cancelled', async () => {
-    file(9304, { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_mid', reason_code: 'budget', to_plan: 'lc_growth' });
+    file(9304, { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_mid', reason_code: 'budget_cut', to_plan: 'lc_growth' });
     const r = await onlyRecord(9304, 'scheduled');
     await until(() => s.stack.smtp.messages.some((m) => m.parsed.messageId === `<${r.id}.scheduled@lifecycle-desk>`), 10_000, 'scheduled email');
     await settle();
@@ -203,7 +203,7 @@ describe('with the README trigger echoing every update back', () => {
   });
 
   it('a termination approved in Slack is scheduled and the customer told, once', async () => {
-    file(9305, { kind: 'lc_termination', subtype: 'lc_customer_initiated', account_id: 'acc_term', reason_code: 'moving_on' });
+    file(9305, { kind: 'lc_termination', subtype: 'lc_customer_initiated', account_id: 'acc_term', reason_code: 'switched_to_competitor' });
     const pending = await onlyRecord(9305, 'pending_approval');
     await click('approval_approve', await approvalButton(pending.id));
     const r = await onlyRecord(9305, 'scheduled');

@@ -47,6 +47,11 @@ export const FieldMapSchema = z
     /** A ticket is a lifecycle request when it has one of these tags, or a value in the kind field. */
     request_tags: z.array(z.string().min(1)).default(['lifecycle_request']),
     value_prefix: z.string().default('lc_'),
+    /**
+     * A drop-down's own prefix, stripped before `value_prefix` (the reason drop-down's `lc_reason_`:
+     * its codes would otherwise clash with other drop-downs' tags, which Zendesk wants unique).
+     */
+    field_prefixes: z.partialRecord(z.enum(FIELD_NAMES), z.string().min(1)).default({}),
     fields: z.partialRecord(z.enum(FIELD_NAMES), fieldId),
     /** Human labels for notes ("Target plan"); defaults to the field name. */
     labels: z.partialRecord(z.enum(FIELD_NAMES), z.string().min(1).max(100)).default({}),

@@ -43,7 +43,9 @@ export function mapTicket(ticket: TicketSnapshot, map: FieldMap): MappedTicket {
     if (!s) return undefined;
     const translated = map.values[name]?.[s];
     if (translated !== undefined) return translated;
-    return map.value_prefix && s.startsWith(map.value_prefix) ? s.slice(map.value_prefix.length) : s;
+    // The field's own prefix first, then the shared one (values set before the field had its own).
+    for (const prefix of [map.field_prefixes[name], map.value_prefix]) if (prefix && s.startsWith(prefix)) return s.slice(prefix.length);
+    return s;
   };
   const bad = (name: FieldName, message: string) => problems.push({ field: fieldLabel(map, name), message });
   const num = (name: FieldName): number | undefined => {
