@@ -102,12 +102,12 @@ const toPreviewed = (r: LifecycleRecord): PreviewedRecord => ({
 /** Validates and computes a request as of `at` (default: now) without writing anything. */
 export async function previewRecord(
   deps: Pick<AppDeps, 'store' | 'clock' | 'catalog'>,
-  input: { readonly request: unknown; readonly actor: Actor; readonly at?: Date },
+  input: { readonly request: unknown; readonly actor: Actor; readonly at?: Date; readonly extraProblems?: readonly Problem[] },
   quotes: QuoteSigner,
 ): Promise<PreviewOutcome> {
   const at = input.at ?? deps.clock.now();
   const record = await deps.store.transaction(async (uow) => {
-    const ev = await evaluateRequest(uow, deps, input.request, at);
+    const ev = await evaluateRequest(uow, deps, input.request, at, input.extraProblems);
     return recordFromEvaluation('preview', input.request, ev, input.actor, at.toISOString());
   });
   const clean = record.problems.length === 0 && record.state === 'submitted';

@@ -71,6 +71,16 @@ const EnvSchema = z.object({
   CATALOG_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'catalog.example.json'))),
   POLICY_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'policy.example.json'))),
   API_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, 'expected at least 16 characters').optional()),
+  ZAF_SHARED_SECRET: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .optional()
+      .transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []))
+      .refine((v) => v.length <= 2, 'expected at most two comma-separated secrets (current,next)')
+      .refine((v) => v.every((s) => s.length >= 32), 'expected at least 32 characters per secret'),
+  ),
+  ZAF_ROLES_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'zaf-roles.example.json'))),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -124,6 +134,8 @@ export interface Config {
     readonly zendeskSyncDelayMs: number;
   };
   readonly solveTicketOnConfirm: boolean;
+  /** The Zendesk sidebar app's side: /api/zaf/* is served when a shared secret is set. */
+  readonly zaf: { readonly sharedSecrets: readonly string[]; readonly rolesFile: string };
 }
 
 export class ConfigError extends Error {
@@ -198,5 +210,6 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       zendeskSyncDelayMs: e.ZENDESK_SYNC_DELAY_MS,
     },
     solveTicketOnConfirm: e.ZENDESK_SOLVE_ON_CONFIRM,
+    zaf: { sharedSecrets: e.ZAF_SHARED_SECRET, rolesFile: path.resolve(e.ZAF_ROLES_FILE) },
   });
 }
