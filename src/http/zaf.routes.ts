@@ -9,7 +9,7 @@ import type { FieldMap } from '../integrations/zendesk/field-map';
 import { REFUSAL_WORDS } from '../integrations/zendesk/zaf-jwt';
 import type { ZafVerification } from '../integrations/zendesk/zaf-jwt';
 import { ZafFormSchema, clientFieldMap, requestFromForm } from '../integrations/zendesk/zaf-form';
-import { problemViews, summarizeRecord, ticketSummary } from '../app/record-summary';
+import { moneyView, problemViews, summarizeRecord, ticketSummary } from '../app/record-summary';
 import type { SummaryContext, SummarySource } from '../app/record-summary';
 import { withActions } from '../app/zaf-session';
 import type { AgentDirectory, Caller } from '../app/zaf-session';
@@ -97,7 +97,7 @@ export function zafRoutes(app: FastifyInstance, deps: ZafRouteDeps): void {
     const body = parse(PreviewBody, req.body, 'preview');
     const { request, problems } = form(body.form, body.ticket_id);
     const out = await zafPreview(deps.app, callerOf(req), { request, ticketId: body.ticket_id, extraProblems: problems });
-    return { ...out, problems: problemViews(out.problems, ctx) };
+    return { ...out, record: { ...out.record, amount: moneyView(out.record.amount) }, problems: problemViews(out.problems, ctx) };
   });
 
   app.post('/api/zaf/records', async (req, reply) => {

@@ -15,8 +15,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  */
 
 export const ZAF_AUDIENCE = 'lifecycle-desk';
-/** A token may live at most this long (the app asks for 5 minutes); a longer one was not made by our app. */
-export const MAX_TOKEN_LIFETIME_S = 3600;
+/** A token may live at most this long (the app asks for 5 minutes): a long-lived one was not made by our app, and would outlive a revoked role. */
+export const MAX_TOKEN_LIFETIME_S = 600;
 /** Clock difference tolerated between Zendesk's proxy and us. */
 export const CLOCK_SKEW_S = 60;
 
