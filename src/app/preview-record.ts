@@ -7,6 +7,7 @@ import type { Effective, Kind, LifecycleRecord } from '../records/kinds';
 import type { Money } from '../records/money';
 import type { AuditEvent } from '../records/audit';
 import type { AppDeps } from './deps';
+import type { UnitOfWork } from '../records/ports';
 import { createRecordIn, evaluateRequest, recordFromEvaluation } from './create-record';
 
 /**
@@ -143,18 +144,25 @@ export function assertMatchesQuote(record: LifecycleRecord, result: string): voi
   }
 }
 
-/** Files a previewed request: same evaluation, same instant, and the same figures or nothing. */
+/** Files a previewed request in the caller's transaction: same evaluation, same instant, and the same figures or nothing. */
+export async function createQuotedRecordIn(
+  uow: UnitOfWork,
+  deps: AppDeps,
+  input: { readonly request: unknown; readonly actor: Actor; readonly quote: string },
+  quotes: QuoteSigner,
+  now: Date,
+): Promise<{ record: LifecycleRecord; events: readonly AuditEvent[] }> {
+  const { at, result } = quotedInstant(quotes, input.quote, input.request, now);
+  const created = await createRecordIn(uow, deps, { request: input.request, actor: input.actor, onProblems: 'reject', at }, now);
+  // Throwing here rolls the whole transaction back: nothing is stored with other figures.
+  assertMatchesQuote(created.record, result);
+  return created;
+}
+
 export function createQuotedRecord(
   deps: AppDeps,
   input: { readonly request: unknown; readonly actor: Actor; readonly quote: string },
   quotes: QuoteSigner,
 ): Promise<{ record: LifecycleRecord; events: readonly AuditEvent[] }> {
-  return deps.store.transaction(async (uow) => {
-    const now = deps.clock.now();
-    const { at, result } = quotedInstant(quotes, input.quote, input.request, now);
-    const created = await createRecordIn(uow, deps, { request: input.request, actor: input.actor, onProblems: 'reject', at }, now);
-    // Throwing here rolls the whole transaction back: nothing is stored with other figures.
-    assertMatchesQuote(created.record, result);
-    return created;
-  });
+  return deps.store.transaction((uow) => createQuotedRecordIn(uow, deps, input, quotes, deps.clock.now()));
 }

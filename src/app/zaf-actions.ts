@@ -9,7 +9,7 @@ import type { LifecycleRecord } from '../records/kinds';
 import { TERMINAL_STATES } from '../records/state-machine';
 import type { AppDeps } from './deps';
 import { UNASSIGNED_ACCOUNT, accountIdOf, evaluateRequest, recordFromEvaluation } from './create-record';
-import { assertMatchesQuote, createQuotedRecord, previewRecord, quotedInstant } from './preview-record';
+import { assertMatchesQuote, createQuotedRecordIn, previewRecord, quotedInstant } from './preview-record';
 import type { PreviewOutcome, QuoteSigner } from './preview-record';
 import { retryRecord } from './apply-record';
 import { transitionIn, transitionRecord } from './transition-record';
@@ -78,17 +78,21 @@ const SETTLED: readonly string[] = [...TERMINAL_STATES, 'confirmed'];
 export async function zafFileRequest(deps: ZafDeps, caller: Caller, input: { request: unknown; quote: string; ticketId: string }) {
   const request = asCallersRequest(input.request, caller, input.ticketId);
   await assertAllowed(deps, caller, 'file_request', { recordId: null, accountId: accountIdOf(request) || UNASSIGNED_ACCOUNT });
-  const open = await deps.store.transaction(async (uow) => (await uow.records.findLatestByTickets([input.ticketId])).get(input.ticketId) ?? null);
-  if (open && !SETTLED.includes(open.state)) {
-    throw new AppError(
-      'conflict',
-      open.state === 'draft'
-        ? `This ticket already has a draft (${open.id}); fix that draft instead of filing another`
-        : `This ticket already has a request on its way (${open.state.replace(/_/g, ' ')}); cancel it or wait until it is finished`,
-      { details: { record_id: open.id, state: open.state } },
-    );
-  }
-  return createQuotedRecord(deps, { request, actor: actorOf(caller, 'file_request'), quote: input.quote }, deps.quotes);
+  return deps.store.transaction(async (uow) => {
+    // The ticket lock serialises this with webhook deliveries and other agents filing on the ticket.
+    await uow.records.lockTickets([input.ticketId]);
+    const open = (await uow.records.findLatestByTickets([input.ticketId])).get(input.ticketId) ?? null;
+    if (open && !SETTLED.includes(open.state)) {
+      throw new AppError(
+        'conflict',
+        open.state === 'draft'
+          ? `This ticket already has a draft (${open.id}); fix that draft instead of filing another`
+          : `This ticket already has a request on its way (${open.state.replace(/_/g, ' ')}); cancel it or wait until it is finished`,
+        { details: { record_id: open.id, state: open.state } },
+      );
+    }
+    return createQuotedRecordIn(uow, deps, { request, actor: actorOf(caller, 'file_request'), quote: input.quote }, deps.quotes, deps.clock.now());
+  });
 }
 
 /** Fields of a draft the sidebar's fix may change. */

@@ -50,6 +50,8 @@ beforeAll(async () => {
     t.db,
     buildAccount({ id: 'acc_acme', name: 'Acme GmbH', mrr_minor: 9900, ...term }),
     buildAccount({ id: 'acc_big', name: 'Big Corp', plan_id: 'enterprise', mrr_minor: 99_900, ...term, contacts: ['ops@big.example'] }),
+    // The failed record finance retries: billing then changes this account, and no other test looks at it.
+    buildAccount({ id: 'acc_retry', name: 'Retry Ltd', mrr_minor: 9900, ...term }),
   );
   s = await startTestService(t, { env: { ZAF_SHARED_SECRET: SECRET } });
   for (const u of [ANN, FRED]) s.stack.zendesk.users.set(u.id, u);
@@ -242,7 +244,7 @@ describe('the sidebar', () => {
 
   it('hides an action the role may not take, and refuses it with 403 when called by hand', async () => {
     const id = '00000000-0000-4000-8000-000000004400';
-    await new KnexRecordRepository(t.db).insert(storedRecord({ id, state: 'failed', ticket_id: '4400' }));
+    await new KnexRecordRepository(t.db).insert(storedRecord({ id, state: 'failed', ticket_id: '4400', account_id: 'acc_retry' }));
     const agent = await openSidebar('4400', ANN.id);
     await agent.app.locator('.ld-record[data-state="failed"]').waitFor();
     expect(await agent.app.locator('[data-action="retry"]').count()).toBe(0);
@@ -265,6 +267,28 @@ describe('the sidebar', () => {
     expect((await t.db('lifecycle_records').where({ id }).first()).state).toBe('failed');
     const denied = await t.db('audit_events').where({ record_id: id, type: 'access.denied' }).first();
     expect(denied).toMatchObject({ actor: { id: ANN.email }, data: { action: 'retry_record', role: 'agent' } });
+
+    // Finance may: the button sends the record to billing again, as them.
+    await finance.app.locator('[data-action="retry"]').click();
+    await finance.app.locator('.ld-notice', { hasText: 'Sent to billing again.' }).waitFor();
+    expect(await t.db('audit_events').where({ record_id: id, type: 'record.retry' }).first()).toMatchObject({ actor: { role: 'agent', id: FRED.email } });
+  });
+
+  it('cancels a scheduled record before its instant, after the agent confirms', async () => {
+    const id = '00000000-0000-4000-8000-000000004700';
+    await new KnexRecordRepository(t.db).insert(storedRecord({ id, state: 'scheduled', ticket_id: '4700', kind: 'downgrade', details: { from_plan: 'growth', to_plan: 'starter' }, amount: null, effective: 'end_of_term', effective_at: new Date(Date.now() + 5 * DAY).toISOString() }));
+    const { page, app } = await openSidebar('4700', ANN.id);
+    await app.locator('.ld-record[data-state="scheduled"]').waitFor();
+    const asked: string[] = [];
+    page.on('dialog', (d) => {
+      asked.push(d.message());
+      void d.accept();
+    });
+    await app.locator('[data-action="cancel"]').click();
+    await app.locator('.ld-record[data-state="cancelled"]').waitFor();
+    expect(asked).toEqual(['Cancel this downgrade? The customer is not billed for it.']);
+    expect(await app.locator('[data-action="cancel"]').count()).toBe(0);
+    expect((await t.db('audit_events').where({ record_id: id, type: 'record.cancel' }).first()).actor).toMatchObject({ role: 'agent', id: ANN.email });
   });
 
   it('on a new ticket, previews and puts the request into the ticket fields for the ticket to file', async () => {

@@ -6,6 +6,8 @@ import { startTestService } from '../helpers/service';
 import type { TestService } from '../helpers/service';
 import { agentClaims, signZafToken } from '../helpers/zaf-token';
 import { verifyAudit } from '../../src/db/audit.queries';
+import { KnexRecordRepository } from '../../src/db/records.repository';
+import type { LifecycleRecord, State } from '../../src/records/kinds';
 
 /**
  * /api/zaf/* over HTTP, as Zendesk's proxy calls it: a token signed with the shared secret, an
@@ -121,5 +123,56 @@ describe('filing from the sidebar', () => {
     const denied = await t.db('audit_events').where({ type: 'access.denied' }).orderBy('id', 'desc').first();
     expect(denied).toMatchObject({ account_id: 'acc_acme', actor: { id: USERS.fin.email }, data: { action: 'file_request', role: 'finance', via: 'zendesk_app' } });
     expect((await verifyAudit(t.db)).broken).toBeNull();
+  });
+});
+
+describe('acting on a record', () => {
+  const at = () => new Date().toISOString();
+  const insert = async (id: string, state: State, over: Partial<LifecycleRecord> = {}) =>
+    new KnexRecordRepository(t.db).insert({
+      id, kind: 'downgrade', subtype: 'subscription', account_id: 'acc_acme', ticket_id: '4500', requested_by: USERS.ann.email, requester: null, reason_code: 'budget', reason_text: '',
+      effective: 'end_of_term', effective_at: new Date(Date.now() + 5 * DAY).toISOString(), state, version: 4, details: { from_plan: 'growth', to_plan: 'starter' }, amount: null,
+      risk_flags: [], problems: [], created_at: at(), updated_at: at(), ...over,
+    });
+
+  it('two agents filing on one ticket at once file one record; the other is told why', async () => {
+    const token = tokenFor(USERS.ann);
+    const p = await call('POST', '/api/zaf/preview', token, { form: upgradeForm, ticket_id: '4600' });
+    const both = await Promise.all([1, 2].map(() => call('POST', '/api/zaf/records', token, { form: upgradeForm, quote: p.body.quote, ticket_id: '4600' })));
+    expect(both.map((r) => r.status).sort()).toEqual([201, 409]);
+    expect(await t.db('lifecycle_records').where({ ticket_id: '4600' }).count('* as n').first()).toEqual({ n: '1' });
+  });
+
+  it('cancels a scheduled record before its instant, on the version the agent saw', async () => {
+    const id = '00000000-0000-4000-8000-000000004501';
+    await insert(id, 'scheduled');
+    const token = tokenFor(USERS.ann);
+    const stale = await call('POST', `/api/zaf/records/${id}/cancel`, token, { version: 3 });
+    expect(stale.status).toBe(409);
+    const ok = await call('POST', `/api/zaf/records/${id}/cancel`, token, { version: 4, reason: 'customer stays' });
+    expect(ok.status).toBe(200);
+    expect(ok.body.record).toMatchObject({ state: 'cancelled', timeline: expect.arrayContaining([expect.objectContaining({ words: 'Cancelled by Ann Agent: customer stays' })]) });
+  });
+
+  it('refuses to cancel a scheduled record once its instant has passed', async () => {
+    const id = '00000000-0000-4000-8000-000000004502';
+    await insert(id, 'scheduled', { effective_at: new Date(Date.now() - 60_000).toISOString() });
+    const r = await call('POST', `/api/zaf/records/${id}/cancel`, tokenFor(USERS.ann), { version: 4 });
+    expect(r.status).toBe(409);
+    expect(r.body.error.message).toMatch(/took effect at .* once applied it can be disputed/);
+    expect((await t.db('lifecycle_records').where({ id }).first()).state).toBe('scheduled');
+  });
+
+  it('lets finance retry a failed record, not fix a record that is no draft', async () => {
+    const id = '00000000-0000-4000-8000-000000004503';
+    await insert(id, 'failed', { ticket_id: '4503' });
+    const retry = await call('POST', `/api/zaf/records/${id}/retry`, tokenFor(USERS.fin), { version: 4 });
+    expect(retry.status).toBe(200);
+    expect(retry.body.record.state).toBe('applying');
+    expect(await t.db('audit_events').where({ record_id: id, type: 'record.retry' }).first()).toMatchObject({ actor: { role: 'agent', id: USERS.fin.email } });
+    const p = await call('POST', '/api/zaf/preview', tokenFor(USERS.ann), { form: upgradeForm, ticket_id: '4503' });
+    const fix = await call('POST', `/api/zaf/records/${id}/fix`, tokenFor(USERS.ann), { form: upgradeForm, quote: p.body.quote, version: 5 });
+    expect(fix.status).toBe(409);
+    expect(fix.body.error.message).toMatch(/not a draft/);
   });
 });

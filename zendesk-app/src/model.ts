@@ -40,6 +40,7 @@ export interface RecordView {
     readonly approved_by: readonly { readonly id: string; readonly at: string }[];
     readonly rejected_by: readonly { readonly id: string; readonly at: string; readonly reason: string | null }[];
     readonly still_needed: number;
+    readonly approvers: { readonly user_ids: readonly string[]; readonly user_groups: readonly string[] };
     readonly outcome: string | null;
     readonly slack: { readonly url: string } | null;
   } | null;

@@ -60,6 +60,14 @@ export function moneySection(r: Pick<RecordView, 'money' | 'kind'>): HTMLElement
   return section('Money', 'ld-money', rows);
 }
 
+/** Slack users and groups who may still decide (those who approved already are left out). */
+function approversWords(a: NonNullable<RecordView['approvals']>): string {
+  const done = new Set(a.approved_by.map((x) => x.id));
+  const users = a.approvers.user_ids.filter((u) => !done.has(u));
+  const groups = a.approvers.user_groups.map((g) => `group ${g}`);
+  return [...users, ...groups].join(', ') || 'see the policy';
+}
+
 function approvalsSection(r: RecordView): HTMLElement | null {
   const a = r.approvals;
   if (!a) return null;
@@ -71,6 +79,7 @@ function approvalsSection(r: RecordView): HTMLElement | null {
     row('Approved by', approved || 'nobody yet'),
     a.rejected_by.length ? row('Rejected by', a.rejected_by.map((x) => `${x.id}${x.reason ? ` (${x.reason})` : ''}`).join(', ')) : null,
     a.outcome ? row('Outcome', a.outcome) : row('Still needed', a.still_needed === 0 ? 'none' : `${a.still_needed} more`),
+    !a.outcome && a.still_needed > 0 ? row('Can approve', approversWords(a)) : null,
     a.slack ? h('a', { class: 'ld-link', href: a.slack.url, target: '_blank', rel: 'noopener noreferrer' }, 'Open the request in Slack') : null,
   );
 }
