@@ -40,7 +40,12 @@ export function actionsFor(role: Role, r: Pick<RecordSummary, 'state' | 'effecti
   };
 }
 
-/** A ticket's summary with, per record, what this caller may do with it. */
+/**
+ * A ticket's summary with, per record, what this caller may do with it. The stamp covers the
+ * actions too: a scheduled record's cancel button goes when its instant passes, with no other change.
+ */
 export function withActions(summary: TicketSummary, role: Role, now: Date) {
-  return { ...summary, records: summary.records.map((r) => ({ ...r, actions: actionsFor(role, r, now) })) };
+  const records = summary.records.map((r) => ({ ...r, actions: actionsFor(role, r, now) }));
+  const bits = records.map((r) => `${+r.actions.fix}${+r.actions.cancel}${+r.actions.retry}`).join('');
+  return { ...summary, records, stamp: `${summary.stamp}.${role}.${bits}` };
 }

@@ -45,7 +45,7 @@ const FileBody = z.object({ form: ZafFormSchema, quote: z.string().min(1).max(40
 const PreviewBody = z.object({ form: ZafFormSchema, ticket_id: TicketId.nullable().default(null) }).strict();
 const FixBody = z.object({ form: ZafFormSchema, quote: z.string().min(1).max(4000), version: z.number().int().min(1) }).strict();
 const VersionBody = z.object({ version: z.number().int().min(1), reason: z.string().max(2000).optional() }).strict();
-const TicketQuery = z.object({ stamp: z.string().max(64).optional(), account_id: z.string().min(1).max(200).optional() }).strict();
+const TicketQuery = z.object({ stamp: z.string().max(100).optional(), account_id: z.string().min(1).max(200).optional() }).strict();
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value ?? {});
@@ -88,9 +88,10 @@ export function zafRoutes(app: FastifyInstance, deps: ZafRouteDeps): void {
     const q = parse(TicketQuery, req.query, 'query');
     const c = callerOf(req);
     await assertAllowed(deps.app, c, 'view_record', { recordId: null, accountId: q.account_id ?? 'unassigned' });
-    const summary = await ticketSummary(deps.summaries, ctx, ticketId, q.account_id);
-    if (q.stamp && q.stamp === summary.stamp) return { unchanged: true, stamp: summary.stamp };
-    return withActions(summary, c.role, deps.app.clock.now());
+    const view = withActions(await ticketSummary(deps.summaries, ctx, ticketId, q.account_id), c.role, deps.app.clock.now());
+    // A poller sends the stamp it has: when nothing it shows changed, it gets just that back.
+    if (q.stamp && q.stamp === view.stamp) return { unchanged: true, stamp: view.stamp };
+    return view;
   });
 
   app.post('/api/zaf/preview', async (req) => {

@@ -70,6 +70,16 @@ describe('who may call', () => {
     expect(r.body.error.message).not.toContain(SECRET);
   });
 
+  it('refuses everyone (503, in words) while Zendesk cannot confirm who they are', async () => {
+    const newcomer = { id: 9010, name: 'Nina New', email: 'nina@support.example', role: 'agent' as const };
+    s.stack.zendesk.users.set(newcomer.id, newcomer);
+    s.stack.zendesk.failNext({ status: 500 }, 2);
+    const r = await call('GET', '/api/zaf/session', tokenFor(newcomer));
+    expect(r.status).toBe(503);
+    expect(r.body.error.message).toMatch(/could not check who you are with Zendesk/);
+    expect((await call('GET', '/api/zaf/session', tokenFor(newcomer))).status).toBe(200);
+  });
+
   it('answers the agent, their role and what they may do', async () => {
     const r = await call('GET', '/api/zaf/session', tokenFor(USERS.ann));
     expect(r.status).toBe(200);
@@ -152,6 +162,20 @@ describe('acting on a record', () => {
     const ok = await call('POST', `/api/zaf/records/${id}/cancel`, token, { version: 4, reason: 'customer stays' });
     expect(ok.status).toBe(200);
     expect(ok.body.record).toMatchObject({ state: 'cancelled', timeline: expect.arrayContaining([expect.objectContaining({ words: 'Cancelled by Ann Agent: customer stays' })]) });
+  });
+
+  it("a poller learns when a scheduled record's instant passes: the cancel button goes", async () => {
+    const id = '00000000-0000-4000-8000-000000004504';
+    const instant = Date.now() + 1500;
+    await insert(id, 'scheduled', { ticket_id: '4504', effective_at: new Date(instant).toISOString() });
+    const token = tokenFor(USERS.ann);
+    const before = await call('GET', '/api/zaf/tickets/4504', token);
+    expect(before.body.records[0].actions).toEqual({ fix: false, cancel: true, retry: false });
+    expect((await call('GET', `/api/zaf/tickets/4504?stamp=${before.body.stamp}`, token)).body.unchanged).toBe(true);
+    await new Promise((r) => setTimeout(r, Math.max(0, instant - Date.now()) + 50));
+    const after = await call('GET', `/api/zaf/tickets/4504?stamp=${before.body.stamp}`, token);
+    expect(after.body.unchanged).toBeUndefined();
+    expect(after.body.records[0].actions.cancel).toBe(false);
   });
 
   it('refuses to cancel a scheduled record once its instant has passed', async () => {

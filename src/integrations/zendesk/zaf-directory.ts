@@ -20,9 +20,14 @@ export const ZafRoleMapSchema = z
     /** Zendesk base roles (`agent`, `admin`; `end-user` should never be listed). */
     roles: z.record(z.string().min(1), z.enum(ROLES)).default({}),
     /** Enterprise custom role ids; win over the base role. */
-    custom_roles: z.record(z.string().regex(/^\d+$/, 'expected a numeric custom role id'), z.enum(ROLES)).default({}),
+    custom_roles: z.record(z.string(), z.enum(ROLES)).default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((m, ctx) => {
+    for (const id of Object.keys(m.custom_roles)) {
+      if (!/^\d+$/.test(id)) ctx.addIssue({ code: 'custom', path: ['custom_roles', id], message: 'expected a numeric custom role id (the number in the role\'s URL in Admin Center)' });
+    }
+  });
 export type ZafRoleMap = z.infer<typeof ZafRoleMapSchema>;
 
 export function parseZafRoleMap(json: unknown, source: string): ZafRoleMap {
