@@ -133,7 +133,7 @@ export async function billingProvider(config: Config, db: Knex): Promise<Billing
 }
 
 /** /api/zaf/* for the Zendesk sidebar app (served when ZAF_SHARED_SECRET is set). */
-async function zafPlugin(config: Config, db: Knex, app: AppDeps, fieldMap: FieldMap): Promise<(scope: FastifyInstance) => void> {
+async function zafPlugin(config: Config, db: Knex, app: AppDeps, fieldMap: FieldMap, policy: Policy): Promise<(scope: FastifyInstance) => void> {
   const { zafRoutes } = await import('./http/zaf.routes');
   const { verifyZafToken } = await import('./integrations/zendesk/zaf-jwt');
   const { ZendeskAgentDirectory, parseZafRoleMap } = await import('./integrations/zendesk/zaf-directory');
@@ -147,7 +147,7 @@ async function zafPlugin(config: Config, db: Knex, app: AppDeps, fieldMap: Field
   const subdomain = config.zendesk.subdomain!;
   return (scope) =>
     zafRoutes(scope, {
-      app: { ...app, quotes: new QuoteSigner(secrets[0]!, 'zaf') },
+      app: { ...app, quotes: new QuoteSigner(secrets[0]!, 'zaf'), policy },
       verify: (authorization, now) => verifyZafToken({ token: authorization, secrets, subdomain, now }),
       directory: new ZendeskAgentDirectory(users, roles, app.clock),
       summaries: new KnexSummarySource(db),
@@ -216,7 +216,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       const secret = config.billing.stripeWebhookSecret;
       plugins.push((scope) => stripeRoutes(scope, { secret, planOf, metrics, handle: (change) => recordExternalChange(app, change) }));
     }
-    if (config.zaf.sharedSecrets.length) plugins.push(await zafPlugin(config, db, app, fieldMap));
+    if (config.zaf.sharedSecrets.length) plugins.push(await zafPlugin(config, db, app, fieldMap, policy));
     http = await buildHttpApp({ db, redis, app, logger, metrics, apiToken: config.apiToken, rawHandlers, plugins });
     await slackApp.start();
   }

@@ -6,6 +6,10 @@ import type { Actor } from '../records/actors';
 import type { Effective, Kind, LifecycleRecord } from '../records/kinds';
 import type { Money } from '../records/money';
 import type { AuditEvent } from '../records/audit';
+import { findPlan } from '../records/catalog';
+import { decidePolicy } from '../records/policy';
+import type { Policy } from '../records/policy';
+import { explainRiskFlags } from '../records/risk';
 import type { AppDeps } from './deps';
 import type { UnitOfWork } from '../records/ports';
 import { createRecordIn, evaluateRequest, recordFromEvaluation } from './create-record';
@@ -45,7 +49,16 @@ export interface PreviewOutcome {
   readonly problems: readonly Problem[];
   /** Pass back when filing to get exactly these figures; null while there are problems. */
   readonly quote: string | null;
+  /**
+   * What the approval policy would say if it were filed now (when a policy is given and the
+   * request is clean): its risk flags and how many approvals. The billing provider's own preview,
+   * taken after filing, can still add `provider_amount_mismatch`.
+   */
+  readonly approval?: { readonly rule: string; readonly approvals_required: number; readonly risk: readonly { readonly flag: string; readonly message: string }[] } | null;
 }
+
+/** A preview is never stored; this id only keeps it out of the queries that skip "the record itself". */
+const UNSTORED_ID = '00000000-0000-0000-0000-000000000000';
 
 /** Signs and checks quotes with a key only the service knows (derived from a configured secret). */
 export class QuoteSigner {
@@ -103,13 +116,20 @@ const toPreviewed = (r: LifecycleRecord): PreviewedRecord => ({
 /** Validates and computes a request as of `at` (default: now) without writing anything. */
 export async function previewRecord(
   deps: Pick<AppDeps, 'store' | 'clock' | 'catalog'>,
-  input: { readonly request: unknown; readonly actor: Actor; readonly at?: Date; readonly extraProblems?: readonly Problem[] },
+  input: { readonly request: unknown; readonly actor: Actor; readonly at?: Date; readonly extraProblems?: readonly Problem[]; readonly policy?: Policy },
   quotes: QuoteSigner,
 ): Promise<PreviewOutcome> {
   const at = input.at ?? deps.clock.now();
-  const record = await deps.store.transaction(async (uow) => {
+  const { record, approval } = await deps.store.transaction(async (uow) => {
     const ev = await evaluateRequest(uow, deps, input.request, at, input.extraProblems);
-    return recordFromEvaluation('preview', input.request, ev, input.actor, at.toISOString());
+    const candidate = recordFromEvaluation(UNSTORED_ID, input.request, ev, input.actor, at.toISOString());
+    if (!input.policy || candidate.state !== 'submitted') return { record: candidate, approval: null };
+    // The policy step's own computation (evaluate-policy.ts), read-only.
+    const account = await uow.accounts.get(candidate.account_id);
+    const risk = explainRiskFlags(candidate, account, await uow.risk.facts(candidate, at, input.policy.risk), input.policy.risk, null);
+    const plan = account ? findPlan(deps.catalog, account.plan_id) : undefined;
+    const decision = decidePolicy(input.policy, { ...candidate, risk_flags: risk.map((r) => r.flag) }, { accountTierRank: plan?.tier_rank ?? null });
+    return { record: candidate, approval: { rule: decision.rule, approvals_required: decision.approvals, risk } };
   });
   const clean = record.problems.length === 0 && record.state === 'submitted';
   return {
@@ -117,6 +137,7 @@ export async function previewRecord(
     record: toPreviewed(record),
     problems: record.problems,
     quote: clean ? quotes.sign({ at: at.toISOString(), request: digest(input.request), result: resultOf(record) }) : null,
+    ...(input.policy ? { approval } : {}),
   };
 }
 

@@ -5,6 +5,7 @@ import type { Actor } from '../records/actors';
 import { canonicalJson } from '../records/audit';
 import { AppError } from '../records/errors';
 import type { Problem } from '../records/errors';
+import type { Policy } from '../records/policy';
 import type { LifecycleRecord } from '../records/kinds';
 import { TERMINAL_STATES } from '../records/state-machine';
 import type { AppDeps } from './deps';
@@ -22,6 +23,8 @@ import { transitionIn, transitionRecord } from './transition-record';
 
 export interface ZafDeps extends AppDeps {
   readonly quotes: QuoteSigner;
+  /** The approval policy, so a preview can say whether filing needs approval and why. */
+  readonly policy?: Policy;
 }
 
 /** The actor recorded for a caller taking an action: their email (as tickets' requested_by), their name, their role. */
@@ -68,7 +71,7 @@ async function recordOrThrow(deps: Pick<AppDeps, 'store'>, recordId: string): Pr
 export async function zafPreview(deps: ZafDeps, caller: Caller, input: { request: unknown; ticketId: string | null; extraProblems?: readonly Problem[] }): Promise<PreviewOutcome> {
   const request = asCallersRequest(input.request, caller, input.ticketId);
   await assertAllowed(deps, caller, 'preview_request', { recordId: null, accountId: accountIdOf(request) });
-  return previewRecord(deps, { request, actor: actorOf(caller, 'file_request'), ...(input.extraProblems ? { extraProblems: input.extraProblems } : {}) }, deps.quotes);
+  return previewRecord(deps, { request, actor: actorOf(caller, 'file_request'), ...(input.extraProblems ? { extraProblems: input.extraProblems } : {}), ...(deps.policy ? { policy: deps.policy } : {}) }, deps.quotes);
 }
 
 /** States in which a ticket's record is finished: a new request on the ticket may be filed. */

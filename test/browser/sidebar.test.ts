@@ -166,6 +166,7 @@ describe('the sidebar', () => {
     await app.locator('[data-action="preview"]').click();
     await app.locator('.ld-preview').waitFor();
     expect(await app.locator('.ld-preview').textContent()).toContain('Credit of €250.00 to the customer');
+    expect(await app.locator('.ld-outlook').textContent()).toMatch(/^Needs 1 approval in Slack \(.+\)\.$/);
     await app.locator('[data-action="submit"]').click();
     await app.locator('.ld-notice', { hasText: 'Request filed.' }).waitFor();
 

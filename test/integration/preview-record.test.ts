@@ -6,6 +6,13 @@ import { auth, buildTestHttp } from '../helpers/http';
 import { QUOTE_TTL_MS, QuoteSigner, createQuotedRecord, previewRecord } from '../../src/app/preview-record';
 import { createRecord } from '../../src/app/create-record';
 import { AppError } from '../../src/records/errors';
+import { evaluatePolicy } from '../../src/app/evaluate-policy';
+import { parsePolicy } from '../../src/records/policy';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const POLICY_FILE = path.resolve(__dirname, '../../config/policy.example.json');
+const policy = parsePolicy(JSON.parse(fs.readFileSync(POLICY_FILE, 'utf8')), POLICY_FILE);
 
 /**
  * POST /api/records/preview computes without storing, and a record filed with its quote gets
@@ -20,7 +27,7 @@ const upgrade = () => ({ ...buildRequest('upgrade', { effective: 'immediate', ti
 
 beforeAll(async () => {
   t = await createTestDb();
-  await seedAccounts(t.db, buildAccount(), buildAccount({ id: 'acc_other', name: 'Other', plan_id: 'starter' }));
+  await seedAccounts(t.db, buildAccount(), buildAccount({ id: 'acc_other', name: 'Other', plan_id: 'starter' }), buildAccount({ id: 'acc_small', name: 'Small', mrr_minor: 2000 }));
 });
 afterAll(() => t.destroy());
 
@@ -58,6 +65,17 @@ it('shows the problems of an invalid request, gives no quote and stores nothing'
   expect(preview.record.state).toBe('draft');
   expect(preview.problems).toEqual([expect.objectContaining({ field: 'details.to_plan', message: expect.stringMatching(/not lower/) })]);
   expect(await stored()).toEqual(before);
+});
+
+it('says what the policy will decide, as the policy step then decides it', async () => {
+  const deps = buildDeps(t.db);
+  // €15 back on a €20 MRR: more than half the MRR, a risk flag that forces an approval.
+  const credit = buildRequest('service_credit', { account_id: 'acc_small', ticket_id: '502', details: { period_start: '2026-03-01T00:00:00Z', period_end: '2026-03-15T00:00:00Z', requested_credit: { amount_minor: 1500, currency: 'EUR' } } });
+  const preview = await previewRecord(deps, { request: credit, actor: agent, policy }, quotes);
+  expect(preview.approval).toEqual({ rule: 'risky requests', approvals_required: 1, risk: [expect.objectContaining({ flag: 'credit_above_mrr_share' })] });
+  const { record } = await createQuotedRecord(deps, { request: credit, actor: agent, quote: preview.quote! }, quotes);
+  const outcome = await evaluatePolicy({ ...deps, policy }, record.id);
+  expect(outcome).toMatchObject({ status: 'approval_requested', decision: { rule: preview.approval!.rule, approvals: 1 }, flags: preview.approval!.risk.map((r) => r.flag) });
 });
 
 describe('a quote files nothing when', () => {

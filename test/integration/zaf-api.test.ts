@@ -97,6 +97,8 @@ describe('filing from the sidebar', () => {
     expect(p.status).toBe(200);
     expect(p.body.problems).toEqual([]);
     expect(p.body.record.amount.amount_minor).toBeGreaterThan(0);
+    // What the policy would say, from the same computation the policy step makes.
+    expect(p.body.approval).toEqual({ rule: expect.any(String), approvals_required: expect.any(Number), risk: [] });
     const f = await call('POST', '/api/zaf/records', token, { form: upgradeForm, quote: p.body.quote, ticket_id: '4100' });
     expect(f.status).toBe(201);
     expect(f.body.record).toMatchObject({ ticket_id: '4100', requested_by: USERS.ann.email, state: 'submitted', money: { net: { amount_minor: p.body.record.amount.amount_minor } }, effective_at: p.body.record.effective_at });

@@ -359,6 +359,8 @@ class Sidebar {
             { class: `c-callout ${p.quote ? 'c-callout--success' : 'c-callout--warning'} ld-preview`, role: 'status' },
             h('p', { class: 'c-callout__paragraph' }, p.quote ? netWords(p.record.amount) : 'Not ready: fix the fields marked above.'),
             p.record.effective_at ? h('p', { class: 'c-callout__paragraph' }, `Takes effect ${when(p.record.effective_at)}`) : null,
+            p.quote && p.approval ? h('p', { class: 'c-callout__paragraph ld-outlook' }, approvalWords(p.approval)) : null,
+            p.quote && p.approval?.risk.length ? h('ul', { class: 'ld-note ld-outlook-risk' }, p.approval.risk.map((r) => h('li', {}, `${r.flag.replace(/_/g, ' ')}: ${r.message}`))) : null,
             p.quote ? h('p', { class: 'ld-note' }, `Computed ${when(p.as_of)}; filing now stores exactly these figures.`) : null,
           )
         : null,
@@ -390,6 +392,13 @@ class Sidebar {
     new ResizeObserver(resize).observe(document.body);
     resize();
   }
+}
+
+/** What the policy would do with the request, as the preview says. */
+function approvalWords(a: NonNullable<PreviewView['approval']>): string {
+  return a.approvals_required === 0
+    ? 'Approved automatically by the policy once filed.'
+    : `Needs ${a.approvals_required} approval${a.approvals_required === 1 ? '' : 's'} in Slack (${a.rule}).`;
 }
 
 start();

@@ -96,4 +96,5 @@ export interface PreviewView {
   readonly record: { readonly kind: string; readonly subtype: string; readonly state: string; readonly effective: string | null; readonly effective_at: string | null; readonly amount: MoneyView | null; readonly details: Record<string, unknown> };
   readonly problems: readonly Problem[];
   readonly quote: string | null;
+  readonly approval?: { readonly rule: string; readonly approvals_required: number; readonly risk: readonly { readonly flag: string; readonly message: string }[] } | null;
 }
