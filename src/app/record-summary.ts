@@ -10,6 +10,7 @@ import { formatMoney } from '../records/money';
 import type { Money } from '../records/money';
 import type { ApprovalDecision, ApprovalRequest, BillingResult, StoredPreview } from '../records/ports';
 import { describeChange, stateWords } from './ticket-view';
+import { AppError } from '../records/errors';
 
 /**
  * One neutral summary of a record: what it is, what keeps it a draft, its money, risk, approvals,
@@ -345,6 +346,13 @@ export function summarizeAccount(account: Account, recent: readonly LifecycleRec
     term_end: account.term_end,
     recent: recent.map((r) => ({ id: r.id, kind_label: KIND_LABELS[r.kind] ?? r.kind, subtype: words(r.subtype), state: r.state, state_words: stateWords(r.state), ticket_id: r.ticket_id, created_at: r.created_at })),
   };
+}
+
+/** One record's summary, as it is now. */
+export async function recordSummary(source: SummarySource, ctx: SummaryContext, recordId: string): Promise<RecordSummary> {
+  const facts = await source.record(recordId);
+  if (!facts) throw new AppError('not_found', `No lifecycle record ${recordId}`);
+  return summarizeRecord(facts, ctx);
 }
 
 /** What a ticket shows: its records (newest first, the first is the current one) and the account of the newest. */

@@ -9,7 +9,7 @@ import type { FieldMap } from '../integrations/zendesk/field-map';
 import { REFUSAL_WORDS } from '../integrations/zendesk/zaf-jwt';
 import type { ZafVerification } from '../integrations/zendesk/zaf-jwt';
 import { ZafFormSchema, clientFieldMap, requestFromForm } from '../integrations/zendesk/zaf-form';
-import { moneyView, problemViews, summarizeRecord, ticketSummary } from '../app/record-summary';
+import { moneyView, problemViews, recordSummary, ticketSummary } from '../app/record-summary';
 import type { SummaryContext, SummarySource } from '../app/record-summary';
 import { withActions } from '../app/zaf-session';
 import type { AgentDirectory, Caller } from '../app/zaf-session';
@@ -106,8 +106,7 @@ export function zafRoutes(app: FastifyInstance, deps: ZafRouteDeps): void {
     const { request, problems } = form(body.form, body.ticket_id);
     if (problems.length) throw new AppError('validation_failed', 'Some ticket fields cannot be read; fix them and preview again', { problems });
     const { record } = await zafFileRequest(deps.app, callerOf(req), { request, quote: body.quote, ticketId: body.ticket_id });
-    const facts = await deps.summaries.record(record.id);
-    return reply.status(201).send({ record: summarizeRecord(facts!, ctx) });
+    return reply.status(201).send({ record: await recordSummary(deps.summaries, ctx, record.id) });
   });
 
   app.post<{ Params: { id: string } }>('/api/zaf/records/:id/fix', async (req) => {
@@ -115,18 +114,18 @@ export function zafRoutes(app: FastifyInstance, deps: ZafRouteDeps): void {
     const { request, problems } = form(body.form, null);
     if (problems.length) throw new AppError('validation_failed', 'Some ticket fields cannot be read; fix them and preview again', { problems });
     const { record } = await zafFixDraft(deps.app, callerOf(req), { recordId: req.params.id, request, quote: body.quote, version: body.version });
-    return { record: summarizeRecord((await deps.summaries.record(record.id))!, ctx) };
+    return { record: await recordSummary(deps.summaries, ctx, record.id) };
   });
 
   app.post<{ Params: { id: string } }>('/api/zaf/records/:id/cancel', async (req) => {
     const body = parse(VersionBody, req.body, 'cancel');
     const { record } = await zafCancel(deps.app, callerOf(req), { recordId: req.params.id, version: body.version, ...(body.reason ? { reason: body.reason } : {}) });
-    return { record: summarizeRecord((await deps.summaries.record(record.id))!, ctx) };
+    return { record: await recordSummary(deps.summaries, ctx, record.id) };
   });
 
   app.post<{ Params: { id: string } }>('/api/zaf/records/:id/retry', async (req) => {
     const body = parse(VersionBody, req.body, 'retry');
     const record = await zafRetry(deps.app, callerOf(req), { recordId: req.params.id, version: body.version });
-    return { record: summarizeRecord((await deps.summaries.record(record.id))!, ctx) };
+    return { record: await recordSummary(deps.summaries, ctx, record.id) };
   });
 }

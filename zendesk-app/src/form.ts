@@ -24,8 +24,11 @@ const BY_KIND: Record<string, string[]> = {
 const DATES = new Set(['effective_date', 'termination_date', 'review_date', 'data_retention_until', 'period_start', 'period_end']);
 const LONG = new Set(['reason_text', 'feedback', 'suspension_cause', 'retention_offer']);
 
-export const fieldsFor = (session: Session, kind: string | null, problemFields: ReadonlySet<string>): FieldInfo[] => {
+export const fieldsFor = (session: Session, values: FormValues, problemFields: ReadonlySet<string>): FieldInfo[] => {
+  const kind = typeof values.kind === 'string' ? values.kind : null;
   const wanted = new Set([...COMMON, ...(kind ? (BY_KIND[kind] ?? []) : []), ...problemFields]);
+  // The date only matters when the change takes effect "on a date" (or the ticket already has one).
+  if (values.effective !== 'date' && !values.effective_date && !problemFields.has('effective_date')) wanted.delete('effective_date');
   return session.field_map.fields.filter((f) => wanted.has(f.name));
 };
 
@@ -100,8 +103,7 @@ export function problemsByField(problems: readonly Problem[]): { byField: Map<st
 
 export function renderForm(o: FormOptions): HTMLElement {
   const { byField, general } = problemsByField(o.problems);
-  const kind = typeof o.values.kind === 'string' ? o.values.kind : null;
-  const fields = fieldsFor(o.session, kind, new Set(byField.keys()));
+  const fields = fieldsFor(o.session, o.values, new Set(byField.keys()));
   return h(
     'form',
     { class: 'ld-form', novalidate: true, onsubmit: (e: Event) => e.preventDefault() },
