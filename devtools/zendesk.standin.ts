@@ -7,7 +7,8 @@ import { signZendesk } from '../src/integrations/zendesk/signature';
 /**
  * A local stand-in for the Zendesk Support API, used by the tests and by `lifecycle-desk demo`.
  * It checks every request the way Zendesk would: the path and method (Tickets API:
- * GET/PUT /api/v2/tickets/{id}.json, `?include=users` sideloading), Basic auth as
+ * GET/PUT /api/v2/tickets/{id}.json, `?include=users` sideloading; Users API: GET
+ * /api/v2/users/{id}.json with role, custom_role_id, active, suspended), Basic auth as
  * `{email}/token:{api_token}`, a JSON body shaped like the API reference (`ticket.comment` with a
  * string `body` and boolean `public`, `additional_tags`/`remove_tags` as arrays of strings, a
  * valid `status`). It keeps tickets' tags, comments and status so tests can assert what an agent
@@ -38,6 +39,11 @@ export interface StandinUser {
   id: number;
   name: string;
   email: string;
+  /** Users API `role` (default `end-user`), `custom_role_id`, `active`, `suspended`. */
+  role?: 'end-user' | 'agent' | 'admin';
+  custom_role_id?: number | null;
+  active?: boolean;
+  suspended?: boolean;
 }
 
 export interface StandinRequest {
@@ -205,6 +211,13 @@ export class ZendeskStandin {
     }
     const expected = `Basic ${Buffer.from(`${this.email}/token:${this.token}`).toString('base64')}`;
     if (req.headers.authorization !== expected) return reply(401, { error: "Couldn't authenticate you" });
+    const u = /^\/api\/v2\/users\/(\d+)\.json$/.exec(url.pathname);
+    if (u) {
+      if (req.method !== 'GET') return reply(405, { error: 'MethodNotAllowed' });
+      const user = this.users.get(Number(u[1]));
+      if (!user) return reply(404, { error: 'RecordNotFound', description: 'Not found' });
+      return reply(200, { user: { role: 'end-user', custom_role_id: null, active: true, suspended: false, ...user } });
+    }
     const m = /^\/api\/v2\/tickets\/(\d+)\.json$/.exec(url.pathname);
     if (!m) return reply(404, { error: 'InvalidEndpoint', description: `Not found: ${url.pathname}` });
     const ticket = this.tickets.get(Number(m[1]));

@@ -107,6 +107,12 @@ export function missingSettings(config: Config, web: boolean, worker: boolean): 
     need(config.slack.botToken, 'SLACK_BOT_TOKEN');
     // Changes made in the Stripe Dashboard must reach the accounts table; without the endpoint they would not.
     if (config.billing.provider === 'stripe') need(config.billing.stripeWebhookSecret, 'STRIPE_WEBHOOK_SECRET');
+    // The sidebar's tokens name the account (subdomain) and an agent the service confirms through the Users API.
+    if (config.zaf.sharedSecrets.length) {
+      need(config.zendesk.subdomain, 'ZENDESK_SUBDOMAIN');
+      need(config.zendesk.email, 'ZENDESK_EMAIL');
+      need(config.zendesk.apiToken, 'ZENDESK_API_TOKEN');
+    }
   }
   if (worker) {
     need(config.zendesk.subdomain || config.zendesk.apiUrl, 'ZENDESK_SUBDOMAIN (or ZENDESK_API_URL)');
@@ -138,6 +144,31 @@ export async function billingProvider(config: Config, db: Knex): Promise<Billing
       return stripeProviderFromConfig(config);
     }
   }
+}
+
+/** /api/zaf/* for the Zendesk sidebar app (served when ZAF_SHARED_SECRET is set). */
+async function zafPlugin(config: Config, db: Knex, app: AppDeps, fieldMap: FieldMap, policy: Policy): Promise<(scope: FastifyInstance) => void> {
+  const { zafRoutes } = await import('./http/zaf.routes');
+  const { verifyZafToken } = await import('./integrations/zendesk/zaf-jwt');
+  const { ZendeskAgentDirectory, parseZafRoleMap } = await import('./integrations/zendesk/zaf-directory');
+  const { KnexSummarySource } = await import('./db/summary.queries');
+  const { QuoteSigner } = await import('./app/preview-record');
+  const { problemFields } = await import('./integrations/zendesk/inbound');
+  const roles = parseZafRoleMap(readJsonFile(config.zaf.rolesFile, 'Zendesk role map', 'ZAF_ROLES_FILE'), config.zaf.rolesFile);
+  // Its own client: an agent waits on this call, so it gives up sooner than the ticket-sync jobs' client.
+  const users = new ZendeskClient({ baseUrl: zendeskBaseUrl(config.zendesk.subdomain, config.zendesk.apiUrl)!, email: config.zendesk.email!, apiToken: config.zendesk.apiToken!, timeoutMs: 5000, maxAttempts: 2 });
+  const secrets = config.zaf.sharedSecrets;
+  const subdomain = config.zendesk.subdomain!;
+  return (scope) =>
+    zafRoutes(scope, {
+      app: { ...app, quotes: new QuoteSigner(secrets[0]!, 'zaf'), policy },
+      verify: (authorization, now) => verifyZafToken({ token: authorization, secrets, subdomain, now }),
+      directory: new ZendeskAgentDirectory(users, roles, app.clock),
+      summaries: new KnexSummarySource(db),
+      summaryContext: { catalog: app.catalog, fields: problemFields(fieldMap) },
+      fieldMap,
+      catalog: app.catalog,
+    });
 }
 
 export async function startService(config: Config, opts: StartOptions = {}): Promise<Service> {
@@ -213,6 +244,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     plugins.push((scope) => reportRoutes(scope, { apiToken: config.apiToken, reports }));
     const dashboard = loadDashboardAssets();
     plugins.push((scope) => dashboardRoutes(scope, dashboard));
+    if (config.zaf.sharedSecrets.length) plugins.push(await zafPlugin(config, db, app, fieldMap, policy));
     http = await buildHttpApp({ db, redis, app, logger, metrics, apiToken: config.apiToken, rawHandlers, plugins });
     await slackApp.start();
   }

@@ -26,6 +26,11 @@ export interface CreateRecordInput {
   readonly messages?: (record: LifecycleRecord) => readonly OutboxMessage[];
   /** Problems found before validation (e.g. a ticket field that could not be read); they keep the record a draft. */
   readonly extraProblems?: readonly Problem[];
+  /**
+   * The instant the request is evaluated at ("immediately", proration, dates in the past), when
+   * not the transaction's now: a previewed request is filed as of its preview (see `preview-record.ts`).
+   */
+  readonly at?: Date;
 }
 
 export interface Evaluation {
@@ -177,7 +182,7 @@ export async function createRecordsIn(
     if (!KINDS.includes(kind as Kind)) {
       throw validationError([{ field: 'kind', message: `expected one of: ${KINDS.join(', ')}` }]);
     }
-    const ev = await evaluateRequest(uow, deps, input.request, now, input.extraProblems, opts.accounts);
+    const ev = await evaluateRequest(uow, deps, input.request, input.at ?? now, input.extraProblems, opts.accounts);
     if (ev.problems.length > 0 && input.onProblems === 'reject') throw validationError(ev.problems);
     records.push(recordFromEvaluation(deps.ids.newId(), input.request, ev, input.actor, now.toISOString()));
   }

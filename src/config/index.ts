@@ -75,6 +75,16 @@ const EnvSchema = z.object({
   CLOCKS_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'clocks.example.json'))),
   REPORTS_DATABASE_URL: z.preprocess(emptyToUndefined, url(['postgres:', 'postgresql:'], 'a PostgreSQL URL').optional()),
   WATCHDOG_INTERVAL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1000).max(3_600_000).default(60_000)),
+  ZAF_SHARED_SECRET: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .optional()
+      .transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []))
+      .refine((v) => v.length <= 2, 'expected at most two comma-separated secrets (current,next)')
+      .refine((v) => v.every((s) => s.length >= 32), 'expected at least 32 characters per secret'),
+  ),
+  ZAF_ROLES_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'zaf-roles.example.json'))),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -136,6 +146,8 @@ export interface Config {
   readonly reportsDatabaseUrl: string;
   /** How often the watchdog looks for overdue records. */
   readonly watchdogIntervalMs: number;
+  /** The Zendesk sidebar app's side: /api/zaf/* is served when a shared secret is set. */
+  readonly zaf: { readonly sharedSecrets: readonly string[]; readonly rolesFile: string };
 }
 
 export class ConfigError extends Error {
@@ -214,5 +226,6 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     clocksFile: path.resolve(e.CLOCKS_FILE),
     reportsDatabaseUrl: e.REPORTS_DATABASE_URL ?? e.DATABASE_URL,
     watchdogIntervalMs: e.WATCHDOG_INTERVAL_MS,
+    zaf: { sharedSecrets: e.ZAF_SHARED_SECRET, rolesFile: path.resolve(e.ZAF_ROLES_FILE) },
   });
 }

@@ -11,6 +11,7 @@ import { KnexAccountRepository } from '../db/accounts.repository';
 import type { Metrics } from '../observability/metrics';
 import { problemsFromZod } from '../records/problems';
 import { requireApiToken } from './api-auth';
+import { QuoteSigner, createQuotedRecord, previewRecord } from '../app/preview-record';
 
 export { bearerMatches } from './api-auth';
 
@@ -34,7 +35,15 @@ const ListQuery = z
   .strict()
   .refine((q) => q.ticket_id !== undefined || q.account_id !== undefined, { message: 'give ticket_id or account_id' });
 
+/** The API caller's agent: `requested_by` in the body names who asks (the API token is shared). */
+const apiActor = (body: unknown) => {
+  const requestedBy = body && typeof body === 'object' ? (body as Record<string, unknown>).requested_by : undefined;
+  return { role: 'agent' as const, id: typeof requestedBy === 'string' && requestedBy ? requestedBy.slice(0, 200) : 'api' };
+};
+
 export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: string | undefined; app: AppDeps; metrics: Metrics }): void {
+  // Quotes from POST /api/records/preview are signed with a key derived from the API token.
+  const quotes = deps.apiToken ? new QuoteSigner(deps.apiToken, 'api') : null;
   app.register(async (api) => {
     api.addHook('onRequest', requireApiToken(deps.apiToken));
 
@@ -51,14 +60,17 @@ export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: stri
       };
     });
 
+    // Validates and computes without storing; the quote files exactly these figures (POST /api/records).
+    api.post('/api/records/preview', async (req) => previewRecord(deps.app, { request: req.body, actor: apiActor(req.body) }, quotes!));
+
     api.post('/api/records', async (req, reply) => {
-      const body = req.body;
-      const requestedBy = body && typeof body === 'object' ? (body as Record<string, unknown>).requested_by : undefined;
-      const { record, events } = await createRecord(deps.app, {
-        request: body,
-        actor: { role: 'agent', id: typeof requestedBy === 'string' && requestedBy ? requestedBy.slice(0, 200) : 'api' },
-        onProblems: 'reject',
-      });
+      const { quote, ...request } = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
+      const body = quote === undefined ? req.body : request;
+      if (quote !== undefined && typeof quote !== 'string') throw new AppError('validation_failed', 'quote: expected the quote string from POST /api/records/preview', { problems: [{ field: 'quote', message: 'expected a string' }] });
+      const { record, events } =
+        typeof quote === 'string'
+          ? await createQuotedRecord(deps.app, { request: body, actor: apiActor(body), quote }, quotes!)
+          : await createRecord(deps.app, { request: body, actor: apiActor(body), onProblems: 'reject' });
       deps.metrics.recordsCreated.inc({ kind: record.kind, state: record.state });
       return reply.status(201).header('location', `/api/records/${record.id}`).send({ record, events });
     });

@@ -51,6 +51,14 @@ export function zendeskInbound(secrets: readonly string[], map: FieldMap): Zende
 
 /** Request paths in problems ("details.to_plan") → the ticket field an agent edits ("Target plan (field 360…)"). */
 export function problemLabels(map: FieldMap): Record<string, string> {
+  return Object.fromEntries(Object.entries(problemFields(map)).map(([path, f]) => [path, f.label]));
+}
+
+/**
+ * Request paths in problems, and the labels mapping problems name, → the ticket field: its label
+ * and its field-map name (where the sidebar's form shows the problem).
+ */
+export function problemFields(map: FieldMap): Record<string, { label: string; name: FieldName }> {
   const pathOf: Partial<Record<FieldName, string[]>> = {
     kind: ['kind'],
     subtype: ['subtype'],
@@ -75,7 +83,11 @@ export function problemLabels(map: FieldMap): Record<string, string> {
     fee_waived: ['details.fee_waived'],
     data_retention_until: ['details.data_retention_until'],
   };
-  const out: Record<string, string> = {};
-  for (const name of FIELD_NAMES) for (const p of pathOf[name] ?? []) if (map.fields[name] !== undefined) out[p] = fieldLabel(map, name);
+  const out: Record<string, { label: string; name: FieldName }> = {};
+  for (const name of FIELD_NAMES) {
+    if (map.fields[name] === undefined) continue;
+    const label = fieldLabel(map, name);
+    for (const p of [...(pathOf[name] ?? []), label]) out[p] = { label, name };
+  }
   return out;
 }

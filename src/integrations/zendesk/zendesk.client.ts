@@ -5,6 +5,7 @@ import { AppError, StatusRefusedError } from '../../records/errors';
 import type { Helpdesk, TicketUpdate } from '../../records/ports';
 import { ticketSnapshotFromApi } from './payload';
 import type { ApiTicket, TicketSnapshot } from './payload';
+import type { ZendeskUser } from './zaf-directory';
 
 export interface ZendeskClientOptions {
   /** API base, e.g. https://acme.zendesk.com/api/v2 (ZENDESK_API_URL, or derived from ZENDESK_SUBDOMAIN). */
@@ -130,6 +131,13 @@ export class ZendeskClient implements Helpdesk {
         await this.sleep(Math.min(wait, 60_000));
       }
     }
+  }
+
+  /** A user as the Users API describes them (the sidebar's identity check). */
+  async getUser(userId: string): Promise<ZendeskUser> {
+    const { result } = await this.call(`user ${userId} read`, () => this.reader.users.show(Number(userId)));
+    const u = result as unknown as { id: number; email?: string | null; name?: string | null; role?: string; custom_role_id?: number | null; active?: boolean; suspended?: boolean };
+    return { id: u.id, email: u.email ?? null, name: u.name ?? null, role: String(u.role ?? ''), custom_role_id: u.custom_role_id ?? null, active: u.active !== false, suspended: u.suspended === true };
   }
 
   async getTicket(ticketId: string): Promise<TicketSnapshot> {
