@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { loadConfig, ConfigError } from './config';
+import { loadConfig, ConfigError, maskCredentials } from './config';
 import type { Config } from './config';
 import { createDb, migrateLatest } from './db/connection';
 import { KnexTransactionRunner } from './db/store';
@@ -188,15 +188,16 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
   } catch (err) {
     if (err instanceof Exit) return err.code;
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    // Messages may quote a connection URL; its credentials never reach the terminal.
     if (err instanceof ConfigError) {
-      io.stderr(`${err.message}\n`);
+      io.stderr(`${maskCredentials(err.message)}\n`);
       return 2;
     }
     if (err instanceof AppError) {
-      io.stderr(`error (${err.code}): ${err.message}\n`);
+      io.stderr(`error (${err.code}): ${maskCredentials(err.message)}\n`);
       return 1;
     }
-    io.stderr(`error: ${(err as Error).message ?? String(err)}\n`);
+    io.stderr(`error: ${maskCredentials((err as Error).message ?? String(err))}\n`);
     return 1;
   }
 }

@@ -1,5 +1,8 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { maskCredentials } from './mask';
+
+export { maskCredentials };
 
 /**
  * The only reader of `process.env`. Everything else receives a frozen {@link Config}.
@@ -146,7 +149,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     throw new ConfigError(
       parsed.error.issues.map((i) => {
         const name = i.path.join('.');
-        const shown = name.includes('SECRET') || name.includes('TOKEN') ? '' : ` (got ${JSON.stringify(source[name] ?? null)})`;
+        const raw = source[name];
+        // Secrets are never echoed; any other value may be a URL with credentials, so those are masked.
+        const shown = /SECRET|TOKEN|KEY/.test(name) ? '' : ` (got ${JSON.stringify(typeof raw === 'string' ? maskCredentials(raw) : (raw ?? null))})`;
         return `${name}: ${i.message}${shown}`;
       }),
     );
