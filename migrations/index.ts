@@ -12,6 +12,7 @@ import * as createBillingAdjustments from './20261122090900_create_billing_adjus
 import * as createEmailDeliveries from './20261122091000_create_email_deliveries';
 import * as createApprovals from './20261122091100_create_approvals';
 import * as indexRecordsByAgent from './20261122091200_index_records_by_agent';
+import * as addWebhookSignedKey from './20261201000140_add_webhook_signed_key';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -31,6 +32,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261122091000_create_email_deliveries': createEmailDeliveries,
   '20261122091100_create_approvals': createApprovals,
   '20261122091200_index_records_by_agent': indexRecordsByAgent,
+  '20261201000140_add_webhook_signed_key': addWebhookSignedKey,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -40,6 +40,7 @@ import { WorkerPool } from './jobs/worker';
 import { buildExhaustedHandler, buildProcessors } from './jobs/processors';
 import { reminderCanceller, slackProcessors } from './jobs/slack.processors';
 import { zendeskProcessors } from './jobs/zendesk.processors';
+import { noteUnfileableTicket } from './app/note-ticket';
 
 /** Wiring only: config → db/redis → adapters → HTTP + Bolt + workers. */
 
@@ -181,7 +182,16 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       metrics,
       apiToken: config.apiToken,
       rawHandlers,
-      plugins: [(scope) => zendeskRoutes(scope, { clock: app.clock, inbound, metrics, ingest: (intake) => intakeBatcher.submit(intake) })],
+      plugins: [
+        (scope) =>
+          zendeskRoutes(scope, {
+            clock: app.clock,
+            inbound,
+            metrics,
+            ingest: (intake) => intakeBatcher.submit(intake),
+            refuse: (ticketId, problems) => noteUnfileableTicket(app, ticketId, problems, labels),
+          }),
+      ],
     });
     await slackApp.start();
   }
