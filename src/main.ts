@@ -206,7 +206,15 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     sender = new SmtpEmailSender({ smtpUrl: config.email.smtpUrl!, from: config.email.from });
     const processors = buildProcessors({
       apply: { ...app, billing },
-      email: { store: app.store, clock: app.clock, sender, renderer: templates!, messageIdDomain: 'lifecycle-desk', sendLeaseMs: config.jobs.lockDurationMs * 2 },
+      email: {
+        store: app.store,
+        clock: app.clock,
+        sender,
+        renderer: templates!,
+        messageIdDomain: 'lifecycle-desk',
+        sendLeaseMs: config.jobs.lockDurationMs * 2,
+        onMarkRetry: (err, attempt) => logger.warn({ err: { message: (err as Error).message }, attempt }, 'email sent but not yet marked sent; retrying until PostgreSQL answers'),
+      },
       policy: { ...app, policy },
       extra: {
         ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm }),
