@@ -55,11 +55,25 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .exitOverride()
     .configureOutput({ writeOut: (s) => void io.stdout(s), writeErr: (s) => io.stderr(s) });
 
+  const migrate = async (c: Config) => {
+    try {
+      return await migrateLatest(c.migrateDatabaseUrl);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === '42501') {
+        throw new ConfigError([
+          `MIGRATE_DATABASE_URL: ${(err as Error).message}; migrations run as the owner of the schema (e.g. postgres), not as the service's role; set MIGRATE_DATABASE_URL to the owner's URL`,
+        ]);
+      }
+      throw err;
+    }
+  };
+
   program
     .command('migrate')
-    .description('create the database if needed and apply pending migrations')
+    .description('create the database if needed and apply pending migrations (as MIGRATE_DATABASE_URL)')
     .action(async () => {
-      const applied = await migrateLatest(cfg().databaseUrl);
+      const applied = await migrate(cfg());
       await io.stdout(applied.length ? `applied ${applied.length} migration(s):\n${applied.map((m) => `  ${m}\n`).join('')}` : 'database is up to date\n');
     });
 
@@ -70,9 +84,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .option('--worker', 'only the outbox relay and job workers')
     .option('--queues <names>', 'with --worker: only these comma-separated queues (e.g. billing.apply)')
     .option('--no-relay', 'with --worker: do not run an outbox relay in this process')
-    .action(async (opts: { web?: boolean; worker?: boolean; queues?: string; relay: boolean }) => {
+    .option('--migrate', 'apply pending migrations first, as MIGRATE_DATABASE_URL (the service itself runs as DATABASE_URL)')
+    .action(async (opts: { web?: boolean; worker?: boolean; queues?: string; relay: boolean; migrate?: boolean }) => {
       const c = cfg();
-      await migrateLatest(c.databaseUrl);
+      if (opts.migrate) await migrate(c);
       const both = !opts.web && !opts.worker;
       const service = await startService(c, {
         web: both || !!opts.web,

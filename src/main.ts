@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import { WebClient } from '@slack/web-api';
+import { ConfigError } from './config';
 import type { Config } from './config';
 import { readJsonFile } from './config/files';
 import { parseCatalog } from './records/catalog';
@@ -12,7 +13,7 @@ import { parsePolicy, policyGroups } from './records/policy';
 import type { Policy } from './records/policy';
 import type { BillingProvider } from './records/ports';
 import type { AppDeps } from './app/deps';
-import { createDb } from './db/connection';
+import { assertRestrictedRole, createDb, inspectRole } from './db/connection';
 import { KnexTransactionRunner } from './db/store';
 import { buildHttpApp } from './http/server';
 import { isIntakeDatabaseFailure } from './http/errors';
@@ -135,7 +136,11 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const labels = problemLabels(fieldMap);
   const templates = worker ? EmailTemplates.load(config.email.templatesDir, { displayNames: catalogDisplayNames(catalog) }) : null;
 
-  const db = createDb(config.databaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 8000, poolMax: 20, logger });
+  const db = createDb(config.databaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 8000, poolMax: 20, logger, restrictedRoleOnly: true });
+  await checkDatabaseRole(db, logger).catch(async (err: unknown) => {
+    await db.destroy();
+    throw err;
+  });
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false });
   redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
   await redis.connect();
@@ -266,4 +271,27 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       return stopping;
     },
   };
+}
+
+const within = <T>(ms: number, what: string, p: Promise<T>): Promise<T> =>
+  new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => (clearTimeout(t), resolve(v)),
+      (e: unknown) => (clearTimeout(t), reject(e instanceof Error ? e : new Error(String(e)))),
+    );
+  });
+
+/**
+ * Refuses (exit 2) a DATABASE_URL that could undo the database's guards. When the database cannot
+ * be reached now, start-up goes on (webhooks answer 503 until it is back) and every new
+ * connection makes the same check before it is used.
+ */
+async function checkDatabaseRole(db: Knex, logger: Logger): Promise<void> {
+  try {
+    assertRestrictedRole(await within(4000, 'DATABASE_URL', inspectRole(db)));
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    logger.warn({ err: { message: (err as Error).message } }, 'cannot reach PostgreSQL to check its role now; each connection checks it when made');
+  }
 }

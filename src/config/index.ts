@@ -21,6 +21,10 @@ const url = (protocols: string[], what: string) =>
     }
   }, `expected ${what} (${protocols.map((p) => p + '//…').join(' or ')})`);
 
+/** The runtime role (created by `migrate`), and the owner that migrates, on a local trust-auth PostgreSQL. */
+const DEFAULT_DATABASE_URL = 'postgres://lifecycle_desk_app@127.0.0.1:5432/lifecycle_desk';
+const DEFAULT_MIGRATE_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/lifecycle_desk';
+
 const repoRoot = path.resolve(__dirname, '..', '..', ...(__dirname.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []));
 
 const EnvSchema = z.object({
@@ -31,8 +35,9 @@ const EnvSchema = z.object({
   ),
   DATABASE_URL: z.preprocess(
     emptyToUndefined,
-    url(['postgres:', 'postgresql:'], 'a PostgreSQL URL').default('postgres://postgres@127.0.0.1:5432/lifecycle_desk'),
+    url(['postgres:', 'postgresql:'], 'a PostgreSQL URL').default(DEFAULT_DATABASE_URL),
   ),
+  MIGRATE_DATABASE_URL: z.preprocess(emptyToUndefined, url(['postgres:', 'postgresql:'], 'a PostgreSQL URL').optional()),
   REDIS_URL: z.preprocess(emptyToUndefined, url(['redis:', 'rediss:'], 'a Redis URL').default('redis://127.0.0.1:6379')),
   PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(3000)),
   HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
@@ -80,7 +85,10 @@ export type Env = z.infer<typeof EnvSchema>;
 export interface Config {
   readonly env: Env['NODE_ENV'];
   readonly logLevel: Env['LOG_LEVEL'];
+  /** The runtime role's URL (`start`, and the admin commands other than `migrate`). */
   readonly databaseUrl: string;
+  /** The owner's URL that `migrate` (and `start --migrate`) use: MIGRATE_DATABASE_URL, else DATABASE_URL when that is set, else the local default. */
+  readonly migrateDatabaseUrl: string;
   readonly redisUrl: string;
   readonly http: { readonly port: number; readonly host: string };
   readonly apiToken: string | undefined;
@@ -161,6 +169,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
     databaseUrl: e.DATABASE_URL,
+    migrateDatabaseUrl: e.MIGRATE_DATABASE_URL ?? (emptyToUndefined(source.DATABASE_URL) === undefined ? DEFAULT_MIGRATE_DATABASE_URL : e.DATABASE_URL),
     redisUrl: e.REDIS_URL,
     http: { port: e.PORT, host: e.HOST },
     apiToken: e.API_TOKEN,

@@ -11,7 +11,9 @@ const errorOf = (env: Record<string, string>) => {
 
 it('applies the documented defaults', () => {
   const c = loadConfig({});
-  expect(c.databaseUrl).toBe('postgres://postgres@127.0.0.1:5432/lifecycle_desk');
+  // The service runs as the restricted role; migrations as the owner.
+  expect(c.databaseUrl).toBe('postgres://lifecycle_desk_app@127.0.0.1:5432/lifecycle_desk');
+  expect(c.migrateDatabaseUrl).toBe('postgres://postgres@127.0.0.1:5432/lifecycle_desk');
   expect(c.redisUrl).toBe('redis://127.0.0.1:6379');
   expect(c.http.port).toBe(3000);
   expect(c.billing.provider).toBe('ledger');
@@ -42,10 +44,18 @@ it('never echoes a secret value in the error', () => {
   expect(err.message).not.toContain('short-secret');
 });
 
+it('migrates with MIGRATE_DATABASE_URL, else with DATABASE_URL when only that is set', () => {
+  const own = 'postgres://owner@db.example:5432/prod';
+  const app = 'postgres://lifecycle_desk_app@db.example:5432/prod';
+  expect(loadConfig({ DATABASE_URL: app, MIGRATE_DATABASE_URL: own })).toMatchObject({ databaseUrl: app, migrateDatabaseUrl: own });
+  expect(loadConfig({ DATABASE_URL: own }).migrateDatabaseUrl).toBe(own);
+});
+
 describe('credentials in URLs never reach an error message', () => {
   const password = 'Sup3r-s3cret';
   it.each([
     ['DATABASE_URL', `mysql://app:${password}@db.example/prod`],
+    ['MIGRATE_DATABASE_URL', `mysql://owner:${password}@db.example/prod`],
     ['REDIS_URL', `tcp://default:${password}@cache.example:6379`],
     ['SMTP_URL', `http://mailer:${password}@smtp.example:465`],
     ['ZENDESK_API_URL', `ftp://agent:${password}@acme.zendesk.example/api/v2`],

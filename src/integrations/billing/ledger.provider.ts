@@ -63,17 +63,9 @@ export class LedgerBillingProvider implements BillingProvider {
         return { providerRef: `ledger:${existing.id as string}` };
       }
       const legs = postingsFor(adj);
-      if (legs.length) {
-        await trx('ledger_entries').insert(legs.map((l) => ({ ...l, transaction_id: id })));
-        // Sorted, so concurrent postings take balance-row locks in one order and cannot deadlock.
-        for (const l of [...legs].sort((a, b) => a.ledger_account.localeCompare(b.ledger_account))) {
-          await trx.raw(
-            `INSERT INTO ledger_balances (ledger_account, currency, balance_minor) VALUES (?, ?, ?)
-             ON CONFLICT (ledger_account, currency) DO UPDATE SET balance_minor = ledger_balances.balance_minor + EXCLUDED.balance_minor`,
-            [l.ledger_account, l.currency, l.debit_minor - l.credit_minor],
-          );
-        }
-      }
+      // One statement: the ledger's own trigger adds the legs to ledger_balances (the service's
+      // role may not write balances itself).
+      if (legs.length) await trx('ledger_entries').insert(legs.map((l) => ({ ...l, transaction_id: id })));
       return { providerRef: `ledger:${id}` };
     });
   }
