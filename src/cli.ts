@@ -3,6 +3,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, ConfigError, maskCredentials } from './config';
 import type { Config } from './config';
 import { createDb, migrateLatest } from './db/connection';
+import { createLogger } from './observability/logger';
+import { guardProcess } from './observability/process-guards';
 import { KnexTransactionRunner } from './db/store';
 import { exportAudit, verifyAudit } from './db/audit.queries';
 import { formatFromName, importAccounts, parseAccountsFile } from './app/import-accounts';
@@ -87,17 +89,24 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .option('--migrate', 'apply pending migrations first, as MIGRATE_DATABASE_URL (the service itself runs as DATABASE_URL)')
     .action(async (opts: { web?: boolean; worker?: boolean; queues?: string; relay: boolean; migrate?: boolean }) => {
       const c = cfg();
-      if (opts.migrate) await migrate(c);
-      const both = !opts.web && !opts.worker;
-      const service = await startService(c, {
-        web: both || !!opts.web,
-        worker: both || !!opts.worker,
-        relay: opts.relay,
-        ...(opts.queues ? { queues: opts.queues.split(',').map((q) => q.trim()).filter(Boolean) } : {}),
-      });
-      await (io.untilStopped ?? defaultIo.untilStopped!)();
-      service.logger.info('shutdown requested');
-      await service.stop();
+      const logger = createLogger(c.logLevel);
+      const unguard = guardProcess(logger);
+      try {
+        if (opts.migrate) await migrate(c);
+        const both = !opts.web && !opts.worker;
+        const service = await startService(c, {
+          logger,
+          web: both || !!opts.web,
+          worker: both || !!opts.worker,
+          relay: opts.relay,
+          ...(opts.queues ? { queues: opts.queues.split(',').map((q) => q.trim()).filter(Boolean) } : {}),
+        });
+        await (io.untilStopped ?? defaultIo.untilStopped!)();
+        service.logger.info('shutdown requested');
+        await service.stop();
+      } finally {
+        unguard();
+      }
     });
 
   program

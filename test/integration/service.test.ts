@@ -51,13 +51,13 @@ it('refuses to start with an invalid variable, naming it (exit 2)', async () => 
 
 it('refuses to start without the integrations it needs, naming every missing variable', async () => {
   const r = await runCli(['start', '--worker'], { DATABASE_URL: t.url });
-  expect(r.code).toBe(1);
+  expect(r.code).toBe(2);
   expect(r.stderr).toMatch(/Cannot start worker: set ZENDESK_SUBDOMAIN \(or ZENDESK_API_URL\), ZENDESK_EMAIL, ZENDESK_API_TOKEN, SLACK_BOT_TOKEN, SLACK_APPROVAL_CHANNEL, SMTP_URL/);
 });
 
 it('refuses to start when the catalog file is broken, naming the file', async () => {
   const r = await runCli(['start'], { ...stack.env, DATABASE_URL: t.url, CATALOG_FILE: '/nonexistent/catalog.json' });
-  expect(r.code).toBe(1);
+  expect(r.code).toBe(2);
   expect(r.stderr).toMatch(/CATALOG_FILE: cannot read the plan catalog at \/nonexistent\/catalog\.json: ENOENT/);
 });
 
