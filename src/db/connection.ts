@@ -51,16 +51,18 @@ export function createDb(databaseUrl: string, opts: DbOptions = {}): Knex {
       ...(restrictedRoleOnly
         ? {
             afterCreate: (conn: pg.Client, done: (err: Error | null, conn: pg.Client) => void) => {
+              // A refused connection is closed here: the pool does not close what afterCreate rejects.
+              const refuse = (err: Error) => void conn.end().then(() => done(err, conn), () => done(err, conn));
               conn.query<RoleRow>(ROLE_QUERY).then(
                 (r) => {
                   try {
                     assertRestrictedRole(roleCheckOf(r.rows[0]!));
                     done(null, conn);
                   } catch (err) {
-                    done(err as Error, conn);
+                    refuse(err as Error);
                   }
                 },
-                (err: Error) => done(err, conn),
+                refuse,
               );
             },
           }

@@ -154,3 +154,15 @@ it('the database allows exactly the (from, to) moves of the state machine', asyn
   const inCode = [...new Set(TRANSITIONS.map((r) => `${r.from} -> ${r.to}`))];
   expect(inDb.sort()).toEqual(inCode.sort());
 });
+
+it('a pooled connection refused by the role check is closed, not left open', async () => {
+  const { createDb } = await import('../../src/db/connection');
+  const open = async () =>
+    Number((await t.admin.raw<{ rows: { n: string }[] }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND usename = 'postgres'")).rows[0]!.n);
+  const before = await open();
+  const privileged = createDb(t.adminUrl, { restrictedRoleOnly: true, acquireTimeoutMs: 2000 });
+  await expect(privileged.raw('SELECT 1')).rejects.toThrow(/logs in as "postgres", a superuser/);
+  await privileged.destroy();
+  await new Promise((r) => setTimeout(r, 200));
+  expect(await open()).toBe(before);
+});
