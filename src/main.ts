@@ -43,6 +43,7 @@ import { WorkerPool } from './jobs/worker';
 import { buildExhaustedHandler, buildProcessors } from './jobs/processors';
 import { reminderCanceller, slackProcessors } from './jobs/slack.processors';
 import { zendeskProcessors } from './jobs/zendesk.processors';
+import { auditCheckpointJob } from './jobs/audit-checkpoint';
 import { noteUnfileableTicket } from './app/note-ticket';
 
 /** Wiring only: config → db/redis → adapters → HTTP + Bolt + workers. */
@@ -186,8 +187,9 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     const slackClient = config.slack.botToken
       ? new WebClient(config.slack.botToken, { ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}), retryConfig: { retries: 3, factor: 2, minTimeout: 1000, maxTimeout: 30_000 } })
       : null;
-    // This reads its files but connects nowhere yet.
+    // These read their files and keys but connect nowhere yet.
     const billing = worker ? await configStep(config.billing.provider === 'stripe' ? 'STRIPE_PRICE_MAP_FILE' : 'BILLING_PROVIDER', () => billingProvider(config, db)) : null;
+    const checkpoints = worker ? await configStep('AUDIT_SIGNING_KEY', () => auditCheckpointJob(config, db, slackClient, logger)) : null;
 
     await checkDatabaseRole(db, logger);
     const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false, connectTimeout: 5000 });
@@ -302,6 +304,10 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
         opened.push(() => r.stop());
         await r.start();
       }
+      if (checkpoints) {
+        checkpoints.start();
+        opened.push(() => checkpoints.stop());
+      }
     }
 
     if (http && (opts.listen ?? true)) {
@@ -329,6 +335,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
           // Stop taking new work first, then let in-flight jobs finish, then close connections.
           if (httpApp) await httpApp.close();
           await bolt?.stop();
+          checkpoints?.stop();
           await relay?.stop();
           await workers?.stop();
           sender?.close();

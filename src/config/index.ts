@@ -78,6 +78,11 @@ const EnvSchema = z.object({
   CATALOG_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'catalog.example.json'))),
   POLICY_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'policy.example.json'))),
   API_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, 'expected at least 16 characters').optional()),
+  AUDIT_SIGNING_KEY: z.preprocess(emptyToUndefined, z.string().optional()),
+  AUDIT_VERIFY_KEY: z.preprocess(emptyToUndefined, z.string().optional()),
+  AUDIT_CHECKPOINT_DIR: z.preprocess(emptyToUndefined, z.string().optional()),
+  AUDIT_CHECKPOINT_INTERVAL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(7 * 86_400_000).default(3_600_000)),
+  SLACK_AUDIT_CHANNEL: optionalString,
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -132,6 +137,17 @@ export interface Config {
     readonly zendeskSyncDelayMs: number;
   };
   readonly solveTicketOnConfirm: boolean;
+  readonly audit: {
+    /** Ed25519 private key that signs checkpoints (the database never holds it). */
+    readonly signingKey: string | undefined;
+    /** Ed25519 public key that checks them (derived from the signing key when unset). */
+    readonly verifyKey: string | undefined;
+    /** Where the periodic job writes checkpoints. */
+    readonly checkpointDir: string | undefined;
+    readonly checkpointIntervalMs: number;
+    /** Slack channel the checkpoints are also posted to. */
+    readonly slackChannel: string | undefined;
+  };
 }
 
 export class ConfigError extends Error {
@@ -208,5 +224,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       zendeskSyncDelayMs: e.ZENDESK_SYNC_DELAY_MS,
     },
     solveTicketOnConfirm: e.ZENDESK_SOLVE_ON_CONFIRM,
+    audit: {
+      signingKey: e.AUDIT_SIGNING_KEY,
+      verifyKey: e.AUDIT_VERIFY_KEY,
+      checkpointDir: e.AUDIT_CHECKPOINT_DIR ? path.resolve(e.AUDIT_CHECKPOINT_DIR) : undefined,
+      checkpointIntervalMs: e.AUDIT_CHECKPOINT_INTERVAL_MS,
+      slackChannel: e.SLACK_AUDIT_CHANNEL,
+    },
   });
 }

@@ -103,6 +103,7 @@ const CASES: Case[] = [
     /STRIPE_PRICE_MAP_FILE: growth\.EUR: /,
   ],
   ['an unknown queue in --queues', ['start', '--worker', '--queues', 'billing.apply,bilLing.typo'], () => base(), 2, /--queues: unknown queue\(s\) bilLing\.typo; known: /],
+  ['an AUDIT_SIGNING_KEY that is not a key', ['start', '--worker'], () => ({ ...base(), AUDIT_SIGNING_KEY: 'not-a-key', AUDIT_CHECKPOINT_DIR: dir }), 2, /AUDIT_SIGNING_KEY: expected an Ed25519 private key/],
   ['a superuser DATABASE_URL', ['start', '--web'], () => ({ ...base(), DATABASE_URL: t.adminUrl }), 2, /DATABASE_URL: logs in as "postgres", a superuser.*lifecycle_desk_app/],
   ['a Redis that evicts keys', ['start', '--worker'], () => ({ ...base(), REDIS_URL: evicting.url }), 2, /maxmemory-policy is "allkeys-lru"/],
   ['a Redis that cannot be reached', ['start', '--worker'], () => ({ ...base(), REDIS_URL: 'redis://:hunter2secret@127.0.0.1:1' }), 1, /REDIS_URL: cannot connect to redis:\/\/:\*\*\*@127\.0\.0\.1:1/],
