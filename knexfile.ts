@@ -1,10 +1,10 @@
 import { loadConfig } from './src/config';
 import { migrationSource } from './migrations';
 
-/** For the knex CLI (`npx knex migrate:status`); the service itself migrates through `lifecycle-desk migrate`. */
+/** For the knex CLI (`npx knex migrate:status`), as the owner; the service itself migrates through `lifecycle-desk migrate`. */
 const config = loadConfig();
 export default {
   client: 'pg',
-  connection: config.databaseUrl,
+  connection: config.migrateDatabaseUrl,
   migrations: { migrationSource },
 };

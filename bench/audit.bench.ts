@@ -10,7 +10,7 @@ async function main() {
   const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 20);
   const accounts = 100;
   const { url, drop } = await freshDatabase('lifecycle_desk_bench_audit');
-  const db = createDb(url, { poolMax: concurrency, asAppRole: false });
+  const db = createDb(url, { poolMax: concurrency });
   try {
     await db.raw('CREATE TABLE plain_events (LIKE audit_events INCLUDING DEFAULTS)');
     const event = (i: number) => ({

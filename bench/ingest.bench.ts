@@ -20,9 +20,9 @@ import { createDb, fmt, freshDatabase } from './lib';
 async function main() {
   const total = Number(process.env.BENCH_OPS ?? 4000);
   const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 100);
-  const { url, drop } = await freshDatabase('lifecycle_desk_bench_ingest');
+  const { url, appUrl, drop } = await freshDatabase('lifecycle_desk_bench_ingest');
   const stack = await startStandins();
-  const db = createDb(url, { asAppRole: false, poolMax: 20 });
+  const db = createDb(url, { poolMax: 20 });
   try {
     const now = Date.now();
     const accounts = Array.from({ length: 200 }, (_, i) =>
@@ -42,7 +42,7 @@ async function main() {
     await baseline.listen({ port: 0, host: '127.0.0.1' });
     const baseUrl = `http://127.0.0.1:${(baseline.server.address() as AddressInfo).port}/webhooks/zendesk`;
 
-    const config = loadConfig({ ...stack.env, DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', QUEUE_PREFIX: `ld-bench-${now}` });
+    const config = loadConfig({ ...stack.env, DATABASE_URL: appUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', QUEUE_PREFIX: `ld-bench-${now}` });
     const service = await startService(config, { worker: false, logger: createLogger('silent') });
     const fullUrl = `http://127.0.0.1:${(service.http!.server.address() as AddressInfo).port}/webhooks/zendesk`;
 

@@ -20,9 +20,9 @@ import { createDb, freshDatabase, percentile } from './lib';
  */
 async function main() {
   const records = Number(process.env.BENCH_RECORDS ?? 400);
-  const { url, drop } = await freshDatabase('lifecycle_desk_bench_jobs');
+  const { url, appUrl, drop } = await freshDatabase('lifecycle_desk_bench_jobs');
   const stack = await startStandins();
-  const db = createDb(url, { asAppRole: false, poolMax: 5 });
+  const db = createDb(url, { poolMax: 5 });
   const prefix = `ld-bench-jobs-${Date.now()}`;
   try {
     const now = Date.now();
@@ -82,7 +82,7 @@ async function main() {
     sender.close();
     stack.smtp.messages.length = 0;
 
-    const config = loadConfig({ ...stack.env, DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', QUEUE_PREFIX: prefix });
+    const config = loadConfig({ ...stack.env, DATABASE_URL: appUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', QUEUE_PREFIX: prefix });
     const credit = (i: number) =>
       JSON.stringify({
         lifecycle_desk: 1,

@@ -1,11 +1,12 @@
 import pg from 'pg';
-import { createDb, migrateLatest } from '../src/db/connection';
+import { APP_ROLE, createDb, migrateLatest } from '../src/db/connection';
 
 /** Shared helpers for the benchmarks: a fresh database each run, timing and percentiles. */
 
 export const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-export async function freshDatabase(name: string): Promise<{ url: string; drop: () => Promise<void> }> {
+/** A fresh migrated database: `url` as its owner (baselines, setup), `appUrl` as the service's role. */
+export async function freshDatabase(name: string): Promise<{ url: string; appUrl: string; drop: () => Promise<void> }> {
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
@@ -13,8 +14,12 @@ export async function freshDatabase(name: string): Promise<{ url: string; drop: 
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
   await migrateLatest(url.toString());
+  const app = new URL(url);
+  app.username = APP_ROLE;
+  app.password = '';
   return {
     url: url.toString(),
+    appUrl: app.toString(),
     drop: async () => {
       const c = new pg.Client({ connectionString: ADMIN_URL });
       await c.connect();

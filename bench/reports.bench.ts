@@ -143,7 +143,7 @@ async function main() {
   const accounts = Math.max(10, Math.round(n / 50));
   const keep = process.env.BENCH_KEEP_DB === '1';
   const { url, drop } = await freshDatabase('lifecycle_desk_bench_reports');
-  const db = createDb(url, { asAppRole: false, poolMax: 4, statementTimeoutMs: 3_600_000 });
+  const db = createDb(url, { poolMax: 4, statementTimeoutMs: 3_600_000 });
   const stack = await startStandins();
   try {
     console.log(`reports benchmark: ${n} records over ${MONTHS} months, ${accounts} accounts`);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
-import { loadConfig } from '../src/config';
+import { loadConfig, maskCredentials } from '../src/config';
 import type { Config } from '../src/config';
 import { AccountSchema } from '../src/records/accounts';
 import type { AccountInput } from '../src/records/accounts';
@@ -138,13 +138,17 @@ async function recreateDatabase(url: string): Promise<void> {
 /** Runs the demo; resolves to the exit code (0 when the audit trail verifies). */
 export async function runDemo(io: DemoIo): Promise<number> {
   const base = loadConfig(io.env);
+  const database = `/${io.database ?? 'lifecycle_desk_demo'}`;
+  // Created and migrated as the owner; the service then runs as its restricted role, as in production.
+  const ownerUrl = new URL(base.migrateDatabaseUrl);
+  ownerUrl.pathname = database;
   const dbUrl = new URL(base.databaseUrl);
-  dbUrl.pathname = `/${io.database ?? 'lifecycle_desk_demo'}`;
+  dbUrl.pathname = database;
   const step = (n: number, text: string) => io.out(`[${n}/6] ${text}`);
 
   step(1, `preparing database ${dbUrl.pathname.slice(1)} (recreated) and stand-ins for Zendesk, Slack and SMTP`);
-  await recreateDatabase(dbUrl.toString());
-  await migrateLatest(dbUrl.toString());
+  await recreateDatabase(ownerUrl.toString());
+  await migrateLatest(ownerUrl.toString());
   const stack = await startStandins();
   let service: Service | null = null;
   try {
@@ -283,7 +287,7 @@ export async function runDemo(io: DemoIo): Promise<number> {
     const report = await reconcile({ source: new KnexReconcileSource(admin), billing, clock: systemClock });
     io.out(`reconcile: ${report.differences.length} difference(s) between the accounts table, the ledger and ${report.provider} billing across ${report.checkedAccounts} accounts`);
     for (const d of report.differences) io.out(`  ${d.account_id} ${d.field}: ${d.message}`);
-    io.out(`\nThe demo database is kept for a look around: DATABASE_URL=${dbUrl.toString()}`);
+    io.out(`\nThe demo database is kept for a look around: DATABASE_URL=${maskCredentials(dbUrl.toString())}`);
     await admin.destroy();
     return v.broken || report.differences.length ? 1 : 0;
   } finally {

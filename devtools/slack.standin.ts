@@ -302,6 +302,12 @@ export class FakeSlack {
   readonly messages = new Map<string, FakeSlackMessage>();
   /** Bodies Bolt's `respond()` posted to URLs made by `responseUrl()`. */
   readonly responses: FakeSlackResponseUrlPost[] = [];
+  /**
+   * Scopes the bot token was granted (the app manifest's), reported as Slack does in the
+   * `x-oauth-scopes` header of every answer to that token. Methods that need a scope the token
+   * lacks answer `missing_scope`, and users.info leaves out the email without `users:read.email`.
+   */
+  scopes: string[] = ['chat:write', 'commands', 'users:read', 'users:read.email', 'usergroups:read'];
 
   private readonly failures = new Map<string, FakeSlackFailure[]>();
   private tsCounter = 0;
@@ -453,10 +459,15 @@ export class FakeSlack {
     // apps.connections.open takes the app-level token; every other method the bot token.
     const expected = method === 'apps.connections.open' ? this.appToken : this.token;
     if (token !== expected) return record({ status: 200, body: { ok: false, error: 'invalid_auth' } }, token, args);
+    const granted: Record<string, string> = method === 'apps.connections.open' ? {} : { 'x-oauth-scopes': this.scopes.join(',') };
+    const needed = METHOD_SCOPES[method];
+    if (needed && !this.scopes.includes(needed)) {
+      return record({ status: 200, body: { ok: false, error: 'missing_scope', needed, provided: this.scopes.join(',') }, headers: { ...granted, 'x-accepted-oauth-scopes': needed } }, token, args);
+    }
 
     try {
       const handler = this.methods[method]!;
-      return record({ status: 200, body: { ok: true, ...handler(args) } }, token, args);
+      return record({ status: 200, body: { ok: true, ...handler(args) }, headers: granted }, token, args);
     } catch (e) {
       if (!(e instanceof ArgError)) throw e;
       const body: Json = { ok: false, error: e.code };
@@ -503,7 +514,8 @@ export class FakeSlack {
       is_bot: u.is_bot ?? false,
       is_app_user: false,
       tz: 'Europe/Berlin',
-      profile: { email: u.email, real_name: real, display_name: u.name, real_name_normalized: real, display_name_normalized: u.name },
+      // Slack leaves the email out of the profile unless the token has users:read.email.
+      profile: { ...(this.scopes.includes('users:read.email') ? { email: u.email } : {}), real_name: real, display_name: u.name, real_name_normalized: real, display_name_normalized: u.name },
     };
   }
 
@@ -646,6 +658,16 @@ export class FakeSlack {
     },
   };
 }
+
+/** The bot scope each method needs (Slack's method reference); methods not listed need none. */
+const METHOD_SCOPES: Record<string, string> = {
+  'chat.postMessage': 'chat:write',
+  'chat.update': 'chat:write',
+  'chat.postEphemeral': 'chat:write',
+  'users.info': 'users:read',
+  'users.lookupByEmail': 'users:read.email',
+  'usergroups.users.list': 'usergroups:read',
+};
 
 const invalid = (pointer: string, message: string) => new ArgError('invalid_arguments', [`[ERROR] ${message} [json-pointer:${pointer}]`]);
 

@@ -42,6 +42,11 @@ export class SmtpStandin {
   readonly attempts: string[] = [];
   /** Client connections opened so far. */
   connections = 0;
+  /**
+   * How long to wait, after a message has arrived in full, before answering 250 (a slow relay).
+   * The message is already in `messages`: what a test sees is what the server had accepted.
+   */
+  acceptDelayMs = 0;
   private readonly rejections: Rejection[] = [];
   private readonly server: SMTPServer;
 
@@ -144,5 +149,6 @@ export class SmtpStandin {
     } catch {
       this.unparsable.push(raw);
     }
+    if (this.acceptDelayMs > 0) await new Promise((r) => setTimeout(r, this.acceptDelayMs));
   }
 }

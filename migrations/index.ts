@@ -12,6 +12,12 @@ import * as createBillingAdjustments from './20261122090900_create_billing_adjus
 import * as createEmailDeliveries from './20261122091000_create_email_deliveries';
 import * as createApprovals from './20261122091100_create_approvals';
 import * as indexRecordsByAgent from './20261122091200_index_records_by_agent';
+import * as makeAppRoleLogin from './20261201000100_make_app_role_login';
+import * as guardRecordTransitions from './20261201000110_guard_record_transitions';
+import * as maintainLedgerBalancesByTrigger from './20261201000120_maintain_ledger_balances_by_trigger';
+import * as guardAuditHeads from './20261201000130_guard_audit_heads';
+import * as addWebhookSignedKey from './20261201000140_add_webhook_signed_key';
+import * as grantAppRolePerTable from './20261201000190_grant_app_role_per_table';
 import * as createTicketRequests from './20261201000200_create_ticket_requests';
 import * as addAccountBillingStart from './20261201000201_add_account_billing_start';
 import * as addBillingAdjustmentResult from './20261201000300_add_billing_adjustment_result';
@@ -19,6 +25,7 @@ import * as createBillingBooks from './20261201000310_create_billing_books';
 import * as createBillingPreviews from './20261201000320_create_billing_previews';
 import * as indexReports from './20261201000400_index_reports';
 import * as createWatchdogAlerts from './20261201000410_create_watchdog_alerts';
+import * as grantTicketRequests from './20261201000700_grant_ticket_requests';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -38,6 +45,12 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261122091000_create_email_deliveries': createEmailDeliveries,
   '20261122091100_create_approvals': createApprovals,
   '20261122091200_index_records_by_agent': indexRecordsByAgent,
+  '20261201000100_make_app_role_login': makeAppRoleLogin,
+  '20261201000110_guard_record_transitions': guardRecordTransitions,
+  '20261201000120_maintain_ledger_balances_by_trigger': maintainLedgerBalancesByTrigger,
+  '20261201000130_guard_audit_heads': guardAuditHeads,
+  '20261201000140_add_webhook_signed_key': addWebhookSignedKey,
+  '20261201000190_grant_app_role_per_table': grantAppRolePerTable,
   '20261201000200_create_ticket_requests': createTicketRequests,
   '20261201000201_add_account_billing_start': addAccountBillingStart,
   '20261201000300_add_billing_adjustment_result': addBillingAdjustmentResult,
@@ -45,6 +58,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000320_create_billing_previews': createBillingPreviews,
   '20261201000400_index_reports': indexReports,
   '20261201000410_create_watchdog_alerts': createWatchdogAlerts,
+  '20261201000700_grant_ticket_requests': grantTicketRequests,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

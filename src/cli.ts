@@ -1,10 +1,18 @@
+import { createPublicKey } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { loadConfig, ConfigError } from './config';
+import { WebClient } from '@slack/web-api';
+import { loadConfig, ConfigError, maskCredentials } from './config';
 import type { Config } from './config';
 import { createDb, migrateLatest } from './db/connection';
 import { KnexTransactionRunner } from './db/store';
-import { exportAudit, verifyAudit } from './db/audit.queries';
+import { chainStatesAt, exportAudit, verifyAudit } from './db/audit.queries';
+import { CheckpointKeyError, compareWithCheckpoint, generateCheckpointKeys, openCheckpoint, parseSigningKey, parseVerifyKey } from './records/checkpoint';
+import type { Checkpoint } from './records/checkpoint';
+import { checkpointText, createCheckpoint, postCheckpoint, writeCheckpointFile } from './jobs/audit-checkpoint';
+import { createLogger } from './observability/logger';
+import { guardProcess } from './observability/process-guards';
 import { formatFromName, importAccounts, parseAccountsFile } from './app/import-accounts';
 import { retryRecord } from './app/apply-record';
 import { AppError } from './records/errors';
@@ -49,6 +57,33 @@ class Exit extends Error {
   }
 }
 
+/** The key that checks checkpoints: AUDIT_VERIFY_KEY, else the public half of AUDIT_SIGNING_KEY. */
+function verifyKeyOf(c: Config): KeyObject {
+  try {
+    if (c.audit.verifyKey) return parseVerifyKey(c.audit.verifyKey);
+    if (c.audit.signingKey) return createPublicKey(parseSigningKey(c.audit.signingKey));
+  } catch (err) {
+    throw new ConfigError([(err as Error).message]);
+  }
+  throw new ConfigError(['AUDIT_VERIFY_KEY: set it (or AUDIT_SIGNING_KEY) to check a checkpoint; `lifecycle-desk audit keygen` prints a pair']);
+}
+
+function readCheckpoint(file: string, c: Config): Checkpoint {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError([`--checkpoint: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
+  }
+  const key = verifyKeyOf(c);
+  try {
+    return openCheckpoint(json, key);
+  } catch (err) {
+    if (err instanceof CheckpointKeyError) throw new AppError('validation_failed', `checkpoint ${file} cannot be trusted: ${err.message}`);
+    throw err;
+  }
+}
+
 const isoDateArg = (v: string): Date => {
   const d = parseDateInput(v);
   if (!d) throw new AppError('validation_failed', `--since: "${v}" is not ${DATE_INPUT_HINT}`);
@@ -65,11 +100,25 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .exitOverride()
     .configureOutput({ writeOut: (s) => void io.stdout(s), writeErr: (s) => io.stderr(s) });
 
+  const migrate = async (c: Config) => {
+    try {
+      return await migrateLatest(c.migrateDatabaseUrl);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === '42501') {
+        throw new ConfigError([
+          `MIGRATE_DATABASE_URL: ${(err as Error).message}; migrations run as the owner of the schema (e.g. postgres), not as the service's role; set MIGRATE_DATABASE_URL to the owner's URL`,
+        ]);
+      }
+      throw err;
+    }
+  };
+
   program
     .command('migrate')
-    .description('create the database if needed and apply pending migrations')
+    .description('create the database if needed and apply pending migrations (as MIGRATE_DATABASE_URL)')
     .action(async () => {
-      const applied = await migrateLatest(cfg().databaseUrl);
+      const applied = await migrate(cfg());
       await io.stdout(applied.length ? `applied ${applied.length} migration(s):\n${applied.map((m) => `  ${m}\n`).join('')}` : 'database is up to date\n');
     });
 
@@ -80,19 +129,27 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .option('--worker', 'only the outbox relay and job workers')
     .option('--queues <names>', 'with --worker: only these comma-separated queues (e.g. billing.apply)')
     .option('--no-relay', 'with --worker: do not run an outbox relay in this process')
-    .action(async (opts: { web?: boolean; worker?: boolean; queues?: string; relay: boolean }) => {
+    .option('--migrate', 'apply pending migrations first, as MIGRATE_DATABASE_URL (the service itself runs as DATABASE_URL)')
+    .action(async (opts: { web?: boolean; worker?: boolean; queues?: string; relay: boolean; migrate?: boolean }) => {
       const c = cfg();
-      await migrateLatest(c.databaseUrl);
-      const both = !opts.web && !opts.worker;
-      const service = await startService(c, {
-        web: both || !!opts.web,
-        worker: both || !!opts.worker,
-        relay: opts.relay,
-        ...(opts.queues ? { queues: opts.queues.split(',').map((q) => q.trim()).filter(Boolean) } : {}),
-      });
-      await (io.untilStopped ?? defaultIo.untilStopped!)();
-      service.logger.info('shutdown requested');
-      await service.stop();
+      const logger = createLogger(c.logLevel);
+      const unguard = guardProcess(logger);
+      try {
+        if (opts.migrate) await migrate(c);
+        const both = !opts.web && !opts.worker;
+        const service = await startService(c, {
+          logger,
+          web: both || !!opts.web,
+          worker: both || !!opts.worker,
+          relay: opts.relay,
+          ...(opts.queues ? { queues: opts.queues.split(',').map((q) => q.trim()).filter(Boolean) } : {}),
+        });
+        await (io.untilStopped ?? defaultIo.untilStopped!)();
+        service.logger.info('shutdown requested');
+        await service.stop();
+      } finally {
+        unguard();
+      }
     });
 
   program
@@ -108,24 +165,72 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       if (code !== 0) throw new Exit(code);
     });
 
-  const audit = program.command('audit').description('verify or export the audit trail');
+  const audit = program.command('audit').description('verify, checkpoint or export the audit trail');
   audit
     .command('verify')
-    .description('check every hash chain; exit 1 naming the first broken event')
+    .description('check every hash chain; exit 1 naming the first broken event (or the chain a signed checkpoint shows cut or rewritten)')
     .option('--account <id>', 'only this account')
-    .action(async (opts: { account?: string }) => {
-      const db = createDb(cfg().databaseUrl, { poolMax: 2 });
+    .option('--checkpoint <file>', 'also require every chain to extend this signed checkpoint (`audit checkpoint`)')
+    .action(async (opts: { account?: string; checkpoint?: string }) => {
+      const c = cfg();
+      const checkpoint = opts.checkpoint === undefined ? null : readCheckpoint(opts.checkpoint, c);
+      const db = createDb(c.databaseUrl, { poolMax: 2 });
       try {
+        if (checkpoint) {
+          const heads = checkpoint.chains.filter((h) => opts.account === undefined || h.account_id === opts.account);
+          const cut = compareWithCheckpoint({ ...checkpoint, chains: heads }, await chainStatesAt(db, heads));
+          if (cut) {
+            io.stderr(`audit trail BROKEN: chain of account ${cut.account_id}: ${cut.problem}\n`);
+            throw new Exit(1);
+          }
+        }
         const r = await verifyAudit(db, opts.account);
         if (r.broken) {
           const b = r.broken;
           io.stderr(`audit trail BROKEN at event ${b.event_id} (account ${b.account_id}, seq ${b.seq}): ${b.problem}\n`);
           throw new Exit(1);
         }
-        await io.stdout(`audit trail intact: ${r.events} event(s) in ${r.accounts} account chain(s) verified\n`);
+        const against = checkpoint ? `; every chain extends the checkpoint of ${checkpoint.created_at} (${checkpoint.chains.length} head(s))` : '';
+        await io.stdout(`audit trail intact: ${r.events} event(s) in ${r.accounts} account chain(s) verified${against}\n`);
       } finally {
         await db.destroy();
       }
+    });
+  audit
+    .command('checkpoint')
+    .description('sign every chain head (seq, hash) and the time with AUDIT_SIGNING_KEY; keep the output outside the database')
+    .option('--out <file>', 'write the checkpoint to this file (default: stdout)')
+    .option('--slack [channel]', 'also post it to this Slack channel (default SLACK_AUDIT_CHANNEL)')
+    .action(async (opts: { out?: string; slack?: string | boolean }) => {
+      const c = cfg();
+      if (!c.audit.signingKey) throw new ConfigError(['AUDIT_SIGNING_KEY: set it to sign checkpoints; `lifecycle-desk audit keygen` prints a key pair']);
+      let key;
+      try {
+        key = parseSigningKey(c.audit.signingKey);
+      } catch (err) {
+        throw new ConfigError([(err as Error).message]);
+      }
+      const channel = typeof opts.slack === 'string' ? opts.slack : opts.slack ? c.audit.slackChannel : undefined;
+      if (opts.slack && !channel) throw new ConfigError(['--slack: name a channel or set SLACK_AUDIT_CHANNEL']);
+      if (channel && !c.slack.botToken) throw new ConfigError(['--slack: set SLACK_BOT_TOKEN to post checkpoints']);
+      const db = createDb(c.databaseUrl, { poolMax: 2 });
+      try {
+        const cp = await createCheckpoint(db, key, new Date());
+        if (opts.out) writeCheckpointFile(opts.out, cp);
+        else await io.stdout(checkpointText(cp));
+        if (channel) await postCheckpoint(new WebClient(c.slack.botToken, { ...(c.slack.apiUrl ? { slackApiUrl: c.slack.apiUrl } : {}), retryConfig: { retries: 2 } }), channel, cp);
+        io.stderr(`signed ${cp.chains.length} chain head(s) at ${cp.created_at} with key ${cp.key_id}${opts.out ? ` into ${opts.out}` : ''}${channel ? `; posted to ${channel}` : ''}\n`);
+      } finally {
+        await db.destroy();
+      }
+    });
+  audit
+    .command('keygen')
+    .description('print a new Ed25519 key pair for AUDIT_SIGNING_KEY (keep it off the database host) and AUDIT_VERIFY_KEY')
+    .action(async () => {
+      const k = generateCheckpointKeys();
+      await io.stdout(`AUDIT_SIGNING_KEY=${k.signingKey}\nAUDIT_VERIFY_KEY=${k.verifyKey}\n`);
+      io.stderr(`key id ${k.keyId}\n`);
     });
   audit
     .command('export')
@@ -265,15 +370,16 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
   } catch (err) {
     if (err instanceof Exit) return err.code;
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    // Messages may quote a connection URL; its credentials never reach the terminal.
     if (err instanceof ConfigError) {
-      io.stderr(`${err.message}\n`);
+      io.stderr(`${maskCredentials(err.message)}\n`);
       return 2;
     }
     if (err instanceof AppError) {
-      io.stderr(`error (${err.code}): ${err.message}\n`);
+      io.stderr(`error (${err.code}): ${maskCredentials(err.message)}\n`);
       return 1;
     }
-    io.stderr(`error: ${(err as Error).message ?? String(err)}\n`);
+    io.stderr(`error: ${maskCredentials((err as Error).message ?? String(err))}\n`);
     return 1;
   }
 }

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import { WebClient } from '@slack/web-api';
+import { ConfigError, maskCredentials } from './config';
 import type { Config } from './config';
 import { readJsonFile } from './config/files';
 import { parseCatalog } from './records/catalog';
@@ -17,7 +18,7 @@ import { configFile } from './config/files';
 import type { Policy } from './records/policy';
 import type { BillingProvider } from './records/ports';
 import type { AppDeps } from './app/deps';
-import { createDb } from './db/connection';
+import { assertRestrictedRole, createDb, inspectRole } from './db/connection';
 import { KnexTransactionRunner } from './db/store';
 import { buildHttpApp } from './http/server';
 import { isIntakeDatabaseFailure } from './http/errors';
@@ -30,7 +31,7 @@ import { KnexBusinessFigures } from './db/metrics.queries';
 import { BusinessMetrics } from './observability/business-metrics';
 import { recordExternalChange } from './app/reconcile-external-change';
 import { IngestBatcher } from './app/ingest-batcher';
-import { TOPICS } from './app/topics';
+import { ALL_TOPICS, TOPICS } from './app/topics';
 import { ingestTickets } from './app/ingest-ticket';
 import { createLogger } from './observability/logger';
 import type { Logger } from './observability/logger';
@@ -42,6 +43,8 @@ import { ZendeskClient, zendeskBaseUrl, zendeskTicketUrl } from './integrations/
 import { createSlackApp, SLACK_EVENTS_PATH } from './integrations/slack/slack.app';
 import type { SlackApp } from './integrations/slack/slack.app';
 import { SlackDirectory } from './integrations/slack/slack.directory';
+import { checkSlackToken, requiredSlackScopes } from './integrations/slack/slack.scopes';
+import type { SlackBotIdentity } from './integrations/slack/slack.app';
 import { SlackNotifier } from './integrations/slack/slack.notifier';
 import { LedgerBillingProvider } from './integrations/billing/ledger.provider';
 import { EmailTemplates, catalogDisplayNames } from './integrations/email/templates';
@@ -54,6 +57,8 @@ import { reminderCanceller, slackProcessors } from './jobs/slack.processors';
 import { zendeskProcessors } from './jobs/zendesk.processors';
 import { scheduleWatchdog, watchdogProcessors } from './jobs/watchdog.processor';
 import { KnexWatchdogSource } from './db/watchdog.queries';
+import { auditCheckpointJob } from './jobs/audit-checkpoint';
+import { noteUnfileableTicket } from './app/note-ticket';
 
 /** Wiring only: config → db/redis → adapters → HTTP + Bolt + workers. */
 
@@ -171,146 +176,277 @@ async function zafPlugin(config: Config, db: Knex, app: AppDeps, fieldMap: Field
     });
 }
 
+/** A zod error as one line per problem; anything else as its message. */
+function describe(err: unknown): string {
+  const issues = (err as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
+  if (Array.isArray(issues)) return issues.map((i) => `${i.path.map(String).join('.') || '(file)'}: ${i.message}`).join('; ');
+  return (err as Error).message ?? String(err);
+}
+
+/** Runs a step that reads configuration (files, maps); whatever it throws is a configuration error (exit 2). */
+async function configStep<T>(what: string, step: () => T | Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    const message = describe(err);
+    throw new ConfigError([message.startsWith(what) ? message : `${what}: ${message}`]);
+  }
+}
+
+const within = <T>(ms: number, what: string, p: Promise<T>): Promise<T> =>
+  new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => (clearTimeout(t), resolve(v)),
+      (e: unknown) => (clearTimeout(t), reject(e instanceof Error ? e : new Error(String(e)))),
+    );
+  });
+
+/**
+ * Starts what `opts` asks for. Everything that can be checked before connecting is checked first
+ * (variables, files, queue names) and refused as a ConfigError (exit 2); then connections are
+ * opened, each registered for closing, so a start-up that fails part-way (Redis unreachable or
+ * evicting, the port taken) closes what it opened and returns instead of hanging on open handles.
+ */
 export async function startService(config: Config, opts: StartOptions = {}): Promise<Service> {
   const web = opts.web ?? true;
   const worker = opts.worker ?? true;
   const missing = missingSettings(config, web, worker);
-  if (missing.length) throw new Error(`Cannot start ${[web && 'web', worker && 'worker'].filter(Boolean).join(' + ')}: set ${missing.join(', ')}`);
+  if (missing.length) throw new ConfigError([`Cannot start ${[web && 'web', worker && 'worker'].filter(Boolean).join(' + ')}: set ${missing.join(', ')}`]);
+  const unknownQueues = (opts.queues ?? []).filter((q) => !(ALL_TOPICS as readonly string[]).includes(q));
+  if (unknownQueues.length) throw new ConfigError([`--queues: unknown queue(s) ${unknownQueues.join(', ')}; known: ${ALL_TOPICS.join(', ')}`]);
   const logger = opts.logger ?? createLogger(config.logLevel);
   // Configuration files are read and validated before anything connects.
-  const catalog = loadCatalog(config);
-  const policy = loadPolicy(config);
-  const fieldMap = loadFieldMap(config);
-  const reasons = loadReasons(config);
-  const clocks = loadClocks(config);
+  const catalog = await configStep('CATALOG_FILE', () => loadCatalog(config));
+  const policy = await configStep('POLICY_FILE', () => loadPolicy(config));
+  const fieldMap = await configStep('ZENDESK_FIELD_MAP_FILE', () => loadFieldMap(config));
+  const reasons = await configStep('REASONS_FILE', () => loadReasons(config));
+  const clocks = await configStep('CLOCKS_FILE', () => loadClocks(config));
   const labels = problemLabels(fieldMap);
-  const templates = worker ? EmailTemplates.load(config.email.templatesDir, { displayNames: catalogDisplayNames(catalog) }) : null;
-
-  const db = createDb(config.databaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 8000, poolMax: 20, logger });
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false });
-  redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
-  await redis.connect();
-  await assertNoEviction(redis);
-
-  const metrics = new Metrics();
-  const app: AppDeps = { store: new KnexTransactionRunner(db), clock: systemClock, ids: uuidIds, catalog, reasons };
-  const queues = new QueueRegistry({ redisUrl: config.redisUrl, prefix: config.jobs.queuePrefix });
-  const ticketUrl = zendeskTicketUrl(config.zendesk.subdomain);
-  const slackClient = config.slack.botToken
-    ? new WebClient(config.slack.botToken, { ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}), retryConfig: { retries: 3, factor: 2, minTimeout: 1000, maxTimeout: 30_000 } })
+  const templates = worker
+    ? await configStep('EMAIL_TEMPLATES_DIR', () => EmailTemplates.load(config.email.templatesDir, { displayNames: catalogDisplayNames(catalog) }))
     : null;
 
-  let http: FastifyInstance | null = null;
-  let slackApp: SlackApp | null = null;
-  let reportsDb: Knex | null = null;
-  let metricsDb: Knex | null = null;
-  if (web) {
-    slackApp = createSlackApp({
-      botToken: config.slack.botToken!,
-      signingSecret: config.slack.signingSecret!,
-      appToken: config.slack.appToken,
-      apiUrl: config.slack.apiUrl,
-      db,
-      app,
-      directory: new SlackDirectory(slackClient!),
-      logger,
-      ticketUrl,
-      approverGroups: policyGroups(policy),
-      onDecided: reminderCanceller(queues, db),
-    });
-    const rawHandlers = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>();
-    if (slackApp.requestListener) rawHandlers.set(SLACK_EVENTS_PATH, slackApp.requestListener);
-    const inbound = zendeskInbound(config.zendesk.webhookSecrets, fieldMap);
-    // Four batches at a time: four pooled connections, the rest left for the API, Slack and health checks.
-    const intakeBatcher = new IngestBatcher((intakes) => ingestTickets({ ...app, labels }, intakes), {
-      maxConcurrent: 4,
-      failsWholeBatch: isIntakeDatabaseFailure,
-      onBatch: (size) => metrics.intakeBatchSize.observe(size),
-    });
-    const plugins: ((scope: FastifyInstance) => void)[] = [(scope) => zendeskRoutes(scope, { clock: app.clock, inbound, metrics, ingest: (intake) => intakeBatcher.submit(intake) })];
-    if (config.billing.stripeWebhookSecret) {
-      const { planOfPrice, readStripePriceMap } = await import('./integrations/billing/stripe.config');
-      const planOf = planOfPrice(readStripePriceMap(config));
-      const secret = config.billing.stripeWebhookSecret;
-      plugins.push((scope) => stripeRoutes(scope, { secret, planOf, metrics, handle: (change) => recordExternalChange(app, change) }));
-    }
-    // Read at scrape time from the primary (a lagging replica could hide a confirmation behind the
-    // settled totals), through a small pool of their own: the first read goes over all history.
-    metricsDb = createDb(config.databaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 120_000, poolMax: 2, logger });
-    new BusinessMetrics(new KnexBusinessFigures(metricsDb), metrics.registry).warm((err) => logger.warn({ err: { message: err.message } }, 'business metrics: reading history failed; retried at the next scrape'));
-    // Reports read through a pool of their own (a replica when REPORTS_DATABASE_URL is set), so a heavy report never takes intake's connections.
-    reportsDb = createDb(config.reportsDatabaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 30_000, poolMax: 4, logger });
-    const reports = { source: new KnexReportsSource(reportsDb), clock: app.clock, clocks, reasons };
-    plugins.push((scope) => reportRoutes(scope, { apiToken: config.apiToken, reports }));
-    const dashboard = loadDashboardAssets();
-    plugins.push((scope) => dashboardRoutes(scope, dashboard));
-    if (config.zaf.sharedSecrets.length) plugins.push(await zafPlugin(config, db, app, fieldMap, policy));
-    http = await buildHttpApp({ db, redis, app, logger, metrics, apiToken: config.apiToken, rawHandlers, plugins });
-    await slackApp.start();
-  }
-
-  let relay: OutboxRelay | null = null;
-  let workers: WorkerPool | null = null;
-  let sender: SmtpEmailSender | null = null;
-  if (worker) {
-    const billing = await billingProvider(config, db);
-    const zendesk = new ZendeskClient({ baseUrl: zendeskBaseUrl(config.zendesk.subdomain, config.zendesk.apiUrl)!, email: config.zendesk.email!, apiToken: config.zendesk.apiToken! });
-    const notifier = new SlackNotifier(slackClient!, db, config.slack.approvalChannel!, ticketUrl);
-    sender = new SmtpEmailSender({ smtpUrl: config.email.smtpUrl!, from: config.email.from });
-    const processors = buildProcessors({
-      apply: { ...app, billing },
-      email: { store: app.store, clock: app.clock, sender, renderer: templates!, messageIdDomain: 'lifecycle-desk', sendLeaseMs: config.jobs.lockDurationMs * 2 },
-      policy: { ...app, policy, billing },
-      extra: {
-        ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm }),
-        ...slackProcessors(notifier),
-        ...watchdogProcessors({ source: new KnexWatchdogSource(db), clock: app.clock, clocks }),
-      },
-    });
-    const unknown = (opts.queues ?? []).filter((q) => !(q in processors));
-    if (unknown.length) throw new Error(`--queues: unknown queue(s) ${unknown.join(', ')}; known: ${Object.keys(processors).join(', ')}`);
-    const selected = opts.queues ? Object.fromEntries(Object.entries(processors).filter(([q]) => opts.queues!.includes(q))) : processors;
-    workers = new WorkerPool(db, { redisUrl: config.redisUrl, prefix: config.jobs.queuePrefix }, selected, logger, {
-      concurrency: config.jobs.concurrency,
-      lockDurationMs: config.jobs.lockDurationMs,
-      onExhausted: buildExhaustedHandler(app, (id, problem) => notifier.alert(id, problem)),
-    });
-    await workers.start();
-    if (TOPICS.watchdogScan in selected) await scheduleWatchdog(queues, config.watchdogIntervalMs);
-    if (opts.relay ?? true) {
-      relay = new OutboxRelay(db, queues, logger, config.databaseUrl, {
-        reconcileEveryMs: config.jobs.reconcileIntervalMs,
-        reconcileAfterMs: config.jobs.reconcileAfterMs,
-        topicDelayMs: { [TOPICS.zendeskSync]: config.jobs.zendeskSyncDelayMs },
-      });
-      await relay.start();
-    }
-  }
-
-  if (http && (opts.listen ?? true)) await http.listen({ port: config.http.port, host: config.http.host });
-  logger.info({ port: http ? config.http.port : null, web, worker }, 'lifecycle-desk started');
-
-  let stopping: Promise<void> | null = null;
-  return {
-    http,
-    db,
-    redis,
-    logger,
-    queues,
-    relay,
-    stop() {
-      stopping ??= (async () => {
-        // Stop taking new work first, then let in-flight jobs finish, then close connections.
-        if (http) await http.close();
-        await slackApp?.stop();
-        await relay?.stop();
-        await workers?.stop();
-        sender?.close();
-        await queues.close();
-        await Promise.allSettled([db.destroy(), redis.quit(), reportsDb?.destroy(), metricsDb?.destroy()]);
-        logger.info('lifecycle-desk stopped');
-      })();
-      return stopping;
-    },
+  // Closed in reverse order if start-up fails part-way.
+  const opened: (() => unknown)[] = [];
+  const closeOpened = async () => {
+    for (const close of opened.reverse()) await Promise.resolve().then(close).catch(() => undefined);
   };
+  try {
+    const db = createDb(config.databaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 8000, poolMax: 20, logger, restrictedRoleOnly: true });
+    opened.push(() => db.destroy());
+    const slackClient = config.slack.botToken
+      ? new WebClient(config.slack.botToken, { ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}), retryConfig: { retries: 3, factor: 2, minTimeout: 1000, maxTimeout: 30_000 } })
+      : null;
+    // These read their files and keys but connect nowhere yet.
+    const billing = worker ? await configStep(config.billing.provider === 'stripe' ? 'STRIPE_PRICE_MAP_FILE' : 'BILLING_PROVIDER', () => billingProvider(config, db)) : null;
+    const checkpoints = worker ? await configStep('AUDIT_SIGNING_KEY', () => auditCheckpointJob(config, db, slackClient, logger)) : null;
+
+    await checkDatabaseRole(db, logger);
+    const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false, connectTimeout: 5000 });
+    redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
+    opened.push(() => redis.disconnect());
+    await redis.connect().catch((err: Error) => {
+      throw new Error(`REDIS_URL: cannot connect to ${maskCredentials(config.redisUrl)}: ${err.message}`, { cause: err });
+    });
+    await configStep('REDIS_URL', () => within(5000, 'REDIS_URL', assertNoEviction(redis)));
+    const identity = config.slack.botToken ? await checkSlack(config, requiredSlackScopes({ web, worker, approverGroups: policyGroups(policy) }), logger) : undefined;
+
+    const metrics = new Metrics();
+    const app: AppDeps = { store: new KnexTransactionRunner(db), clock: systemClock, ids: uuidIds, catalog, reasons };
+    const queues = new QueueRegistry({ redisUrl: config.redisUrl, prefix: config.jobs.queuePrefix });
+    opened.push(() => queues.close());
+    const ticketUrl = zendeskTicketUrl(config.zendesk.subdomain);
+
+    let http: FastifyInstance | null = null;
+    let slackApp: SlackApp | null = null;
+    let reportsDb: Knex | null = null;
+    let metricsDb: Knex | null = null;
+    if (web) {
+      slackApp = createSlackApp({
+        botToken: config.slack.botToken!,
+        signingSecret: config.slack.signingSecret!,
+        appToken: config.slack.appToken,
+        apiUrl: config.slack.apiUrl,
+        db,
+        app,
+        directory: new SlackDirectory(slackClient!),
+        logger,
+        ticketUrl,
+        approverGroups: policyGroups(policy),
+        onDecided: reminderCanceller(queues, db),
+        ...(identity ? { identity } : {}),
+      });
+      const rawHandlers = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>();
+      if (slackApp.requestListener) rawHandlers.set(SLACK_EVENTS_PATH, slackApp.requestListener);
+      const inbound = zendeskInbound(config.zendesk.webhookSecrets, fieldMap);
+      // Four batches at a time: four pooled connections, the rest left for the API, Slack and health checks.
+      const intakeBatcher = new IngestBatcher((intakes) => ingestTickets({ ...app, labels }, intakes), {
+        maxConcurrent: 4,
+        failsWholeBatch: isIntakeDatabaseFailure,
+        onBatch: (size) => metrics.intakeBatchSize.observe(size),
+      });
+      const plugins: ((scope: FastifyInstance) => void)[] = [
+        (scope) =>
+          zendeskRoutes(scope, {
+            clock: app.clock,
+            inbound,
+            metrics,
+            ingest: (intake) => intakeBatcher.submit(intake),
+            refuse: (ticketId, problems) => noteUnfileableTicket(app, ticketId, problems, labels),
+          }),
+      ];
+      if (config.billing.stripeWebhookSecret) {
+        const { planOfPrice, readStripePriceMap } = await import('./integrations/billing/stripe.config');
+        const planOf = planOfPrice(readStripePriceMap(config));
+        const secret = config.billing.stripeWebhookSecret;
+        plugins.push((scope) => stripeRoutes(scope, { secret, planOf, metrics, handle: (change) => recordExternalChange(app, change) }));
+      }
+      // Read at scrape time from the primary (a lagging replica could hide a confirmation behind the
+      // settled totals), through a small pool of their own: the first read goes over all history.
+      const mdb = createDb(config.databaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 120_000, poolMax: 2, logger, restrictedRoleOnly: true });
+      metricsDb = mdb;
+      opened.push(() => mdb.destroy());
+      new BusinessMetrics(new KnexBusinessFigures(mdb), metrics.registry).warm((err) => logger.warn({ err: { message: err.message } }, 'business metrics: reading history failed; retried at the next scrape'));
+      // Reports read through a pool of their own (a replica when REPORTS_DATABASE_URL is set), so a heavy report never takes intake's connections.
+      const rdb = createDb(config.reportsDatabaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 30_000, poolMax: 4, logger, restrictedRoleOnly: true });
+      reportsDb = rdb;
+      opened.push(() => rdb.destroy());
+      const reports = { source: new KnexReportsSource(rdb), clock: app.clock, clocks, reasons };
+      plugins.push((scope) => reportRoutes(scope, { apiToken: config.apiToken, reports }));
+      const dashboard = loadDashboardAssets();
+      plugins.push((scope) => dashboardRoutes(scope, dashboard));
+      if (config.zaf.sharedSecrets.length) plugins.push(await configStep('ZAF_ROLES_FILE', () => zafPlugin(config, db, app, fieldMap, policy)));
+      http = await buildHttpApp({ db, redis, app, logger, metrics, apiToken: config.apiToken, rawHandlers, plugins });
+      const httpApp = http;
+      opened.push(() => httpApp.close());
+      const bolt = slackApp;
+      await bolt.start();
+      opened.push(() => bolt.stop());
+    }
+
+    let relay: OutboxRelay | null = null;
+    let workers: WorkerPool | null = null;
+    let sender: SmtpEmailSender | null = null;
+    if (worker) {
+      const zendesk = new ZendeskClient({ baseUrl: zendeskBaseUrl(config.zendesk.subdomain, config.zendesk.apiUrl)!, email: config.zendesk.email!, apiToken: config.zendesk.apiToken! });
+      const notifier = new SlackNotifier(slackClient!, db, config.slack.approvalChannel!, ticketUrl);
+      const smtp = new SmtpEmailSender({ smtpUrl: config.email.smtpUrl!, from: config.email.from });
+      sender = smtp;
+      opened.push(() => smtp.close());
+      const processors = buildProcessors({
+        apply: { ...app, billing: billing! },
+        email: {
+          store: app.store,
+          clock: app.clock,
+          sender: smtp,
+          renderer: templates!,
+          messageIdDomain: 'lifecycle-desk',
+          sendLeaseMs: config.jobs.lockDurationMs * 2,
+          onMarkRetry: (err, attempt) => logger.warn({ err: { message: (err as Error).message }, attempt }, 'email sent but not yet marked sent; retrying until PostgreSQL answers'),
+        },
+        policy: { ...app, policy, billing: billing! },
+        extra: {
+          ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm }),
+          ...slackProcessors(notifier),
+          ...watchdogProcessors({ source: new KnexWatchdogSource(db), clock: app.clock, clocks }),
+        },
+      });
+      const selected = opts.queues ? Object.fromEntries(Object.entries(processors).filter(([q]) => opts.queues!.includes(q))) : processors;
+      const pool = new WorkerPool(db, { redisUrl: config.redisUrl, prefix: config.jobs.queuePrefix }, selected, logger, {
+        concurrency: config.jobs.concurrency,
+        lockDurationMs: config.jobs.lockDurationMs,
+        onExhausted: buildExhaustedHandler(app, (id, problem) => notifier.alert(id, problem)),
+      });
+      workers = pool;
+      opened.push(() => pool.stop());
+      await pool.start();
+      if (TOPICS.watchdogScan in selected) await scheduleWatchdog(queues, config.watchdogIntervalMs);
+      if (opts.relay ?? true) {
+        const r = new OutboxRelay(db, queues, logger, config.databaseUrl, {
+          reconcileEveryMs: config.jobs.reconcileIntervalMs,
+          reconcileAfterMs: config.jobs.reconcileAfterMs,
+          topicDelayMs: { [TOPICS.zendeskSync]: config.jobs.zendeskSyncDelayMs },
+        });
+        relay = r;
+        opened.push(() => r.stop());
+        await r.start();
+      }
+      if (checkpoints) {
+        checkpoints.start();
+        opened.push(() => checkpoints.stop());
+      }
+    }
+
+    if (http && (opts.listen ?? true)) {
+      await http.listen({ port: config.http.port, host: config.http.host }).catch((err: NodeJS.ErrnoException) => {
+        throw new Error(
+          err.code === 'EADDRINUSE' ? `PORT: ${config.http.host}:${config.http.port} is already in use by another process` : `cannot listen on ${config.http.host}:${config.http.port}: ${err.message}`,
+          { cause: err },
+        );
+      });
+    }
+    logger.info({ port: http ? config.http.port : null, web, worker }, 'lifecycle-desk started');
+
+    let stopping: Promise<void> | null = null;
+    const [rdbOpen, mdbOpen] = [reportsDb as Knex | null, metricsDb as Knex | null];
+    const httpApp = http;
+    const bolt = slackApp;
+    return {
+      http,
+      db,
+      redis,
+      logger,
+      queues,
+      relay,
+      stop() {
+        stopping ??= (async () => {
+          // Stop taking new work first, then let in-flight jobs finish, then close connections.
+          if (httpApp) await httpApp.close();
+          await bolt?.stop();
+          checkpoints?.stop();
+          await relay?.stop();
+          await workers?.stop();
+          sender?.close();
+          await queues.close();
+          await Promise.allSettled([db.destroy(), redis.quit(), rdbOpen?.destroy(), mdbOpen?.destroy()]);
+          logger.info('lifecycle-desk stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await closeOpened();
+    throw err;
+  }
+}
+
+/**
+ * Refuses (exit 2) a DATABASE_URL that could undo the database's guards. When the database cannot
+ * be reached now, start-up goes on (webhooks answer 503 until it is back) and every new
+ * connection makes the same check before it is used.
+ */
+async function checkDatabaseRole(db: Knex, logger: Logger): Promise<void> {
+  try {
+    assertRestrictedRole(await within(4000, 'DATABASE_URL', inspectRole(db)));
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    logger.warn({ err: { message: (err as Error).message } }, 'cannot reach PostgreSQL to check its role now; each connection checks it when made');
+  }
+}
+
+/**
+ * Checks the bot token's scopes against what this process needs. A token Slack refuses, or one
+ * missing a scope, stops start-up (exit 2); a Slack that cannot be reached does not (each click
+ * then fails closed on its own).
+ */
+async function checkSlack(config: Config, required: readonly string[], logger: Logger): Promise<SlackBotIdentity | undefined> {
+  try {
+    return await checkSlackToken({ token: config.slack.botToken!, apiUrl: config.slack.apiUrl }, required);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    logger.warn({ err: { message: (err as Error).message } }, 'cannot reach Slack to check the bot token scopes now; approvals fail closed until it answers');
+    return undefined;
+  }
 }

@@ -7,10 +7,10 @@ import { TOPICS } from './topics';
 
 /** Who a Slack user is, as far as approvals care. */
 export interface ApproverDirectory {
-  /** The user's email (to recognise the requesting agent), or null when unknown. */
+  /** The user's email (to recognise the requesting agent), or null when it cannot be established. */
   emailOf(userId: string): Promise<string | null>;
-  /** Which of `groupIds` the user belongs to. */
-  groupsOf(userId: string, groupIds: readonly string[]): Promise<string[]>;
+  /** Which of `groupIds` the user belongs to, or null when membership cannot be checked. */
+  groupsOf(userId: string, groupIds: readonly string[]): Promise<string[] | null>;
 }
 
 export interface DecisionInput {
@@ -23,7 +23,16 @@ export interface DecisionInput {
   readonly reason?: string;
 }
 
-export type RefusalCode = 'not_approver' | 'self_approval' | 'same_approver' | 'stale' | 'not_pending' | 'already_decided' | 'reason_required' | 'not_found';
+export type RefusalCode =
+  | 'not_approver'
+  | 'identity_unknown'
+  | 'self_approval'
+  | 'same_approver'
+  | 'stale'
+  | 'not_pending'
+  | 'already_decided'
+  | 'reason_required'
+  | 'not_found';
 
 export type DecisionOutcome =
   | { readonly status: 'decided'; readonly outcome: 'approved' | 'rejected'; readonly record: LifecycleRecord; readonly approvers: string[] }
@@ -31,12 +40,17 @@ export type DecisionOutcome =
   | { readonly status: 'refused'; readonly code: RefusalCode; readonly message: string };
 
 /** Refusals that are attempts to do something not allowed (audited); the rest are late or repeated clicks. */
-const AUDITED: readonly RefusalCode[] = ['not_approver', 'self_approval', 'same_approver', 'stale'];
+const AUDITED: readonly RefusalCode[] = ['not_approver', 'identity_unknown', 'self_approval', 'same_approver', 'stale'];
 
-const sameIdentity = (requestedBy: string, approverId: string, email: string | null) => {
+const sameIdentity = (requestedBy: string, approverId: string, email: string) => {
   const r = requestedBy.trim().toLowerCase();
-  return r === approverId.toLowerCase() || (email !== null && r === email.trim().toLowerCase());
+  return r === approverId.toLowerCase() || r === email.trim().toLowerCase();
 };
+
+const UNKNOWN_IDENTITY = (why: string) =>
+  `Your decision was not recorded: ${why}, so we cannot check that you are allowed to decide this request ` +
+  '(and that you did not request it yourself). Try again in a minute; if it keeps happening, ask an admin to check ' +
+  "the Slack app's users:read.email and usergroups:read scopes.";
 
 const refreshMessage = (record: LifecycleRecord) => ({
   topic: TOPICS.approvalUpdate,
@@ -57,7 +71,7 @@ export async function decideApproval(
   if (!request) return { status: 'refused', code: 'not_found', message: 'This approval request no longer exists.' };
   const [email, groups] = await Promise.all([
     deps.directory.emailOf(input.approverId),
-    request.approvers.user_groups.length ? deps.directory.groupsOf(input.approverId, request.approvers.user_groups) : Promise.resolve([]),
+    request.approvers.user_groups.length ? deps.directory.groupsOf(input.approverId, request.approvers.user_groups) : Promise.resolve([] as string[]),
   ]);
   return deps.store.transaction((uow) => decideLocked(uow, deps.clock.now(), input, request, email, groups));
 }
@@ -68,7 +82,7 @@ async function decideLocked(
   input: DecisionInput,
   request: ApprovalRequest,
   email: string | null,
-  groups: string[],
+  groups: string[] | null,
 ): Promise<DecisionOutcome> {
   const actor: Actor = { role: 'supervisor', id: input.approverId, ...(input.approverName ? { name: input.approverName.slice(0, 200) } : {}) };
   const record = await uow.records.getForUpdate(input.recordId);
@@ -76,7 +90,7 @@ async function decideLocked(
   const decisions = await uow.approvals.decisions(record.id);
   const mine = decisions.find((d) => d.approver_id === input.approverId);
 
-  const refuse = async (code: RefusalCode, message: string): Promise<DecisionOutcome> => {
+  const refuse = async (code: RefusalCode, message: string, extra: Record<string, unknown> = {}): Promise<DecisionOutcome> => {
     if (AUDITED.includes(code)) {
       await uow.audit.append([
         {
@@ -85,7 +99,7 @@ async function decideLocked(
           type: 'approval.refused',
           actor,
           occurred_at: now.toISOString(),
-          data: { code, decision: input.decision, clicked_version: input.version, record_version: record.version, state: record.state },
+          data: { code, decision: input.decision, clicked_version: input.version, record_version: record.version, state: record.state, ...extra },
         },
       ]);
     }
@@ -101,8 +115,16 @@ async function decideLocked(
   if (input.version !== record.version) {
     return refuse('stale', 'This request changed since the message was posted; the message has been refreshed, please review it again.');
   }
-  const allowed = request.approvers.user_ids.includes(input.approverId) || groups.length > 0;
-  if (!allowed) return refuse('not_approver', `You are not an approver for this request (policy rule "${request.rule}").`);
+  const listed = request.approvers.user_ids.includes(input.approverId);
+  // Fail closed: a membership or an email Slack would not tell us can only refuse the click.
+  if (!listed) {
+    if (groups === null) return refuse('identity_unknown', UNKNOWN_IDENTITY('your user group membership could not be checked'), { unknown: 'groups' });
+    if (groups.length === 0) return refuse('not_approver', `You are not an approver for this request (policy rule "${request.rule}").`);
+  }
+  if (email === null) {
+    // Without the email there is no telling whether the clicker is the agent who asked (four-eyes).
+    return refuse('identity_unknown', UNKNOWN_IDENTITY('Slack did not give us your email address'), { unknown: 'email' });
+  }
   if (sameIdentity(record.requested_by, input.approverId, email)) {
     return refuse('self_approval', 'You requested this change, so you cannot decide it; another approver must.');
   }

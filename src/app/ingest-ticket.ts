@@ -20,6 +20,8 @@ export interface TicketIntake {
   readonly source: 'zendesk';
   /** Unique per delivery (the sender's invocation id, or a hash of the body). */
   readonly deliveryKey: string;
+  /** A hash of what the signature covers: a signed delivery resent under a new delivery key still counts as a replay. */
+  readonly signedKey?: string;
   readonly ticketId: string;
   readonly ticketUpdatedAt: string | null;
   /** The mapped request, or null when the payload carried no field values and the ticket must be read from the API. */
@@ -184,7 +186,7 @@ export async function ingestTickets(deps: AppDeps & { labels?: FieldLabels }, in
   return deps.store.transaction(async (uow) => {
     const now = deps.clock.now();
     const claimed = await uow.deliveries.claimMany(
-      intakes.map((i) => ({ source: i.source, key: i.deliveryKey, ticketId: i.ticketId, ticketUpdatedAt: i.ticketUpdatedAt })),
+      intakes.map((i) => ({ source: i.source, key: i.deliveryKey, signedKey: i.signedKey ?? null, ticketId: i.ticketId, ticketUpdatedAt: i.ticketUpdatedAt })),
     );
     const outcomes: IngestOutcome[] = intakes.map(() => ({ status: 'duplicate' }));
     const messages: OutboxMessage[] = [];

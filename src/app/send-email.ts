@@ -26,6 +26,10 @@ export interface EmailDeps extends Pick<AppDeps, 'store' | 'clock'> {
   readonly messageIdDomain: string;
   /** How long a sender holds a delivery before another may assume it died (ms). */
   readonly sendLeaseMs?: number;
+  /** Wait before the n-th retry of the "sent" mark (default 100 ms doubling to 5 s). */
+  readonly markRetryDelayMs?: (attempt: number) => number;
+  /** Told about each failed attempt to mark an email sent (for the log). */
+  readonly onMarkRetry?: (err: unknown, attempt: number) => void;
 }
 
 export type EmailResult = 'sent' | 'already_sent' | 'skipped_no_recipient';
@@ -43,11 +47,13 @@ export function customerRecipients(account: { readonly contacts: readonly string
 
 /**
  * Emails the customer about one outcome of a record, once: the delivery is stored and claimed
- * (a lease, so two workers never send it at the same time) before sending, and marked sent in
- * the transaction that records it; a retry finds it sent and only finishes what is left
- * (moving an applied record to `confirmed`). The one window left is a crash between the SMTP
- * server's 250 and that commit: then the lease expires and the email is sent again, with the
- * same Message-ID so mail systems can recognise the duplicate.
+ * (a lease, so two workers never send it at the same time) before sending, and marked sent right
+ * after the server's 250; a retry finds it sent and only finishes what is left (moving an applied
+ * record to `confirmed`). Once the server has said 250, the mark is retried in this process until
+ * it commits (PostgreSQL restarting, a dropped connection): giving the job back would let the
+ * lease expire and send the email again. The one window left is the process dying (kill -9, a
+ * power cut) between the 250 and that commit, a single UPDATE: then the lease expires and the
+ * email is sent again, with the same Message-ID so mail systems can recognise the duplicate.
  */
 export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outcome: EmailOutcome): Promise<EmailResult> {
   const key = `email.${recordId}.${outcome}`;
@@ -102,12 +108,30 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
     }
     // One statement, straight after the server's 250: the window in which a crash would send
     // this email again is as short as it can be.
-    await deps.store.transaction((uow) => uow.emails.markSent(key, sent.response, rendered.subject));
+    await markSentUntilCommitted(deps, () => deps.store.transaction((uow) => uow.emails.markSent(key, sent.response, rendered.subject)));
     await deps.store.transaction((uow) => finish(uow, deps, prepared.record, key, outcome));
     return 'sent';
   }
   await deps.store.transaction((uow) => finish(uow, deps, prepared.record, key, outcome));
   return 'already_sent';
+}
+
+/**
+ * The email is out; only the record of it is missing. Every failure is retried (backing off to
+ * one attempt every 5 s) for as long as it takes, holding the job: nothing else can make the
+ * delivery correct, and a job given back would send the email again once the lease expires.
+ */
+async function markSentUntilCommitted(deps: EmailDeps, mark: () => Promise<void>): Promise<void> {
+  const delay = deps.markRetryDelayMs ?? ((n: number) => Math.min(5000, 100 * 2 ** (n - 1)));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await mark();
+      return;
+    } catch (err) {
+      deps.onMarkRetry?.(err, attempt);
+      await new Promise((r) => setTimeout(r, delay(attempt)));
+    }
+  }
 }
 
 /** After the email is sent: its audit event (once) and, for applied records, the move to confirmed. Safe to repeat. */

@@ -1,5 +1,8 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { maskCredentials } from './mask';
+
+export { maskCredentials };
 
 /**
  * The only reader of `process.env`. Everything else receives a frozen {@link Config}.
@@ -18,6 +21,10 @@ const url = (protocols: string[], what: string) =>
     }
   }, `expected ${what} (${protocols.map((p) => p + '//…').join(' or ')})`);
 
+/** The runtime role (created by `migrate`), and the owner that migrates, on a local trust-auth PostgreSQL. */
+const DEFAULT_DATABASE_URL = 'postgres://lifecycle_desk_app@127.0.0.1:5432/lifecycle_desk';
+const DEFAULT_MIGRATE_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/lifecycle_desk';
+
 const repoRoot = path.resolve(__dirname, '..', '..', ...(__dirname.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []));
 
 const EnvSchema = z.object({
@@ -28,8 +35,9 @@ const EnvSchema = z.object({
   ),
   DATABASE_URL: z.preprocess(
     emptyToUndefined,
-    url(['postgres:', 'postgresql:'], 'a PostgreSQL URL').default('postgres://postgres@127.0.0.1:5432/lifecycle_desk'),
+    url(['postgres:', 'postgresql:'], 'a PostgreSQL URL').default(DEFAULT_DATABASE_URL),
   ),
+  MIGRATE_DATABASE_URL: z.preprocess(emptyToUndefined, url(['postgres:', 'postgresql:'], 'a PostgreSQL URL').optional()),
   REDIS_URL: z.preprocess(emptyToUndefined, url(['redis:', 'rediss:'], 'a Redis URL').default('redis://127.0.0.1:6379')),
   PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(3000)),
   HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
@@ -85,6 +93,11 @@ const EnvSchema = z.object({
       .refine((v) => v.every((s) => s.length >= 32), 'expected at least 32 characters per secret'),
   ),
   ZAF_ROLES_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'zaf-roles.example.json'))),
+  AUDIT_SIGNING_KEY: z.preprocess(emptyToUndefined, z.string().optional()),
+  AUDIT_VERIFY_KEY: z.preprocess(emptyToUndefined, z.string().optional()),
+  AUDIT_CHECKPOINT_DIR: z.preprocess(emptyToUndefined, z.string().optional()),
+  AUDIT_CHECKPOINT_INTERVAL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(7 * 86_400_000).default(3_600_000)),
+  SLACK_AUDIT_CHANNEL: optionalString,
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -92,7 +105,10 @@ export type Env = z.infer<typeof EnvSchema>;
 export interface Config {
   readonly env: Env['NODE_ENV'];
   readonly logLevel: Env['LOG_LEVEL'];
+  /** The runtime role's URL (`start`, and the admin commands other than `migrate`). */
   readonly databaseUrl: string;
+  /** The owner's URL that `migrate` (and `start --migrate`) use: MIGRATE_DATABASE_URL, else DATABASE_URL when that is set, else the local default. */
+  readonly migrateDatabaseUrl: string;
   readonly redisUrl: string;
   readonly http: { readonly port: number; readonly host: string };
   readonly apiToken: string | undefined;
@@ -148,6 +164,17 @@ export interface Config {
   readonly watchdogIntervalMs: number;
   /** The Zendesk sidebar app's side: /api/zaf/* is served when a shared secret is set. */
   readonly zaf: { readonly sharedSecrets: readonly string[]; readonly rolesFile: string };
+  readonly audit: {
+    /** Ed25519 private key that signs checkpoints (the database never holds it). */
+    readonly signingKey: string | undefined;
+    /** Ed25519 public key that checks them (derived from the signing key when unset). */
+    readonly verifyKey: string | undefined;
+    /** Where the periodic job writes checkpoints. */
+    readonly checkpointDir: string | undefined;
+    readonly checkpointIntervalMs: number;
+    /** Slack channel the checkpoints are also posted to. */
+    readonly slackChannel: string | undefined;
+  };
 }
 
 export class ConfigError extends Error {
@@ -173,7 +200,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     throw new ConfigError(
       parsed.error.issues.map((i) => {
         const name = i.path.join('.');
-        const shown = name.includes('SECRET') || name.includes('TOKEN') ? '' : ` (got ${JSON.stringify(source[name] ?? null)})`;
+        const raw = source[name];
+        // Secrets are never echoed; any other value may be a URL with credentials, so those are masked.
+        const shown = /SECRET|TOKEN|KEY/.test(name) ? '' : ` (got ${JSON.stringify(typeof raw === 'string' ? maskCredentials(raw) : (raw ?? null))})`;
         return `${name}: ${i.message}${shown}`;
       }),
     );
@@ -183,6 +212,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
     databaseUrl: e.DATABASE_URL,
+    migrateDatabaseUrl: e.MIGRATE_DATABASE_URL ?? (emptyToUndefined(source.DATABASE_URL) === undefined ? DEFAULT_MIGRATE_DATABASE_URL : e.DATABASE_URL),
     redisUrl: e.REDIS_URL,
     http: { port: e.PORT, host: e.HOST },
     apiToken: e.API_TOKEN,
@@ -227,5 +257,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     reportsDatabaseUrl: e.REPORTS_DATABASE_URL ?? e.DATABASE_URL,
     watchdogIntervalMs: e.WATCHDOG_INTERVAL_MS,
     zaf: { sharedSecrets: e.ZAF_SHARED_SECRET, rolesFile: path.resolve(e.ZAF_ROLES_FILE) },
+    audit: {
+      signingKey: e.AUDIT_SIGNING_KEY,
+      verifyKey: e.AUDIT_VERIFY_KEY,
+      checkpointDir: e.AUDIT_CHECKPOINT_DIR ? path.resolve(e.AUDIT_CHECKPOINT_DIR) : undefined,
+      checkpointIntervalMs: e.AUDIT_CHECKPOINT_INTERVAL_MS,
+      slackChannel: e.SLACK_AUDIT_CHANNEL,
+    },
   });
 }

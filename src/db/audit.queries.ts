@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { ChainVerifier } from '../records/audit';
 import type { AuditEvent, ChainBreak } from '../records/audit';
+import type { ChainHead, ChainState } from '../records/checkpoint';
 import { auditFromRow } from './mappers';
 import type { AuditRow } from './mappers';
 
@@ -116,4 +117,28 @@ export async function exportAudit(
   }
   if (buf) await write(buf);
   return n;
+}
+
+/** Every chain's head as the database records it (chains with at least one event). */
+export async function readChainHeads(db: Knex): Promise<ChainHead[]> {
+  const rows: { account_id: string; seq: number; hash: string }[] = await db('audit_heads').where('seq', '>', 0).whereNotNull('hash').orderBy('account_id').select('account_id', 'seq', 'hash');
+  return rows.map((r) => ({ account_id: r.account_id, seq: r.seq, hash: r.hash }));
+}
+
+/** For each checkpointed head: the chain's newest seq now, and the hash of the event at the checkpoint's seq. */
+export async function chainStatesAt(db: Knex, heads: readonly ChainHead[]): Promise<Map<string, ChainState>> {
+  const out = new Map<string, ChainState>();
+  for (let i = 0; i < heads.length; i += BATCH) {
+    const batch = heads.slice(i, i + BATCH);
+    const { rows } = await db.raw<{ rows: { account_id: string; newest: number | null; hash: string | null }[] }>(
+      `SELECT c.account_id,
+              (SELECT max(x.seq) FROM audit_events x WHERE x.account_id = c.account_id) AS newest,
+              e.hash
+         FROM unnest(?::text[], ?::int[]) AS c(account_id, seq)
+         LEFT JOIN audit_events e ON e.account_id = c.account_id AND e.seq = c.seq`,
+      [batch.map((h) => h.account_id), batch.map((h) => h.seq)],
+    );
+    for (const r of rows) out.set(r.account_id, { account_id: r.account_id, newest_seq: r.newest ?? 0, hash_at_checkpoint: r.hash });
+  }
+  return out;
 }

@@ -2,14 +2,18 @@ import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import pg from 'pg';
 import { migrationSource } from '../../migrations';
+import { ConfigError } from '../config';
 import type { Logger } from '../observability/logger';
 
-/** The role the service runs as; see migrations/20261122090000_create_app_role.ts. */
+/**
+ * The login role the service runs as (DATABASE_URL); migrations create it and give it only the
+ * grants listed in the README ("Database roles and grants"). Migrations run as the owner
+ * (MIGRATE_DATABASE_URL). The service never holds the owner's credentials, so nothing it runs
+ * (no RESET ROLE, no injected statement) can disable a trigger or rewrite history.
+ */
 export const APP_ROLE = 'lifecycle_desk_app';
 
 export interface DbOptions {
-  /** Assume the restricted application role on every connection (the service); false for migrations and admin tools. */
-  readonly asAppRole?: boolean;
   readonly poolMax?: number;
   /** Milliseconds a query may run before PostgreSQL cancels it. */
   readonly statementTimeoutMs?: number;
@@ -17,10 +21,15 @@ export interface DbOptions {
   readonly acquireTimeoutMs?: number;
   /** Where Knex's own warnings go (pool and connection errors); default Knex's console output. */
   readonly logger?: Pick<Logger, 'warn' | 'error'>;
+  /**
+   * Check every new connection's role with {@link assertRestrictedRole} before it is used (the
+   * service). Start-up checks once too; this covers a database that was down at start-up.
+   */
+  readonly restrictedRoleOnly?: boolean;
 }
 
 export function createDb(databaseUrl: string, opts: DbOptions = {}): Knex {
-  const { asAppRole = true, poolMax = 10, statementTimeoutMs = 15_000, acquireTimeoutMs = 10_000, logger } = opts;
+  const { poolMax = 10, statementTimeoutMs = 15_000, acquireTimeoutMs = 10_000, logger, restrictedRoleOnly = false } = opts;
   // Knex passes a message (or an Error); only its text is logged, never bindings.
   const text = (m: unknown) => (m instanceof Error ? m.message : String(m));
   return knexFactory({
@@ -39,23 +48,80 @@ export function createDb(databaseUrl: string, opts: DbOptions = {}): Knex {
     pool: {
       min: 0,
       max: poolMax,
-      afterCreate: (conn: pg.Client, done: (err: Error | null, conn: pg.Client) => void) => {
-        if (!asAppRole) return done(null, conn);
-        conn.query(`SET ROLE ${APP_ROLE}`).then(
-          () => done(null, conn),
-          (err: Error) => done(new Error(`cannot SET ROLE ${APP_ROLE} (run \`lifecycle-desk migrate\` first): ${err.message}`), conn),
-        );
-      },
+      ...(restrictedRoleOnly
+        ? {
+            afterCreate: (conn: pg.Client, done: (err: Error | null, conn: pg.Client) => void) => {
+              // A refused connection is closed here: the pool does not close what afterCreate rejects.
+              const refuse = (err: Error) => void conn.end().then(() => done(err, conn), () => done(err, conn));
+              conn.query<RoleRow>(ROLE_QUERY).then(
+                (r) => {
+                  try {
+                    assertRestrictedRole(roleCheckOf(r.rows[0]!));
+                    done(null, conn);
+                  } catch (err) {
+                    refuse(err as Error);
+                  }
+                },
+                refuse,
+              );
+            },
+          }
+        : {}),
     },
     acquireConnectionTimeout: acquireTimeoutMs,
   });
+}
+
+/** What `DATABASE_URL` logs in as, as far as tampering goes. */
+export interface RoleCheck {
+  readonly role: string;
+  readonly superuser: boolean;
+  /** Objects of the schema this role owns, or could SET ROLE to an owner of (an owner can disable triggers). */
+  readonly ownedObjects: number;
+}
+
+interface RoleRow {
+  role: string;
+  superuser: boolean;
+  owned: string;
+}
+
+const ROLE_QUERY = `
+  SELECT r.rolname AS role, r.rolsuper AS superuser,
+         (SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND pg_has_role(r.oid, c.relowner, 'MEMBER')) AS owned
+    FROM pg_roles r WHERE r.rolname = current_user`;
+
+const roleCheckOf = (r: RoleRow): RoleCheck => ({ role: r.role, superuser: r.superuser, ownedObjects: Number(r.owned) });
+
+export async function inspectRole(db: Knex): Promise<RoleCheck> {
+  const { rows } = await db.raw<{ rows: RoleRow[] }>(ROLE_QUERY);
+  return roleCheckOf(rows[0]!);
+}
+
+/**
+ * `start` refuses a DATABASE_URL that could undo the database's guards: a superuser, the owner of
+ * the tables, or a role that can become one. Those belong in MIGRATE_DATABASE_URL only.
+ */
+export function assertRestrictedRole(check: RoleCheck): void {
+  const why = check.superuser
+    ? 'a superuser'
+    : check.ownedObjects > 0
+      ? `the owner (or a member of the owner) of ${check.ownedObjects} object(s) of the schema`
+      : null;
+  if (why) {
+    throw new ConfigError([
+      `DATABASE_URL: logs in as "${check.role}", ${why}, which can disable triggers and rewrite the audit trail. ` +
+        `Run the service as the restricted role ${APP_ROLE} (created by \`lifecycle-desk migrate\`; see "Database roles and grants" in the README) ` +
+        'and give the owner\'s URL to MIGRATE_DATABASE_URL only.',
+    ]);
+  }
 }
 
 /** Creates the database named in the URL if it does not exist (connecting to the `postgres` maintenance database). */
 export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
   const url = new URL(databaseUrl);
   const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
-  if (!name) throw new Error('DATABASE_URL names no database');
+  if (!name) throw new ConfigError(['MIGRATE_DATABASE_URL: names no database']);
   url.pathname = '/postgres';
   const client = new pg.Client({ connectionString: url.toString() });
   await client.connect();
@@ -75,10 +141,10 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
   }
 }
 
-/** Creates the database if needed and applies every pending migration. Returns the names applied. */
-export async function migrateLatest(databaseUrl: string): Promise<string[]> {
-  await ensureDatabase(databaseUrl);
-  const db = createDb(databaseUrl, { asAppRole: false, poolMax: 2 });
+/** Creates the database if needed and applies every pending migration, as the owner. Returns the names applied. */
+export async function migrateLatest(migrateDatabaseUrl: string): Promise<string[]> {
+  await ensureDatabase(migrateDatabaseUrl);
+  const db = createDb(migrateDatabaseUrl, { poolMax: 2 });
   try {
     const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]];
     return applied;

@@ -10,11 +10,22 @@ export class KnexDeliveryRepository implements DeliveryRepository {
   async claimMany(deliveries: readonly DeliveryClaim[]): Promise<Set<string>> {
     if (deliveries.length === 0) return new Set();
     // A concurrent claim of the same key waits on the primary key until the first commits, then
-    // conflicts; inserting in key order keeps two overlapping batches from deadlocking.
+    // conflicts; inserting in key order keeps two overlapping batches from deadlocking. Either
+    // unique key (the delivery key, or the signed key) conflicting makes the claim a replay, so
+    // the conflict target is left open.
     const sorted = [...deliveries].sort((a, b) => (a.source + a.key < b.source + b.key ? -1 : 1));
     const rows: { source: string; delivery_key: string }[] = await this.db('webhook_deliveries')
-      .insert(sorted.map((d) => ({ source: d.source, delivery_key: d.key, ticket_id: d.ticketId, ticket_updated_at: d.ticketUpdatedAt, outcome: 'received' })))
-      .onConflict(['source', 'delivery_key'])
+      .insert(
+        sorted.map((d) => ({
+          source: d.source,
+          delivery_key: d.key,
+          signed_key: d.signedKey ?? null,
+          ticket_id: d.ticketId,
+          ticket_updated_at: d.ticketUpdatedAt,
+          outcome: 'received',
+        })),
+      )
+      .onConflict()
       .ignore()
       .returning(['source', 'delivery_key']);
     return new Set(rows.map((r) => r.delivery_key));

@@ -35,8 +35,22 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   const e = err as { code?: string; message?: string; name?: string };
   if (e?.name === 'KnexTimeoutError') return true;
   if (typeof e?.code === 'string' && (/^(08|57P)/.test(e.code) || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(e.code))) return true;
-  return /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(e?.message ?? '');
+  // node-postgres's own words for a client whose connection broke (a restart, a dropped socket):
+  // it refuses further queries with these messages and no SQLSTATE.
+  return /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|is not queryable|Client has encountered a connection error|Connection ended unexpectedly/i.test(
+    e?.message ?? '',
+  );
 }
+
+/**
+ * PostgreSQL's data exceptions (SQLSTATE class 22: a value out of range, text it cannot store, an
+ * invalid representation). They come from the request's own values, nothing was written (the
+ * statement failed), and retrying cannot help: the caller must change the value.
+ */
+export const isDataException = (err: unknown): boolean => {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code);
+};
 
 /**
  * PostgreSQL errors that mean "this attempt lost a race or ran out of time" (deadlock, serialization
@@ -59,6 +73,8 @@ export const isIntakeDatabaseFailure = (err: unknown): boolean => isDatabaseUnav
 /** Seconds a client should wait before retrying a 503; Zendesk only retries a 503 that carries it. */
 const RETRY_AFTER_SECONDS = '5';
 
+export const RETRY_AFTER = RETRY_AFTER_SECONDS;
+
 export function errorHandler(err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): void {
   if (err instanceof AppError) {
     const status = statusFor(err.code);
@@ -75,6 +91,12 @@ export function errorHandler(err: FastifyError | Error, req: FastifyRequest, rep
   if (isDatabaseUnavailable(err)) {
     req.log.error({ err }, 'database unavailable');
     void reply.status(503).header('retry-after', RETRY_AFTER_SECONDS).send(errorBody('unavailable', 'The database is unavailable; retry shortly'));
+    return;
+  }
+  if (isDataException(err)) {
+    // The message may quote the value; it goes back to its sender only, never to the log.
+    req.log.warn({ code: (err as { code?: string }).code }, 'a value in the request cannot be stored');
+    void reply.status(422).send(errorBody('validation_failed', `A value in the request cannot be stored: ${(err as Error).message}`));
     return;
   }
   const fe = err as FastifyError;

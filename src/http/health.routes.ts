@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
 import type { Metrics } from '../observability/metrics';
+import { RETRY_AFTER } from './errors';
 
 const within = <T>(ms: number, p: Promise<T>): Promise<T> =>
   new Promise<T>((resolve, reject) => {
@@ -26,6 +27,7 @@ export function healthRoutes(app: FastifyInstance, deps: { db: Knex; redis: Redi
     };
     const [postgres, redis] = await Promise.all([check(() => deps.db.raw('SELECT 1')), check(() => deps.redis.ping())]);
     const ready = postgres === 'ok' && redis === 'ok';
+    if (!ready) void reply.header('retry-after', RETRY_AFTER);
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: { postgres, redis } });
   });
 

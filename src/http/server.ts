@@ -5,9 +5,11 @@ import type { Redis } from 'ioredis';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AppDeps } from '../app/deps';
+import { AppError } from '../records/errors';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { errorBody, errorHandler } from './errors';
+import { findUnstorableText, findYearZeroDate } from './input-guards';
 import { healthRoutes } from './health.routes';
 import { apiRoutes } from './api.routes';
 
@@ -36,11 +38,29 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     serverFactory: (handler) =>
       createServer((req, res) => {
         const raw = deps.rawHandlers?.get((req.url ?? '').split('?')[0]!);
-        if (raw) raw(req, res);
-        else handler(req, res);
+        if (!raw) return handler(req, res);
+        // A raw handler that throws fails its own request (500), never the process.
+        try {
+          raw(req, res);
+        } catch (err) {
+          deps.logger.error({ err: { message: (err as Error).message } }, 'request handler failed');
+          if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
+          res.end(JSON.stringify(errorBody('internal', 'Internal error; it has been logged')));
+        }
       }),
   });
   app.setErrorHandler(errorHandler);
+  // Paths, query strings and JSON bodies with text the database cannot store (NUL, a lone UTF-16
+  // surrogate) are refused here, naming where, before any route queries with them.
+  app.addHook('preValidation', async (req) => {
+    const where =
+      findUnstorableText(req.params, 'path') ??
+      findUnstorableText(req.query, 'query') ??
+      (req.body !== null && typeof req.body === 'object' && !Buffer.isBuffer(req.body) ? findUnstorableText(req.body) : null);
+    if (where) throw new AppError('unsupported_payload', `${where.field || 'the body'} ${where.message}`, { problems: [{ field: where.field, message: where.message }] });
+    const yearZero = req.body !== null && typeof req.body === 'object' && !Buffer.isBuffer(req.body) ? findYearZeroDate(req.body) : null;
+    if (yearZero) throw new AppError('validation_failed', `${yearZero.field}: ${yearZero.message}`, { problems: [yearZero] });
+  });
   app.setNotFoundHandler((req, reply) => reply.status(404).send(errorBody('not_found', `No route ${req.method} ${req.url.split('?')[0]}`)));
   app.addHook('onResponse', async (req, reply) => {
     deps.metrics.httpDuration.observe(

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { IngestOutcome, TicketIntake } from '../app/ingest-ticket';
 import type { Clock } from '../records/ports';
 import { AppError } from '../records/errors';
+import type { Problem } from '../records/errors';
 import type { Metrics } from '../observability/metrics';
 
 export const ZENDESK_WEBHOOK_PATH = '/webhooks/zendesk';
@@ -11,7 +12,9 @@ export interface ZendeskInbound {
   /** Checks the signature over the raw bytes; returns why it fails, or null. */
   verify(rawBody: Buffer, headers: FastifyRequest['headers'], now: Date): string | null;
   /** Parses and maps a verified body; throws AppError('unsupported_payload' | 'validation_failed') naming the problem. */
-  toIntake(body: unknown, headers: FastifyRequest['headers']): TicketIntake;
+  toIntake(body: unknown, headers: FastifyRequest['headers'], rawBody: Buffer): TicketIntake;
+  /** Why the delivery cannot become a record at all (values that cannot be stored), or null. */
+  unfileable(body: unknown, intake: TicketIntake): Problem[] | null;
 }
 
 const MAX_DEPTH = 32;
@@ -57,7 +60,14 @@ export function parseWebhookJson(raw: Buffer): unknown {
  */
 export function zendeskRoutes(
   app: FastifyInstance,
-  deps: { clock: Clock; inbound: ZendeskInbound; metrics: Metrics; ingest: (intake: TicketIntake) => Promise<IngestOutcome> },
+  deps: {
+    clock: Clock;
+    inbound: ZendeskInbound;
+    metrics: Metrics;
+    ingest: (intake: TicketIntake) => Promise<IngestOutcome>;
+    /** Tells the agent on the ticket why a delivery was refused (an internal note, through the outbox). */
+    refuse?: (ticketId: string, problems: readonly Problem[]) => Promise<void>;
+  },
 ): void {
   app.register(async (scope) => {
     // The signature covers the exact bytes Zendesk sent, so this route reads them raw.
@@ -71,11 +81,20 @@ export function zendeskRoutes(
         throw new AppError('bad_signature', `Webhook signature refused: ${problem}`);
       }
       let intake: TicketIntake;
+      let problems: Problem[] | null;
       try {
-        intake = deps.inbound.toIntake(parseWebhookJson(raw), req.headers);
+        const body = parseWebhookJson(raw);
+        intake = deps.inbound.toIntake(body, req.headers, raw);
+        problems = deps.inbound.unfileable(body, intake);
       } catch (err) {
         deps.metrics.webhookDeliveries.inc({ source: 'zendesk', outcome: 'invalid' });
         throw err;
+      }
+      if (problems) {
+        deps.metrics.webhookDeliveries.inc({ source: 'zendesk', outcome: 'invalid' });
+        // Nothing of the delivery is stored; only the note telling the agent what to fix.
+        await deps.refuse?.(intake.ticketId, problems);
+        throw new AppError('validation_failed', `Ticket ${intake.ticketId} cannot be filed: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`, { problems });
       }
       const outcome = await deps.ingest(intake);
       deps.metrics.webhookDeliveries.inc({ source: 'zendesk', outcome: outcome.status });

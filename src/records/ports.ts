@@ -51,6 +51,8 @@ export interface RecordRepository {
 export interface DeliveryClaim {
   readonly source: string;
   readonly key: string;
+  /** A second key that must also be new (what the sender's signature covers); a claim whose either key is known is a replay. */
+  readonly signedKey?: string | null;
   readonly ticketId: string | null;
   readonly ticketUpdatedAt: string | null;
 }

@@ -96,7 +96,11 @@ it('does not call the provider again when it succeeded but the process died befo
   const provider = new CountingProvider(ledger);
   // Simulate the crash window: the adjustment succeeded and was marked, but the record never moved on.
   await applyRecord({ ...deps, billing: provider }, record.id);
-  await t.db('lifecycle_records').where({ id: record.id }).update({ state: 'applying', version: 99 });
+  // Set up as the owner with the state-machine trigger off: the service's role cannot write this.
+  await t.admin.transaction(async (trx) => {
+    await trx.raw('SET LOCAL session_replication_role = replica');
+    await trx('lifecycle_records').where({ id: record.id }).update({ state: 'applying', version: 99 });
+  });
   expect(await applyRecord({ ...deps, billing: provider }, record.id)).toBe('applied');
   expect(provider.calls).toHaveLength(1);
 });

@@ -19,7 +19,7 @@ afterAll(async () => {
 
 /** Slack users as the directory would answer for them (the Slack-level tests use the real Web API client). */
 const directory: ApproverDirectory = {
-  emailOf: async (id) => ({ USUP1: 'sup1@corp.example', USUP2: 'sup2@corp.example', UAGENT: 'agent@corp.example', UOUT: 'x@corp.example' })[id] ?? null,
+  emailOf: async (id) => ({ USUP1: 'sup1@corp.example', USUP2: 'sup2@corp.example', UAGENT: 'agent@corp.example', UOUT: 'x@corp.example', UGRP: 'lead@corp.example' })[id] ?? null,
   groupsOf: async (id, groups) => (id === 'UGRP' ? groups.filter((g) => g === 'SLEADS') : []),
 };
 
@@ -108,4 +108,32 @@ it('refuses a click from a message built for an older version and refreshes the 
   expect(o).toMatchObject({ status: 'refused', code: 'stale' });
   expect(await countRows(t.db, 'outbox', { key: `approval-update.${record.id}.v${record.version}` })).toBe(1);
   expect(await countRows(t.db, 'audit_events', { record_id: record.id, type: 'approval.refused' })).toBe(1);
+});
+
+describe('four-eyes fails closed', () => {
+  /** A directory that cannot tell who the clicker is: Slack failed, or the token may not read emails. */
+  const blind = (what: 'email' | 'groups'): ApproverDirectory => ({
+    emailOf: async (id) => (what === 'email' ? null : await directory.emailOf(id)),
+    groupsOf: async (id, groups) => (what === 'groups' ? null : await directory.groupsOf(id, groups)),
+  });
+
+  it('refuses and audits a decision whose clicker has no known email, even a listed approver', async () => {
+    const { deps, record } = await pending(1);
+    // UAGENT is both the requesting agent and a listed approver: without the email this would be self-approval.
+    const o = await click({ ...deps, directory: blind('email') }, record.id, record.version, 'UAGENT');
+    expect(o).toMatchObject({ status: 'refused', code: 'identity_unknown', message: expect.stringMatching(/not recorded.*email/) });
+    expect((await t.db('lifecycle_records').where({ id: record.id }).first()).state).toBe('pending_approval');
+    expect(await countRows(t.db, 'approval_decisions', { record_id: record.id })).toBe(0);
+    const ev = await t.db('audit_events').where({ record_id: record.id, type: 'approval.refused' }).first();
+    expect(ev.data).toMatchObject({ code: 'identity_unknown', unknown: 'email' });
+    // A rejection counts as a decision too.
+    expect(await click({ ...deps, directory: blind('email') }, record.id, record.version, 'USUP1', 'reject', 'no')).toMatchObject({ code: 'identity_unknown' });
+  });
+
+  it('refuses a group approver whose group membership cannot be checked', async () => {
+    const { deps, record } = await pending(1);
+    expect(await click({ ...deps, directory: blind('groups') }, record.id, record.version, 'UGRP')).toMatchObject({ status: 'refused', code: 'identity_unknown' });
+    expect((await t.db('audit_events').where({ record_id: record.id, type: 'approval.refused' }).first()).data.unknown).toBe('groups');
+    expect((await t.db('lifecycle_records').where({ id: record.id }).first()).state).toBe('pending_approval');
+  });
 });

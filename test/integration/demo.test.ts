@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { runDemo } from '../../devtools/demo';
 import { runCli } from '../helpers/cli';
+import { APP_ROLE } from '../../src/db/connection';
+import { asUser } from '../helpers/db';
 
 /**
  * `npm run demo` is the first thing a new engineer runs: the real pipeline on the sample
@@ -19,7 +21,7 @@ afterAll(async () => {
 
 it('runs every sample ticket through the pipeline and ends with an intact audit trail', async () => {
   const lines: string[] = [];
-  const code = await runDemo({ out: (l) => lines.push(l), env: { ...process.env, DATABASE_URL: ADMIN_URL, REDIS_URL: 'redis://127.0.0.1:6379' }, database });
+  const code = await runDemo({ out: (l) => lines.push(l), env: { ...process.env, MIGRATE_DATABASE_URL: ADMIN_URL, DATABASE_URL: asUser(ADMIN_URL, APP_ROLE), REDIS_URL: 'redis://127.0.0.1:6379' }, database });
   const text = lines.join('\n');
   expect(code).toBe(0);
   expect(lines.filter((l) => /^\[\d\/6\]/.test(l))).toHaveLength(6);

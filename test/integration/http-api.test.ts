@@ -44,7 +44,7 @@ describe('health', () => {
 
   it('/readyz is 503 naming PostgreSQL when the database is unreachable', async () => {
     const { createDb } = await import('../../src/db/connection');
-    const deadDb = createDb('postgres://postgres@127.0.0.1:1/nothing', { asAppRole: false, acquireTimeoutMs: 500 });
+    const deadDb = createDb('postgres://postgres@127.0.0.1:1/nothing', { acquireTimeoutMs: 500 });
     const down = await buildTestHttp(deadDb);
     try {
       const r = await down.app.inject({ method: 'GET', url: '/readyz' });
@@ -116,4 +116,41 @@ describe('API', () => {
     expect(seqs).toEqual([...seqs].sort((a: number, b: number) => b - a));
     expect((await h.app.inject({ method: 'GET', url: '/api/accounts/nobody/history', headers: auth })).statusCode).toBe(404);
   });
+});
+
+describe('input the database cannot store is a 4xx naming it, with nothing stored', () => {
+  const records = () => t.db('lifecycle_records').count<{ n: string }[]>('* as n').then((r) => Number(r[0]!.n));
+
+  it.each([
+    ['a NUL in the query string', '/api/records?account_id=acc%00acme', /query\.account_id contains a NUL/],
+    ['a NUL in the path', '/api/accounts/acc%00acme/history', /path\.id contains a NUL/],
+    ['a NUL in a record id', '/api/records/abc%00', /path\.id contains a NUL/],
+  ])('%s', async (_what, url, why) => {
+    const r = await h.app.inject({ method: 'GET', url, headers: auth });
+    expect(r.statusCode).toBe(400);
+    expect(r.json().error.message).toMatch(why);
+  });
+
+  it.each([
+    ['a lone UTF-16 surrogate in the account id', { account_id: 'acc_\ud800' }, 400, /account_id contains a lone UTF-16 surrogate/],
+    ['a NUL in the reason', { reason_text: 'a\u0000b' }, 400, /reason_text contains a NUL/],
+    ['effective date 0000-01-01', { effective: '0000-01-01' }, 422, /effective: "0000-01-01" is not a date: calendar years start at 0001/],
+  ])('%s', async (_what, over, status, why) => {
+    const before = await records();
+    const r = await h.app.inject({ method: 'POST', url: '/api/records', headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify({ ...buildRequest('downgrade'), ...over }) });
+    expect(r.statusCode).toBe(status);
+    expect(r.json().error.message).toMatch(why);
+    expect(await records()).toBe(before);
+  });
+});
+
+it('/readyz tells a caller when to retry (Retry-After) while a dependency is down', async () => {
+  const down = await buildTestHttp(t.db, { redisUrl: 'redis://127.0.0.1:1' });
+  try {
+    const r = await down.app.inject({ method: 'GET', url: '/readyz' });
+    expect(r.statusCode).toBe(503);
+    expect(r.headers['retry-after']).toBe('5');
+  } finally {
+    await down.close();
+  }
 });

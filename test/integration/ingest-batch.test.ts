@@ -186,7 +186,7 @@ it('refuses a delivery that waited too long for a slot, so Zendesk gets an answe
 
 it('fails a whole batch at once when the failure is the database, and retries one at a time otherwise', async () => {
   const seen: number[] = [];
-  const unreachable = createDb('postgres://postgres@127.0.0.1:1/nothing', { asAppRole: false, acquireTimeoutMs: 300 });
+  const unreachable = createDb('postgres://postgres@127.0.0.1:1/nothing', { acquireTimeoutMs: 300 });
   let down = true;
   const batcher = new IngestBatcher(
     async (intakes) => {

@@ -1,5 +1,5 @@
 import { ingestTicket } from '../../src/app/ingest-ticket';
-import { createTestDb } from '../helpers/db';
+import { createTestDb, forceRecord } from '../helpers/db';
 import type { TestDb } from '../helpers/db';
 import { buildAccount } from '../helpers/builders';
 import { buildDeps, countRows, seedAccounts, TestClock } from '../helpers/app';
@@ -104,7 +104,7 @@ describe('trigger echoes and new requests on one ticket', () => {
     return ingestTicket(deps, { ...base, mapped: { relevant: true, request: req, mappingProblems: [], ...(opts.rerequest ? { rerequest: true } : {}) } });
   };
   const records = (ticket: string) => t.db('lifecycle_records').where({ ticket_id: ticket }).orderBy('created_at');
-  const setState = (id: string, state: string) => t.db('lifecycle_records').where({ id }).update({ state });
+  const setState = (id: string, state: string) => forceRecord(t, id, { state });
 
   it.each(['rejected', 'cancelled', 'confirmed', 'failed', 'closed', 'pending_approval', 'scheduled'])(
     'an unchanged request never files a second record while the first is %s',
@@ -195,7 +195,7 @@ describe('trigger echoes and new requests on one ticket', () => {
     const deps = buildDeps(t.db);
     const first = await deliver(deps, 'echo-legacy', request());
     await setState(first.record!.id, 'rejected');
-    await t.db('ticket_requests').where({ ticket_id: 'echo-legacy' }).delete();
+    await t.admin('ticket_requests').where({ ticket_id: 'echo-legacy' }).delete();
     expect((await deliver(deps, 'echo-legacy', request())).status).toBe('unchanged');
     expect((await deliver(deps, 'echo-legacy', request({ details: { to_plan: 'free' } }))).status).toBe('created');
   });

@@ -87,7 +87,7 @@ it('refuses to start on a Redis that may evict keys, saying how to fix it', asyn
   try {
     await c.config('SET', 'maxmemory-policy', 'allkeys-lru');
     const r = await runCli(['start', '--worker'], { ...stack.env, DATABASE_URL: t.url, REDIS_URL: redis.url });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/maxmemory-policy is "allkeys-lru".*CONFIG SET maxmemory-policy noeviction/);
   } finally {
     c.disconnect();
@@ -105,7 +105,7 @@ it('refuses to start with an invalid policy file, naming the path and the rule',
   const stack = await startStandins();
   try {
     const r = await runCli(['start'], { ...stack.env, DATABASE_URL: t.url, POLICY_FILE: file });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain(file);
     expect(r.stderr).toMatch(new RegExp(`rules\\[0\\] "${policy.rules[0].name}": approvals`));
   } finally {

@@ -73,11 +73,11 @@ afterAll(async () => {
   await t.destroy();
 });
 
-async function pendingRecord(required: 1 | 2 = 1) {
+async function pendingRecord(required: 1 | 2 = 1, agent = { id: 'UAGENT', email: 'agent@corp.example' }) {
   const d = deps();
   const { record } = await createRecord(d, {
-    request: buildRequest('service_credit', { requested_by: 'agent@corp.example', ticket_id: '777' }),
-    actor: { role: 'agent', id: 'agent@corp.example' },
+    request: buildRequest('service_credit', { requested_by: agent.email, ticket_id: '777' }),
+    actor: { role: 'agent', id: agent.email },
     onProblems: 'reject',
   });
   const { record: p } = await transitionRecord(d, { recordId: record.id, event: 'request_approval', actor: { role: 'system', id: 'policy' } });
@@ -86,7 +86,7 @@ async function pendingRecord(required: 1 | 2 = 1) {
       record_id: p.id,
       rule: 'credits',
       approvals_required: required,
-      approvers: { user_ids: ['USUP1', 'USUP2', 'UAGENT'], user_groups: [] },
+      approvers: { user_ids: ['USUP1', 'USUP2', agent.id], user_groups: [] },
       escalation: { user_ids: [], user_groups: [] },
       risk: [{ flag: 'unknown_requester', message: 'the requester is not a known contact of the account' }],
       reminder_after_hours: 4,
@@ -288,5 +288,169 @@ it('in Socket Mode (SLACK_APP_TOKEN) receives the same clicks over the WebSocket
   } finally {
     await socketApp.stop().catch(() => undefined);
     await ws.close();
+  }
+});
+
+describe('four-eyes fails closed on an unknown identity', () => {
+  it('asks Slack again after a failed lookup instead of remembering "no email"', async () => {
+    const directory = new SlackDirectory(new WebClient(TOKEN, { slackApiUrl: slack.url }));
+    slack.failNext('users.info', { error: 'fatal_error' });
+    expect(await directory.emailOf('USUP1')).toBeNull();
+    expect(await directory.emailOf('USUP1')).toBe('sup1@corp.example');
+    slack.failNext('usergroups.users.list', { error: 'fatal_error' });
+    slack.usergroups.set('S0LEADS01', ['USUP1']);
+    expect(await directory.groupsOf('USUP1', ['S0LEADS01'])).toBeNull();
+    expect(await directory.groupsOf('USUP1', ['S0LEADS01'])).toEqual(['S0LEADS01']);
+  });
+
+  it('refuses the requesting agent when the token cannot read emails: ephemeral message, audited, nothing decided', async () => {
+    // U0AGENT2 requested the change and is also a listed approver; only the email tells them apart.
+    slack.users.set('U0AGENT2', { id: 'U0AGENT2', email: 'agent2@corp.example', name: 'agent2' });
+    const { record, posted } = await pendingRecord(1, { id: 'U0AGENT2', email: 'agent2@corp.example' });
+    slack.scopes = slack.scopes.filter((s) => s !== 'users:read.email');
+    try {
+      const before = slack.callsOf('chat.postEphemeral').length;
+      await postSlack(buttonClick('U0AGENT2', 'approval_approve', approveButton(posted), '1.3'));
+      await until(() => slack.callsOf('chat.postEphemeral').length > before);
+      const eph = slack.callsOf('chat.postEphemeral').at(-1)!;
+      expect(eph.args).toMatchObject({ user: 'U0AGENT2', channel: CHANNEL });
+      expect(eph.args.text).toMatch(/not recorded.*email.*users:read\.email/s);
+      expect((await t.db('lifecycle_records').where({ id: record.id }).first()).state).toBe('pending_approval');
+      expect(await countRows(t.db, 'approval_decisions', { record_id: record.id })).toBe(0);
+      const refused = await t.db('audit_events').where({ record_id: record.id, type: 'approval.refused' }).first();
+      expect(refused.data).toMatchObject({ code: 'identity_unknown', unknown: 'email' });
+    } finally {
+      slack.scopes = [...slack.scopes, 'users:read.email'];
+    }
+  });
+});
+
+it('asks auth.test at most once however many requests arrive', async () => {
+  const { posted } = await pendingRecord(2);
+  const before = slack.callsOf('auth.test').length;
+  for (let i = 0; i < 5; i++) await postSlack(buttonClick('UOUT', 'approval_approve', approveButton(posted), `2.${i}`));
+  await until(() => slack.callsOf('chat.postEphemeral').filter((c) => c.args.user === 'UOUT').length >= 5);
+  expect(slack.callsOf('auth.test').length - before).toBeLessThanOrEqual(1);
+});
+
+describe('the gate before Bolt', () => {
+  const now = () => Math.floor(Date.now() / 1000);
+
+  it.each([
+    ['6 minutes ahead', 6 * 60],
+    ['a day ahead', 86_400],
+    ['ten years ahead', 10 * 365 * 86_400],
+    ['6 minutes behind', -6 * 60],
+  ])('refuses a signature timestamped %s', async (_what, offset) => {
+    const { record, posted } = await pendingRecord();
+    const res = await postSlack(buttonClick('USUP1', 'approval_approve', approveButton(posted), '3.1'), { timestamp: now() + offset });
+    expect(res.status).toBe(401);
+    expect(JSON.parse(res.text).error.message).toMatch(/stale_timestamp/);
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await t.db('lifecycle_records').where({ id: record.id }).first()).state).toBe('pending_approval');
+  });
+
+  it.each([
+    ['payload=null', 'application/x-www-form-urlencoded', 'payload=null', /expected a JSON object, got null/],
+    ['a JSON null', 'application/json', 'null', /expected a JSON object, got null/],
+    ['a JSON array', 'application/json', '[1]', /got an array/],
+    ['block_actions without a user', 'application/x-www-form-urlencoded', new URLSearchParams({ payload: JSON.stringify({ type: 'block_actions', actions: [] }) }).toString(), /needs user\.id/],
+    ['a view_submission without a view', 'application/x-www-form-urlencoded', new URLSearchParams({ payload: JSON.stringify({ type: 'view_submission', user: { id: 'USUP1' } }) }).toString(), /needs a view/],
+    ['a lone surrogate in a value', 'application/json', JSON.stringify({ type: 'event_callback', event: { type: 'app_home_opened', user: '\ud800' } }), /lone UTF-16 surrogate/],
+    ['a command without a user', 'application/x-www-form-urlencoded', 'command=%2Flifecycle&text=x', /needs user_id/],
+    // Found by the fuzz suite: Bolt reads channel.id of a payload with actions, and threw on null (500).
+    [
+      'an interaction whose channel is null',
+      'application/x-www-form-urlencoded',
+      new URLSearchParams({ payload: JSON.stringify({ type: 'view_closed', user: { id: 'USUP1' }, channel: null, actions: [{ type: 'button', action_id: 'approval_approve', value: 'x' }], view: { callback_id: 'x' } }) }).toString(),
+      /channel must be an object/,
+    ],
+  ])('answers a validly signed %s with 400 naming the problem', async (_what, type, body, why) => {
+    const res = await fetch(base + SLACK_EVENTS_PATH, { method: 'POST', headers: { 'content-type': type, ...slackSignatureHeaders(SECRET, now(), body) }, body });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(why);
+    expect((await fetch(base + '/healthz')).status).toBe(200);
+  });
+
+  it('refuses a body larger than 64 KB with 413 before reading it, and /healthz answers under 100 such requests', async () => {
+    const { request } = await import('node:http');
+    const { port } = new URL(base);
+    // Each declares 4 MB but sends only the first 128 KB and then waits: only a server that stops
+    // reading at the cap answers before the client gives up.
+    const oversized = () =>
+      new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, method: 'POST', path: SLACK_EVENTS_PATH, headers: { 'content-type': 'application/json', 'content-length': String(4 * 1024 * 1024) } });
+        const timer = setTimeout(() => reject(new Error('no answer: the server is still reading')), 5000);
+        req.on('response', (res) => {
+          clearTimeout(timer);
+          res.resume();
+          resolve(res.statusCode!);
+          req.destroy();
+        });
+        req.on('error', () => undefined);
+        req.write(Buffer.alloc(128 * 1024, 0x61));
+      });
+    const started = Date.now();
+    const results = Promise.all(Array.from({ length: 100 }, oversized));
+    const health = await fetch(base + '/healthz');
+    const healthMs = Date.now() - started;
+    expect(health.status).toBe(200);
+    expect(await results).toEqual(Array.from({ length: 100 }, () => 413));
+    expect(healthMs).toBeLessThan(2000);
+    // Without a declared length too (chunked): cut off at the cap.
+    const chunked = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, method: 'POST', path: SLACK_EVENTS_PATH, headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } });
+      const timer = setTimeout(() => reject(new Error('no answer')), 5000);
+      req.on('response', (res) => (clearTimeout(timer), res.resume(), resolve(res.statusCode!), req.destroy()));
+      req.on('error', () => undefined);
+      req.write(Buffer.alloc(70 * 1024, 0x61));
+    });
+    expect(chunked).toBe(413);
+  });
+});
+
+it('tells the clicker the decision did not go through when PostgreSQL is down, and writes nothing', async () => {
+  const { createDb } = await import('../../src/db/connection');
+  const dead = createDb('postgres://lifecycle_desk_app@127.0.0.1:1/nothing', { acquireTimeoutMs: 300 });
+  const downApp = createSlackApp({
+    botToken: TOKEN,
+    signingSecret: SECRET,
+    apiUrl: slack.url,
+    db: dead,
+    app: buildDeps(dead),
+    directory: new SlackDirectory(new WebClient(TOKEN, { slackApiUrl: slack.url })),
+    logger: createLogger('silent'),
+    ticketUrl: () => null,
+    approverGroups: [],
+  });
+  const downHttp = await buildHttpApp({
+    db: dead,
+    redis,
+    app: buildDeps(dead),
+    logger: createLogger('silent'),
+    metrics: new Metrics({ defaultMetrics: false }),
+    apiToken: undefined,
+    rawHandlers: new Map([[SLACK_EVENTS_PATH, downApp.requestListener!]]),
+  });
+  await downHttp.listen({ port: 0, host: '127.0.0.1' });
+  try {
+    const { record, posted } = await pendingRecord();
+    const before = slack.callsOf('chat.postEphemeral').length;
+    const body = new URLSearchParams(buttonClick('USUP1', 'approval_approve', approveButton(posted), '4.1')).toString();
+    const res = await fetch(`http://127.0.0.1:${(downHttp.server.address() as AddressInfo).port}${SLACK_EVENTS_PATH}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...slackSignatureHeaders(SECRET, Math.floor(Date.now() / 1000), body) },
+      body,
+    });
+    expect(res.status).toBe(200);
+    await until(() => slack.callsOf('chat.postEphemeral').length > before);
+    const eph = slack.callsOf('chat.postEphemeral').at(-1)!;
+    expect(eph.args).toMatchObject({ user: 'USUP1', channel: CHANNEL });
+    expect(eph.args.text).toMatch(/did not go through: the database is unavailable/);
+    expect((await t.db('lifecycle_records').where({ id: record.id }).first()).state).toBe('pending_approval');
+    expect(await countRows(t.db, 'approval_decisions', { record_id: record.id })).toBe(0);
+  } finally {
+    await downHttp.close();
+    await dead.destroy();
   }
 });

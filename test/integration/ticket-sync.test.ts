@@ -2,7 +2,7 @@ import { syncTicket } from '../../src/app/sync-ticket';
 import { ingestTicket } from '../../src/app/ingest-ticket';
 import { ZendeskClient } from '../../src/integrations/zendesk/zendesk.client';
 import { ZendeskStandin } from '../../devtools/zendesk.standin';
-import { createTestDb } from '../helpers/db';
+import { createTestDb, forceRecord } from '../helpers/db';
 import type { TestDb } from '../helpers/db';
 import { buildAccount } from '../helpers/builders';
 import { buildDeps, seedAccounts } from '../helpers/app';
@@ -27,7 +27,7 @@ const helpdesk = () => new ZendeskClient({ baseUrl: z.apiUrl, email: 'bot@suppor
 async function confirmedRecord(ticket: number): Promise<string> {
   const deps = buildDeps(t.db);
   const o = await ingestTicket(deps, ticketIntake(String(ticket), `k-${ticket}`, downgradeRequest()));
-  await t.db('lifecycle_records').where({ id: o.record!.id }).update({ state: 'confirmed', version: 5 });
+  await forceRecord(t, o.record!.id, { state: 'confirmed', version: 5 });
   return o.record!.id;
 }
 

@@ -258,3 +258,81 @@ it('a database failure after the delivery row is written rolls everything back a
   expect(retried.status).toBe(200);
   expect(await countRows(t.db, 'lifecycle_records', { ticket_id: '9051' })).toBe(1);
 });
+
+it('a connection PostgreSQL drops in the middle of a delivery answers 503 with Retry-After; the retry succeeds', async () => {
+  const raw = JSON.stringify(upgrade(9052));
+  const headers = zendeskHeaders(s.stack.secrets.zendeskWebhook, raw, undefined, 'inv-9052');
+  // Hold the ticket's intake lock, so the delivery's transaction waits on it; then kill its connection.
+  const holder = await t.admin.transaction();
+  try {
+    await holder.raw("SELECT pg_advisory_xact_lock(hashtextextended('zendesk-ticket:' || ?, 0))", ['9052']);
+    const pending = fetch(`${s.base}/webhooks/zendesk`, { method: 'POST', headers, body: raw });
+    let killed = 0;
+    for (let i = 0; i < 100 && killed === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      const { rows } = await holder.raw<{ rows: { n: string }[] }>(
+        "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = current_database() AND wait_event_type = 'Lock'",
+      );
+      killed = Number(rows[0]!.n);
+    }
+    expect(killed).toBeGreaterThan(0);
+    const res = await pending;
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('5');
+  } finally {
+    await holder.rollback();
+  }
+  expect(await countRows(t.db, 'webhook_deliveries', { ticket_id: '9052' })).toBe(0);
+  const retried = await fetch(`${s.base}/webhooks/zendesk`, { method: 'POST', headers, body: raw });
+  expect(retried.status).toBe(200);
+  expect(await countRows(t.db, 'lifecycle_records', { ticket_id: '9052' })).toBe(1);
+});
+
+describe('replays and values that cannot be filed', () => {
+  it('a signed delivery resent with a new invocation id is a duplicate: a cancelled record is not re-created', async () => {
+    const raw = JSON.stringify(upgrade(9060, { to_plan: '' }));
+    const at = new Date();
+    const first = await fetch(`${s.base}/webhooks/zendesk`, { method: 'POST', headers: zendeskHeaders(s.stack.secrets.zendeskWebhook, raw, at, 'inv-9060-a'), body: raw });
+    const created = (await first.json()) as { status: string; record_id: string };
+    expect(created.status).toBe('created');
+    // The agent withdraws the request.
+    const cancel = await fetch(`${s.base}/api/records/${created.record_id}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${s.config.apiToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ by: 'agent@support.example' }),
+    });
+    expect(cancel.status).toBe(200);
+    // The same signed bytes, replayed within the five minutes under another (unsigned) invocation id.
+    const replay = await deliver(null, { raw, at, invocation: 'inv-9060-b' });
+    expect(replay).toMatchObject({ status: 200, json: { status: 'duplicate' } });
+    expect(await t.db('lifecycle_records').where({ ticket_id: '9060' }).select('state')).toEqual([{ state: 'cancelled' }]);
+  });
+
+  it('a genuine retry (same invocation id) and a new edit (new signature) still behave as before', async () => {
+    const raw = JSON.stringify(upgrade(9061, { to_plan: '' }));
+    const at = new Date();
+    expect((await deliver(null, { raw, at, invocation: 'inv-9061' })).json.status).toBe('created');
+    // Zendesk's retry of the same invocation, signed again a second later.
+    expect((await deliver(null, { raw, at: new Date(at.getTime() + 1000), invocation: 'inv-9061' })).json.status).toBe('duplicate');
+    const edited = JSON.stringify(triggerBody(9061, { kind: 'lc_upgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'growth', to_plan: 'business' }, { updatedAt: '2026-03-16T10:05:00Z' }));
+    expect((await deliver(null, { raw: edited, invocation: 'inv-9061-b' })).json.status).toBe('submitted');
+  });
+
+  it.each([
+    ['a lone UTF-16 surrogate in the account id', { account_id: 'acc_\ud800' }, /account_id: contains a lone UTF-16 surrogate/, /Account ID \(field 360001000003\): contains a lone UTF-16 surrogate/],
+    ['effective date 0000-01-01', { effective: '0000-01-01' }, /effective: "0000-01-01" is not a date/, /: "0000-01-01" is not a date/],
+  ])('%s is a 422 naming it, nothing is stored, and the agent gets a note', async (_what, over, why, noteWhy) => {
+    const ticket = _what.startsWith('a lone') ? 9062 : 9063;
+    const before = await Promise.all(['lifecycle_records', 'audit_events', 'webhook_deliveries'].map((x) => countRows(t.db, x)));
+    const r = await deliver(upgrade(ticket, over));
+    expect(r.status).toBe(422);
+    expect(r.json.error!.message).toMatch(why);
+    expect(await Promise.all(['lifecycle_records', 'audit_events', 'webhook_deliveries'].map((x) => countRows(t.db, x)))).toEqual(before);
+    const notes = await t.db('outbox').where({ topic: 'zendesk.note' }).whereRaw("payload->>'ticket_id' = ?", [String(ticket)]);
+    expect(notes).toHaveLength(1);
+    expect(notes[0].payload.note).toMatch(noteWhy);
+    // The same delivery again adds no second note.
+    await deliver(upgrade(ticket, over));
+    expect(await t.db('outbox').where({ topic: 'zendesk.note' }).whereRaw("payload->>'ticket_id' = ?", [String(ticket)])).toHaveLength(1);
+  });
+});

@@ -20,6 +20,11 @@ it.each([
   ['a statement timeout', Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' })],
   ['an unreachable database', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })],
   ['a full intake queue', new AppError('unavailable', 'Too many webhook deliveries are waiting; retry shortly', { retryable: true })],
+  // node-postgres, after the connection under a transaction dropped (PostgreSQL restarted or killed it).
+  ['a dropped connection', new Error('Client has encountered a connection error and is not queryable')],
+  ['a closed client', new Error('Client was closed and is not queryable')],
+  ['a connection that ended', new Error('Connection terminated unexpectedly')],
+  ['an administrator shutdown', Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })],
 ])('%s is a 503 with Retry-After and a JSON error', async (_what, error) => {
   const r = await replyTo(error);
   expect(r.status).toBe(503);
@@ -32,4 +37,15 @@ it('a programming error stays a 500 without Retry-After and without its message'
   expect(r.status).toBe(500);
   expect(r.retryAfter).toBeUndefined();
   expect(r.body.error.message).not.toContain('secret');
+});
+
+it.each([
+  ['a year PostgreSQL cannot store', '22008', 'date/time field value out of range: "0000-01-01T00:00:00.000Z"'],
+  ['text PostgreSQL cannot store', '22P05', 'unsupported Unicode escape sequence'],
+  ['a NUL byte', '22021', 'invalid byte sequence for encoding "UTF8": 0x00'],
+])('%s (a data exception from the request\'s own value) is a 422 naming it, not a 500', async (_what, code, message) => {
+  const r = await replyTo(Object.assign(new Error(message), { code }));
+  expect(r.status).toBe(422);
+  expect(r.body.error.code).toBe('validation_failed');
+  expect(r.body.error.message).toContain(message);
 });

@@ -1,8 +1,9 @@
-import { App, HTTPReceiver, LogLevel } from '@slack/bolt';
+import { App, HTTPModuleFunctions, HTTPReceiver, LogLevel } from '@slack/bolt';
 import type { Logger as BoltLogger } from '@slack/bolt';
 import type { BlockAction, ButtonAction, ViewSubmitAction } from '@slack/bolt';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Knex } from 'knex';
+import { WebClient } from '@slack/web-api';
 import type { Logger } from '../../observability/logger';
 import { decideApproval } from '../../app/decide-approval';
 import type { ApproverDirectory, DecisionOutcome } from '../../app/decide-approval';
@@ -10,6 +11,8 @@ import type { AppDeps } from '../../app/deps';
 import { pendingApprovalsFor } from '../../db/approvals.repository';
 import { listRecords } from '../../db/record.queries';
 import { loadApprovalSnapshot } from '../../db/approval.queries';
+import { isDatabaseUnavailable } from '../../http/errors';
+import { SLACK_MAX_BODY_BYTES, slackGate } from './slack.http';
 import {
   ACTION_APPROVE,
   ACTION_REJECT,
@@ -40,6 +43,13 @@ export interface SlackAppOptions {
   readonly approverGroups: readonly string[];
   /** Called after a decision, to drop the record's reminder and escalation jobs. */
   readonly onDecided?: (recordId: string) => Promise<void>;
+  /** The bot's identity, when start-up already asked auth.test (then Bolt never asks again). */
+  readonly identity?: SlackBotIdentity;
+}
+
+export interface SlackBotIdentity {
+  readonly botId: string;
+  readonly botUserId: string;
 }
 
 export interface SlackApp {
@@ -67,30 +77,80 @@ function boltLogger(logger: Logger): BoltLogger {
 
 const explain = (o: DecisionOutcome): string | null => (o.status === 'refused' ? o.message : null);
 
+const NOT_RECORDED_DB =
+  'Your decision did not go through: the database is unavailable right now, so nothing was recorded. Please click again in a minute.';
+const NOT_RECORDED =
+  'Your decision did not go through because of an internal error, so nothing was recorded. Please try again; if it keeps failing, tell an admin.';
+
 /**
  * The Bolt app: Approve/Reject buttons, the reject-reason modal, the App Home tab and the
  * /lifecycle command. Every listener acknowledges first and works after, so Slack always gets
  * its answer within 3 seconds; decisions go through decideApproval, and message updates through
  * the outbox.
  */
+const { defaultProcessEventErrorHandler } = HTTPModuleFunctions;
+/** Bolt's default error handler without its own log lines (ours above says more). */
+const quiet: BoltLogger = { debug() {}, info() {}, warn() {}, error() {}, setLevel() {}, getLevel: () => LogLevel.ERROR, setName() {} };
+
 export function createSlackApp(o: SlackAppOptions): SlackApp {
   const logger = boltLogger(o.logger);
   const receiver = o.appToken
     ? undefined
-    : new HTTPReceiver({ signingSecret: o.signingSecret, endpoints: SLACK_EVENTS_PATH, processBeforeResponse: false, logger, unhandledRequestTimeoutMillis: 2500 });
+    : new HTTPReceiver({
+        signingSecret: o.signingSecret,
+        endpoints: SLACK_EVENTS_PATH,
+        processBeforeResponse: false,
+        logger,
+        unhandledRequestTimeoutMillis: 2500,
+        bodyLimit: SLACK_MAX_BODY_BYTES,
+        // Bolt's own handler logs only "an unhandled error occurred" and keeps the cause at debug
+        // level; whoever is on call needs the cause. The answer stays Bolt's (500, or 401 when
+        // authorisation failed): the gate in front has already refused every malformed body.
+        processEventErrorHandler: async (args) => {
+          o.logger.error({ err: { message: (args.error as Error)?.message ?? String(args.error) } }, 'slack request failed inside Bolt');
+          return defaultProcessEventErrorHandler({ ...args, logger: quiet });
+        },
+      });
+  const clientOptions = { ...(o.apiUrl ? { slackApiUrl: o.apiUrl } : {}), retryConfig: { retries: 3, factor: 2, minTimeout: 500, maxTimeout: 5000 } };
+  // Bolt given only a token asks auth.test on every incoming request (with token verification
+  // off it never keeps the answer). The bot's identity does not change while we run: ask once,
+  // or not at all when start-up already did, and ask again only after a failure.
+  const identityClient = new WebClient(o.botToken, clientOptions);
+  let identity: Promise<SlackBotIdentity> | null = o.identity ? Promise.resolve(o.identity) : null;
+  const authorize = async () => {
+    identity ??= identityClient.auth.test().then(
+      (r) => ({ botId: r.bot_id ?? '', botUserId: r.user_id ?? '' }),
+      (err: unknown) => {
+        identity = null;
+        throw err;
+      },
+    );
+    return { botToken: o.botToken, ...(await identity) };
+  };
   const bolt = new App({
-    token: o.botToken,
+    authorize,
     logger,
-    tokenVerificationEnabled: false,
     ignoreSelf: false,
-    clientOptions: { ...(o.apiUrl ? { slackApiUrl: o.apiUrl } : {}), retryConfig: { retries: 3, factor: 2, minTimeout: 500, maxTimeout: 5000 } },
+    clientOptions,
     ...(receiver ? { receiver } : { socketMode: true, appToken: o.appToken, signingSecret: o.signingSecret }),
   });
 
-  const decide = async (input: Parameters<typeof decideApproval>[1]) => {
-    const outcome = await decideApproval({ store: o.app.store, clock: o.app.clock, directory: o.directory }, input);
-    if (outcome.status === 'decided') await o.onDecided?.(input.recordId).catch((err: Error) => o.logger.warn({ err: { message: err.message } }, 'could not cancel reminders'));
-    return outcome;
+  /**
+   * Decides a click and tells the clicker (ephemeral) when it did not count: a refusal, or a
+   * failure. A failed decision rolled back whole, so the clicker can simply click again.
+   */
+  const decide = async (input: Parameters<typeof decideApproval>[1], tell: (text: string) => Promise<unknown>) => {
+    let why: string | null;
+    try {
+      const outcome = await decideApproval({ store: o.app.store, clock: o.app.clock, directory: o.directory }, input);
+      if (outcome.status === 'decided') await o.onDecided?.(input.recordId).catch((err: Error) => o.logger.warn({ err: { message: err.message } }, 'could not cancel reminders'));
+      why = explain(outcome);
+    } catch (err) {
+      const unavailable = isDatabaseUnavailable(err);
+      o.logger.error({ err: { message: (err as Error).message, code: (err as { code?: string }).code }, record_id: input.recordId }, 'approval decision failed');
+      why = unavailable ? NOT_RECORDED_DB : NOT_RECORDED;
+    }
+    if (why) await tell(why).catch((err: Error) => o.logger.warn({ err: { message: err.message } }, 'could not tell the clicker'));
   };
 
   bolt.action<BlockAction<ButtonAction>>(ACTION_APPROVE, async ({ ack, body, action, client }) => {
@@ -98,9 +158,10 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
     const value = parseApprovalButtonValue(action.value);
     const channel = body.channel?.id;
     if (!value) return;
-    const outcome = await decide({ recordId: value.record_id, version: value.version, decision: 'approve', approverId: body.user.id, approverName: body.user.name });
-    const why = explain(outcome);
-    if (why && channel) await client.chat.postEphemeral({ channel, user: body.user.id, text: why });
+    await decide(
+      { recordId: value.record_id, version: value.version, decision: 'approve', approverId: body.user.id, approverName: body.user.name },
+      async (text) => (channel ? client.chat.postEphemeral({ channel, user: body.user.id, text }) : undefined),
+    );
   });
 
   bolt.action<BlockAction<ButtonAction>>(ACTION_REJECT, async ({ ack, body, action, client }) => {
@@ -123,14 +184,15 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
     await ack();
     const meta = parseRejectModalMeta(view.private_metadata);
     if (!meta) return;
-    const outcome = await decide({ recordId: meta.record_id, version: meta.version, decision: 'reject', approverId: body.user.id, approverName: body.user.name, reason });
-    const why = explain(outcome);
-    if (why) await client.chat.postEphemeral({ channel: meta.channel, user: body.user.id, text: why });
+    await decide(
+      { recordId: meta.record_id, version: meta.version, decision: 'reject', approverId: body.user.id, approverName: body.user.name, reason },
+      (text) => client.chat.postEphemeral({ channel: meta.channel, user: body.user.id, text }),
+    );
   });
 
   bolt.event('app_home_opened', async ({ event, client }) => {
     if (event.tab && event.tab !== 'home') return;
-    const groups = o.approverGroups.length ? await o.directory.groupsOf(event.user, o.approverGroups) : [];
+    const groups = (o.approverGroups.length ? await o.directory.groupsOf(event.user, o.approverGroups) : null) ?? [];
     const pending = await pendingApprovalsFor(o.db, event.user, groups, 40);
     // The same snapshot the approval message is built from, for all pending items at once.
     const snapshots = await Promise.all(pending.map((p) => loadApprovalSnapshot(o.db, p.record_id)));
@@ -171,7 +233,7 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
 
   return {
     bolt,
-    requestListener: receiver ? receiver.requestListener : null,
+    requestListener: receiver ? slackGate({ signingSecret: o.signingSecret, logger: o.logger, next: receiver.requestListener }) : null,
     start: async () => {
       if (!receiver) await bolt.start();
     },

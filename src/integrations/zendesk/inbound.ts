@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import type { Problem } from '../../records/errors';
+import { findUnstorableText, findYearZeroDate } from '../../http/input-guards';
 import type { TicketIntake } from '../../app/ingest-ticket';
 import type { ZendeskInbound } from '../../http/zendesk.routes';
 import { FIELD_NAMES, fieldLabel } from './field-map';
@@ -13,13 +16,14 @@ const header = (h: FastifyRequest['headers'], name: string): string | undefined 
   return Array.isArray(v) ? v[0] : v;
 };
 
-export function intakeOf(delivery: ZendeskDelivery, map: FieldMap): TicketIntake {
+export function intakeOf(delivery: ZendeskDelivery, map: FieldMap, signedKey?: string): TicketIntake {
   // An event names the ticket's tags: when none of them can mark a request, reading the ticket
   // through the API (rate-limited) would only find that out again.
   const skip = !delivery.ticket && delivery.eventTags && !mayBeRequest(delivery.eventTags, map);
   return {
     source: 'zendesk',
     deliveryKey: delivery.deliveryKey,
+    ...(signedKey ? { signedKey } : {}),
     ticketId: delivery.ticketId,
     ticketUpdatedAt: delivery.ticket?.updated_at ?? null,
     mapped: delivery.ticket
@@ -43,10 +47,45 @@ export function zendeskInbound(secrets: readonly string[], map: FieldMap): Zende
       });
       return r.ok ? null : r.reason;
     },
-    toIntake(body, headers) {
-      return intakeOf(parseZendeskDelivery(body, { invocationId: header(headers, 'x-zendesk-webhook-invocation-id') }), map);
+    toIntake(body, headers, rawBody) {
+      const delivery = parseZendeskDelivery(body, { invocationId: header(headers, 'x-zendesk-webhook-invocation-id') });
+      return intakeOf(delivery, map, signedDeliveryKey(header(headers, TIMESTAMP_HEADER) ?? '', rawBody));
+    },
+    unfileable(body, intake) {
+      return unfileableProblems(body, intake, map);
     },
   };
+}
+
+/**
+ * What the signature covers (timestamp and body), hashed: the same signed delivery sent again
+ * under a new invocation id (an unsigned header) has the same key and counts as a replay.
+ */
+export const signedDeliveryKey = (timestamp: string, rawBody: Buffer): string =>
+  createHash('sha256').update(timestamp).update('\n').update(rawBody).digest('hex');
+
+/** `ticket.fields.<id>` → the request field the map reads from it (so the note names the ticket field). */
+function requestPathOf(bodyPath: string, map: FieldMap): string {
+  const m = /^ticket\.fields\.(\d+)/.exec(bodyPath);
+  if (!m) return bodyPath;
+  const name = FIELD_NAMES.find((n) => map.fields[n] !== undefined && String(map.fields[n]) === m[1]);
+  return name ?? bodyPath;
+}
+
+/**
+ * Values a delivery carries that cannot become part of a record at all: text the database cannot
+ * store (a lone UTF-16 surrogate) anywhere in the body, or a date in year 0000 in the mapped
+ * request. Such a delivery is refused (422) with nothing stored, and the agent gets a note.
+ */
+export function unfileableProblems(body: unknown, intake: TicketIntake, map: FieldMap): Problem[] | null {
+  // NUL characters are not here: the payload parser strips control characters from every text.
+  const text = findUnstorableText(body, '', { allowNul: true });
+  if (text) return [{ field: requestPathOf(text.field, map), message: text.message }];
+  if (intake.mapped?.relevant) {
+    const date = findYearZeroDate(intake.mapped.request);
+    if (date) return [{ field: date.field, message: date.message }];
+  }
+  return null;
 }
 
 /** Request paths in problems ("details.to_plan") → the ticket field an agent edits ("Target plan (field 360…)"). */
