@@ -25,6 +25,7 @@ import * as createBillingBooks from './20261201000310_create_billing_books';
 import * as createBillingPreviews from './20261201000320_create_billing_previews';
 import * as indexReports from './20261201000400_index_reports';
 import * as createWatchdogAlerts from './20261201000410_create_watchdog_alerts';
+import * as createAuditAppendFunction from './20261201000610_create_audit_append_function';
 import * as grantTicketRequests from './20261201000700_grant_ticket_requests';
 
 /**
@@ -58,6 +59,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000320_create_billing_previews': createBillingPreviews,
   '20261201000400_index_reports': indexReports,
   '20261201000410_create_watchdog_alerts': createWatchdogAlerts,
+  '20261201000610_create_audit_append_function': createAuditAppendFunction,
   '20261201000700_grant_ticket_requests': grantTicketRequests,
 };
 

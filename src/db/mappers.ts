@@ -6,7 +6,9 @@ import type { Effective, Kind, LifecycleRecord, Requester, State } from '../reco
 /** Row ⇄ domain mapping. PostgreSQL returns bigint as string and timestamptz as Date. */
 
 const iso = (v: Date | string | null): string | null => (v === null ? null : v instanceof Date ? v.toISOString() : new Date(v).toISOString());
-const isoReq = (v: Date | string): string => iso(v) as string;
+const ISO_UTC_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+/** An instant as ISO text; text already in that exact form (from SQL's to_char) passes through unparsed. */
+const isoReq = (v: Date | string): string => (typeof v === 'string' && ISO_UTC_MS.test(v) ? v : (iso(v) as string));
 const num = (v: string | number | null): number | null => (v === null ? null : Number(v));
 
 export interface RecordRow {

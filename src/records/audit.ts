@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash as oneShotHash } from 'node:crypto';
 import type { Actor } from './actors';
 
 /** An audit event before it is chained: what happened, to which record, by whom, when. */
@@ -27,17 +27,43 @@ export interface AuditEvent extends AuditEventDraft {
  * whatever order their keys were built in, so the hash survives a round-trip through jsonb.
  */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError('non-finite number in audit data');
-    return JSON.stringify(value) ?? 'null';
+  // Written as plain loops: `audit verify` runs this once per event over millions of events.
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError('non-finite number in audit data');
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object': {
+      if (value === null) return 'null';
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) {
+          if (i > 0) out += ',';
+          const v: unknown = value[i];
+          out += v === undefined ? 'null' : canonicalJson(v);
+        }
+        return out + ']';
+      }
+      if (value instanceof Date) return JSON.stringify(value.toISOString());
+      const o = value as Record<string, unknown>;
+      const keys = Object.keys(o).sort();
+      let out = '{';
+      let first = true;
+      for (const k of keys) {
+        const v = o[k];
+        if (v === undefined) continue;
+        out += (first ? '' : ',') + JSON.stringify(k) + ':' + canonicalJson(v);
+        first = false;
+      }
+      return out + '}';
+    }
+    default:
+      // undefined, functions and symbols serialise as null (JSON.stringify drops or nulls them); bigint throws.
+      return JSON.stringify(value) ?? 'null';
   }
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
-  if (value instanceof Date) return JSON.stringify(value.toISOString());
-  const entries = Object.keys(value)
-    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
-  return `{${entries.join(',')}}`;
 }
 
 /** The fields an event's hash covers. Everything that gives the event its meaning, and its place in the chain. */
@@ -54,8 +80,27 @@ export function hashedContent(e: Omit<AuditEvent, 'id' | 'hash'>): Record<string
   };
 }
 
+/** SHA-256 of UTF-8 text, hex: Node's one-shot `crypto.hash` where it exists (about twice as fast per call). */
+const sha256Hex: (text: string) => string =
+  typeof oneShotHash === 'function' ? (text) => oneShotHash('sha256', text, 'hex') : (text) => createHash('sha256').update(text, 'utf8').digest('hex');
+
 export function computeEventHash(e: Omit<AuditEvent, 'id' | 'hash'>): string {
-  return createHash('sha256').update(canonicalJson(hashedContent(e)), 'utf8').digest('hex');
+  const p = hashedContentPieces(e);
+  return sha256Hex(p.head + (e.prev_hash === null ? 'null' : JSON.stringify(e.prev_hash)) + p.mid + JSON.stringify(e.seq) + p.tail);
+}
+
+/**
+ * The canonical JSON of a draft's hashed content, in three pieces around the two values only the
+ * appender knows once it holds the account's head: `head + JSON(prev_hash) + mid + seq + tail` is
+ * exactly `canonicalJson(hashedContent(event))` (keys sort as account_id, actor, data, occurred_at,
+ * prev_hash, record_id, seq, type). The database's `audit_append` hashes it that way.
+ */
+export function hashedContentPieces(d: AuditEventDraft): { head: string; mid: string; tail: string } {
+  return {
+    head: `{"account_id":${canonicalJson(d.account_id)},"actor":${canonicalJson(d.actor)},"data":${canonicalJson(d.data)},"occurred_at":${canonicalJson(d.occurred_at)},"prev_hash":`,
+    mid: `,"record_id":${canonicalJson(d.record_id)},"seq":`,
+    tail: `,"type":${canonicalJson(d.type)}}`,
+  };
 }
 
 /** Chains drafts after a head (the account's last seq and hash). Pure; the store serialises per account. */

@@ -1,4 +1,6 @@
 import type { AuditEventDraft } from '../../src/records/audit';
+import { KnexAuditAppender } from '../../src/db/audit.repository';
+import { computeEventHash } from '../../src/records/audit';
 import { KnexTransactionRunner } from '../../src/db/store';
 import { verifyAudit, exportAudit } from '../../src/db/audit.queries';
 import { createTestDb } from '../helpers/db';
@@ -121,4 +123,29 @@ describe('export', () => {
     expect(rows[0]).toBe('id,account_id,seq,record_id,type,actor_role,actor_id,occurred_at,data,prev_hash,hash');
     expect(rows).toHaveLength(2);
   });
+});
+
+it('appends events of several accounts in one round trip, chained as audit verify recomputes them', async () => {
+  const sql: string[] = [];
+  const onQuery = (q: { sql: string }) => void sql.push(q.sql);
+  t.db.on('query', onQuery);
+  try {
+    const drafts: AuditEventDraft[] = ['acc_rt_b', 'acc_rt_a', 'acc_rt_b', 'acc_rt_c'].map((account_id, n) => ({
+      account_id,
+      record_id: null,
+      type: 'test.round_trip',
+      actor: { role: 'system', id: 'test' },
+      occurred_at: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
+      data: { n, text: 'é "quoted" \\ ✓' },
+    }));
+    const events = await new KnexAuditAppender(t.db).append(drafts);
+    expect(sql).toHaveLength(1);
+    // Returned in the order given, each account's events chained in that order.
+    expect(events.map((e) => [e.account_id, e.data.n])).toEqual(drafts.map((d) => [d.account_id, d.data.n]));
+    expect(events[2]!.prev_hash).toBe(events[0]!.hash);
+    for (const e of events) expect(e.hash).toBe(computeEventHash(e));
+  } finally {
+    t.db.off('query', onQuery);
+  }
+  for (const account of ['acc_rt_a', 'acc_rt_b', 'acc_rt_c']) expect((await verifyAudit(t.db, account)).broken).toBeNull();
 });

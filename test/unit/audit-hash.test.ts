@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { canonicalJson, chainEvents, computeEventHash, verifyChain } from '../../src/records/audit';
+import { canonicalJson, chainEvents, computeEventHash, hashedContent, hashedContentPieces, verifyChain } from '../../src/records/audit';
 import type { AuditEvent, AuditEventDraft } from '../../src/records/audit';
 
 const draft = (n: number): AuditEventDraft => ({
@@ -69,5 +69,26 @@ describe('chains', () => {
     const forged = { ...events[2]!, prev_hash: 'f'.repeat(64) };
     events[2] = { ...forged, hash: computeEventHash(forged) };
     expect(verifyChain('acc_1', events, null)?.problem).toMatch(/prev_hash/);
+  });
+});
+
+describe('hashedContentPieces', () => {
+  const arbDraft = fc.record({
+    account_id: fc.string({ minLength: 1, maxLength: 20 }),
+    record_id: fc.option(fc.uuid(), { nil: null }),
+    type: fc.string({ minLength: 1, maxLength: 20 }),
+    actor: fc.record({ role: fc.constantFrom('agent' as const, 'supervisor' as const, 'system' as const), id: fc.string({ minLength: 1, maxLength: 10 }) }),
+    occurred_at: fc.date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }).map((d) => d.toISOString()),
+    data: fc.dictionary(fc.string({ maxLength: 8 }), fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null))),
+  });
+
+  it('joined around any prev hash and seq, they are exactly the canonical JSON the hash covers', () => {
+    fc.assert(
+      fc.property(arbDraft, fc.option(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }), { nil: null }), fc.integer({ min: 1, max: 2 ** 31 - 1 }), (draft, prev, seq) => {
+        const p = hashedContentPieces(draft);
+        const joined = p.head + (prev === null ? 'null' : `"${prev}"`) + p.mid + String(seq) + p.tail;
+        expect(joined).toBe(canonicalJson(hashedContent({ ...draft, seq, prev_hash: prev })));
+      }),
+    );
   });
 });
