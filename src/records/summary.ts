@@ -93,7 +93,10 @@ export function describeChange(r: LifecycleRecord): string {
   if (typeof d.status_after === 'string') parts.push(`status ${String(d.status_before ?? '?')} → ${d.status_after}`);
   const amount = money(r.amount);
   if (amount) parts.push(r.amount!.amount_minor < 0 ? `credit ${money({ ...r.amount!, amount_minor: -r.amount!.amount_minor })}` : `charge ${amount}`);
-  if (r.effective) parts.push(`effective ${r.effective === 'immediate' ? 'immediately' : r.effective === 'end_of_term' ? 'at the end of the term' : r.effective}${r.effective_at ? ` (${r.effective_at.slice(0, 10)})` : ''}`);
+  if (r.effective)
+    parts.push(
+      `effective ${r.effective === 'immediate' ? 'immediately' : r.effective === 'end_of_term' ? 'at the end of the term' : r.effective}${r.effective_at ? ` (${r.effective_at.slice(0, 10)})` : ''}`,
+    );
   return parts.join(', ');
 }
 

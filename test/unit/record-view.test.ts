@@ -25,7 +25,19 @@ const record = (over: Partial<LifecycleRecord> = {}): LifecycleRecord => ({
   effective_at: '2026-03-16T12:00:00.000Z',
   state: 'pending_approval',
   version: 2,
-  details: { from_plan: 'growth', to_plan: 'business', price_delta: EUR(20000), proration: { net: EUR(1234), credit: EUR(-100), charge: EUR(1334), period_start: '2026-03-01T00:00:00.000Z', period_end: '2026-04-01T00:00:00.000Z', change_at: '2026-03-16T12:00:00.000Z' } },
+  details: {
+    from_plan: 'growth',
+    to_plan: 'business',
+    price_delta: EUR(20000),
+    proration: {
+      net: EUR(1234),
+      credit: EUR(-100),
+      charge: EUR(1334),
+      period_start: '2026-03-01T00:00:00.000Z',
+      period_end: '2026-04-01T00:00:00.000Z',
+      change_at: '2026-03-16T12:00:00.000Z',
+    },
+  },
   amount: EUR(1234),
   risk_flags: [],
   problems: [],
@@ -62,10 +74,19 @@ it('gives each surface the same label, change line and money facts', () => {
   expect(ticketNote(r)).toContain(`Change: ${view.change}`);
   expect(ticketNote(r)).toContain(`State: ${view.state_words}`);
 
-  const sidebar = summarizeRecord({ record: r, events: [], approval: null, decisions: [], preview: null, adjustments: [], emails: [] }, { catalog: buildCatalog(), fields: {} });
+  const sidebar = summarizeRecord(
+    { record: r, events: [], approval: null, decisions: [], preview: null, adjustments: [], emails: [] },
+    { catalog: buildCatalog(), fields: {} },
+  );
   expect(sidebar).toMatchObject({ kind_label: view.kind_label, subtype_label: view.subtype_label, change: view.change, state_words: view.state_words });
 
-  const email = emailVariables('applied', { record: r, account: { id: 'acc_acme', name: 'Acme GmbH', currency: 'EUR' }, ticketId: '42', reason: null, billing: [] });
+  const email = emailVariables('applied', {
+    record: r,
+    account: { id: 'acc_acme', name: 'Acme GmbH', currency: 'EUR' },
+    ticketId: '42',
+    reason: null,
+    billing: [],
+  });
   expect(email.kind_label).toBe(view.customer_label);
 });
 
@@ -81,6 +102,10 @@ it('takes every label from the kind module, so a kind is labelled in one place',
 
 it('stays total for a draft: no subtype, and a currency Intl does not know, still make a Zendesk note', () => {
   const draft = record({ state: 'draft', subtype: '', amount: { amount_minor: 100, currency: 'XQQ' }, details: {} });
-  expect(recordView(draft)).toMatchObject({ title: 'Upgrade (subtype missing)', customer_label: 'Upgrade', change: 'Upgrade (subtype missing) for account acc_acme' });
+  expect(recordView(draft)).toMatchObject({
+    title: 'Upgrade (subtype missing)',
+    customer_label: 'Upgrade',
+    change: 'Upgrade (subtype missing) for account acc_acme',
+  });
   expect(ticketNote(draft)).toContain('Change: Upgrade (subtype missing) for account acc_acme');
 });

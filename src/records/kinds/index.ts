@@ -65,11 +65,9 @@ export type RecordRequestOf<K extends Kind> = Extract<RecordRequest, { kind: K }
  * What an agent (or a mapped Zendesk ticket) asks for. Structural validation only; whether the
  * request can be true for this account is checked against the catalog in `validation.ts`.
  */
-export const RecordRequestSchema = z.discriminatedUnion(
-  'kind',
-  KINDS.map(requestOf) as unknown as [RequestSchemaOf<'downgrade'>, ...RequestSchemaOf<Kind>[]],
-  { error: `kind: expected one of: ${KINDS.join(', ')}` },
-) as unknown as z.ZodType<RecordRequest, z.input<RequestSchemaOf<Kind>>>;
+export const RecordRequestSchema = z.discriminatedUnion('kind', KINDS.map(requestOf) as unknown as [RequestSchemaOf<'downgrade'>, ...RequestSchemaOf<Kind>[]], {
+  error: `kind: expected one of: ${KINDS.join(', ')}`,
+}) as unknown as z.ZodType<RecordRequest, z.input<RequestSchemaOf<Kind>>>;
 
 /** A submitted record typed by its kind: `switch (r.kind)` narrows subtype and details. */
 export type TypedRecord = { [K in Kind]: RecordOf<K> }[Kind];
@@ -84,7 +82,10 @@ export const isKind = (kind: unknown): kind is Kind => typeof kind === 'string' 
 export function typedRecord(record: LifecycleRecord): TypedRecord {
   if (!isKind(record.kind)) throw new AppError('internal', `record ${record.id} has unknown kind "${String(record.kind)}"`);
   if (!(SUBTYPES[record.kind] as readonly string[]).includes(record.subtype)) {
-    throw new AppError('internal', `record ${record.id}: "${record.subtype}" is not a subtype of ${record.kind}; expected one of: ${SUBTYPES[record.kind].join(', ')}`);
+    throw new AppError(
+      'internal',
+      `record ${record.id}: "${record.subtype}" is not a subtype of ${record.kind}; expected one of: ${SUBTYPES[record.kind].join(', ')}`,
+    );
   }
   return record as unknown as TypedRecord;
 }

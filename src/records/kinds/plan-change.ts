@@ -35,7 +35,10 @@ export const PlanChangeDetailsSchema = z
 
 export const UpgradeDetailsSchema = PlanChangeDetailsSchema.extend({
   /** Result of checking the contract allows this upgrade (minimum term, pricing model…). */
-  contract_check: z.object({ ok: z.boolean(), note: text(1000).optional() }).strict().optional(),
+  contract_check: z
+    .object({ ok: z.boolean(), note: text(1000).optional() })
+    .strict()
+    .optional(),
 }).strict();
 
 type PlanKind = 'downgrade' | 'upgrade';
@@ -56,9 +59,7 @@ const PLAN_OR_FEATURES: readonly string[] = ['product', 'pricing_model', 'access
  */
 function perInterval(price: Money, from: PlanInterval, to: PlanInterval): Money {
   if (from === to) return price;
-  return from === 'year'
-    ? money(roundHalfUp(BigInt(price.amount_minor), 12n), price.currency)
-    : money(price.amount_minor * 12, price.currency);
+  return from === 'year' ? money(roundHalfUp(BigInt(price.amount_minor), 12n), price.currency) : money(price.amount_minor * 12, price.currency);
 }
 
 export function assessPlanChange(request: RecordRequestOf<PlanKind>, account: Account, ctx: AssessContext): Assessment {
@@ -78,7 +79,10 @@ export function assessPlanChange(request: RecordRequestOf<PlanKind>, account: Ac
     p.add('details.from_plan', `the account's plan ${q(account.plan_id)} is not in the catalog; correct the account's plan or add the plan to the catalog`);
   }
   if (d.from_plan !== undefined && d.from_plan !== account.plan_id) {
-    p.add('details.from_plan', `${q(d.from_plan)} is not the account's current plan ${q(account.plan_id)}; leave from_plan empty or set it to ${q(account.plan_id)}`);
+    p.add(
+      'details.from_plan',
+      `${q(d.from_plan)} is not the account's current plan ${q(account.plan_id)}; leave from_plan empty or set it to ${q(account.plan_id)}`,
+    );
   }
   d.from_plan = account.plan_id;
 
@@ -123,9 +127,7 @@ export function assessPlanChange(request: RecordRequestOf<PlanKind>, account: Ac
       d.sla_before = current.sla;
       d.sla_after = target.sla;
       if (d.features === undefined) {
-        d.features = down
-          ? current.features.filter((f) => !target!.features.includes(f))
-          : target.features.filter((f) => !current.features.includes(f));
+        d.features = down ? current.features.filter((f) => !target!.features.includes(f)) : target.features.filter((f) => !current.features.includes(f));
       }
     }
   }
@@ -206,8 +208,7 @@ export function planChangeAccountChanges(record: RecordOf<PlanKind>, account: Ac
 }
 
 export const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
-export const isMoney = (v: unknown): v is Money =>
-  !!v && typeof (v as Money).amount_minor === 'number' && typeof (v as Money).currency === 'string';
+export const isMoney = (v: unknown): v is Money => !!v && typeof (v as Money).amount_minor === 'number' && typeof (v as Money).currency === 'string';
 
 export function planChangeBillingEffects(record: RecordOf<PlanKind>, account: Account, catalog: Catalog): PlannedEffect[] {
   const d = record.details as Record<string, unknown>;
@@ -237,7 +238,8 @@ export const PLAN_CHANGE_NOTES = {
   plan: 'Plan change. Ledger: the book moves to the new plan at the effective instant; when the catalog prorates (and the instant lies inside the term) the proration credit and charge are posted (contra:plan_credits → receivable, receivable → revenue:subscriptions). Until its instant a scheduled change can be undone by cancelling the record (`POST /api/records/:id/cancel`); the ledger and a webhook receiver hear of it only at that instant.',
   plan_stripe:
     "Plan change. Stripe: the plan item of the plan subscription (the one whose price is in STRIPE_PRICE_MAP_FILE; add-ons are never touched) moves to the mapped price; prorated changes send `proration_behavior=create_prorations` with `proration_date` = the effective instant, the same instant previewed with `invoices.createPreview` before approval, and the email and ledger take Stripe's proration items; unprorated ones send `none`. A change dated at the current period's end is moved as soon as it is scheduled (so the renewal bills the new price); a later or prorated one waits for its instant. A scheduled change can be undone until its instant: cancelling the record moves the item back.",
-  nothing: 'Without `to_plan` (only features, permissions or a support tier): nothing at any provider — the catalog prices plans, not features or tiers; the accounts table takes the new support tier.',
+  nothing:
+    'Without `to_plan` (only features, permissions or a support tier): nothing at any provider — the catalog prices plans, not features or tiers; the accounts table takes the new support tier.',
 };
 
 export const PLAN = { ledger: 'plan change [[plan]]', stripe: 'plan item → mapped price [[plan_stripe]]', webhook: '`lifecycle.plan_changed`' };

@@ -184,7 +184,7 @@ export const serviceCredit: KindModule<'service_credit'> = {
   },
   billingNotes: {
     credit:
-      "Service credit. Stripe: a credit note against the invoice whose subscription period overlaps the credited window most — first off what is still due on it; the rest as `credit_amount` (customer balance) or, when the invoice is paid and the catalog says `service_credit.paid_invoice=refund`, as `refund_amount`. With no such invoice, or one that cannot take the credit, a customer balance transaction. Ledger (every provider): contra:service_credits → receivable (off an invoice), balance (customer balance) or cash:refunds (refunded).",
+      'Service credit. Stripe: a credit note against the invoice whose subscription period overlaps the credited window most — first off what is still due on it; the rest as `credit_amount` (customer balance) or, when the invoice is paid and the catalog says `service_credit.paid_invoice=refund`, as `refund_amount`. With no such invoice, or one that cannot take the credit, a customer balance transaction. Ledger (every provider): contra:service_credits → receivable (off an invoice), balance (customer balance) or cash:refunds (refunded).',
   },
   billingRows: SERVICE_CREDIT_SUBTYPES.map((subtype) => ({ subtype, effects: ['credit'], when: 'at once when applied', ...CREDIT })),
   moneyLines,

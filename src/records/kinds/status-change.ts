@@ -17,8 +17,14 @@ export const StatusChangeDetailsSchema = z
   .object({
     status_before: z.enum(ACCOUNT_STATUSES).optional(),
     status_after: z.enum(ACCOUNT_STATUSES).optional(),
-    suspension: z.object({ cause: text(1000).min(1, 'cause is required'), review_date: IsoDateSchema }).strict().optional(),
-    merge: z.object({ source_account_id: id('source_account_id'), target_account_id: id('target_account_id') }).strict().optional(),
+    suspension: z
+      .object({ cause: text(1000).min(1, 'cause is required'), review_date: IsoDateSchema })
+      .strict()
+      .optional(),
+    merge: z
+      .object({ source_account_id: id('source_account_id'), target_account_id: id('target_account_id') })
+      .strict()
+      .optional(),
     data_retention_until: IsoDateSchema.optional(),
   })
   .strict();
@@ -82,10 +88,7 @@ function assess(request: RecordRequestOf<'status_change'>, account: Account, ctx
       } else {
         const target = ctx.relatedAccounts?.get(m.target_account_id);
         if (!target) {
-          p.add(
-            'details.merge.target_account_id',
-            `no account ${q(m.target_account_id)}; import it with \`lifecycle-desk accounts import\` or check the id`,
-          );
+          p.add('details.merge.target_account_id', `no account ${q(m.target_account_id)}; import it with \`lifecycle-desk accounts import\` or check the id`);
         } else {
           if (GONE.includes(target.status)) {
             p.add('details.merge.target_account_id', `target account ${q(target.id)} is ${target.status}; merge into an open account`);
@@ -168,8 +171,16 @@ function billingEffects(record: RecordOf<'status_change'>, account: Account, cat
 }
 
 const STATUS = 'now, or the date asked';
-const CANCEL = { ledger: 'ends at period end or now [[cancel]]', stripe: '`cancel_at_period_end=true` or cancelled now [[cancel]]', webhook: '`lifecycle.subscription_cancelled`' };
-const RESUME = { ledger: 'active again, MRR from plan price [[resume]]', stripe: 'pause cleared / cancellation withdrawn / new subscription [[resume]]', webhook: '`lifecycle.billing_resumed`' };
+const CANCEL = {
+  ledger: 'ends at period end or now [[cancel]]',
+  stripe: '`cancel_at_period_end=true` or cancelled now [[cancel]]',
+  webhook: '`lifecycle.subscription_cancelled`',
+};
+const RESUME = {
+  ledger: 'active again, MRR from plan price [[resume]]',
+  stripe: 'pause cleared / cancellation withdrawn / new subscription [[resume]]',
+  webhook: '`lifecycle.billing_resumed`',
+};
 
 export const statusChange: KindModule<'status_change'> = {
   kind: 'status_change',

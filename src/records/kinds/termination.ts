@@ -122,7 +122,8 @@ function moneyLines(record: RecordOf<'termination'>): MoneyLine[] {
   const d = record.details as Record<string, unknown>;
   const waived = d.fee_waived === true;
   const lines: MoneyLine[] = [];
-  if (isMoney(d.early_termination_fee)) lines.push({ label: 'Early-termination fee', money: d.early_termination_fee, ...(waived ? { qualifier: 'waived' } : {}) });
+  if (isMoney(d.early_termination_fee))
+    lines.push({ label: 'Early-termination fee', money: d.early_termination_fee, ...(waived ? { qualifier: 'waived' } : {}) });
   else if (waived) lines.push({ label: 'Early-termination fee', value: 'waived', strong: true });
   if (isMoney(d.outstanding_balance)) lines.push({ label: 'Outstanding balance', money: d.outstanding_balance });
   if (isMoney(d.refund)) lines.push({ label: 'Refund', money: d.refund });
