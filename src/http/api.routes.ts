@@ -1,14 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Knex } from 'knex';
 import { z } from 'zod';
 import { createRecord } from '../app/create-record';
 import { transitionRecord } from '../app/transition-record';
 import type { AppDeps } from '../app/deps';
 import { AppError } from '../records/errors';
 import { STATES } from '../records/kinds';
-import { accountHistory, getRecordWithEvents, listRecords } from '../db/record.queries';
-import { KnexAccountRepository } from '../db/accounts.repository';
+import { accountHistory, listRecords, recordWithEvents } from '../app/record-queries';
+import type { RecordQuerySource } from '../app/record-queries';
 import type { Metrics } from '../observability/metrics';
 import { requireApiToken } from './api-auth';
 import { QuoteSigner, createQuotedRecord, previewRecord } from '../app/preview-record';
@@ -46,7 +45,7 @@ const apiActor = (body: unknown) => {
   return { role: 'agent' as const, id: typeof requestedBy === 'string' && requestedBy ? requestedBy.slice(0, 200) : 'api' };
 };
 
-export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: string | undefined; app: AppDeps; metrics: Metrics }): void {
+export function apiRoutes(app: FastifyInstance, deps: { queries: RecordQuerySource; apiToken: string | undefined; app: AppDeps; metrics: Metrics }): void {
   // Quotes from POST /api/records/preview are signed with a key derived from the API token.
   const quotes = deps.apiToken ? new QuoteSigner(deps.apiToken, 'api') : null;
   app.register(async (scope) => {
@@ -56,7 +55,7 @@ export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: stri
     api.get('/api/records', { schema: { querystring: ListQuery } }, async (req) => {
       const q = req.query;
       return {
-        records: await listRecords(deps.db, {
+        records: await listRecords(deps.queries, {
           ...(q.ticket_id !== undefined ? { ticketId: q.ticket_id } : {}),
           ...(q.account_id !== undefined ? { accountId: q.account_id } : {}),
           ...(q.state !== undefined ? { state: q.state } : {}),
@@ -94,18 +93,8 @@ export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: stri
       return { record, events };
     });
 
-    api.get('/api/records/:id', { schema: { params: RecordParams } }, async (req) => {
-      const found = await getRecordWithEvents(deps.db, req.params.id);
-      if (!found) throw new AppError('not_found', `No lifecycle record ${req.params.id}`);
-      return found;
-    });
+    api.get('/api/records/:id', { schema: { params: RecordParams } }, async (req) => recordWithEvents(deps.queries, req.params.id));
 
-    api.get('/api/accounts/:id/history', { schema: { params: RecordParams } }, async (req) => {
-      const [account, history] = await Promise.all([new KnexAccountRepository(deps.db).get(req.params.id), accountHistory(deps.db, req.params.id)]);
-      if (!account && history.records.length === 0 && history.events.length === 0) {
-        throw new AppError('not_found', `No account ${req.params.id}`);
-      }
-      return { account, ...history };
-    });
+    api.get('/api/accounts/:id/history', { schema: { params: RecordParams } }, async (req) => accountHistory(deps.queries, req.params.id));
   });
 }

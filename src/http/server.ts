@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AppDeps } from '../app/deps';
+import type { RecordQuerySource } from '../app/record-queries';
 import { AppError } from '../records/errors';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -18,6 +19,8 @@ export interface HttpDeps {
   readonly db: Knex;
   readonly redis: Redis;
   readonly app: AppDeps;
+  /** The reads the API answers from (`KnexRecordQuerySource` over the same database). */
+  readonly queries: RecordQuerySource;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly apiToken: string | undefined;
@@ -75,7 +78,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     if (reply.statusCode >= 400) req.log.info({ method: req.method, route: req.routeOptions.url, status: reply.statusCode }, 'request refused');
   });
   healthRoutes(app, deps);
-  apiRoutes(app, { db: deps.db, apiToken: deps.apiToken, app: deps.app, metrics: deps.metrics });
+  apiRoutes(app, { queries: deps.queries, apiToken: deps.apiToken, app: deps.app, metrics: deps.metrics });
   for (const p of deps.plugins ?? []) await app.register(async (scope) => p(scope));
   await app.ready();
   return app;

@@ -18,6 +18,7 @@ import type { TestDb } from '../helpers/db';
 import { FakeSlack, slackEventRequest } from '../helpers/fake-slack';
 import { buildAccount, buildRequest } from '../helpers/builders';
 import { buildDeps, countRows, seedAccounts } from '../helpers/app';
+import { KnexRecordQuerySource } from '../../src/db/record.queries';
 
 const TOKEN = 'xoxb-test-token';
 const SECRET = 'slack-signing-secret-for-tests';
@@ -45,7 +46,7 @@ beforeAll(async () => {
     botToken: TOKEN,
     signingSecret: SECRET,
     apiUrl: slack.url,
-    db: t.db,
+    queries: new KnexRecordQuerySource(t.db),
     app: deps(),
     directory: new SlackDirectory(client),
     logger: createLogger('silent'),
@@ -55,6 +56,7 @@ beforeAll(async () => {
   redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true });
   http = await buildHttpApp({
     db: t.db,
+    queries: new KnexRecordQuerySource(t.db),
     redis,
     app: deps(),
     logger: createLogger('silent'),
@@ -268,7 +270,7 @@ it('in Socket Mode (SLACK_APP_TOKEN) receives the same clicks over the WebSocket
     signingSecret: SECRET,
     appToken: 'xapp-1-test',
     apiUrl: slack.url,
-    db: t.db,
+    queries: new KnexRecordQuerySource(t.db),
     app: deps(),
     directory: new SlackDirectory(new WebClient(TOKEN, { slackApiUrl: slack.url })),
     logger: createLogger('silent'),
@@ -416,7 +418,7 @@ it('tells the clicker the decision did not go through when PostgreSQL is down, a
     botToken: TOKEN,
     signingSecret: SECRET,
     apiUrl: slack.url,
-    db: dead,
+    queries: new KnexRecordQuerySource(dead),
     app: buildDeps(dead),
     directory: new SlackDirectory(new WebClient(TOKEN, { slackApiUrl: slack.url })),
     logger: createLogger('silent'),
@@ -425,6 +427,7 @@ it('tells the clicker the decision did not go through when PostgreSQL is down, a
   });
   const downHttp = await buildHttpApp({
     db: dead,
+    queries: new KnexRecordQuerySource(dead),
     redis,
     app: buildDeps(dead),
     logger: createLogger('silent'),
