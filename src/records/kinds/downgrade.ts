@@ -9,6 +9,7 @@ import {
   planChangeAccountChanges,
   planChangeBillingEffects,
   planChangeCustomerChange,
+  planChangeFromTicket,
   planChangeMoneyLines,
 } from './plan-change';
 
@@ -31,6 +32,7 @@ export const downgrade: KindModule<'downgrade'> = {
     support_tier: 'Support plan downgrade',
   },
   customerLabel: CUSTOMER_LABEL,
+  detailsFromTicket: planChangeFromTicket,
   defaultEffective: defaultPlanChangeEffective('downgrade'),
   assess: assessPlanChange,
   accountChanges: planChangeAccountChanges,

@@ -161,6 +161,13 @@ export const serviceCredit: KindModule<'service_credit'> = {
     goodwill: 'Service credit',
   },
   customerLabel: 'Service credit',
+  detailsFromTicket: (t) => ({
+    period_start: t.instant('period_start'),
+    period_end: t.instant('period_end', true),
+    requested_credit: t.money(),
+    measured_uptime_percent: t.num('measured_uptime_percent'),
+    incident_reference: t.str('incident_reference'),
+  }),
   defaultEffective: () => 'immediate',
   assess,
   // A credit moves money at the provider; the account itself stays as it is.

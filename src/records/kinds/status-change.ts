@@ -194,6 +194,14 @@ export const statusChange: KindModule<'status_change'> = {
     closure: 'Account closure',
   },
   customerLabel: 'Account status change',
+  detailsFromTicket(t) {
+    const cause = t.str('suspension_cause');
+    const review = t.date('review_date');
+    const suspension = cause || review ? { cause: cause ?? '', review_date: review ?? '' } : undefined;
+    const target = t.str('merge_target_account_id');
+    const merge = target ? { source_account_id: t.accountId ?? '', target_account_id: target } : undefined;
+    return { suspension, merge, data_retention_until: t.date('data_retention_until') };
+  },
   defaultEffective: () => 'immediate',
   assess,
   accountChanges,

@@ -147,6 +147,13 @@ export const termination: KindModule<'termination'> = {
     other: 'Account termination',
   },
   customerLabel: 'Account termination',
+  detailsFromTicket(t) {
+    const termination_date = t.date('termination_date');
+    const fee_waived = t.bool('fee_waived') ?? false;
+    const offer = t.str('retention_offer');
+    const retention_offer = offer ? { offer, outcome: t.str('retention_outcome') ?? 'pending' } : undefined;
+    return { termination_date, fee_waived, retention_offer, feedback: t.str('feedback') };
+  },
   defaultEffective: (catalog) => catalog.change_policy.termination.effective,
   assess,
   // The account stops billing once its termination is applied.

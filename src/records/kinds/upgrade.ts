@@ -8,6 +8,7 @@ import {
   planChangeAccountChanges,
   planChangeBillingEffects,
   planChangeCustomerChange,
+  planChangeFromTicket,
   planChangeMoneyLines,
   UpgradeDetailsSchema,
 } from './plan-change';
@@ -32,6 +33,7 @@ export const upgrade: KindModule<'upgrade'> = {
     access: 'Access upgrade',
   },
   customerLabel: CUSTOMER_LABEL,
+  detailsFromTicket: planChangeFromTicket,
   defaultEffective: defaultPlanChangeEffective('upgrade'),
   assess: assessPlanChange,
   accountChanges: planChangeAccountChanges,
