@@ -265,6 +265,16 @@ export interface CustomerFacts {
   readonly credit_period: string | null;
 }
 
+/** Money the billing provider confirmed for a record, summed by purpose (null: none of it). */
+export interface ConfirmedTotals {
+  /** Net proration: charges minus credits. */
+  readonly proration: Money | null;
+  /** Service credit granted (positive). */
+  readonly credited: Money | null;
+  /** Early-termination fee charged (positive). */
+  readonly feeCharged: Money | null;
+}
+
 /**
  * A ticket's fields as the Zendesk mapper reads them (field names are the field map's), for
  * {@link KindModule.detailsFromTicket}. Each reader converts (dates, amounts, lists) and reports a
@@ -311,6 +321,11 @@ export interface KindModule<K extends Kind> {
   readonly billingNotes: Readonly<Record<string, string>>;
   /** Kind-specific money facts (requested vs computed credit, proration…). */
   moneyLines(record: RecordOf<K>): MoneyLine[];
+  /**
+   * The amount the customer email states, from what the provider confirmed (never from what the
+   * record asked for): positive a charge, negative a credit; `prorated` when it is a proration.
+   */
+  customerMoney(confirmed: ConfirmedTotals): { readonly money: Money | null; readonly prorated: boolean };
   /** What the record changes as a noun phrase a customer reads in any tense. */
   customerChange(record: RecordOf<K>, facts: CustomerFacts): string;
 }

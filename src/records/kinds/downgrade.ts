@@ -9,6 +9,7 @@ import {
   planChangeAccountChanges,
   planChangeBillingEffects,
   planChangeCustomerChange,
+  planChangeCustomerMoney,
   planChangeFromTicket,
   planChangeMoneyLines,
 } from './plan-change';
@@ -46,5 +47,6 @@ export const downgrade: KindModule<'downgrade'> = {
     { subtype: 'support_tier', effects: ['plan_change'], when: WHEN, ...PLAN_OR_NOTHING },
   ],
   moneyLines: planChangeMoneyLines,
+  customerMoney: planChangeCustomerMoney,
   customerChange: (record, facts) => planChangeCustomerChange(record, facts, downgrade.customerLabels[record.subtype] ?? CUSTOMER_LABEL),
 };

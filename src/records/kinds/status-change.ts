@@ -239,6 +239,7 @@ export const statusChange: KindModule<'status_change'> = {
     { subtype: 'closure', effects: ['cancel'], when: STATUS, ...CANCEL },
   ],
   moneyLines: () => [],
+  customerMoney: () => ({ money: null, prorated: false }),
   customerChange(record, v) {
     const from = (a: string | null) => (a ? ` from ${a}` : '');
     const merge = record.details.merge as { target_account_id?: string } | undefined;

@@ -8,6 +8,7 @@ import {
   planChangeAccountChanges,
   planChangeBillingEffects,
   planChangeCustomerChange,
+  planChangeCustomerMoney,
   planChangeFromTicket,
   planChangeMoneyLines,
   UpgradeDetailsSchema,
@@ -48,5 +49,6 @@ export const upgrade: KindModule<'upgrade'> = {
     { subtype: 'access', effects: ['plan_change'], when: WHEN, ...PLAN_OR_NOTHING },
   ],
   moneyLines: planChangeMoneyLines,
+  customerMoney: planChangeCustomerMoney,
   customerChange: (record, facts) => planChangeCustomerChange(record, facts, upgrade.customerLabels[record.subtype] ?? CUSTOMER_LABEL),
 };
