@@ -306,6 +306,8 @@ export interface KindModule<K extends Kind> {
   /** How a customer reads each subtype ("Plan upgrade"), and the kind when the subtype is unknown. */
   readonly customerLabels: Readonly<Record<Subtype<K>, string>>;
   readonly customerLabel: string;
+  /** The field-map names of the ticket fields this kind reads (the sidebar's form shows these for it). */
+  readonly ticketFields: readonly string[];
   /** The kind's details from a ticket's fields (undefined members are left out). Reads in field order, so problems come in that order. */
   detailsFromTicket(fields: TicketFields): Record<string, unknown>;
   /** When the change takes effect if the request does not say. */

@@ -11,6 +11,7 @@ import {
   planChangeCustomerChange,
   planChangeCustomerMoney,
   planChangeFromTicket,
+  PLAN_CHANGE_TICKET_FIELDS,
   planChangeMoneyLines,
 } from './plan-change';
 
@@ -33,6 +34,7 @@ export const downgrade: KindModule<'downgrade'> = {
     support_tier: 'Support plan downgrade',
   },
   customerLabel: CUSTOMER_LABEL,
+  ticketFields: PLAN_CHANGE_TICKET_FIELDS,
   detailsFromTicket: planChangeFromTicket,
   defaultEffective: defaultPlanChangeEffective('downgrade'),
   assess: assessPlanChange,

@@ -44,6 +44,8 @@ export const UpgradeDetailsSchema = PlanChangeDetailsSchema.extend({
 type PlanKind = 'downgrade' | 'upgrade';
 type Details = z.infer<typeof UpgradeDetailsSchema>;
 
+export const PLAN_CHANGE_TICKET_FIELDS = ['from_plan', 'to_plan', 'to_support_tier', 'features'] as const;
+
 export function planChangeFromTicket(t: TicketFields): Record<string, unknown> {
   return { from_plan: t.str('from_plan'), to_plan: t.str('to_plan'), to_support_tier: t.str('to_support_tier'), features: t.list('features') };
 }

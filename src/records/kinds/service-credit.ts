@@ -161,6 +161,7 @@ export const serviceCredit: KindModule<'service_credit'> = {
     goodwill: 'Service credit',
   },
   customerLabel: 'Service credit',
+  ticketFields: ['amount', 'currency', 'period_start', 'period_end', 'measured_uptime_percent', 'incident_reference'],
   detailsFromTicket: (t) => ({
     period_start: t.instant('period_start'),
     period_end: t.instant('period_end', true),

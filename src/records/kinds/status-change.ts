@@ -194,6 +194,7 @@ export const statusChange: KindModule<'status_change'> = {
     closure: 'Account closure',
   },
   customerLabel: 'Account status change',
+  ticketFields: ['suspension_cause', 'review_date', 'merge_target_account_id', 'data_retention_until'],
   detailsFromTicket(t) {
     const cause = t.str('suspension_cause');
     const review = t.date('review_date');

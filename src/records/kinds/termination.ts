@@ -147,6 +147,7 @@ export const termination: KindModule<'termination'> = {
     other: 'Account termination',
   },
   customerLabel: 'Account termination',
+  ticketFields: ['termination_date', 'fee_waived', 'retention_offer', 'retention_outcome', 'feedback'],
   detailsFromTicket(t) {
     const termination_date = t.date('termination_date');
     const fee_waived = t.bool('fee_waived') ?? false;

@@ -10,6 +10,7 @@ import {
   planChangeCustomerChange,
   planChangeCustomerMoney,
   planChangeFromTicket,
+  PLAN_CHANGE_TICKET_FIELDS,
   planChangeMoneyLines,
   UpgradeDetailsSchema,
 } from './plan-change';
@@ -34,6 +35,7 @@ export const upgrade: KindModule<'upgrade'> = {
     access: 'Access upgrade',
   },
   customerLabel: CUSTOMER_LABEL,
+  ticketFields: PLAN_CHANGE_TICKET_FIELDS,
   detailsFromTicket: planChangeFromTicket,
   defaultEffective: defaultPlanChangeEffective('upgrade'),
   assess: assessPlanChange,
