@@ -62,6 +62,13 @@ import { noteUnfileableTicket } from './app/note-ticket';
 
 /** Wiring only: config → db/redis → adapters → HTTP + Bolt + workers. */
 
+/**
+ * No transaction of the service waits on anything but PostgreSQL (outside calls happen between
+ * transactions), so one idle this long inside a transaction is a bug: PostgreSQL ends it, and the
+ * job or request fails visibly instead of holding a pooled connection and its row locks.
+ */
+export const IDLE_IN_TRANSACTION_MS = 5000;
+
 export const systemClock = { now: () => new Date() };
 export const uuidIds = { newId: () => randomUUID() };
 
@@ -234,7 +241,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     for (const close of opened.reverse()) await Promise.resolve().then(close).catch(() => undefined);
   };
   try {
-    const db = createDb(config.databaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 8000, poolMax: 20, logger, restrictedRoleOnly: true });
+    const db = createDb(config.databaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 8000, idleInTransactionTimeoutMs: IDLE_IN_TRANSACTION_MS, poolMax: 20, logger, restrictedRoleOnly: true });
     opened.push(() => db.destroy());
     const slackClient = config.slack.botToken
       ? new WebClient(config.slack.botToken, { ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}), retryConfig: { retries: 3, factor: 2, minTimeout: 1000, maxTimeout: 30_000 } })
