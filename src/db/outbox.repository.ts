@@ -96,6 +96,15 @@ export class OutboxQueue {
     await new KnexOutboxWriter(this.db).complete(keys, error);
   }
 
+  /** Marks every open sync row of a record done (a sync job given up: a later change queues a new one). */
+  async completeTicketSyncs(recordId: string, error: string | null): Promise<void> {
+    await this.db('outbox')
+      .whereRaw("payload->>'record_id' = ?", [recordId])
+      .where({ topic: TICKET_SYNC_TOPIC })
+      .whereNull('completed_at')
+      .update({ completed_at: this.db.fn.now(), published_at: this.db.raw('coalesce(published_at, now())'), last_error: error === null ? null : error.slice(0, 2000) });
+  }
+
   /** Marks open rows done without running them (a decided approval's reminders). */
   async cancel(keys: readonly string[], why: string): Promise<void> {
     await this.db('outbox').whereIn('key', keys).whereNull('completed_at').update({ completed_at: this.db.fn.now(), last_error: why });

@@ -249,6 +249,13 @@ export interface ProviderAccountState {
 /** Failures are AppError('provider_failed', …, { retryable }). */
 export interface BillingProvider {
   readonly name: 'ledger' | 'stripe' | 'webhook';
+  /**
+   * True when the provider is our own database (the ledger): `applyAdjustment` and `preview` call
+   * nothing outside it, so they may run inside a transaction, and a record is applied in the
+   * transaction that approves it. A remote provider is called between transactions, in a job of
+   * its own.
+   */
+  readonly local?: boolean;
   /** Carries out one effect; idempotent per `adjustment.idempotencyKey`. */
   applyAdjustment(adjustment: BillingAdjustment): Promise<BillingResult>;
   /**
