@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { createRecord } from '../app/create-record';
@@ -9,11 +10,15 @@ import { STATES } from '../records/kinds';
 import { accountHistory, getRecordWithEvents, listRecords } from '../db/record.queries';
 import { KnexAccountRepository } from '../db/accounts.repository';
 import type { Metrics } from '../observability/metrics';
-import { problemsFromZod } from '../records/problems';
 import { requireApiToken } from './api-auth';
 import { QuoteSigner, createQuotedRecord, previewRecord } from '../app/preview-record';
 
 export { bearerMatches } from './api-auth';
+
+/** A missing body (Fastify hands the schema null) reads as an empty one, so each required field is named. */
+const orEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((v) => v ?? {}, schema);
+
+const RecordParams = z.object({ id: z.string() });
 
 const CancelBody = z
   .object({
@@ -44,18 +49,18 @@ const apiActor = (body: unknown) => {
 export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: string | undefined; app: AppDeps; metrics: Metrics }): void {
   // Quotes from POST /api/records/preview are signed with a key derived from the API token.
   const quotes = deps.apiToken ? new QuoteSigner(deps.apiToken, 'api') : null;
-  app.register(async (api) => {
+  app.register(async (scope) => {
+    const api = scope.withTypeProvider<ZodTypeProvider>();
     api.addHook('onRequest', requireApiToken(deps.apiToken));
 
-    api.get('/api/records', async (req) => {
-      const q = ListQuery.safeParse(req.query);
-      if (!q.success) throw new AppError('validation_failed', 'Invalid query', { problems: problemsFromZod(q.error) });
+    api.get('/api/records', { schema: { querystring: ListQuery } }, async (req) => {
+      const q = req.query;
       return {
         records: await listRecords(deps.db, {
-          ...(q.data.ticket_id !== undefined ? { ticketId: q.data.ticket_id } : {}),
-          ...(q.data.account_id !== undefined ? { accountId: q.data.account_id } : {}),
-          ...(q.data.state !== undefined ? { state: q.data.state } : {}),
-          ...(q.data.limit !== undefined ? { limit: q.data.limit } : {}),
+          ...(q.ticket_id !== undefined ? { ticketId: q.ticket_id } : {}),
+          ...(q.account_id !== undefined ? { accountId: q.account_id } : {}),
+          ...(q.state !== undefined ? { state: q.state } : {}),
+          ...(q.limit !== undefined ? { limit: q.limit } : {}),
         }),
       };
     });
@@ -76,27 +81,26 @@ export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: stri
     });
 
     // Withdraw a request that is still waiting for approval or scheduled for a later date.
-    api.post<{ Params: { id: string }; Body: unknown }>('/api/records/:id/cancel', async (req) => {
-      const body = CancelBody.safeParse(req.body ?? {});
-      if (!body.success) throw new AppError('validation_failed', 'Invalid body', { problems: problemsFromZod(body.error) });
+    api.post('/api/records/:id/cancel', { schema: { params: RecordParams, body: orEmpty(CancelBody) } }, async (req) => {
+      const body = req.body;
       const { record, events } = await transitionRecord(deps.app, {
         recordId: req.params.id,
         event: 'cancel',
-        actor: { role: body.data.role, id: body.data.by },
-        ...(body.data.version !== undefined ? { expectedVersion: body.data.version } : {}),
-        ...(body.data.reason ? { reason: body.data.reason } : {}),
+        actor: { role: body.role, id: body.by },
+        ...(body.version !== undefined ? { expectedVersion: body.version } : {}),
+        ...(body.reason ? { reason: body.reason } : {}),
       });
       deps.metrics.transitions.inc({ event: 'cancel', state: record.state });
       return { record, events };
     });
 
-    api.get<{ Params: { id: string } }>('/api/records/:id', async (req) => {
+    api.get('/api/records/:id', { schema: { params: RecordParams } }, async (req) => {
       const found = await getRecordWithEvents(deps.db, req.params.id);
       if (!found) throw new AppError('not_found', `No lifecycle record ${req.params.id}`);
       return found;
     });
 
-    api.get<{ Params: { id: string } }>('/api/accounts/:id/history', async (req) => {
+    api.get('/api/accounts/:id/history', { schema: { params: RecordParams } }, async (req) => {
       const [account, history] = await Promise.all([new KnexAccountRepository(deps.db).get(req.params.id), accountHistory(deps.db, req.params.id)]);
       if (!account && history.records.length === 0 && history.events.length === 0) {
         throw new AppError('not_found', `No account ${req.params.id}`);
