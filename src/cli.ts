@@ -27,6 +27,8 @@ import { allowedReasons, zendeskReasonOptions } from './records/reasons';
 import { KINDS, SUBTYPES } from './records/kinds';
 import { formatReconcileJson, formatReconcileTable, reconcile } from './app/reconcile';
 import { KnexReconcileSource } from './db/reconcile.queries';
+import { createApiToken, revokeApiToken } from './app/api-tokens';
+import { KnexApiTokenStore } from './db/api-tokens.repository';
 
 export interface CliIo {
   readonly stdout: (s: string) => void | Promise<void>;
@@ -279,6 +281,53 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       try {
         const n = await importAccounts({ store: new KnexTransactionRunner(db), clock: systemClock }, parsed.accounts);
         await io.stdout(`imported ${n} account(s) from ${file}\n`);
+      } finally {
+        await db.destroy();
+      }
+    });
+
+  const tokens = program.command('tokens').description('per-caller API tokens: each names its caller and role (agent, supervisor, finance, admin)');
+  tokens
+    .command('create')
+    .description('create a token and print it once (only its SHA-256 is stored)')
+    .requiredOption('--name <name>', 'who the token is for: the actor the audit trail records for its calls')
+    .requiredOption('--role <role>', 'agent, supervisor, finance or admin')
+    .option('--expires <when>', 'expiry: a date (YYYY-MM-DD), an ISO timestamp, or a duration such as 30d or 12h')
+    .option('--by <who>', 'who creates it (recorded in the audit trail)', 'cli')
+    .action(async (opts: { name: string; role: string; expires?: string; by: string }) => {
+      const db = createDb(cfg().databaseUrl, { poolMax: 2 });
+      try {
+        const { token, info } = await createApiToken({ tokens: new KnexApiTokenStore(db), clock: systemClock }, opts);
+        await io.stdout(`${token}\n`);
+        io.stderr(`created token ${info.id} for ${info.name} (${info.role}${info.expires_at ? `, expires ${info.expires_at}` : ', no expiry'}); it is shown only this once\n`);
+      } finally {
+        await db.destroy();
+      }
+    });
+  tokens
+    .command('revoke')
+    .argument('<token>', 'the token id or name (see tokens list)')
+    .option('--by <who>', 'who revokes it (recorded in the audit trail)', 'cli')
+    .description('revoke a token: every later call with it is refused (401)')
+    .action(async (token: string, opts: { by: string }) => {
+      const db = createDb(cfg().databaseUrl, { poolMax: 2 });
+      try {
+        const info = await revokeApiToken({ tokens: new KnexApiTokenStore(db), clock: systemClock }, { token, by: opts.by });
+        await io.stdout(`revoked token ${info.id} (${info.name}, ${info.role})\n`);
+      } finally {
+        await db.destroy();
+      }
+    });
+  tokens
+    .command('list')
+    .description('list tokens (never the tokens themselves): id, name, role, created, expires, revoked')
+    .action(async () => {
+      const db = createDb(cfg().databaseUrl, { poolMax: 2 });
+      try {
+        const now = Date.now();
+        const rows = await new KnexApiTokenStore(db).list();
+        const state = (t: (typeof rows)[number]) => (t.revoked_at ? `revoked ${t.revoked_at} by ${t.revoked_by}` : t.expires_at && Date.parse(t.expires_at) <= now ? `expired ${t.expires_at}` : t.expires_at ? `live until ${t.expires_at}` : 'live');
+        await io.stdout(rows.map((t) => `${t.id}\t${t.name}\t${t.role}\tcreated ${t.created_at} by ${t.created_by}\t${state(t)}\n`).join('') || 'no tokens\n');
       } finally {
         await db.destroy();
       }
