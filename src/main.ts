@@ -41,6 +41,7 @@ import type { FieldMap } from './integrations/zendesk/field-map';
 import { problemLabels, zendeskInbound } from './integrations/zendesk/inbound';
 import { ZendeskClient, zendeskBaseUrl, zendeskTicketUrl } from './integrations/zendesk/zendesk.client';
 import { createSlackApp, SLACK_EVENTS_PATH } from './integrations/slack/slack.app';
+import { SlackRoles, parseSlackRoleMap } from './integrations/slack/slack.roles';
 import type { SlackApp } from './integrations/slack/slack.app';
 import { SlackDirectory } from './integrations/slack/slack.directory';
 import { checkSlackToken, requiredSlackScopes } from './integrations/slack/slack.scopes';
@@ -251,7 +252,9 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       throw new Error(`REDIS_URL: cannot connect to ${maskCredentials(config.redisUrl)}: ${err.message}`, { cause: err });
     });
     await configStep('REDIS_URL', () => within(5000, 'REDIS_URL', assertNoEviction(redis)));
-    const identity = config.slack.botToken ? await checkSlack(config, requiredSlackScopes({ web, worker, approverGroups: policyGroups(policy) }), logger) : undefined;
+    const slackRoleMap = web ? await configStep('SLACK_ROLES_FILE', () => parseSlackRoleMap(readJsonFile(config.slack.rolesFile, 'Slack role map', 'SLACK_ROLES_FILE'), config.slack.rolesFile)) : null;
+    const slackGroups = [...policyGroups(policy), ...Object.keys(slackRoleMap?.user_groups ?? {})];
+    const identity = config.slack.botToken ? await checkSlack(config, requiredSlackScopes({ web, worker, approverGroups: slackGroups }), logger) : undefined;
 
     const metrics = new Metrics();
     const app: AppDeps = { store: new KnexTransactionRunner(db), clock: systemClock, ids: uuidIds, catalog, reasons };
@@ -264,6 +267,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     let reportsDb: Knex | null = null;
     let metricsDb: Knex | null = null;
     if (web) {
+      const slackDirectory = new SlackDirectory(slackClient!);
       slackApp = createSlackApp({
         botToken: config.slack.botToken!,
         signingSecret: config.slack.signingSecret!,
@@ -271,7 +275,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
         apiUrl: config.slack.apiUrl,
         db,
         app,
-        directory: new SlackDirectory(slackClient!),
+        directory: slackDirectory,
+        roles: new SlackRoles(slackRoleMap!, slackDirectory),
         logger,
         ticketUrl,
         approverGroups: policyGroups(policy),

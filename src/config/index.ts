@@ -93,6 +93,7 @@ const EnvSchema = z.object({
       .refine((v) => v.every((s) => s.length >= 32), 'expected at least 32 characters per secret'),
   ),
   ZAF_ROLES_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'zaf-roles.example.json'))),
+  SLACK_ROLES_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'slack-roles.example.json'))),
   AUDIT_SIGNING_KEY: z.preprocess(emptyToUndefined, z.string().optional()),
   AUDIT_VERIFY_KEY: z.preprocess(emptyToUndefined, z.string().optional()),
   AUDIT_CHECKPOINT_DIR: z.preprocess(emptyToUndefined, z.string().optional()),
@@ -128,6 +129,8 @@ export interface Config {
     readonly appToken: string | undefined;
     readonly approvalChannel: string | undefined;
     readonly apiUrl: string | undefined;
+    /** Which Slack user groups give which Lifecycle Desk role (/lifecycle, App Home). */
+    readonly rolesFile: string;
   };
   readonly email: { readonly smtpUrl: string | undefined; readonly from: string; readonly templatesDir: string };
   readonly billing: {
@@ -232,6 +235,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       appToken: e.SLACK_APP_TOKEN,
       approvalChannel: e.SLACK_APPROVAL_CHANNEL,
       apiUrl: e.SLACK_API_URL,
+      rolesFile: path.resolve(e.SLACK_ROLES_FILE),
     },
     email: { smtpUrl: e.SMTP_URL, from: e.EMAIL_FROM, templatesDir: path.resolve(e.EMAIL_TEMPLATES_DIR) },
     billing: {
