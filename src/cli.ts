@@ -29,6 +29,10 @@ import { formatReconcileJson, formatReconcileTable, reconcile } from './app/reco
 import { KnexReconcileSource } from './db/reconcile.queries';
 import { createApiToken, revokeApiToken } from './app/api-tokens';
 import { KnexApiTokenStore } from './db/api-tokens.repository';
+import { eraseAccount, exportAccount } from './app/privacy';
+import { KnexPrivacyStore } from './db/privacy.repository';
+import { BullJobTraces } from './jobs/job-traces';
+import { QueueRegistry } from './jobs/queues';
 
 export interface CliIo {
   readonly stdout: (s: string) => void | Promise<void>;
@@ -328,6 +332,48 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         const rows = await new KnexApiTokenStore(db).list();
         const state = (t: (typeof rows)[number]) => (t.revoked_at ? `revoked ${t.revoked_at} by ${t.revoked_by}` : t.expires_at && Date.parse(t.expires_at) <= now ? `expired ${t.expires_at}` : t.expires_at ? `live until ${t.expires_at}` : 'live');
         await io.stdout(rows.map((t) => `${t.id}\t${t.name}\t${t.role}\tcreated ${t.created_at} by ${t.created_by}\t${state(t)}\n`).join('') || 'no tokens\n');
+      } finally {
+        await db.destroy();
+      }
+    });
+
+  const privacy = program.command('privacy').description("a customer's personal data: erase it, or export it for a data-subject access request");
+  privacy
+    .command('erase')
+    .description("overwrite an account's personal data (contacts, names, free text, email subjects) and audit it as privacy.erased; audit verify stays intact")
+    .requiredOption('--account <id>', 'the account')
+    .requiredOption('--by <who>', 'who asks for the erasure (recorded in the audit trail)')
+    .requiredOption('--reason <text>', 'why: the request reference (recorded, itself erasable)')
+    .action(async (opts: { account: string; by: string; reason: string }) => {
+      const c = cfg();
+      const db = createDb(c.databaseUrl, { poolMax: 2 });
+      const queues = new QueueRegistry({ redisUrl: c.redisUrl, prefix: c.jobs.queuePrefix });
+      try {
+        const counts = await eraseAccount({ privacy: new KnexPrivacyStore(db), clock: systemClock }, { accountId: opts.account, by: opts.by, reason: opts.reason });
+        await io.stdout(
+          `erased account ${opts.account}: ${counts.personal_values} personal value(s), ${counts.records} record(s), ${counts.decisions} decision reason(s), ${counts.emails} email subject(s)${counts.account ? ', its name and contacts' : ''}\n`,
+        );
+        const recordIds = ((await db('lifecycle_records').where({ account_id: opts.account }).select('id')) as { id: string }[]).map((r) => r.id);
+        try {
+          const jobs = await new BullJobTraces(queues).removeFor(recordIds);
+          await io.stdout(`removed ${jobs} finished job(s) of its records from Redis\n`);
+        } catch (err) {
+          io.stderr(`the database is erased, but finished jobs in Redis could not be removed (${maskCredentials((err as Error).message)}); run the command again when Redis is back\n`);
+          throw new Exit(1);
+        }
+      } finally {
+        await queues.close();
+        await db.destroy();
+      }
+    });
+  privacy
+    .command('export')
+    .description("write an account's personal data as JSON to stdout: the account, its records, the side table's values, decisions, emails and its audit events")
+    .requiredOption('--account <id>', 'the account')
+    .action(async (opts: { account: string }) => {
+      const db = createDb(cfg().databaseUrl, { poolMax: 2 });
+      try {
+        await io.stdout(`${JSON.stringify(await exportAccount({ privacy: new KnexPrivacyStore(db), clock: systemClock }, opts.account), null, 2)}\n`);
       } finally {
         await db.destroy();
       }

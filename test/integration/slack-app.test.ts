@@ -224,7 +224,8 @@ it('Reject opens a modal; submitting it with a reason rejects the record', async
     }),
   });
   await until(async () => (await t.db('lifecycle_records').where({ id: record.id }).first()).state === 'rejected');
-  expect((await t.db('audit_events').where({ record_id: record.id, type: 'record.reject' }).first()).data.reason).toBe('duplicate of ticket 12');
+  const reason = (await t.db('audit_events').where({ record_id: record.id, type: 'record.reject' }).first()).data.reason;
+  expect((await t.db('personal_data').where({ id: reason.$pd }).first()).value).toBe('duplicate of ticket 12');
 });
 
 it('App Home lists the viewer’s pending approvals; /lifecycle shows an account’s records', async () => {
