@@ -17,7 +17,8 @@ import { formatFromName, importAccounts, parseAccountsFile } from './app/import-
 import { retryRecord } from './app/apply-record';
 import { AppError } from './records/errors';
 import { DATE_INPUT_HINT, parseDateInput } from './records/dates';
-import { billingProvider, loadCatalog, loadClocks, loadReasons, startService, systemClock } from './main';
+import { billingProvider, loadCatalog, loadClocks, loadReasons, loadRetention, startService, systemClock } from './main';
+import { formatRetentionReport, purgeExpired } from './app/retention';
 import { runReport } from './app/reports';
 import { formatReport } from './app/report-format';
 import type { ReportFormat } from './app/report-format';
@@ -30,7 +31,7 @@ import { KnexReconcileSource } from './db/reconcile.queries';
 import { createApiToken, revokeApiToken } from './app/api-tokens';
 import { KnexApiTokenStore } from './db/api-tokens.repository';
 import { eraseAccount, exportAccount } from './app/privacy';
-import { KnexPrivacyStore } from './db/privacy.repository';
+import { KnexPrivacyStore, KnexRetentionSource } from './db/privacy.repository';
 import { BullJobTraces } from './jobs/job-traces';
 import { QueueRegistry } from './jobs/queues';
 
@@ -363,6 +364,21 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         }
       } finally {
         await queues.close();
+        await db.destroy();
+      }
+    });
+  privacy
+    .command('purge')
+    .description("erase what has outlived its retention now (what the workers' retention job does every RETENTION_INTERVAL_MS) and report it")
+    .option('--dry-run', 'only report what would be erased')
+    .action(async (opts: { dryRun?: boolean }) => {
+      const c = cfg();
+      const retention = loadRetention(c);
+      const db = createDb(c.databaseUrl, { poolMax: 2 });
+      try {
+        const report = await purgeExpired({ source: new KnexRetentionSource(db), privacy: new KnexPrivacyStore(db), clock: systemClock, retention }, { dryRun: !!opts.dryRun });
+        await io.stdout(formatRetentionReport(report));
+      } finally {
         await db.destroy();
       }
     });

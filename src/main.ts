@@ -57,6 +57,10 @@ import { buildExhaustedHandler, buildProcessors } from './jobs/processors';
 import { reminderCanceller, slackProcessors } from './jobs/slack.processors';
 import { zendeskProcessors } from './jobs/zendesk.processors';
 import { scheduleWatchdog, watchdogProcessors } from './jobs/watchdog.processor';
+import { retentionProcessors, scheduleRetention } from './jobs/retention.processor';
+import { KnexPrivacyStore, KnexRetentionSource } from './db/privacy.repository';
+import { parseRetention } from './records/retention';
+import type { Retention } from './records/retention';
 import { KnexWatchdogSource } from './db/watchdog.queries';
 import { auditCheckpointJob } from './jobs/audit-checkpoint';
 import { noteUnfileableTicket } from './app/note-ticket';
@@ -77,6 +81,7 @@ export function loadFieldMap(config: Config): FieldMap {
 }
 export const loadReasons = (config: Config): ReasonTaxonomy => configFile(config.reasonsFile, 'reason taxonomy', 'REASONS_FILE', parseReasons);
 export const loadClocks = (config: Config): Clocks => configFile(config.clocksFile, 'clocks file', 'CLOCKS_FILE', parseClocks);
+export const loadRetention = (config: Config): Retention => configFile(config.retention.file, 'retention file', 'RETENTION_FILE', parseRetention);
 
 export interface StartOptions {
   readonly logger?: Logger;
@@ -224,6 +229,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const fieldMap = await configStep('ZENDESK_FIELD_MAP_FILE', () => loadFieldMap(config));
   const reasons = await configStep('REASONS_FILE', () => loadReasons(config));
   const clocks = await configStep('CLOCKS_FILE', () => loadClocks(config));
+  const retention = worker ? await configStep('RETENTION_FILE', () => loadRetention(config)) : null;
   const labels = problemLabels(fieldMap);
   const templates = worker
     ? await configStep('EMAIL_TEMPLATES_DIR', () => EmailTemplates.load(config.email.templatesDir, { displayNames: catalogDisplayNames(catalog) }))
@@ -356,6 +362,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
           ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm }),
           ...slackProcessors(notifier),
           ...watchdogProcessors({ source: new KnexWatchdogSource(db), clock: app.clock, clocks }),
+          ...retentionProcessors({ source: new KnexRetentionSource(db), privacy: new KnexPrivacyStore(db), clock: app.clock, retention: retention! }),
         },
       });
       const selected = opts.queues ? Object.fromEntries(Object.entries(processors).filter(([q]) => opts.queues!.includes(q))) : processors;
@@ -368,6 +375,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       opened.push(() => pool.stop());
       await pool.start();
       if (TOPICS.watchdogScan in selected) await scheduleWatchdog(queues, config.watchdogIntervalMs);
+      if (TOPICS.retentionPurge in selected && config.retention.intervalMs > 0) await scheduleRetention(queues, config.retention.intervalMs);
       if (opts.relay ?? true) {
         const r = new OutboxRelay(db, queues, logger, config.databaseUrl, {
           reconcileEveryMs: config.jobs.reconcileIntervalMs,

@@ -21,6 +21,8 @@ export interface ErasureCounts {
 export interface PrivacyStore {
   /** Blanks everything personal of the account and appends the `privacy.erased` event; null when the account is unknown. */
   erase(accountId: string, input: { by: string; reason: string; at: string; kind?: 'request' | 'retention' }): Promise<ErasureCounts | null>;
+  /** Blanks one record's personal data (the retention purge); appends `privacy.erased` with its record id. */
+  eraseRecord(recordId: string, input: { by: string; reason: string; at: string }): Promise<ErasureCounts | null>;
   /** The account's personal data as stored (for a data-subject access request); null when unknown. */
   export(accountId: string, at: string): Promise<Record<string, unknown> | null>;
 }

@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
 import type { ErasureCounts, PrivacyStore } from '../app/privacy';
+import type { RetentionSource } from '../app/retention';
+import type { Kind } from '../records/kinds';
 import { ERASED, eraseFreeText } from '../records/personal-data';
 import { KnexAuditAppender } from './audit.repository';
 import { auditFromRow, recordFromRow } from './mappers';
@@ -21,30 +23,8 @@ export class KnexPrivacyStore implements PrivacyStore {
       const accountChanged = account.name !== ERASED || account.contacts.length > 0;
       if (accountChanged) await trx('accounts').where({ id: accountId }).update({ name: ERASED, contacts: JSON.stringify([]) });
 
-      const rows = (await trx('lifecycle_records').where({ account_id: accountId }).forUpdate().select('id', 'requester', 'reason_text', 'details', 'problems')) as {
-        id: string;
-        requester: unknown;
-        reason_text: string;
-        details: Record<string, unknown>;
-        problems: unknown[];
-      }[];
-      let records = 0;
-      for (const r of rows) {
-        const patch = { requester: null, reason_text: r.reason_text ? ERASED : '', details: eraseFreeText(r.details), problems: eraseFreeText(r.problems) };
-        if (r.requester === null && same(patch.reason_text, r.reason_text) && same(patch.details, r.details) && same(patch.problems, r.problems)) continue;
-        // The records' guard lets this through only as an erasure: same version and state, values blanked.
-        await trx('lifecycle_records')
-          .where({ id: r.id })
-          .update({ requester: null, reason_text: patch.reason_text, details: JSON.stringify(patch.details), problems: JSON.stringify(patch.problems) });
-        records += 1;
-      }
-      const ids = rows.map((r) => r.id);
-      const decisions = ids.length ? await trx('approval_decisions').whereIn('record_id', ids).whereNotNull('reason').whereNot('reason', ERASED).update({ reason: ERASED }) : 0;
-      const emails = ids.length ? await trx('email_deliveries').whereIn('record_id', ids).whereNotNull('subject').whereNot('subject', ERASED).update({ subject: ERASED }) : 0;
-      // Job errors may quote an address or a provider's answer about it.
-      if (ids.length) await trx('outbox').whereRaw("payload->>'record_id' = ANY(?)", [ids]).whereNotNull('last_error').update({ last_error: null });
-
-      const counts: ErasureCounts = { personal_values: personal, records, decisions, emails, account: accountChanged };
+      const blanked = await blankRecords(trx, trx('lifecycle_records').where({ account_id: accountId }));
+      const counts: ErasureCounts = { personal_values: personal, ...blanked, account: accountChanged };
       await new KnexAuditAppender(trx).append([
         {
           account_id: accountId,
@@ -54,6 +34,27 @@ export class KnexPrivacyStore implements PrivacyStore {
           occurred_at: input.at,
           // The request's reason is free text (kept in the side table, so a later erasure covers it too).
           data: { reason: input.reason, erased: { ...counts }, ...(input.kind === 'retention' ? { retention: true } : {}) },
+        },
+      ]);
+      return counts;
+    });
+  }
+
+  async eraseRecord(recordId: string, input: { by: string; reason: string; at: string }): Promise<ErasureCounts | null> {
+    return this.db.transaction(async (trx) => {
+      const record = (await trx('lifecycle_records').where({ id: recordId }).first('id', 'account_id')) as { id: string; account_id: string } | undefined;
+      if (!record) return null;
+      const personal = await trx('personal_data').where({ record_id: recordId }).whereNull('erased_at').update({ value: null, erased_at: new Date(input.at), erased_by: input.by });
+      const blanked = await blankRecords(trx, trx('lifecycle_records').where({ id: recordId }));
+      const counts: ErasureCounts = { personal_values: personal, ...blanked, account: false };
+      await new KnexAuditAppender(trx).append([
+        {
+          account_id: record.account_id,
+          record_id: recordId,
+          type: 'privacy.erased',
+          actor: { role: 'system', id: input.by },
+          occurred_at: input.at,
+          data: { reason: input.reason, erased: { ...counts }, retention: true },
         },
       ]);
       return counts;
@@ -80,5 +81,71 @@ export class KnexPrivacyStore implements PrivacyStore {
       emails,
       audit_events: await resolveEvents(this.db, events.map(auditFromRow)),
     };
+  }
+}
+
+/**
+ * Blanks the personal values of the selected records and of what hangs off them (decision reasons,
+ * email subjects, outbox errors). The records' guard lets these updates through only as an erasure:
+ * same version and state, values blanked.
+ */
+async function blankRecords(trx: Knex.Transaction, selected: Knex.QueryBuilder): Promise<{ records: number; decisions: number; emails: number }> {
+  const rows = (await selected.forUpdate().select('id', 'requester', 'reason_text', 'details', 'problems')) as {
+    id: string;
+    requester: unknown;
+    reason_text: string;
+    details: Record<string, unknown>;
+    problems: unknown[];
+  }[];
+  let records = 0;
+  for (const r of rows) {
+    const patch = { reason_text: r.reason_text ? ERASED : '', details: eraseFreeText(r.details), problems: eraseFreeText(r.problems) };
+    if (r.requester === null && same(patch.reason_text, r.reason_text) && same(patch.details, r.details) && same(patch.problems, r.problems)) continue;
+    await trx('lifecycle_records')
+      .where({ id: r.id })
+      .update({ requester: null, reason_text: patch.reason_text, details: JSON.stringify(patch.details), problems: JSON.stringify(patch.problems) });
+    records += 1;
+  }
+  const ids = rows.map((r) => r.id);
+  if (!ids.length) return { records, decisions: 0, emails: 0 };
+  const decisions = await trx('approval_decisions').whereIn('record_id', ids).whereNotNull('reason').whereNot('reason', ERASED).update({ reason: ERASED });
+  const emails = await trx('email_deliveries').whereIn('record_id', ids).whereNotNull('subject').whereNot('subject', ERASED).update({ subject: ERASED });
+  // Job errors may quote an address or a provider's answer about it.
+  await trx('outbox').whereRaw("payload->>'record_id' = ANY(?)", [ids]).whereNotNull('last_error').update({ last_error: null });
+  return { records, decisions, emails };
+}
+
+/** What the retention purge selects (src/app/retention.ts). */
+export class KnexRetentionSource implements RetentionSource {
+  constructor(private readonly db: Knex) {}
+
+  async expiredAccounts(today: string, limit: number): Promise<{ account_id: string; data_retention_until: string }[]> {
+    const { rows } = await this.db.raw<{ rows: { account_id: string; data_retention_until: string }[] }>(
+      `SELECT r.account_id, max(r.details->>'data_retention_until') AS data_retention_until
+         FROM lifecycle_records r
+        WHERE r.kind = 'status_change' AND r.subtype = 'closure' AND r.state IN ('applied', 'confirmed', 'closed')
+          AND r.details->>'data_retention_until' IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.account_id = r.account_id AND e.type = 'privacy.erased' AND e.record_id IS NULL AND e.data->>'retention' = 'true')
+        GROUP BY r.account_id
+       HAVING max(r.details->>'data_retention_until') < ?
+        ORDER BY r.account_id
+        LIMIT ?`,
+      [today, limit],
+    );
+    return rows;
+  }
+
+  async expiredRecords(cutoffs: Record<Kind, string>, finished: readonly string[], limit: number): Promise<{ id: string; account_id: string; kind: Kind }[]> {
+    const kinds = Object.keys(cutoffs);
+    const { rows } = await this.db.raw<{ rows: { id: string; account_id: string; kind: Kind }[] }>(
+      `SELECT r.id, r.account_id, r.kind
+         FROM lifecycle_records r JOIN unnest(?::text[], ?::timestamptz[]) AS c(kind, cutoff) ON c.kind = r.kind
+        WHERE r.state = ANY(?) AND r.updated_at < c.cutoff
+          AND NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.record_id = r.id AND e.type = 'privacy.erased')
+        ORDER BY r.updated_at, r.id
+        LIMIT ?`,
+      [kinds, kinds.map((k) => cutoffs[k as Kind]), [...finished], limit],
+    );
+    return rows;
   }
 }

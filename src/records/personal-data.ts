@@ -36,6 +36,7 @@ export interface PersonalRef {
 export interface PersonalItem {
   readonly id: string;
   readonly account_id: string;
+  readonly record_id: string | null;
   readonly kind: PersonalKind;
   readonly value: string;
 }
@@ -63,7 +64,7 @@ export function separatePersonalData(draft: AuditEventDraft, newId: () => string
   const items: PersonalItem[] = [];
   const store = (kind: PersonalKind, value: string): PersonalRef => {
     const id = newId();
-    items.push({ id, account_id: draft.account_id, kind, value });
+    items.push({ id, account_id: draft.account_id, record_id: draft.record_id, kind, value });
     return { $pd: id };
   };
   const move = (value: unknown, kind: PersonalKind): unknown => {
