@@ -17,7 +17,7 @@ import { formatFromName, importAccounts, parseAccountsFile } from './app/import-
 import { retryRecord } from './app/apply-record';
 import { AppError } from './records/errors';
 import { DATE_INPUT_HINT, parseDateInput } from './records/dates';
-import { billingProvider, loadCatalog, loadClocks, loadReasons, loadRetention, startService, systemClock } from './main';
+import { billingProvider, loadCatalog, loadClocks, loadReasons, loadRetention, startService, systemClock, uuidIds } from './main';
 import { formatRetentionReport, purgeExpired } from './app/retention';
 import { runReport } from './app/reports';
 import { formatReport } from './app/report-format';
@@ -266,8 +266,9 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .description('manage customer accounts')
     .command('import')
     .argument('<file>', 'CSV (with header) or JSON Lines file of accounts')
-    .description('load or update accounts; nothing is imported unless every row is valid')
-    .action(async (file: string) => {
+    .requiredOption('--by <who>', 'who imports (the actor of every account.imported event and of the records plan or status changes file)')
+    .description('load or update accounts; a changed plan or status files its record (policy and approval decide); nothing is imported unless every row is valid')
+    .action(async (file: string, opts: { by: string }) => {
       const c = cfg();
       const format = formatFromName(file);
       let content: string;
@@ -284,8 +285,21 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       }
       const db = createDb(c.databaseUrl, { poolMax: 2 });
       try {
-        const n = await importAccounts({ store: new KnexTransactionRunner(db), clock: systemClock }, parsed.accounts);
-        await io.stdout(`imported ${n} account(s) from ${file}\n`);
+        const result = await importAccounts(
+          { store: new KnexTransactionRunner(db), clock: systemClock, ids: uuidIds, catalog: loadCatalog(c), reasons: loadReasons(c) },
+          parsed.accounts,
+          { by: opts.by, lines: parsed.lines },
+        ).catch((err: unknown) => {
+          if (err instanceof AppError && err.code === 'validation_failed' && err.problems.length) {
+            io.stderr(`${file}: ${err.message}\n`);
+            throw new Exit(1);
+          }
+          throw err;
+        });
+        await io.stdout(`imported ${result.imported} account(s) from ${file}\n`);
+        for (const r of result.records) {
+          await io.stdout(`  line ${r.line}: ${r.account_id} changes ${r.kind === 'status_change' ? 'status' : 'plan'}: filed ${r.kind} (${r.subtype}) record ${r.record_id}, ${r.state}; the policy decides whether it needs approval\n`);
+        }
       } finally {
         await db.destroy();
       }

@@ -108,7 +108,7 @@ it('erases every canary from every table, the exports, the logs and Redis, and t
   await importAccounts({ store: new KnexTransactionRunner(t.db), clock: { now: () => new Date() } }, [
     buildAccount({ id: 'acc_canary', name: CANARY.accountName, contacts: [CANARY.contact], mrr_minor: 9900, ...term }),
     buildAccount({ id: 'acc_other', name: 'Other Ltd', contacts: ['ops@other.example'], ...term }),
-  ]);
+  ], { by: 'importer@support.example' });
 
   // An upgrade, auto-approved, billed and emailed to the contact.
   const upgrade = await api('/api/records', {
