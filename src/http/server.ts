@@ -12,6 +12,8 @@ import { errorBody, errorHandler } from './errors';
 import { findUnstorableText, findYearZeroDate } from './input-guards';
 import { healthRoutes } from './health.routes';
 import { apiRoutes } from './api.routes';
+import { ApiAccess } from './api-auth';
+import { KnexApiTokenStore } from '../db/api-tokens.repository';
 
 export interface HttpDeps {
   readonly db: Knex;
@@ -73,6 +75,8 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     );
     if (reply.statusCode >= 400) req.log.info({ method: req.method, route: req.routeOptions.url, status: reply.statusCode }, 'request refused');
   });
+  // Every /api route authenticates through this one object (per-caller tokens, API_TOKEN as bootstrap admin).
+  app.decorate('apiAccess', new ApiAccess({ db: deps.db, tokens: new KnexApiTokenStore(deps.db), clock: deps.app.clock, bootstrapToken: deps.apiToken }));
   healthRoutes(app, deps);
   apiRoutes(app, { db: deps.db, apiToken: deps.apiToken, app: deps.app, metrics: deps.metrics });
   for (const p of deps.plugins ?? []) await app.register(async (scope) => p(scope));
