@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -9,7 +10,7 @@ import { STATES } from '../records/kinds';
 import { accountHistory, listRecords, recordWithEvents } from '../app/record-queries';
 import type { RecordQuerySource } from '../app/record-queries';
 import type { Metrics } from '../observability/metrics';
-import { requireApiToken } from './api-auth';
+import { apiActor, authenticateApi, callerOf, refuseOtherIdentity, requireAction } from './api-auth';
 import { QuoteSigner, createQuotedRecord, previewRecord } from '../app/preview-record';
 
 export { bearerMatches } from './api-auth';
@@ -21,8 +22,10 @@ const RecordParams = z.object({ id: z.string() });
 
 const CancelBody = z
   .object({
-    by: z.string().min(1).max(200),
-    role: z.enum(['agent', 'supervisor', 'customer']).default('agent'),
+    /** Optional: who the caller is. The actor is the token's caller; naming anyone else is 403. */
+    by: z.string().min(1).max(200).optional(),
+    /** Optional: the caller's role; any role other than the token's is 403. */
+    role: z.string().min(1).max(40).optional(),
     reason: z.string().max(2000).optional(),
     /** The version the caller saw; a stale one is a 409 and changes nothing. */
     version: z.number().int().min(1).optional(),
@@ -39,20 +42,24 @@ const ListQuery = z
   .strict()
   .refine((q) => q.ticket_id !== undefined || q.account_id !== undefined, { message: 'give ticket_id or account_id' });
 
-/** The API caller's agent: `requested_by` in the body names who asks (the API token is shared). */
-const apiActor = (body: unknown) => {
-  const requestedBy = body && typeof body === 'object' ? (body as Record<string, unknown>).requested_by : undefined;
-  return { role: 'agent' as const, id: typeof requestedBy === 'string' && requestedBy ? requestedBy.slice(0, 200) : 'api' };
-};
+/**
+ * A request filed through the API is the caller's: `requested_by` becomes the token's name whatever
+ * the body says (as the sidebar does with its agent), so the record and its audit trail name who
+ * actually asked.
+ */
+const asCallersRequest = (body: unknown, name: string): unknown =>
+  body && typeof body === 'object' && !Array.isArray(body) ? { ...(body as Record<string, unknown>), requested_by: name } : body;
 
 export function apiRoutes(app: FastifyInstance, deps: { queries: RecordQuerySource; apiToken: string | undefined; app: AppDeps; metrics: Metrics }): void {
-  // Quotes from POST /api/records/preview are signed with a key derived from the API token.
-  const quotes = deps.apiToken ? new QuoteSigner(deps.apiToken, 'api') : null;
+  // Quotes from POST /api/records/preview are signed with a key derived from API_TOKEN when set;
+  // otherwise with a key of this process (a quote then files only on the process that made it).
+  const quotes = new QuoteSigner(deps.apiToken ?? randomBytes(32).toString('hex'), 'api');
   app.register(async (scope) => {
     const api = scope.withTypeProvider<ZodTypeProvider>();
-    api.addHook('onRequest', requireApiToken(deps.apiToken));
+    api.addHook('onRequest', authenticateApi);
 
-    api.get('/api/records', { schema: { querystring: ListQuery } }, async (req) => {
+    // Each route names its action; the role check runs before the body is read (preValidation).
+    api.get('/api/records', { preValidation: requireAction('view_record'), schema: { querystring: ListQuery } }, async (req) => {
       const q = req.query;
       return {
         records: await listRecords(deps.queries, {
@@ -65,27 +72,33 @@ export function apiRoutes(app: FastifyInstance, deps: { queries: RecordQuerySour
     });
 
     // Validates and computes without storing; the quote files exactly these figures (POST /api/records).
-    api.post('/api/records/preview', async (req) => previewRecord(deps.app, { request: req.body, actor: apiActor(req.body) }, quotes!));
+    api.post('/api/records/preview', { preValidation: requireAction('preview_request') }, async (req) => {
+      const caller = callerOf(req);
+      return previewRecord(deps.app, { request: asCallersRequest(req.body, caller.name), actor: apiActor(caller, 'file_request') }, quotes);
+    });
 
-    api.post('/api/records', async (req, reply) => {
+    api.post('/api/records', { preValidation: requireAction('file_request') }, async (req, reply) => {
+      const caller = callerOf(req);
+      const actor = apiActor(caller, 'file_request');
       const { quote, ...request } = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
-      const body = quote === undefined ? req.body : request;
+      const body = asCallersRequest(quote === undefined ? req.body : request, caller.name);
       if (quote !== undefined && typeof quote !== 'string') throw new AppError('validation_failed', 'quote: expected the quote string from POST /api/records/preview', { problems: [{ field: 'quote', message: 'expected a string' }] });
       const { record, events } =
         typeof quote === 'string'
-          ? await createQuotedRecord(deps.app, { request: body, actor: apiActor(body), quote }, quotes!)
-          : await createRecord(deps.app, { request: body, actor: apiActor(body), onProblems: 'reject' });
+          ? await createQuotedRecord(deps.app, { request: body, actor, quote }, quotes)
+          : await createRecord(deps.app, { request: body, actor, onProblems: 'reject' });
       deps.metrics.recordsCreated.inc({ kind: record.kind, state: record.state });
       return reply.status(201).header('location', `/api/records/${record.id}`).send({ record, events });
     });
 
     // Withdraw a request that is still waiting for approval or scheduled for a later date.
-    api.post('/api/records/:id/cancel', { schema: { params: RecordParams, body: orEmpty(CancelBody) } }, async (req) => {
+    api.post('/api/records/:id/cancel', { preValidation: requireAction('cancel_record'), schema: { params: RecordParams, body: orEmpty(CancelBody) } }, async (req) => {
       const body = req.body;
+      await refuseOtherIdentity(req, 'cancel_record', { by: body.by, role: body.role });
       const { record, events } = await transitionRecord(deps.app, {
         recordId: req.params.id,
         event: 'cancel',
-        actor: { role: body.role, id: body.by },
+        actor: apiActor(callerOf(req), 'cancel_record'),
         ...(body.version !== undefined ? { expectedVersion: body.version } : {}),
         ...(body.reason ? { reason: body.reason } : {}),
       });
@@ -93,8 +106,10 @@ export function apiRoutes(app: FastifyInstance, deps: { queries: RecordQuerySour
       return { record, events };
     });
 
-    api.get('/api/records/:id', { schema: { params: RecordParams } }, async (req) => recordWithEvents(deps.queries, req.params.id));
+    api.get('/api/records/:id', { preValidation: requireAction('view_record'), schema: { params: RecordParams } }, async (req) => recordWithEvents(deps.queries, req.params.id));
 
-    api.get('/api/accounts/:id/history', { schema: { params: RecordParams } }, async (req) => accountHistory(deps.queries, req.params.id));
+    api.get('/api/accounts/:id/history', { preValidation: requireAction('view_record'), schema: { params: RecordParams } }, async (req) =>
+      accountHistory(deps.queries, req.params.id),
+    );
   });
 }

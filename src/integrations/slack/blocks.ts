@@ -555,6 +555,11 @@ export function appHomeView(pending: readonly PendingApprovalItem[]): HomeView {
   return { type: 'home', blocks: blocks.slice(0, SLACK_LIMITS.viewBlocks) };
 }
 
+/** The App Home for someone who approves nothing: what their role is, or why nothing is shown. */
+export function appHomeNoticeView(title: string, text: string): HomeView {
+  return { type: 'home', blocks: [header(title), section(text, 'notice')] };
+}
+
 /** The ephemeral answer to `/lifecycle <account id or ticket id>`: recent records and their states. */
 export function accountSummaryBlocks(title: string, records: readonly LifecycleRecord[]): SlackMessage {
   const blocks: KnownBlock[] = [section(`*${esc(title, 300)}*`, 'title')];
