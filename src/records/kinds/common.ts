@@ -323,6 +323,8 @@ export interface KindModule<K extends Kind> {
   readonly billingNotes: Readonly<Record<string, string>>;
   /** Kind-specific money facts (requested vs computed credit, proration…). */
   moneyLines(record: RecordOf<K>): MoneyLine[];
+  /** The customer email an applied record sends: `credit_granted` for money given back, else `applied`. */
+  readonly appliedEmail: 'applied' | 'credit_granted';
   /**
    * The amount the customer email states, from what the provider confirmed (never from what the
    * record asked for): positive a charge, negative a credit; `prorated` when it is a proration.

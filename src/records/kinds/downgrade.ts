@@ -49,6 +49,7 @@ export const downgrade: KindModule<'downgrade'> = {
     { subtype: 'support_tier', effects: ['plan_change'], when: WHEN, ...PLAN_OR_NOTHING },
   ],
   moneyLines: planChangeMoneyLines,
+  appliedEmail: 'applied',
   customerMoney: planChangeCustomerMoney,
   customerChange: (record, facts) => planChangeCustomerChange(record, facts, downgrade.customerLabels[record.subtype] ?? CUSTOMER_LABEL),
 };

@@ -197,6 +197,7 @@ export const serviceCredit: KindModule<'service_credit'> = {
   billingRows: SERVICE_CREDIT_SUBTYPES.map((subtype) => ({ subtype, effects: ['credit'], when: 'at once when applied', ...CREDIT })),
   moneyLines,
   // The credit granted, as a negative amount (money back to the customer).
+  appliedEmail: 'credit_granted',
   customerMoney: (c) => ({ money: c.credited ? { ...c.credited, amount_minor: -c.credited.amount_minor } : null, prorated: false }),
   customerChange: (record, v) =>
     `${serviceCredit.customerLabels[record.subtype] ?? serviceCredit.customerLabel}${v.amount ? ` of ${v.amount}` : ''}${v.credit_period ? ` for ${v.credit_period}` : ''}`,

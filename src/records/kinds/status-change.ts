@@ -240,6 +240,7 @@ export const statusChange: KindModule<'status_change'> = {
     { subtype: 'closure', effects: ['cancel'], when: STATUS, ...CANCEL },
   ],
   moneyLines: () => [],
+  appliedEmail: 'applied',
   customerMoney: () => ({ money: null, prorated: false }),
   customerChange(record, v) {
     const from = (a: string | null) => (a ? ` from ${a}` : '');

@@ -169,6 +169,7 @@ export const termination: KindModule<'termination'> = {
   billingRows: TERMINATION_SUBTYPES.map((subtype) => ({ subtype, effects: ['cancel', 'fee', 'refund'], when: WHEN, ...TERMINATION })),
   moneyLines,
   // The early-termination fee, when the provider charged it.
+  appliedEmail: 'applied',
   customerMoney: (c) => ({ money: c.feeCharged, prorated: false }),
   customerChange: (record, v) => `${record.subtype === 'customer_initiated' ? 'Cancellation' : 'Termination'} of the account ${v.account_name}`,
 };

@@ -51,6 +51,7 @@ export const upgrade: KindModule<'upgrade'> = {
     { subtype: 'access', effects: ['plan_change'], when: WHEN, ...PLAN_OR_NOTHING },
   ],
   moneyLines: planChangeMoneyLines,
+  appliedEmail: 'applied',
   customerMoney: planChangeCustomerMoney,
   customerChange: (record, facts) => planChangeCustomerChange(record, facts, upgrade.customerLabels[record.subtype] ?? CUSTOMER_LABEL),
 };
