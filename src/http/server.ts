@@ -1,5 +1,6 @@
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Knex } from 'knex';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
@@ -50,6 +51,10 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
         }
       }),
   });
+  // Route schemas are zod schemas (fastify-type-provider-zod): Fastify validates params, query and
+  // body before the handler and hands it the parsed values; a refusal is a 422 naming each field.
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
   // Paths, query strings and JSON bodies with text the database cannot store (NUL, a lone UTF-16
   // surrogate) are refused here, naming where, before any route queries with them.
