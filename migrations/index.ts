@@ -27,6 +27,8 @@ import * as indexReports from './20261201000400_index_reports';
 import * as createWatchdogAlerts from './20261201000410_create_watchdog_alerts';
 import * as createAuditAppendFunction from './20261201000610_create_audit_append_function';
 import * as grantTicketRequests from './20261201000700_grant_ticket_requests';
+import * as allowDisputeOfConfirmedRecords from './20261202000300_allow_dispute_of_confirmed_records';
+import * as addRecordReversals from './20261202000310_add_record_reversals';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -61,6 +63,8 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000410_create_watchdog_alerts': createWatchdogAlerts,
   '20261201000610_create_audit_append_function': createAuditAppendFunction,
   '20261201000700_grant_ticket_requests': grantTicketRequests,
+  '20261202000300_allow_dispute_of_confirmed_records': allowDisputeOfConfirmedRecords,
+  '20261202000310_add_record_reversals': addRecordReversals,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

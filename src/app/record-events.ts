@@ -3,7 +3,7 @@ import type { OutboxMessage } from '../records/ports';
 import { TOPICS } from './topics';
 
 /** Customer email outcomes (one template set each). */
-export type EmailOutcome = 'applied' | 'scheduled' | 'rejected' | 'credit_granted';
+export type EmailOutcome = 'applied' | 'scheduled' | 'rejected' | 'credit_granted' | 'resolved' | 'reversed';
 
 export const emailMessage = (record: LifecycleRecord, outcome: EmailOutcome): OutboxMessage => ({
   topic: TOPICS.emailSend,
@@ -43,7 +43,11 @@ export function followUpsOf(record: LifecycleRecord, previous: State | null): Ou
       out.push(emailMessage(record, 'scheduled'));
       break;
     case 'applied':
-      out.push(emailMessage(record, record.kind === 'service_credit' ? 'credit_granted' : 'applied'));
+      // A reversal tells the customer what was undone, once, instead of announcing a new change.
+      out.push(emailMessage(record, record.reverses_record_id ? 'reversed' : record.kind === 'service_credit' ? 'credit_granted' : 'applied'));
+      break;
+    case 'resolved':
+      out.push(emailMessage(record, 'resolved'));
       break;
     case 'rejected':
       out.push(emailMessage(record, 'rejected'));

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { createRecord } from '../app/create-record';
 import { transitionRecord } from '../app/transition-record';
+import { disputeRecord, resolveRecord } from '../app/dispute-record';
 import type { AppDeps } from '../app/deps';
 import { AppError } from '../records/errors';
 import { STATES } from '../records/kinds';
@@ -24,6 +25,14 @@ const CancelBody = z
     version: z.number().int().min(1).optional(),
   })
   .strict();
+
+/** Who disputes or resolves, and the version they saw; the rest of the body is the dispute or resolution. */
+const ActorFields = {
+  by: z.string().min(1).max(200),
+  version: z.number().int().min(1).optional(),
+};
+const DisputeBody = z.object({ ...ActorFields, role: z.enum(['agent', 'supervisor', 'customer']).default('agent') }).passthrough();
+const ResolveBody = z.object({ ...ActorFields, role: z.enum(['agent', 'supervisor']).default('supervisor') }).passthrough();
 
 const ListQuery = z
   .object({
@@ -88,6 +97,36 @@ export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: stri
       });
       deps.metrics.transitions.inc({ event: 'cancel', state: record.state });
       return { record, events };
+    });
+
+    // Open a dispute on an applied or confirmed record: a reason, and documents by reference only.
+    api.post<{ Params: { id: string }; Body: unknown }>('/api/records/:id/dispute', async (req) => {
+      const body = DisputeBody.safeParse(req.body ?? {});
+      if (!body.success) throw new AppError('validation_failed', 'Invalid body', { problems: problemsFromZod(body.error) });
+      const { by, role, version, ...dispute } = body.data;
+      const { record, events } = await disputeRecord(deps.app, {
+        recordId: req.params.id,
+        actor: { role, id: by },
+        body: dispute,
+        ...(version !== undefined ? { expectedVersion: version } : {}),
+      });
+      deps.metrics.transitions.inc({ event: 'dispute', state: record.state });
+      return { record, events };
+    });
+
+    // Decide a dispute: upheld, adjusted or reversed (reversed files a reversal record for approval).
+    api.post<{ Params: { id: string }; Body: unknown }>('/api/records/:id/resolve', async (req) => {
+      const body = ResolveBody.safeParse(req.body ?? {});
+      if (!body.success) throw new AppError('validation_failed', 'Invalid body', { problems: problemsFromZod(body.error) });
+      const { by, role, version, ...resolution } = body.data;
+      const out = await resolveRecord(deps.app, {
+        recordId: req.params.id,
+        actor: { role, id: by },
+        body: resolution,
+        ...(version !== undefined ? { expectedVersion: version } : {}),
+      });
+      deps.metrics.transitions.inc({ event: 'resolve', state: out.record.state });
+      return { record: out.record, events: out.events, outcome: out.outcome, reversal: out.reversal };
     });
 
     api.get<{ Params: { id: string } }>('/api/records/:id', async (req) => {

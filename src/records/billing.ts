@@ -160,6 +160,11 @@ export interface ConfirmedMoney {
   readonly ref?: string;
   /** For `transfer`: the account that received the balance. */
   readonly to_account_id?: string;
+  /**
+   * Money a reversal took back: the same movement as the original's, undone. The ledger posts
+   * its legs with debit and credit swapped, so the pair nets to zero on every ledger account.
+   */
+  readonly reverses?: boolean;
 }
 
 /** A subscription as the provider reported it after an effect (only the facts it reported). */
@@ -273,6 +278,11 @@ export function legsFor(accountId: string, money: readonly ConfirmedMoney[]): Le
   const out: LedgerLeg[] = [];
   for (const m of money) {
     if (m.amount.amount_minor <= 0) continue;
+    if (m.reverses) {
+      // The original's legs, mirrored: what was debited is credited back, and the other way round.
+      for (const l of legsFor(accountId, [{ ...m, reverses: false }])) out.push({ ...l, debit_minor: l.credit_minor, credit_minor: l.debit_minor });
+      continue;
+    }
     const where =
       m.destination === 'balance' ? LEDGER_ACCOUNTS.customerBalance(accountId) : m.destination === 'payment' ? LEDGER_ACCOUNTS.refundsPaid : LEDGER_ACCOUNTS.receivable(accountId);
     switch (m.type) {

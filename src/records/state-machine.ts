@@ -54,9 +54,11 @@ export const TRANSITIONS: readonly TransitionRule[] = [
   rule('applying', 'fail', 'failed', 'system'),
   rule('failed', 'retry', 'applying', 'system', 'agent', 'supervisor'),
   rule('applied', 'confirm', 'confirmed', 'system'),
-  rule('applied', 'dispute', 'disputed', 'customer', 'agent'),
+  rule('applied', 'dispute', 'disputed', 'customer', 'agent', 'supervisor'),
+  rule('confirmed', 'dispute', 'disputed', 'customer', 'agent', 'supervisor'),
   rule('confirmed', 'close', 'closed', 'system', 'agent'),
-  rule('disputed', 'resolve', 'resolved', 'supervisor', 'agent'),
+  // Deciding a dispute may move money back (a reversal): supervisors decide it, as they decide approvals.
+  rule('disputed', 'resolve', 'resolved', 'supervisor'),
 ];
 
 const index = new Map<string, TransitionRule>(TRANSITIONS.map((r) => [`${r.from}:${r.event}`, r]));

@@ -1,0 +1,136 @@
+import path from 'node:path';
+import { applyRecord } from '../../src/app/apply-record';
+import { createRecord } from '../../src/app/create-record';
+import { sendCustomerEmail } from '../../src/app/send-email';
+import type { EmailOutcome } from '../../src/app/record-events';
+import { transitionRecord } from '../../src/app/transition-record';
+import { verifyAudit } from '../../src/db/audit.queries';
+import { LedgerBillingProvider } from '../../src/integrations/billing/ledger.provider';
+import { SmtpEmailSender } from '../../src/integrations/email/smtp.sender';
+import { EmailTemplates, catalogDisplayNames } from '../../src/integrations/email/templates';
+import { SmtpStandin } from '../../devtools/smtp.standin';
+import { createTestDb } from '../helpers/db';
+import type { TestDb } from '../helpers/db';
+import { countRows, seedAccounts } from '../helpers/app';
+import { buildAccount, buildCatalog, buildRequest } from '../helpers/builders';
+import { auth, buildTestHttp } from '../helpers/http';
+import type { TestHttp } from '../helpers/http';
+
+/** Disputes and resolutions through the HTTP API, with the customer's resolution email over real SMTP. */
+let t: TestDb;
+let h: TestHttp;
+let smtp: SmtpStandin;
+let sender: SmtpEmailSender;
+const templates = EmailTemplates.load(path.resolve(__dirname, '..', '..', 'templates', 'email'), { displayNames: catalogDisplayNames(buildCatalog()), strictVariables: true });
+
+beforeAll(async () => {
+  t = await createTestDb();
+  await seedAccounts(t.db, buildAccount());
+  h = await buildTestHttp(t.db);
+  smtp = await SmtpStandin.start();
+  sender = new SmtpEmailSender({ smtpUrl: smtp.url, from: 'Support <support@acme.example>' });
+});
+afterAll(async () => {
+  sender.close();
+  await smtp.close();
+  await h.close();
+  await t.destroy();
+});
+
+const email = (recordId: string, outcome: EmailOutcome) =>
+  sendCustomerEmail({ store: h.deps.store, clock: h.deps.clock, sender, renderer: templates, messageIdDomain: 'lifecycle-desk' }, recordId, outcome);
+const mailsOf = (recordId: string, outcome: string) => smtp.messages.filter((m) => m.parsed.messageId === `<${recordId}.${outcome}@lifecycle-desk>`);
+
+/** A €3 goodwill credit, applied through the ledger and confirmed by its email. */
+async function confirmedCredit() {
+  const d = h.deps;
+  const { record } = await createRecord(d, {
+    request: buildRequest('service_credit', { ticket_id: '901', details: { period_start: '2026-03-10T00:00:00Z', period_end: '2026-03-11T00:00:00Z', requested_credit: { amount_minor: 300, currency: 'EUR' } } }),
+    actor: { role: 'agent', id: 'agent_1' },
+    onProblems: 'reject',
+  });
+  await transitionRecord(d, { recordId: record.id, event: 'auto_approve', actor: { role: 'system', id: 'policy' } });
+  expect(await applyRecord({ ...d, billing: new LedgerBillingProvider(t.db) }, record.id)).toBe('applied');
+  expect(await email(record.id, 'credit_granted')).toBe('sent');
+  const confirmed = await t.db('lifecycle_records').where({ id: record.id }).first();
+  expect(confirmed.state).toBe('confirmed');
+  return { id: record.id as string, version: confirmed.version as number };
+}
+
+const post = (url: string, payload: unknown) => h.app.inject({ method: 'POST', url, headers: auth, payload: payload as object });
+
+it('a confirmed record is disputed with a reason and referenced documents, then resolved as upheld; the customer gets exactly one resolution email', async () => {
+  const { id, version } = await confirmedCredit();
+  const disputed = await post(`/api/records/${id}/dispute`, {
+    by: 'agent_1',
+    version,
+    reason: 'The customer says the outage lasted two days, not one',
+    documents: [{ zendesk_attachment_id: '4455667788' }, { url: 'https://files.acme.example/outage-log.pdf' }],
+  });
+  expect(disputed.statusCode).toBe(200);
+  expect(disputed.json().record.state).toBe('disputed');
+  const event = await t.db('audit_events').where({ record_id: id, type: 'record.dispute' }).first();
+  expect(event.actor).toEqual({ role: 'agent', id: 'agent_1' });
+  expect(event.data).toMatchObject({
+    from: 'confirmed',
+    to: 'disputed',
+    reason: 'The customer says the outage lasted two days, not one',
+    documents: [{ zendesk_attachment_id: '4455667788' }, { url: 'https://files.acme.example/outage-log.pdf' }],
+  });
+
+  // Agents do not decide disputes.
+  const byAgent = await post(`/api/records/${id}/resolve`, { by: 'agent_1', role: 'agent', outcome: 'upheld', reason: 'logs show one day' });
+  expect(byAgent.statusCode).toBe(403);
+
+  const resolved = await post(`/api/records/${id}/resolve`, { by: 'U0LDSUP01', outcome: 'upheld', reason: 'Our monitoring shows the outage lasted 26 hours; the credit covers it.' });
+  expect(resolved.statusCode).toBe(200);
+  expect(resolved.json()).toMatchObject({ record: { state: 'resolved' }, outcome: 'upheld', reversal: null });
+  expect(await countRows(t.db, 'outbox', { key: `email.${id}.resolved` })).toBe(1);
+
+  expect(await email(id, 'resolved')).toBe('sent');
+  // The email job delivered again (a crashed worker's job, a replayed outbox row) sends nothing more.
+  expect(await email(id, 'resolved')).toBe('already_sent');
+  const mails = mailsOf(id, 'resolved');
+  expect(mails).toHaveLength(1);
+  const text = mails[0]!.parsed.text ?? '';
+  expect(mails[0]!.parsed.subject).toMatch(/dispute about your service credit is resolved \(Ticket #901\)/);
+  expect(text).toMatch(/Our decision: the change stands as it was made\./);
+  expect(text).toContain('The reason: Our monitoring shows the outage lasted 26 hours; the credit covers it.');
+  expect(mails[0]!.parsed.html).toContain('the change stands as it was made');
+  expect(await countRows(t.db, 'audit_events', { record_id: id, type: 'email.sent' })).toBe(2);
+  expect((await verifyAudit(t.db, 'acc_acme')).broken).toBeNull();
+});
+
+it('refuses a dispute without a reason, with documents sent inline or by a non-https link, and changes nothing', async () => {
+  const { id } = await confirmedCredit();
+  const cases: [unknown, RegExp][] = [
+    [{ by: 'agent_1', reason: '  ' }, /reason is required/],
+    [{ by: 'agent_1', reason: 'wrong amount', documents: [{ url: 'data:application/pdf;base64,JVBERi0xLjQK' }] }, /https URL/],
+    [{ by: 'agent_1', reason: 'wrong amount', documents: [{ url: 'http://files.acme.example/log.pdf' }] }, /https URL/],
+    [{ by: 'agent_1', reason: 'wrong amount', documents: [{ url: 'https://user:pw@files.acme.example/log.pdf' }] }, /https URL/],
+    [{ by: 'agent_1', reason: 'wrong amount', documents: [{ filename: 'log.pdf', content: 'JVBERi0xLjQK' }] }, /referenced, never sent inline/],
+    [{ by: 'agent_1', reason: 'wrong amount', documents: [{ zendesk_attachment_id: '12abc' }] }, /./],
+  ];
+  for (const [body, message] of cases) {
+    const r = await post(`/api/records/${id}/dispute`, body);
+    expect(r.statusCode).toBe(422);
+    expect(JSON.stringify(r.json().error)).toMatch(message);
+  }
+  expect((await t.db('lifecycle_records').where({ id }).first()).state).toBe('confirmed');
+  expect(await countRows(t.db, 'audit_events', { record_id: id, type: 'record.dispute' })).toBe(0);
+});
+
+it('refuses to resolve without an outcome, to resolve a record that is not disputed, and to dispute one that was never applied', async () => {
+  const { id } = await confirmedCredit();
+  expect((await post(`/api/records/${id}/resolve`, { by: 'U0LDSUP01', outcome: 'upheld', reason: 'fine' })).statusCode).toBe(409);
+  await post(`/api/records/${id}/dispute`, { by: 'agent_1', reason: 'wrong amount' });
+  const noOutcome = await post(`/api/records/${id}/resolve`, { by: 'U0LDSUP01', reason: 'fine' });
+  expect(noOutcome.statusCode).toBe(422);
+  expect(JSON.stringify(noOutcome.json().error)).toMatch(/outcome/);
+  const badOutcome = await post(`/api/records/${id}/resolve`, { by: 'U0LDSUP01', reason: 'fine', outcome: 'refunded' });
+  expect(badOutcome.statusCode).toBe(422);
+  expect((await t.db('lifecycle_records').where({ id }).first()).state).toBe('disputed');
+
+  const { record: pending } = await createRecord(h.deps, { request: buildRequest('service_credit'), actor: { role: 'agent', id: 'agent_1' }, onProblems: 'reject' });
+  expect((await post(`/api/records/${pending.id}/dispute`, { by: 'agent_1', reason: 'wrong' })).statusCode).toBe(409);
+});
