@@ -1,10 +1,9 @@
 import type { Actor } from '../records/actors';
-import { AppError } from '../records/errors';
 import { parseDispute, parseResolution } from '../records/disputes';
 import type { ResolutionOutcome } from '../records/disputes';
 import type { LifecycleRecord } from '../records/kinds';
-import type { UnitOfWork } from '../records/ports';
 import type { AppDeps } from './deps';
+import { fileReversalIn } from './reverse-record';
 import { transitionIn } from './transition-record';
 import type { TransitionOutcome } from './transition-record';
 
@@ -31,12 +30,6 @@ export interface ResolveOutcome extends TransitionOutcome {
 }
 
 /**
- * Files a reversal of `original` inside the resolution's transaction. Injected so this module does
- * not depend on how reversals are built (see `reverse-record.ts`).
- */
-export type ReversalFiler = (uow: UnitOfWork, now: Date, original: LifecycleRecord, actor: Actor, reason: string) => Promise<LifecycleRecord>;
-
-/**
  * Opens a dispute on an applied or confirmed record: one `record.dispute` audit event carrying
  * the reason and the document references (validated: Zendesk attachment ids or https URLs).
  */
@@ -59,16 +52,13 @@ export function disputeRecord(deps: Pick<AppDeps, 'store' | 'clock'>, req: Dispu
  * customer's `resolved` email (queued by the transition). A `reversed` outcome files the reversal
  * record in the same transaction, so a resolution never says "reversed" without one existing.
  */
-export async function resolveRecord(deps: Pick<AppDeps, 'store' | 'clock'> & { fileReversal?: ReversalFiler }, req: ResolveRequest): Promise<ResolveOutcome> {
+export async function resolveRecord(deps: Pick<AppDeps, 'store' | 'clock' | 'ids'>, req: ResolveRequest): Promise<ResolveOutcome> {
   const input = parseResolution(req.body);
-  const fileReversal = deps.fileReversal;
-  if (input.outcome === 'reversed' && !fileReversal) {
-    throw new AppError('validation_failed', 'This service cannot file reversals, so a dispute cannot be resolved as reversed here', { problems: [{ field: 'outcome', message: 'reversed is not available' }] });
-  }
   return deps.store.transaction(async (uow) => {
     const now = deps.clock.now();
     const current = await uow.records.getForUpdate(req.recordId);
-    const reversal = input.outcome === 'reversed' && current?.state === 'disputed' && fileReversal ? await fileReversal(uow, now, current, req.actor, input.reason) : null;
+    // Only a disputed record is resolved; anything else fails in the transition below, with nothing filed.
+    const reversal = input.outcome === 'reversed' && current?.state === 'disputed' ? await fileReversalIn(uow, deps, now, current, req.actor, input.reason) : null;
     const out = await transitionIn(uow, now, {
       recordId: req.recordId,
       event: 'resolve',

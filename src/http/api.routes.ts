@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { createRecord } from '../app/create-record';
 import { transitionRecord } from '../app/transition-record';
 import { disputeRecord, resolveRecord } from '../app/dispute-record';
+import { reverseRecord } from '../app/reverse-record';
 import type { AppDeps } from '../app/deps';
 import { AppError } from '../records/errors';
 import { STATES } from '../records/kinds';
@@ -32,6 +33,7 @@ const ActorFields = {
   version: z.number().int().min(1).optional(),
 };
 const DisputeBody = z.object({ ...ActorFields, role: z.enum(['agent', 'supervisor', 'customer']).default('agent') }).passthrough();
+const ReverseBody = z.object({ ...ActorFields, role: z.enum(['agent', 'supervisor']).default('agent') }).passthrough();
 const ResolveBody = z.object({ ...ActorFields, role: z.enum(['agent', 'supervisor']).default('supervisor') }).passthrough();
 
 const ListQuery = z
@@ -127,6 +129,16 @@ export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: stri
       });
       deps.metrics.transitions.inc({ event: 'resolve', state: out.record.state });
       return { record: out.record, events: out.events, outcome: out.outcome, reversal: out.reversal };
+    });
+
+    // File a reversal of a change that was made (or of a termination still scheduled): a new record, approved on its own.
+    api.post<{ Params: { id: string }; Body: unknown }>('/api/records/:id/reverse', async (req, reply) => {
+      const body = ReverseBody.safeParse(req.body ?? {});
+      if (!body.success) throw new AppError('validation_failed', 'Invalid body', { problems: problemsFromZod(body.error) });
+      const { by, role, version: _version, ...rest } = body.data;
+      const record = await reverseRecord(deps.app, { recordId: req.params.id, actor: { role, id: by }, body: rest });
+      deps.metrics.recordsCreated.inc({ kind: record.kind, state: record.state });
+      return reply.status(201).header('location', `/api/records/${record.id}`).send({ record });
     });
 
     api.get<{ Params: { id: string } }>('/api/records/:id', async (req) => {

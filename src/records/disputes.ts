@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AppError } from './errors';
-import { problemsFromZod } from './problems';
+import { describeProblems, problemsFromZod } from './problems';
 
 /**
  * Disputes and their resolutions, pure. A dispute names its reason and the documents behind it;
@@ -77,13 +77,19 @@ export type ResolutionInput = z.infer<typeof ResolutionInputSchema>;
 /** Parses a dispute (reason and document references) or throws a 422-style AppError naming each problem. */
 export function parseDispute(input: unknown): DisputeInput {
   const r = DisputeInputSchema.safeParse(input);
-  if (!r.success) throw new AppError('validation_failed', 'Invalid dispute', { problems: problemsFromZod(r.error) });
+  if (!r.success) {
+    const problems = problemsFromZod(r.error);
+    throw new AppError('validation_failed', `Invalid dispute: ${describeProblems(problems)}`, { problems });
+  }
   return r.data;
 }
 
 export function parseResolution(input: unknown): ResolutionInput {
   const r = ResolutionInputSchema.safeParse(input);
-  if (!r.success) throw new AppError('validation_failed', 'Invalid resolution', { problems: problemsFromZod(r.error) });
+  if (!r.success) {
+    const problems = problemsFromZod(r.error);
+    throw new AppError('validation_failed', `Invalid resolution: ${describeProblems(problems)}`, { problems });
+  }
   return r.data;
 }
 

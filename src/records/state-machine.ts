@@ -49,7 +49,8 @@ export const TRANSITIONS: readonly TransitionRule[] = [
   rule('approved', 'schedule', 'scheduled', 'system'),
   rule('approved', 'start_apply', 'applying', 'system'),
   rule('scheduled', 'start_apply', 'applying', 'system'),
-  rule('scheduled', 'cancel', 'cancelled', 'agent', 'supervisor', 'customer'),
+  // `system`: an approved reversal withdraws a scheduled termination before its instant.
+  rule('scheduled', 'cancel', 'cancelled', 'agent', 'supervisor', 'customer', 'system'),
   rule('applying', 'mark_applied', 'applied', 'system'),
   rule('applying', 'fail', 'failed', 'system'),
   rule('failed', 'retry', 'applying', 'system', 'agent', 'supervisor'),

@@ -308,7 +308,7 @@ export interface ApprovalView {
   readonly accountName: string | null;
   readonly ticketUrl: string | null;
   readonly riskExplanations: readonly { flag: string; message: string }[];
-  readonly approvalsRequired: 1 | 2;
+  readonly approvalsRequired: number;
   /** Approvals recorded so far (for two-approver rules). */
   readonly approvals: readonly { user_id: string; at: string }[];
   /** Re-posted because the request waited past the policy's reminder limit. */
