@@ -29,6 +29,7 @@ import * as createAuditAppendFunction from './20261201000610_create_audit_append
 import * as grantTicketRequests from './20261201000700_grant_ticket_requests';
 import * as allowDisputeOfConfirmedRecords from './20261202000300_allow_dispute_of_confirmed_records';
 import * as addRecordReversals from './20261202000310_add_record_reversals';
+import * as allowLoweringPendingAmounts from './20261202000320_allow_lowering_pending_amounts';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -65,6 +66,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000700_grant_ticket_requests': grantTicketRequests,
   '20261202000300_allow_dispute_of_confirmed_records': allowDisputeOfConfirmedRecords,
   '20261202000310_add_record_reversals': addRecordReversals,
+  '20261202000320_allow_lowering_pending_amounts': allowLoweringPendingAmounts,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -34,7 +34,9 @@ export function followUpsOf(record: LifecycleRecord, previous: State | null): Ou
       out.push({ topic: TOPICS.policyEvaluate, key: `policy.${v}`, payload: { record_id: record.id } });
       break;
     case 'pending_approval':
-      out.push({ topic: TOPICS.approvalRequest, key: `approval-request.${v}`, payload: { record_id: record.id, kind: 'initial' } });
+      // Still pending after a change on the way (an amount lowered): the posted message is refreshed, not posted again.
+      if (previous === 'pending_approval') out.push({ topic: TOPICS.approvalUpdate, key: `approval-update.${v}`, payload: { record_id: record.id } });
+      else out.push({ topic: TOPICS.approvalRequest, key: `approval-request.${v}`, payload: { record_id: record.id, kind: 'initial' } });
       break;
     case 'approved':
       out.push(billingApplyMessage(record));

@@ -21,6 +21,7 @@ export const EVENTS = [
   'cancel',
   'dispute',
   'resolve',
+  'lower_amount',
 ] as const;
 export type LifecycleEvent = (typeof EVENTS)[number];
 
@@ -44,6 +45,8 @@ export const TRANSITIONS: readonly TransitionRule[] = [
   rule('submitted', 'request_approval', 'pending_approval', 'system'),
   rule('submitted', 'auto_approve', 'approved', 'system'),
   rule('pending_approval', 'approve', 'approved', 'supervisor'),
+  // Partial approval: an approver lowers a credit or fee (with a reason) as they approve.
+  rule('pending_approval', 'lower_amount', 'pending_approval', 'supervisor'),
   rule('pending_approval', 'reject', 'rejected', 'supervisor'),
   rule('pending_approval', 'cancel', 'cancelled', 'agent', 'supervisor', 'customer'),
   rule('approved', 'schedule', 'scheduled', 'system'),

@@ -2,6 +2,7 @@ import type { types as SlackTypes } from '@slack/bolt';
 import { describeChange } from '../../app/ticket-view';
 import type { LifecycleRecord } from '../../records/kinds';
 import { formatMoney } from '../../records/money';
+import { lowerableAmount } from '../../records/partial-approval';
 import { previewSentence, providerLabel } from '../../records/risk';
 import type { Money } from '../../records/money';
 
@@ -38,6 +39,11 @@ export const REJECT_MODAL_CALLBACK_ID = 'approval_reject_modal';
 export const REJECT_REASON_BLOCK_ID = 'reason';
 export const REJECT_REASON_ACTION_ID = 'reason_input';
 export const REJECT_REASON_MAX_LENGTH = 2000;
+/** Partial approval: approve with a lower credit or fee, in a modal asking for the amount and a reason. */
+export const ACTION_APPROVE_PARTIAL = 'approval_approve_partial';
+export const PARTIAL_MODAL_CALLBACK_ID = 'approval_partial_modal';
+export const PARTIAL_AMOUNT_BLOCK_ID = 'amount';
+export const PARTIAL_AMOUNT_ACTION_ID = 'amount_input';
 
 /** Slack's published Block Kit limits (docs.slack.dev/reference/block-kit). */
 export const SLACK_LIMITS = {
@@ -400,7 +406,11 @@ function approvalActions(input: ApprovalView): ActionsBlock {
     style: 'danger',
     value,
   };
-  return { type: 'actions', block_id: APPROVAL_ACTIONS_BLOCK_ID, elements: [approve, reject] };
+  const lowerable = lowerableAmount(input.record);
+  const partial: Button[] = lowerable
+    ? [{ type: 'button', action_id: ACTION_APPROVE_PARTIAL, text: plain(lowerable.what === 'credit' ? 'Approve a lower credit…' : 'Approve a lower fee…', SLACK_LIMITS.buttonText), value }]
+    : [];
+  return { type: 'actions', block_id: APPROVAL_ACTIONS_BLOCK_ID, elements: [approve, reject, ...partial] };
 }
 
 const stripMrkdwn = (s: string): string => s.replace(/[*_`]/g, '');
@@ -522,6 +532,51 @@ export function rejectReasonModal(meta: RejectModalMeta): ModalView {
           min_length: 1,
           max_length: REJECT_REASON_MAX_LENGTH,
           placeholder: plain('Why is this request rejected?', 150),
+        },
+      },
+    ],
+  };
+}
+
+/**
+ * Partial approval: the approver types the amount they approve (lower than requested, above zero)
+ * and why. The same metadata as the reject modal says which message and version it answers.
+ */
+export function partialApprovalModal(meta: RejectModalMeta, record: LifecycleRecord): ModalView {
+  const lowerable = lowerableAmount(record);
+  const what = lowerable?.what === 'fee' ? 'early-termination fee' : 'credit';
+  const requested = lowerable ? formatMoney(lowerable.amount) : 'the amount requested';
+  const currency = lowerable?.amount.currency ?? record.amount?.currency ?? '';
+  return {
+    type: 'modal',
+    callback_id: PARTIAL_MODAL_CALLBACK_ID,
+    private_metadata: rejectReasonModal(meta).private_metadata!,
+    title: plain(lowerable?.what === 'fee' ? 'Approve a lower fee' : 'Approve a lower credit', SLACK_LIMITS.modalTitle),
+    submit: plain('Approve', SLACK_LIMITS.modalButton),
+    close: plain('Cancel', SLACK_LIMITS.modalButton),
+    blocks: [
+      section(
+        `The request asks for a ${what} of *${esc(requested, 100)}*. Approve a lower amount: billing applies the amount you enter and the customer's email states it. The requested amount stays in the audit trail.`,
+      ),
+      {
+        type: 'input',
+        block_id: PARTIAL_AMOUNT_BLOCK_ID,
+        label: plain(`Approved ${what} (${currency})`, 2000),
+        optional: false,
+        element: { type: 'plain_text_input', action_id: PARTIAL_AMOUNT_ACTION_ID, max_length: 20, placeholder: plain('e.g. 12.50', 150) },
+      },
+      {
+        type: 'input',
+        block_id: REJECT_REASON_BLOCK_ID,
+        label: plain('Reason', 2000),
+        optional: false,
+        element: {
+          type: 'plain_text_input',
+          action_id: REJECT_REASON_ACTION_ID,
+          multiline: true,
+          min_length: 1,
+          max_length: REJECT_REASON_MAX_LENGTH,
+          placeholder: plain('Why is a lower amount approved?', 150),
         },
       },
     ],

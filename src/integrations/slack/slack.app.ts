@@ -13,9 +13,15 @@ import { listRecords } from '../../db/record.queries';
 import { loadApprovalSnapshot } from '../../db/approval.queries';
 import { isDatabaseUnavailable } from '../../http/errors';
 import { SLACK_MAX_BODY_BYTES, slackGate } from './slack.http';
+import { checkPartialAmount } from '../../records/partial-approval';
 import {
   ACTION_APPROVE,
+  ACTION_APPROVE_PARTIAL,
   ACTION_REJECT,
+  PARTIAL_AMOUNT_ACTION_ID,
+  PARTIAL_AMOUNT_BLOCK_ID,
+  PARTIAL_MODAL_CALLBACK_ID,
+  partialApprovalModal,
   REJECT_MODAL_CALLBACK_ID,
   REJECT_REASON_ACTION_ID,
   REJECT_REASON_BLOCK_ID,
@@ -186,6 +192,44 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
     if (!meta) return;
     await decide(
       { recordId: meta.record_id, version: meta.version, decision: 'reject', approverId: body.user.id, approverName: body.user.name, reason },
+      (text) => client.chat.postEphemeral({ channel: meta.channel, user: body.user.id, text }),
+    );
+  });
+
+  bolt.action<BlockAction<ButtonAction>>(ACTION_APPROVE_PARTIAL, async ({ ack, body, action, client }) => {
+    await ack();
+    const value = parseApprovalButtonValue(action.value);
+    if (!value || !body.channel?.id || !body.message?.ts) return;
+    const record = await o.app.store.transaction((uow) => uow.records.get(value.record_id));
+    if (!record) return;
+    await client.views.open({
+      trigger_id: body.trigger_id,
+      view: partialApprovalModal({ record_id: value.record_id, version: value.version, channel: body.channel.id, message_ts: body.message.ts }, record),
+    });
+  });
+
+  bolt.view<ViewSubmitAction>(PARTIAL_MODAL_CALLBACK_ID, async ({ ack, view, body, client }) => {
+    const values = view.state.values;
+    const amount = values[PARTIAL_AMOUNT_BLOCK_ID]?.[PARTIAL_AMOUNT_ACTION_ID]?.value?.trim() ?? '';
+    const reason = values[REJECT_REASON_BLOCK_ID]?.[REJECT_REASON_ACTION_ID]?.value?.trim() ?? '';
+    const meta = parseRejectModalMeta(view.private_metadata);
+    const errors: Record<string, string> = {};
+    if (!reason) errors[REJECT_REASON_BLOCK_ID] = 'A reason is required: the agent sees it, and it stays in the audit trail.';
+    if (!amount) errors[PARTIAL_AMOUNT_BLOCK_ID] = 'Enter the amount you approve.';
+    if (meta && amount && reason) {
+      // Checked before answering, so a wrong amount is shown in the modal; decideApproval checks it again under the lock.
+      const record = await o.app.store.transaction((uow) => uow.records.get(meta.record_id));
+      const check = record ? checkPartialAmount(record, amount, reason) : null;
+      if (check && !check.ok) errors[check.code === 'reason' ? REJECT_REASON_BLOCK_ID : PARTIAL_AMOUNT_BLOCK_ID] = check.message;
+    }
+    if (Object.keys(errors).length) {
+      await ack({ response_action: 'errors', errors });
+      return;
+    }
+    await ack();
+    if (!meta) return;
+    await decide(
+      { recordId: meta.record_id, version: meta.version, decision: 'approve', approverId: body.user.id, approverName: body.user.name, reason, lowerTo: amount },
       (text) => client.chat.postEphemeral({ channel: meta.channel, user: body.user.id, text }),
     );
   });
