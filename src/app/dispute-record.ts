@@ -2,6 +2,8 @@ import type { Actor } from '../records/actors';
 import { parseDispute, parseResolution } from '../records/disputes';
 import type { ResolutionOutcome } from '../records/disputes';
 import type { LifecycleRecord } from '../records/kinds';
+import type { TransactionRunner } from '../records/ports';
+import type { ApproverDirectory } from './decide-approval';
 import type { AppDeps } from './deps';
 import { fileReversalIn } from './reverse-record';
 import { transitionIn } from './transition-record';
@@ -69,4 +71,18 @@ export async function resolveRecord(deps: Pick<AppDeps, 'store' | 'clock' | 'ids
     });
     return { ...out, outcome: input.outcome, reversal };
   });
+}
+
+/**
+ * Whether a Slack user may dispute or resolve a record from its approval message: only the
+ * supervisors who could approve it (listed, or in one of its approver groups). Fails closed: a
+ * membership Slack would not tell us refuses. Returns why not, or null when they may.
+ */
+export async function slackSupervisorRefusal(deps: { store: TransactionRunner; directory: ApproverDirectory }, recordId: string, userId: string): Promise<string | null> {
+  const request = await deps.store.transaction((uow) => uow.approvals.get(recordId));
+  if (!request) return 'This record was not approved in Slack, so its disputes are handled through the API or the Zendesk sidebar.';
+  if (request.approvers.user_ids.includes(userId)) return null;
+  const groups = request.approvers.user_groups.length ? await deps.directory.groupsOf(userId, request.approvers.user_groups) : [];
+  if (groups === null) return 'Nothing was recorded: your user group membership could not be checked, so we cannot tell that you are a supervisor for this record. Try again in a minute.';
+  return groups.length ? null : `Only the supervisors who approve these requests (policy rule "${request.rule}") can dispute or resolve them.`;
 }

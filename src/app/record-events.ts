@@ -48,8 +48,13 @@ export function followUpsOf(record: LifecycleRecord, previous: State | null): Ou
       // A reversal tells the customer what was undone, once, instead of announcing a new change.
       out.push(emailMessage(record, record.reverses_record_id ? 'reversed' : record.kind === 'service_credit' ? 'credit_granted' : 'applied'));
       break;
+    case 'disputed':
+      // The approval message (if the record had one) shows the dispute and offers to resolve it.
+      out.push({ topic: TOPICS.approvalUpdate, key: `approval-update.${v}`, payload: { record_id: record.id } });
+      break;
     case 'resolved':
       out.push(emailMessage(record, 'resolved'));
+      out.push({ topic: TOPICS.approvalUpdate, key: `approval-update.${v}`, payload: { record_id: record.id } });
       break;
     case 'rejected':
       out.push(emailMessage(record, 'rejected'));

@@ -256,3 +256,109 @@ describe('partial approval', () => {
     expect(checkPartialAmount({ ...base, kind: 'service_credit', amount: { amount_minor: -1500, currency: 'JPY' } }, '1000', 'why')).toMatchObject({ ok: true, patch: { amount: { amount_minor: -1000, currency: 'JPY' } } });
   });
 });
+
+describe('dispute and resolve from the finished approval message', () => {
+  /** An approved (in Slack), applied credit whose message was updated to its decided form. */
+  async function appliedViaSlack() {
+    const { record, posted } = await pendingRecord('service_credit', { details: CREDIT_300 });
+    await postSlack(buttonClick('USUP1', 'approval_approve', buttonOf(posted, 'approval_approve')!.value, '2.1'));
+    await until(async () => (await t.db('lifecycle_records').where({ id: record.id }).first()).state === 'approved');
+    expect(await applyRecord({ ...deps(), billing: new LedgerBillingProvider(t.db) }, record.id)).toBe('applied');
+    await notifier.updateApprovalMessages(record.id);
+    const update = slack.callsOf('chat.update').at(-1)!;
+    return { record, update };
+  }
+  const disputeButton = (update: { args: Record<string, unknown> }) =>
+    (update.args.blocks as Blocks).find((b) => b.type === 'actions' && b.elements?.some((e) => e.action_id === 'record_dispute_resolve'))!.elements![0]!;
+  const openedView = async (callbackId: string, before: number) => {
+    await until(() => slack.callsOf('views.open').slice(before).some((c) => (c.args.view as { callback_id: string }).callback_id === callbackId));
+    return slack.callsOf('views.open').slice(before).find((c) => (c.args.view as { callback_id: string }).callback_id === callbackId)!.args.view as { private_metadata: string; blocks: unknown[] };
+  };
+
+  it('a supervisor disputes with referenced documents and resolves with an outcome; others are refused; the message follows', async () => {
+    const { record, update } = await appliedViaSlack();
+    const button = disputeButton(update);
+    expect(button.text.text).toBe('Dispute…');
+
+    // Someone who does not approve these requests: the modal opens, the submission is refused.
+    let before = slack.callsOf('views.open').length;
+    await postSlack(buttonClick('UOUT', 'record_dispute_resolve', button.value, '2.2'));
+    let view = await openedView('record_dispute_modal', before);
+    const ephemerals = slack.callsOf('chat.postEphemeral').length;
+    await postSlack(viewSubmission('UOUT', 'record_dispute_modal', view.private_metadata, { reason: { reason_input: { type: 'plain_text_input', value: 'wrong amount' } }, documents: { documents_input: { type: 'plain_text_input', value: '' } } }));
+    await until(() => slack.callsOf('chat.postEphemeral').length > ephemerals);
+    expect(slack.callsOf('chat.postEphemeral').at(-1)!.args).toMatchObject({ user: 'UOUT', text: expect.stringMatching(/Only the supervisors who approve these requests/) });
+    expect((await t.db('lifecycle_records').where({ id: record.id }).first()).state).toBe('applied');
+
+    before = slack.callsOf('views.open').length;
+    await postSlack(buttonClick('USUP2', 'record_dispute_resolve', button.value, '2.3'));
+    view = await openedView('record_dispute_modal', before);
+    // A document pasted inline, or a link that is not https, is refused in the modal.
+    const inline = await postSlack(
+      viewSubmission('USUP2', 'record_dispute_modal', view.private_metadata, {
+        reason: { reason_input: { type: 'plain_text_input', value: 'Customer says the outage was longer' } },
+        documents: { documents_input: { type: 'plain_text_input', value: '4455667788\ndata:application/pdf;base64,JVBERi0xLjQK' } },
+      }),
+    );
+    expect(JSON.parse(inline.text)).toMatchObject({ response_action: 'errors', errors: { documents: expect.stringMatching(/^line 2: .*https URL/) } });
+    await postSlack(
+      viewSubmission('USUP2', 'record_dispute_modal', view.private_metadata, {
+        reason: { reason_input: { type: 'plain_text_input', value: 'Customer says the outage was longer' } },
+        documents: { documents_input: { type: 'plain_text_input', value: '4455667788\nhttps://files.acme.example/status-page.png' } },
+      }),
+    );
+    await until(async () => (await t.db('lifecycle_records').where({ id: record.id }).first()).state === 'disputed');
+    const disputed = await t.db('audit_events').where({ record_id: record.id, type: 'record.dispute' }).first();
+    expect(disputed.actor).toMatchObject({ role: 'supervisor', id: 'USUP2' });
+    expect(disputed.data.documents).toEqual([{ zendesk_attachment_id: '4455667788' }, { url: 'https://files.acme.example/status-page.png' }]);
+    const v = (await t.db('lifecycle_records').where({ id: record.id }).first()).version;
+    expect(await countRows(t.db, 'outbox', { key: `approval-update.${record.id}.v${v}` })).toBe(1);
+
+    await notifier.updateApprovalMessages(record.id);
+    const refreshed = slack.callsOf('chat.update').at(-1)!;
+    expect(JSON.stringify(refreshed.args.blocks)).toContain('Disputed.');
+    const resolveButton = disputeButton(refreshed);
+    expect(resolveButton.text.text).toBe('Resolve dispute…');
+    before = slack.callsOf('views.open').length;
+    await postSlack(buttonClick('USUP1', 'record_dispute_resolve', resolveButton.value, '2.4'));
+    view = await openedView('record_resolve_modal', before);
+    expect(JSON.stringify(view.blocks)).toMatch(/upheld.*adjusted.*reversed/);
+    const noOutcome = await postSlack(viewSubmission('USUP1', 'record_resolve_modal', view.private_metadata, { reason: { reason_input: { type: 'plain_text_input', value: 'x' } }, outcome: { outcome_select: { type: 'static_select' } } }));
+    expect(JSON.parse(noOutcome.text)).toMatchObject({ response_action: 'errors', errors: { outcome: 'Choose an outcome.' } });
+    await postSlack(
+      viewSubmission('USUP1', 'record_resolve_modal', view.private_metadata, {
+        reason: { reason_input: { type: 'plain_text_input', value: 'Status page confirms 26 hours; a second credit is filed for the extra day' } },
+        outcome: { outcome_select: { type: 'static_select', selected_option: { value: 'adjusted' } } },
+      }),
+    );
+    await until(async () => (await t.db('lifecycle_records').where({ id: record.id }).first()).state === 'resolved');
+    const resolved = await t.db('audit_events').where({ record_id: record.id, type: 'record.resolve' }).first();
+    expect(resolved.actor).toMatchObject({ role: 'supervisor', id: 'USUP1' });
+    expect(resolved.data).toMatchObject({ outcome: 'adjusted', reason: 'Status page confirms 26 hours; a second credit is filed for the extra day' });
+    expect(await countRows(t.db, 'outbox', { key: `email.${record.id}.resolved` })).toBe(1);
+    await notifier.updateApprovalMessages(record.id);
+    const final = JSON.stringify(slack.callsOf('chat.update').at(-1)!.args.blocks);
+    expect(final).toContain('Dispute resolved');
+    expect(final).not.toContain('record_dispute_resolve');
+  });
+
+  it('a dispute resolved as reversed in Slack files the reversal for its own approval', async () => {
+    const { record, update } = await appliedViaSlack();
+    const d = deps();
+    const { disputeRecord } = await import('../../src/app/dispute-record');
+    await disputeRecord(d, { recordId: record.id, actor: { role: 'agent', id: 'agent@corp.example' }, body: { reason: 'credited twice' } });
+    const before = slack.callsOf('views.open').length;
+    await postSlack(buttonClick('USUP2', 'record_dispute_resolve', disputeButton(update).value, '3.1'));
+    const view = await openedView('record_resolve_modal', before);
+    await postSlack(
+      viewSubmission('USUP2', 'record_resolve_modal', view.private_metadata, {
+        reason: { reason_input: { type: 'plain_text_input', value: 'Credited twice for the same outage' } },
+        outcome: { outcome_select: { type: 'static_select', selected_option: { value: 'reversed' } } },
+      }),
+    );
+    await until(async () => (await t.db('lifecycle_records').where({ id: record.id }).first()).state === 'resolved');
+    const reversal = await t.db('lifecycle_records').where({ reverses_record_id: record.id }).first();
+    expect(reversal).toMatchObject({ state: 'submitted', requested_by: 'USUP2', kind: 'service_credit' });
+    expect(Number(reversal.amount_minor)).toBe(300);
+  });
+});
