@@ -134,3 +134,27 @@ it('refuses to resolve without an outcome, to resolve a record that is not dispu
   const { record: pending } = await createRecord(h.deps, { request: buildRequest('service_credit'), actor: { role: 'agent', id: 'agent_1' }, onProblems: 'reject' });
   expect((await post(`/api/records/${pending.id}/dispute`, { by: 'agent_1', reason: 'wrong' })).statusCode).toBe(409);
 });
+
+it('resolving as reversed through the API files the reversal in the same transaction; POST /reverse files one and refuses a second', async () => {
+  const { id } = await confirmedCredit();
+  await post(`/api/records/${id}/dispute`, { by: 'ops@acme.example', role: 'customer', reason: 'We never had an outage' });
+  const resolved = await post(`/api/records/${id}/resolve`, { by: 'U0LDSUP01', outcome: 'reversed', reason: 'Credited in error' });
+  expect(resolved.statusCode).toBe(200);
+  const reversal = resolved.json().reversal;
+  expect(reversal).toMatchObject({ state: 'submitted', reverses_record_id: id, amount: { amount_minor: 300, currency: 'EUR' } });
+  expect(await countRows(t.db, 'outbox', { key: `policy.${reversal.id}.v1` })).toBe(1);
+  const second = await post(`/api/records/${id}/reverse`, { by: 'agent_1', reason: 'again' });
+  expect(second.statusCode).toBe(409);
+  expect(second.json().error.message).toMatch(/already has a reversal/);
+
+  // A resolution that fails (an agent may not resolve) files nothing.
+  const { id: other } = await confirmedCredit();
+  await post(`/api/records/${other}/dispute`, { by: 'agent_1', reason: 'wrong' });
+  expect((await post(`/api/records/${other}/resolve`, { by: 'agent_1', role: 'agent', outcome: 'reversed', reason: 'x' })).statusCode).toBe(403);
+  expect(await countRows(t.db, 'lifecycle_records', { reverses_record_id: other })).toBe(0);
+
+  const filed = await post(`/api/records/${other}/reverse`, { by: 'agent_1', reason: 'Credited to the wrong account' });
+  expect(filed.statusCode).toBe(201);
+  expect(filed.headers.location).toBe(`/api/records/${filed.json().record.id}`);
+  expect((await post(`/api/records/${other}/reverse`, { by: 'agent_1' })).statusCode).toBe(422);
+});

@@ -9,6 +9,7 @@ import { reverseRecord } from '../../src/app/reverse-record';
 import { sendCustomerEmail } from '../../src/app/send-email';
 import type { EmailOutcome } from '../../src/app/record-events';
 import { verifyAudit } from '../../src/db/audit.queries';
+import { FACT_SQL } from '../../src/db/reports.queries';
 import { SmtpEmailSender } from '../../src/integrations/email/smtp.sender';
 import { EmailTemplates, catalogDisplayNames } from '../../src/integrations/email/templates';
 import { parsePolicy } from '../../src/records/policy';
@@ -134,6 +135,13 @@ describe.each(harnesses)('against the %s provider', (name, make) => {
     for (const [ledgerAccount, sum] of Object.entries(net)) expect([ledgerAccount, sum]).toEqual([ledgerAccount, 0]);
     expect(await ledgerBalanceOf(ctx, account.id)).toBe(0);
     expect((await reconcileAccounts(ctx, account.id)).differences).toEqual([]);
+    // The reports' money facts (credits granted, the business metric) net to zero too.
+    const facts = await t.db.raw(`SELECT coalesce(sum(amount_minor), 0) AS n FROM (${FACT_SQL.money}) f WHERE account = :account AND purpose = 'service_credit'`, {
+      from: new Date(0),
+      to: new Date(Date.now() + 365 * DAY_MS),
+      account: account.id,
+    });
+    expect(Number(facts.rows[0].n)).toBe(0);
     if (name === 'stripe') {
       const { stripe } = h as Awaited<ReturnType<typeof stripeHarness>>;
       expect(stripe.customers.get(account.billing_customer_id!)!.balances.eur ?? 0).toBe(0);
