@@ -2,8 +2,9 @@ import type { LifecycleRecord, State } from '../records/kinds';
 import type { OutboxMessage } from '../records/ports';
 import { TOPICS } from './topics';
 
-/** Customer email outcomes (one template set each). */
-export type EmailOutcome = 'applied' | 'scheduled' | 'rejected' | 'credit_granted' | 'resolved' | 'reversed';
+/** Customer email outcomes (one template set each; the email job accepts exactly these). */
+export const EMAIL_OUTCOME_NAMES = ['applied', 'scheduled', 'rejected', 'credit_granted', 'resolved', 'reversed'] as const;
+export type EmailOutcome = (typeof EMAIL_OUTCOME_NAMES)[number];
 
 export const emailMessage = (record: LifecycleRecord, outcome: EmailOutcome): OutboxMessage => ({
   topic: TOPICS.emailSend,

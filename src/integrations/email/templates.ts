@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Liquid } from 'liquidjs';
 import type { Template } from 'liquidjs';
+import { EMAIL_OUTCOME_NAMES } from '../../app/record-events';
 import type { EmailOutcome } from '../../app/record-events';
 import type { EmailRenderer, EmailView } from '../../app/send-email';
 import { confirmedProration } from '../../records/billing';
@@ -17,7 +18,7 @@ import type { Money } from '../../records/money';
 export type { EmailView };
 
 /** Every customer email outcome; each needs a complete `default.<outcome>.*` set. */
-export const EMAIL_OUTCOMES = ['applied', 'scheduled', 'rejected', 'credit_granted', 'resolved', 'reversed'] as const satisfies readonly EmailOutcome[];
+export const EMAIL_OUTCOMES = EMAIL_OUTCOME_NAMES;
 
 export const EMAIL_PARTS = ['subject', 'text', 'html'] as const;
 export type EmailPart = (typeof EMAIL_PARTS)[number];
