@@ -32,7 +32,7 @@ export function followUpsOf(record: LifecycleRecord, previous: State | null): Ou
   }
   switch (record.state) {
     case 'submitted':
-      out.push({ topic: TOPICS.policyEvaluate, key: `policy.${v}`, payload: { record_id: record.id } });
+      out.push({ topic: TOPICS.recordAdvance, key: `advance.${v}`, payload: { record_id: record.id } });
       break;
     case 'pending_approval':
       // Still pending after a change on the way (an amount lowered): the posted message is refreshed, not posted again.

@@ -43,6 +43,7 @@ export function checkPartialAmount(record: LifecycleRecord, typed: string, reaso
     return { ok: false, code: 'amount', message: `Enter less than the ${formatMoney(target.amount)} requested (approving it as it is needs no amount).` };
   }
   const amount = target.what === 'credit' ? { amount_minor: -decided.amount_minor, currency: decided.currency } : decided;
-  const details = { ...record.details, decided_amount: { requested: target.amount, decided, reason: reason.trim().slice(0, 2000) } };
+  // The reason stays in the audit event (personal data, erasable there), not on the record.
+  const details = { ...record.details, decided_amount: { requested: target.amount, decided } };
   return { ok: true, decided, patch: { amount, details } };
 }

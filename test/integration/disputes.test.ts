@@ -14,6 +14,9 @@ import type { TestDb } from '../helpers/db';
 import { countRows, seedAccounts } from '../helpers/app';
 import { buildAccount, buildCatalog, buildRequest } from '../helpers/builders';
 import { auth, buildTestHttp } from '../helpers/http';
+import { createApiToken } from '../../src/app/api-tokens';
+import { KnexApiTokenStore } from '../../src/db/api-tokens.repository';
+import type { Role } from '../../src/records/access';
 import type { TestHttp } from '../helpers/http';
 
 /** Disputes and resolutions through the HTTP API, with the customer's resolution email over real SMTP. */
@@ -21,6 +24,9 @@ let t: TestDb;
 let h: TestHttp;
 let smtp: SmtpStandin;
 let sender: SmtpEmailSender;
+/** Per-caller API tokens: the actor is the token's caller, never a name in the body. */
+const NAMES: Record<Role, string> = { agent: 'agent_1@support.example', supervisor: 'sup@support.example', finance: 'fin@support.example', admin: 'admin@support.example' };
+const tokens: Partial<Record<Role, string>> = {};
 const templates = EmailTemplates.load(path.resolve(__dirname, '..', '..', 'templates', 'email'), { displayNames: catalogDisplayNames(buildCatalog()), strictVariables: true });
 
 beforeAll(async () => {
@@ -29,6 +35,7 @@ beforeAll(async () => {
   h = await buildTestHttp(t.db);
   smtp = await SmtpStandin.start();
   sender = new SmtpEmailSender({ smtpUrl: smtp.url, from: 'Support <support@acme.example>' });
+  for (const [role, name] of Object.entries(NAMES)) tokens[role as Role] = (await createApiToken({ tokens: new KnexApiTokenStore(t.db), clock: h.deps.clock }, { name, role, by: 'test-admin' })).token;
 });
 afterAll(async () => {
   sender.close();
@@ -57,20 +64,24 @@ async function confirmedCredit() {
   return { id: record.id as string, version: confirmed.version as number };
 }
 
-const post = (url: string, payload: unknown) => h.app.inject({ method: 'POST', url, headers: auth, payload: payload as object });
+const post = (url: string, payload: unknown, as: Role = 'agent') => h.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${tokens[as]}` }, payload: payload as object });
+/** An event as the API returns it (personal values such as reasons resolved from the side table). */
+const eventOf = async (recordId: string, type: string) => {
+  const r = await h.app.inject({ method: 'GET', url: `/api/records/${recordId}`, headers: auth });
+  return (r.json().events as { type: string; actor: unknown; data: Record<string, unknown> }[]).find((e) => e.type === type)!;
+};
 
 it('a confirmed record is disputed with a reason and referenced documents, then resolved as upheld; the customer gets exactly one resolution email', async () => {
   const { id, version } = await confirmedCredit();
   const disputed = await post(`/api/records/${id}/dispute`, {
-    by: 'agent_1',
     version,
     reason: 'The customer says the outage lasted two days, not one',
     documents: [{ zendesk_attachment_id: '4455667788' }, { url: 'https://files.acme.example/outage-log.pdf' }],
   });
   expect(disputed.statusCode).toBe(200);
   expect(disputed.json().record.state).toBe('disputed');
-  const event = await t.db('audit_events').where({ record_id: id, type: 'record.dispute' }).first();
-  expect(event.actor).toEqual({ role: 'agent', id: 'agent_1' });
+  const event = await eventOf(id, 'record.dispute');
+  expect(event.actor).toEqual({ role: 'agent', id: 'agent_1@support.example' });
   expect(event.data).toMatchObject({
     from: 'confirmed',
     to: 'disputed',
@@ -78,13 +89,15 @@ it('a confirmed record is disputed with a reason and referenced documents, then 
     documents: [{ zendesk_attachment_id: '4455667788' }, { url: 'https://files.acme.example/outage-log.pdf' }],
   });
 
-  // Agents do not decide disputes.
-  const byAgent = await post(`/api/records/${id}/resolve`, { by: 'agent_1', role: 'agent', outcome: 'upheld', reason: 'logs show one day' });
-  expect(byAgent.statusCode).toBe(403);
+  // Agents and finance do not decide disputes (403, audited); nor may a body claim another person.
+  for (const role of ['agent', 'finance'] as const) expect((await post(`/api/records/${id}/resolve`, { outcome: 'upheld', reason: 'logs show one day' }, role)).statusCode).toBe(403);
+  expect((await post(`/api/records/${id}/resolve`, { by: 'boss@support.example', outcome: 'upheld', reason: 'x' }, 'supervisor')).statusCode).toBe(403);
+  expect(await countRows(t.db, 'audit_events', { record_id: id, type: 'access.denied' })).toBe(3);
 
-  const resolved = await post(`/api/records/${id}/resolve`, { by: 'U0LDSUP01', outcome: 'upheld', reason: 'Our monitoring shows the outage lasted 26 hours; the credit covers it.' });
+  const resolved = await post(`/api/records/${id}/resolve`, { outcome: 'upheld', reason: 'Our monitoring shows the outage lasted 26 hours; the credit covers it.' }, 'supervisor');
   expect(resolved.statusCode).toBe(200);
   expect(resolved.json()).toMatchObject({ record: { state: 'resolved' }, outcome: 'upheld', reversal: null });
+  expect((await eventOf(id, 'record.resolve')).actor).toEqual({ role: 'supervisor', id: 'sup@support.example' });
   expect(await countRows(t.db, 'outbox', { key: `email.${id}.resolved` })).toBe(1);
 
   expect(await email(id, 'resolved')).toBe('sent');
@@ -104,12 +117,12 @@ it('a confirmed record is disputed with a reason and referenced documents, then 
 it('refuses a dispute without a reason, with documents sent inline or by a non-https link, and changes nothing', async () => {
   const { id } = await confirmedCredit();
   const cases: [unknown, RegExp][] = [
-    [{ by: 'agent_1', reason: '  ' }, /reason is required/],
-    [{ by: 'agent_1', reason: 'wrong amount', documents: [{ url: 'data:application/pdf;base64,JVBERi0xLjQK' }] }, /https URL/],
-    [{ by: 'agent_1', reason: 'wrong amount', documents: [{ url: 'http://files.acme.example/log.pdf' }] }, /https URL/],
-    [{ by: 'agent_1', reason: 'wrong amount', documents: [{ url: 'https://user:pw@files.acme.example/log.pdf' }] }, /https URL/],
-    [{ by: 'agent_1', reason: 'wrong amount', documents: [{ filename: 'log.pdf', content: 'JVBERi0xLjQK' }] }, /referenced, never sent inline/],
-    [{ by: 'agent_1', reason: 'wrong amount', documents: [{ zendesk_attachment_id: '12abc' }] }, /./],
+    [{ reason: '  ' }, /reason is required/],
+    [{ reason: 'wrong amount', documents: [{ url: 'data:application/pdf;base64,JVBERi0xLjQK' }] }, /https URL/],
+    [{ reason: 'wrong amount', documents: [{ url: 'http://files.acme.example/log.pdf' }] }, /https URL/],
+    [{ reason: 'wrong amount', documents: [{ url: 'https://user:pw@files.acme.example/log.pdf' }] }, /https URL/],
+    [{ reason: 'wrong amount', documents: [{ filename: 'log.pdf', content: 'JVBERi0xLjQK' }] }, /referenced, never sent inline/],
+    [{ reason: 'wrong amount', documents: [{ zendesk_attachment_id: '12abc' }] }, /./],
   ];
   for (const [body, message] of cases) {
     const r = await post(`/api/records/${id}/dispute`, body);
@@ -122,39 +135,40 @@ it('refuses a dispute without a reason, with documents sent inline or by a non-h
 
 it('refuses to resolve without an outcome, to resolve a record that is not disputed, and to dispute one that was never applied', async () => {
   const { id } = await confirmedCredit();
-  expect((await post(`/api/records/${id}/resolve`, { by: 'U0LDSUP01', outcome: 'upheld', reason: 'fine' })).statusCode).toBe(409);
-  await post(`/api/records/${id}/dispute`, { by: 'agent_1', reason: 'wrong amount' });
-  const noOutcome = await post(`/api/records/${id}/resolve`, { by: 'U0LDSUP01', reason: 'fine' });
+  expect((await post(`/api/records/${id}/resolve`, { outcome: 'upheld', reason: 'fine' }, 'supervisor')).statusCode).toBe(409);
+  await post(`/api/records/${id}/dispute`, { reason: 'wrong amount' });
+  const noOutcome = await post(`/api/records/${id}/resolve`, { reason: 'fine' }, 'supervisor');
   expect(noOutcome.statusCode).toBe(422);
   expect(JSON.stringify(noOutcome.json().error)).toMatch(/outcome/);
-  const badOutcome = await post(`/api/records/${id}/resolve`, { by: 'U0LDSUP01', reason: 'fine', outcome: 'refunded' });
+  const badOutcome = await post(`/api/records/${id}/resolve`, { reason: 'fine', outcome: 'refunded' }, 'supervisor');
   expect(badOutcome.statusCode).toBe(422);
   expect((await t.db('lifecycle_records').where({ id }).first()).state).toBe('disputed');
 
   const { record: pending } = await createRecord(h.deps, { request: buildRequest('service_credit'), actor: { role: 'agent', id: 'agent_1' }, onProblems: 'reject' });
-  expect((await post(`/api/records/${pending.id}/dispute`, { by: 'agent_1', reason: 'wrong' })).statusCode).toBe(409);
+  expect((await post(`/api/records/${pending.id}/dispute`, { reason: 'wrong' })).statusCode).toBe(409);
 });
 
 it('resolving as reversed through the API files the reversal in the same transaction; POST /reverse files one and refuses a second', async () => {
   const { id } = await confirmedCredit();
-  await post(`/api/records/${id}/dispute`, { by: 'ops@acme.example', role: 'customer', reason: 'We never had an outage' });
-  const resolved = await post(`/api/records/${id}/resolve`, { by: 'U0LDSUP01', outcome: 'reversed', reason: 'Credited in error' });
+  await post(`/api/records/${id}/dispute`, { reason: 'The customer says they never had an outage' });
+  const resolved = await post(`/api/records/${id}/resolve`, { outcome: 'reversed', reason: 'Credited in error' }, 'supervisor');
   expect(resolved.statusCode).toBe(200);
   const reversal = resolved.json().reversal;
   expect(reversal).toMatchObject({ state: 'submitted', reverses_record_id: id, amount: { amount_minor: 300, currency: 'EUR' } });
-  expect(await countRows(t.db, 'outbox', { key: `policy.${reversal.id}.v1` })).toBe(1);
-  const second = await post(`/api/records/${id}/reverse`, { by: 'agent_1', reason: 'again' });
+  expect(await countRows(t.db, 'outbox', { key: `advance.${reversal.id}.v1` })).toBe(1);
+  const second = await post(`/api/records/${id}/reverse`, { reason: 'again' });
   expect(second.statusCode).toBe(409);
   expect(second.json().error.message).toMatch(/already has a reversal/);
 
-  // A resolution that fails (an agent may not resolve) files nothing.
+  // A resolution that fails (a stale version) files nothing.
   const { id: other } = await confirmedCredit();
-  await post(`/api/records/${other}/dispute`, { by: 'agent_1', reason: 'wrong' });
-  expect((await post(`/api/records/${other}/resolve`, { by: 'agent_1', role: 'agent', outcome: 'reversed', reason: 'x' })).statusCode).toBe(403);
+  await post(`/api/records/${other}/dispute`, { reason: 'wrong' });
+  expect((await post(`/api/records/${other}/resolve`, { outcome: 'reversed', reason: 'x', version: 1 }, 'supervisor')).statusCode).toBe(409);
   expect(await countRows(t.db, 'lifecycle_records', { reverses_record_id: other })).toBe(0);
 
-  const filed = await post(`/api/records/${other}/reverse`, { by: 'agent_1', reason: 'Credited to the wrong account' });
+  const filed = await post(`/api/records/${other}/reverse`, { reason: 'Credited to the wrong account' });
   expect(filed.statusCode).toBe(201);
   expect(filed.headers.location).toBe(`/api/records/${filed.json().record.id}`);
-  expect((await post(`/api/records/${other}/reverse`, { by: 'agent_1' })).statusCode).toBe(422);
+  expect(filed.json().record.requested_by).toBe('agent_1@support.example');
+  expect((await post(`/api/records/${other}/reverse`, {})).statusCode).toBe(422);
 });

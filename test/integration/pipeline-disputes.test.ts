@@ -6,6 +6,8 @@ import { TEST_API_TOKEN, startTestService, until } from '../helpers/service';
 import type { TestService } from '../helpers/service';
 import { slackInteractionRequest } from '../helpers/fake-slack';
 import { verifyAudit } from '../../src/db/audit.queries';
+import { createApiToken } from '../../src/app/api-tokens';
+import { KnexApiTokenStore } from '../../src/db/api-tokens.repository';
 
 /**
  * Disputes and reversals through the running service (web and workers): API → dispute → resolve
@@ -28,8 +30,8 @@ afterAll(async () => {
   await t.destroy();
 });
 
-const api = async (path: string, body: unknown) => {
-  const res = await fetch(`${s.base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TEST_API_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const api = async (path: string, body: unknown, token = TEST_API_TOKEN) => {
+  const res = await fetch(`${s.base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return { status: res.status, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
 };
 const stateOf = async (id: string) => (await t.db('lifecycle_records').where({ id }).first()).state as string;
@@ -49,8 +51,10 @@ it('a credit disputed and resolved as reversed is taken back once its reversal i
   const id = created.body.record.id as string;
   await until(async () => (await stateOf(id)) === 'confirmed', 20_000, 'credit confirmed');
 
-  expect((await api(`/api/records/${id}/dispute`, { by: 'ops@acme.example', role: 'customer', reason: 'We asked for no credit; please take it back' })).status).toBe(200);
-  const resolved = await api(`/api/records/${id}/resolve`, { by: 'U0LDSUP01', outcome: 'reversed', reason: 'Taken back at the customer’s request' });
+  // The supervisor's API token carries the same email as their Slack account.
+  const { token: sup1 } = await createApiToken({ tokens: new KnexApiTokenStore(t.db), clock: { now: () => new Date() } }, { name: 'sup1@acme.example', role: 'supervisor', by: 'test-admin' });
+  expect((await api(`/api/records/${id}/dispute`, { reason: 'The customer asked for no credit; please take it back' })).status).toBe(200);
+  const resolved = await api(`/api/records/${id}/resolve`, { outcome: 'reversed', reason: 'Taken back at the customer’s request' }, sup1);
   expect(resolved.status).toBe(200);
   const reversalId = resolved.body.reversal.id as string;
 
@@ -77,7 +81,7 @@ it('a credit disputed and resolved as reversed is taken back once its reversal i
       },
       { signingSecret: s.stack.secrets.slackSigning },
     );
-  // The supervisor who resolved it filed the reversal: they may not approve it.
+  // The supervisor who resolved it filed the reversal (the same person in Slack, by email): they may not approve it.
   let c = click('U0LDSUP01');
   expect((await fetch(`${s.base}/slack/events`, { method: 'POST', headers: c.headers, body: c.body })).status).toBe(200);
   await until(async () => (await t.db('audit_events').where({ record_id: reversalId, type: 'approval.refused' }).first()) !== undefined, 10_000, 'self-approval refused');

@@ -10,6 +10,7 @@ import type { ApproverDirectory } from '../../src/app/decide-approval';
 import { sendCustomerEmail } from '../../src/app/send-email';
 import { transitionRecord } from '../../src/app/transition-record';
 import { verifyAudit } from '../../src/db/audit.queries';
+import { getRecordWithEvents } from '../../src/db/record.queries';
 import { KnexTransactionRunner } from '../../src/db/store';
 import { buildHttpApp } from '../../src/http/server';
 import { LedgerBillingProvider } from '../../src/integrations/billing/ledger.provider';
@@ -18,6 +19,7 @@ import { EmailTemplates, catalogDisplayNames } from '../../src/integrations/emai
 import { createSlackApp, SLACK_EVENTS_PATH } from '../../src/integrations/slack/slack.app';
 import type { SlackApp } from '../../src/integrations/slack/slack.app';
 import { SlackDirectory } from '../../src/integrations/slack/slack.directory';
+import { SlackRoles } from '../../src/integrations/slack/slack.roles';
 import { SlackNotifier } from '../../src/integrations/slack/slack.notifier';
 import { slackSignatureHeaders } from '../../src/integrations/slack/signature';
 import { createLogger } from '../../src/observability/logger';
@@ -51,6 +53,8 @@ let smtp: SmtpStandin;
 let sender: SmtpEmailSender;
 const templates = EmailTemplates.load(path.resolve(__dirname, '..', '..', 'templates', 'email'), { displayNames: catalogDisplayNames(buildCatalog()), strictVariables: true });
 const deps = () => buildDeps(t.db);
+/** An event as it is read back (personal values such as reasons resolved from their side table). */
+const eventOf = async (recordId: string, type: string) => (await getRecordWithEvents(t.db, recordId))!.events.find((e) => e.type === type)!;
 
 beforeAll(async () => {
   t = await createTestDb();
@@ -69,6 +73,7 @@ beforeAll(async () => {
     db: t.db,
     app: deps(),
     directory: new SlackDirectory(client),
+    roles: new SlackRoles({ user_groups: { S0LDSUPERVISORS: 'supervisor' } }, new SlackDirectory(client, 0)),
     logger: createLogger('silent'),
     ticketUrl: (id) => `https://acme.zendesk.com/agent/tickets/${id}`,
     approverGroups: [],
@@ -211,9 +216,9 @@ describe('partial approval', () => {
     await until(async () => (await t.db('lifecycle_records').where({ id: record.id }).first()).state === 'approved');
     const approved = await t.db('lifecycle_records').where({ id: record.id }).first();
     expect(Number(approved.amount_minor)).toBe(-120);
-    const created = await t.db('audit_events').where({ record_id: record.id, type: 'record.created' }).first();
+    const created = await eventOf(record.id, 'record.created');
     expect(created.data.amount).toEqual({ amount_minor: -300, currency: 'EUR' });
-    const lowered = await t.db('audit_events').where({ record_id: record.id, type: 'record.lower_amount' }).first();
+    const lowered = await eventOf(record.id, 'record.lower_amount');
     expect(lowered.actor).toMatchObject({ role: 'supervisor', id: 'USUP1' });
     expect(lowered.data).toMatchObject({
       reason: 'The outage affected only 40% of their seats',
@@ -308,7 +313,7 @@ describe('dispute and resolve from the finished approval message', () => {
       }),
     );
     await until(async () => (await t.db('lifecycle_records').where({ id: record.id }).first()).state === 'disputed');
-    const disputed = await t.db('audit_events').where({ record_id: record.id, type: 'record.dispute' }).first();
+    const disputed = await eventOf(record.id, 'record.dispute');
     expect(disputed.actor).toMatchObject({ role: 'supervisor', id: 'USUP2' });
     expect(disputed.data.documents).toEqual([{ zendesk_attachment_id: '4455667788' }, { url: 'https://files.acme.example/status-page.png' }]);
     const v = (await t.db('lifecycle_records').where({ id: record.id }).first()).version;
@@ -332,7 +337,7 @@ describe('dispute and resolve from the finished approval message', () => {
       }),
     );
     await until(async () => (await t.db('lifecycle_records').where({ id: record.id }).first()).state === 'resolved');
-    const resolved = await t.db('audit_events').where({ record_id: record.id, type: 'record.resolve' }).first();
+    const resolved = await eventOf(record.id, 'record.resolve');
     expect(resolved.actor).toMatchObject({ role: 'supervisor', id: 'USUP1' });
     expect(resolved.data).toMatchObject({ outcome: 'adjusted', reason: 'Status page confirms 26 hours; a second credit is filed for the extra day' });
     expect(await countRows(t.db, 'outbox', { key: `email.${record.id}.resolved` })).toBe(1);
