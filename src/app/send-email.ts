@@ -11,6 +11,8 @@ export interface EmailView {
   readonly account: { readonly id: string; readonly name: string; readonly currency: string };
   readonly ticketId: string | null;
   readonly reason?: string | null;
+  /** For a `resolved` email: how the dispute was decided. */
+  readonly resolution?: string | null;
   /** What the billing provider confirmed for the record: the only source of money an email may state. */
   readonly billing?: readonly ConfirmedAdjustment[];
 }
@@ -68,9 +70,12 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
     const to = recipients.length ? recipients.join(', ') : null;
     const stored = await uow.emails.ensure(key, recordId, outcome, messageId);
     const status = stored === 'pending' || stored === 'sending' ? ((await uow.emails.claim(key, deps.sendLeaseMs ?? 60_000)) ? 'claimed' : 'busy') : stored;
-    const rejection = outcome === 'rejected' ? await uow.audit.latestForRecord(recordId, 'record.reject') : null;
+    const decision = outcome === 'rejected' || outcome === 'resolved' ? await uow.audit.latestForRecord(recordId, outcome === 'rejected' ? 'record.reject' : 'record.resolve') : null;
     const billing = status === 'claimed' ? await uow.billing.confirmed(recordId) : [];
-    return { record, account, to, status, reason: (rejection?.data.reason as string | undefined) ?? null, billing };
+    // A reversal's reason is the one its filer gave (the resolution's, when a dispute filed it).
+    const reason = outcome === 'reversed' ? record.reason_text || null : ((decision?.data.reason as string | undefined) ?? null);
+    const resolution = outcome === 'resolved' ? ((decision?.data.outcome as string | undefined) ?? null) : null;
+    return { record, account, to, status, reason, resolution, billing };
   });
 
   if (prepared.status === 'busy') {
@@ -100,6 +105,7 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
       account: { id: record.account_id, name: account?.name ?? record.account_id, currency: account?.currency ?? record.amount?.currency ?? 'EUR' },
       ticketId: record.ticket_id,
       reason: prepared.reason,
+      resolution: prepared.resolution,
       billing: prepared.billing,
     });
     let sent: { messageId: string; response: string };
@@ -162,7 +168,7 @@ async function finish(uow: UnitOfWork, deps: Pick<AppDeps, 'clock'>, record: Lif
 }
 
 async function confirmIfApplied(uow: UnitOfWork, deps: Pick<AppDeps, 'clock'>, recordId: string, outcome: EmailOutcome) {
-  if (outcome !== 'applied' && outcome !== 'credit_granted') return;
+  if (outcome !== 'applied' && outcome !== 'credit_granted' && outcome !== 'reversed') return;
   const record = await uow.records.get(recordId);
   if (record?.state !== 'applied') return;
   await transitionIn(uow, deps.clock.now(), { recordId, event: 'confirm', actor: MAILER, expectedVersion: record.version });

@@ -32,6 +32,7 @@ export interface RecordRow {
   problems: { field: string; message: string }[];
   created_at: Date;
   updated_at: Date;
+  reverses_record_id?: string | null;
 }
 
 export function recordFromRow(r: RecordRow): LifecycleRecord {
@@ -56,6 +57,7 @@ export function recordFromRow(r: RecordRow): LifecycleRecord {
     problems: r.problems,
     created_at: isoReq(r.created_at),
     updated_at: isoReq(r.updated_at),
+    ...(r.reverses_record_id ? { reverses_record_id: r.reverses_record_id } : {}),
   };
 }
 
@@ -81,6 +83,7 @@ export function recordToRow(r: LifecycleRecord): Record<string, unknown> {
     problems: JSON.stringify(r.problems),
     created_at: r.created_at,
     updated_at: r.updated_at,
+    ...(r.reverses_record_id ? { reverses_record_id: r.reverses_record_id } : {}),
   };
 }
 

@@ -99,9 +99,21 @@ const RuleSchema = strictObject({
   approvers: ApproverSetSchema.optional(),
 });
 
+/**
+ * How reversals are approved (a reversal undoes a change that was made). By default a reversal
+ * needs the original's approvals plus one (at most 3), from the original's approvers.
+ */
+const ReversalRuleSchema = strictObject({
+  /** Fixed number of distinct approvers for every reversal, instead of the original's plus one. */
+  approvals: z.union([z.literal(1), z.literal(2), z.literal(3)], { error: 'expected 1, 2 or 3' }).optional(),
+  /** Who may approve reversals, instead of the original's approvers. */
+  approvers: ApproverSetSchema.optional(),
+});
+
 export const PolicySchema = strictObject({
   /** Default approver set for rules that do not name their own. */
   approvers: ApproverSetSchema.default(NOBODY),
+  reversals: ReversalRuleSchema.optional(),
   /** A pending approval is re-posted to its approvers after this long… */
   reminder_after_hours: hours('reminder_after_hours', 24 * 30).default(4),
   /** …and escalated (the escalation set is mentioned) after this long. */
@@ -172,7 +184,8 @@ export type PolicyRule = Policy['rules'][number];
 export interface PolicyDecision {
   /** Name of the rule that decided. */
   readonly rule: string;
-  readonly approvals: 0 | 1 | 2;
+  /** 0 = auto-approve; reversals may need 3. */
+  readonly approvals: 0 | 1 | 2 | 3;
   readonly approvers: { readonly user_ids: readonly string[]; readonly user_groups: readonly string[] };
   readonly reminder_after_hours: number;
   readonly escalate_after_hours: number;
@@ -255,5 +268,45 @@ export function decidePolicy(policy: Policy, record: LifecycleRecord, ctx: { acc
 
 /** Every approver user group the policy names, for membership look-ups. */
 export function policyGroups(policy: Policy): string[] {
-  return [...new Set([...policy.approvers.user_groups, ...policy.rules.flatMap((r) => (r.approvals > 0 ? (r.approvers?.user_groups ?? []) : []))])];
+  return [
+    ...new Set([
+      ...policy.approvers.user_groups,
+      ...(policy.reversals?.approvers?.user_groups ?? []),
+      ...policy.rules.flatMap((r) => (r.approvals > 0 ? (r.approvers?.user_groups ?? []) : [])),
+    ]),
+  ];
+}
+
+/** What the original record was approved under: its approval request, or the rule that auto-approved it. */
+export interface OriginalApproval {
+  readonly rule: string;
+  readonly approvals_required: number;
+  readonly approvers: { readonly user_ids: readonly string[]; readonly user_groups: readonly string[] };
+}
+
+/**
+ * The approval a reversal needs: `policy.reversals` when set, else the original's approvals plus
+ * one (at most 3) from the original's approvers. A set of people too small for that many distinct
+ * approvers (and no user group) is widened with the escalation set, so the reversal can still be
+ * decided by the people who are told about stuck approvals.
+ */
+export function decideReversal(policy: Policy, original: OriginalApproval): PolicyDecision {
+  const r = policy.reversals;
+  const approvals = (r?.approvals ?? Math.min(3, Math.max(0, original.approvals_required) + 1)) as 1 | 2 | 3;
+  let approvers = r?.approvers ?? original.approvers;
+  if (approvers.user_ids.length + approvers.user_groups.length === 0) approvers = policy.approvers;
+  if (approvers.user_groups.length === 0 && approvers.user_ids.length < approvals) {
+    approvers = {
+      user_ids: [...new Set([...approvers.user_ids, ...policy.approvers.user_ids, ...policy.escalation.user_ids])],
+      user_groups: [...new Set([...policy.approvers.user_groups, ...policy.escalation.user_groups])],
+    };
+  }
+  return {
+    rule: `reversal (${original.rule})`.slice(0, 200),
+    approvals,
+    approvers,
+    reminder_after_hours: policy.reminder_after_hours,
+    escalate_after_hours: policy.escalate_after_hours,
+    escalation: policy.escalation,
+  };
 }

@@ -39,7 +39,9 @@ export interface RecordRepository {
   lockMany(ids: readonly string[]): Promise<void>;
   /** Inserts new records in one statement. */
   insertMany(records: readonly LifecycleRecord[]): Promise<void>;
-  /** Per ticket, its newest record in any state (tickets without records are absent). */
+  /** The reversal of a record that is not rejected or cancelled, if one was filed. */
+  liveReversalOf(id: string): Promise<LifecycleRecord | null>;
+  /** Per ticket, its newest record in any state, reversals aside (tickets without records are absent). */
   findLatestByTickets(ticketIds: readonly string[]): Promise<Map<string, LifecycleRecord>>;
   /**
    * Serialises work on these tickets until the transaction ends (two deliveries of one ticket at

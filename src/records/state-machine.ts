@@ -21,6 +21,7 @@ export const EVENTS = [
   'cancel',
   'dispute',
   'resolve',
+  'lower_amount',
 ] as const;
 export type LifecycleEvent = (typeof EVENTS)[number];
 
@@ -44,19 +45,24 @@ export const TRANSITIONS: readonly TransitionRule[] = [
   rule('submitted', 'request_approval', 'pending_approval', 'system'),
   rule('submitted', 'auto_approve', 'approved', 'system'),
   rule('pending_approval', 'approve', 'approved', 'supervisor'),
+  // Partial approval: an approver lowers a credit or fee (with a reason) as they approve.
+  rule('pending_approval', 'lower_amount', 'pending_approval', 'supervisor'),
   rule('pending_approval', 'reject', 'rejected', 'supervisor'),
   rule('pending_approval', 'cancel', 'cancelled', 'agent', 'supervisor', 'customer'),
   rule('approved', 'schedule', 'scheduled', 'system'),
   rule('approved', 'start_apply', 'applying', 'system'),
   rule('scheduled', 'start_apply', 'applying', 'system'),
-  rule('scheduled', 'cancel', 'cancelled', 'agent', 'supervisor', 'customer'),
+  // `system`: an approved reversal withdraws a scheduled termination before its instant.
+  rule('scheduled', 'cancel', 'cancelled', 'agent', 'supervisor', 'customer', 'system'),
   rule('applying', 'mark_applied', 'applied', 'system'),
   rule('applying', 'fail', 'failed', 'system'),
   rule('failed', 'retry', 'applying', 'system', 'agent', 'supervisor'),
   rule('applied', 'confirm', 'confirmed', 'system'),
-  rule('applied', 'dispute', 'disputed', 'customer', 'agent'),
+  rule('applied', 'dispute', 'disputed', 'customer', 'agent', 'supervisor'),
+  rule('confirmed', 'dispute', 'disputed', 'customer', 'agent', 'supervisor'),
   rule('confirmed', 'close', 'closed', 'system', 'agent'),
-  rule('disputed', 'resolve', 'resolved', 'supervisor', 'agent'),
+  // Deciding a dispute may move money back (a reversal): supervisors decide it, as they decide approvals.
+  rule('disputed', 'resolve', 'resolved', 'supervisor'),
 ];
 
 const index = new Map<string, TransitionRule>(TRANSITIONS.map((r) => [`${r.from}:${r.event}`, r]));

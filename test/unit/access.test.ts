@@ -43,7 +43,13 @@ describe('can(role, action)', () => {
 
 describe('actorRoleFor', () => {
   it('gives every role an actor the lifecycle lets take the transitions its actions need', () => {
-    const needs = { cancel_record: [['scheduled', 'cancel'], ['pending_approval', 'cancel']], retry_record: [['failed', 'retry']], fix_draft: [['draft', 'revise'], ['draft', 'submit']] } as const;
+    const needs = {
+      cancel_record: [['scheduled', 'cancel'], ['pending_approval', 'cancel']],
+      retry_record: [['failed', 'retry']],
+      fix_draft: [['draft', 'revise'], ['draft', 'submit']],
+      dispute_record: [['applied', 'dispute'], ['confirmed', 'dispute']],
+      resolve_record: [['disputed', 'resolve']],
+    } as const;
     for (const role of ROLES) {
       for (const [action, moves] of Object.entries(needs)) {
         if (!can(role, action as keyof typeof needs)) continue;

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Liquid } from 'liquidjs';
 import type { Template } from 'liquidjs';
+import { EMAIL_OUTCOME_NAMES } from '../../app/record-events';
 import type { EmailOutcome } from '../../app/record-events';
 import type { EmailRenderer, EmailView } from '../../app/send-email';
 import { confirmedProration } from '../../records/billing';
@@ -18,7 +19,7 @@ import type { Money } from '../../records/money';
 export type { EmailView };
 
 /** Every customer email outcome; each needs a complete `default.<outcome>.*` set. */
-export const EMAIL_OUTCOMES = ['applied', 'scheduled', 'rejected', 'credit_granted'] as const satisfies readonly EmailOutcome[];
+export const EMAIL_OUTCOMES = EMAIL_OUTCOME_NAMES;
 
 export const EMAIL_PARTS = ['subject', 'text', 'html'] as const;
 export type EmailPart = (typeof EMAIL_PARTS)[number];
@@ -132,10 +133,14 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
     }
     return null;
   };
-  const proration = confirmedProration(moved);
-  const credited = total((m) => m.purpose === 'service_credit');
-  const feeCharged = total((m) => m.purpose === 'fee' && m.type === 'charge');
-  const refunded = total((m) => m.purpose === 'termination_refund' && m.type === 'refund');
+  // Money a reversal took back is stated on its own (`reversed_amount`), never as a new credit or charge.
+  const reversing = moved.filter((m) => m.reverses);
+  const forward = moved.filter((m) => !m.reverses);
+  const proration = confirmedProration(forward);
+  const credited = total((m) => m.purpose === 'service_credit' && !m.reverses);
+  const feeCharged = total((m) => m.purpose === 'fee' && m.type === 'charge' && !m.reverses);
+  const refunded = total((m) => m.purpose === 'termination_refund' && m.type === 'refund' && !m.reverses);
+  const reversedTotal = reversing.length ? { amount_minor: reversing.reduce((sum, m) => sum + m.amount.amount_minor, 0), currency: reversing[0]!.amount.currency } : null;
   // Which of these the email states is the kind's (records/kinds/<kind>.ts).
   const { money, prorated } = customerMoney(r.kind, { proration, credited, feeCharged });
   const hasAmount = !!money && money.amount_minor !== 0;
@@ -144,7 +149,7 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
   const amount_is_charge = hasAmount && money!.amount_minor > 0;
   const amount_summary = !amount ? null : `${prorated ? 'a prorated ' : 'a '}${amount_is_credit ? 'credit' : 'charge'} of ${amount}`;
   const newPrice = latest((res) => res.price);
-  const creditPart = (destination: ConfirmedMoney['destination']) => absMoney(total((m) => m.purpose === 'service_credit' && m.destination === destination));
+  const creditPart = (destination: ConfirmedMoney['destination']) => absMoney(total((m) => m.purpose === 'service_credit' && !m.reverses && m.destination === destination));
   const outstanding = latest((res) => res.outstanding);
 
   const status_before = str(d.status_before);
@@ -211,6 +216,13 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
     ...base,
     // What the record changes, in the customer's words: the kind module says it (records/summary.ts).
     change_summary: customerChange(r, base),
+    resolution_outcome: str(view.resolution),
+    resolution_upheld: view.resolution === 'upheld',
+    resolution_adjusted: view.resolution === 'adjusted',
+    resolution_reversed: view.resolution === 'reversed',
+    reversed_amount: absMoney(reversedTotal),
+    // What a reversal undid, described as the original change (its details are the original's).
+    reversed_summary: customerChange(r, { ...base, amount: r.kind === 'service_credit' ? absMoney(reversedTotal) : base.amount }),
     // Names an earlier draft of these templates used; kept so edited templates keep working.
     period: credit_period,
     data_retention_until: base.data_retention_date,

@@ -47,7 +47,7 @@ export class SlackNotifier {
     return approvalRequestMessage({
       ...this.view(s),
       riskExplanations: req.risk,
-      approvalsRequired: req.approvals_required === 2 ? 2 : 1,
+      approvalsRequired: Math.max(1, req.approvals_required),
       approvals: s.decisions.filter((d) => d.decision === 'approve').map((d) => ({ user_id: d.approver_id, at: d.decided_at })),
       reminder: kind !== 'initial',
       preview: s.preview,
