@@ -14,6 +14,11 @@ export interface TransitionRequest extends Omit<TransitionContext, 'now'> {
   readonly expectedVersion?: number;
   /** Extra outbox messages that must commit with this change. */
   readonly messages?: (record: LifecycleRecord) => readonly OutboxMessage[];
+  /**
+   * Follow-up topics this change must not queue, because the caller does that part for many
+   * records at once (an incident batch posts one approval request, not one per record).
+   */
+  readonly withoutFollowUps?: readonly string[];
 }
 
 export interface TransitionOutcome {
@@ -35,7 +40,8 @@ export async function transitionIn(uow: UnitOfWork, now: Date, req: TransitionRe
   const { record, events } = transition(current, req.event, { ...req, now });
   await uow.records.update(record, current.version);
   const appended = await uow.audit.append(events);
-  await uow.outbox.add([...followUpsOf(record, current.state), ...(req.messages?.(record) ?? [])]);
+  const skip = req.withoutFollowUps ?? [];
+  await uow.outbox.add([...followUpsOf(record, current.state).filter((m) => !skip.includes(m.topic)), ...(req.messages?.(record) ?? [])]);
   return { record, events: appended };
 }
 
