@@ -375,7 +375,7 @@ export async function decideIncidentBatch(
     }
     await uow.incidents.closeBatch(locked.id, outcome, reason || null, at);
     await auditIncident(uow, incident, actor, at, 'incident.batch_decided', { batch_id: locked.id, outcome, approvers, approved, rejected, individual, ...(reason ? { reason } : {}) });
-    await uow.outbox.add([progressMessage(locked.id, 'p0')]);
+    await uow.outbox.add([progressMessage(locked.id, 'decided.0')]);
     return { status: 'decided', outcome, approved, rejected, individual, approvers };
   });
 }
@@ -422,13 +422,14 @@ export const progressMessage = (batchId: string, step: string, availableAt?: str
 export const IN_FLIGHT_STATES: readonly string[] = ['approved', 'scheduled', 'applying', 'applied'];
 
 /**
- * After a progress refresh: queue the next one while credits are still on their way. `n` counts
- * refreshes so each has its own outbox key; a refresh that finds nothing in flight queues nothing.
+ * After a progress refresh: queue the next one while credits are still on their way. A step is
+ * `<chain>.<n>` (the decision's chain, or a retry's), so every refresh has its own outbox key; a
+ * refresh that finds nothing in flight, or a one-off step, queues nothing.
  */
 export async function scheduleNextProgress(deps: Pick<AppDeps, 'store' | 'clock'>, batchId: string, step: string, inFlight: number): Promise<boolean> {
-  if (inFlight === 0) return false;
-  const n = /^p(\d+)$/.exec(step);
-  const next = `p${n ? Number(n[1]) + 1 : 1}`;
+  const m = /^(.+)\.(\d+)$/.exec(step);
+  if (inFlight === 0 || !m) return false;
+  const next = `${m[1]}.${Number(m[2]) + 1}`;
   await deps.store.transaction((uow) => uow.outbox.add([progressMessage(batchId, next, new Date(deps.clock.now().getTime() + PROGRESS_EVERY_MS).toISOString())]));
   return true;
 }
@@ -441,7 +442,7 @@ export async function retryIncidentCredit(deps: Pick<AppDeps, 'store' | 'clock'>
   const link = await deps.store.transaction((uow) => uow.incidents.creditFor(incidentIdOrReference, accountId));
   if (!link) throw new AppError('not_found', `Incident ${incidentIdOrReference} has no credit for account ${accountId}`);
   const record = await retryRecord(deps, link.record_id, actor);
-  await deps.store.transaction((uow) => uow.outbox.add([progressMessage(link.batch_id, `retry.${record.id}.v${record.version}`)]));
+  await deps.store.transaction((uow) => uow.outbox.add([progressMessage(link.batch_id, `retry-${record.id}-v${record.version}.0`)]));
   return record;
 }
 
