@@ -61,3 +61,51 @@ export async function incidentStatus(db: Knex, idOrReference: string): Promise<I
     .select<{ account_id: string; record_id: string }[]>('c.account_id', 'c.record_id');
   return { incident, counts, total: Object.values(counts).reduce((a, b) => a + b, 0), batches, failed };
 }
+
+export interface IncidentListItem {
+  readonly id: string;
+  readonly reference: string;
+  readonly service: string;
+  readonly starts_at: string;
+  readonly ends_at: string;
+  readonly created_at: string;
+  readonly total: number;
+  readonly counts: StateCounts;
+  /** Credits of every batch, summed per currency. */
+  readonly totals: readonly { amount_minor: number; currency: string }[];
+  readonly batches: number;
+  readonly pending_batches: number;
+}
+
+/** GET /api/incidents: the newest incidents with their credits counted by state (the dashboard's card). */
+export async function listIncidents(db: Knex, limit = 20): Promise<IncidentListItem[]> {
+  const rows = await db('incidents').orderBy('created_at', 'desc').limit(limit);
+  if (rows.length === 0) return [];
+  const ids = rows.map((r: { id: string }) => r.id);
+  const counts = await db('incident_credits as c')
+    .join('lifecycle_records as r', 'r.id', 'c.record_id')
+    .whereIn('c.incident_id', ids)
+    .groupBy('c.incident_id', 'r.state')
+    .select<{ incident_id: string; state: string; n: string }[]>('c.incident_id', 'r.state', db.raw('count(*) as n'));
+  const batches = await db('incident_batches').whereIn('incident_id', ids).select<{ incident_id: string; status: string; summary: { totals: { amount_minor: number; currency: string }[] } }[]>('incident_id', 'status', 'summary');
+  return rows.map((r: { id: string; reference: string; service: string; starts_at: Date; ends_at: Date; created_at: Date }) => {
+    const c: StateCounts = {};
+    for (const x of counts.filter((x) => x.incident_id === r.id)) c[x.state] = Number(x.n);
+    const mine = batches.filter((b) => b.incident_id === r.id);
+    const totals = new Map<string, number>();
+    for (const b of mine) for (const t of b.summary.totals) totals.set(t.currency, (totals.get(t.currency) ?? 0) + t.amount_minor);
+    return {
+      id: r.id,
+      reference: r.reference,
+      service: r.service,
+      starts_at: r.starts_at.toISOString(),
+      ends_at: r.ends_at.toISOString(),
+      created_at: r.created_at.toISOString(),
+      total: Object.values(c).reduce((a, b) => a + b, 0),
+      counts: c,
+      totals: [...totals.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([currency, amount_minor]) => ({ amount_minor, currency })),
+      batches: mine.length,
+      pending_batches: mine.filter((b) => b.status === 'pending').length,
+    };
+  });
+}

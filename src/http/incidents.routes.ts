@@ -3,12 +3,13 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { createIncident, retryIncidentCredit } from '../app/incidents';
 import type { IncidentDeps } from '../app/incidents';
-import { incidentStatus } from '../db/incident.queries';
+import { incidentStatus, listIncidents } from '../db/incident.queries';
 import { AppError } from '../records/errors';
 import { problemsFromZod } from '../records/problems';
 import { requireApiToken } from './api-auth';
 
 const RetryBody = z.strictObject({ by: z.string().trim().min(1).max(200) });
+const ListQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(20) });
 
 /**
  * Incidents over the API: `POST /api/incidents` posts (or re-posts, or widens) one; `GET
@@ -27,6 +28,12 @@ export function incidentRoutes(app: FastifyInstance, deps: { db: Knex; apiToken:
         .status(out.created ? 201 : 200)
         .header('location', `/api/incidents/${out.incident.id}`)
         .send(out);
+    });
+
+    api.get('/api/incidents', async (req) => {
+      const q = ListQuery.safeParse(req.query ?? {});
+      if (!q.success) throw new AppError('validation_failed', 'Invalid query', { problems: problemsFromZod(q.error) });
+      return { incidents: await listIncidents(deps.db, q.data.limit) };
     });
 
     api.get<{ Params: { id: string } }>('/api/incidents/:id', async (req) => {

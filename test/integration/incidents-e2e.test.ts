@@ -129,7 +129,7 @@ const postIncident = () =>
 
 const batchPosts = (batchId: string) => s.stack.slack.callsOf('chat.postMessage').filter((c) => JSON.stringify(c.args.blocks ?? '').includes(batchId));
 
-it(`${N} accounts: ${N} records, 1 approval, ${N} credits and ${N} emails exactly once through ${KILLS} worker crashes; posting again creates nothing`, async () => {
+it(`${N} accounts: ${N} records, 1 approval, ${N} credits and ${N} emails exactly once through ${KILLS} worker crashes and one refused credit retried alone; posting again creates nothing`, async () => {
   const res = await postIncident();
   expect(res.status).toBe(201);
   const posted = (await res.json()) as { incident: { id: string }; batch: { id: string; summary: { totals: { amount_minor: number; currency: string }[]; accounts: number } }; records_created: number };
@@ -184,13 +184,25 @@ it(`${N} accounts: ${N} records, 1 approval, ${N} credits and ${N} emails exactl
     await kill9(killable);
     killable = await spawnWorker(['--queues', 'billing.apply']);
   }
-  const deadline = Date.now() + 400_000;
-  for (;;) {
-    const status = (await (await fetch(`${s.base}/api/incidents/INC-2042`, { headers: auth })).json()) as { counts: Record<string, number>; total: number };
-    if (status.counts.confirmed === N) break;
-    if (Date.now() > deadline) throw new Error(`not all credits confirmed: ${JSON.stringify(status.counts)}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
+  // After the crashes, the billing system refuses the next credit it is sent, for good: that
+  // account fails, the others go on.
+  receiver.respondWith({ status: 422, body: '{"error":"customer account frozen"}' });
+  const settled = async (confirmed: number, failed: number) => {
+    const deadline = Date.now() + 400_000;
+    for (;;) {
+      const status = (await (await fetch(`${s.base}/api/incidents/INC-2042`, { headers: auth })).json()) as { counts: Record<string, number>; failed: { account_id: string }[] };
+      if (status.counts.confirmed === confirmed && (status.counts.failed ?? 0) === failed) return status;
+      if (Date.now() > deadline) throw new Error(`credits not settled: ${JSON.stringify(status.counts)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
+  const partial = await settled(N - 1, 1);
+  const failedAccount = partial.failed[0]!.account_id;
+  await until(() => s.stack.slack.callsOf('chat.update').some((c) => c.args.ts === ts && JSON.stringify(c.args.blocks).includes(failedAccount)), 30_000, 'failed account shown in Slack');
+  // Retried alone, once the billing system takes it.
+  const retried = await fetch(`${s.base}/api/incidents/INC-2042/accounts/${failedAccount}/retry`, { method: 'POST', headers: auth, body: JSON.stringify({ by: 'agent@support.example' }) });
+  expect(retried.status).toBe(200);
+  await settled(N, 0);
 
   // Billing: one adjustment per record under one idempotency key; none lost.
   const keys = receiver.keysPerRecord();
@@ -203,7 +215,10 @@ it(`${N} accounts: ${N} records, 1 approval, ${N} credits and ${N} emails exactl
   for (const r of records) expect(perMessageId.get(`<${r.id}.credit_granted@lifecycle-desk>`)).toBe(1);
   // Progress shown in Slack: the batch message updated to the end.
   await until(() => s.stack.slack.callsOf('chat.update').some((c) => c.args.ts === ts && JSON.stringify(c.args.blocks).includes(`${N} of ${N} credited and emailed`)), 30_000, 'final progress in Slack');
-  expect(s.stack.slack.callsOf('chat.postMessage')).toHaveLength(1);
+  // Still one approval request; the only other post is the alert about the refused credit.
+  const posts = s.stack.slack.callsOf('chat.postMessage');
+  expect(posts.filter((c) => JSON.stringify(c.args.blocks ?? '').includes('Approval needed'))).toHaveLength(1);
+  expect(posts.filter((c) => !JSON.stringify(c.args.blocks ?? '').includes('Approval needed')).every((c) => String(c.args.text).includes('needs attention'))).toBe(true);
   for (const id of ['acc_inc_0000', 'acc_inc_0001', 'acc_inc_0002', 'acc_inc_0003']) expect((await verifyAudit(t.db, id)).broken).toBeNull();
   expect((await verifyAudit(t.db, `incident:${posted.incident.id}`)).broken).toBeNull();
 

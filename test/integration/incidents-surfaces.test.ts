@@ -66,6 +66,9 @@ it('GET /api/incidents/:id by id or reference counts credits by state; 404 other
   const byId = await http.app.inject({ method: 'GET', url: `/api/incidents/${byRef.json().incident.id}`, headers: auth });
   expect(byId.json().total).toBe(6);
   expect((await http.app.inject({ method: 'GET', url: '/api/incidents/INC-NOPE', headers: auth })).statusCode).toBe(404);
+  const list = await http.app.inject({ method: 'GET', url: '/api/incidents?limit=5', headers: auth });
+  expect(list.json().incidents[0]).toMatchObject({ reference: 'INC-API', total: 6, counts: { pending_approval: 6 }, batches: 2, pending_batches: 2 });
+  expect((await http.app.inject({ method: 'GET', url: '/api/incidents?limit=0', headers: auth })).statusCode).toBe(422);
   const retry = await http.app.inject({ method: 'POST', url: '/api/incidents/INC-API/accounts/acc_s0/retry', headers: auth, payload: { by: 'agent@support.example' } });
   expect(retry.statusCode).toBe(409);
   expect((await http.app.inject({ method: 'POST', url: '/api/incidents/INC-API/accounts/acc_s0/retry', headers: auth, payload: {} })).statusCode).toBe(422);
