@@ -196,7 +196,7 @@ export async function createIncident(deps: IncidentDeps, raw: unknown, actor: Ac
     const records: LifecycleRecord[] = [];
     for (let i = 0; i < wanted.length; i += CHUNK) {
       const inputs: CreateRecordInput[] = wanted.slice(i, i + CHUNK).map((w) => ({ request: w.request, actor, onProblems: 'reject' }));
-      const made = await createRecordsIn(uow, deps, inputs, now, { accounts: lookup, withoutFollowUps: [TOPICS.policyEvaluate] });
+      const made = await createRecordsIn(uow, deps, inputs, now, { accounts: lookup, withoutFollowUps: [TOPICS.recordAdvance, TOPICS.policyEvaluate] });
       records.push(...made.map((m) => m.record));
     }
     const batchId = deps.ids.newId();

@@ -15,6 +15,12 @@ export interface TransitionRequest extends Omit<TransitionContext, 'now'> {
   /** Extra outbox messages that must commit with this change. */
   readonly messages?: (record: LifecycleRecord) => readonly OutboxMessage[];
   /**
+   * Queue the follow-ups of the new state (default true). A use-case that moves a record through
+   * several states in one transaction turns them off for the states it passes through and queues
+   * those of the state it ends in, so no job runs for a state the record has already left.
+   */
+  readonly followUps?: boolean;
+  /**
    * Follow-up topics this change must not queue, because the caller does that part for many
    * records at once (an incident batch posts one approval request, not one per record).
    */
@@ -41,7 +47,8 @@ export async function transitionIn(uow: UnitOfWork, now: Date, req: TransitionRe
   await uow.records.update(record, current.version);
   const appended = await uow.audit.append(events);
   const skip = req.withoutFollowUps ?? [];
-  await uow.outbox.add([...followUpsOf(record, current.state).filter((m) => !skip.includes(m.topic)), ...(req.messages?.(record) ?? [])]);
+  const followUps = req.followUps === false ? [] : followUpsOf(record, current.state).filter((m) => !skip.includes(m.topic));
+  await uow.outbox.add([...followUps, ...(req.messages?.(record) ?? [])]);
   return { record, events: appended };
 }
 

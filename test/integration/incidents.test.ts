@@ -59,7 +59,7 @@ it('files one verified, risk-flagged, audited credit record per account, pending
   }
   expect(records.find((r) => r.account_id === ids[0]).risk_flags).toEqual(['credit_above_mrr_share', 'credit_rolling_total']);
   // The batch is the policy step and the approval request: no per-record jobs for either.
-  const topics = await t.db('outbox').whereIn('key', records.flatMap((r) => [`policy.${r.id}.v1`, `approval-request.${r.id}.v2`])).count('* as n').first();
+  const topics = await t.db('outbox').whereIn('key', records.flatMap((r) => [`advance.${r.id}.v1`, `policy.${r.id}.v1`, `approval-request.${r.id}.v2`])).count('* as n').first();
   expect(topics).toEqual({ n: '0' });
   expect(await countRows(t.db, 'outbox', { topic: 'incident.approval', key: `incident-approval.${out.batch!.id}` })).toBe(1);
   expect(await countRows(t.db, 'incident_credits', { incident_id: out.incident.id })).toBe(5);
