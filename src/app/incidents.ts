@@ -21,6 +21,7 @@ import type { Policy } from '../records/policy';
 import { RISK_FLAGS, explainRiskFlags } from '../records/risk';
 import type { RiskExplanation } from '../records/risk';
 import { problemsFromZod } from '../records/problems';
+import { reasonProblem } from '../records/reasons';
 import type { IncidentBatch, OutboxMessage, StoredIncident, UnitOfWork } from '../records/ports';
 import { createRecordsIn, evaluateRequest, preloadedAccounts } from './create-record';
 import type { CreateRecordInput } from './create-record';
@@ -120,6 +121,8 @@ export async function createIncident(deps: IncidentDeps, raw: unknown, actor: Ac
       retryable: false,
     });
   }
+  const reason = deps.reasons ? reasonProblem(deps.reasons, 'service_credit', 'outage', input.reason_code) : null;
+  if (reason) problems.push(reason);
   if (problems.length) throw new AppError('validation_failed', 'Invalid incident', { problems });
   const filter = normaliseFilter(input.accounts, input.accounts.csv !== undefined ? accountIdsFromCsv(input.accounts.csv) : []);
 

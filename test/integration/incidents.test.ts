@@ -6,6 +6,7 @@ import type { ApproverDirectory } from '../../src/app/decide-approval';
 import { incidentStatus } from '../../src/db/incident.queries';
 import { verifyAudit } from '../../src/db/audit.queries';
 import { parsePolicy } from '../../src/records/policy';
+import { parseReasons } from '../../src/records/reasons';
 import { createTestDb, forceRecord } from '../helpers/db';
 import type { TestDb } from '../helpers/db';
 import { buildAccount } from '../helpers/builders';
@@ -106,6 +107,11 @@ it('refuses bad input whole: problems named, a window that moved, an incident st
   const { deps, ids } = await setup(1);
   await expect(createIncident(deps, { reference: '', accounts: {} }, { role: 'agent', id: 'a' })).rejects.toMatchObject({ code: 'validation_failed', problems: expect.arrayContaining([expect.objectContaining({ field: 'reference' })]) });
   await expect(post(deps, 'INC-E', { account_ids: ids }, { plans: ['platinum'] })).rejects.toMatchObject({ code: 'validation_failed' });
+  const taxonomy = parseReasons({ downgrade: { codes: { other: 'Other' } }, upgrade: { codes: { other: 'Other' } }, termination: { codes: { other: 'Other' } }, status_change: { codes: { other: 'Other' } }, service_credit: { codes: { outage: 'Outage' } } }, 'reasons.json');
+  await expect(post({ ...deps, reasons: taxonomy }, 'INC-E', { account_ids: ids }, { reason_code: 'goodwill' })).rejects.toMatchObject({
+    code: 'validation_failed',
+    problems: [expect.objectContaining({ field: 'reason_code', message: expect.stringContaining('outage') })],
+  });
   await post(deps, 'INC-E', { account_ids: ids });
   await expect(post(deps, 'INC-E', { account_ids: ids }, { ends_at: '2026-03-10T07:00:00Z' })).rejects.toMatchObject({ code: 'conflict' });
   await expect(post(deps, 'INC-F', { account_ids: ids }, { ends_at: '2026-05-01T00:00:00Z' })).rejects.toMatchObject({ code: 'validation_failed' });
