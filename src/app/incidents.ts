@@ -166,22 +166,34 @@ export async function createIncident(deps: IncidentDeps, raw: unknown, actor: Ac
     const todo = selected.filter((a) => !credited.has(a.id));
     const skipped: SkippedAccount[] = [];
     const wanted: { account: Account; credit: Extract<IncidentCredit, { ok: true }>; request: Record<string, unknown> }[] = [];
+    const records: LifecycleRecord[] = [];
     const byId = new Map(todo.map((a) => [a.id, a]));
     const lookup = preloadedAccounts(uow, [...byId.keys()], byId);
-    for (const account of todo) {
-      const credit = incidentCreditFor(account, deps.catalog, incident, now);
-      if (!credit.ok) {
-        skipped.push({ account_id: account.id, code: credit.code, message: credit.message });
-        continue;
+    // In chunks: compute and check a chunk's credits, then file them (records created submitted,
+    // with no policy job: the batch is the policy step). Computing all 10,000 first would leave the
+    // transaction idle long enough for the server's idle-in-transaction limit to end it.
+    for (let i = 0; i < todo.length; i += CHUNK) {
+      const chunk: typeof wanted = [];
+      for (const account of todo.slice(i, i + CHUNK)) {
+        const credit = incidentCreditFor(account, deps.catalog, incident, now);
+        if (!credit.ok) {
+          skipped.push({ account_id: account.id, code: credit.code, message: credit.message });
+          continue;
+        }
+        const request = incidentCreditRequest({ ...incident, reason_text: input.reason_text }, account, credit, input.requested_by);
+        // The record's own validation has the last word: an account it refuses is reported, not half-filed.
+        const ev = await evaluateRequest(uow, deps, request, now, [], lookup);
+        if (ev.problems.length) {
+          skipped.push({ account_id: account.id, code: 'invalid', message: ev.problems.map((p) => `${p.field}: ${p.message}`).join('; ').slice(0, 500) });
+          continue;
+        }
+        chunk.push({ account, credit, request });
       }
-      const request = incidentCreditRequest({ ...incident, reason_text: input.reason_text }, account, credit, input.requested_by);
-      // The record's own validation has the last word: an account it refuses is reported, not half-filed.
-      const ev = await evaluateRequest(uow, deps, request, now, [], lookup);
-      if (ev.problems.length) {
-        skipped.push({ account_id: account.id, code: 'invalid', message: ev.problems.map((p) => `${p.field}: ${p.message}`).join('; ').slice(0, 500) });
-        continue;
-      }
-      wanted.push({ account, credit, request });
+      if (chunk.length === 0) continue;
+      const inputs: CreateRecordInput[] = chunk.map((w) => ({ request: w.request, actor, onProblems: 'reject' }));
+      const made = await createRecordsIn(uow, deps, inputs, now, { accounts: lookup, withoutFollowUps: [TOPICS.recordAdvance, TOPICS.policyEvaluate] });
+      records.push(...made.map((m) => m.record));
+      wanted.push(...chunk);
     }
 
     const outcome = (batch: IncidentBatch | null, n: number): CreateIncidentOutcome => {
@@ -194,14 +206,7 @@ export async function createIncident(deps: IncidentDeps, raw: unknown, actor: Ac
       return outcome(null, 0);
     }
 
-    // Records: created submitted (no policy job: the batch is the policy step), then risk-flagged
-    // and moved to pending_approval with no per-record Slack request.
-    const records: LifecycleRecord[] = [];
-    for (let i = 0; i < wanted.length; i += CHUNK) {
-      const inputs: CreateRecordInput[] = wanted.slice(i, i + CHUNK).map((w) => ({ request: w.request, actor, onProblems: 'reject' }));
-      const made = await createRecordsIn(uow, deps, inputs, now, { accounts: lookup, withoutFollowUps: [TOPICS.recordAdvance, TOPICS.policyEvaluate] });
-      records.push(...made.map((m) => m.record));
-    }
+    // Then each is risk-flagged and moved to pending_approval, with no Slack request of its own.
     const batchId = deps.ids.newId();
     const credits: BatchCredit[] = [];
     const risks = new Map<string, RiskExplanation[]>();
