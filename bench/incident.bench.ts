@@ -70,12 +70,20 @@ async function main() {
     await repo.upsertMany(Array.from({ length: n }, (_, i) => account(`acc_l_${i}`, i, null, 'ledger')));
     if (applyN !== n) await repo.upsertMany(Array.from({ length: applyN }, (_, i) => account(`acc_a_${i}`, i, null, 'apply')));
     await repo.upsertMany(
-      Array.from({ length: stripeN }, (_, i) => account(`acc_s_${i}`, i, stripe.addCustomer({ id: `cus_bench_${i}`, currency: CURRENCIES[i % 4]!.toLowerCase() }).id, 'stripe')),
+      Array.from({ length: stripeN }, (_, i) =>
+        account(`acc_s_${i}`, i, stripe.addCustomer({ id: `cus_bench_${i}`, currency: CURRENCIES[i % 4]!.toLowerCase() }).id, 'stripe'),
+      ),
     );
 
     const catalog = parseCatalog(JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'config', 'catalog.example.json'), 'utf8')), 'catalog');
     const policy = parsePolicy(JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'config', 'policy.example.json'), 'utf8')), 'policy');
-    const deps: IncidentDeps = { store: new KnexTransactionRunner(appDb), clock: { now: () => new Date() }, ids: { newId: () => randomUUID() }, catalog, policy };
+    const deps: IncidentDeps = {
+      store: new KnexTransactionRunner(appDb),
+      clock: { now: () => new Date() },
+      ids: { newId: () => randomUUID() },
+      catalog,
+      policy,
+    };
     const directory = { emailOf: async () => 'sup1@acme.example', groupsOf: async () => [] };
     const incident = (reference: string, region: string) =>
       createIncident(
@@ -96,7 +104,14 @@ async function main() {
     const b0 = process.hrtime.bigint();
     await db.transaction(async (trx) => {
       for (let i = 0; i < n; i += 500) {
-        await trx('bench_rows').insert(Array.from({ length: Math.min(500, n - i) }, (_, k) => ({ id: randomUUID(), account_id: `acc_l_${i + k}`, amount_minor: 990, data: JSON.stringify({ i: i + k }) })));
+        await trx('bench_rows').insert(
+          Array.from({ length: Math.min(500, n - i) }, (_, k) => ({
+            id: randomUUID(),
+            account_id: `acc_l_${i + k}`,
+            amount_minor: 990,
+            data: JSON.stringify({ i: i + k }),
+          })),
+        );
       }
     });
     const baseInsert = seconds(b0);
@@ -108,7 +123,9 @@ async function main() {
     const d0 = process.hrtime.bigint();
     const decided = await decideIncidentBatch(
       { ...deps, directory },
-      applyN === n ? { batchId: posted.batch!.id, decision: 'approve_all', approverId: 'U0LDSUP01' } : { batchId: posted.batch!.id, decision: 'reject', reason: 'benchmark', approverId: 'U0LDSUP01' },
+      applyN === n
+        ? { batchId: posted.batch!.id, decision: 'approve_all', approverId: 'U0LDSUP01' }
+        : { batchId: posted.batch!.id, decision: 'reject', reason: 'benchmark', approverId: 'U0LDSUP01' },
     );
     const decideSeconds = seconds(d0);
     if (decided.status !== 'decided') throw new Error(`decision: ${JSON.stringify(decided)}`);
@@ -121,7 +138,14 @@ async function main() {
     // Baseline for applying: a no-op BullMQ worker draining 2 jobs per record (billing, email).
     const jobs = applyN * 2;
     const q = new Queue('bench-noop', { connection: createQueueRedis({ redisUrl: 'redis://127.0.0.1:6379' }), prefix });
-    for (let i = 0; i < jobs; i += 1000) await q.addBulk(Array.from({ length: Math.min(1000, jobs - i) }, (_, k) => ({ name: 'noop', data: { i: i + k }, opts: { jobId: `noop-${i + k}`, removeOnComplete: true } })));
+    for (let i = 0; i < jobs; i += 1000)
+      await q.addBulk(
+        Array.from({ length: Math.min(1000, jobs - i) }, (_, k) => ({
+          name: 'noop',
+          data: { i: i + k },
+          opts: { jobId: `noop-${i + k}`, removeOnComplete: true },
+        })),
+      );
     let done = 0;
     let allDone!: () => void;
     const finished = new Promise<void>((resolve) => (allDone = resolve));
@@ -180,10 +204,16 @@ async function main() {
 
     console.log(`incident benchmark: ${n} accounts (${CURRENCIES.join('/')}, growth and business), one 6-hour incident`);
     console.log(`  baseline, ${n} rows bulk-inserted in one transaction: ${baseInsert.toFixed(2)} s`);
-    console.log(`  create the batch (compute, validate, risk-flag, file ${n} records + audit, 1 batch): ${createSeconds.toFixed(2)} s = ${(n / createSeconds).toFixed(0)} credits/s (ratio to baseline ${(createSeconds / baseInsert).toFixed(1)}×)`);
-    console.log(`  decide it (1 decision → ${decided.approved || decided.rejected} records ${decided.approved ? 'approved' : 'rejected'}, audited): ${decideSeconds.toFixed(2)} s`);
+    console.log(
+      `  create the batch (compute, validate, risk-flag, file ${n} records + audit, 1 batch): ${createSeconds.toFixed(2)} s = ${(n / createSeconds).toFixed(0)} credits/s (ratio to baseline ${(createSeconds / baseInsert).toFixed(1)}×)`,
+    );
+    console.log(
+      `  decide it (1 decision → ${decided.approved || decided.rejected} records ${decided.approved ? 'approved' : 'rejected'}, audited): ${decideSeconds.toFixed(2)} s`,
+    );
     console.log(`  baseline, no-op BullMQ worker draining ${jobs} jobs: ${baseJobs.toFixed(2)} s`);
-    console.log(`  apply with the ledger (billing + SMTP email + confirm, ${applyN} credits): ${ledgerSeconds.toFixed(2)} s = ${(applyN / ledgerSeconds).toFixed(1)} credits/s (ratio to baseline ${(ledgerSeconds / baseJobs).toFixed(1)}×)`);
+    console.log(
+      `  apply with the ledger (billing + SMTP email + confirm, ${applyN} credits): ${ledgerSeconds.toFixed(2)} s = ${(applyN / ledgerSeconds).toFixed(1)} credits/s (ratio to baseline ${(ledgerSeconds / baseJobs).toFixed(1)}×)`,
+    );
     console.log(
       `  apply through the Stripe stand-in at ${rate} requests/s (${stripeN} credits, ${accepted} Stripe requests, ${stripe.rateLimited} answered 429): ${stripeSeconds.toFixed(2)} s; ` +
         `rate-limit floor ${floor.toFixed(2)} s; ratio ${(stripeSeconds / floor).toFixed(2)}   (aim ≤ 1.10)`,

@@ -77,7 +77,9 @@ export function accountIdsFromCsv(csv: string): string[] {
   try {
     rows = parseCsv(csv, { columns: true, skip_empty_lines: true, bom: true, trim: true }) as Record<string, string>[];
   } catch (err) {
-    throw new AppError('validation_failed', `accounts.csv: not valid CSV (${(err as Error).message})`, { problems: [{ field: 'accounts.csv', message: 'not valid CSV' }] });
+    throw new AppError('validation_failed', `accounts.csv: not valid CSV (${(err as Error).message})`, {
+      problems: [{ field: 'accounts.csv', message: 'not valid CSV' }],
+    });
   }
   if (rows.length === 0) return [];
   const columns = Object.keys(rows[0]!);
@@ -89,7 +91,9 @@ export function accountIdsFromCsv(csv: string): string[] {
   }
   const ids = [...new Set(rows.map((r) => (r[column] ?? '').trim()).filter(Boolean))];
   if (ids.length > MAX_INCIDENT_ACCOUNTS) {
-    throw new AppError('validation_failed', `accounts.csv: ${ids.length} accounts, at most ${MAX_INCIDENT_ACCOUNTS}`, { problems: [{ field: 'accounts.csv', message: 'too many accounts' }] });
+    throw new AppError('validation_failed', `accounts.csv: ${ids.length} accounts, at most ${MAX_INCIDENT_ACCOUNTS}`, {
+      problems: [{ field: 'accounts.csv', message: 'too many accounts' }],
+    });
   }
   return ids;
 }
@@ -113,13 +117,18 @@ export async function createIncident(deps: IncidentDeps, raw: unknown, actor: Ac
   const input = parsed.data;
   const problems: Problem[] = [];
   for (const plan of [...(input.plans ?? []), ...(input.accounts.plans ?? [])]) {
-    if (!findPlan(deps.catalog, plan)) problems.push({ field: 'plans', message: `"${plan}" is not a plan of the catalog; expected one of: ${deps.catalog.plans.map((p) => p.id).join(', ')}` });
+    if (!findPlan(deps.catalog, plan))
+      problems.push({ field: 'plans', message: `"${plan}" is not a plan of the catalog; expected one of: ${deps.catalog.plans.map((p) => p.id).join(', ')}` });
   }
   const approvers = deps.policy.incidents.approvers ?? deps.policy.approvers;
   if (approvers.user_ids.length + approvers.user_groups.length === 0) {
-    throw new AppError('policy_invalid', 'The approval policy names no approvers for incident credits (incidents.approvers or the top-level approvers); nobody could approve the batch', {
-      retryable: false,
-    });
+    throw new AppError(
+      'policy_invalid',
+      'The approval policy names no approvers for incident credits (incidents.approvers or the top-level approvers); nobody could approve the batch',
+      {
+        retryable: false,
+      },
+    );
   }
   const reason = deps.reasons ? reasonProblem(deps.reasons, 'service_credit', 'outage', input.reason_code) : null;
   if (reason) problems.push(reason);
@@ -184,7 +193,14 @@ export async function createIncident(deps: IncidentDeps, raw: unknown, actor: Ac
         // The record's own validation has the last word: an account it refuses is reported, not half-filed.
         const ev = await evaluateRequest(uow, deps, request, now, [], lookup);
         if (ev.problems.length) {
-          skipped.push({ account_id: account.id, code: 'invalid', message: ev.problems.map((p) => `${p.field}: ${p.message}`).join('; ').slice(0, 500) });
+          skipped.push({
+            account_id: account.id,
+            code: 'invalid',
+            message: ev.problems
+              .map((p) => `${p.field}: ${p.message}`)
+              .join('; ')
+              .slice(0, 500),
+          });
           continue;
         }
         chunk.push({ account, credit, request });
@@ -199,7 +215,16 @@ export async function createIncident(deps: IncidentDeps, raw: unknown, actor: Ac
     const outcome = (batch: IncidentBatch | null, n: number): CreateIncidentOutcome => {
       const byCode: Record<string, number> = {};
       for (const s of skipped) byCode[s.code] = (byCode[s.code] ?? 0) + 1;
-      return { incident, created, batch, records_created: n, already_credited: selected.length - todo.length, skipped_count: skipped.length, skipped_by_code: byCode, skipped: skipped.slice(0, 100) };
+      return {
+        incident,
+        created,
+        batch,
+        records_created: n,
+        already_credited: selected.length - todo.length,
+        skipped_count: skipped.length,
+        skipped_by_code: byCode,
+        skipped: skipped.slice(0, 100),
+      };
     };
     if (wanted.length === 0) {
       if (created) await auditIncident(uow, incident, actor, at, 'incident.posted', { filters, records_created: 0, skipped: skipped.length });
@@ -218,7 +243,7 @@ export async function createIncident(deps: IncidentDeps, raw: unknown, actor: Ac
       // not an agent filing unusually many credits, so the agent-volume flag does not apply.
       const explained = explainRiskFlags(record, account, facts, deps.policy.risk).filter((e) => e.flag !== RISK_FLAGS.agentCreditVolume);
       risks.set(record.id, explained);
-      credits.push({ account_id: account.id, account_name: account.name, credit: credit.credit, uptime_percent: credit.uptime_percent, risk: explained });
+      credits.push({ account_id: account.id, credit: credit.credit, uptime_percent: credit.uptime_percent, risk: explained });
     }
     const summary = summariseBatch(credits);
     const decision = decideIncidentPolicy(deps.policy, summary.totals);
@@ -230,7 +255,14 @@ export async function createIncident(deps: IncidentDeps, raw: unknown, actor: Ac
         actor: POLICY,
         expectedVersion: record.version,
         patch: { risk_flags: explained.map((e) => e.flag) },
-        data: { rule: decision.rule, approvals_required: decision.approvals, risk_flags: explained.map((e) => e.flag), incident_id: incident.id, incident_reference: incident.reference, batch_id: batchId },
+        data: {
+          rule: decision.rule,
+          approvals_required: decision.approvals,
+          risk_flags: explained.map((e) => e.flag),
+          incident_id: incident.id,
+          incident_reference: incident.reference,
+          batch_id: batchId,
+        },
         withoutFollowUps: [TOPICS.approvalRequest],
       });
     }
@@ -271,7 +303,16 @@ export async function createIncident(deps: IncidentDeps, raw: unknown, actor: Ac
 }
 
 async function auditIncident(uow: UnitOfWork, incident: StoredIncident, actor: Actor, at: string, type: string, data: Record<string, unknown>) {
-  await uow.audit.append([{ account_id: incidentChain(incident.id), record_id: null, type, actor, occurred_at: at, data: { incident_id: incident.id, reference: incident.reference, ...data } }]);
+  await uow.audit.append([
+    {
+      account_id: incidentChain(incident.id),
+      record_id: null,
+      type,
+      actor,
+      occurred_at: at,
+      data: { incident_id: incident.id, reference: incident.reference, ...data },
+    },
+  ]);
 }
 
 export interface BatchDecisionInput {
@@ -282,10 +323,18 @@ export interface BatchDecisionInput {
   readonly reason?: string;
 }
 
-export type BatchRefusal = 'not_found' | 'not_pending' | 'already_decided' | 'not_approver' | 'identity_unknown' | 'self_approval' | 'same_approver' | 'reason_required';
+export type BatchRefusal =
+  'not_found' | 'not_pending' | 'already_decided' | 'not_approver' | 'identity_unknown' | 'self_approval' | 'same_approver' | 'reason_required';
 
 export type BatchDecisionOutcome =
-  | { readonly status: 'decided'; readonly outcome: 'approved' | 'approved_unflagged' | 'rejected'; readonly approved: number; readonly rejected: number; readonly individual: number; readonly approvers: string[] }
+  | {
+      readonly status: 'decided';
+      readonly outcome: 'approved' | 'approved_unflagged' | 'rejected';
+      readonly approved: number;
+      readonly rejected: number;
+      readonly individual: number;
+      readonly approvers: string[];
+    }
   | { readonly status: 'recorded'; readonly approvals: number; readonly required: number }
   | { readonly status: 'refused'; readonly code: BatchRefusal; readonly message: string };
 
@@ -330,11 +379,14 @@ export async function decideIncidentBatch(
     const decisions = await uow.incidents.decisions(locked.id);
     const mine = decisions.find((d) => d.approver_id === input.approverId);
     const refuse = async (code: BatchRefusal, message: string, extra: Record<string, unknown> = {}): Promise<BatchDecisionOutcome> => {
-      if (AUDITED.includes(code)) await auditIncident(uow, incident, actor, at, 'incident.batch_refused', { batch_id: locked.id, code, decision: input.decision, ...extra });
+      if (AUDITED.includes(code))
+        await auditIncident(uow, incident, actor, at, 'incident.batch_refused', { batch_id: locked.id, code, decision: input.decision, ...extra });
       return { status: 'refused', code, message };
     };
     if (locked.status !== 'pending') {
-      return mine ? refuse('already_decided', `You already decided these credits; the batch is ${locked.status.replace('_', ' ')}.`) : refuse('not_pending', `These credits are already ${locked.status.replace('_', ' ')}; nothing to decide.`);
+      return mine
+        ? refuse('already_decided', `You already decided these credits; the batch is ${locked.status.replace('_', ' ')}.`)
+        : refuse('not_pending', `These credits are already ${locked.status.replace('_', ' ')}; nothing to decide.`);
     }
     if (!locked.approvers.user_ids.includes(input.approverId)) {
       if (groups === null) return refuse('identity_unknown', UNKNOWN_IDENTITY('your user group membership could not be checked'), { unknown: 'groups' });
@@ -350,9 +402,17 @@ export async function decideIncidentBatch(
     if (input.decision === 'reject' && !reason) return refuse('reason_required', 'A rejection needs a reason.');
 
     await uow.incidents.addDecision(locked.id, { approver_id: input.approverId, decision: input.decision, reason: reason || null, decided_at: at });
-    const approvals = [...decisions.filter((d) => d.decision !== 'reject'), ...(input.decision === 'reject' ? [] : [{ approver_id: input.approverId, decision: input.decision }])];
+    const approvals = [
+      ...decisions.filter((d) => d.decision !== 'reject'),
+      ...(input.decision === 'reject' ? [] : [{ approver_id: input.approverId, decision: input.decision }]),
+    ];
     if (input.decision !== 'reject' && approvals.length < locked.approvals_required) {
-      await auditIncident(uow, incident, actor, at, 'incident.batch_approval_recorded', { batch_id: locked.id, decision: input.decision, approvals: approvals.length, required: locked.approvals_required });
+      await auditIncident(uow, incident, actor, at, 'incident.batch_approval_recorded', {
+        batch_id: locked.id,
+        decision: input.decision,
+        approvals: approvals.length,
+        required: locked.approvals_required,
+      });
       await uow.outbox.add([progressMessage(locked.id, `a${approvals.length}`)]);
       return { status: 'recorded', approvals: approvals.length, required: locked.approvals_required };
     }
@@ -371,18 +431,41 @@ export async function decideIncidentBatch(
       if (!record || record.state !== 'pending_approval') continue;
       const data = { incident_id: incident.id, batch_id: locked.id, rule };
       if (outcome === 'rejected') {
-        await transitionIn(uow, now, { recordId: record.id, event: 'reject', actor, expectedVersion: record.version, reason, data, withoutFollowUps: [TOPICS.emailSend, TOPICS.approvalUpdate] });
+        await transitionIn(uow, now, {
+          recordId: record.id,
+          event: 'reject',
+          actor,
+          expectedVersion: record.version,
+          reason,
+          data,
+          withoutFollowUps: [TOPICS.emailSend, TOPICS.approvalUpdate],
+        });
         rejected++;
       } else if (link.flagged && outcome === 'approved_unflagged') {
         await requestIndividualApproval(uow, deps.policy, record, now, locked.id);
         individual++;
       } else {
-        await transitionIn(uow, now, { recordId: record.id, event: 'approve', actor, expectedVersion: record.version, data: { ...data, approvers }, withoutFollowUps: [TOPICS.approvalUpdate] });
+        await transitionIn(uow, now, {
+          recordId: record.id,
+          event: 'approve',
+          actor,
+          expectedVersion: record.version,
+          data: { ...data, approvers },
+          withoutFollowUps: [TOPICS.approvalUpdate],
+        });
         approved++;
       }
     }
     await uow.incidents.closeBatch(locked.id, outcome, reason || null, at);
-    await auditIncident(uow, incident, actor, at, 'incident.batch_decided', { batch_id: locked.id, outcome, approvers, approved, rejected, individual, ...(reason ? { reason } : {}) });
+    await auditIncident(uow, incident, actor, at, 'incident.batch_decided', {
+      batch_id: locked.id,
+      outcome,
+      approvers,
+      approved,
+      rejected,
+      individual,
+      ...(reason ? { reason } : {}),
+    });
     await uow.outbox.add([progressMessage(locked.id, 'decided.0')]);
     return { status: 'decided', outcome, approved, rejected, individual, approvers };
   });
@@ -414,8 +497,18 @@ async function requestIndividualApproval(uow: UnitOfWork, policy: Policy, record
   const later = (hours: number) => new Date(now.getTime() + hours * 3_600_000).toISOString();
   await uow.outbox.add([
     { topic: TOPICS.approvalRequest, key: `approval-request.${record.id}.v${record.version}`, payload: { record_id: record.id, kind: 'initial' } },
-    { topic: TOPICS.approvalRequest, key: `approval-request.${record.id}.reminder`, payload: { record_id: record.id, kind: 'reminder' }, available_at: later(policy.reminder_after_hours) },
-    { topic: TOPICS.approvalRequest, key: `approval-request.${record.id}.escalation`, payload: { record_id: record.id, kind: 'escalation' }, available_at: later(policy.escalate_after_hours) },
+    {
+      topic: TOPICS.approvalRequest,
+      key: `approval-request.${record.id}.reminder`,
+      payload: { record_id: record.id, kind: 'reminder' },
+      available_at: later(policy.reminder_after_hours),
+    },
+    {
+      topic: TOPICS.approvalRequest,
+      key: `approval-request.${record.id}.escalation`,
+      payload: { record_id: record.id, kind: 'escalation' },
+      available_at: later(policy.escalate_after_hours),
+    },
   ]);
 }
 
@@ -438,7 +531,9 @@ export async function scheduleNextProgress(deps: Pick<AppDeps, 'store' | 'clock'
   const m = /^(.+)\.(\d+)$/.exec(step);
   if (inFlight === 0 || !m) return false;
   const next = `${m[1]}.${Number(m[2]) + 1}`;
-  await deps.store.transaction((uow) => uow.outbox.add([progressMessage(batchId, next, new Date(deps.clock.now().getTime() + PROGRESS_EVERY_MS).toISOString())]));
+  await deps.store.transaction((uow) =>
+    uow.outbox.add([progressMessage(batchId, next, new Date(deps.clock.now().getTime() + PROGRESS_EVERY_MS).toISOString())]),
+  );
   return true;
 }
 
@@ -446,7 +541,12 @@ export async function scheduleNextProgress(deps: Pick<AppDeps, 'store' | 'clock'
  * Retries one incident credit whose application failed, alone: the record goes back to applying
  * with a fresh billing job (same idempotency keys), and the batch's Slack message is refreshed.
  */
-export async function retryIncidentCredit(deps: Pick<AppDeps, 'store' | 'clock'>, incidentIdOrReference: string, accountId: string, actor: { role: 'agent' | 'supervisor' | 'system'; id: string }): Promise<LifecycleRecord> {
+export async function retryIncidentCredit(
+  deps: Pick<AppDeps, 'store' | 'clock'>,
+  incidentIdOrReference: string,
+  accountId: string,
+  actor: { role: 'agent' | 'supervisor' | 'system'; id: string },
+): Promise<LifecycleRecord> {
   const link = await deps.store.transaction((uow) => uow.incidents.creditFor(incidentIdOrReference, accountId));
   if (!link) throw new AppError('not_found', `Incident ${incidentIdOrReference} has no credit for account ${accountId}`);
   const record = await retryRecord(deps, link.record_id, actor);

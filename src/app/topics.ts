@@ -36,6 +36,8 @@ export const TOPICS = {
   incidentProgress: 'incident.progress',
   /** Look for overdue records (a repeating job, not fed by the outbox). */
   watchdogScan: 'watchdog.scan',
+  /** Erase personal data past its retention (a repeating job, not fed by the outbox). */
+  retentionPurge: 'retention.purge',
 } as const;
 
 export type Topic = (typeof TOPICS)[keyof typeof TOPICS];

@@ -10,7 +10,10 @@ export interface IncidentStatus {
   /** Credits of the incident per record state, over all its batches. */
   readonly counts: StateCounts;
   readonly total: number;
-  readonly batches: readonly (IncidentBatch & { readonly counts: StateCounts; readonly decisions: readonly { approver_id: string; decision: string; decided_at: string }[] })[];
+  readonly batches: readonly (IncidentBatch & {
+    readonly counts: StateCounts;
+    readonly decisions: readonly { approver_id: string; decision: string; decided_at: string }[];
+  })[];
   /** Credits whose application failed (each can be retried on its own), the first 100. */
   readonly failed: readonly { readonly account_id: string; readonly record_id: string }[];
 }
@@ -50,7 +53,11 @@ export async function incidentStatus(db: Knex, idOrReference: string): Promise<I
       counts: c,
       decisions: decisions
         .filter((d: { batch_id: string }) => d.batch_id === b.id)
-        .map((d: { approver_id: string; decision: string; decided_at: Date }) => ({ approver_id: d.approver_id, decision: d.decision, decided_at: d.decided_at.toISOString() })),
+        .map((d: { approver_id: string; decision: string; decided_at: Date }) => ({
+          approver_id: d.approver_id,
+          decision: d.decision,
+          decided_at: d.decided_at.toISOString(),
+        })),
     });
   }
   const failed = await db('incident_credits as c')
@@ -87,7 +94,9 @@ export async function listIncidents(db: Knex, limit = 20): Promise<IncidentListI
     .whereIn('c.incident_id', ids)
     .groupBy('c.incident_id', 'r.state')
     .select<{ incident_id: string; state: string; n: string }[]>('c.incident_id', 'r.state', db.raw('count(*) as n'));
-  const batches = await db('incident_batches').whereIn('incident_id', ids).select<{ incident_id: string; status: string; summary: { totals: { amount_minor: number; currency: string }[] } }[]>('incident_id', 'status', 'summary');
+  const batches = await db('incident_batches')
+    .whereIn('incident_id', ids)
+    .select<{ incident_id: string; status: string; summary: { totals: { amount_minor: number; currency: string }[] } }[]>('incident_id', 'status', 'summary');
   return rows.map((r: { id: string; reference: string; service: string; starts_at: Date; ends_at: Date; created_at: Date }) => {
     const c: StateCounts = {};
     for (const x of counts.filter((x) => x.incident_id === r.id)) c[x.state] = Number(x.n);

@@ -1,15 +1,7 @@
 import type { Knex } from 'knex';
 import type { Account } from '../records/accounts';
 import type { BatchSummary, IncidentFilter } from '../records/incidents';
-import type {
-  ApproverSet,
-  BatchStatus,
-  IncidentBatch,
-  IncidentBatchDecision,
-  IncidentCreditLink,
-  IncidentRepository,
-  StoredIncident,
-} from '../records/ports';
+import type { ApproverSet, BatchStatus, IncidentBatch, IncidentBatchDecision, IncidentCreditLink, IncidentRepository, StoredIncident } from '../records/ports';
 import { accountFromRow } from './mappers';
 import type { AccountRow } from './mappers';
 
@@ -108,7 +100,9 @@ export class KnexIncidentRepository implements IncidentRepository {
   }
 
   async saveFilters(id: string, filters: readonly IncidentFilter[], at: string): Promise<void> {
-    await this.db('incidents').where({ id }).update({ filters: JSON.stringify(filters), updated_at: at });
+    await this.db('incidents')
+      .where({ id })
+      .update({ filters: JSON.stringify(filters), updated_at: at });
   }
 
   async matchAccounts(filters: readonly IncidentFilter[], plans: readonly string[]): Promise<Account[]> {
@@ -140,7 +134,16 @@ export class KnexIncidentRepository implements IncidentRepository {
   async addCredits(incidentId: string, links: readonly IncidentCreditLink[], at: string): Promise<void> {
     for (let i = 0; i < links.length; i += 1000) {
       await this.db('incident_credits').insert(
-        links.slice(i, i + 1000).map((l) => ({ incident_id: incidentId, account_id: l.account_id, record_id: l.record_id, batch_id: l.batch_id, flagged: l.flagged, created_at: at })),
+        links
+          .slice(i, i + 1000)
+          .map((l) => ({
+            incident_id: incidentId,
+            account_id: l.account_id,
+            record_id: l.record_id,
+            batch_id: l.batch_id,
+            flagged: l.flagged,
+            created_at: at,
+          })),
       );
     }
   }
@@ -203,7 +206,13 @@ export class KnexIncidentRepository implements IncidentRepository {
   }
 
   async addDecision(batchId: string, d: IncidentBatchDecision): Promise<void> {
-    await this.db('incident_batch_decisions').insert({ batch_id: batchId, approver_id: d.approver_id, decision: d.decision, reason: d.reason, decided_at: d.decided_at });
+    await this.db('incident_batch_decisions').insert({
+      batch_id: batchId,
+      approver_id: d.approver_id,
+      decision: d.decision,
+      reason: d.reason,
+      decided_at: d.decided_at,
+    });
   }
 
   async closeBatch(batchId: string, status: BatchStatus, reason: string | null, at: string): Promise<void> {

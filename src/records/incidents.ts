@@ -24,7 +24,12 @@ const instant = z.string({ error: `expected ${DATE_INPUT_HINT}` }).transform((s,
   return z.NEVER;
 });
 
-const id = (what: string) => z.string({ error: `expected ${what} as text` }).trim().min(1, `${what} is required`).max(200, `${what} is too long (max 200)`);
+const id = (what: string) =>
+  z
+    .string({ error: `expected ${what} as text` })
+    .trim()
+    .min(1, `${what} is required`)
+    .max(200, `${what} is too long (max 200)`);
 const ids = (what: string, max: number) =>
   z
     .array(id(what), { error: `expected a list of ${what}s` })
@@ -48,7 +53,10 @@ export const IncidentFilterInputSchema = z
     tags: oneOrMany('tag', 100).optional(),
     account_ids: oneOrMany('account id', MAX_INCIDENT_ACCOUNTS).optional(),
     /** CSV text with a header row and an `account_id` (or `id`) column; read into `account_ids`. */
-    csv: z.string().max(10 * 1024 * 1024, 'CSV is too large (max 10 MB)').optional(),
+    csv: z
+      .string()
+      .max(10 * 1024 * 1024, 'CSV is too large (max 10 MB)')
+      .optional(),
   })
   .refine((f) => Object.values(f).some((v) => v !== undefined), { message: 'give at least one of plans, region, tags, account_ids or csv' });
 
@@ -160,7 +168,11 @@ export function incidentCreditFor(account: Account, catalog: Catalog, incident: 
   const period = billingPeriodAt(new Date(account.term_start), INTERVAL_MONTHS[plan.interval], start);
   const iso = (d: Date) => d.toISOString();
   if (period.end > now) {
-    return { ok: false, code: 'period_open', message: `its billing period ${iso(period.start)} → ${iso(period.end)} has not ended; post the incident again after it ends` };
+    return {
+      ok: false,
+      code: 'period_open',
+      message: `its billing period ${iso(period.start)} → ${iso(period.end)} has not ended; post the incident again after it ends`,
+    };
   }
   if (period.start < new Date(billingHistoryStart(account))) {
     return { ok: false, code: 'not_billed', message: `its billing history starts ${billingHistoryStart(account)}, after the period the incident fell in` };
@@ -195,7 +207,14 @@ export function incidentCreditFor(account: Account, catalog: Catalog, incident: 
 
 /** The lifecycle request for one account's credit (a normal service_credit/outage record). */
 export function incidentCreditRequest(
-  incident: { readonly reference: string; readonly service: string; readonly starts_at: string; readonly ends_at: string; readonly reason_code: string; readonly reason_text?: string },
+  incident: {
+    readonly reference: string;
+    readonly service: string;
+    readonly starts_at: string;
+    readonly ends_at: string;
+    readonly reason_code: string;
+    readonly reason_text?: string;
+  },
   account: Pick<Account, 'id'>,
   credit: Extract<IncidentCredit, { ok: true }>,
   requestedBy: string,
@@ -222,22 +241,29 @@ export function incidentCreditRequest(
 /** One credit of a batch, as the approver sees it. */
 export interface BatchCredit {
   readonly account_id: string;
-  readonly account_name: string;
   readonly credit: Money;
   readonly uptime_percent: number;
   readonly risk: readonly RiskExplanation[];
 }
 
-/** What the single approval of a batch shows (stored with the batch, so the message never changes under the approver). */
+/**
+ * What the single approval of a batch shows (stored with the batch, so the message never changes
+ * under the approver). Accounts by id only: names are personal data (`privacy erase` blanks them
+ * in one place), so the message looks them up when it is rendered.
+ */
 export interface BatchSummary {
   readonly accounts: number;
   /** Sum of the credits per currency, sorted by currency. */
   readonly totals: readonly Money[];
   /** The largest credits of each currency (at most `largestPerCurrency` each), largest first. */
-  readonly largest: readonly { readonly account_id: string; readonly account_name: string; readonly credit: Money; readonly uptime_percent: number }[];
+  readonly largest: readonly { readonly account_id: string; readonly credit: Money; readonly uptime_percent: number }[];
   readonly flagged_count: number;
   /** The first flagged accounts (at most `flaggedShown`) with each flag's sentence. */
-  readonly flagged: readonly { readonly account_id: string; readonly account_name: string; readonly credit: Money; readonly risk: readonly RiskExplanation[] }[];
+  readonly flagged: readonly {
+    readonly account_id: string;
+    readonly credit: Money;
+    readonly risk: readonly RiskExplanation[];
+  }[];
 }
 
 /** Totals per currency, largest credits and flagged accounts of a batch. Pure; sums are exact integers. */
@@ -259,7 +285,7 @@ export function summariseBatch(credits: readonly BatchCredit[], opts: { largestP
     [...perCurrency.get(cur)!]
       .sort(byAmount)
       .slice(0, opts.largestPerCurrency ?? 3)
-      .map((c) => ({ account_id: c.account_id, account_name: c.account_name, credit: c.credit, uptime_percent: c.uptime_percent })),
+      .map((c) => ({ account_id: c.account_id, credit: c.credit, uptime_percent: c.uptime_percent })),
   );
   const flaggedAll = credits.filter((c) => c.risk.length > 0).sort(byAmount);
   return {
@@ -267,7 +293,7 @@ export function summariseBatch(credits: readonly BatchCredit[], opts: { largestP
     totals,
     largest,
     flagged_count: flaggedAll.length,
-    flagged: flaggedAll.slice(0, opts.flaggedShown ?? 10).map((c) => ({ account_id: c.account_id, account_name: c.account_name, credit: c.credit, risk: c.risk })),
+    flagged: flaggedAll.slice(0, opts.flaggedShown ?? 10).map((c) => ({ account_id: c.account_id, credit: c.credit, risk: c.risk })),
   };
 }
 

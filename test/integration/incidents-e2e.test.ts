@@ -122,7 +122,6 @@ const postIncident = () =>
       starts_at: incidentStart.toISOString(),
       ends_at: incidentEnd.toISOString(),
       service: 'Public API',
-      requested_by: 'agent@support.example',
       accounts: { region: 'eu' },
     }),
   });
@@ -132,7 +131,11 @@ const batchPosts = (batchId: string) => s.stack.slack.callsOf('chat.postMessage'
 it(`${N} accounts: ${N} records, 1 approval, ${N} credits and ${N} emails exactly once through ${KILLS} worker crashes and one refused credit retried alone; posting again creates nothing`, async () => {
   const res = await postIncident();
   expect(res.status).toBe(201);
-  const posted = (await res.json()) as { incident: { id: string }; batch: { id: string; summary: { totals: { amount_minor: number; currency: string }[]; accounts: number } }; records_created: number };
+  const posted = (await res.json()) as {
+    incident: { id: string };
+    batch: { id: string; summary: { totals: { amount_minor: number; currency: string }[]; accounts: number } };
+    records_created: number;
+  };
   expect(posted.records_created).toBe(N);
   expect(posted.batch.summary.accounts).toBe(N);
   // Hand-computed: 6 h in a period of `periodDays` days; growth/business SLA 99.9/99.95 → the 10% bracket when uptime < 99.9.
@@ -141,12 +144,18 @@ it(`${N} accounts: ${N} records, 1 approval, ${N} credits and ${N} emails exactl
   expect(records.every((r) => r.state === 'pending_approval')).toBe(true);
   const expected = new Map<string, number>();
   for (const r of records) expected.set(r.currency, (expected.get(r.currency) ?? 0) - Number(r.amount_minor));
-  expect(posted.batch.summary.totals).toEqual([...expected.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([currency, amount_minor]) => ({ amount_minor, currency })));
+  expect(posted.batch.summary.totals).toEqual(
+    [...expected.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([currency, amount_minor]) => ({ amount_minor, currency })),
+  );
 
   // Workers: this one (the outbox relay and billing) is killed mid-batch; the other sends email and
   // posts to Slack, as in the crash test. (A process killed between the SMTP server's 250 and the
   // commit of "sent" sends that email again, with the same Message-ID: SMTP has no idempotency key.)
-  const stable = await spawnWorker(['--queues', 'email.send,incident.approval,incident.progress,approval.request,approval.update,slack.alert,zendesk.sync,policy.evaluate', '--no-relay']);
+  const stable = await spawnWorker([
+    '--queues',
+    'email.send,incident.approval,incident.progress,approval.request,approval.update,slack.alert,zendesk.sync,policy.evaluate',
+    '--no-relay',
+  ]);
   let killable = await spawnWorker(['--queues', 'billing.apply']);
   await until(() => batchPosts(posted.batch.id).length > 0, 20_000, 'batch approval posted');
   // ONE approval request: nothing else was posted for the 1,000 records.
@@ -190,7 +199,10 @@ it(`${N} accounts: ${N} records, 1 approval, ${N} credits and ${N} emails exactl
   const settled = async (confirmed: number, failed: number) => {
     const deadline = Date.now() + 400_000;
     for (;;) {
-      const status = (await (await fetch(`${s.base}/api/incidents/INC-2042`, { headers: auth })).json()) as { counts: Record<string, number>; failed: { account_id: string }[] };
+      const status = (await (await fetch(`${s.base}/api/incidents/INC-2042`, { headers: auth })).json()) as {
+        counts: Record<string, number>;
+        failed: { account_id: string }[];
+      };
       if (status.counts.confirmed === confirmed && (status.counts.failed ?? 0) === failed) return status;
       if (Date.now() > deadline) throw new Error(`credits not settled: ${JSON.stringify(status.counts)}`);
       await new Promise((r) => setTimeout(r, 500));
@@ -198,9 +210,13 @@ it(`${N} accounts: ${N} records, 1 approval, ${N} credits and ${N} emails exactl
   };
   const partial = await settled(N - 1, 1);
   const failedAccount = partial.failed[0]!.account_id;
-  await until(() => s.stack.slack.callsOf('chat.update').some((c) => c.args.ts === ts && JSON.stringify(c.args.blocks).includes(failedAccount)), 30_000, 'failed account shown in Slack');
+  await until(
+    () => s.stack.slack.callsOf('chat.update').some((c) => c.args.ts === ts && JSON.stringify(c.args.blocks).includes(failedAccount)),
+    30_000,
+    'failed account shown in Slack',
+  );
   // Retried alone, once the billing system takes it.
-  const retried = await fetch(`${s.base}/api/incidents/INC-2042/accounts/${failedAccount}/retry`, { method: 'POST', headers: auth, body: JSON.stringify({ by: 'agent@support.example' }) });
+  const retried = await fetch(`${s.base}/api/incidents/INC-2042/accounts/${failedAccount}/retry`, { method: 'POST', headers: auth, body: JSON.stringify({}) });
   expect(retried.status).toBe(200);
   await settled(N, 0);
 
@@ -214,11 +230,17 @@ it(`${N} accounts: ${N} records, 1 approval, ${N} credits and ${N} emails exactl
   expect(s.stack.smtp.messages).toHaveLength(N);
   for (const r of records) expect(perMessageId.get(`<${r.id}.credit_granted@lifecycle-desk>`)).toBe(1);
   // Progress shown in Slack: the batch message updated to the end.
-  await until(() => s.stack.slack.callsOf('chat.update').some((c) => c.args.ts === ts && JSON.stringify(c.args.blocks).includes(`${N} of ${N} credited and emailed`)), 30_000, 'final progress in Slack');
+  await until(
+    () => s.stack.slack.callsOf('chat.update').some((c) => c.args.ts === ts && JSON.stringify(c.args.blocks).includes(`${N} of ${N} credited and emailed`)),
+    30_000,
+    'final progress in Slack',
+  );
   // Still one approval request; the only other post is the alert about the refused credit.
   const posts = s.stack.slack.callsOf('chat.postMessage');
   expect(posts.filter((c) => JSON.stringify(c.args.blocks ?? '').includes('Approval needed'))).toHaveLength(1);
-  expect(posts.filter((c) => !JSON.stringify(c.args.blocks ?? '').includes('Approval needed')).every((c) => String(c.args.text).includes('needs attention'))).toBe(true);
+  expect(
+    posts.filter((c) => !JSON.stringify(c.args.blocks ?? '').includes('Approval needed')).every((c) => String(c.args.text).includes('needs attention')),
+  ).toBe(true);
   for (const id of ['acc_inc_0000', 'acc_inc_0001', 'acc_inc_0002', 'acc_inc_0003']) expect((await verifyAudit(t.db, id)).broken).toBeNull();
   expect((await verifyAudit(t.db, `incident:${posted.incident.id}`)).broken).toBeNull();
 

@@ -20,7 +20,8 @@ const policyJson = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..'
 const policy = parsePolicy({ ...policyJson, incidents: { two_approvers_above: { EUR: 100_000 } } }, 'policy.json');
 
 const directory: ApproverDirectory = {
-  emailOf: async (id) => ({ U0LDSUP01: 'sup1@corp.example', U0LDSUP02: 'sup2@corp.example', U0LDAGENT1: 'agent@corp.example', UOUTSIDER1: 'x@corp.example' })[id] ?? null,
+  emailOf: async (id) =>
+    ({ U0LDSUP01: 'sup1@corp.example', U0LDSUP02: 'sup2@corp.example', U0LDAGENT1: 'agent@corp.example', UOUTSIDER1: 'x@corp.example' })[id] ?? null,
   groupsOf: async () => [],
 };
 
@@ -28,14 +29,20 @@ let seq = 0;
 /** A fresh set of accounts (unique ids per test) and deps at 5 April 2026. */
 async function setup(n: number, over: (i: number) => Parameters<typeof buildAccount>[0] = () => ({})) {
   const prefix = `t${++seq}_`;
-  const accounts = Array.from({ length: n }, (_, i) => buildAccount({ id: `${prefix}${String(i).padStart(4, '0')}`, name: `Customer ${i}`, tags: ['region:eu'], ...over(i) }));
+  const accounts = Array.from({ length: n }, (_, i) =>
+    buildAccount({ id: `${prefix}${String(i).padStart(4, '0')}`, name: `Customer ${i}`, tags: ['region:eu'], ...over(i) }),
+  );
   await seedAccounts(t.db, ...accounts);
   const deps: IncidentDeps = { ...buildDeps(t.db, new TestClock(AFTER)), policy };
   return { deps, ids: accounts.map((a) => a.id), prefix };
 }
 
 const post = (deps: IncidentDeps, reference: string, accounts: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
-  createIncident(deps, { reference, starts_at: '2026-03-10T00:00:00Z', ends_at: '2026-03-10T06:00:00Z', service: 'API', requested_by: 'agent@corp.example', accounts, ...extra }, { role: 'agent', id: 'agent@corp.example' });
+  createIncident(
+    deps,
+    { reference, starts_at: '2026-03-10T00:00:00Z', ends_at: '2026-03-10T06:00:00Z', service: 'API', requested_by: 'agent@corp.example', accounts, ...extra },
+    { role: 'agent', id: 'agent@corp.example' },
+  );
 
 beforeAll(async () => {
   t = await createTestDb();
@@ -60,7 +67,14 @@ it('files one verified, risk-flagged, audited credit record per account, pending
   }
   expect(records.find((r) => r.account_id === ids[0]).risk_flags).toEqual(['credit_above_mrr_share', 'credit_rolling_total']);
   // The batch is the policy step and the approval request: no per-record jobs for either.
-  const topics = await t.db('outbox').whereIn('key', records.flatMap((r) => [`advance.${r.id}.v1`, `policy.${r.id}.v1`, `approval-request.${r.id}.v2`])).count('* as n').first();
+  const topics = await t
+    .db('outbox')
+    .whereIn(
+      'key',
+      records.flatMap((r) => [`advance.${r.id}.v1`, `policy.${r.id}.v1`, `approval-request.${r.id}.v2`]),
+    )
+    .count('* as n')
+    .first();
   expect(topics).toEqual({ n: '0' });
   expect(await countRows(t.db, 'outbox', { topic: 'incident.approval', key: `incident-approval.${out.batch!.id}` })).toBe(1);
   expect(await countRows(t.db, 'incident_credits', { incident_id: out.incident.id })).toBe(5);
@@ -105,9 +119,21 @@ it('selects by plan, region tag and CSV; skips accounts owed nothing and says wh
 
 it('refuses bad input whole: problems named, a window that moved, an incident still going on', async () => {
   const { deps, ids } = await setup(1);
-  await expect(createIncident(deps, { reference: '', accounts: {} }, { role: 'agent', id: 'a' })).rejects.toMatchObject({ code: 'validation_failed', problems: expect.arrayContaining([expect.objectContaining({ field: 'reference' })]) });
+  await expect(createIncident(deps, { reference: '', accounts: {} }, { role: 'agent', id: 'a' })).rejects.toMatchObject({
+    code: 'validation_failed',
+    problems: expect.arrayContaining([expect.objectContaining({ field: 'reference' })]),
+  });
   await expect(post(deps, 'INC-E', { account_ids: ids }, { plans: ['platinum'] })).rejects.toMatchObject({ code: 'validation_failed' });
-  const taxonomy = parseReasons({ downgrade: { codes: { other: 'Other' } }, upgrade: { codes: { other: 'Other' } }, termination: { codes: { other: 'Other' } }, status_change: { codes: { other: 'Other' } }, service_credit: { codes: { outage: 'Outage' } } }, 'reasons.json');
+  const taxonomy = parseReasons(
+    {
+      downgrade: { codes: { other: 'Other' } },
+      upgrade: { codes: { other: 'Other' } },
+      termination: { codes: { other: 'Other' } },
+      status_change: { codes: { other: 'Other' } },
+      service_credit: { codes: { outage: 'Outage' } },
+    },
+    'reasons.json',
+  );
   await expect(post({ ...deps, reasons: taxonomy }, 'INC-E', { account_ids: ids }, { reason_code: 'goodwill' })).rejects.toMatchObject({
     code: 'validation_failed',
     problems: [expect.objectContaining({ field: 'reason_code', message: expect.stringContaining('outage') })],
@@ -119,8 +145,14 @@ it('refuses bad input whole: problems named, a window that moved, an incident st
   await expect(post(deps, 'INC-G', { csv: 'name\nx\n' }).catch((e) => Promise.reject(e))).resolves.toMatchObject({ records_created: 0 });
 });
 
-const decide = (deps: IncidentDeps, batchId: string, approverId: string, decision: 'approve_all' | 'approve_unflagged' | 'reject' = 'approve_all', reason?: string, dir = directory) =>
-  decideIncidentBatch({ ...deps, directory: dir }, { batchId, approverId, decision, ...(reason ? { reason } : {}) });
+const decide = (
+  deps: IncidentDeps,
+  batchId: string,
+  approverId: string,
+  decision: 'approve_all' | 'approve_unflagged' | 'reject' = 'approve_all',
+  reason?: string,
+  dir = directory,
+) => decideIncidentBatch({ ...deps, directory: dir }, { batchId, approverId, decision, ...(reason ? { reason } : {}) });
 
 it('one approval approves every credit (each then billed by its own job); four-eyes and fail-closed identity as for single approvals', async () => {
   const { deps, ids } = await setup(10);
@@ -128,14 +160,27 @@ it('one approval approves every credit (each then billed by its own job); four-e
   expect(await decide(deps, batch!.id, 'U0LDAGENT1')).toMatchObject({ status: 'refused', code: 'not_approver' });
   const agentAsApprover = { ...directory, emailOf: async (id: string) => (id === 'U0LDSUP01' ? 'agent@corp.example' : directory.emailOf(id)) };
   expect(await decide(deps, batch!.id, 'U0LDSUP01', 'approve_all', undefined, agentAsApprover)).toMatchObject({ status: 'refused', code: 'self_approval' });
-  expect(await decide(deps, batch!.id, 'U0LDSUP01', 'approve_all', undefined, { ...directory, emailOf: async () => null })).toMatchObject({ status: 'refused', code: 'identity_unknown' });
+  expect(await decide(deps, batch!.id, 'U0LDSUP01', 'approve_all', undefined, { ...directory, emailOf: async () => null })).toMatchObject({
+    status: 'refused',
+    code: 'identity_unknown',
+  });
   expect(await decide(deps, batch!.id, 'U0LDSUP01', 'reject')).toMatchObject({ status: 'refused', code: 'reason_required' });
 
   const outcomes = await Promise.all([decide(deps, batch!.id, 'U0LDSUP01'), decide(deps, batch!.id, 'U0LDSUP02')]);
   expect(outcomes.filter((o) => o.status === 'decided')).toEqual([expect.objectContaining({ outcome: 'approved', approved: 10 })]);
   const records = await t.db('lifecycle_records').whereIn('account_id', ids);
   expect(records.every((r) => r.state === 'approved')).toBe(true);
-  expect(await t.db('outbox').where({ topic: 'billing.apply' }).whereIn(t.db.raw("payload->>'record_id'") as never, records.map((r) => r.id)).count('* as n').first()).toEqual({ n: '10' });
+  expect(
+    await t
+      .db('outbox')
+      .where({ topic: 'billing.apply' })
+      .whereIn(
+        t.db.raw("payload->>'record_id'") as never,
+        records.map((r) => r.id),
+      )
+      .count('* as n')
+      .first(),
+  ).toEqual({ n: '10' });
   const refused = await t.db('audit_events').where({ account_id: `incident:${incident.id}`, type: 'incident.batch_refused' });
   expect(refused.map((e) => e.data.code).sort()).toEqual(['identity_unknown', 'not_approver', 'self_approval']);
   const status = await incidentStatus(t.db, 'INC-H');
@@ -145,7 +190,12 @@ it('one approval approves every credit (each then billed by its own job); four-e
 it('"approve all except flagged": flagged credits get an approval request of their own', async () => {
   const { deps, ids } = await setup(4, (i) => (i < 2 ? { mrr_minor: 0 } : {}));
   const { batch } = await post(deps, 'INC-I', { account_ids: ids });
-  expect(await decide(deps, batch!.id, 'U0LDSUP01', 'approve_unflagged')).toMatchObject({ status: 'decided', outcome: 'approved_unflagged', approved: 2, individual: 2 });
+  expect(await decide(deps, batch!.id, 'U0LDSUP01', 'approve_unflagged')).toMatchObject({
+    status: 'decided',
+    outcome: 'approved_unflagged',
+    approved: 2,
+    individual: 2,
+  });
   const records = await t.db('lifecycle_records').whereIn('account_id', ids).orderBy('account_id');
   expect(records.map((r) => r.state)).toEqual(['pending_approval', 'pending_approval', 'approved', 'approved']);
   for (const r of records.slice(0, 2)) {
@@ -160,7 +210,17 @@ it('a rejection needs a reason, rejects every credit, and emails nobody (they ne
   expect(await decide(deps, batch!.id, 'U0LDSUP01', 'reject', 'duplicate of INC-H')).toMatchObject({ status: 'decided', outcome: 'rejected', rejected: 3 });
   const records = await t.db('lifecycle_records').whereIn('account_id', ids);
   expect(records.every((r) => r.state === 'rejected')).toBe(true);
-  expect(await t.db('outbox').where({ topic: 'email.send' }).whereIn(t.db.raw("payload->>'record_id'") as never, records.map((r) => r.id)).count('* as n').first()).toEqual({ n: '0' });
+  expect(
+    await t
+      .db('outbox')
+      .where({ topic: 'email.send' })
+      .whereIn(
+        t.db.raw("payload->>'record_id'") as never,
+        records.map((r) => r.id),
+      )
+      .count('* as n')
+      .first(),
+  ).toEqual({ n: '0' });
   expect(await decide(deps, batch!.id, 'U0LDSUP02')).toMatchObject({ status: 'refused', code: 'not_pending' });
 });
 

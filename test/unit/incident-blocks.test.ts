@@ -39,12 +39,12 @@ function view(credits: BatchCredit[], over: Partial<IncidentBatchView['batch']> 
       ...over,
     },
     decisions: [],
+    accountNames: new Map(credits.map((c, i) => [c.account_id, i === 0 ? 'Evil <@U123> & Co' : `Customer ${i}`])),
   };
 }
 
 const credit = (i: number, amount: number, currency: string, flagged = false): BatchCredit => ({
   account_id: `acc_${i}`,
-  account_name: i === 0 ? 'Evil <@U123> & Co' : `Customer ${i}`,
   credit: { amount_minor: amount, currency },
   uptime_percent: 99.1935,
   risk: flagged ? [{ flag: 'credit_above_mrr_share', message: `credit is more than 50% of MRR (${i})` }] : [],
@@ -65,14 +65,17 @@ it('shows the accounts, totals per currency, largest credits and flagged account
   expect(text).not.toContain('<!channel>');
   expect(text).not.toContain('<@U123>');
   expect(actionIds(m)).toEqual(['incident_approve_all', 'incident_approve_unflagged', 'incident_reject']);
-  const approveAll = (m.blocks as { type: string; elements?: { action_id: string; value: string; confirm?: unknown }[] }[]).find((b) => b.type === 'actions')!.elements![0]!;
+  const approveAll = (m.blocks as { type: string; elements?: { action_id: string; value: string; confirm?: unknown }[] }[]).find((b) => b.type === 'actions')!
+    .elements![0]!;
   expect(approveAll.confirm).toBeDefined();
   expect(parseIncidentButtonValue(approveAll.value)).toBe(BATCH);
 });
 
 it('offers no "except flagged" button when nothing is flagged, and stays within Slack limits for thousands of credits', () => {
   expect(actionIds(incidentApprovalMessage(view([credit(1, 100, 'EUR')])))).toEqual(['incident_approve_all', 'incident_reject']);
-  const many = Array.from({ length: 5000 }, (_, i) => credit(i, 100 + i, ['EUR', 'USD', 'JPY', 'GBP', 'CHF', 'SEK', 'NOK', 'DKK', 'PLN', 'CZK'][i % 10]!, i % 7 === 0));
+  const many = Array.from({ length: 5000 }, (_, i) =>
+    credit(i, 100 + i, ['EUR', 'USD', 'JPY', 'GBP', 'CHF', 'SEK', 'NOK', 'DKK', 'PLN', 'CZK'][i % 10]!, i % 7 === 0),
+  );
   const m = incidentApprovalMessage(view(many));
   expect(m.blocks.length).toBeLessThanOrEqual(SLACK_LIMITS.messageBlocks);
   for (const b of m.blocks as { text?: { text: string }; fields?: { text: string }[] }[]) {
@@ -84,14 +87,24 @@ it('offers no "except flagged" button when nothing is flagged, and stays within 
 
 it('once decided: who decided, no buttons, progress by state and failed accounts with how to retry', () => {
   const v = view([credit(1, 100, 'EUR'), credit(2, 100, 'EUR')], { status: 'approved', decided_at: '2026-04-05T01:00:00.000Z' });
-  const m = incidentDecidedMessage({ ...v, decisions: [{ approver_id: 'U0LDSUP01', decision: 'approve_all', reason: null, decided_at: '2026-04-05T01:00:00.000Z' }], counts: { confirmed: 1, failed: 1 }, failed: ['acc_2'] });
+  const m = incidentDecidedMessage({
+    ...v,
+    decisions: [{ approver_id: 'U0LDSUP01', decision: 'approve_all', reason: null, decided_at: '2026-04-05T01:00:00.000Z' }],
+    counts: { confirmed: 1, failed: 1 },
+    failed: ['acc_2'],
+  });
   const text = JSON.stringify(m.blocks);
   expect(actionIds(m)).toEqual([]);
   expect(text).toContain('Approved by <@U0LDSUP01> at 2026-04-05 01:00 UTC');
   expect(text).toContain('1 of 2 credited and emailed');
   expect(text).toContain('confirmed 1 · failed 1');
   expect(text).toContain('lifecycle-desk incidents retry');
-  const rejected = incidentDecidedMessage({ ...view([credit(1, 100, 'EUR')], { status: 'rejected', reason: 'duplicate <!here>' }), decisions: [{ approver_id: 'U0LDSUP02', decision: 'reject', reason: 'duplicate', decided_at: '2026-04-05T01:00:00.000Z' }], counts: { rejected: 1 }, failed: [] });
+  const rejected = incidentDecidedMessage({
+    ...view([credit(1, 100, 'EUR')], { status: 'rejected', reason: 'duplicate <!here>' }),
+    decisions: [{ approver_id: 'U0LDSUP02', decision: 'reject', reason: 'duplicate', decided_at: '2026-04-05T01:00:00.000Z' }],
+    counts: { rejected: 1 },
+    failed: [],
+  });
   expect(JSON.stringify(rejected.blocks)).toContain('Rejected by <@U0LDSUP02>');
   expect(JSON.stringify(rejected.blocks)).not.toContain('<!here>');
   expect(JSON.stringify(rejected.blocks)).not.toContain('Progress');

@@ -59,8 +59,14 @@ describe('credit per account (hand-computed from config/catalog.example.json)', 
   });
 
   it('JPY (no decimals): business ¥45,000, 12 h → 98.387% → 25% = ¥11,250; starter ¥4,500 → ¥1,125', () => {
-    expect(ok(incidentCreditFor(buildAccount({ plan_id: 'business', currency: 'JPY' }), catalog, TWELVE_HOURS, AFTER)).credit).toEqual({ amount_minor: 11_250, currency: 'JPY' });
-    expect(ok(incidentCreditFor(buildAccount({ plan_id: 'starter', currency: 'JPY' }), catalog, TWELVE_HOURS, AFTER)).credit).toEqual({ amount_minor: 1125, currency: 'JPY' });
+    expect(ok(incidentCreditFor(buildAccount({ plan_id: 'business', currency: 'JPY' }), catalog, TWELVE_HOURS, AFTER)).credit).toEqual({
+      amount_minor: 11_250,
+      currency: 'JPY',
+    });
+    expect(ok(incidentCreditFor(buildAccount({ plan_id: 'starter', currency: 'JPY' }), catalog, TWELVE_HOURS, AFTER)).credit).toEqual({
+      amount_minor: 1125,
+      currency: 'JPY',
+    });
   });
 
   it('a given uptime is used as it is, for every account', () => {
@@ -69,7 +75,10 @@ describe('credit per account (hand-computed from config/catalog.example.json)', 
   });
 
   it('no credit when the SLA is met, the plan costs nothing, or the period has not ended', () => {
-    expect(incidentCreditFor(buildAccount({ plan_id: 'starter' }), catalog, { ...SIX_HOURS, measured_uptime_percent: 99.6 }, AFTER)).toMatchObject({ ok: false, code: 'no_credit_due' });
+    expect(incidentCreditFor(buildAccount({ plan_id: 'starter' }), catalog, { ...SIX_HOURS, measured_uptime_percent: 99.6 }, AFTER)).toMatchObject({
+      ok: false,
+      code: 'no_credit_due',
+    });
     expect(incidentCreditFor(buildAccount({ plan_id: 'free' }), catalog, SIX_HOURS, AFTER)).toMatchObject({ ok: false, code: 'no_credit_due' });
     expect(incidentCreditFor(buildAccount(), catalog, SIX_HOURS, new Date('2026-03-20T00:00:00Z'))).toMatchObject({ ok: false, code: 'period_open' });
   });
@@ -95,14 +104,20 @@ describe('credit per account (hand-computed from config/catalog.example.json)', 
 describe('batch summary: totals per currency against hand-computed fixtures', () => {
   const credit = (account_id: string, amount_minor: number, currency: string, flagged = false): BatchCredit => ({
     account_id,
-    account_name: account_id.toUpperCase(),
     credit: { amount_minor, currency },
     uptime_percent: 99.1935,
     risk: flagged ? [{ flag: 'credit_above_mrr_share', message: 'credit is more than 50% of MRR' }] : [],
   });
   // From the cases above: two growth EUR (€9.90 each), growth JPY ¥1,500, business JPY ¥4,500,
   // starter JPY ¥450, enterprise USD $109.90.
-  const credits = [credit('a', 990, 'EUR'), credit('b', 990, 'EUR'), credit('c', 1500, 'JPY'), credit('d', 4500, 'JPY', true), credit('e', 450, 'JPY'), credit('f', 10_990, 'USD')];
+  const credits = [
+    credit('a', 990, 'EUR'),
+    credit('b', 990, 'EUR'),
+    credit('c', 1500, 'JPY'),
+    credit('d', 4500, 'JPY', true),
+    credit('e', 450, 'JPY'),
+    credit('f', 10_990, 'USD'),
+  ];
 
   it('sums each currency exactly, never across currencies', () => {
     const s = summariseBatch(credits);
@@ -141,7 +156,16 @@ describe('batch summary: totals per currency against hand-computed fixtures', ()
 
 describe('filters', () => {
   it('region folds into a region: tag; every criterion of one filter must hold; filters widen as a union', () => {
-    const f = normaliseFilter(IncidentInputSchema.parse({ reference: 'R', starts_at: '2026-03-10', ends_at: '2026-03-11', service: 'API', requested_by: 'a', accounts: { plans: 'growth', region: 'eu' } }).accounts);
+    const f = normaliseFilter(
+      IncidentInputSchema.parse({
+        reference: 'R',
+        starts_at: '2026-03-10',
+        ends_at: '2026-03-11',
+        service: 'API',
+        requested_by: 'a',
+        accounts: { plans: 'growth', region: 'eu' },
+      }).accounts,
+    );
     expect(f).toEqual({ plans: ['growth'], tags: ['region:eu'] });
     expect(filterMatches(f, { id: 'x', plan_id: 'growth', tags: ['region:eu'] })).toBe(true);
     expect(filterMatches(f, { id: 'x', plan_id: 'growth', tags: ['region:us'] })).toBe(false);
@@ -152,7 +176,14 @@ describe('filters', () => {
   });
 
   it('refuses an incident that ends before it starts, or names no accounts', () => {
-    const r = IncidentInputSchema.safeParse({ reference: 'R', starts_at: '2026-03-11', ends_at: '2026-03-10', service: 'API', requested_by: 'a', accounts: {} });
+    const r = IncidentInputSchema.safeParse({
+      reference: 'R',
+      starts_at: '2026-03-11',
+      ends_at: '2026-03-10',
+      service: 'API',
+      requested_by: 'a',
+      accounts: {},
+    });
     expect(r.success).toBe(false);
     expect(r.error!.issues.map((i) => i.path.join('.'))).toEqual(expect.arrayContaining(['ends_at', 'accounts']));
   });
@@ -169,6 +200,8 @@ describe('incident approval policy', () => {
   });
 
   it('refuses a two-approver incident policy that names one person', () => {
-    expect(() => parsePolicy({ ...json, incidents: { approvals: 2, approvers: { user_ids: ['U0LDSUP01'] } } }, 'policy.json')).toThrow(/incidents\.approvers.*two distinct approvers/);
+    expect(() => parsePolicy({ ...json, incidents: { approvals: 2, approvers: { user_ids: ['U0LDSUP01'] } } }, 'policy.json')).toThrow(
+      /incidents\.approvers.*two distinct approvers/,
+    );
   });
 });

@@ -31,7 +31,10 @@ const section = (text: string, blockId?: string): KnownBlock => ({
   text: { type: 'mrkdwn', text: clip(text, SLACK_LIMITS.sectionText), verbatim: true },
   ...(blockId ? { block_id: blockId } : {}),
 });
-const context = (...texts: string[]): KnownBlock => ({ type: 'context', elements: texts.slice(0, SLACK_LIMITS.contextElements).map((t) => ({ type: 'mrkdwn', text: clip(t, SLACK_LIMITS.sectionText), verbatim: true })) });
+const context = (...texts: string[]): KnownBlock => ({
+  type: 'context',
+  elements: texts.slice(0, SLACK_LIMITS.contextElements).map((t) => ({ type: 'mrkdwn', text: clip(t, SLACK_LIMITS.sectionText), verbatim: true })),
+});
 const header = (text: string): KnownBlock => ({ type: 'header', text: plain(text, SLACK_LIMITS.headerText) });
 const fmt = (m: Money) => {
   try {
@@ -45,6 +48,8 @@ export interface IncidentBatchView {
   readonly incident: StoredIncident;
   readonly batch: IncidentBatch;
   readonly decisions: readonly IncidentBatchDecision[];
+  /** Names of the accounts the message shows, looked up when it is rendered (absent: erased or unknown). */
+  readonly accountNames?: ReadonlyMap<string, string>;
 }
 
 /** The value every button of a batch carries. */
@@ -62,6 +67,10 @@ export function parseIncidentButtonValue(value: unknown): string | null {
 
 function factBlocks(v: IncidentBatchView): KnownBlock[] {
   const { incident: i, batch: b } = v;
+  const who = (id: string) => {
+    const name = v.accountNames?.get(id);
+    return name ? `${esc(name, 100)} (${code(id)})` : code(id);
+  };
   const s = b.summary;
   const uptime = i.measured_uptime_percent === null ? 'computed per account from the window and its billing period' : `${i.measured_uptime_percent}% (given)`;
   const blocks: KnownBlock[] = [
@@ -82,10 +91,12 @@ function factBlocks(v: IncidentBatchView): KnownBlock[] {
     },
   ];
   if (s.largest.length) {
-    blocks.push(section(`*Largest credits*\n${s.largest.map((l) => `• ${esc(l.account_name, 100)} (${code(l.account_id)}): ${fmt(l.credit)}, uptime ${l.uptime_percent}%`).join('\n')}`, 'largest'));
+    blocks.push(
+      section(`*Largest credits*\n${s.largest.map((l) => `• ${who(l.account_id)}: ${fmt(l.credit)}, uptime ${l.uptime_percent}%`).join('\n')}`, 'largest'),
+    );
   }
   if (s.flagged_count) {
-    const lines = s.flagged.map((f) => `• ${esc(f.account_name, 100)} (${code(f.account_id)}) ${fmt(f.credit)}: ${f.risk.map((r) => esc(r.message, 300)).join('; ')}`);
+    const lines = s.flagged.map((f) => `• ${who(f.account_id)} ${fmt(f.credit)}: ${f.risk.map((r) => esc(r.message, 300)).join('; ')}`);
     const more = s.flagged_count - s.flagged.length;
     blocks.push(section(`:warning: *Flagged accounts*\n${lines.join('\n')}${more > 0 ? `\n…and ${more} more` : ''}`, 'flagged'));
   }
@@ -102,7 +113,13 @@ function approvalsLine(v: IncidentBatchView): string {
 export function incidentApprovalMessage(v: IncidentBatchView): SlackMessage {
   const s = v.batch.summary;
   const value = incidentButtonValue(v.batch.id);
-  const approveAll: Button = { type: 'button', action_id: ACTION_INCIDENT_APPROVE_ALL, text: plain(`Approve all ${s.accounts}`, SLACK_LIMITS.buttonText), style: 'primary', value };
+  const approveAll: Button = {
+    type: 'button',
+    action_id: ACTION_INCIDENT_APPROVE_ALL,
+    text: plain(`Approve all ${s.accounts}`, SLACK_LIMITS.buttonText),
+    style: 'primary',
+    value,
+  };
   if (s.flagged_count) {
     approveAll.confirm = {
       title: plain('Approve flagged credits too?', SLACK_LIMITS.confirmTitle),
@@ -113,7 +130,12 @@ export function incidentApprovalMessage(v: IncidentBatchView): SlackMessage {
   }
   const buttons: Button[] = [approveAll];
   if (s.flagged_count) {
-    buttons.push({ type: 'button', action_id: ACTION_INCIDENT_APPROVE_UNFLAGGED, text: plain(`Approve all except ${s.flagged_count} flagged`, SLACK_LIMITS.buttonText), value });
+    buttons.push({
+      type: 'button',
+      action_id: ACTION_INCIDENT_APPROVE_UNFLAGGED,
+      text: plain(`Approve all except ${s.flagged_count} flagged`, SLACK_LIMITS.buttonText),
+      value,
+    });
   }
   buttons.push({ type: 'button', action_id: ACTION_INCIDENT_REJECT, text: plain('Reject…', SLACK_LIMITS.buttonText), style: 'danger', value });
   const blocks: KnownBlock[] = [
@@ -122,7 +144,10 @@ export function incidentApprovalMessage(v: IncidentBatchView): SlackMessage {
     context(approvalsLine(v), `Batch ${code(v.batch.id)} · ${s.flagged_count ? 'flagged credits can go to individual approval' : 'no credit is flagged'}`),
     { type: 'actions', block_id: INCIDENT_ACTIONS_BLOCK_ID, elements: buttons },
   ];
-  const text = clip(`Approval needed: incident ${esc(v.incident.reference, 200)} credits for ${s.accounts} accounts (${s.totals.map(fmt).join(', ')}).`, SLACK_LIMITS.fallbackText);
+  const text = clip(
+    `Approval needed: incident ${esc(v.incident.reference, 200)} credits for ${s.accounts} accounts (${s.totals.map(fmt).join(', ')}).`,
+    SLACK_LIMITS.fallbackText,
+  );
   return { text, blocks: blocks.slice(0, SLACK_LIMITS.messageBlocks) };
 }
 
@@ -136,7 +161,9 @@ const OUTCOME: Record<string, string> = {
 const PROGRESS_ORDER = ['pending_approval', 'approved', 'scheduled', 'applying', 'applied', 'confirmed', 'closed', 'failed', 'rejected', 'cancelled'];
 
 /** The decided message: who decided, then how far the credits have got (refreshed while they are applied). */
-export function incidentDecidedMessage(v: IncidentBatchView & { readonly counts: Readonly<Record<string, number>>; readonly failed: readonly string[] }): SlackMessage {
+export function incidentDecidedMessage(
+  v: IncidentBatchView & { readonly counts: Readonly<Record<string, number>>; readonly failed: readonly string[] },
+): SlackMessage {
   const s = v.batch.summary;
   const decided = v.decisions.filter((d) => (v.batch.status === 'rejected' ? d.decision === 'reject' : d.decision !== 'reject'));
   const who = decided.map((d) => mentionUser(d.approver_id)).join(' and ');
@@ -162,7 +189,10 @@ export function incidentDecidedMessage(v: IncidentBatchView & { readonly counts:
     }
   }
   blocks.push(context(`Batch ${code(v.batch.id)}`));
-  const text = clip(`Incident ${esc(v.incident.reference, 200)} credits ${v.batch.status === 'rejected' ? 'rejected' : `approved: ${done} of ${s.accounts} done`}.`, SLACK_LIMITS.fallbackText);
+  const text = clip(
+    `Incident ${esc(v.incident.reference, 200)} credits ${v.batch.status === 'rejected' ? 'rejected' : `approved: ${done} of ${s.accounts} done`}.`,
+    SLACK_LIMITS.fallbackText,
+  );
   return { text, blocks: blocks.slice(0, SLACK_LIMITS.messageBlocks) };
 }
 
@@ -186,7 +216,14 @@ export function incidentRejectModal(meta: IncidentRejectMeta): ModalView {
         block_id: INCIDENT_REASON_BLOCK_ID,
         label: plain('Reason', 2000),
         optional: false,
-        element: { type: 'plain_text_input', action_id: INCIDENT_REASON_ACTION_ID, multiline: true, min_length: 1, max_length: 2000, placeholder: plain('Why are these credits rejected?', 150) },
+        element: {
+          type: 'plain_text_input',
+          action_id: INCIDENT_REASON_ACTION_ID,
+          multiline: true,
+          min_length: 1,
+          max_length: 2000,
+          placeholder: plain('Why are these credits rejected?', 150),
+        },
       },
     ],
   };

@@ -22,8 +22,13 @@ export class IncidentNotifier {
     const repo = new KnexIncidentRepository(this.db);
     const batch = await repo.getBatch(batchId);
     if (!batch) return null;
-    const [incident, decisions] = await Promise.all([repo.get(batch.incident_id), repo.decisions(batchId)]);
-    return { batch, incident: incident!, decisions };
+    const shown = [...new Set([...batch.summary.largest.map((l) => l.account_id), ...batch.summary.flagged.map((f) => f.account_id)])];
+    const [incident, decisions, names] = await Promise.all([
+      repo.get(batch.incident_id),
+      repo.decisions(batchId),
+      this.db('accounts').whereIn('id', shown).select<{ id: string; name: string }[]>('id', 'name'),
+    ]);
+    return { batch, incident: incident!, decisions, accountNames: new Map(names.map((n) => [n.id, n.name])) };
   }
 
   /** Posts the approval request once (a batch that already has its message, or is decided, is left alone). */
