@@ -26,6 +26,10 @@ import { zendeskRoutes } from './http/zendesk.routes';
 import { stripeRoutes } from './http/stripe.routes';
 import { reportRoutes } from './http/reports.routes';
 import { dashboardRoutes, loadDashboardAssets } from './http/dashboard.routes';
+import { incidentRoutes } from './http/incidents.routes';
+import { decideIncidentBatch } from './app/incidents';
+import { IncidentNotifier } from './integrations/slack/incident.notifier';
+import { incidentProcessors } from './jobs/incident.processors';
 import { KnexReportsSource } from './db/reports.queries';
 import { KnexBusinessFigures } from './db/metrics.queries';
 import { KnexRecordQuerySource } from './db/record.queries';
@@ -299,6 +303,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     if (web) {
       const slackDirectory = new SlackDirectory(slackClient!);
       slackApp = createSlackApp({
+        decideIncidentBatch: (input) => decideIncidentBatch({ ...app, policy, directory: slackDirectory }, input),
         botToken: config.slack.botToken!,
         signingSecret: config.slack.signingSecret!,
         appToken: config.slack.appToken,
@@ -350,6 +355,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       opened.push(() => rdb.destroy());
       const reports = { source: new KnexReportsSource(rdb), clock: app.clock, clocks, reasons };
       plugins.push((scope) => reportRoutes(scope, { reports }));
+      plugins.push((scope) => incidentRoutes(scope, { db, incidents: { ...app, policy } }));
       const dashboard = loadDashboardAssets();
       plugins.push((scope) => dashboardRoutes(scope, dashboard));
       if (config.zaf.sharedSecrets.length) plugins.push(await configStep('ZAF_ROLES_FILE', () => zafPlugin(config, db, app, fieldMap, policy)));
@@ -385,6 +391,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
         extra: {
           ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm, syncDelayMs: config.jobs.zendeskSyncDelayMs }),
           ...slackProcessors(notifier),
+          ...incidentProcessors({ notifier: new IncidentNotifier(slackClient!, db, config.slack.approvalChannel!), app }),
           ...watchdogProcessors({ source: new KnexWatchdogSource(db), clock: app.clock, clocks }),
           ...retentionProcessors({ source: new KnexRetentionSource(db), privacy: new KnexPrivacyStore(db), clock: app.clock, retention: retention! }),
         },

@@ -32,7 +32,7 @@ function fromCsvRecord(rec: Record<string, string>): Record<string, unknown> {
       continue;
     }
     if (NUMERIC.has(k)) out[k] = /^-?\d+$/.test(s) ? Number(s) : s;
-    else if (k === 'contacts') out[k] = s.split(/[;|]/).map((c) => c.trim()).filter(Boolean);
+    else if (k === 'contacts' || k === 'tags') out[k] = s.split(/[;|]/).map((c) => c.trim()).filter(Boolean);
     else out[k] = s;
   }
   return out;

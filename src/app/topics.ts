@@ -30,6 +30,10 @@ export const TOPICS = {
   emailSend: 'email.send',
   /** Tell the team in Slack that something needs a human. */
   slackAlert: 'slack.alert',
+  /** Post the one approval request of an incident credit batch in Slack. */
+  incidentApproval: 'incident.approval',
+  /** Bring an incident batch's Slack message in line with its credits' progress (re-queued until they settle). */
+  incidentProgress: 'incident.progress',
   /** Look for overdue records (a repeating job, not fed by the outbox). */
   watchdogScan: 'watchdog.scan',
   /** Erase personal data past its retention (a repeating job, not fed by the outbox). */

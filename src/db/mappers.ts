@@ -103,6 +103,7 @@ export interface AccountRow {
   notice_period_days: number;
   early_termination_fee_minor: string;
   merged_into: string | null;
+  tags: string[];
   version: number;
 }
 
@@ -123,6 +124,7 @@ export function accountFromRow(r: AccountRow): Account {
     notice_period_days: r.notice_period_days,
     early_termination_fee_minor: Number(r.early_termination_fee_minor),
     merged_into: r.merged_into,
+    tags: r.tags ?? [],
     version: r.version,
   };
 }
@@ -144,6 +146,7 @@ export function accountToRow(a: Account): Record<string, unknown> {
     notice_period_days: a.notice_period_days,
     early_termination_fee_minor: a.early_termination_fee_minor,
     merged_into: a.merged_into,
+    ...(a.tags !== undefined ? { tags: JSON.stringify(a.tags) } : {}),
   };
 }
 

@@ -54,6 +54,8 @@ const QUEUE_OF: Record<Topic, QueueName> = {
   [TOPICS.approvalRequest]: QUEUES.slack,
   [TOPICS.approvalUpdate]: QUEUES.slack,
   [TOPICS.slackAlert]: QUEUES.slack,
+  [TOPICS.incidentApproval]: QUEUES.slack,
+  [TOPICS.incidentProgress]: QUEUES.slack,
 };
 
 /** The queue a topic's jobs run on. */

@@ -42,6 +42,11 @@ export const AccountSchema = z
     notice_period_days: z.number().int().min(0).max(3650).default(30),
     early_termination_fee_minor: MinorAmountSchema.min(0).default(0),
     merged_into: z.string().max(200).nullable().default(null),
+    /**
+     * Free-form tags such as `region:eu`: incidents select the accounts they hit by them. Absent
+     * (an import without the column) leaves the stored tags as they are.
+     */
+    tags: z.array(z.string().trim().min(1).max(100)).max(50).optional(),
   })
   .strict()
   .refine((a) => Date.parse(a.term_end) > Date.parse(a.term_start), { message: 'term_end must be after term_start', path: ['term_end'] })

@@ -110,6 +110,19 @@ const ReversalRuleSchema = strictObject({
   approvers: ApproverSetSchema.optional(),
 });
 
+/**
+ * Incident credit batches (README "Incidents"): one approval for every credit of an incident
+ * posting. Who may approve (default: the top-level approvers), how many distinct people, and the
+ * totals per currency above which a second approver is needed.
+ */
+const IncidentPolicySchema = strictObject({
+  approvers: ApproverSetSchema.optional(),
+  approvals: z.union([z.literal(1), z.literal(2)], { error: 'expected 1 or 2' }).default(1),
+  /** A batch whose total in any of these currencies is above the threshold needs two approvers. */
+  two_approvers_above: MinorThresholdsSchema.default({}),
+});
+export type IncidentPolicy = z.infer<typeof IncidentPolicySchema>;
+
 export const PolicySchema = strictObject({
   /** Default approver set for rules that do not name their own. */
   approvers: ApproverSetSchema.default(NOBODY),
@@ -120,6 +133,7 @@ export const PolicySchema = strictObject({
   escalate_after_hours: hours('escalate_after_hours', 24 * 60).default(24),
   escalation: ApproverSetSchema.default(NOBODY),
   risk: RiskThresholdsSchema.default(RiskThresholdsSchema.parse({})),
+  incidents: IncidentPolicySchema.default({ approvals: 1, two_approvers_above: {} }),
   rules: z.array(RuleSchema, { error: 'expected a list of rules' }).min(1, 'at least one rule is needed (the last one a catch-all)').max(200, 'at most 200 rules'),
 }).superRefine((p, ctx) => {
   const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
@@ -169,6 +183,11 @@ export const PolicySchema = strictObject({
     if (Object.keys(w).some((k) => k !== '_comment' && w[k as keyof PolicyWhen] !== undefined)) {
       issue(['rules', last, 'when'], 'the last rule must be a catch-all (no "when") so every record gets a decision');
     }
+  }
+  const incidentSet = p.incidents.approvers ?? p.approvers;
+  // Naming nobody is allowed (a policy that auto-approves everything); posting an incident is then refused.
+  if (incidentSet.user_ids.length + incidentSet.user_groups.length > 0 && (p.incidents.approvals === 2 || Object.keys(p.incidents.two_approvers_above).length > 0) && incidentSet.user_groups.length === 0 && incidentSet.user_ids.length < 2) {
+    issue(['incidents', 'approvers'], 'may need two distinct approvers but names only one person; add a second user id or a user group');
   }
   if (p.escalate_after_hours <= p.reminder_after_hours) {
     issue(['escalate_after_hours'], `must be later than reminder_after_hours (${p.reminder_after_hours})`);
@@ -273,6 +292,7 @@ export function policyGroups(policy: Policy): string[] {
       ...policy.approvers.user_groups,
       ...(policy.reversals?.approvers?.user_groups ?? []),
       ...policy.rules.flatMap((r) => (r.approvals > 0 ? (r.approvers?.user_groups ?? []) : [])),
+      ...(policy.incidents.approvers?.user_groups ?? []),
     ]),
   ];
 }
@@ -305,6 +325,21 @@ export function decideReversal(policy: Policy, original: OriginalApproval): Poli
     rule: `reversal (${original.rule})`.slice(0, 200),
     approvals,
     approvers,
+    reminder_after_hours: policy.reminder_after_hours,
+    escalate_after_hours: policy.escalate_after_hours,
+    escalation: policy.escalation,
+  };
+}
+
+/** What the policy asks for one incident credit batch, given its totals per currency. Pure. */
+export function decideIncidentPolicy(policy: Policy, totals: readonly { readonly currency: string; readonly amount_minor: number }[]): PolicyDecision {
+  const p = policy.incidents;
+  const over = totals.filter((t) => p.two_approvers_above[t.currency] !== undefined && t.amount_minor > p.two_approvers_above[t.currency]!);
+  const approvals: 1 | 2 = over.length ? 2 : p.approvals;
+  return {
+    rule: over.length ? `incident credits above ${over.map((t) => `${p.two_approvers_above[t.currency]} ${t.currency}`).join(', ')}` : 'incident credits',
+    approvals,
+    approvers: p.approvers ?? policy.approvers,
     reminder_after_hours: policy.reminder_after_hours,
     escalate_after_hours: policy.escalate_after_hours,
     escalation: policy.escalation,

@@ -10,6 +10,18 @@ import type { AppDeps } from '../../app/deps';
 import { lookupRecords, pendingApprovalItems } from '../../app/record-queries';
 import type { RecordQuerySource } from '../../app/record-queries';
 import { isDatabaseUnavailable } from '../../http/errors';
+import type { BatchDecisionInput, BatchDecisionOutcome } from '../../app/incidents';
+import {
+  ACTION_INCIDENT_APPROVE_ALL,
+  ACTION_INCIDENT_APPROVE_UNFLAGGED,
+  ACTION_INCIDENT_REJECT,
+  INCIDENT_REASON_ACTION_ID,
+  INCIDENT_REASON_BLOCK_ID,
+  INCIDENT_REJECT_MODAL_CALLBACK_ID,
+  incidentRejectModal,
+  parseIncidentButtonValue,
+  parseIncidentRejectMeta,
+} from './incident.blocks';
 import { SLACK_MAX_BODY_BYTES, slackGate } from './slack.http';
 import { checkPartialAmount } from '../../records/partial-approval';
 import { DisputeInputSchema } from '../../records/disputes';
@@ -71,6 +83,8 @@ export interface SlackAppOptions {
   readonly onDecided?: (recordId: string) => Promise<void>;
   /** The bot's identity, when start-up already asked auth.test (then Bolt never asks again). */
   readonly identity?: SlackBotIdentity;
+  /** Decides an incident credit batch (Approve all / except flagged / Reject); absent: those buttons answer that they are not set up. */
+  readonly decideIncidentBatch?: (input: BatchDecisionInput) => Promise<BatchDecisionOutcome>;
 }
 
 export interface SlackBotIdentity {
@@ -327,6 +341,57 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
     if (!meta) return;
     await asSupervisor('resolve', meta, body.user, client, (actor) => resolveRecord(o.app, { recordId: meta.record_id, actor, body: { reason, outcome }, expectedVersion: meta.version }));
   });
+
+  /** Decides a batch click and tells the clicker (ephemeral) when it did not count; the message itself is refreshed by the outbox job. */
+  const decideBatch = async (input: BatchDecisionInput, tell: (text: string) => Promise<unknown>) => {
+    let why: string | null;
+    try {
+      if (!o.decideIncidentBatch) throw new Error('incident batches are not wired');
+      const outcome = await o.decideIncidentBatch(input);
+      why = outcome.status === 'refused' ? outcome.message : null;
+    } catch (err) {
+      o.logger.error({ err: { message: (err as Error).message, code: (err as { code?: string }).code }, batch_id: input.batchId }, 'incident batch decision failed');
+      why = isDatabaseUnavailable(err) ? NOT_RECORDED_DB : NOT_RECORDED;
+    }
+    if (why) await tell(why).catch((err: Error) => o.logger.warn({ err: { message: err.message } }, 'could not tell the clicker'));
+  };
+
+  for (const [actionId, decision] of [
+    [ACTION_INCIDENT_APPROVE_ALL, 'approve_all'],
+    [ACTION_INCIDENT_APPROVE_UNFLAGGED, 'approve_unflagged'],
+  ] as const) {
+    bolt.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client }) => {
+      await ack();
+      const batchId = parseIncidentButtonValue(action.value);
+      const channel = body.channel?.id;
+      if (!batchId) return;
+      await decideBatch({ batchId, decision, approverId: body.user.id, approverName: body.user.name }, async (text) =>
+        channel ? client.chat.postEphemeral({ channel, user: body.user.id, text }) : undefined,
+      );
+    });
+  }
+
+  bolt.action<BlockAction<ButtonAction>>(ACTION_INCIDENT_REJECT, async ({ ack, body, action, client }) => {
+    await ack();
+    const batchId = parseIncidentButtonValue(action.value);
+    if (!batchId || !body.channel?.id) return;
+    await client.views.open({ trigger_id: body.trigger_id, view: incidentRejectModal({ batch_id: batchId, channel: body.channel.id }) });
+  });
+
+  bolt.view<ViewSubmitAction>(INCIDENT_REJECT_MODAL_CALLBACK_ID, async ({ ack, view, body, client }) => {
+    const reason = view.state.values[INCIDENT_REASON_BLOCK_ID]?.[INCIDENT_REASON_ACTION_ID]?.value?.trim() ?? '';
+    if (!reason) {
+      await ack({ response_action: 'errors', errors: { [INCIDENT_REASON_BLOCK_ID]: 'A reason is required.' } });
+      return;
+    }
+    await ack();
+    const meta = parseIncidentRejectMeta(view.private_metadata);
+    if (!meta) return;
+    await decideBatch({ batchId: meta.batch_id, decision: 'reject', approverId: body.user.id, approverName: body.user.name, reason }, (text) =>
+      client.chat.postEphemeral({ channel: meta.channel, user: body.user.id, text }),
+    );
+  });
+
   /** A refused Slack request, on the audit trail like the API's and the sidebar's refusals. */
   const auditDenied = async (userId: string, action: 'view_record', role: string | null, query: string) =>
     o.app.store
