@@ -378,14 +378,18 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         );
         const recordIds = ((await db('lifecycle_records').where({ account_id: opts.account }).select('id')) as { id: string }[]).map((r) => r.id);
         try {
-          const jobs = await new BullJobTraces(queues).removeFor(recordIds);
+          // Redis down must not hang the command: the database part is done and says so below.
+          const jobs = await Promise.race([
+            new BullJobTraces(queues).removeFor(recordIds),
+            new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer from Redis within 15 s')), 15_000).unref()),
+          ]);
           await io.stdout(`removed ${jobs} finished job(s) of its records from Redis\n`);
         } catch (err) {
           io.stderr(`the database is erased, but finished jobs in Redis could not be removed (${maskCredentials((err as Error).message)}); run the command again when Redis is back\n`);
           throw new Exit(1);
         }
       } finally {
-        await queues.close();
+        await Promise.race([queues.close(), new Promise<void>((resolve) => setTimeout(resolve, 5000).unref())]);
         await db.destroy();
       }
     });
