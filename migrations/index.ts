@@ -28,6 +28,9 @@ import * as createWatchdogAlerts from './20261201000410_create_watchdog_alerts';
 import * as createAuditAppendFunction from './20261201000610_create_audit_append_function';
 import * as indexOpenOutboxByRecord from './20261202000100_index_open_outbox_by_record';
 import * as grantTicketRequests from './20261201000700_grant_ticket_requests';
+import * as createApiTokens from './20261202000600_create_api_tokens';
+import * as createPersonalData from './20261202000610_create_personal_data';
+import * as addPersonalDataRecord from './20261202000620_add_personal_data_record';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -63,6 +66,9 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000610_create_audit_append_function': createAuditAppendFunction,
   '20261201000700_grant_ticket_requests': grantTicketRequests,
   '20261202000100_index_open_outbox_by_record': indexOpenOutboxByRecord,
+  '20261202000600_create_api_tokens': createApiTokens,
+  '20261202000610_create_personal_data': createPersonalData,
+  '20261202000620_add_personal_data_record': addPersonalDataRecord,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -41,6 +41,7 @@ import type { FieldMap } from './integrations/zendesk/field-map';
 import { problemLabels, zendeskInbound } from './integrations/zendesk/inbound';
 import { ZendeskClient, zendeskBaseUrl, zendeskTicketUrl } from './integrations/zendesk/zendesk.client';
 import { createSlackApp, SLACK_EVENTS_PATH } from './integrations/slack/slack.app';
+import { SlackRoles, parseSlackRoleMap } from './integrations/slack/slack.roles';
 import type { SlackApp } from './integrations/slack/slack.app';
 import { SlackDirectory } from './integrations/slack/slack.directory';
 import { checkSlackToken, requiredSlackScopes } from './integrations/slack/slack.scopes';
@@ -59,6 +60,10 @@ import { buildExhaustedHandler, buildProcessors } from './jobs/processors';
 import { reminderCanceller, slackProcessors } from './jobs/slack.processors';
 import { zendeskProcessors } from './jobs/zendesk.processors';
 import { scheduleWatchdog, watchdogProcessors } from './jobs/watchdog.processor';
+import { retentionProcessors, scheduleRetention } from './jobs/retention.processor';
+import { KnexPrivacyStore, KnexRetentionSource } from './db/privacy.repository';
+import { parseRetention } from './records/retention';
+import type { Retention } from './records/retention';
 import { KnexWatchdogSource } from './db/watchdog.queries';
 import { auditCheckpointJob } from './jobs/audit-checkpoint';
 import { noteUnfileableTicket } from './app/note-ticket';
@@ -86,6 +91,7 @@ export function loadFieldMap(config: Config): FieldMap {
 }
 export const loadReasons = (config: Config): ReasonTaxonomy => configFile(config.reasonsFile, 'reason taxonomy', 'REASONS_FILE', parseReasons);
 export const loadClocks = (config: Config): Clocks => configFile(config.clocksFile, 'clocks file', 'CLOCKS_FILE', parseClocks);
+export const loadRetention = (config: Config): Retention => configFile(config.retention.file, 'retention file', 'RETENTION_FILE', parseRetention);
 
 export interface StartOptions {
   readonly logger?: Logger;
@@ -244,6 +250,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const fieldMap = await configStep('ZENDESK_FIELD_MAP_FILE', () => loadFieldMap(config));
   const reasons = await configStep('REASONS_FILE', () => loadReasons(config));
   const clocks = await configStep('CLOCKS_FILE', () => loadClocks(config));
+  const retention = worker ? await configStep('RETENTION_FILE', () => loadRetention(config)) : null;
   const labels = problemLabels(fieldMap);
   const templates = worker
     ? await configStep('EMAIL_TEMPLATES_DIR', () => EmailTemplates.load(config.email.templatesDir, { displayNames: catalogDisplayNames(catalog) }))
@@ -272,7 +279,9 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       throw new Error(`REDIS_URL: cannot connect to ${maskCredentials(config.redisUrl)}: ${err.message}`, { cause: err });
     });
     await configStep('REDIS_URL', () => within(5000, 'REDIS_URL', assertNoEviction(redis)));
-    const identity = config.slack.botToken ? await checkSlack(config, requiredSlackScopes({ web, worker, approverGroups: policyGroups(policy) }), logger) : undefined;
+    const slackRoleMap = web ? await configStep('SLACK_ROLES_FILE', () => parseSlackRoleMap(readJsonFile(config.slack.rolesFile, 'Slack role map', 'SLACK_ROLES_FILE'), config.slack.rolesFile)) : null;
+    const slackGroups = [...policyGroups(policy), ...Object.keys(slackRoleMap?.user_groups ?? {})];
+    const identity = config.slack.botToken ? await checkSlack(config, requiredSlackScopes({ web, worker, approverGroups: slackGroups }), logger) : undefined;
 
     const metrics = new Metrics();
     const app: AppDeps = { store: new KnexTransactionRunner(db), clock: systemClock, ids: uuidIds, catalog, reasons };
@@ -285,6 +294,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     let reportsDb: Knex | null = null;
     let metricsDb: Knex | null = null;
     if (web) {
+      const slackDirectory = new SlackDirectory(slackClient!);
       slackApp = createSlackApp({
         botToken: config.slack.botToken!,
         signingSecret: config.slack.signingSecret!,
@@ -292,7 +302,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
         apiUrl: config.slack.apiUrl,
         db,
         app,
-        directory: new SlackDirectory(slackClient!),
+        directory: slackDirectory,
+        roles: new SlackRoles(slackRoleMap!, slackDirectory),
         logger,
         ticketUrl,
         approverGroups: policyGroups(policy),
@@ -335,7 +346,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       reportsDb = rdb;
       opened.push(() => rdb.destroy());
       const reports = { source: new KnexReportsSource(rdb), clock: app.clock, clocks, reasons };
-      plugins.push((scope) => reportRoutes(scope, { apiToken: config.apiToken, reports }));
+      plugins.push((scope) => reportRoutes(scope, { reports }));
       const dashboard = loadDashboardAssets();
       plugins.push((scope) => dashboardRoutes(scope, dashboard));
       if (config.zaf.sharedSecrets.length) plugins.push(await configStep('ZAF_ROLES_FILE', () => zafPlugin(config, db, app, fieldMap, policy)));
@@ -372,6 +383,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
           ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm, syncDelayMs: config.jobs.zendeskSyncDelayMs }),
           ...slackProcessors(notifier),
           ...watchdogProcessors({ source: new KnexWatchdogSource(db), clock: app.clock, clocks }),
+          ...retentionProcessors({ source: new KnexRetentionSource(db), privacy: new KnexPrivacyStore(db), clock: app.clock, retention: retention! }),
         },
       });
       const pool = new WorkerPool(db, queues, processors, logger, {
@@ -384,7 +396,10 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       workers = pool;
       opened.push(() => pool.stop());
       await pool.start();
-      if (pool.queueNames().includes(QUEUES.records)) await scheduleWatchdog(queues, config.watchdogIntervalMs);
+      if (pool.queueNames().includes(QUEUES.records)) {
+        await scheduleWatchdog(queues, config.watchdogIntervalMs);
+        if (config.retention.intervalMs > 0) await scheduleRetention(queues, config.retention.intervalMs);
+      }
       if (checkpoints) {
         checkpoints.start();
         opened.push(() => checkpoints.stop());
