@@ -32,7 +32,8 @@ async function main() {
   const db = createDb(url, { poolMax: 10 });
   const stats = new pg.Client({ connectionString: ADMIN_URL });
   await stats.connect();
-  const commits = async () => Number((await stats.query<{ n: string }>('SELECT xact_commit AS n FROM pg_stat_database WHERE datname = $1', [dbName])).rows[0]!.n);
+  const commits = async () =>
+    Number((await stats.query<{ n: string }>('SELECT xact_commit AS n FROM pg_stat_database WHERE datname = $1', [dbName])).rows[0]!.n);
   const prefix = `{ld-bench-jobs-${Date.now()}}`;
   const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -41,7 +42,16 @@ async function main() {
     const now = Date.now();
     await new KnexAccountRepository(db).upsertMany(
       Array.from({ length: 100 }, (_, i) =>
-        AccountSchema.parse({ id: `acc_${i}`, name: `Account ${i}`, plan_id: 'growth', currency: 'EUR', mrr_minor: 9900, contacts: [`ops${i}@example.com`], term_start: new Date(now - 10 * 86_400_000).toISOString(), term_end: new Date(now + 20 * 86_400_000).toISOString() }),
+        AccountSchema.parse({
+          id: `acc_${i}`,
+          name: `Account ${i}`,
+          plan_id: 'growth',
+          currency: 'EUR',
+          mrr_minor: 9900,
+          contacts: [`ops${i}@example.com`],
+          term_start: new Date(now - 10 * 86_400_000).toISOString(),
+          term_end: new Date(now + 20 * 86_400_000).toISOString(),
+        }),
       ),
     );
     const total = records + rate * latencySeconds;
@@ -56,7 +66,9 @@ async function main() {
     await db.raw('CREATE TABLE bench_floor (id bigserial primary key, job text not null)');
     const sender = new SmtpEmailSender({ smtpUrl: stack.env.SMTP_URL!, from: 'bench@lifecycle-desk.example' });
     const floorQueue = new Queue('bench-floor', { connection: createQueueRedis({ redisUrl }), prefix });
-    await floorQueue.addBulk(Array.from({ length: records }, (_, i) => ({ name: 'floor', data: { i }, opts: { jobId: `floor-${i}`, removeOnComplete: true } })));
+    await floorQueue.addBulk(
+      Array.from({ length: records }, (_, i) => ({ name: 'floor', data: { i }, opts: { jobId: `floor-${i}`, removeOnComplete: true } })),
+    );
     let floorDone = 0;
     let floorFinished!: () => void;
     const floorAll = new Promise<void>((resolve) => (floorFinished = resolve));
@@ -68,7 +80,13 @@ async function main() {
         await db.transaction(async (trx) => {
           await trx('bench_floor').insert({ job: String(i) });
         });
-        await sender.send({ to: `ops${i % 100}@example.com`, subject: 'Your credit', text: `Credit ${i}`, html: `<p>Credit ${i}</p>`, messageId: `<floor-${i}@bench>` });
+        await sender.send({
+          to: `ops${i % 100}@example.com`,
+          subject: 'Your credit',
+          text: `Credit ${i}`,
+          html: `<p>Credit ${i}</p>`,
+          messageId: `<floor-${i}@bench>`,
+        });
         if (++floorDone === records) floorFinished();
       },
       { connection: createQueueRedis({ redisUrl }), prefix, concurrency: 10 },
@@ -83,7 +101,16 @@ async function main() {
 
     // The stand-in has no rate limit; Zendesk's would cap syncs at ZENDESK_RATE_LIMIT_PER_MIN (400/min = 6.7 records/s on Professional).
     const zendeskPerMin = process.env.BENCH_ZENDESK_PER_MIN ?? '60000';
-    const config = loadConfig({ ...stack.env, DATABASE_URL: appUrl, REDIS_URL: redisUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', QUEUE_PREFIX: prefix, ZENDESK_RATE_LIMIT_PER_MIN: zendeskPerMin });
+    const config = loadConfig({
+      ...stack.env,
+      DATABASE_URL: appUrl,
+      REDIS_URL: redisUrl,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'silent',
+      QUEUE_PREFIX: prefix,
+      ZENDESK_RATE_LIMIT_PER_MIN: zendeskPerMin,
+    });
     const credit = (i: number) =>
       JSON.stringify({
         lifecycle_desk: 1,
@@ -94,13 +121,30 @@ async function main() {
           requester: { email: `ops${i % 100}@example.com` },
           // One agent per ticket: many credits from one agent would (rightly) raise a risk flag and wait for approval.
           assignee_email: `agent${i}@support.example`,
-          fields: { '360001000001': 'lc_credit', '360001000002': 'lc_goodwill', '360001000003': `acc_${i % 100}`, '360001000004': 'goodwill', '360001000011': '1.00', '360001000012': 'EUR', '360001000013': new Date(now - 3 * 86_400_000).toISOString().slice(0, 10), '360001000014': new Date(now - 2 * 86_400_000).toISOString().slice(0, 10) },
+          fields: {
+            '360001000001': 'lc_credit',
+            '360001000002': 'lc_goodwill',
+            '360001000003': `acc_${i % 100}`,
+            '360001000004': 'goodwill',
+            '360001000011': '1.00',
+            '360001000012': 'EUR',
+            '360001000013': new Date(now - 3 * 86_400_000).toISOString().slice(0, 10),
+            '360001000014': new Date(now - 2 * 86_400_000).toISOString().slice(0, 10),
+          },
         },
       });
     const deliver = async (base: string, i: number) => {
       const raw = credit(i);
       const ts = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-      const res = await fetch(base, { method: 'POST', headers: { 'content-type': 'application/json', 'x-zendesk-webhook-signature': signZendesk(stack.secrets.zendeskWebhook, ts, raw), 'x-zendesk-webhook-signature-timestamp': ts }, body: raw });
+      const res = await fetch(base, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-zendesk-webhook-signature': signZendesk(stack.secrets.zendeskWebhook, ts, raw),
+          'x-zendesk-webhook-signature-timestamp': ts,
+        },
+        body: raw,
+      });
       const j = (await res.json()) as { record_id?: string; state?: string };
       if (j.state !== 'submitted') throw new Error(`unexpected ingest result ${JSON.stringify(j)}`);
       return j.record_id!;
@@ -143,7 +187,8 @@ async function main() {
     const deadline = Date.now() + 300_000;
     while ((stack.smtp.messages.length < records || !ticketsDone(0, records)) && Date.now() < deadline) await sleep(10);
     const fullSeconds = (Date.now() - t1) / 1000;
-    if (stack.smtp.messages.length < records || !ticketsDone(0, records)) throw new Error(`only ${stack.smtp.messages.length} of ${records} emails (and not every ticket solved) within 300 s`);
+    if (stack.smtp.messages.length < records || !ticketsDone(0, records))
+      throw new Error(`only ${stack.smtp.messages.length} of ${records} emails (and not every ticket solved) within 300 s`);
     // Let the last jobs' final transactions and the stats flush land before counting.
     await sleep(1500);
     const c2 = await commits();
@@ -154,7 +199,9 @@ async function main() {
     const errors = await db('outbox').whereNotNull('last_error').select('topic', 'key', 'last_error').limit(5);
     const open = await db('outbox').whereNull('completed_at').whereNot({ topic: 'approval.request' }).count<{ n: string }[]>('* as n');
     if (failed.length || errors.length || confirmed !== records || Number(open[0]!.n) !== 0) {
-      throw new Error(`job path failed: ${failed.length} failed jobs ${JSON.stringify(failed.slice(0, 5))}, outbox errors ${JSON.stringify(errors)}, ${confirmed}/${records} confirmed, ${open[0]!.n} rows open`);
+      throw new Error(
+        `job path failed: ${failed.length} failed jobs ${JSON.stringify(failed.slice(0, 5))}, outbox errors ${JSON.stringify(errors)}, ${confirmed}/${records} confirmed, ${open[0]!.n} rows open`,
+      );
     }
 
     progress('open-loop latency run');
@@ -190,13 +237,21 @@ async function main() {
     const fullPerSecond = records / fullSeconds;
     const floorPerSecond = records / floorSeconds;
     const perQueue = ALL_QUEUES.map((q) => `${q} ${((perQueueCounts.get(q) ?? 0) / records).toFixed(2)}`).join(', ');
-    console.log(`job path benchmark: ${records} auto-approved credits (record.advance → SMTP email → confirmed, ticket synced), worker concurrency ${config.jobs.concurrency}, Zendesk limiter ${zendeskPerMin}/min`);
+    console.log(
+      `job path benchmark: ${records} auto-approved credits (record.advance → SMTP email → confirmed, ticket synced), worker concurrency ${config.jobs.concurrency}, Zendesk limiter ${zendeskPerMin}/min`,
+    );
     console.log(`  floor, 1 PG transaction + 1 pooled SMTP send per record: ${floorSeconds.toFixed(2)} s = ${floorPerSecond.toFixed(0)} records/s`);
-    console.log(`  full job path:                ${records} records confirmed and tickets solved in ${fullSeconds.toFixed(2)} s = ${fullPerSecond.toFixed(0)} records/s`);
+    console.log(
+      `  full job path:                ${records} records confirmed and tickets solved in ${fullSeconds.toFixed(2)} s = ${fullPerSecond.toFixed(0)} records/s`,
+    );
     console.log(`  throughput ratio (full / floor): ${(fullPerSecond / floorPerSecond).toFixed(2)}   (aim ≥ 0.50)`);
     console.log(`  jobs per record: ${(jobs / records).toFixed(2)}   (${perQueue}; aim ≤ 3)`);
-    console.log(`  commits per record: ${((c2 - c1) / records).toFixed(2)}   (job path, from pg_stat_database; aim ≤ 8; ingest added ${((c1 - c0) / records).toFixed(2)})`);
-    console.log(`  webhook → email accepted, open loop at ${rate}/s for ${latencySeconds} s: p50 ${percentile(latencies, 50).toFixed(0)} ms, p95 ${percentile(latencies, 95).toFixed(0)} ms, max ${latencies[latencies.length - 1]!.toFixed(0)} ms   (aim p95 < 1000 ms)`);
+    console.log(
+      `  commits per record: ${((c2 - c1) / records).toFixed(2)}   (job path, from pg_stat_database; aim ≤ 8; ingest added ${((c1 - c0) / records).toFixed(2)})`,
+    );
+    console.log(
+      `  webhook → email accepted, open loop at ${rate}/s for ${latencySeconds} s: p50 ${percentile(latencies, 50).toFixed(0)} ms, p95 ${percentile(latencies, 95).toFixed(0)} ms, max ${latencies[latencies.length - 1]!.toFixed(0)} ms   (aim p95 < 1000 ms)`,
+    );
   } finally {
     await stats.end();
     await db.destroy();

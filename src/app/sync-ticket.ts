@@ -66,7 +66,13 @@ export async function syncTicketRun(deps: SyncDeps, recordId: string): Promise<S
   }
 
   return deps.store.transaction(async (uow) => {
-    await uow.ticketSync.saveIfNewer({ record_id: record.id, ticket_id: ticketId, synced_version: record.version, note_hash: postNote ? hash : (state?.note_hash ?? null), tags: update.addTags ?? [] });
+    await uow.ticketSync.saveIfNewer({
+      record_id: record.id,
+      ticket_id: ticketId,
+      synced_version: record.version,
+      note_hash: postNote ? hash : (state?.note_hash ?? null),
+      tags: update.addTags ?? [],
+    });
     await uow.outbox.completeTicketSyncs(recordId, record.version);
     const now = await uow.records.get(recordId);
     const outcome: SyncOutcome = postNote ? 'synced' : 'tags_only';

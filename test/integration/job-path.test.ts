@@ -87,8 +87,18 @@ const SYSTEM = { role: 'system' as const, id: 'test' };
 const move = (id: string, event: LifecycleEvent) => transitionRecord(buildDeps(t.db), { recordId: id, event, actor: SYSTEM });
 const ticketPuts = (ticket: number) => z.requests.filter((r) => r.method === 'PUT' && r.path === `/api/v2/tickets/${ticket}.json`);
 const openSyncRows = async (id: string) =>
-  Number((await t.db('outbox').where({ topic: 'zendesk.sync' }).whereRaw("payload->>'record_id' = ?", [id]).whereNull('completed_at').count<{ n: string }[]>('* as n'))[0]!.n);
-const syncedVersion = async (id: string) => ((await t.db('zendesk_sync_state').where({ record_id: id }).first()) as { synced_version: number } | undefined)?.synced_version ?? 0;
+  Number(
+    (
+      await t
+        .db('outbox')
+        .where({ topic: 'zendesk.sync' })
+        .whereRaw("payload->>'record_id' = ?", [id])
+        .whereNull('completed_at')
+        .count<{ n: string }[]>('* as n')
+    )[0]!.n,
+  );
+const syncedVersion = async (id: string) =>
+  ((await t.db('zendesk_sync_state').where({ record_id: id }).first()) as { synced_version: number } | undefined)?.synced_version ?? 0;
 
 it('five quick transitions of a record update its ticket once, with the latest state, and complete every sync row', async () => {
   const w = await zendeskWorker({ syncDelayMs: 3000 });
@@ -114,7 +124,11 @@ it('a change made while Zendesk is being called is synced right after, by the sa
     const { id, ticket } = await recordWithTicket();
     z.weather = { delayMs: 1500 };
     await move(id, 'auto_approve');
-    await until(() => ticketPuts(ticket).length === 0 && (z.maxInFlight.get(`/api/v2/tickets/${ticket}.json`) ?? 0) > 0, 10_000, 'the first sync calling Zendesk');
+    await until(
+      () => ticketPuts(ticket).length === 0 && (z.maxInFlight.get(`/api/v2/tickets/${ticket}.json`) ?? 0) > 0,
+      10_000,
+      'the first sync calling Zendesk',
+    );
     await move(id, 'start_apply');
     await move(id, 'mark_applied');
     await until(async () => (await syncedVersion(id)) === 4 && (await openSyncRows(id)) === 0, 20_000, 'the latest version synced');
@@ -171,7 +185,10 @@ it('under a stand-in that answers 429 to 20% of calls, nothing fails and no requ
     for (let i = 0; i < 30; i++) records.push(await recordWithTicket());
     await until(async () => (await Promise.all(records.map((r) => openSyncRows(r.id)))).every((n) => n === 0), 90_000, 'every sync done');
 
-    const calls = z.requests.filter((r) => r.path.startsWith('/api/v2/tickets/')).map((r) => r.at).sort((a, b) => a - b);
+    const calls = z.requests
+      .filter((r) => r.path.startsWith('/api/v2/tickets/'))
+      .map((r) => r.at)
+      .sort((a, b) => a - b);
     expect(z.requests.filter((r) => r.status === 429).length).toBeGreaterThan(0);
     // Each ticket got its note exactly once; no job failed; no outbox row carries an error.
     for (const r of records) expect(z.notes(r.ticket)).toHaveLength(1);
@@ -188,7 +205,11 @@ it('under a stand-in that answers 429 to 20% of calls, nothing fails and no requ
 
 it('a process holds a handful of Redis connections, set by its queues, not by its job types', async () => {
   const probe = new Redis(redis.url);
-  const clients = async () => ((await probe.client('LIST')) as string).trim().split('\n').filter((l) => !l.includes('cmd=client|list'));
+  const clients = async () =>
+    ((await probe.client('LIST')) as string)
+      .trim()
+      .split('\n')
+      .filter((l) => !l.includes('cmd=client|list'));
   try {
     const before = (await clients()).length;
     const s = await startTestService(t, { redisUrl: redis.url });
