@@ -50,12 +50,20 @@ beforeEach(() => {
 });
 
 /** Relay + Zendesk workers over their own pool (so its connections can be watched), like a `--queues zendesk` process. */
-async function zendeskWorker(opts: { syncDelayMs: number; limit?: QueueLimit; pool?: Knex }) {
+async function zendeskWorker(opts: { syncDelayMs: number; limit?: QueueLimit; pool?: Knex; settleMs?: number }) {
   const db = opts.pool ?? createDb(t.url, { poolMax: 5, idleInTransactionTimeoutMs: 5000 });
   const queues = new QueueRegistry({ redisUrl: redis.url, prefix: uniquePrefix('jobpath') });
   const app = buildDeps(db);
   const client = new ZendeskClient({ baseUrl: z.apiUrl, email: 'bot@support.example', apiToken: 'zd-token' });
-  const processors = zendeskProcessors({ app, client, fieldMap: undefined as never, labels: {}, solveOnConfirm: false, syncDelayMs: opts.syncDelayMs });
+  const processors = zendeskProcessors({
+    app,
+    client,
+    fieldMap: undefined as never,
+    labels: {},
+    solveOnConfirm: false,
+    syncDelayMs: opts.syncDelayMs,
+    syncSettleMs: opts.settleMs ?? 0,
+  });
   const pool = new WorkerPool(db, queues, processors, logger, { concurrency: 10, limits: opts.limit ? { zendesk: opts.limit } : {} });
   const relay = new OutboxRelay(db, queues, logger, t.url, { pollMs: 50, topicDelayMs: { 'zendesk.sync': opts.syncDelayMs } });
   await pool.start();
@@ -135,6 +143,24 @@ it('a change made while Zendesk is being called is synced right after, by the sa
     expect(ticketPuts(ticket).map((r) => r.status)).toEqual([200, 200]);
     expect(z.maxInFlight.get(`/api/v2/tickets/${ticket}.json`)).toBe(1);
     expect(z.tickets.get(ticket)!.tags).toContain('lifecycle_applied');
+  } finally {
+    await w.close();
+  }
+}, 60_000);
+
+it('a record passing through a state its ticket is not told of until it settles there or elsewhere', async () => {
+  const w = await zendeskWorker({ syncDelayMs: 100, settleMs: 60_000 });
+  try {
+    const { id, ticket } = await recordWithTicket();
+    await move(id, 'auto_approve');
+    // Submitted, then approved: states the service moves on from by itself; the sync waits.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(ticketPuts(ticket)).toEqual([]);
+    expect(await openSyncRows(id)).toBe(2);
+    await move(id, 'schedule');
+    await until(async () => (await openSyncRows(id)) === 0, 20_000, 'the settled state synced');
+    expect(ticketPuts(ticket).map((r) => r.status)).toEqual([200]);
+    expect(z.tickets.get(ticket)!.tags).toContain('lifecycle_scheduled');
   } finally {
     await w.close();
   }
