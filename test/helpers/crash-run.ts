@@ -201,5 +201,5 @@ export function crashSuite(opts: { redis: () => Promise<CrashRedis>; cluster?: b
     console.log(
       `crash test${opts.cluster ? ' (Redis Cluster)' : ''}: ${kills} SIGKILLs, 1 Redis restart, ${ids.length} records, ${redeliveries} billing re-deliveries absorbed by idempotency keys`,
     );
-  }, 600_000);
+  }, 1_500_000);
 }
