@@ -82,6 +82,9 @@ import { noteUnfileableTicket } from './app/note-ticket';
  */
 export const IDLE_IN_TRANSACTION_MS = 5000;
 
+/** A ticket sync waits at most this long for a record passing through a state to settle (see syncTicketRun). */
+export const SYNC_SETTLE_MS = 10_000;
+
 export const systemClock = { now: () => new Date() };
 export const uuidIds = { newId: () => randomUUID() };
 
@@ -389,7 +392,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
         },
         policy: { ...app, policy, billing: billing! },
         extra: {
-          ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm, syncDelayMs: config.jobs.zendeskSyncDelayMs }),
+          ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm, syncDelayMs: config.jobs.zendeskSyncDelayMs, syncSettleMs: SYNC_SETTLE_MS }),
           ...slackProcessors(notifier),
           ...incidentProcessors({ notifier: new IncidentNotifier(slackClient!, db, config.slack.approvalChannel!), app }),
           ...watchdogProcessors({ source: new KnexWatchdogSource(db), clock: app.clock, clocks }),
