@@ -3,7 +3,14 @@ import type { OutboxMessage } from '../records/ports';
 import { TOPICS } from './topics';
 
 /** Customer email outcomes (one template set each). */
-export type EmailOutcome = 'applied' | 'scheduled' | 'rejected' | 'credit_granted';
+export type EmailOutcome = 'applied' | 'scheduled' | 'rejected' | 'credit_granted' | 'cancelled';
+
+/**
+ * States a withdrawn record was in when the customer knew about it: a request waiting for
+ * approval, or a change scheduled for later (or a request held for its retention offer). A draft
+ * thrown away by the agent never reached the customer and gets no email.
+ */
+const CUSTOMER_VISIBLE_BEFORE_CANCEL: readonly State[] = ['submitted', 'pending_approval', 'scheduled'];
 
 export const emailMessage = (record: LifecycleRecord, outcome: EmailOutcome): OutboxMessage => ({
   topic: TOPICS.emailSend,
@@ -47,6 +54,9 @@ export function followUpsOf(record: LifecycleRecord, previous: State | null): Ou
       break;
     case 'rejected':
       out.push(emailMessage(record, 'rejected'));
+      break;
+    case 'cancelled':
+      if (previous !== null && CUSTOMER_VISIBLE_BEFORE_CANCEL.includes(previous)) out.push(emailMessage(record, 'cancelled'));
       break;
     case 'failed':
       out.push({ topic: TOPICS.slackAlert, key: `alert.${v}`, payload: { record_id: record.id, reason: 'apply_failed' } });

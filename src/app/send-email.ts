@@ -11,6 +11,8 @@ export interface EmailView {
   readonly account: { readonly id: string; readonly name: string; readonly currency: string };
   readonly ticketId: string | null;
   readonly reason?: string | null;
+  /** A cancelled record was withdrawn by the customer (through their link), not by the team. */
+  readonly cancelledByCustomer?: boolean;
   /** What the billing provider confirmed for the record: the only source of money an email may state. */
   readonly billing?: readonly ConfirmedAdjustment[];
 }
@@ -66,9 +68,10 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
     const to = recipients.length ? recipients.join(', ') : null;
     const stored = await uow.emails.ensure(key, recordId, outcome, messageId);
     const status = stored === 'pending' || stored === 'sending' ? ((await uow.emails.claim(key, deps.sendLeaseMs ?? 60_000)) ? 'claimed' : 'busy') : stored;
-    const rejection = outcome === 'rejected' ? await uow.audit.latestForRecord(recordId, 'record.reject') : null;
+    // The reason the customer is told: the supervisor's for a rejection, whoever withdrew it for a cancellation.
+    const decided = outcome === 'rejected' || outcome === 'cancelled' ? await uow.audit.latestForRecord(recordId, outcome === 'rejected' ? 'record.reject' : 'record.cancel') : null;
     const billing = status === 'claimed' ? await uow.billing.confirmed(recordId) : [];
-    return { record, account, to, status, reason: (rejection?.data.reason as string | undefined) ?? null, billing };
+    return { record, account, to, status, reason: (decided?.data.reason as string | undefined) ?? null, cancelledByCustomer: decided?.type === 'record.cancel' && decided.actor.role === 'customer', billing };
   });
 
   if (prepared.status === 'busy') {
@@ -97,6 +100,7 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
       account: { id: record.account_id, name: account?.name ?? record.account_id, currency: account?.currency ?? record.amount?.currency ?? 'EUR' },
       ticketId: record.ticket_id,
       reason: prepared.reason,
+      cancelledByCustomer: prepared.cancelledByCustomer,
       billing: prepared.billing,
     });
     let sent: { messageId: string; response: string };

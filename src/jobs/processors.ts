@@ -18,7 +18,7 @@ import type { ExhaustedHandler, Processor } from './worker';
 /** The payload of every job about one record (extra fields are the job's own). */
 export const RecordPayload = z.object({ record_id: z.uuid() }).loose();
 const UnschedulePayload = z.object({ record_id: z.uuid(), late: z.boolean().optional() });
-const EmailPayload = z.object({ record_id: z.uuid(), outcome: z.enum(['applied', 'scheduled', 'rejected', 'credit_granted']) });
+const EmailPayload = z.object({ record_id: z.uuid(), outcome: z.enum(['applied', 'scheduled', 'rejected', 'credit_granted', 'cancelled']) });
 
 export function parsePayload<T>(schema: z.ZodType<T>, payload: unknown, topic: string): T {
   const r = schema.safeParse(payload);

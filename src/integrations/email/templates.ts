@@ -17,7 +17,7 @@ import type { Money } from '../../records/money';
 export type { EmailView };
 
 /** Every customer email outcome; each needs a complete `default.<outcome>.*` set. */
-export const EMAIL_OUTCOMES = ['applied', 'scheduled', 'rejected', 'credit_granted'] as const satisfies readonly EmailOutcome[];
+export const EMAIL_OUTCOMES = ['applied', 'scheduled', 'rejected', 'credit_granted', 'cancelled'] as const satisfies readonly EmailOutcome[];
 
 export const EMAIL_PARTS = ['subject', 'text', 'html'] as const;
 export type EmailPart = (typeof EMAIL_PARTS)[number];
@@ -263,6 +263,7 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
     ticket_id: view.ticketId,
     ticket_ref: view.ticketId ? `Ticket #${view.ticketId}` : null,
     reason: str(view.reason),
+    cancelled_by_customer: view.cancelledByCustomer === true,
     effective_date,
     effective_immediately: r.effective === 'immediate',
     effective_end_of_term: r.effective === 'end_of_term',
