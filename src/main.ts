@@ -332,7 +332,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     if (worker) {
       const zendesk = new ZendeskClient({ baseUrl: zendeskBaseUrl(config.zendesk.subdomain, config.zendesk.apiUrl)!, email: config.zendesk.email!, apiToken: config.zendesk.apiToken! });
       const notifier = new SlackNotifier(slackClient!, db, config.slack.approvalChannel!, ticketUrl);
-      const smtp = new SmtpEmailSender({ smtpUrl: config.email.smtpUrl!, from: config.email.from });
+      const smtp = new SmtpEmailSender({ smtpUrl: config.email.smtpUrl!, from: config.email.from, replyTo: config.email.replyTo });
       sender = smtp;
       opened.push(() => smtp.close());
       const processors = buildProcessors({
@@ -343,6 +343,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
           sender: smtp,
           renderer: templates!,
           messageIdDomain: 'lifecycle-desk',
+          ...(config.email.channel === 'zendesk_comment' ? { publicReplies: zendesk } : {}),
           sendLeaseMs: config.jobs.lockDurationMs * 2,
           onMarkRetry: (err, attempt) => logger.warn({ err: { message: (err as Error).message }, attempt }, 'email sent but not yet marked sent; retrying until PostgreSQL answers'),
         },

@@ -1,7 +1,7 @@
 import { AppError } from '../records/errors';
 import { systemActor } from '../records/actors';
 import type { LifecycleRecord } from '../records/kinds';
-import type { ConfirmedAdjustment, EmailSender, UnitOfWork } from '../records/ports';
+import type { ConfirmedAdjustment, EmailSender, PublicReplyChannel, UnitOfWork } from '../records/ports';
 import type { AppDeps } from './deps';
 import type { EmailOutcome } from './record-events';
 import { transitionIn } from './transition-record';
@@ -24,6 +24,12 @@ export interface EmailRenderer {
 export interface EmailDeps extends Pick<AppDeps, 'store' | 'clock'> {
   readonly sender: EmailSender;
   readonly renderer: EmailRenderer;
+  /**
+   * EMAIL_CHANNEL=zendesk_comment: post the message as a public reply on the record's ticket
+   * instead of emailing it, when the ticket's requester is one of the account's contacts (Zendesk
+   * sends it to the requester). Otherwise, and for records without a ticket, it is emailed.
+   */
+  readonly publicReplies?: PublicReplyChannel;
   /** Domain for deterministic Message-IDs. */
   readonly messageIdDomain: string;
   /** How long a sender holds a delivery before another may assume it died (ms). */
@@ -103,9 +109,10 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
       cancelledByCustomer: prepared.cancelledByCustomer,
       billing: prepared.billing,
     });
-    let sent: { messageId: string; response: string };
+    const viaTicket = deps.publicReplies && record.ticket_id && replyReachesOnlyContacts(record, account) ? record.ticket_id : null;
+    let sent: { response: string };
     try {
-      sent = await deps.sender.send({ to: prepared.to, messageId, ...rendered });
+      sent = viaTicket ? await deps.publicReplies!.postPublicReply(viaTicket, rendered) : await deps.sender.send({ to: prepared.to, messageId, ...rendered });
     } catch (err) {
       await deps.store.transaction((uow) => uow.emails.release(key));
       throw err;
@@ -118,6 +125,16 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
   }
   await deps.store.transaction((uow) => finish(uow, deps, prepared.record, key, outcome));
   return 'already_sent';
+}
+
+/**
+ * A public reply goes to the ticket's requester: only when they are one of the account's contacts
+ * (the same rule as for emails), so someone writing in from elsewhere never receives the account's
+ * details.
+ */
+function replyReachesOnlyContacts(record: LifecycleRecord, account: { readonly contacts: readonly string[] } | null): boolean {
+  const requester = record.requester?.email.trim().toLowerCase();
+  return !!requester && customerRecipients(account).some((c) => c.toLowerCase() === requester);
 }
 
 /**

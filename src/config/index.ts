@@ -68,6 +68,8 @@ const EnvSchema = z.object({
   STRIPE_API_URL: z.preprocess(emptyToUndefined, url(['http:', 'https:'], 'an http(s) URL').optional()),
   STRIPE_PRICE_MAP_FILE: z.preprocess(emptyToUndefined, z.string().optional()),
   STRIPE_WEBHOOK_SECRET: z.preprocess(emptyToUndefined, z.string().regex(/^whsec_\w+$/, 'expected the signing secret of your Stripe webhook endpoint (whsec_…)').optional()),
+  EMAIL_REPLY_TO: z.preprocess(emptyToUndefined, z.email('expected an email address, e.g. support@acme.zendesk.com').optional()),
+  EMAIL_CHANNEL: z.preprocess(emptyToUndefined, z.enum(['smtp', 'zendesk_comment']).default('smtp')),
   EMAIL_TEMPLATES_DIR: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'templates', 'email'))),
   ZENDESK_SOLVE_ON_CONFIRM: z.preprocess(emptyToUndefined, z.enum(['true', 'false']).default('true').transform((v) => v === 'true')),
   ZENDESK_SYNC_DELAY_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(600_000).default(2000)),
@@ -129,7 +131,18 @@ export interface Config {
     readonly approvalChannel: string | undefined;
     readonly apiUrl: string | undefined;
   };
-  readonly email: { readonly smtpUrl: string | undefined; readonly from: string; readonly templatesDir: string };
+  readonly email: {
+    readonly smtpUrl: string | undefined;
+    readonly from: string;
+    readonly templatesDir: string;
+    /**
+     * Reply-To of customer emails: EMAIL_REPLY_TO, else Zendesk's default support address
+     * (`support@<ZENDESK_SUBDOMAIN>.zendesk.com`), so replies reach the support team; none without either.
+     */
+    readonly replyTo: string | undefined;
+    /** `smtp`: email the account's contacts; `zendesk_comment`: post a public reply on the ticket (emailed by Zendesk, replies thread there). */
+    readonly channel: Env['EMAIL_CHANNEL'];
+  };
   readonly billing: {
     readonly provider: Env['BILLING_PROVIDER'];
     readonly webhookUrl: string | undefined;
@@ -233,7 +246,13 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       approvalChannel: e.SLACK_APPROVAL_CHANNEL,
       apiUrl: e.SLACK_API_URL,
     },
-    email: { smtpUrl: e.SMTP_URL, from: e.EMAIL_FROM, templatesDir: path.resolve(e.EMAIL_TEMPLATES_DIR) },
+    email: {
+      smtpUrl: e.SMTP_URL,
+      from: e.EMAIL_FROM,
+      templatesDir: path.resolve(e.EMAIL_TEMPLATES_DIR),
+      replyTo: e.EMAIL_REPLY_TO ?? (e.ZENDESK_SUBDOMAIN && /^[a-z0-9-]+$/i.test(e.ZENDESK_SUBDOMAIN) ? `support@${e.ZENDESK_SUBDOMAIN.toLowerCase()}.zendesk.com` : undefined),
+      channel: e.EMAIL_CHANNEL,
+    },
     billing: {
       provider: e.BILLING_PROVIDER,
       webhookUrl: e.BILLING_WEBHOOK_URL,

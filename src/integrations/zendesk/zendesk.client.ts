@@ -2,7 +2,7 @@ import { createClient } from 'node-zendesk';
 import type { ZendeskClient as NodeZendesk } from 'node-zendesk';
 import { retryAfterMs } from '../http/retry-after';
 import { AppError, StatusRefusedError } from '../../records/errors';
-import type { Helpdesk, TicketUpdate } from '../../records/ports';
+import type { Helpdesk, PublicReplyChannel, TicketUpdate } from '../../records/ports';
 import { ticketSnapshotFromApi } from './payload';
 import type { ApiTicket, TicketSnapshot } from './payload';
 import type { ZendeskUser } from './zaf-directory';
@@ -85,7 +85,7 @@ function transport(timeoutMs: number) {
  * errors with capped exponential backoff, and reports what is left as AppError('provider_failed')
  * with `retryable`, never with credentials or customer addresses in the message.
  */
-export class ZendeskClient implements Helpdesk {
+export class ZendeskClient implements Helpdesk, PublicReplyChannel {
   private readonly reader: NodeZendesk;
   private readonly writer: NodeZendesk;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -148,6 +148,17 @@ export class ZendeskClient implements Helpdesk {
     };
     const users = [ticket.requester, ticket.assignee].filter((u): u is { id: number; email?: string; name?: string } => !!u && typeof u === 'object');
     return ticketSnapshotFromApi(ticket, users);
+  }
+
+  /**
+   * A public comment on the ticket (authored by the API user): Zendesk emails it to the requester
+   * and CCs with its own threading, so the customer's reply lands on this ticket. The ticket's
+   * status and tags are left alone; the text part is the comment body.
+   */
+  async postPublicReply(ticketId: string, message: { subject: string; text: string; html: string }): Promise<{ response: string }> {
+    const ticket = { comment: { body: message.text, public: true } };
+    await this.call(`ticket ${ticketId} public reply`, () => this.writer.tickets.update(Number(ticketId), { ticket } as never));
+    return { response: `zendesk public comment on ticket ${ticketId}` };
   }
 
   async updateTicket(ticketId: string, update: TicketUpdate): Promise<void> {
