@@ -27,6 +27,7 @@ import * as indexReports from './20261201000400_index_reports';
 import * as createWatchdogAlerts from './20261201000410_create_watchdog_alerts';
 import * as createAuditAppendFunction from './20261201000610_create_audit_append_function';
 import * as grantTicketRequests from './20261201000700_grant_ticket_requests';
+import * as addRetentionTransitions from './20261202000400_add_retention_transitions';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -61,6 +62,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000410_create_watchdog_alerts': createWatchdogAlerts,
   '20261201000610_create_audit_append_function': createAuditAppendFunction,
   '20261201000700_grant_ticket_requests': grantTicketRequests,
+  '20261202000400_add_retention_transitions': addRetentionTransitions,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -59,6 +59,8 @@ import { scheduleWatchdog, watchdogProcessors } from './jobs/watchdog.processor'
 import { KnexWatchdogSource } from './db/watchdog.queries';
 import { auditCheckpointJob } from './jobs/audit-checkpoint';
 import { noteUnfileableTicket } from './app/note-ticket';
+import type { WinBackChannel } from './app/retention';
+import { retentionProcessors } from './jobs/retention.processors';
 
 /** Wiring only: config → db/redis → adapters → HTTP + Bolt + workers. */
 
@@ -318,7 +320,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       const dashboard = loadDashboardAssets();
       plugins.push((scope) => dashboardRoutes(scope, dashboard));
       if (config.zaf.sharedSecrets.length) plugins.push(await configStep('ZAF_ROLES_FILE', () => zafPlugin(config, db, app, fieldMap, policy)));
-      http = await buildHttpApp({ db, redis, app, logger, metrics, apiToken: config.apiToken, rawHandlers, plugins });
+      http = await buildHttpApp({ db, redis, app, logger, metrics, apiToken: config.apiToken, policy, rawHandlers, plugins });
       const httpApp = http;
       opened.push(() => httpApp.close());
       const bolt = slackApp;
@@ -352,6 +354,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
           ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm }),
           ...slackProcessors(notifier),
           ...watchdogProcessors({ source: new KnexWatchdogSource(db), clock: app.clock, clocks }),
+          ...retentionProcessors({ ...app, policy, winBack: winBackChannel(policy, zendesk, notifier) }),
         },
       });
       const selected = opts.queues ? Object.fromEntries(Object.entries(processors).filter(([q]) => opts.queues!.includes(q))) : processors;
@@ -421,6 +424,14 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     await closeOpened();
     throw err;
   }
+}
+
+/** Where the policy sends win-back follow-ups: a Zendesk ticket or a reminder in the approval channel. */
+function winBackChannel(policy: Policy, zendesk: ZendeskClient, notifier: SlackNotifier): WinBackChannel | null {
+  const via = policy.retention?.win_back?.via;
+  if (via === 'zendesk') return { via, createFollowUp: (f) => zendesk.createFollowUpTicket({ key: f.key, subject: f.subject, body: f.body, tags: ['lifecycle_winback'] }) };
+  if (via === 'slack') return { via, createFollowUp: async (f) => ({ ...(await notifier.remind(`${f.subject}. ${f.body}`)), created: true }) };
+  return null;
 }
 
 /**

@@ -12,6 +12,7 @@ import { adjustmentFor } from './apply-record';
 import type { AppDeps } from './deps';
 import { transitionIn } from './transition-record';
 import { TOPICS } from './topics';
+import { holdForRetentionOffer } from './retention';
 
 export interface PolicyDeps extends Pick<AppDeps, 'store' | 'clock' | 'catalog'> {
   readonly policy: Policy;
@@ -19,7 +20,11 @@ export interface PolicyDeps extends Pick<AppDeps, 'store' | 'clock' | 'catalog'>
   readonly billing?: BillingProvider;
 }
 
-export type PolicyOutcome = { readonly status: 'auto_approved' | 'approval_requested'; readonly decision: PolicyDecision; readonly flags: readonly string[] } | { readonly status: 'not_submitted' };
+export type PolicyOutcome =
+  | { readonly status: 'auto_approved' | 'approval_requested'; readonly decision: PolicyDecision; readonly flags: readonly string[] }
+  | { readonly status: 'not_submitted' }
+  /** Held for the customer's answer to a retention offer (the policy runs again once it is declined). */
+  | { readonly status: 'retention_offer_pending' };
 
 const POLICY = systemActor('policy');
 const HOUR = 3_600_000;
@@ -46,6 +51,7 @@ export async function evaluatePolicy(deps: PolicyDeps, recordId: string): Promis
     const record = await uow.records.getForUpdate(recordId);
     if (!record) throw new AppError('not_found', `No lifecycle record ${recordId}`, { retryable: false });
     if (record.state !== 'submitted') return { status: 'not_submitted' };
+    if (await holdForRetentionOffer(uow, deps, record, now)) return { status: 'retention_offer_pending' };
     const account = await uow.accounts.get(record.account_id);
     const facts = await uow.risk.facts(record, now, deps.policy.risk);
     const computed = preview && preview.amount ? record.amount : null;

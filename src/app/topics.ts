@@ -23,6 +23,10 @@ export const TOPICS = {
   emailSend: 'email.send',
   /** Tell the team in Slack that something needs a human. */
   slackAlert: 'slack.alert',
+  /** File the goodwill credit of one period of an accepted retention discount, once the period has ended. */
+  retentionCredit: 'retention.credit',
+  /** Create the win-back follow-up (Zendesk ticket or Slack reminder) of a terminated account whose offer was declined. */
+  retentionWinBack: 'retention.winback',
   /** Look for overdue records (a repeating job, not fed by the outbox). */
   watchdogScan: 'watchdog.scan',
 } as const;

@@ -12,6 +12,8 @@ import type { Metrics } from '../observability/metrics';
 import { problemsFromZod } from '../records/problems';
 import { requireApiToken } from './api-auth';
 import { QuoteSigner, createQuotedRecord, previewRecord } from '../app/preview-record';
+import { recordRetentionAnswer } from '../app/retention';
+import type { Policy } from '../records/policy';
 
 export { bearerMatches } from './api-auth';
 
@@ -21,6 +23,16 @@ const CancelBody = z
     role: z.enum(['agent', 'supervisor', 'customer']).default('agent'),
     reason: z.string().max(2000).optional(),
     /** The version the caller saw; a stale one is a 409 and changes nothing. */
+    version: z.number().int().min(1).optional(),
+  })
+  .strict();
+
+const RetentionAnswerBody = z
+  .object({
+    outcome: z.enum(['accepted', 'declined']),
+    by: z.string().min(1).max(200),
+    role: z.enum(['agent', 'supervisor']).default('agent'),
+    note: z.string().max(2000).optional(),
     version: z.number().int().min(1).optional(),
   })
   .strict();
@@ -41,7 +53,7 @@ const apiActor = (body: unknown) => {
   return { role: 'agent' as const, id: typeof requestedBy === 'string' && requestedBy ? requestedBy.slice(0, 200) : 'api' };
 };
 
-export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: string | undefined; app: AppDeps; metrics: Metrics }): void {
+export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: string | undefined; app: AppDeps; metrics: Metrics; policy: Pick<Policy, 'retention'> }): void {
   // Quotes from POST /api/records/preview are signed with a key derived from the API token.
   const quotes = deps.apiToken ? new QuoteSigner(deps.apiToken, 'api') : null;
   app.register(async (api) => {
@@ -88,6 +100,24 @@ export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: stri
       });
       deps.metrics.transitions.inc({ event: 'cancel', state: record.state });
       return { record, events };
+    });
+
+    // The customer's answer to the retention offer a request is held for.
+    api.post<{ Params: { id: string }; Body: unknown }>('/api/records/:id/retention-offer', async (req) => {
+      const body = RetentionAnswerBody.safeParse(req.body ?? {});
+      if (!body.success) throw new AppError('validation_failed', 'Invalid body', { problems: problemsFromZod(body.error) });
+      const out = await recordRetentionAnswer(
+        { ...deps.app, policy: deps.policy },
+        {
+          recordId: req.params.id,
+          outcome: body.data.outcome,
+          actor: { role: body.data.role, id: body.data.by },
+          ...(body.data.note ? { note: body.data.note } : {}),
+          ...(body.data.version !== undefined ? { expectedVersion: body.data.version } : {}),
+        },
+      );
+      deps.metrics.transitions.inc({ event: body.data.outcome === 'accepted' ? 'cancel' : 'decline_offer', state: out.record.state });
+      return { record: out.record, linked_record: out.linked, discount_periods: out.discountPeriods };
     });
 
     api.get<{ Params: { id: string } }>('/api/records/:id', async (req) => {

@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AppDeps } from '../app/deps';
+import type { Policy } from '../records/policy';
 import { AppError } from '../records/errors';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -20,6 +21,8 @@ export interface HttpDeps {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly apiToken: string | undefined;
+  /** The approval policy (its retention section: the win-back follow-up of a declined offer). */
+  readonly policy?: Pick<Policy, 'retention'>;
   /** Extra route plugins (webhooks), registered after the core routes. */
   readonly plugins?: readonly ((app: FastifyInstance) => void | Promise<void>)[];
   /** Raw handlers that take over a path before Fastify parses the body (Slack's Bolt receiver). */
@@ -70,7 +73,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     if (reply.statusCode >= 400) req.log.info({ method: req.method, route: req.routeOptions.url, status: reply.statusCode }, 'request refused');
   });
   healthRoutes(app, deps);
-  apiRoutes(app, { db: deps.db, apiToken: deps.apiToken, app: deps.app, metrics: deps.metrics });
+  apiRoutes(app, { db: deps.db, apiToken: deps.apiToken, app: deps.app, metrics: deps.metrics, policy: deps.policy ?? {} });
   for (const p of deps.plugins ?? []) await app.register(async (scope) => p(scope));
   await app.ready();
   return app;

@@ -5,6 +5,7 @@ import { KINDS, SUBTYPES } from './kinds';
 import type { Kind, LifecycleRecord } from './kinds';
 import { ALL_RISK_FLAGS, MinorThresholdsSchema, RiskThresholdsSchema } from './risk';
 import { formatPath } from './catalog';
+import { RetentionPolicySchema } from './retention';
 
 /**
  * The approval policy (POLICY_FILE, documented in config/policy.example.json): ordered rules, the
@@ -108,6 +109,8 @@ export const PolicySchema = strictObject({
   escalate_after_hours: hours('escalate_after_hours', 24 * 60).default(24),
   escalation: ApproverSetSchema.default(NOBODY),
   risk: RiskThresholdsSchema.default(RiskThresholdsSchema.parse({})),
+  /** Retention offers required before chosen terminations and downgrades proceed, and the win-back follow-up (see retention.ts). */
+  retention: RetentionPolicySchema.optional(),
   rules: z.array(RuleSchema, { error: 'expected a list of rules' }).min(1, 'at least one rule is needed (the last one a catch-all)').max(200, 'at most 200 rules'),
 }).superRefine((p, ctx) => {
   const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });

@@ -21,6 +21,8 @@ export const EVENTS = [
   'cancel',
   'dispute',
   'resolve',
+  'offer_retention',
+  'decline_offer',
 ] as const;
 export type LifecycleEvent = (typeof EVENTS)[number];
 
@@ -43,6 +45,11 @@ export const TRANSITIONS: readonly TransitionRule[] = [
   rule('draft', 'cancel', 'cancelled', 'agent', 'supervisor', 'system'),
   rule('submitted', 'request_approval', 'pending_approval', 'system'),
   rule('submitted', 'auto_approve', 'approved', 'system'),
+  // A request the policy holds for a retention offer waits, submitted, for the customer's answer:
+  // declined, the policy runs again; accepted, the request is withdrawn.
+  rule('submitted', 'offer_retention', 'submitted', 'system'),
+  rule('submitted', 'decline_offer', 'submitted', 'agent', 'supervisor'),
+  rule('submitted', 'cancel', 'cancelled', 'agent', 'supervisor'),
   rule('pending_approval', 'approve', 'approved', 'supervisor'),
   rule('pending_approval', 'reject', 'rejected', 'supervisor'),
   rule('pending_approval', 'cancel', 'cancelled', 'agent', 'supervisor', 'customer'),

@@ -161,6 +161,20 @@ export class ZendeskClient implements Helpdesk, PublicReplyChannel {
     return { response: `zendesk public comment on ticket ${ticketId}` };
   }
 
+  /**
+   * A new ticket for the team (a follow-up), at most once per `key`: the key is the ticket's
+   * `external_id`, and a ticket already carrying it is returned instead of creating another (a
+   * job retried after the create answered is not a second ticket). The comment is private.
+   */
+  async createFollowUpTicket(followUp: { key: string; subject: string; body: string; tags?: readonly string[] }): Promise<{ ref: string; created: boolean }> {
+    const existing = await this.call(`tickets by external_id read`, () => this.reader.tickets.listWithFilter('external_id', followUp.key));
+    const found = (existing as unknown as { id: number }[]).find((t) => t && typeof t.id === 'number');
+    if (found) return { ref: String(found.id), created: false };
+    const ticket = { subject: followUp.subject, comment: { body: followUp.body, public: false }, external_id: followUp.key, tags: [...(followUp.tags ?? [])] };
+    const { result } = await this.call('follow-up ticket create', () => this.writer.tickets.create({ ticket } as never));
+    return { ref: String((result as unknown as { id: number }).id), created: true };
+  }
+
   async updateTicket(ticketId: string, update: TicketUpdate): Promise<void> {
     const ticket: Record<string, unknown> = {};
     if (update.internalNote) ticket.comment = { body: update.internalNote, public: false };

@@ -1,0 +1,29 @@
+import { z } from 'zod';
+import { TOPICS } from '../app/topics';
+import type { Topic } from '../app/topics';
+import { fileDiscountCredit, runWinBack } from '../app/retention';
+import type { RetentionDeps, WinBackChannel } from '../app/retention';
+import { AppError } from '../records/errors';
+import { parsePayload } from './processors';
+import type { Processor } from './worker';
+
+const CreditPayload = z.object({ record_id: z.uuid(), period: z.number().int().min(1).max(24) });
+const WinBackPayload = z.object({ record_id: z.uuid() });
+
+/** The delayed jobs of retention offers: discount credits as periods end, and the win-back follow-up. */
+export function retentionProcessors(deps: RetentionDeps & { readonly winBack: WinBackChannel | null }): Partial<Record<Topic, Processor>> {
+  return {
+    [TOPICS.retentionCredit]: async (payload, ctx) => {
+      const { record_id, period } = parsePayload(CreditPayload, payload, TOPICS.retentionCredit);
+      const outcome = await fileDiscountCredit(deps, record_id, period);
+      ctx.logger.info({ record_id, period, outcome }, 'retention discount credit');
+    },
+    [TOPICS.retentionWinBack]: async (payload, ctx) => {
+      const { record_id } = parsePayload(WinBackPayload, payload, TOPICS.retentionWinBack);
+      const winBack = deps.winBack;
+      if (!winBack) throw new AppError('internal', 'a win-back follow-up is due but the policy names no win_back channel', { retryable: false });
+      const outcome = await runWinBack({ ...deps, winBack }, record_id);
+      ctx.logger.info({ record_id, outcome }, 'retention win-back');
+    },
+  };
+}
