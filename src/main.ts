@@ -60,6 +60,8 @@ import { KnexWatchdogSource } from './db/watchdog.queries';
 import { auditCheckpointJob } from './jobs/audit-checkpoint';
 import { noteUnfileableTicket } from './app/note-ticket';
 import type { WinBackChannel } from './app/retention';
+import { CustomerLinks } from './app/customer-links';
+import { customerRoutes } from './http/customer.routes';
 import { retentionProcessors } from './jobs/retention.processors';
 
 /** Wiring only: config → db/redis → adapters → HTTP + Bolt + workers. */
@@ -260,6 +262,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     const queues = new QueueRegistry({ redisUrl: config.redisUrl, prefix: config.jobs.queuePrefix });
     opened.push(() => queues.close());
     const ticketUrl = zendeskTicketUrl(config.zendesk.subdomain);
+    const customerLinks = config.customerLinks ? new CustomerLinks(config.customerLinks.secret, config.customerLinks.publicBaseUrl) : null;
 
     let http: FastifyInstance | null = null;
     let slackApp: SlackApp | null = null;
@@ -319,6 +322,10 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       plugins.push((scope) => reportRoutes(scope, { apiToken: config.apiToken, reports }));
       const dashboard = loadDashboardAssets();
       plugins.push((scope) => dashboardRoutes(scope, dashboard));
+      if (customerLinks) {
+        const links = customerLinks;
+        plugins.push((scope) => customerRoutes(scope, { store: app.store, clock: app.clock, links, policy }));
+      }
       if (config.zaf.sharedSecrets.length) plugins.push(await configStep('ZAF_ROLES_FILE', () => zafPlugin(config, db, app, fieldMap, policy)));
       http = await buildHttpApp({ db, redis, app, logger, metrics, apiToken: config.apiToken, policy, rawHandlers, plugins });
       const httpApp = http;
@@ -346,6 +353,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
           renderer: templates!,
           messageIdDomain: 'lifecycle-desk',
           ...(config.email.channel === 'zendesk_comment' ? { publicReplies: zendesk } : {}),
+          ...(customerLinks ? { customerLinks } : {}),
           sendLeaseMs: config.jobs.lockDurationMs * 2,
           onMarkRetry: (err, attempt) => logger.warn({ err: { message: (err as Error).message }, attempt }, 'email sent but not yet marked sent; retrying until PostgreSQL answers'),
         },

@@ -13,6 +13,8 @@ export interface EmailView {
   readonly reason?: string | null;
   /** A cancelled record was withdrawn by the customer (through their link), not by the team. */
   readonly cancelledByCustomer?: boolean;
+  /** The customer's signed link to see (and, if allowed, cancel) a scheduled change. */
+  readonly manageUrl?: string | null;
   /** What the billing provider confirmed for the record: the only source of money an email may state. */
   readonly billing?: readonly ConfirmedAdjustment[];
 }
@@ -30,6 +32,8 @@ export interface EmailDeps extends Pick<AppDeps, 'store' | 'clock'> {
    * sends it to the requester). Otherwise, and for records without a ticket, it is emailed.
    */
   readonly publicReplies?: PublicReplyChannel;
+  /** Signs the link a scheduled change's email carries (PUBLIC_BASE_URL + CUSTOMER_LINK_SECRET); no link without it. */
+  readonly customerLinks?: { urlFor(record: Pick<LifecycleRecord, 'id' | 'effective_at'>): string | null };
   /** Domain for deterministic Message-IDs. */
   readonly messageIdDomain: string;
   /** How long a sender holds a delivery before another may assume it died (ms). */
@@ -107,6 +111,7 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
       ticketId: record.ticket_id,
       reason: prepared.reason,
       cancelledByCustomer: prepared.cancelledByCustomer,
+      manageUrl: outcome === 'scheduled' ? (deps.customerLinks?.urlFor(record) ?? null) : null,
       billing: prepared.billing,
     });
     const viaTicket = deps.publicReplies && record.ticket_id && replyReachesOnlyContacts(record, account) ? record.ticket_id : null;

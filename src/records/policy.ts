@@ -109,6 +109,11 @@ export const PolicySchema = strictObject({
   escalate_after_hours: hours('escalate_after_hours', 24 * 60).default(24),
   escalation: ApproverSetSchema.default(NOBODY),
   risk: RiskThresholdsSchema.default(RiskThresholdsSchema.parse({})),
+  /**
+   * Kinds a customer may cancel themselves, through the signed link in a scheduled change's email,
+   * until the change's instant. Default (unset): downgrade, upgrade, termination.
+   */
+  customer_may_cancel: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(kindEnum, { error: 'expected a list of record kinds such as ["termination"]' })).optional(),
   /** Retention offers required before chosen terminations and downgrades proceed, and the win-back follow-up (see retention.ts). */
   retention: RetentionPolicySchema.optional(),
   rules: z.array(RuleSchema, { error: 'expected a list of rules' }).min(1, 'at least one rule is needed (the last one a catch-all)').max(200, 'at most 200 rules'),

@@ -264,6 +264,7 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
     ticket_ref: view.ticketId ? `Ticket #${view.ticketId}` : null,
     reason: str(view.reason),
     cancelled_by_customer: view.cancelledByCustomer === true,
+    manage_url: str(view.manageUrl),
     effective_date,
     effective_immediately: r.effective === 'immediate',
     effective_end_of_term: r.effective === 'end_of_term',
