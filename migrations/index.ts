@@ -28,6 +28,7 @@ import * as createWatchdogAlerts from './20261201000410_create_watchdog_alerts';
 import * as createAuditAppendFunction from './20261201000610_create_audit_append_function';
 import * as grantTicketRequests from './20261201000700_grant_ticket_requests';
 import * as addRetentionTransitions from './20261202000400_add_retention_transitions';
+import * as addAccountLocale from './20261202000410_add_account_locale';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -63,6 +64,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000610_create_audit_append_function': createAuditAppendFunction,
   '20261201000700_grant_ticket_requests': grantTicketRequests,
   '20261202000400_add_retention_transitions': addRetentionTransitions,
+  '20261202000410_add_account_locale': addAccountLocale,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -15,6 +15,8 @@ export interface EmailView {
   readonly cancelledByCustomer?: boolean;
   /** The customer's signed link to see (and, if allowed, cancel) a scheduled change. */
   readonly manageUrl?: string | null;
+  /** The account's language (accounts.locale): templates in it are used when they exist. */
+  readonly locale?: string | null;
   /** What the billing provider confirmed for the record: the only source of money an email may state. */
   readonly billing?: readonly ConfirmedAdjustment[];
 }
@@ -111,6 +113,7 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
       ticketId: record.ticket_id,
       reason: prepared.reason,
       cancelledByCustomer: prepared.cancelledByCustomer,
+      locale: account?.locale ?? null,
       manageUrl: outcome === 'scheduled' ? (deps.customerLinks?.urlFor(record) ?? null) : null,
       billing: prepared.billing,
     });

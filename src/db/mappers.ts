@@ -100,6 +100,7 @@ export interface AccountRow {
   notice_period_days: number;
   early_termination_fee_minor: string;
   merged_into: string | null;
+  locale: string | null;
   version: number;
 }
 
@@ -120,6 +121,7 @@ export function accountFromRow(r: AccountRow): Account {
     notice_period_days: r.notice_period_days,
     early_termination_fee_minor: Number(r.early_termination_fee_minor),
     merged_into: r.merged_into,
+    locale: r.locale ?? null,
     version: r.version,
   };
 }
@@ -141,6 +143,7 @@ export function accountToRow(a: Account): Record<string, unknown> {
     notice_period_days: a.notice_period_days,
     early_termination_fee_minor: a.early_termination_fee_minor,
     merged_into: a.merged_into,
+    locale: a.locale ?? null,
   };
 }
 
