@@ -23,6 +23,12 @@ export interface RetentionDeps extends AppDeps {
 
 const RETENTION = systemActor('retention');
 
+/**
+ * Records an offer becomes carry the reason `retention_offer`, which is not one an agent picks
+ * (it is not in REASONS_FILE): the taxonomy check is for requests people file.
+ */
+const withoutTaxonomy = (deps: AppDeps): AppDeps => ({ ...deps, reasons: undefined });
+
 const planName = (deps: Pick<AppDeps, 'catalog'>) => (id: string) => findPlan(deps.catalog, id)?.name ?? id;
 
 /**
@@ -128,7 +134,7 @@ export async function recordRetentionAnswer(deps: RetentionDeps, answer: Retenti
         available_at: p.end.toISOString(),
       }));
     } else {
-      const created = await createRecordIn(uow, deps, { request: linkedRequest(offer, record, answer.actor.id, now), actor: answer.actor, onProblems: 'reject' }, now);
+      const created = await createRecordIn(uow, withoutTaxonomy(deps), { request: linkedRequest(offer, record, answer.actor.id, now), actor: answer.actor, onProblems: 'reject' }, now);
       linked = created.record;
       await uow.audit.append([
         { account_id: linked.account_id, record_id: linked.id, type: 'retention.linked', actor: answer.actor, occurred_at: now.toISOString(), data: { offer, from_record_id: record.id } },
@@ -182,7 +188,7 @@ export async function fileDiscountCredit(deps: RetentionDeps, recordId: string, 
     const period = periods?.find((p) => p.index === index);
     if (!period) throw new AppError('internal', `Record ${recordId}: no discounted period ${index}`, { retryable: false });
     if (now < period.end) throw notYet(now, period.end, `The discount credit of period ${index} of record ${recordId}`);
-    const { record: credit } = await createRecordIn(uow, deps, { request: discountCreditRequest(record, period, accepted!.actor.id), actor: RETENTION, onProblems: 'reject' }, now);
+    const { record: credit } = await createRecordIn(uow, withoutTaxonomy(deps), { request: discountCreditRequest(record, period, accepted!.actor.id), actor: RETENTION, onProblems: 'reject' }, now);
     await uow.audit.append([
       { account_id: record.account_id, record_id: recordId, type, actor: RETENTION, occurred_at: now.toISOString(), data: { period: index, credit_record_id: credit.id, amount: period.credit } },
       { account_id: credit.account_id, record_id: credit.id, type: 'retention.linked', actor: RETENTION, occurred_at: now.toISOString(), data: { offer: offer.data, from_record_id: recordId, period: index } },

@@ -9,6 +9,7 @@ import { transitionRecord } from '../../src/app/transition-record';
 import { ZendeskClient } from '../../src/integrations/zendesk/zendesk.client';
 import { SlackNotifier } from '../../src/integrations/slack/slack.notifier';
 import { parsePolicy } from '../../src/records/policy';
+import { parseReasons } from '../../src/records/reasons';
 import type { Policy } from '../../src/records/policy';
 import { ZendeskStandin } from '../../devtools/zendesk.standin';
 import { FakeSlack } from '../helpers/fake-slack';
@@ -29,6 +30,9 @@ import type { TestHttp } from '../helpers/http';
 const POLICY_FILE = path.resolve(__dirname, '..', '..', 'config', 'policy.example.json');
 const example = JSON.parse(fs.readFileSync(POLICY_FILE, 'utf8')) as Record<string, unknown>;
 const policy: Policy = parsePolicy(example, POLICY_FILE);
+const REASONS_FILE = path.resolve(__dirname, '..', '..', 'config', 'reasons.example.json');
+/** The shipped taxonomy: agents cannot pick `retention_offer`, yet the records offers become carry it. */
+const reasons = parseReasons(JSON.parse(fs.readFileSync(REASONS_FILE, 'utf8')), REASONS_FILE);
 const DAY = 86_400_000;
 
 let t: TestDb;
@@ -38,7 +42,7 @@ let slack: FakeSlack;
 beforeAll(async () => {
   t = await createTestDb();
   await seedAccounts(t.db, buildAccount(), buildAccount({ id: 'acc_other', contacts: ['it@other.example'] }));
-  http = await buildTestHttp(t.db, { extra: { policy } });
+  http = await buildTestHttp(t.db, { extra: { policy, app: { ...buildDeps(t.db), reasons } } });
   zendesk = await ZendeskStandin.start({ email: 'bot@support.example', token: 'zd-token' });
   slack = await FakeSlack.start({ token: 'xoxb-retention' });
 });
@@ -49,7 +53,7 @@ afterAll(async () => {
   await t.destroy();
 });
 
-const deps = (clock = new TestClock()): RetentionDeps & { clock: TestClock } => ({ ...buildDeps(t.db, clock), policy });
+const deps = (clock = new TestClock()): RetentionDeps & { clock: TestClock } => ({ ...buildDeps(t.db, clock), reasons, policy });
 const policyDeps = () => ({ ...buildDeps(t.db), policy });
 
 async function filedTermination(reason: string, account = 'acc_acme'): Promise<string> {
