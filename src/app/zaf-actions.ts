@@ -14,6 +14,8 @@ import { assertMatchesQuote, createQuotedRecordIn, previewRecord, quotedInstant 
 import type { PreviewOutcome, QuoteSigner } from './preview-record';
 import { retryRecord } from './apply-record';
 import { transitionIn, transitionRecord } from './transition-record';
+import { recordRetentionAnswer } from './retention';
+import type { RetentionAnswerOutcome } from './retention';
 
 /**
  * What an agent does from the Zendesk sidebar. The caller is who the verified token names, with the
@@ -146,4 +148,18 @@ export async function zafRetry(deps: ZafDeps, caller: Caller, input: { recordId:
   if (record.version !== input.version) throw new AppError('conflict', `Record ${record.id} changed since you looked (now ${record.state.replace(/_/g, ' ')}); reload and try again`);
   const role = actorOf(caller, 'retry_record').role;
   return retryRecord(deps, record.id, { role: role === 'customer' ? 'agent' : role, id: caller.email });
+}
+
+/** The customer's answer to the retention offer the record is held for (see `retention.ts`). */
+export async function zafRetentionAnswer(
+  deps: ZafDeps,
+  caller: Caller,
+  input: { recordId: string; outcome: 'accepted' | 'declined'; version: number; note?: string },
+): Promise<RetentionAnswerOutcome> {
+  const record = await recordOrThrow(deps, input.recordId);
+  await assertAllowed(deps, caller, 'answer_retention_offer', { recordId: record.id, accountId: record.account_id });
+  return recordRetentionAnswer(
+    { ...deps, policy: { retention: deps.policy?.retention } },
+    { recordId: record.id, outcome: input.outcome, actor: actorOf(caller, 'answer_retention_offer'), expectedVersion: input.version, ...(input.note ? { note: input.note } : {}) },
+  );
 }

@@ -13,7 +13,7 @@ import { moneyView, problemViews, recordSummary, ticketSummary } from '../app/re
 import type { SummaryContext, SummarySource } from '../app/record-summary';
 import { withActions } from '../app/zaf-session';
 import type { AgentDirectory, Caller } from '../app/zaf-session';
-import { assertAllowed, zafCancel, zafFileRequest, zafFixDraft, zafPreview, zafRetry } from '../app/zaf-actions';
+import { assertAllowed, zafCancel, zafFileRequest, zafFixDraft, zafPreview, zafRetentionAnswer, zafRetry } from '../app/zaf-actions';
 import type { ZafDeps } from '../app/zaf-actions';
 
 /**
@@ -44,6 +44,7 @@ const TicketId = z.string().regex(/^\d{1,20}$/, 'expected a Zendesk ticket id');
 const FileBody = z.object({ form: ZafFormSchema, quote: z.string().min(1).max(4000), ticket_id: TicketId }).strict();
 const PreviewBody = z.object({ form: ZafFormSchema, ticket_id: TicketId.nullable().default(null) }).strict();
 const FixBody = z.object({ form: ZafFormSchema, quote: z.string().min(1).max(4000), version: z.number().int().min(1) }).strict();
+const RetentionBody = z.object({ outcome: z.enum(['accepted', 'declined']), version: z.number().int().min(1), note: z.string().max(2000).optional() }).strict();
 const VersionBody = z.object({ version: z.number().int().min(1), reason: z.string().max(2000).optional() }).strict();
 const TicketQuery = z.object({ stamp: z.string().max(100).optional(), account_id: z.string().min(1).max(200).optional() }).strict();
 
@@ -121,6 +122,12 @@ export function zafRoutes(app: FastifyInstance, deps: ZafRouteDeps): void {
     const body = parse(VersionBody, req.body, 'cancel');
     const { record } = await zafCancel(deps.app, callerOf(req), { recordId: req.params.id, version: body.version, ...(body.reason ? { reason: body.reason } : {}) });
     return { record: await recordSummary(deps.summaries, ctx, record.id) };
+  });
+
+  app.post<{ Params: { id: string } }>('/api/zaf/records/:id/retention-offer', async (req) => {
+    const body = parse(RetentionBody, req.body, 'retention offer answer');
+    const out = await zafRetentionAnswer(deps.app, callerOf(req), { recordId: req.params.id, outcome: body.outcome, version: body.version, ...(body.note ? { note: body.note } : {}) });
+    return { record: await recordSummary(deps.summaries, ctx, out.record.id), linked_record_id: out.linked?.id ?? null, discount_periods: out.discountPeriods };
   });
 
   app.post<{ Params: { id: string } }>('/api/zaf/records/:id/retry', async (req) => {

@@ -6,6 +6,8 @@ import { evaluatePolicy } from '../../src/app/evaluate-policy';
 import { fileDiscountCredit, runWinBack } from '../../src/app/retention';
 import type { RetentionDeps, WinBackChannel } from '../../src/app/retention';
 import { transitionRecord } from '../../src/app/transition-record';
+import { zafRetentionAnswer } from '../../src/app/zaf-actions';
+import { QuoteSigner } from '../../src/app/preview-record';
 import { ZendeskClient } from '../../src/integrations/zendesk/zendesk.client';
 import { SlackNotifier } from '../../src/integrations/slack/slack.notifier';
 import { parsePolicy } from '../../src/records/policy';
@@ -233,6 +235,31 @@ describe('the win-back follow-up', () => {
     await evaluatePolicy(policyDeps(), id);
     await transitionRecord(buildDeps(t.db), { recordId: id, event: 'reject', actor: { role: 'supervisor', id: 'U0LDSUP01' }, reason: 'contract runs a year' });
     expect(await runWinBack({ ...deps(new TestClock(due)), winBack: zendeskChannel() }, id)).toBe('not_terminated');
+  });
+});
+
+describe('from the Zendesk sidebar', () => {
+  const zaf = () => ({ ...buildDeps(t.db), reasons, policy, quotes: new QuoteSigner('zaf-secret-0123456789abcdef0123456789', 'zaf') });
+  const caller = (role: 'agent' | 'finance') => ({ zendeskUserId: '77', email: `${role}@support.example`, name: null, role });
+
+  it('an agent records the answer as themselves; finance is refused (403) and the refusal is audited', async () => {
+    const id = await filedTermination('unused_features');
+    await evaluatePolicy(policyDeps(), id);
+    const { version } = await get(id);
+    await expect(zafRetentionAnswer(zaf(), caller('finance'), { recordId: id, outcome: 'accepted', version })).rejects.toMatchObject({ code: 'forbidden' });
+    expect(await t.db('audit_events').where({ record_id: id, type: 'access.denied' })).toHaveLength(1);
+    const out = await zafRetentionAnswer(zaf(), caller('agent'), { recordId: id, outcome: 'accepted', version });
+    expect(out.record.state).toBe('cancelled');
+    expect(out.linked!.requested_by).toBe('agent@support.example');
+    expect((await t.db('audit_events').where({ record_id: id, type: 'record.cancel' }).first()).actor).toEqual({ role: 'agent', id: 'agent@support.example' });
+  });
+
+  it('a stale version is a conflict and changes nothing', async () => {
+    const id = await filedTermination('budget_cut');
+    await evaluatePolicy(policyDeps(), id);
+    const { version } = await get(id);
+    await expect(zafRetentionAnswer(zaf(), caller('agent'), { recordId: id, outcome: 'declined', version: version - 1 })).rejects.toMatchObject({ code: 'conflict' });
+    expect((await get(id)).details.retention_offer.outcome).toBe('pending');
   });
 });
 
