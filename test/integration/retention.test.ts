@@ -7,6 +7,7 @@ import { fileDiscountCredit, runWinBack } from '../../src/app/retention';
 import type { RetentionDeps, WinBackChannel } from '../../src/app/retention';
 import { transitionRecord } from '../../src/app/transition-record';
 import { zafRetentionAnswer } from '../../src/app/zaf-actions';
+import { ticketNote } from '../../src/app/ticket-view';
 import { QuoteSigner } from '../../src/app/preview-record';
 import { ZendeskClient } from '../../src/integrations/zendesk/zendesk.client';
 import { SlackNotifier } from '../../src/integrations/slack/slack.notifier';
@@ -78,6 +79,11 @@ describe('the offer step', () => {
     expect(offered).toHaveLength(1);
     expect(offered[0].data).toMatchObject({ rule: 'price: discount', offer: { type: 'discount', percent: 20, months: 3 } });
     expect(await countRows(t.db, 'approval_requests', { record_id: id })).toBe(0);
+    // The ticket's note tells the agent what to offer and how to record the answer.
+    const { record } = (await http.app.inject({ method: 'GET', url: `/api/records/${id}`, headers: auth })).json();
+    const note = ticketNote(record);
+    expect(note).toContain('Retention offer to put to the customer first: 20% off for 3 months.');
+    expect(note).toContain(`POST /api/records/${id}/retention-offer`);
   });
 
   it('lets other reasons through as before', async () => {
