@@ -7,7 +7,7 @@ import { startStandins } from '../devtools/standins';
 import { signZendesk } from '../src/integrations/zendesk/signature';
 import { KnexAccountRepository } from '../src/db/accounts.repository';
 import { AccountSchema } from '../src/records/accounts';
-import { bullConnection } from '../src/jobs/queues';
+import { createQueueRedis } from '../src/jobs/queues';
 import { SmtpEmailSender } from '../src/integrations/email/smtp.sender';
 import { createDb, freshDatabase, percentile } from './lib';
 
@@ -38,7 +38,7 @@ async function main() {
     const jobs = records * 3;
     await db.raw('CREATE TABLE bench_floor (id bigserial primary key, job text not null)');
     const drainJobs = async (name: string, work: (i: number) => Promise<void>): Promise<number> => {
-      const q = new Queue(name, { connection: bullConnection('redis://127.0.0.1:6379'), prefix });
+      const q = new Queue(name, { connection: createQueueRedis({ redisUrl: 'redis://127.0.0.1:6379' }), prefix });
       await q.addBulk(Array.from({ length: jobs }, (_, i) => ({ name, data: { i }, opts: { jobId: `${name}-${i}`, removeOnComplete: true } })));
       let done = 0;
       let allDone!: () => void;
@@ -51,7 +51,7 @@ async function main() {
           done += 1;
           if (done === jobs) allDone();
         },
-        { connection: bullConnection('redis://127.0.0.1:6379'), prefix, concurrency: 10 },
+        { connection: createQueueRedis({ redisUrl: 'redis://127.0.0.1:6379' }), prefix, concurrency: 10 },
       );
       await finished;
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;

@@ -54,6 +54,17 @@ export interface StandinRequest {
   readonly query: string;
   readonly status: number;
   readonly body: unknown;
+  /** When the request arrived (ms since the epoch). */
+  readonly at: number;
+}
+
+/** How the stand-in misbehaves on purpose, like a busy Zendesk account. */
+export interface StandinWeather {
+  /** Share of requests (0–1) answered 429 with `retryAfter` seconds, at random. */
+  readonly rate429?: number;
+  readonly retryAfter?: number;
+  /** Every answer waits this long (a slow Zendesk). */
+  readonly delayMs?: number;
 }
 
 type Failure = { status: number; retryAfter?: number };
@@ -102,6 +113,10 @@ export class ZendeskStandin {
   /** Every trigger invocation, oldest first. */
   readonly triggerDeliveries: TriggerDelivery[] = [];
   private readonly failures: Failure[] = [];
+  /** Requests being answered right now, and the most there ever were at once per path. */
+  private readonly inFlight = new Map<string, number>();
+  readonly maxInFlight = new Map<string, number>();
+  weather: StandinWeather = {};
   private trigger: StandinTrigger | null = null;
   private readonly pending = new Set<Promise<void>>();
 
@@ -198,16 +213,22 @@ export class ZendeskStandin {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.origin);
+    const at = Date.now();
+    const open = (this.inFlight.get(url.pathname) ?? 0) + 1;
+    this.inFlight.set(url.pathname, open);
+    this.maxInFlight.set(url.pathname, Math.max(open, this.maxInFlight.get(url.pathname) ?? 0));
+    res.once('close', () => this.inFlight.set(url.pathname, (this.inFlight.get(url.pathname) ?? 1) - 1));
+    if (this.weather.delayMs) await new Promise((r) => setTimeout(r, this.weather.delayMs));
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks).toString('utf8');
     let body: unknown = null;
     const reply = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
-      this.requests.push({ method: req.method ?? '', path: url.pathname, query: url.search, status, body });
+      this.requests.push({ method: req.method ?? '', path: url.pathname, query: url.search, status, body, at });
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
       res.end(JSON.stringify(payload));
     };
-    const failure = this.failures.shift();
+    const failure = this.failures.shift() ?? (this.weather.rate429 && Math.random() < this.weather.rate429 ? { status: 429, retryAfter: this.weather.retryAfter ?? 1 } : undefined);
     if (failure) {
       return reply(failure.status, { error: failure.status === 429 ? 'TooManyRequests' : 'InternalError', description: 'stand-in failure' }, failure.retryAfter !== undefined ? { 'retry-after': String(failure.retryAfter) } : {});
     }

@@ -26,6 +26,7 @@ import * as createBillingPreviews from './20261201000320_create_billing_previews
 import * as indexReports from './20261201000400_index_reports';
 import * as createWatchdogAlerts from './20261201000410_create_watchdog_alerts';
 import * as createAuditAppendFunction from './20261201000610_create_audit_append_function';
+import * as indexOpenOutboxByRecord from './20261202000100_index_open_outbox_by_record';
 import * as grantTicketRequests from './20261201000700_grant_ticket_requests';
 import * as addRetentionTransitions from './20261202000400_add_retention_transitions';
 import * as addAccountLocale from './20261202000410_add_account_locale';
@@ -63,6 +64,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000410_create_watchdog_alerts': createWatchdogAlerts,
   '20261201000610_create_audit_append_function': createAuditAppendFunction,
   '20261201000700_grant_ticket_requests': grantTicketRequests,
+  '20261202000100_index_open_outbox_by_record': indexOpenOutboxByRecord,
   '20261202000400_add_retention_transitions': addRetentionTransitions,
   '20261202000410_add_account_locale': addAccountLocale,
 };

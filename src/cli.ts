@@ -127,21 +127,26 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .description('run the service: HTTP (webhooks, Slack, API) and the job workers; both unless one is named')
     .option('--web', 'only the HTTP side')
     .option('--worker', 'only the outbox relay and job workers')
-    .option('--queues <names>', 'with --worker: only these comma-separated queues (e.g. billing.apply)')
+    .option('--queues <names>', 'with --worker: only these comma-separated queues (records, billing, email, zendesk, slack; or job topics such as billing.apply)')
     .option('--no-relay', 'with --worker: do not run an outbox relay in this process')
+    .option('--role <roles>', 'run exactly these parts, comma-separated: web (HTTP), relay (outbox relay), worker (job workers, no relay) — to deploy them as separate processes')
     .option('--migrate', 'apply pending migrations first, as MIGRATE_DATABASE_URL (the service itself runs as DATABASE_URL)')
-    .action(async (opts: { web?: boolean; worker?: boolean; queues?: string; relay: boolean; migrate?: boolean }) => {
+    .action(async (opts: { web?: boolean; worker?: boolean; queues?: string; relay: boolean; role?: string; migrate?: boolean }) => {
       const c = cfg();
+      const roles = opts.role?.split(',').map((r) => r.trim()).filter(Boolean);
+      const badRole = roles?.find((r) => !['web', 'relay', 'worker'].includes(r));
+      if (roles && (badRole !== undefined || roles.length === 0)) throw new AppError('validation_failed', `--role: expected web, relay and/or worker, got ${badRole ?? 'nothing'}`);
       const logger = createLogger(c.logLevel);
       const unguard = guardProcess(logger);
       try {
         if (opts.migrate) await migrate(c);
         const both = !opts.web && !opts.worker;
+        const parts = roles
+          ? { web: roles.includes('web'), worker: roles.includes('worker'), relay: roles.includes('relay') }
+          : { web: both || !!opts.web, worker: both || !!opts.worker, relay: opts.relay };
         const service = await startService(c, {
           logger,
-          web: both || !!opts.web,
-          worker: both || !!opts.worker,
-          relay: opts.relay,
+          ...parts,
           ...(opts.queues ? { queues: opts.queues.split(',').map((q) => q.trim()).filter(Boolean) } : {}),
         });
         await (io.untilStopped ?? defaultIo.untilStopped!)();

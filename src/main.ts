@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import { WebClient } from '@slack/web-api';
 import { ConfigError, maskCredentials } from './config';
@@ -49,7 +49,10 @@ import { SlackNotifier } from './integrations/slack/slack.notifier';
 import { LedgerBillingProvider } from './integrations/billing/ledger.provider';
 import { EmailTemplates, catalogDisplayNames } from './integrations/email/templates';
 import { SmtpEmailSender } from './integrations/email/smtp.sender';
-import { QueueRegistry, assertNoEviction } from './jobs/queues';
+import { ALL_QUEUES, QUEUES, QueueRegistry, assertNoEviction, resolveQueueNames } from './jobs/queues';
+import type { QueueName, RedisClient } from './jobs/queues';
+import { perMinuteLimit } from './jobs/worker';
+import type { QueueLimit } from './jobs/worker';
 import { OutboxRelay } from './jobs/outbox.relay';
 import { WorkerPool } from './jobs/worker';
 import { buildExhaustedHandler, buildProcessors } from './jobs/processors';
@@ -65,6 +68,13 @@ import { customerRoutes } from './http/customer.routes';
 import { retentionProcessors } from './jobs/retention.processors';
 
 /** Wiring only: config → db/redis → adapters → HTTP + Bolt + workers. */
+
+/**
+ * No transaction of the service waits on anything but PostgreSQL (outside calls happen between
+ * transactions), so one idle this long inside a transaction is a bug: PostgreSQL ends it, and the
+ * job or request fails visibly instead of holding a pooled connection and its row locks.
+ */
+export const IDLE_IN_TRANSACTION_MS = 5000;
 
 export const systemClock = { now: () => new Date() };
 export const uuidIds = { newId: () => randomUUID() };
@@ -89,16 +99,20 @@ export interface StartOptions {
   readonly worker?: boolean;
   /** Listen on config.http.port (false: build the app without listening). */
   readonly listen?: boolean;
-  /** Only these queues in this process (default: all), so e.g. billing can be scaled or isolated apart from email. */
+  /**
+   * Only these queues in this process (default: all), so e.g. billing can be scaled or isolated
+   * apart from email. Queue names (`records`, `billing`, `email`, `zendesk`, `slack`) or topics
+   * (`billing.apply`), each meaning its queue.
+   */
   readonly queues?: readonly string[];
-  /** Run the outbox relay in this process (default true; any number of relays may run). */
+  /** Run the outbox relay in this process (default: when it runs workers; any number of relays may run, also in a process of their own). */
   readonly relay?: boolean;
 }
 
 export interface Service {
   readonly http: FastifyInstance | null;
   readonly db: Knex;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly logger: Logger;
   readonly queues: QueueRegistry;
   readonly relay: OutboxRelay | null;
@@ -218,8 +232,15 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const worker = opts.worker ?? true;
   const missing = missingSettings(config, web, worker);
   if (missing.length) throw new ConfigError([`Cannot start ${[web && 'web', worker && 'worker'].filter(Boolean).join(' + ')}: set ${missing.join(', ')}`]);
-  const unknownQueues = (opts.queues ?? []).filter((q) => !(ALL_TOPICS as readonly string[]).includes(q));
-  if (unknownQueues.length) throw new ConfigError([`--queues: unknown queue(s) ${unknownQueues.join(', ')}; known: ${ALL_TOPICS.join(', ')}`]);
+  const resolved = resolveQueueNames(opts.queues ?? []);
+  if (resolved.unknown.length) {
+    throw new ConfigError([`--queues: unknown queue(s) ${resolved.unknown.join(', ')}; known: ${ALL_QUEUES.join(', ')} (or a job topic: ${ALL_TOPICS.join(', ')})`]);
+  }
+  const selectedQueues: readonly QueueName[] | undefined = opts.queues ? resolved.queues : undefined;
+  if (config.jobs.redisCluster && !/^\{.+\}$/.test(config.jobs.queuePrefix)) {
+    throw new ConfigError([`QUEUE_PREFIX: on a Redis Cluster (REDIS_CLUSTER=true) the prefix must be a hash tag such as {ld}, so each queue's keys share one slot; got ${config.jobs.queuePrefix}`]);
+  }
+  const runRelay = opts.relay ?? worker;
   const logger = opts.logger ?? createLogger(config.logLevel);
   // Configuration files are read and validated before anything connects.
   const catalog = await configStep('CATALOG_FILE', () => loadCatalog(config));
@@ -238,7 +259,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     for (const close of opened.reverse()) await Promise.resolve().then(close).catch(() => undefined);
   };
   try {
-    const db = createDb(config.databaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 8000, poolMax: 20, logger, restrictedRoleOnly: true });
+    const db = createDb(config.databaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 8000, idleInTransactionTimeoutMs: IDLE_IN_TRANSACTION_MS, poolMax: 20, logger, restrictedRoleOnly: true });
     opened.push(() => db.destroy());
     const slackClient = config.slack.botToken
       ? new WebClient(config.slack.botToken, { ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}), retryConfig: { retries: 3, factor: 2, minTimeout: 1000, maxTimeout: 30_000 } })
@@ -248,7 +269,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     const checkpoints = worker ? await configStep('AUDIT_SIGNING_KEY', () => auditCheckpointJob(config, db, slackClient, logger)) : null;
 
     await checkDatabaseRole(db, logger);
-    const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false, connectTimeout: 5000 });
+    const redis = serviceRedis(config);
     redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
     opened.push(() => redis.disconnect());
     await redis.connect().catch((err: Error) => {
@@ -259,7 +280,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
 
     const metrics = new Metrics();
     const app: AppDeps = { store: new KnexTransactionRunner(db), clock: systemClock, ids: uuidIds, catalog, reasons };
-    const queues = new QueueRegistry({ redisUrl: config.redisUrl, prefix: config.jobs.queuePrefix });
+    const queues = new QueueRegistry({ redisUrl: config.redisUrl, prefix: config.jobs.queuePrefix, cluster: config.jobs.redisCluster });
     opened.push(() => queues.close());
     const ticketUrl = zendeskTicketUrl(config.zendesk.subdomain);
     const customerLinks = config.customerLinks ? new CustomerLinks(config.customerLinks.secret, config.customerLinks.publicBaseUrl) : null;
@@ -359,36 +380,37 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
         },
         policy: { ...app, policy, billing: billing! },
         extra: {
-          ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm }),
+          ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm, syncDelayMs: config.jobs.zendeskSyncDelayMs }),
           ...slackProcessors(notifier),
           ...watchdogProcessors({ source: new KnexWatchdogSource(db), clock: app.clock, clocks }),
           ...retentionProcessors({ ...app, policy, winBack: winBackChannel(policy, zendesk, notifier) }),
         },
       });
-      const selected = opts.queues ? Object.fromEntries(Object.entries(processors).filter(([q]) => opts.queues!.includes(q))) : processors;
-      const pool = new WorkerPool(db, { redisUrl: config.redisUrl, prefix: config.jobs.queuePrefix }, selected, logger, {
+      const pool = new WorkerPool(db, queues, processors, logger, {
         concurrency: config.jobs.concurrency,
         lockDurationMs: config.jobs.lockDurationMs,
-        onExhausted: buildExhaustedHandler(app, (id, problem) => notifier.alert(id, problem)),
+        ...(selectedQueues ? { queues: selectedQueues } : {}),
+        limits: queueLimits(config),
+        onExhausted: buildExhaustedHandler(app, (id, problem) => notifier.alert(id, problem), { ...app, policy, billing: billing! }),
       });
       workers = pool;
       opened.push(() => pool.stop());
       await pool.start();
-      if (TOPICS.watchdogScan in selected) await scheduleWatchdog(queues, config.watchdogIntervalMs);
-      if (opts.relay ?? true) {
-        const r = new OutboxRelay(db, queues, logger, config.databaseUrl, {
-          reconcileEveryMs: config.jobs.reconcileIntervalMs,
-          reconcileAfterMs: config.jobs.reconcileAfterMs,
-          topicDelayMs: { [TOPICS.zendeskSync]: config.jobs.zendeskSyncDelayMs },
-        });
-        relay = r;
-        opened.push(() => r.stop());
-        await r.start();
-      }
+      if (pool.queueNames().includes(QUEUES.records)) await scheduleWatchdog(queues, config.watchdogIntervalMs);
       if (checkpoints) {
         checkpoints.start();
         opened.push(() => checkpoints.stop());
       }
+    }
+    if (runRelay) {
+      const r = new OutboxRelay(db, queues, logger, config.databaseUrl, {
+        reconcileEveryMs: config.jobs.reconcileIntervalMs,
+        reconcileAfterMs: config.jobs.reconcileAfterMs,
+        topicDelayMs: { [TOPICS.zendeskSync]: config.jobs.zendeskSyncDelayMs },
+      });
+      relay = r;
+      opened.push(() => r.stop());
+      await r.start();
     }
 
     if (http && (opts.listen ?? true)) {
@@ -399,7 +421,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
         );
       });
     }
-    logger.info({ port: http ? config.http.port : null, web, worker }, 'lifecycle-desk started');
+    logger.info({ port: http ? config.http.port : null, web, worker, relay: !!relay, queues: workers?.queueNames() ?? [] }, 'lifecycle-desk started');
 
     let stopping: Promise<void> | null = null;
     const [rdbOpen, mdbOpen] = [reportsDb as Knex | null, metricsDb as Knex | null];
@@ -440,6 +462,36 @@ function winBackChannel(policy: Policy, zendesk: ZendeskClient, notifier: SlackN
   if (via === 'zendesk') return { via, createFollowUp: (f) => zendesk.createFollowUpTicket({ key: f.key, subject: f.subject, body: f.body, tags: ['lifecycle_winback'] }) };
   if (via === 'slack') return { via, createFollowUp: async (f) => ({ ...(await notifier.remind(`${f.subject}. ${f.body}`)), created: true }) };
   return null;
+}
+
+/**
+ * The process's own Redis client for health checks and start-up checks: fails fast (one retry,
+ * no offline queue) where BullMQ's connections wait. A Cluster when REDIS_CLUSTER is set.
+ */
+function serviceRedis(config: Config): RedisClient {
+  const opts = { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5000 };
+  if (!config.jobs.redisCluster) return new Redis(config.redisUrl, { ...opts, lazyConnect: true, connectionName: 'lifecycle-desk:service' });
+  const u = new URL(config.redisUrl);
+  return new Cluster([{ host: u.hostname, port: Number(u.port || 6379) }], {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    redisOptions: { ...opts, connectionName: 'lifecycle-desk:service', ...(u.password ? { password: decodeURIComponent(u.password) } : {}), ...(u.username ? { username: decodeURIComponent(u.username) } : {}) },
+  });
+}
+
+/**
+ * Each outside system's published limit, as its queue's limiter (across every worker process):
+ * Zendesk `ZENDESK_RATE_LIMIT_PER_MIN` (Professional: 400/min); Slack one post per second per
+ * channel (approvals and alerts go to one channel); Stripe 25 requests/s with a test key, 100/s
+ * live; the billing webhook as Stripe live. Work on our own database and SMTP have no limiter.
+ */
+export function queueLimits(config: Config): Partial<Record<QueueName, QueueLimit>> {
+  const stripeTest = config.billing.provider === 'stripe' && /^(sk|rk)_test_/.test(config.billing.stripeApiKey ?? '');
+  return {
+    [QUEUES.zendesk]: perMinuteLimit(config.jobs.zendeskRatePerMin),
+    [QUEUES.slack]: { max: 1, duration: 1000 },
+    ...(config.billing.provider === 'ledger' ? {} : { [QUEUES.billing]: { max: stripeTest ? 25 : 100, duration: 1000 } }),
+  };
 }
 
 /**

@@ -132,7 +132,18 @@ function effectLabel(planned: PlannedEffect): string {
  * that takes effect later is `scheduled` instead; a provider with `scheduleAdjustment` is told
  * first, through the same steps under the record's `schedule` key.
  */
-export async function applyRecord(deps: ApplyDeps, recordId: string): Promise<ApplyOutcome> {
+export async function applyRecord(deps: ApplyDeps, recordId: string, opts: { outboxKey?: string } = {}): Promise<ApplyOutcome> {
+  if (deps.billing.local) {
+    // Nothing to call outside the database: the whole apply is one transaction, and the job's
+    // outbox row completes in it.
+    return deps.store.transaction(async (uow) => {
+      const record = await uow.records.getForUpdate(recordId);
+      if (!record) throw new AppError('not_found', `No lifecycle record ${recordId}`, { retryable: false });
+      const outcome = await applyLocalIn(uow, deps, record, deps.clock.now());
+      if (opts.outboxKey) await uow.outbox.complete([opts.outboxKey]);
+      return outcome;
+    });
+  }
   const prepared = await deps.store.transaction(async (uow) => {
     const now = deps.clock.now();
     let record = await uow.records.get(recordId);
@@ -198,55 +209,91 @@ export async function applyRecord(deps: ApplyDeps, recordId: string): Promise<Ap
     await deps.store.transaction((uow) => recordConfirmed(uow, deps.clock.now(), adjustment, result));
   }
 
-  await deps.store.transaction(async (uow) => {
-    const now = deps.clock.now();
-    const record = await uow.records.getForUpdate(recordId);
-    if (!record || record.state !== 'applying') return;
-    // Lock the account(s) in id order: records of one account are applied one after another.
-    const d = record.details as { merge?: { target_account_id: string } };
-    const targetId = record.subtype === 'merge' && d.merge ? d.merge.target_account_id : null;
-    const lockOrder = [record.account_id, ...(targetId ? [targetId] : [])].sort();
-    if (targetId) await uow.audit.lockHeads(lockOrder);
-    const locked = new Map<string, Account | null>();
-    for (const id of lockOrder) locked.set(id, await uow.accounts.getForUpdate(id));
-    const account = locked.get(record.account_id);
-    if (!account) throw new AppError('not_found', `Account ${record.account_id} of record ${record.id} no longer exists`, { retryable: false });
-    const changes = accountChangesFor(record, account, deps.catalog, targetId ? (locked.get(targetId) ?? null) : null);
-    if (changes.account !== account) await uow.accounts.update(changes.account);
-    if (changes.mergeTarget) await uow.accounts.update(changes.mergeTarget);
-    const confirmed = await uow.billing.confirmed(recordId);
-    const effects = confirmed.map((c) => ({ idempotency_key: c.idempotency_key, type: c.effect.type, provider_ref: c.result.providerRef, money: c.result.money ?? [] }));
-    const main = confirmed.find((c) => c.step === 'apply');
-    if (targetId && changes.mergeTarget) {
-      // The target's own chain records what it received, so neither account's history is silent.
-      const moved = main?.result.money?.find((m) => m.type === 'transfer')?.amount ?? null;
-      await uow.audit.append([
-        {
-          account_id: targetId,
-          record_id: record.id,
-          type: 'account.merged_in',
-          actor: BILLER,
-          occurred_at: now.toISOString(),
-          data: { source_account_id: record.account_id, balance_moved: moved, provider: deps.billing.name, provider_ref: main?.result.providerRef ?? null },
-        },
-      ]);
-    }
-    await transitionIn(uow, now, {
-      recordId,
-      event: 'mark_applied',
-      actor: BILLER,
-      expectedVersion: record.version,
-      data: {
-        provider: deps.billing.name,
-        provider_ref: main?.result.providerRef ?? 'none',
-        idempotency_key: main?.idempotency_key ?? `billing.${record.id}.apply`,
-        ...(effects.length ? { effects } : {}),
-        // The revenue report reads what the change did to the account's MRR from here.
-        mrr: { before: account.mrr_minor, after: changes.account.mrr_minor, currency: account.currency },
-      },
-    });
-  });
+  await deps.store.transaction((uow) => markAppliedIn(uow, deps, recordId, deps.clock.now()));
   return 'applied';
+}
+
+/**
+ * Applies a record with a local provider (the ledger) in the caller's transaction, on a record the
+ * caller has locked: `applying`, each effect confirmed and posted under its idempotency key, the
+ * account changed, `applied` — or `scheduled` when it takes effect later. Only the final state
+ * queues follow-ups. A failure rolls all of it back; the job is retried.
+ */
+export async function applyLocalIn(uow: UnitOfWork, deps: ApplyDeps, locked: LifecycleRecord, now: Date): Promise<ApplyOutcome> {
+  let record = locked;
+  if (['applied', 'confirmed', 'closed', 'disputed', 'resolved'].includes(record.state)) return 'already_applied';
+  if (!['approved', 'scheduled', 'applying'].includes(record.state)) return 'not_applicable';
+  const due = !record.effective_at || Date.parse(record.effective_at) <= now.getTime();
+  if (!due) return scheduleIn(uow, now, record);
+  if (record.state !== 'applying') {
+    record = (await transitionIn(uow, now, { recordId: record.id, event: 'start_apply', actor: BILLER, expectedVersion: record.version, followUps: false })).record;
+  }
+  const { account, effects } = await planFor(uow, deps, record);
+  for (const planned of effects) {
+    const adjustment = adjustmentFor(record, account, planned, planned.key, 'apply');
+    const stored = await uow.billing.ensure(adjustment, deps.billing.name, planned.key);
+    if (stored.status === 'succeeded') continue;
+    if (stored.status === 'failed' && planned.secondary) continue;
+    await recordConfirmed(uow, now, adjustment, await deps.billing.applyAdjustment(adjustment));
+  }
+  await markAppliedIn(uow, deps, record.id, now);
+  return 'applied';
+}
+
+/**
+ * The last step of applying a record, in the caller's transaction: the account(s) changed, the
+ * record moved to `applied` with what the provider confirmed. Nothing when the record is not
+ * `applying` (a repeated job). With `followUps: false` the move queues nothing (the caller queues
+ * what the record's final state needs).
+ */
+async function markAppliedIn(uow: UnitOfWork, deps: Pick<ApplyDeps, 'catalog' | 'billing'>, recordId: string, now: Date, opts: { followUps?: boolean } = {}): Promise<LifecycleRecord | null> {
+  const record = await uow.records.getForUpdate(recordId);
+  if (!record || record.state !== 'applying') return null;
+  // Lock the account(s) in id order: records of one account are applied one after another.
+  const d = record.details as { merge?: { target_account_id: string } };
+  const targetId = record.subtype === 'merge' && d.merge ? d.merge.target_account_id : null;
+  const lockOrder = [record.account_id, ...(targetId ? [targetId] : [])].sort();
+  if (targetId) await uow.audit.lockHeads(lockOrder);
+  const locked = new Map<string, Account | null>();
+  for (const id of lockOrder) locked.set(id, await uow.accounts.getForUpdate(id));
+  const account = locked.get(record.account_id);
+  if (!account) throw new AppError('not_found', `Account ${record.account_id} of record ${record.id} no longer exists`, { retryable: false });
+  const changes = accountChangesFor(record, account, deps.catalog, targetId ? (locked.get(targetId) ?? null) : null);
+  if (changes.account !== account) await uow.accounts.update(changes.account);
+  if (changes.mergeTarget) await uow.accounts.update(changes.mergeTarget);
+  const confirmed = await uow.billing.confirmed(recordId);
+  const effects = confirmed.map((c) => ({ idempotency_key: c.idempotency_key, type: c.effect.type, provider_ref: c.result.providerRef, money: c.result.money ?? [] }));
+  const main = confirmed.find((c) => c.step === 'apply');
+  if (targetId && changes.mergeTarget) {
+    // The target's own chain records what it received, so neither account's history is silent.
+    const moved = main?.result.money?.find((m) => m.type === 'transfer')?.amount ?? null;
+    await uow.audit.append([
+      {
+        account_id: targetId,
+        record_id: record.id,
+        type: 'account.merged_in',
+        actor: BILLER,
+        occurred_at: now.toISOString(),
+        data: { source_account_id: record.account_id, balance_moved: moved, provider: deps.billing.name, provider_ref: main?.result.providerRef ?? null },
+      },
+    ]);
+  }
+  const { record: applied } = await transitionIn(uow, now, {
+    recordId,
+    event: 'mark_applied',
+    followUps: opts.followUps ?? true,
+    actor: BILLER,
+    expectedVersion: record.version,
+    data: {
+      provider: deps.billing.name,
+      provider_ref: main?.result.providerRef ?? 'none',
+      idempotency_key: main?.idempotency_key ?? `billing.${record.id}.apply`,
+      ...(effects.length ? { effects } : {}),
+      // The revenue report reads what the change did to the account's MRR from here.
+      mrr: { before: account.mrr_minor, after: changes.account.mrr_minor, currency: account.currency },
+    },
+  });
+  return applied;
 }
 
 /**

@@ -7,7 +7,7 @@ import type { Policy, PolicyDecision } from '../records/policy';
 import { explainRiskFlags } from '../records/risk';
 import type { ProviderPreviewFacts } from '../records/risk';
 import { billingEffectsFor } from '../records/billing';
-import type { BillingPreview, BillingProvider, OutboxMessage } from '../records/ports';
+import type { BillingAdjustment, BillingPreview, BillingProvider, OutboxMessage, UnitOfWork } from '../records/ports';
 import { adjustmentFor } from './apply-record';
 import type { AppDeps } from './deps';
 import { transitionIn } from './transition-record';
@@ -47,59 +47,78 @@ function reminders(record: LifecycleRecord, decision: PolicyDecision, now: Date)
 export async function evaluatePolicy(deps: PolicyDeps, recordId: string): Promise<PolicyOutcome> {
   const preview = await providerPreview(deps, recordId);
   return deps.store.transaction(async (uow) => {
-    const now = deps.clock.now();
     const record = await uow.records.getForUpdate(recordId);
     if (!record) throw new AppError('not_found', `No lifecycle record ${recordId}`, { retryable: false });
-    if (record.state !== 'submitted') return { status: 'not_submitted' };
-    if (await holdForRetentionOffer(uow, deps, record, now)) return { status: 'retention_offer_pending' };
-    const account = await uow.accounts.get(record.account_id);
-    const facts = await uow.risk.facts(record, now, deps.policy.risk);
-    const computed = preview && preview.amount ? record.amount : null;
-    const previewFacts: ProviderPreviewFacts | null = preview ? { provider: preview.provider, amount: preview.amount, computed, unavailable: preview.unavailable ?? null } : null;
-    if (preview) {
-      const difference = preview.amount && computed && preview.amount.currency === computed.currency ? { amount_minor: preview.amount.amount_minor - computed.amount_minor, currency: computed.currency } : null;
-      await uow.billingPreviews.save(record.id, { ...preview, computed, difference });
-    }
-    const explained = explainRiskFlags(record, account, facts, deps.policy.risk, previewFacts);
-    const flags = explained.map((e) => e.flag);
-    const plan = account ? findPlan(deps.catalog, account.plan_id) : undefined;
-    const decision = decidePolicy(deps.policy, { ...record, risk_flags: flags }, { accountTierRank: plan?.tier_rank ?? null });
-    const data = {
-      rule: decision.rule,
-      approvals_required: decision.approvals,
-      risk_flags: flags,
-      ...(preview ? { billing_preview: { provider: preview.provider, amount: preview.amount, computed, outstanding: preview.outstanding ?? null, unavailable: preview.unavailable ?? null } } : {}),
-    };
-    if (decision.approvals === 0) {
-      await transitionIn(uow, now, { recordId, event: 'auto_approve', actor: POLICY, expectedVersion: record.version, patch: { risk_flags: flags }, data });
-      return { status: 'auto_approved', decision, flags };
-    }
-    const { record: pending } = await transitionIn(uow, now, {
-      recordId,
-      event: 'request_approval',
-      actor: POLICY,
-      expectedVersion: record.version,
-      patch: { risk_flags: flags },
-      data,
-      messages: (r) => reminders(r, decision, now),
-    });
-    await uow.approvals.create({
-      record_id: pending.id,
-      rule: decision.rule,
-      approvals_required: decision.approvals,
-      approvers: decision.approvers,
-      escalation: decision.escalation,
-      risk: explained,
-      reminder_after_hours: decision.reminder_after_hours,
-      escalate_after_hours: decision.escalate_after_hours,
-      channel: null,
-      messages: [],
-      requested_at: now.toISOString(),
-      decided_at: null,
-      outcome: null,
-    });
-    return { status: 'approval_requested', decision, flags };
+    const { record: _after, ...outcome } = await evaluatePolicyIn(uow, deps, record, deps.clock.now(), preview);
+    return outcome as PolicyOutcome;
   });
+}
+
+/**
+ * The policy step inside the caller's transaction, on a record it has locked. `preview` is the
+ * provider's figure taken beforehand (outside any transaction when the provider is remote).
+ * With `followUps: false` the auto-approval queues nothing (the caller carries on in the same
+ * transaction and queues what its final state needs).
+ */
+export async function evaluatePolicyIn(
+  uow: UnitOfWork,
+  deps: PolicyDeps,
+  record: LifecycleRecord,
+  now: Date,
+  preview: BillingPreview | null,
+  opts: { followUps?: boolean } = {},
+): Promise<PolicyOutcome & { record: LifecycleRecord }> {
+  const recordId = record.id;
+  if (record.state !== 'submitted') return { status: 'not_submitted', record };
+  const held = await holdForRetentionOffer(uow, deps, record, now);
+  if (held) return { status: 'retention_offer_pending', record: held };
+  const account = await uow.accounts.get(record.account_id);
+  const facts = await uow.risk.facts(record, now, deps.policy.risk);
+  const computed = preview && preview.amount ? record.amount : null;
+  const previewFacts: ProviderPreviewFacts | null = preview ? { provider: preview.provider, amount: preview.amount, computed, unavailable: preview.unavailable ?? null } : null;
+  if (preview) {
+    const difference = preview.amount && computed && preview.amount.currency === computed.currency ? { amount_minor: preview.amount.amount_minor - computed.amount_minor, currency: computed.currency } : null;
+    await uow.billingPreviews.save(record.id, { ...preview, computed, difference });
+  }
+  const explained = explainRiskFlags(record, account, facts, deps.policy.risk, previewFacts);
+  const flags = explained.map((e) => e.flag);
+  const plan = account ? findPlan(deps.catalog, account.plan_id) : undefined;
+  const decision = decidePolicy(deps.policy, { ...record, risk_flags: flags }, { accountTierRank: plan?.tier_rank ?? null });
+  const data = {
+    rule: decision.rule,
+    approvals_required: decision.approvals,
+    risk_flags: flags,
+    ...(preview ? { billing_preview: { provider: preview.provider, amount: preview.amount, computed, outstanding: preview.outstanding ?? null, unavailable: preview.unavailable ?? null } } : {}),
+  };
+  if (decision.approvals === 0) {
+    const { record: approved } = await transitionIn(uow, now, { recordId, event: 'auto_approve', actor: POLICY, expectedVersion: record.version, patch: { risk_flags: flags }, data, followUps: opts.followUps ?? true });
+    return { status: 'auto_approved', decision, flags, record: approved };
+  }
+  const { record: pending } = await transitionIn(uow, now, {
+    recordId,
+    event: 'request_approval',
+    actor: POLICY,
+    expectedVersion: record.version,
+    patch: { risk_flags: flags },
+    data,
+    messages: (r) => reminders(r, decision, now),
+  });
+  await uow.approvals.create({
+    record_id: pending.id,
+    rule: decision.rule,
+    approvals_required: decision.approvals,
+    approvers: decision.approvers,
+    escalation: decision.escalation,
+    risk: explained,
+    reminder_after_hours: decision.reminder_after_hours,
+    escalate_after_hours: decision.escalate_after_hours,
+    channel: null,
+    messages: [],
+    requested_at: now.toISOString(),
+    decided_at: null,
+    outcome: null,
+  });
+  return { status: 'approval_requested', decision, flags, record: pending };
 }
 
 /**
@@ -108,20 +127,30 @@ export async function evaluatePolicy(deps: PolicyDeps, recordId: string): Promis
  * that raises `provider_amount_mismatch`; a provider that is unreachable right now fails the job
  * so it is tried again rather than approving on a guess.
  */
-async function providerPreview(deps: PolicyDeps, recordId: string): Promise<BillingPreview | null> {
+export async function providerPreview(deps: PolicyDeps, recordId: string): Promise<BillingPreview | null> {
   const billing = deps.billing;
   if (!billing?.preview) return null;
   const adjustment = await deps.store.transaction(async (uow) => {
     const record = await uow.records.get(recordId);
-    if (!record || record.state !== 'submitted') return null;
-    const account = await uow.accounts.get(record.account_id);
-    if (!account) return null;
-    const targetId = record.subtype === 'merge' ? (record.details.merge as { target_account_id?: string } | undefined)?.target_account_id : undefined;
-    const target = targetId ? await uow.accounts.get(targetId) : null;
-    const main = billingEffectsFor(record, account, deps.catalog, target).find((e) => e.key === 'apply');
-    return main ? adjustmentFor(record, account, main, 'apply', 'apply') : null;
+    return record ? previewAdjustmentIn(uow, deps, record) : null;
   });
-  if (!adjustment) return null;
+  return adjustment ? previewOf(billing, adjustment) : null;
+}
+
+/** The adjustment a preview is asked for (the record's main effect), or null when there is none to ask about. */
+export async function previewAdjustmentIn(uow: UnitOfWork, deps: Pick<PolicyDeps, 'catalog'>, record: LifecycleRecord): Promise<BillingAdjustment | null> {
+  if (record.state !== 'submitted') return null;
+  const account = await uow.accounts.get(record.account_id);
+  if (!account) return null;
+  const targetId = record.subtype === 'merge' ? (record.details.merge as { target_account_id?: string } | undefined)?.target_account_id : undefined;
+  const target = targetId ? await uow.accounts.get(targetId) : null;
+  const main = billingEffectsFor(record, account, deps.catalog, target).find((e) => e.key === 'apply');
+  return main ? adjustmentFor(record, account, main, 'apply', 'apply') : null;
+}
+
+/** Asks the provider for its figure; one that cannot preview this record says why (a `provider_amount_mismatch` flag follows). */
+export async function previewOf(billing: BillingProvider, adjustment: BillingAdjustment): Promise<BillingPreview | null> {
+  if (!billing.preview) return null;
   try {
     const preview = await billing.preview(adjustment);
     return preview.amount || preview.outstanding || preview.unavailable ? preview : null;

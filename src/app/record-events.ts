@@ -38,7 +38,7 @@ export function followUpsOf(record: LifecycleRecord, previous: State | null): Ou
   }
   switch (record.state) {
     case 'submitted':
-      out.push({ topic: TOPICS.policyEvaluate, key: `policy.${v}`, payload: { record_id: record.id } });
+      out.push({ topic: TOPICS.recordAdvance, key: `advance.${v}`, payload: { record_id: record.id } });
       break;
     case 'pending_approval':
       out.push({ topic: TOPICS.approvalRequest, key: `approval-request.${v}`, payload: { record_id: record.id, kind: 'initial' } });

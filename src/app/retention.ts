@@ -35,16 +35,16 @@ const planName = (deps: Pick<AppDeps, 'catalog'>) => (id: string) => findPlan(de
  * In the policy step (its transaction, the record locked): a request whose kind and reason call
  * for a retention offer, and that has no answer yet, is held. The first time, the offer is
  * recorded on it (`record.offer_retention`: the offer as made, so a later policy edit does not
- * change what the customer was offered). Returns true while it waits.
+ * change what the customer was offered). Returns the record while it waits, null when it goes on.
  */
-export async function holdForRetentionOffer(uow: UnitOfWork, deps: Pick<RetentionDeps, 'policy' | 'catalog'>, record: LifecycleRecord, now: Date): Promise<boolean> {
+export async function holdForRetentionOffer(uow: UnitOfWork, deps: Pick<RetentionDeps, 'policy' | 'catalog'>, record: LifecycleRecord, now: Date): Promise<LifecycleRecord | null> {
   const state = offerState(record);
-  if (state && state.outcome !== 'pending') return false;
+  if (state && state.outcome !== 'pending') return null;
   const rule = retentionRuleFor(deps.policy.retention, record);
-  if (!rule) return false;
-  if (state?.outcome === 'pending' && (await uow.audit.latestForRecord(record.id, 'record.offer_retention'))) return true;
+  if (!rule) return null;
+  if (state?.outcome === 'pending' && (await uow.audit.latestForRecord(record.id, 'record.offer_retention'))) return record;
   const offer = describeOffer(rule.offer, planName(deps));
-  await transitionIn(uow, now, {
+  const { record: held } = await transitionIn(uow, now, {
     recordId: record.id,
     event: 'offer_retention',
     actor: systemActor('policy'),
@@ -52,7 +52,7 @@ export async function holdForRetentionOffer(uow: UnitOfWork, deps: Pick<Retentio
     patch: { details: { ...record.details, retention_offer: { offer, outcome: 'pending' } } },
     data: { rule: rule.name, offer: rule.offer, offer_text: offer },
   });
-  return true;
+  return held;
 }
 
 export interface RetentionAnswer {
@@ -115,7 +115,7 @@ export async function recordRetentionAnswer(deps: RetentionDeps, answer: Retenti
         expectedVersion: record.version,
         patch: { details: details('declined') },
         data: { offer, ...(note ? { note } : {}), ...(due ? { win_back_due: due.toISOString(), win_back_via: win!.via } : {}) },
-        messages: (r) => (due ? [winBackMessage(r, due)] : []),
+        messages: (r) => (due ? [winBackMessage(r, due, win!.via)] : []),
       });
       return { record: next, linked: null, discountPeriods: 0 };
     }
@@ -154,8 +154,9 @@ export async function recordRetentionAnswer(deps: RetentionDeps, answer: Retenti
   });
 }
 
-const winBackMessage = (record: LifecycleRecord, due: Date): OutboxMessage => ({
-  topic: TOPICS.retentionWinBack,
+/** On the queue of the system it calls: a Zendesk ticket, or a Slack reminder. */
+const winBackMessage = (record: LifecycleRecord, due: Date, via: 'zendesk' | 'slack'): OutboxMessage => ({
+  topic: via === 'zendesk' ? TOPICS.retentionWinBackTicket : TOPICS.retentionWinBackReminder,
   key: `retention-winback.${record.id}`,
   payload: { record_id: record.id },
   available_at: due.toISOString(),

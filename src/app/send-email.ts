@@ -69,7 +69,9 @@ export function customerRecipients(account: { readonly contacts: readonly string
  * power cut) between the 250 and that commit, a single UPDATE: then the lease expires and the
  * email is sent again, with the same Message-ID so mail systems can recognise the duplicate.
  */
-export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outcome: EmailOutcome): Promise<EmailResult> {
+export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outcome: EmailOutcome, opts: { outboxKey?: string } = {}): Promise<EmailResult> {
+  // The job's outbox row completes in the last transaction of every path.
+  const done = (uow: UnitOfWork) => (opts.outboxKey ? uow.outbox.complete([opts.outboxKey]) : Promise.resolve());
   const key = `email.${recordId}.${outcome}`;
   const messageId = `<${recordId}.${outcome}@${deps.messageIdDomain}>`;
   const prepared = await deps.store.transaction(async (uow) => {
@@ -103,6 +105,7 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
             data: { outcome, reason: 'the account has no contact' },
           },
         ]);
+        await done(uow);
       });
       return 'skipped_no_recipient';
     }
@@ -128,10 +131,16 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
     // One statement, straight after the server's 250: the window in which a crash would send
     // this email again is as short as it can be.
     await markSentUntilCommitted(deps, () => deps.store.transaction((uow) => uow.emails.markSent(key, sent.response, rendered.subject)));
-    await deps.store.transaction((uow) => finish(uow, deps, prepared.record, key, outcome));
+    await deps.store.transaction(async (uow) => {
+      await finish(uow, deps, prepared.record, key, outcome);
+      await done(uow);
+    });
     return 'sent';
   }
-  await deps.store.transaction((uow) => finish(uow, deps, prepared.record, key, outcome));
+  await deps.store.transaction(async (uow) => {
+    await finish(uow, deps, prepared.record, key, outcome);
+    await done(uow);
+  });
   return 'already_sent';
 }
 

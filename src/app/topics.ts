@@ -1,15 +1,22 @@
 /**
- * Outbox topics. Each outbox row becomes exactly one job on the queue of the same name, with the
- * row's key as its job id (BullMQ ids may not contain ':', so keys use '.').
+ * Outbox topics. Each outbox row becomes one job named after its topic, on the queue of the
+ * outside system it talks to (src/jobs/queues.ts), with the row's key as its job id (BullMQ ids
+ * may not contain ':', so keys use '.'), except ticket syncs, whose job id is the record's.
  */
 export const TOPICS = {
   /** Read a ticket from the Zendesk API and ingest it (event webhooks carry no field values). */
   zendeskFetch: 'zendesk.fetch',
-  /** Bring the ticket's internal note and tags in line with the record. */
+  /** Bring the ticket's internal note and tags in line with the record (one job per record at a time). */
   zendeskSync: 'zendesk.sync',
   /** A note on a ticket that has no record (a request whose kind could not be told). */
   zendeskNote: 'zendesk.note',
-  /** Compute risk flags and apply the approval policy to a submitted record. */
+  /**
+   * Everything that touches only our database, in one transaction: risk flags and the approval
+   * policy for a submitted record, and, when it is auto-approved and billing is the built-in
+   * ledger, the ledger posting and the move to applied.
+   */
+  recordAdvance: 'record.advance',
+  /** What `record.advance` was called before; rows queued under this name still run (same processor). */
   policyEvaluate: 'policy.evaluate',
   /** Post (or re-post, as a reminder or escalation) the approval request in Slack. */
   approvalRequest: 'approval.request',
@@ -25,8 +32,10 @@ export const TOPICS = {
   slackAlert: 'slack.alert',
   /** File the goodwill credit of one period of an accepted retention discount, once the period has ended. */
   retentionCredit: 'retention.credit',
-  /** Create the win-back follow-up (Zendesk ticket or Slack reminder) of a terminated account whose offer was declined. */
-  retentionWinBack: 'retention.winback',
+  /** Create the win-back ticket in Zendesk for a terminated account whose offer was declined (policy `win_back.via: zendesk`). */
+  retentionWinBackTicket: 'retention.winback_ticket',
+  /** Post the win-back reminder in Slack for a terminated account whose offer was declined (policy `win_back.via: slack`). */
+  retentionWinBackReminder: 'retention.winback_reminder',
   /** Look for overdue records (a repeating job, not fed by the outbox). */
   watchdogScan: 'watchdog.scan',
 } as const;

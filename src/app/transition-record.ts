@@ -14,6 +14,12 @@ export interface TransitionRequest extends Omit<TransitionContext, 'now'> {
   readonly expectedVersion?: number;
   /** Extra outbox messages that must commit with this change. */
   readonly messages?: (record: LifecycleRecord) => readonly OutboxMessage[];
+  /**
+   * Queue the follow-ups of the new state (default true). A use-case that moves a record through
+   * several states in one transaction turns them off for the states it passes through and queues
+   * those of the state it ends in, so no job runs for a state the record has already left.
+   */
+  readonly followUps?: boolean;
 }
 
 export interface TransitionOutcome {
@@ -35,7 +41,7 @@ export async function transitionIn(uow: UnitOfWork, now: Date, req: TransitionRe
   const { record, events } = transition(current, req.event, { ...req, now });
   await uow.records.update(record, current.version);
   const appended = await uow.audit.append(events);
-  await uow.outbox.add([...followUpsOf(record, current.state), ...(req.messages?.(record) ?? [])]);
+  await uow.outbox.add([...(req.followUps === false ? [] : followUpsOf(record, current.state)), ...(req.messages?.(record) ?? [])]);
   return { record, events: appended };
 }
 

@@ -79,7 +79,15 @@ const EnvSchema = z.object({
   JOB_LOCK_DURATION_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1000).max(600_000).default(30_000)),
   OUTBOX_RECONCILE_INTERVAL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(3_600_000).default(15_000)),
   OUTBOX_RECONCILE_AFTER_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(3_600_000).default(30_000)),
-  QUEUE_PREFIX: z.preprocess(emptyToUndefined, z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'letters, digits, - and _ only').default('ld')),
+  QUEUE_PREFIX: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^(\{[A-Za-z0-9_-]{1,40}\}|[A-Za-z0-9_-]{1,40})$/, 'letters, digits, - and _ only, optionally in braces as a Redis Cluster hash tag ({ld})')
+      .default('{ld}'),
+  ),
+  REDIS_CLUSTER: z.preprocess(emptyToUndefined, z.enum(['true', 'false']).default('false').transform((v) => v === 'true')),
+  ZENDESK_RATE_LIMIT_PER_MIN: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(100_000).default(400)),
   CATALOG_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'catalog.example.json'))),
   POLICY_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'policy.example.json'))),
   API_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, 'expected at least 16 characters').optional()),
@@ -159,7 +167,12 @@ export interface Config {
   };
   readonly jobs: {
     readonly concurrency: number;
+    /** Redis key prefix of the queues; a hash tag (`{ld}`) so one setting works on a Redis Cluster. */
     readonly queuePrefix: string;
+    /** REDIS_URL is a node of a Redis Cluster. */
+    readonly redisCluster: boolean;
+    /** Zendesk API calls per minute across every worker (the plan's published limit; Professional: 400). */
+    readonly zendeskRatePerMin: number;
     /** How long a worker holds a job before another may take it over (a crashed worker's job returns after this). */
     readonly lockDurationMs: number;
     readonly reconcileIntervalMs: number;
@@ -273,6 +286,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     jobs: {
       concurrency: e.WORKER_CONCURRENCY,
       queuePrefix: e.QUEUE_PREFIX,
+      redisCluster: e.REDIS_CLUSTER,
+      zendeskRatePerMin: e.ZENDESK_RATE_LIMIT_PER_MIN,
       lockDurationMs: e.JOB_LOCK_DURATION_MS,
       reconcileIntervalMs: e.OUTBOX_RECONCILE_INTERVAL_MS,
       reconcileAfterMs: e.OUTBOX_RECONCILE_AFTER_MS,

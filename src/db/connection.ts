@@ -17,6 +17,13 @@ export interface DbOptions {
   readonly poolMax?: number;
   /** Milliseconds a query may run before PostgreSQL cancels it. */
   readonly statementTimeoutMs?: number;
+  /**
+   * Milliseconds a connection may sit idle inside an open transaction before PostgreSQL ends the
+   * session (`idle_in_transaction_session_timeout`). Transactions here only ever wait on the
+   * database itself, never on a network call, so the service sets this low: a regression that
+   * calls an outside API inside a transaction fails loudly instead of parking connections.
+   */
+  readonly idleInTransactionTimeoutMs?: number;
   /** Milliseconds to wait for a pooled connection before failing (and answering 503). */
   readonly acquireTimeoutMs?: number;
   /** Where Knex's own warnings go (pool and connection errors); default Knex's console output. */
@@ -29,7 +36,7 @@ export interface DbOptions {
 }
 
 export function createDb(databaseUrl: string, opts: DbOptions = {}): Knex {
-  const { poolMax = 10, statementTimeoutMs = 15_000, acquireTimeoutMs = 10_000, logger, restrictedRoleOnly = false } = opts;
+  const { poolMax = 10, statementTimeoutMs = 15_000, acquireTimeoutMs = 10_000, logger, restrictedRoleOnly = false, idleInTransactionTimeoutMs } = opts;
   // Knex passes a message (or an Error); only its text is logged, never bindings.
   const text = (m: unknown) => (m instanceof Error ? m.message : String(m));
   return knexFactory({
@@ -44,7 +51,12 @@ export function createDb(databaseUrl: string, opts: DbOptions = {}): Knex {
         }
       : {}),
     client: 'pg',
-    connection: { connectionString: databaseUrl, statement_timeout: statementTimeoutMs, connectionTimeoutMillis: 5_000 },
+    connection: {
+      connectionString: databaseUrl,
+      statement_timeout: statementTimeoutMs,
+      connectionTimeoutMillis: 5_000,
+      ...(idleInTransactionTimeoutMs ? { idle_in_transaction_session_timeout: idleInTransactionTimeoutMs } : {}),
+    },
     pool: {
       min: 0,
       max: poolMax,

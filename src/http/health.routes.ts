@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
-import type { Redis } from 'ioredis';
 import type { Metrics } from '../observability/metrics';
 import { RETRY_AFTER } from './errors';
 
@@ -13,7 +12,7 @@ const within = <T>(ms: number, p: Promise<T>): Promise<T> =>
     );
   });
 
-export function healthRoutes(app: FastifyInstance, deps: { db: Knex; redis: Redis; metrics: Metrics }): void {
+export function healthRoutes(app: FastifyInstance, deps: { db: Knex; redis: { ping(): Promise<unknown> }; metrics: Metrics }): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_req, reply) => {

@@ -1,7 +1,6 @@
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
-import type { Redis } from 'ioredis';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AppDeps } from '../app/deps';
@@ -16,7 +15,7 @@ import { apiRoutes } from './api.routes';
 
 export interface HttpDeps {
   readonly db: Knex;
-  readonly redis: Redis;
+  readonly redis: { ping(): Promise<unknown> };
   readonly app: AppDeps;
   readonly logger: Logger;
   readonly metrics: Metrics;

@@ -1,17 +1,13 @@
 import type { Knex } from 'knex';
 import pg from 'pg';
+import type { JobsOptions } from 'bullmq';
 import type { Logger } from '../observability/logger';
 import type { Topic } from '../app/topics';
-import { ALL_TOPICS } from '../app/topics';
-import type { QueueRegistry } from './queues';
-
-interface OutboxRow {
-  id: string;
-  topic: string;
-  key: string;
-  payload: Record<string, unknown>;
-  available_at: Date;
-}
+import { ALL_TOPICS, TOPICS } from '../app/topics';
+import { OutboxQueue } from '../db/outbox.repository';
+import type { OutboxRow } from '../db/outbox.repository';
+import { jobIdOf, queueOf } from './queues';
+import type { QueueName, QueueRegistry } from './queues';
 
 export interface RelayOptions {
   /** Rows moved per transaction. */
@@ -41,58 +37,48 @@ export class OutboxRelay {
   private pending: Promise<void> | null = null;
   private again = false;
   private readonly opts: Required<RelayOptions>;
+  private readonly outbox: OutboxQueue;
 
   constructor(
-    private readonly db: Knex,
+    db: Knex,
     private readonly queues: QueueRegistry,
     private readonly logger: Logger,
     private readonly databaseUrl: string,
     opts: RelayOptions = {},
   ) {
     this.opts = { batchSize: 500, pollMs: 1000, reconcileEveryMs: 15_000, reconcileAfterMs: 30_000, topicDelayMs: {}, ...opts };
+    this.outbox = new OutboxQueue(db);
   }
 
   /** Publishes one batch of due rows; returns how many were published. */
   async publishBatch(): Promise<number> {
-    return this.db.transaction(async (trx) => {
-      const rows: OutboxRow[] = await trx('outbox')
-        .select('id', 'topic', 'key', 'payload', 'available_at')
-        .whereNull('published_at')
-        .orderBy('id')
-        .limit(this.opts.batchSize)
-        .forUpdate()
-        .skipLocked();
-      if (rows.length === 0) return 0;
-      await this.enqueue(rows);
-      await trx('outbox').whereIn('id', rows.map((r) => r.id)).update({ published_at: trx.fn.now(), attempts: trx.raw('attempts + 1') });
-      return rows.length;
-    });
+    return this.outbox.publishBatch(this.opts.batchSize, (rows) => this.enqueue(rows));
   }
 
   private async enqueue(rows: OutboxRow[]): Promise<void> {
     const now = Date.now();
-    const byTopic = new Map<Topic, OutboxRow[]>();
+    const byQueue = new Map<QueueName, { name: Topic; data: Record<string, unknown>; opts: JobsOptions }[]>();
     for (const r of rows) {
       if (!ALL_TOPICS.includes(r.topic as Topic)) {
         this.logger.error({ outbox_id: r.id, topic: r.topic }, 'outbox row has an unknown topic; left for an operator');
         continue;
       }
-      const list = byTopic.get(r.topic as Topic) ?? [];
-      list.push(r);
-      byTopic.set(r.topic as Topic, list);
+      const topic = r.topic as Topic;
+      const least = this.opts.topicDelayMs[topic] ?? 0;
+      const list = byQueue.get(queueOf(topic)) ?? [];
+      list.push({
+        name: topic,
+        data: r.payload,
+        opts: {
+          jobId: jobIdOf(topic, r.key, r.payload),
+          delay: Math.max(least, new Date(r.available_at).getTime() - now),
+          // A ticket sync's id is its record's: gone once finished, so the record's next change can add it again.
+          ...(topic === TOPICS.zendeskSync ? { removeOnComplete: true, removeOnFail: true } : {}),
+        },
+      });
+      byQueue.set(queueOf(topic), list);
     }
-    await Promise.all(
-      [...byTopic].map(([topic, list]) => {
-        const least = this.opts.topicDelayMs[topic] ?? 0;
-        return this.queues.get(topic).addBulk(
-          list.map((r) => ({
-            name: topic,
-            data: r.payload,
-            opts: { jobId: r.key, delay: Math.max(least, new Date(r.available_at).getTime() - now) },
-          })),
-        );
-      }),
-    );
+    await Promise.all([...byQueue].map(([queue, list]) => this.queues.get(queue).addBulk(list)));
   }
 
   /** Publishes until nothing is due. */
@@ -113,19 +99,12 @@ export class OutboxRelay {
     let readded = 0;
     let after = '0';
     for (;;) {
-      const rows: OutboxRow[] = await this.db('outbox')
-        .select('id', 'topic', 'key', 'payload', 'available_at')
-        .whereNotNull('published_at')
-        .whereNull('completed_at')
-        .where('published_at', '<', new Date(Date.now() - olderThanMs))
-        .where('id', '>', after)
-        .orderBy('id')
-        .limit(this.opts.batchSize);
+      const rows = await this.outbox.inFlight(new Date(Date.now() - olderThanMs), after, this.opts.batchSize);
       if (rows.length === 0) return readded;
       after = rows[rows.length - 1]!.id;
       const known = rows.filter((r) => ALL_TOPICS.includes(r.topic as Topic));
       // One state lookup per row ('unknown' when Redis lost the job), all of the batch at once.
-      const states = await Promise.all(known.map((r) => this.queues.get(r.topic as Topic).getJobState(r.key)));
+      const states = await Promise.all(known.map((r) => this.queues.get(r.topic as Topic).getJobState(jobIdOf(r.topic, r.key, r.payload))));
       const missing: OutboxRow[] = [];
       for (const [i, r] of known.entries()) {
         const state = states[i];
@@ -134,7 +113,7 @@ export class OutboxRelay {
           // Finished in Redis but not in PostgreSQL: BullMQ gave up on it outside our processor
           // (a job whose workers kept crashing), or a worker died between the two. Run it again;
           // processors are idempotent.
-          await this.queues.get(r.topic as Topic).remove(r.key).catch(() => undefined);
+          await this.queues.get(r.topic as Topic).remove(jobIdOf(r.topic, r.key, r.payload)).catch(() => undefined);
           missing.push(r);
         }
       }

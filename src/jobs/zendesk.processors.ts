@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { TOPICS } from '../app/topics';
 import type { Topic } from '../app/topics';
 import { ingestTicket } from '../app/ingest-ticket';
-import { syncTicket } from '../app/sync-ticket';
+import { syncTicketRun } from '../app/sync-ticket';
 import type { AppDeps } from '../app/deps';
 import type { FieldLabels } from '../app/ticket-view';
 import type { FieldMap } from '../integrations/zendesk/field-map';
@@ -22,6 +22,8 @@ export interface ZendeskProcessorDeps {
   readonly fieldMap: FieldMap;
   readonly labels: FieldLabels;
   readonly solveOnConfirm: boolean;
+  /** How long a re-armed sync waits (the same debounce as a new one). */
+  readonly syncDelayMs?: number;
 }
 
 /** Reading tickets that event webhooks only named, and keeping tickets in line with their records. */
@@ -36,9 +38,14 @@ export function zendeskProcessors(deps: ZendeskProcessorDeps): Partial<Record<To
       const outcome = await ingestTicket({ ...deps.app, labels: deps.labels }, intake);
       ctx.logger.info({ ticket_id, status: outcome.status }, 'ticket read from Zendesk and ingested');
     },
-    [TOPICS.zendeskSync]: async (payload) => {
+    [TOPICS.zendeskSync]: async (payload, ctx) => {
       const { record_id } = parsePayload(RecordPayload, payload, TOPICS.zendeskSync);
-      await syncTicket({ store: deps.app.store, helpdesk: deps.client, labels: deps.labels, solveOnConfirm: deps.solveOnConfirm, reasonCodes: reasonCodes() }, record_id);
+      const run = await syncTicketRun({ store: deps.app.store, helpdesk: deps.client, labels: deps.labels, solveOnConfirm: deps.solveOnConfirm, reasonCodes: reasonCodes() }, record_id);
+      ctx.logger.debug({ record_id, outcome: run.outcome, behind: run.behind }, 'ticket synced');
+      // The record moved on while Zendesk was called; a change queued meanwhile found this job
+      // running and added nothing, so this job runs again (its id stays the record's).
+      if (run.behind) await ctx.rearm(deps.syncDelayMs ?? 0);
+      return 'completed';
     },
     [TOPICS.zendeskNote]: async (payload) => {
       const { ticket_id, note, tags } = parsePayload(NotePayload, payload, TOPICS.zendeskNote);

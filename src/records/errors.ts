@@ -62,3 +62,23 @@ export class StatusRefusedError extends AppError {
     this.name = 'StatusRefusedError';
   }
 }
+
+/**
+ * An outside system asked us to slow down (HTTP 429, or a quota used up). Nothing was done; the
+ * same call may be made again after `retryAfterMs`. Clients never wait themselves: the job worker
+ * turns this into the queue's delay (BullMQ's rate limiter), so no attempt is used up and no
+ * connection or transaction is held while waiting.
+ */
+export class RateLimitedError extends AppError {
+  constructor(
+    /** Which system: 'zendesk', 'slack', 'stripe', 'billing'. */
+    readonly system: string,
+    /** How long to wait before the next call (the Retry-After header, or a default backoff). */
+    readonly retryAfterMs: number,
+    message: string,
+    cause?: unknown,
+  ) {
+    super('provider_failed', message, { retryable: true, cause, details: { retry_after_ms: retryAfterMs } });
+    this.name = 'RateLimitedError';
+  }
+}

@@ -120,6 +120,14 @@ export interface AuditAppender {
 
 export interface OutboxWriter {
   add(messages: readonly OutboxMessage[]): Promise<void>;
+  /**
+   * Marks these rows done (published too, if the relay had not got to them) in the caller's
+   * transaction, so a job's outbox row completes in the job's last transaction. `error` is kept
+   * for a job that was given up.
+   */
+  complete(keys: readonly string[], error?: string | null): Promise<void>;
+  /** Marks done every open ticket-sync row of a record up to `version` (one sync covers them all). */
+  completeTicketSyncs(recordId: string, version: number): Promise<void>;
 }
 
 /** What the database knows about a record's account and agent that its risk flags depend on. */
@@ -173,9 +181,10 @@ export interface TicketSyncState {
 }
 
 export interface TicketSyncRepository {
-  /** Reads and locks the record's sync state until the transaction ends. */
-  getForUpdate(recordId: string): Promise<TicketSyncState | null>;
-  save(state: TicketSyncState & { tags: readonly string[] }): Promise<void>;
+  /** What the ticket last showed (no lock: the Zendesk call that follows runs outside any transaction). */
+  get(recordId: string): Promise<TicketSyncState | null>;
+  /** Saves the state unless a newer version is already saved; false when it was (nothing written). */
+  saveIfNewer(state: TicketSyncState & { tags: readonly string[] }): Promise<boolean>;
 }
 
 /** What billing must do for one effect of a record. Amounts come from the domain, in minor units. */
@@ -240,6 +249,13 @@ export interface ProviderAccountState {
 /** Failures are AppError('provider_failed', …, { retryable }). */
 export interface BillingProvider {
   readonly name: 'ledger' | 'stripe' | 'webhook';
+  /**
+   * True when the provider is our own database (the ledger): `applyAdjustment` and `preview` call
+   * nothing outside it, so they may run inside a transaction, and a record is applied in the
+   * transaction that approves it. A remote provider is called between transactions, in a job of
+   * its own.
+   */
+  readonly local?: boolean;
   /** Carries out one effect; idempotent per `adjustment.idempotencyKey`. */
   applyAdjustment(adjustment: BillingAdjustment): Promise<BillingResult>;
   /**

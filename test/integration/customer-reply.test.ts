@@ -39,7 +39,7 @@ afterAll(async () => {
 });
 
 const templates = EmailTemplates.load(path.resolve(__dirname, '..', '..', 'templates', 'email'));
-const client = () => new ZendeskClient({ baseUrl: zendesk.apiUrl, email: 'bot@support.example', apiToken: 'zd-token', sleep: async () => undefined });
+const client = () => new ZendeskClient({ baseUrl: zendesk.apiUrl, email: 'bot@support.example', apiToken: 'zd-token' });
 const deps = (over: Partial<EmailDeps> = {}): EmailDeps => ({ ...buildDeps(t.db), sender: replying, renderer: templates, messageIdDomain: 'lifecycle-desk', ...over });
 
 async function recordFor(ticket: number, requester: string): Promise<string> {
@@ -99,7 +99,7 @@ describe('EMAIL_CHANNEL=zendesk_comment', () => {
 
   it('a comment Zendesk cannot take now (429) is released for the job to retry, then posted once', async () => {
     const id = await recordFor(7704, 'ops@loop.example');
-    const impatient = new ZendeskClient({ baseUrl: zendesk.apiUrl, email: 'bot@support.example', apiToken: 'zd-token', maxAttempts: 1, sleep: async () => undefined });
+    const impatient = new ZendeskClient({ baseUrl: zendesk.apiUrl, email: 'bot@support.example', apiToken: 'zd-token', maxAttempts: 1 });
     zendesk.failNext({ status: 429, retryAfter: 1 });
     await expect(sendCustomerEmail(deps({ publicReplies: impatient }), id, 'scheduled')).rejects.toMatchObject({ options: { retryable: true } });
     expect((await t.db('email_deliveries').where({ key: `email.${id}.scheduled` }).first()).status).toBe('pending');

@@ -81,8 +81,8 @@ it('one batch creates records for several accounts with one intact audit chain p
   ]);
   expect(await countRows(t.db, 'outbox', { topic: 'zendesk.fetch', key: 'zendesk-fetch.k-103' })).toBe(1);
   expect(await t.db('outbox').where({ topic: 'zendesk.note' }).whereRaw("payload->>'ticket_id' = 'b-105'")).toHaveLength(1);
-  // The follow-ups of each created record (ticket sync; policy for submitted ones) committed with it.
-  expect(await countRows(t.db, 'outbox', { topic: 'policy.evaluate' })).toBe(2);
+  // The follow-ups of each created record (ticket sync; record.advance for submitted ones) committed with it.
+  expect(await countRows(t.db, 'outbox', { topic: 'record.advance' })).toBe(2);
 
   // The same batch again is a replay: nothing new anywhere.
   const again = await ingestTickets(deps, batch);

@@ -59,7 +59,7 @@ it('the API refuses an unknown reason with a 422 naming the allowed ones, and st
 it('the ticket is tagged lifecycle_reason_<code>, and a revised reason takes the old tag off', async () => {
   z.addTicket({ id: 8102, tags: ['lifecycle_request', 'lifecycle_reason_budget_cut'] });
   const o = await ingestTicket(deps(), ticketIntake('8102', 'k-8102', downgradeRequest('acc_acme', { reason_code: 'switched_to_competitor' })));
-  const helpdesk = new ZendeskClient({ baseUrl: z.apiUrl, email: 'bot@support.example', apiToken: 'zd-token', sleep: async () => undefined });
+  const helpdesk = new ZendeskClient({ baseUrl: z.apiUrl, email: 'bot@support.example', apiToken: 'zd-token' });
   await syncTicket({ store: deps().store, helpdesk, reasonCodes: allReasonCodes(reasons) }, o.record!.id);
   const tags = z.tickets.get(8102)!.tags;
   expect(tags).toContain('lifecycle_reason_switched_to_competitor');

@@ -112,9 +112,9 @@ describe('declined', () => {
     const r = await get(id);
     expect(r.state).toBe('submitted');
     expect(r.details.retention_offer).toEqual({ offer: 'a pause of 3 months', outcome: 'declined' });
-    const [win] = await outbox('retention.winback', id);
+    const [win] = await outbox('retention.winback_ticket', id);
     expect(new Date(win.available_at).getTime()).toBe(new Date(r.effective_at).getTime() + 30 * DAY);
-    expect((await outbox('policy.evaluate', id)).length).toBeGreaterThanOrEqual(2);
+    expect((await outbox('record.advance', id)).length).toBeGreaterThanOrEqual(2);
     expect((await evaluatePolicy(policyDeps(), id)).status).toBe('approval_requested');
     expect((await answer(id, { outcome: 'accepted', by: 'agent-1' })).statusCode).toBe(409);
   });
@@ -137,7 +137,7 @@ describe('accepted', () => {
     expect((await t.db('audit_events').where({ record_id: linked_record.id, type: 'retention.linked' }).first()).data.from_record_id).toBe(id);
     expect((await outbox('email.send', id)).map((m) => m.key)).toEqual([`email.${id}.cancelled`]);
     // The downgrade goes through the policy like any other.
-    expect((await outbox('policy.evaluate', linked_record.id)).length).toBe(1);
+    expect((await outbox('record.advance', linked_record.id)).length).toBe(1);
   });
 
   it('a pause: a suspension reviewed three months on', async () => {
@@ -184,7 +184,7 @@ describe('accepted', () => {
 
 describe('the win-back follow-up', () => {
   const zendeskChannel = (): WinBackChannel => {
-    const client = new ZendeskClient({ baseUrl: zendesk.apiUrl, email: 'bot@support.example', apiToken: 'zd-token', sleep: async () => undefined });
+    const client = new ZendeskClient({ baseUrl: zendesk.apiUrl, email: 'bot@support.example', apiToken: 'zd-token' });
     return { via: 'zendesk', createFollowUp: (f) => client.createFollowUpTicket({ key: f.key, subject: f.subject, body: f.body, tags: ['lifecycle_winback'] }) };
   };
 

@@ -21,7 +21,7 @@ afterAll(async () => {
   await t.destroy();
 });
 
-const helpdesk = () => new ZendeskClient({ baseUrl: z.apiUrl, email: 'bot@support.example', apiToken: 'zd-token', sleep: async () => undefined });
+const helpdesk = () => new ZendeskClient({ baseUrl: z.apiUrl, email: 'bot@support.example', apiToken: 'zd-token' });
 
 /** A record of this ticket, moved straight to `confirmed` (the customer has been emailed). */
 async function confirmedRecord(ticket: number): Promise<string> {

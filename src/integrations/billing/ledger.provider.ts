@@ -15,6 +15,7 @@ export { LEDGER_ACCOUNTS };
  */
 export class LedgerBillingProvider implements BillingProvider {
   readonly name = 'ledger' as const;
+  readonly local = true;
   private readonly ledger: KnexLedgerRepository;
 
   constructor(private readonly db: Knex) {

@@ -1,7 +1,7 @@
 import { createClient } from 'node-zendesk';
 import type { ZendeskClient as NodeZendesk } from 'node-zendesk';
 import { retryAfterMs } from '../http/retry-after';
-import { AppError, StatusRefusedError } from '../../records/errors';
+import { AppError, RateLimitedError, StatusRefusedError } from '../../records/errors';
 import type { Helpdesk, PublicReplyChannel, TicketUpdate } from '../../records/ports';
 import { ticketSnapshotFromApi } from './payload';
 import type { ApiTicket, TicketSnapshot } from './payload';
@@ -14,9 +14,12 @@ export interface ZendeskClientOptions {
   readonly apiToken: string;
   /** Per request. */
   readonly timeoutMs?: number;
-  /** Attempts within one call before giving the failure back to the job (which retries later). */
+  /**
+   * Attempts within one call for a 5xx or network failure, made at once (never after a sleep)
+   * before the failure goes back to the job, whose queue retries it later. Default 1. A 429 is
+   * never retried here: it becomes a RateLimitedError and the queue waits.
+   */
   readonly maxAttempts?: number;
-  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 /** What an HTTP failure looked like, carried out of node-zendesk's transport. */
@@ -46,7 +49,8 @@ function validationReasons(details: unknown): string[] {
   return out.slice(0, 5);
 }
 
-const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Used when a 429 carries no Retry-After (Zendesk's own answers always carry one). */
+const DEFAULT_RETRY_AFTER_MS = 10_000;
 
 /**
  * node-zendesk turns a 429 into a generic error and treats statuses it does not know (502, 504…)
@@ -82,13 +86,13 @@ function transport(timeoutMs: number) {
 /**
  * The Zendesk side of Lifecycle Desk: read a ticket (with its requester), and update one in a
  * single request (private note, tags, status). Honours 429 Retry-After, retries 5xx and network
- * errors with capped exponential backoff, and reports what is left as AppError('provider_failed')
- * with `retryable`, never with credentials or customer addresses in the message.
+ * errors, and reports what is left as AppError('provider_failed') with `retryable`, never with
+ * credentials or customer addresses in the message. It never sleeps: a 429 becomes a
+ * RateLimitedError carrying Retry-After, and the job's queue waits (see src/jobs/worker.ts).
  */
 export class ZendeskClient implements Helpdesk, PublicReplyChannel {
   private readonly reader: NodeZendesk;
   private readonly writer: NodeZendesk;
-  private readonly sleep: (ms: number) => Promise<void>;
   private readonly maxAttempts: number;
 
   constructor(opts: ZendeskClientOptions) {
@@ -104,8 +108,7 @@ export class ZendeskClient implements Helpdesk, PublicReplyChannel {
     this.reader = createClient(base);
     this.writer = createClient(base);
     this.reader.tickets.setSideLoad(['users']);
-    this.sleep = opts.sleep ?? realSleep;
-    this.maxAttempts = opts.maxAttempts ?? 4;
+    this.maxAttempts = Math.max(1, opts.maxAttempts ?? 1);
   }
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -115,20 +118,21 @@ export class ZendeskClient implements Helpdesk, PublicReplyChannel {
       } catch (err) {
         const http = err instanceof ZendeskHttpError ? err : null;
         const status = http?.status ?? (err as { statusCode?: number }).statusCode ?? null;
-        const retryable = status === null || status === 429 || status >= 500 || status === 408 || status === 409;
+        if (status === 429) {
+          const after = http?.retryAfterSeconds !== null && http?.retryAfterSeconds !== undefined ? Math.max(0, http.retryAfterSeconds * 1000) : DEFAULT_RETRY_AFTER_MS;
+          throw new RateLimitedError('zendesk', after, `Zendesk ${what}: rate limited (429), retry after ${Math.ceil(after / 1000)} s`, err);
+        }
+        const retryable = status === null || status >= 500 || status === 408 || status === 409;
         if (!retryable) {
           const detail = status === 404 ? 'not found (deleted, or the id is wrong)' : (http?.message ?? `Zendesk answered ${status}`);
           throw new AppError('provider_failed', `Zendesk ${what}: ${detail}`, { retryable: false, cause: err, details: { status } });
         }
         if (attempt >= this.maxAttempts) {
-          throw new AppError('provider_failed', `Zendesk ${what} failed after ${attempt} attempts: ${http?.message ?? (err as Error).message}`, {
+          throw new AppError('provider_failed', `Zendesk ${what} failed after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${http?.message ?? (err as Error).message}`, {
             retryable: true,
-            details: { status, retry_after_seconds: http?.retryAfterSeconds ?? null },
+            details: { status },
           });
         }
-        const backoff = Math.min(30_000, 500 * 2 ** (attempt - 1));
-        const wait = status === 429 && http?.retryAfterSeconds !== null && http?.retryAfterSeconds !== undefined ? http.retryAfterSeconds * 1000 : backoff;
-        await this.sleep(Math.min(wait, 60_000));
       }
     }
   }
