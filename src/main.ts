@@ -63,6 +63,7 @@ import { KnexWatchdogSource } from './db/watchdog.queries';
 import { auditCheckpointJob } from './jobs/audit-checkpoint';
 import { noteUnfileableTicket } from './app/note-ticket';
 import type { WinBackChannel } from './app/retention';
+import { retentionCatalogProblems } from './records/retention';
 import { CustomerLinks } from './app/customer-links';
 import { customerRoutes } from './http/customer.routes';
 import { retentionProcessors } from './jobs/retention.processors';
@@ -244,7 +245,12 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const logger = opts.logger ?? createLogger(config.logLevel);
   // Configuration files are read and validated before anything connects.
   const catalog = await configStep('CATALOG_FILE', () => loadCatalog(config));
-  const policy = await configStep('POLICY_FILE', () => loadPolicy(config));
+  const policy = await configStep('POLICY_FILE', () => {
+    const p = loadPolicy(config);
+    const problems = retentionCatalogProblems(p.retention, catalog);
+    if (problems.length) throw new ConfigError(problems.map((m) => `POLICY_FILE ${config.policyFile}: ${m}`));
+    return p;
+  });
   const fieldMap = await configStep('ZENDESK_FIELD_MAP_FILE', () => loadFieldMap(config));
   const reasons = await configStep('REASONS_FILE', () => loadReasons(config));
   const clocks = await configStep('CLOCKS_FILE', () => loadClocks(config));

@@ -181,3 +181,16 @@ const DAY_MS = 86_400_000;
 export function winBackDue(record: Pick<LifecycleRecord, 'effective_at'>, afterDays: number): Date | null {
   return record.effective_at ? new Date(Date.parse(record.effective_at) + afterDays * DAY_MS) : null;
 }
+
+/**
+ * What the retention section names that the catalog does not have (a downgrade offer's plan),
+ * checked at start-up with the catalog, so a typo stops the service instead of failing the
+ * first acceptance.
+ */
+export function retentionCatalogProblems(policy: RetentionPolicy | undefined, catalog: Catalog): string[] {
+  return (policy?.offers ?? []).flatMap((r, i) =>
+    r.offer.type === 'downgrade' && !findPlan(catalog, r.offer.to_plan)
+      ? [`retention.offers[${i}] "${r.name}": offer.to_plan: "${r.offer.to_plan}" is not a plan of the catalog; expected one of: ${catalog.plans.map((p) => p.id).join(', ')}`]
+      : [],
+  );
+}
