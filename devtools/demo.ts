@@ -167,7 +167,7 @@ export async function runDemo(io: DemoIo): Promise<number> {
     const now = Date.now();
     const admin = createDb(config.databaseUrl, { poolMax: 2 });
     const accounts = sampleAccounts(now).map((a) => AccountSchema.parse(a));
-    await importAccounts({ store: new KnexTransactionRunner(admin), clock: { now: () => new Date() } }, accounts);
+    await importAccounts({ store: new KnexTransactionRunner(admin), clock: { now: () => new Date() } }, accounts, { by: 'demo' });
     for (const s of SUPERVISORS) stack.slack.users.set(s.id, { id: s.id, email: s.email, name: s.name });
     stack.zendesk.users.set(1, { id: 1, name: 'Customer contact', email: 'ops@acme.example' });
     const tickets = sampleTickets(now);

@@ -30,6 +30,9 @@ import * as indexOpenOutboxByRecord from './20261202000100_index_open_outbox_by_
 import * as grantTicketRequests from './20261201000700_grant_ticket_requests';
 import * as addRetentionTransitions from './20261202000400_add_retention_transitions';
 import * as addAccountLocale from './20261202000410_add_account_locale';
+import * as createApiTokens from './20261202000600_create_api_tokens';
+import * as createPersonalData from './20261202000610_create_personal_data';
+import * as addPersonalDataRecord from './20261202000620_add_personal_data_record';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -67,6 +70,9 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261202000100_index_open_outbox_by_record': indexOpenOutboxByRecord,
   '20261202000400_add_retention_transitions': addRetentionTransitions,
   '20261202000410_add_account_locale': addAccountLocale,
+  '20261202000600_create_api_tokens': createApiTokens,
+  '20261202000610_create_personal_data': createPersonalData,
+  '20261202000620_add_personal_data_record': addPersonalDataRecord,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

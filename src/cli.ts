@@ -17,7 +17,8 @@ import { formatFromName, importAccounts, parseAccountsFile } from './app/import-
 import { retryRecord } from './app/apply-record';
 import { AppError } from './records/errors';
 import { DATE_INPUT_HINT, parseDateInput } from './records/dates';
-import { billingProvider, loadCatalog, loadClocks, loadReasons, startService, systemClock } from './main';
+import { billingProvider, loadCatalog, loadClocks, loadReasons, loadRetention, startService, systemClock, uuidIds } from './main';
+import { formatRetentionReport, purgeExpired } from './app/retention';
 import { runReport } from './app/reports';
 import { formatReport } from './app/report-format';
 import type { ReportFormat } from './app/report-format';
@@ -27,6 +28,12 @@ import { allowedReasons, zendeskReasonOptions } from './records/reasons';
 import { KINDS, SUBTYPES } from './records/kinds';
 import { formatReconcileJson, formatReconcileTable, reconcile } from './app/reconcile';
 import { KnexReconcileSource } from './db/reconcile.queries';
+import { createApiToken, revokeApiToken } from './app/api-tokens';
+import { KnexApiTokenStore } from './db/api-tokens.repository';
+import { eraseAccount, exportAccount } from './app/privacy';
+import { KnexPrivacyStore, KnexRetentionSource } from './db/privacy.repository';
+import { BullJobTraces } from './jobs/job-traces';
+import { QueueRegistry } from './jobs/queues';
 
 export interface CliIo {
   readonly stdout: (s: string) => void | Promise<void>;
@@ -264,8 +271,9 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .description('manage customer accounts')
     .command('import')
     .argument('<file>', 'CSV (with header) or JSON Lines file of accounts')
-    .description('load or update accounts; nothing is imported unless every row is valid')
-    .action(async (file: string) => {
+    .requiredOption('--by <who>', 'who imports (the actor of every account.imported event and of the records plan or status changes file)')
+    .description('load or update accounts; a changed plan or status files its record (policy and approval decide); nothing is imported unless every row is valid')
+    .action(async (file: string, opts: { by: string }) => {
       const c = cfg();
       const format = formatFromName(file);
       let content: string;
@@ -282,8 +290,125 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       }
       const db = createDb(c.databaseUrl, { poolMax: 2 });
       try {
-        const n = await importAccounts({ store: new KnexTransactionRunner(db), clock: systemClock }, parsed.accounts);
-        await io.stdout(`imported ${n} account(s) from ${file}\n`);
+        const result = await importAccounts(
+          { store: new KnexTransactionRunner(db), clock: systemClock, ids: uuidIds, catalog: loadCatalog(c), reasons: loadReasons(c) },
+          parsed.accounts,
+          { by: opts.by, lines: parsed.lines },
+        ).catch((err: unknown) => {
+          if (err instanceof AppError && err.code === 'validation_failed' && err.problems.length) {
+            io.stderr(`${file}: ${err.message}\n`);
+            throw new Exit(1);
+          }
+          throw err;
+        });
+        await io.stdout(`imported ${result.imported} account(s) from ${file}\n`);
+        for (const r of result.records) {
+          await io.stdout(`  line ${r.line}: ${r.account_id} changes ${r.kind === 'status_change' ? 'status' : 'plan'}: filed ${r.kind} (${r.subtype}) record ${r.record_id}, ${r.state}; the policy decides whether it needs approval\n`);
+        }
+      } finally {
+        await db.destroy();
+      }
+    });
+
+  const tokens = program.command('tokens').description('per-caller API tokens: each names its caller and role (agent, supervisor, finance, admin)');
+  tokens
+    .command('create')
+    .description('create a token and print it once (only its SHA-256 is stored)')
+    .requiredOption('--name <name>', 'who the token is for: the actor the audit trail records for its calls')
+    .requiredOption('--role <role>', 'agent, supervisor, finance or admin')
+    .option('--expires <when>', 'expiry: a date (YYYY-MM-DD), an ISO timestamp, or a duration such as 30d or 12h')
+    .option('--by <who>', 'who creates it (recorded in the audit trail)', 'cli')
+    .action(async (opts: { name: string; role: string; expires?: string; by: string }) => {
+      const db = createDb(cfg().databaseUrl, { poolMax: 2 });
+      try {
+        const { token, info } = await createApiToken({ tokens: new KnexApiTokenStore(db), clock: systemClock }, opts);
+        await io.stdout(`${token}\n`);
+        io.stderr(`created token ${info.id} for ${info.name} (${info.role}${info.expires_at ? `, expires ${info.expires_at}` : ', no expiry'}); it is shown only this once\n`);
+      } finally {
+        await db.destroy();
+      }
+    });
+  tokens
+    .command('revoke')
+    .argument('<token>', 'the token id or name (see tokens list)')
+    .option('--by <who>', 'who revokes it (recorded in the audit trail)', 'cli')
+    .description('revoke a token: every later call with it is refused (401)')
+    .action(async (token: string, opts: { by: string }) => {
+      const db = createDb(cfg().databaseUrl, { poolMax: 2 });
+      try {
+        const info = await revokeApiToken({ tokens: new KnexApiTokenStore(db), clock: systemClock }, { token, by: opts.by });
+        await io.stdout(`revoked token ${info.id} (${info.name}, ${info.role})\n`);
+      } finally {
+        await db.destroy();
+      }
+    });
+  tokens
+    .command('list')
+    .description('list tokens (never the tokens themselves): id, name, role, created, expires, revoked')
+    .action(async () => {
+      const db = createDb(cfg().databaseUrl, { poolMax: 2 });
+      try {
+        const now = Date.now();
+        const rows = await new KnexApiTokenStore(db).list();
+        const state = (t: (typeof rows)[number]) => (t.revoked_at ? `revoked ${t.revoked_at} by ${t.revoked_by}` : t.expires_at && Date.parse(t.expires_at) <= now ? `expired ${t.expires_at}` : t.expires_at ? `live until ${t.expires_at}` : 'live');
+        await io.stdout(rows.map((t) => `${t.id}\t${t.name}\t${t.role}\tcreated ${t.created_at} by ${t.created_by}\t${state(t)}\n`).join('') || 'no tokens\n');
+      } finally {
+        await db.destroy();
+      }
+    });
+
+  const privacy = program.command('privacy').description("a customer's personal data: erase it, or export it for a data-subject access request");
+  privacy
+    .command('erase')
+    .description("overwrite an account's personal data (contacts, names, free text, email subjects) and audit it as privacy.erased; audit verify stays intact")
+    .requiredOption('--account <id>', 'the account')
+    .requiredOption('--by <who>', 'who asks for the erasure (recorded in the audit trail)')
+    .requiredOption('--reason <text>', 'why: the request reference (recorded, itself erasable)')
+    .action(async (opts: { account: string; by: string; reason: string }) => {
+      const c = cfg();
+      const db = createDb(c.databaseUrl, { poolMax: 2 });
+      const queues = new QueueRegistry({ redisUrl: c.redisUrl, prefix: c.jobs.queuePrefix });
+      try {
+        const counts = await eraseAccount({ privacy: new KnexPrivacyStore(db), clock: systemClock }, { accountId: opts.account, by: opts.by, reason: opts.reason });
+        await io.stdout(
+          `erased account ${opts.account}: ${counts.personal_values} personal value(s), ${counts.records} record(s), ${counts.decisions} decision reason(s), ${counts.emails} email subject(s)${counts.account ? ', its name and contacts' : ''}\n`,
+        );
+        const recordIds = ((await db('lifecycle_records').where({ account_id: opts.account }).select('id')) as { id: string }[]).map((r) => r.id);
+        try {
+          const jobs = await new BullJobTraces(queues).removeFor(recordIds);
+          await io.stdout(`removed ${jobs} finished job(s) of its records from Redis\n`);
+        } catch (err) {
+          io.stderr(`the database is erased, but finished jobs in Redis could not be removed (${maskCredentials((err as Error).message)}); run the command again when Redis is back\n`);
+          throw new Exit(1);
+        }
+      } finally {
+        await queues.close();
+        await db.destroy();
+      }
+    });
+  privacy
+    .command('purge')
+    .description("erase what has outlived its retention now (what the workers' retention job does every RETENTION_INTERVAL_MS) and report it")
+    .option('--dry-run', 'only report what would be erased')
+    .action(async (opts: { dryRun?: boolean }) => {
+      const c = cfg();
+      const retention = loadRetention(c);
+      const db = createDb(c.databaseUrl, { poolMax: 2 });
+      try {
+        const report = await purgeExpired({ source: new KnexRetentionSource(db), privacy: new KnexPrivacyStore(db), clock: systemClock, retention }, { dryRun: !!opts.dryRun });
+        await io.stdout(formatRetentionReport(report));
+      } finally {
+        await db.destroy();
+      }
+    });
+  privacy
+    .command('export')
+    .description("write an account's personal data as JSON to stdout: the account, its records, the side table's values, decisions, emails and its audit events")
+    .requiredOption('--account <id>', 'the account')
+    .action(async (opts: { account: string }) => {
+      const db = createDb(cfg().databaseUrl, { poolMax: 2 });
+      try {
+        await io.stdout(`${JSON.stringify(await exportAccount({ privacy: new KnexPrivacyStore(db), clock: systemClock }, opts.account), null, 2)}\n`);
       } finally {
         await db.destroy();
       }

@@ -41,6 +41,7 @@ import type { FieldMap } from './integrations/zendesk/field-map';
 import { problemLabels, zendeskInbound } from './integrations/zendesk/inbound';
 import { ZendeskClient, zendeskBaseUrl, zendeskTicketUrl } from './integrations/zendesk/zendesk.client';
 import { createSlackApp, SLACK_EVENTS_PATH } from './integrations/slack/slack.app';
+import { SlackRoles, parseSlackRoleMap } from './integrations/slack/slack.roles';
 import type { SlackApp } from './integrations/slack/slack.app';
 import { SlackDirectory } from './integrations/slack/slack.directory';
 import { checkSlackToken, requiredSlackScopes } from './integrations/slack/slack.scopes';
@@ -59,14 +60,18 @@ import { buildExhaustedHandler, buildProcessors } from './jobs/processors';
 import { reminderCanceller, slackProcessors } from './jobs/slack.processors';
 import { zendeskProcessors } from './jobs/zendesk.processors';
 import { scheduleWatchdog, watchdogProcessors } from './jobs/watchdog.processor';
+import { retentionProcessors, scheduleRetention } from './jobs/retention.processor';
+import { KnexPrivacyStore, KnexRetentionSource } from './db/privacy.repository';
+import { parseRetention } from './records/retention';
+import type { Retention } from './records/retention';
 import { KnexWatchdogSource } from './db/watchdog.queries';
 import { auditCheckpointJob } from './jobs/audit-checkpoint';
 import { noteUnfileableTicket } from './app/note-ticket';
-import type { WinBackChannel } from './app/retention';
-import { retentionCatalogProblems } from './records/retention';
+import type { WinBackChannel } from './app/retention-offers';
+import { retentionCatalogProblems } from './records/retention-offers';
 import { CustomerLinks } from './app/customer-links';
 import { customerRoutes } from './http/customer.routes';
-import { retentionProcessors } from './jobs/retention.processors';
+import { retentionOfferProcessors } from './jobs/retention-offers.processors';
 
 /** Wiring only: config → db/redis → adapters → HTTP + Bolt + workers. */
 
@@ -91,6 +96,7 @@ export function loadFieldMap(config: Config): FieldMap {
 }
 export const loadReasons = (config: Config): ReasonTaxonomy => configFile(config.reasonsFile, 'reason taxonomy', 'REASONS_FILE', parseReasons);
 export const loadClocks = (config: Config): Clocks => configFile(config.clocksFile, 'clocks file', 'CLOCKS_FILE', parseClocks);
+export const loadRetention = (config: Config): Retention => configFile(config.retention.file, 'retention file', 'RETENTION_FILE', parseRetention);
 
 export interface StartOptions {
   readonly logger?: Logger;
@@ -247,13 +253,14 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const catalog = await configStep('CATALOG_FILE', () => loadCatalog(config));
   const policy = await configStep('POLICY_FILE', () => {
     const p = loadPolicy(config);
-    const problems = retentionCatalogProblems(p.retention, catalog);
+    const problems = retentionCatalogProblems(p.retention_offers, catalog);
     if (problems.length) throw new ConfigError(problems.map((m) => `POLICY_FILE ${config.policyFile}: ${m}`));
     return p;
   });
   const fieldMap = await configStep('ZENDESK_FIELD_MAP_FILE', () => loadFieldMap(config));
   const reasons = await configStep('REASONS_FILE', () => loadReasons(config));
   const clocks = await configStep('CLOCKS_FILE', () => loadClocks(config));
+  const retention = worker ? await configStep('RETENTION_FILE', () => loadRetention(config)) : null;
   const labels = problemLabels(fieldMap);
   const templates = worker
     ? await configStep('EMAIL_TEMPLATES_DIR', () => EmailTemplates.load(config.email.templatesDir, { displayNames: catalogDisplayNames(catalog) }))
@@ -282,7 +289,9 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       throw new Error(`REDIS_URL: cannot connect to ${maskCredentials(config.redisUrl)}: ${err.message}`, { cause: err });
     });
     await configStep('REDIS_URL', () => within(5000, 'REDIS_URL', assertNoEviction(redis)));
-    const identity = config.slack.botToken ? await checkSlack(config, requiredSlackScopes({ web, worker, approverGroups: policyGroups(policy) }), logger) : undefined;
+    const slackRoleMap = web ? await configStep('SLACK_ROLES_FILE', () => parseSlackRoleMap(readJsonFile(config.slack.rolesFile, 'Slack role map', 'SLACK_ROLES_FILE'), config.slack.rolesFile)) : null;
+    const slackGroups = [...policyGroups(policy), ...Object.keys(slackRoleMap?.user_groups ?? {})];
+    const identity = config.slack.botToken ? await checkSlack(config, requiredSlackScopes({ web, worker, approverGroups: slackGroups }), logger) : undefined;
 
     const metrics = new Metrics();
     const app: AppDeps = { store: new KnexTransactionRunner(db), clock: systemClock, ids: uuidIds, catalog, reasons };
@@ -296,6 +305,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     let reportsDb: Knex | null = null;
     let metricsDb: Knex | null = null;
     if (web) {
+      const slackDirectory = new SlackDirectory(slackClient!);
       slackApp = createSlackApp({
         botToken: config.slack.botToken!,
         signingSecret: config.slack.signingSecret!,
@@ -303,7 +313,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
         apiUrl: config.slack.apiUrl,
         db,
         app,
-        directory: new SlackDirectory(slackClient!),
+        directory: slackDirectory,
+        roles: new SlackRoles(slackRoleMap!, slackDirectory),
         logger,
         ticketUrl,
         approverGroups: policyGroups(policy),
@@ -346,7 +357,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       reportsDb = rdb;
       opened.push(() => rdb.destroy());
       const reports = { source: new KnexReportsSource(rdb), clock: app.clock, clocks, reasons };
-      plugins.push((scope) => reportRoutes(scope, { apiToken: config.apiToken, reports }));
+      plugins.push((scope) => reportRoutes(scope, { reports }));
       const dashboard = loadDashboardAssets();
       plugins.push((scope) => dashboardRoutes(scope, dashboard));
       if (customerLinks) {
@@ -389,7 +400,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
           ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm, syncDelayMs: config.jobs.zendeskSyncDelayMs }),
           ...slackProcessors(notifier),
           ...watchdogProcessors({ source: new KnexWatchdogSource(db), clock: app.clock, clocks }),
-          ...retentionProcessors({ ...app, policy, winBack: winBackChannel(policy, zendesk, notifier) }),
+          ...retentionOfferProcessors({ ...app, policy, winBack: winBackChannel(policy, zendesk, notifier) }),
+          ...retentionProcessors({ source: new KnexRetentionSource(db), privacy: new KnexPrivacyStore(db), clock: app.clock, retention: retention! }),
         },
       });
       const pool = new WorkerPool(db, queues, processors, logger, {
@@ -402,7 +414,10 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       workers = pool;
       opened.push(() => pool.stop());
       await pool.start();
-      if (pool.queueNames().includes(QUEUES.records)) await scheduleWatchdog(queues, config.watchdogIntervalMs);
+      if (pool.queueNames().includes(QUEUES.records)) {
+        await scheduleWatchdog(queues, config.watchdogIntervalMs);
+        if (config.retention.intervalMs > 0) await scheduleRetention(queues, config.retention.intervalMs);
+      }
       if (checkpoints) {
         checkpoints.start();
         opened.push(() => checkpoints.stop());
@@ -464,7 +479,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
 
 /** Where the policy sends win-back follow-ups: a Zendesk ticket or a reminder in the approval channel. */
 function winBackChannel(policy: Policy, zendesk: ZendeskClient, notifier: SlackNotifier): WinBackChannel | null {
-  const via = policy.retention?.win_back?.via;
+  const via = policy.retention_offers?.win_back?.via;
   if (via === 'zendesk') return { via, createFollowUp: (f) => zendesk.createFollowUpTicket({ key: f.key, subject: f.subject, body: f.body, tags: ['lifecycle_winback'] }) };
   if (via === 'slack') return { via, createFollowUp: async (f) => ({ ...(await notifier.remind(`${f.subject}. ${f.body}`)), created: true }) };
   return null;

@@ -12,7 +12,7 @@ import { adjustmentFor } from './apply-record';
 import type { AppDeps } from './deps';
 import { transitionIn } from './transition-record';
 import { TOPICS } from './topics';
-import { holdForRetentionOffer } from './retention';
+import { holdForRetentionOffer } from './retention-offers';
 
 export interface PolicyDeps extends Pick<AppDeps, 'store' | 'clock' | 'catalog'> {
   readonly policy: Policy;

@@ -5,11 +5,12 @@ import { canonicalJson } from '../records/audit';
 import type { BillingEffect, ConfirmedMoney } from '../records/billing';
 import type { Catalog } from '../records/catalog';
 import { findPlan } from '../records/catalog';
+import { KIND_MODULES, KINDS } from '../records/kinds';
 import type { LifecycleRecord, State } from '../records/kinds';
 import { formatMoney } from '../records/money';
 import type { Money } from '../records/money';
 import type { ApprovalDecision, ApprovalRequest, BillingResult, StoredPreview } from '../records/ports';
-import { describeChange, stateWords } from './ticket-view';
+import { kindLabel, recordView, stateWords, subtypeLabel } from '../records/summary';
 import { AppError } from '../records/errors';
 
 /**
@@ -146,13 +147,8 @@ export interface SummaryContext {
   readonly fields: Readonly<Record<string, { readonly label: string; readonly name: string }>>;
 }
 
-export const KIND_LABELS: Readonly<Record<LifecycleRecord['kind'], string>> = {
-  downgrade: 'Downgrade',
-  upgrade: 'Upgrade',
-  termination: 'Termination',
-  status_change: 'Status change',
-  service_credit: 'Service credit',
-};
+/** How agents read each kind: the kind modules' labels. */
+export const KIND_LABELS: Readonly<Record<LifecycleRecord['kind'], string>> = Object.fromEntries(KINDS.map((k) => [k, KIND_MODULES[k].label])) as Record<LifecycleRecord['kind'], string>;
 
 const isMoney = (v: unknown): v is Money => typeof v === 'object' && v !== null && Number.isSafeInteger((v as Money).amount_minor) && typeof (v as Money).currency === 'string';
 
@@ -301,24 +297,26 @@ function moneyOf(f: RecordFacts): RecordSummary['money'] {
   };
 }
 
+/** The sidebar's summary: the neutral record view (`records/summary.ts`) plus what the database holds about it. */
 export function summarizeRecord(f: RecordFacts, ctx: SummaryContext): RecordSummary {
   const r = f.record;
+  const view = recordView(r);
   const explained = new Map((f.approval?.risk ?? []).map((x) => [x.flag, x.message]));
   return {
     id: r.id,
     kind: r.kind,
-    kind_label: KIND_LABELS[r.kind] ?? words(String(r.kind)),
+    kind_label: view.kind_label,
     subtype: r.subtype,
-    subtype_label: words(r.subtype || 'subtype missing'),
+    subtype_label: view.subtype_label,
     state: r.state,
-    state_words: stateWords(r.state),
+    state_words: view.state_words,
     version: r.version,
     account_id: r.account_id,
     ticket_id: r.ticket_id,
     requested_by: r.requested_by,
     reason_code: r.reason_code,
     reason_text: r.reason_text,
-    change: describeChange(r),
+    change: view.change,
     effective: r.effective,
     effective_at: r.effective_at,
     created_at: r.created_at,
@@ -344,7 +342,7 @@ export function summarizeAccount(account: Account, recent: readonly LifecycleRec
     support_tier: account.support_tier,
     term_start: account.term_start,
     term_end: account.term_end,
-    recent: recent.map((r) => ({ id: r.id, kind_label: KIND_LABELS[r.kind] ?? r.kind, subtype: words(r.subtype), state: r.state, state_words: stateWords(r.state), ticket_id: r.ticket_id, created_at: r.created_at })),
+    recent: recent.map((r) => ({ id: r.id, kind_label: kindLabel(r.kind), subtype: subtypeLabel(r.subtype), state: r.state, state_words: stateWords(r.state), ticket_id: r.ticket_id, created_at: r.created_at })),
   };
 }
 

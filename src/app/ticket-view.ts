@@ -1,12 +1,11 @@
-import { offerState } from '../records/retention';
+import { offerState } from '../records/retention-offers';
 import { createHash } from 'node:crypto';
 import { STATES, KINDS } from '../records/kinds';
 import type { LifecycleRecord } from '../records/kinds';
-import { formatMoney } from '../records/money';
-import type { Money } from '../records/money';
 import type { Problem } from '../records/errors';
 import type { TicketUpdate } from '../records/ports';
 import { REASON_CODE_PATTERN } from '../records/reasons';
+import { describeChange, recordView, stateWords } from '../records/summary';
 
 /** What a ticket should show for a record: one internal note and tags that track kind and state. */
 
@@ -40,43 +39,8 @@ export function ticketTags(
   return { add, remove };
 }
 
-const STATE_WORDS: Record<LifecycleRecord['state'], string> = {
-  draft: 'Draft: information is missing or wrong (see below)',
-  submitted: 'Submitted: checks passed, waiting for the approval policy',
-  pending_approval: 'Waiting for supervisor approval in Slack',
-  approved: 'Approved',
-  rejected: 'Rejected',
-  scheduled: 'Approved and scheduled',
-  applying: 'Being applied to billing',
-  applied: 'Applied to billing',
-  failed: 'Applying failed; the team has been alerted',
-  confirmed: 'Applied and confirmed to the customer by email',
-  closed: 'Closed',
-  cancelled: 'Cancelled',
-  disputed: 'Disputed by the customer',
-  resolved: 'Dispute resolved',
-};
-
-/** How a state reads in notes ("Waiting for supervisor approval in Slack"). */
-export const stateWords = (state: LifecycleRecord['state']): string => STATE_WORDS[state];
-
-const money = (m: unknown): string | null => {
-  const v = m as Money | null | undefined;
-  return v && typeof v.amount_minor === 'number' && typeof v.currency === 'string' ? formatMoney(v) : null;
-};
-
-/** One line an agent reads to know what the record changes. */
-export function describeChange(r: LifecycleRecord): string {
-  const d = r.details as Record<string, unknown>;
-  const parts: string[] = [`${r.kind.replace('_', ' ')} (${r.subtype || 'subtype missing'}) for account ${r.account_id}`];
-  if (typeof d.to_plan === 'string') parts.push(`plan ${String(d.from_plan ?? '?')} → ${d.to_plan}`);
-  if (typeof d.to_support_tier === 'string') parts.push(`support ${String(d.from_support_tier ?? '?')} → ${d.to_support_tier}`);
-  if (typeof d.status_after === 'string') parts.push(`status ${String(d.status_before ?? '?')} → ${d.status_after}`);
-  const amount = money(r.amount);
-  if (amount) parts.push(r.amount!.amount_minor < 0 ? `credit ${money({ ...r.amount!, amount_minor: -r.amount!.amount_minor })}` : `charge ${amount}`);
-  if (r.effective) parts.push(`effective ${r.effective === 'immediate' ? 'immediately' : r.effective === 'end_of_term' ? 'at the end of the term' : r.effective}${r.effective_at ? ` (${r.effective_at.slice(0, 10)})` : ''}`);
-  return parts.join(', ');
-}
+/** Labels and change descriptions are the neutral summary's (`records/summary.ts`); kept here for importers. */
+export { describeChange, stateWords };
 
 /** Problem fields translated for agents ("details.to_plan" → "Target plan (field 360…)") where a label is known. */
 export type FieldLabels = Readonly<Record<string, string>>;
@@ -90,9 +54,10 @@ export function problemLines(problems: readonly Problem[], labels: FieldLabels =
   return problems.map((p) => `- ${p.field ? `${labelOf(p.field, labels)}: ` : ''}${p.message}`);
 }
 
-/** The internal note for a record's current state. */
+/** The internal note for a record's current state: the neutral summary's words, for Zendesk. */
 export function ticketNote(r: LifecycleRecord, labels: FieldLabels = {}): string {
-  const lines = [`Lifecycle Desk record ${r.id}`, `State: ${STATE_WORDS[r.state]}`, `Change: ${describeChange(r)}`];
+  const view = recordView(r);
+  const lines = [`Lifecycle Desk record ${r.id}`, `State: ${view.state_words}`, `Change: ${view.change}`];
   if (r.state === 'draft' && r.problems.length) {
     lines.push('', 'To file this request, fix these ticket fields (the record updates itself when the ticket changes):', ...problemLines(r.problems, labels));
   }

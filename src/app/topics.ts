@@ -38,6 +38,8 @@ export const TOPICS = {
   retentionWinBackReminder: 'retention.winback_reminder',
   /** Look for overdue records (a repeating job, not fed by the outbox). */
   watchdogScan: 'watchdog.scan',
+  /** Erase personal data past its retention (a repeating job, not fed by the outbox). */
+  retentionPurge: 'retention.purge',
 } as const;
 
 export type Topic = (typeof TOPICS)[keyof typeof TOPICS];

@@ -14,8 +14,8 @@ import { assertMatchesQuote, createQuotedRecordIn, previewRecord, quotedInstant 
 import type { PreviewOutcome, QuoteSigner } from './preview-record';
 import { retryRecord } from './apply-record';
 import { transitionIn, transitionRecord } from './transition-record';
-import { recordRetentionAnswer } from './retention';
-import type { RetentionAnswerOutcome } from './retention';
+import { recordRetentionAnswer } from './retention-offers';
+import type { RetentionAnswerOutcome } from './retention-offers';
 
 /**
  * What an agent does from the Zendesk sidebar. The caller is who the verified token names, with the
@@ -159,7 +159,7 @@ export async function zafRetentionAnswer(
   const record = await recordOrThrow(deps, input.recordId);
   await assertAllowed(deps, caller, 'answer_retention_offer', { recordId: record.id, accountId: record.account_id });
   return recordRetentionAnswer(
-    { ...deps, policy: { retention: deps.policy?.retention } },
+    { ...deps, policy: { retention_offers: deps.policy?.retention_offers } },
     { recordId: record.id, outcome: input.outcome, actor: actorOf(caller, 'answer_retention_offer'), expectedVersion: input.version, ...(input.note ? { note: input.note } : {}) },
   );
 }

@@ -95,6 +95,8 @@ const EnvSchema = z.object({
   CLOCKS_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'clocks.example.json'))),
   REPORTS_DATABASE_URL: z.preprocess(emptyToUndefined, url(['postgres:', 'postgresql:'], 'a PostgreSQL URL').optional()),
   WATCHDOG_INTERVAL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1000).max(3_600_000).default(60_000)),
+  RETENTION_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'retention.example.json'))),
+  RETENTION_INTERVAL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(7 * 86_400_000).default(3_600_000)),
   ZAF_SHARED_SECRET: z.preprocess(
     emptyToUndefined,
     z
@@ -105,6 +107,7 @@ const EnvSchema = z.object({
       .refine((v) => v.every((s) => s.length >= 32), 'expected at least 32 characters per secret'),
   ),
   ZAF_ROLES_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'zaf-roles.example.json'))),
+  SLACK_ROLES_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'slack-roles.example.json'))),
   AUDIT_SIGNING_KEY: z.preprocess(emptyToUndefined, z.string().optional()),
   AUDIT_VERIFY_KEY: z.preprocess(emptyToUndefined, z.string().optional()),
   AUDIT_CHECKPOINT_DIR: z.preprocess(emptyToUndefined, z.string().optional()),
@@ -140,6 +143,8 @@ export interface Config {
     readonly appToken: string | undefined;
     readonly approvalChannel: string | undefined;
     readonly apiUrl: string | undefined;
+    /** Which Slack user groups give which Lifecycle Desk role (/lifecycle, App Home). */
+    readonly rolesFile: string;
   };
   readonly email: {
     readonly smtpUrl: string | undefined;
@@ -192,6 +197,8 @@ export interface Config {
   readonly reportsDatabaseUrl: string;
   /** How often the watchdog looks for overdue records. */
   readonly watchdogIntervalMs: number;
+  /** Retention periods (per record kind) and how often the purge runs (0: never, only `privacy purge`). */
+  readonly retention: { readonly file: string; readonly intervalMs: number };
   /** The Zendesk sidebar app's side: /api/zaf/* is served when a shared secret is set. */
   readonly zaf: { readonly sharedSecrets: readonly string[]; readonly rolesFile: string };
   readonly audit: {
@@ -265,6 +272,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       appToken: e.SLACK_APP_TOKEN,
       approvalChannel: e.SLACK_APPROVAL_CHANNEL,
       apiUrl: e.SLACK_API_URL,
+      rolesFile: path.resolve(e.SLACK_ROLES_FILE),
     },
     email: {
       smtpUrl: e.SMTP_URL,
@@ -298,6 +306,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     clocksFile: path.resolve(e.CLOCKS_FILE),
     reportsDatabaseUrl: e.REPORTS_DATABASE_URL ?? e.DATABASE_URL,
     watchdogIntervalMs: e.WATCHDOG_INTERVAL_MS,
+    retention: { file: path.resolve(e.RETENTION_FILE), intervalMs: e.RETENTION_INTERVAL_MS },
     zaf: { sharedSecrets: e.ZAF_SHARED_SECRET, rolesFile: path.resolve(e.ZAF_ROLES_FILE) },
     audit: {
       signingKey: e.AUDIT_SIGNING_KEY,

@@ -4,6 +4,8 @@ import type { AuditEvent, ChainBreak } from '../records/audit';
 import type { ChainHead, ChainState } from '../records/checkpoint';
 import { auditFromRow } from './mappers';
 import type { AuditRow } from './mappers';
+import { stringify } from 'csv-stringify/sync';
+import type { Options } from 'csv-stringify/sync';
 
 const BATCH = 2_000;
 
@@ -138,17 +140,20 @@ async function verifyRange(db: Knex, scope: { accountId?: string; range?: Accoun
 
 export const AUDIT_CSV_COLUMNS = ['id', 'account_id', 'seq', 'record_id', 'type', 'actor_role', 'actor_id', 'occurred_at', 'data', 'prev_hash', 'hash'] as const;
 
-const csvCell = (v: unknown): string => {
-  const s = v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
-  // Quote always-dangerous cells; prefix formula starters so spreadsheets do not execute them.
-  const safe = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
-  return /[",\n\r]/.test(safe) || safe !== s ? `"${safe.replace(/"/g, '""')}"` : safe;
-};
+/**
+ * A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a `'` in
+ * front and is quoted, so opening an export never executes what an event's data holds.
+ */
+const spreadsheetSafe = (s: string): string | { value: string; quoted: true } => (/^[=+\-@\t\r]/.test(s) ? { value: `'${s}`, quoted: true } : s);
 
+/** RFC 4180 through csv-stringify; objects (an event's data) as JSON in one cell. */
+const AUDIT_CSV_OPTIONS: Options = { cast: { string: spreadsheetSafe, object: (v) => spreadsheetSafe(JSON.stringify(v)) } };
+
+const auditRow = (e: AuditEvent): unknown[] => [e.id, e.account_id, e.seq, e.record_id, e.type, e.actor.role, e.actor.id, e.occurred_at, e.data, e.prev_hash, e.hash];
+
+/** One event as a CSV line (no line end), in the order of {@link AUDIT_CSV_COLUMNS}. */
 export function auditEventToCsv(e: AuditEvent): string {
-  return [e.id, e.account_id, e.seq, e.record_id, e.type, e.actor.role, e.actor.id, e.occurred_at, e.data, e.prev_hash, e.hash]
-    .map(csvCell)
-    .join(',');
+  return stringify([auditRow(e)], { ...AUDIT_CSV_OPTIONS, eof: false });
 }
 
 /** Writes events as JSON Lines or CSV (with a header) to `write`; returns the count. */
@@ -159,17 +164,30 @@ export async function exportAudit(
   write: (chunk: string) => Promise<void> | void,
 ): Promise<number> {
   let n = 0;
-  if (format === 'csv') await write(AUDIT_CSV_COLUMNS.join(',') + '\n');
-  let buf = '';
+  if (format === 'csv') await write(stringify([[...AUDIT_CSV_COLUMNS]]));
+  let lines: string[] = [];
+  let rows: unknown[][] = [];
+  let size = 0;
+  const flush = async () => {
+    if (format === 'csv' && rows.length) await write(stringify(rows, AUDIT_CSV_OPTIONS));
+    if (format === 'jsonl' && lines.length) await write(lines.join(''));
+    lines = [];
+    rows = [];
+    size = 0;
+  };
   for await (const e of auditEvents(db, filter)) {
-    buf += (format === 'csv' ? auditEventToCsv(e) : JSON.stringify(e)) + '\n';
-    n += 1;
-    if (buf.length > 64 * 1024) {
-      await write(buf);
-      buf = '';
+    if (format === 'csv') {
+      rows.push(auditRow(e));
+      size += 256;
+    } else {
+      const line = JSON.stringify(e) + '\n';
+      lines.push(line);
+      size += line.length;
     }
+    n += 1;
+    if (size > 64 * 1024) await flush();
   }
-  if (buf) await write(buf);
+  await flush();
   return n;
 }
 

@@ -3,6 +3,10 @@ import { hashedContentPieces } from '../records/audit';
 import type { AuditEvent, AuditEventDraft } from '../records/audit';
 import type { AuditAppender } from '../records/ports';
 import { auditFromRow } from './mappers';
+import { randomUUID } from 'node:crypto';
+import { separatePersonalData } from '../records/personal-data';
+import type { PersonalItem } from '../records/personal-data';
+import { resolveEvents } from './personal-data.repository';
 import type { AuditRow } from './mappers';
 
 /**
@@ -17,8 +21,20 @@ export class KnexAuditAppender implements AuditAppender {
   /** A transaction, or the pool itself: one call is atomic on its own. */
   constructor(private readonly trx: Knex | Knex.Transaction) {}
 
-  async append(drafts: readonly AuditEventDraft[]): Promise<AuditEvent[]> {
-    if (drafts.length === 0) return [];
+  async append(given: readonly AuditEventDraft[]): Promise<AuditEvent[]> {
+    if (given.length === 0) return [];
+    // Personal values go to the erasable side table; the chained event keeps references to them.
+    const items: PersonalItem[] = [];
+    const drafts = given.map((d) => {
+      const s = separatePersonalData(d, randomUUID);
+      items.push(...s.items);
+      return s.draft;
+    });
+    if (items.length && !(this.trx as Knex.Transaction).isTransaction) {
+      // Both writes, or neither: a reference must never point at nothing.
+      return this.trx.transaction((trx) => new KnexAuditAppender(trx).append(given));
+    }
+    if (items.length) await this.trx('personal_data').insert(items);
     // Grouped by account (the function chains each account's run in order); stable within an account.
     const order = drafts.map((_, i) => i).sort((a, b) => (drafts[a]!.account_id < drafts[b]!.account_id ? -1 : drafts[a]!.account_id > drafts[b]!.account_id ? 1 : a - b));
     const sorted = order.map((i) => drafts[i]!);
@@ -59,6 +75,6 @@ export class KnexAuditAppender implements AuditAppender {
 
   async latestForRecord(recordId: string, type: string): Promise<AuditEvent | null> {
     const row = await this.trx<AuditRow>('audit_events').where({ record_id: recordId, type }).orderBy('id', 'desc').first();
-    return row ? auditFromRow(row) : null;
+    return row ? (await resolveEvents(this.trx, [auditFromRow(row)]))[0]! : null;
   }
 }

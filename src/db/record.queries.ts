@@ -1,3 +1,4 @@
+import { resolveEvents } from './personal-data.repository';
 import type { Knex } from 'knex';
 import type { AuditEvent } from '../records/audit';
 import type { LifecycleRecord } from '../records/kinds';
@@ -26,7 +27,7 @@ export async function getRecordWithEvents(db: Knex, id: string): Promise<{ recor
   if (!row) return null;
   // In insertion order: a merge writes to two accounts' chains, whose seqs do not compare.
   const events = await db<AuditRow>('audit_events').where({ record_id: id }).orderBy('id', 'asc');
-  return { record: recordFromRow(row), events: events.map(auditFromRow) };
+  return { record: recordFromRow(row), events: await resolveEvents(db, events.map(auditFromRow)) };
 }
 
 /** All records and audit events of an account, newest first. */
@@ -39,5 +40,5 @@ export async function accountHistory(
     db<RecordRow>('lifecycle_records').where({ account_id: accountId }).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit),
     db<AuditRow>('audit_events').where({ account_id: accountId }).orderBy('seq', 'desc').limit(limit),
   ]);
-  return { records: records.map(recordFromRow), events: events.map(auditFromRow) };
+  return { records: records.map(recordFromRow), events: await resolveEvents(db, events.map(auditFromRow)) };
 }

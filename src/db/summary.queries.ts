@@ -1,3 +1,4 @@
+import { resolveEvents } from './personal-data.repository';
 import type { Knex } from 'knex';
 import type { AdjustmentFacts, RecordFacts, SummarySource } from '../app/record-summary';
 import type { Account } from '../records/accounts';
@@ -56,7 +57,7 @@ export class KnexSummarySource implements SummarySource {
     ]);
     return {
       record,
-      events: events.map(auditFromRow),
+      events: await resolveEvents(this.db, events.map(auditFromRow)),
       approval,
       decisions,
       preview,

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { createRecord } from '../app/create-record';
@@ -9,18 +11,24 @@ import { STATES } from '../records/kinds';
 import { accountHistory, getRecordWithEvents, listRecords } from '../db/record.queries';
 import { KnexAccountRepository } from '../db/accounts.repository';
 import type { Metrics } from '../observability/metrics';
-import { problemsFromZod } from '../records/problems';
-import { requireApiToken } from './api-auth';
+import { apiActor, authenticateApi, callerOf, refuseOtherIdentity, requireAction } from './api-auth';
 import { QuoteSigner, createQuotedRecord, previewRecord } from '../app/preview-record';
-import { recordRetentionAnswer } from '../app/retention';
+import { recordRetentionAnswer } from '../app/retention-offers';
 import type { Policy } from '../records/policy';
 
 export { bearerMatches } from './api-auth';
 
+/** A missing body (Fastify hands the schema null) reads as an empty one, so each required field is named. */
+const orEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((v) => v ?? {}, schema);
+
+const RecordParams = z.object({ id: z.string() });
+
 const CancelBody = z
   .object({
-    by: z.string().min(1).max(200),
-    role: z.enum(['agent', 'supervisor', 'customer']).default('agent'),
+    /** Optional: who the caller is. The actor is the token's caller; naming anyone else is 403. */
+    by: z.string().min(1).max(200).optional(),
+    /** Optional: the caller's role; any role other than the token's is 403. */
+    role: z.string().min(1).max(40).optional(),
     reason: z.string().max(2000).optional(),
     /** The version the caller saw; a stale one is a 409 and changes nothing. */
     version: z.number().int().min(1).optional(),
@@ -30,8 +38,9 @@ const CancelBody = z
 const RetentionAnswerBody = z
   .object({
     outcome: z.enum(['accepted', 'declined']),
-    by: z.string().min(1).max(200),
-    role: z.enum(['agent', 'supervisor']).default('agent'),
+    /** Optional, as for cancel: the actor is the token's caller; naming anyone else is 403. */
+    by: z.string().min(1).max(200).optional(),
+    role: z.string().min(1).max(40).optional(),
     note: z.string().max(2000).optional(),
     version: z.number().int().min(1).optional(),
   })
@@ -47,86 +56,95 @@ const ListQuery = z
   .strict()
   .refine((q) => q.ticket_id !== undefined || q.account_id !== undefined, { message: 'give ticket_id or account_id' });
 
-/** The API caller's agent: `requested_by` in the body names who asks (the API token is shared). */
-const apiActor = (body: unknown) => {
-  const requestedBy = body && typeof body === 'object' ? (body as Record<string, unknown>).requested_by : undefined;
-  return { role: 'agent' as const, id: typeof requestedBy === 'string' && requestedBy ? requestedBy.slice(0, 200) : 'api' };
-};
+/**
+ * A request filed through the API is the caller's: `requested_by` becomes the token's name whatever
+ * the body says (as the sidebar does with its agent), so the record and its audit trail name who
+ * actually asked.
+ */
+const asCallersRequest = (body: unknown, name: string): unknown =>
+  body && typeof body === 'object' && !Array.isArray(body) ? { ...(body as Record<string, unknown>), requested_by: name } : body;
 
-export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: string | undefined; app: AppDeps; metrics: Metrics; policy: Pick<Policy, 'retention'> }): void {
-  // Quotes from POST /api/records/preview are signed with a key derived from the API token.
-  const quotes = deps.apiToken ? new QuoteSigner(deps.apiToken, 'api') : null;
-  app.register(async (api) => {
-    api.addHook('onRequest', requireApiToken(deps.apiToken));
+export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: string | undefined; app: AppDeps; metrics: Metrics; policy: Pick<Policy, 'retention_offers'> }): void {
+  // Quotes from POST /api/records/preview are signed with a key derived from API_TOKEN when set;
+  // otherwise with a key of this process (a quote then files only on the process that made it).
+  const quotes = new QuoteSigner(deps.apiToken ?? randomBytes(32).toString('hex'), 'api');
+  app.register(async (scope) => {
+    const api = scope.withTypeProvider<ZodTypeProvider>();
+    api.addHook('onRequest', authenticateApi);
 
-    api.get('/api/records', async (req) => {
-      const q = ListQuery.safeParse(req.query);
-      if (!q.success) throw new AppError('validation_failed', 'Invalid query', { problems: problemsFromZod(q.error) });
+    // Each route names its action; the role check runs before the body is read (preValidation).
+    api.get('/api/records', { preValidation: requireAction('view_record'), schema: { querystring: ListQuery } }, async (req) => {
+      const q = req.query;
       return {
         records: await listRecords(deps.db, {
-          ...(q.data.ticket_id !== undefined ? { ticketId: q.data.ticket_id } : {}),
-          ...(q.data.account_id !== undefined ? { accountId: q.data.account_id } : {}),
-          ...(q.data.state !== undefined ? { state: q.data.state } : {}),
-          ...(q.data.limit !== undefined ? { limit: q.data.limit } : {}),
+          ...(q.ticket_id !== undefined ? { ticketId: q.ticket_id } : {}),
+          ...(q.account_id !== undefined ? { accountId: q.account_id } : {}),
+          ...(q.state !== undefined ? { state: q.state } : {}),
+          ...(q.limit !== undefined ? { limit: q.limit } : {}),
         }),
       };
     });
 
     // Validates and computes without storing; the quote files exactly these figures (POST /api/records).
-    api.post('/api/records/preview', async (req) => previewRecord(deps.app, { request: req.body, actor: apiActor(req.body) }, quotes!));
+    api.post('/api/records/preview', { preValidation: requireAction('preview_request') }, async (req) => {
+      const caller = callerOf(req);
+      return previewRecord(deps.app, { request: asCallersRequest(req.body, caller.name), actor: apiActor(caller, 'file_request') }, quotes);
+    });
 
-    api.post('/api/records', async (req, reply) => {
+    api.post('/api/records', { preValidation: requireAction('file_request') }, async (req, reply) => {
+      const caller = callerOf(req);
+      const actor = apiActor(caller, 'file_request');
       const { quote, ...request } = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
-      const body = quote === undefined ? req.body : request;
+      const body = asCallersRequest(quote === undefined ? req.body : request, caller.name);
       if (quote !== undefined && typeof quote !== 'string') throw new AppError('validation_failed', 'quote: expected the quote string from POST /api/records/preview', { problems: [{ field: 'quote', message: 'expected a string' }] });
       const { record, events } =
         typeof quote === 'string'
-          ? await createQuotedRecord(deps.app, { request: body, actor: apiActor(body), quote }, quotes!)
-          : await createRecord(deps.app, { request: body, actor: apiActor(body), onProblems: 'reject' });
+          ? await createQuotedRecord(deps.app, { request: body, actor, quote }, quotes)
+          : await createRecord(deps.app, { request: body, actor, onProblems: 'reject' });
       deps.metrics.recordsCreated.inc({ kind: record.kind, state: record.state });
       return reply.status(201).header('location', `/api/records/${record.id}`).send({ record, events });
     });
 
     // Withdraw a request that is still waiting for approval or scheduled for a later date.
-    api.post<{ Params: { id: string }; Body: unknown }>('/api/records/:id/cancel', async (req) => {
-      const body = CancelBody.safeParse(req.body ?? {});
-      if (!body.success) throw new AppError('validation_failed', 'Invalid body', { problems: problemsFromZod(body.error) });
+    api.post('/api/records/:id/cancel', { preValidation: requireAction('cancel_record'), schema: { params: RecordParams, body: orEmpty(CancelBody) } }, async (req) => {
+      const body = req.body;
+      await refuseOtherIdentity(req, 'cancel_record', { by: body.by, role: body.role });
       const { record, events } = await transitionRecord(deps.app, {
         recordId: req.params.id,
         event: 'cancel',
-        actor: { role: body.data.role, id: body.data.by },
-        ...(body.data.version !== undefined ? { expectedVersion: body.data.version } : {}),
-        ...(body.data.reason ? { reason: body.data.reason } : {}),
+        actor: apiActor(callerOf(req), 'cancel_record'),
+        ...(body.version !== undefined ? { expectedVersion: body.version } : {}),
+        ...(body.reason ? { reason: body.reason } : {}),
       });
       deps.metrics.transitions.inc({ event: 'cancel', state: record.state });
       return { record, events };
     });
 
     // The customer's answer to the retention offer a request is held for.
-    api.post<{ Params: { id: string }; Body: unknown }>('/api/records/:id/retention-offer', async (req) => {
-      const body = RetentionAnswerBody.safeParse(req.body ?? {});
-      if (!body.success) throw new AppError('validation_failed', 'Invalid body', { problems: problemsFromZod(body.error) });
+    api.post('/api/records/:id/retention-offer', { preValidation: requireAction('answer_retention_offer'), schema: { params: RecordParams, body: orEmpty(RetentionAnswerBody) } }, async (req) => {
+      const body = req.body;
+      await refuseOtherIdentity(req, 'answer_retention_offer', { by: body.by, role: body.role });
       const out = await recordRetentionAnswer(
         { ...deps.app, policy: deps.policy },
         {
           recordId: req.params.id,
-          outcome: body.data.outcome,
-          actor: { role: body.data.role, id: body.data.by },
-          ...(body.data.note ? { note: body.data.note } : {}),
-          ...(body.data.version !== undefined ? { expectedVersion: body.data.version } : {}),
+          outcome: body.outcome,
+          actor: apiActor(callerOf(req), 'answer_retention_offer'),
+          ...(body.note ? { note: body.note } : {}),
+          ...(body.version !== undefined ? { expectedVersion: body.version } : {}),
         },
       );
-      deps.metrics.transitions.inc({ event: body.data.outcome === 'accepted' ? 'cancel' : 'decline_offer', state: out.record.state });
+      deps.metrics.transitions.inc({ event: body.outcome === 'accepted' ? 'cancel' : 'decline_offer', state: out.record.state });
       return { record: out.record, linked_record: out.linked, discount_periods: out.discountPeriods };
     });
 
-    api.get<{ Params: { id: string } }>('/api/records/:id', async (req) => {
+    api.get('/api/records/:id', { preValidation: requireAction('view_record'), schema: { params: RecordParams } }, async (req) => {
       const found = await getRecordWithEvents(deps.db, req.params.id);
       if (!found) throw new AppError('not_found', `No lifecycle record ${req.params.id}`);
       return found;
     });
 
-    api.get<{ Params: { id: string } }>('/api/accounts/:id/history', async (req) => {
+    api.get('/api/accounts/:id/history', { preValidation: requireAction('view_record'), schema: { params: RecordParams } }, async (req) => {
       const [account, history] = await Promise.all([new KnexAccountRepository(deps.db).get(req.params.id), accountHistory(deps.db, req.params.id)]);
       if (!account && history.records.length === 0 && history.events.length === 0) {
         throw new AppError('not_found', `No account ${req.params.id}`);

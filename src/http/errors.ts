@@ -1,6 +1,8 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError } from '../records/errors';
-import type { ErrorCode } from '../records/errors';
+import type { ErrorCode, Problem } from '../records/errors';
+import { problemsFromIssues } from '../records/problems';
 
 /** The one place error codes become HTTP statuses. */
 const STATUS: Record<ErrorCode, number> = {
@@ -75,7 +77,33 @@ const RETRY_AFTER_SECONDS = '5';
 
 export const RETRY_AFTER = RETRY_AFTER_SECONDS;
 
+/** Where a route schema refused the request, in the words of the API ("query", not "querystring"). */
+const CONTEXT_WORDS: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'headers' };
+
+/**
+ * Problems from a route schema's refusal (fastify-type-provider-zod keeps each zod issue, its
+ * path joined with `/`): the same fields and words a use-case's own zod parse gives.
+ */
+function schemaProblems(err: { validation: readonly { keyword: string; instancePath: string; message?: string; params: Record<string, unknown> }[] }): Problem[] {
+  return problemsFromIssues(
+    err.validation.map((v) => ({
+      code: v.keyword,
+      path: v.instancePath
+        .split('/')
+        .slice(1)
+        .map((s) => (/^\d+$/.test(s) ? Number(s) : s)),
+      message: v.message ?? 'is invalid',
+      ...(Array.isArray(v.params.keys) ? { keys: v.params.keys as string[] } : {}),
+    })),
+  );
+}
+
 export function errorHandler(err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): void {
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const where = CONTEXT_WORDS[(err as FastifyError).validationContext ?? 'body'] ?? 'request';
+    void reply.status(statusFor('validation_failed')).send(errorBody('validation_failed', `Invalid ${where}`, schemaProblems(err)));
+    return;
+  }
   if (err instanceof AppError) {
     const status = statusFor(err.code);
     if (status >= 500) req.log.error({ err }, 'request failed');

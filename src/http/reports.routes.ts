@@ -2,14 +2,15 @@ import type { FastifyInstance } from 'fastify';
 import { drillReport, runReport } from '../app/reports';
 import type { ReportsDeps } from '../app/reports';
 import { GROUP_BY, REPORT_NAMES, sectionsOf } from '../records/reports';
-import { requireApiToken } from './api-auth';
+import { authenticateApi, requireAction } from './api-auth';
 
 type Query = Record<string, unknown>;
 
-/** `GET /api/reports[/<name>[/records]]`: the reports and the records behind their numbers (same token as the rest of /api). */
-export function reportRoutes(app: FastifyInstance, deps: { apiToken: string | undefined; reports: ReportsDeps }): void {
+/** `GET /api/reports[/<name>[/records]]`: the reports and the records behind their numbers (a token whose role may view reports). */
+export function reportRoutes(app: FastifyInstance, deps: { reports: ReportsDeps; /** Unused: tokens are checked by the app's ApiAccess (kept so older callers compile). */ apiToken?: string | undefined }): void {
   app.register(async (api) => {
-    api.addHook('onRequest', requireApiToken(deps.apiToken));
+    api.addHook('onRequest', authenticateApi);
+    api.addHook('preHandler', requireAction('view_reports'));
 
     api.get('/api/reports', async () => ({
       reports: REPORT_NAMES.map((name) => ({ name, group_by: GROUP_BY[name], sections: sectionsOf(name).map((s) => s.name) })),

@@ -1,5 +1,6 @@
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Knex } from 'knex';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
@@ -12,6 +13,8 @@ import { errorBody, errorHandler } from './errors';
 import { findUnstorableText, findYearZeroDate } from './input-guards';
 import { healthRoutes } from './health.routes';
 import { apiRoutes } from './api.routes';
+import { ApiAccess } from './api-auth';
+import { KnexApiTokenStore } from '../db/api-tokens.repository';
 
 export interface HttpDeps {
   readonly db: Knex;
@@ -21,7 +24,7 @@ export interface HttpDeps {
   readonly metrics: Metrics;
   readonly apiToken: string | undefined;
   /** The approval policy (its retention section: the win-back follow-up of a declined offer). */
-  readonly policy?: Pick<Policy, 'retention'>;
+  readonly policy?: Pick<Policy, 'retention_offers'>;
   /** Extra route plugins (webhooks), registered after the core routes. */
   readonly plugins?: readonly ((app: FastifyInstance) => void | Promise<void>)[];
   /** Raw handlers that take over a path before Fastify parses the body (Slack's Bolt receiver). */
@@ -51,6 +54,10 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
         }
       }),
   });
+  // Route schemas are zod schemas (fastify-type-provider-zod): Fastify validates params, query and
+  // body before the handler and hands it the parsed values; a refusal is a 422 naming each field.
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
   // Paths, query strings and JSON bodies with text the database cannot store (NUL, a lone UTF-16
   // surrogate) are refused here, naming where, before any route queries with them.
@@ -71,6 +78,8 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     );
     if (reply.statusCode >= 400) req.log.info({ method: req.method, route: req.routeOptions.url, status: reply.statusCode }, 'request refused');
   });
+  // Every /api route authenticates through this one object (per-caller tokens, API_TOKEN as bootstrap admin).
+  app.decorate('apiAccess', new ApiAccess({ db: deps.db, tokens: new KnexApiTokenStore(deps.db), clock: deps.app.clock, bootstrapToken: deps.apiToken }));
   healthRoutes(app, deps);
   apiRoutes(app, { db: deps.db, apiToken: deps.apiToken, app: deps.app, metrics: deps.metrics, policy: deps.policy ?? {} });
   for (const p of deps.plugins ?? []) await app.register(async (scope) => p(scope));

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actionsOf } from '../records/access';
 import { AppError } from '../records/errors';
-import { problemsFromZod } from '../records/problems';
 import { KINDS, SUBTYPES } from '../records/kinds';
 import type { Catalog } from '../records/catalog';
 import type { FieldMap } from '../integrations/zendesk/field-map';
@@ -13,7 +13,7 @@ import { moneyView, problemViews, recordSummary, ticketSummary } from '../app/re
 import type { SummaryContext, SummarySource } from '../app/record-summary';
 import { withActions } from '../app/zaf-session';
 import type { AgentDirectory, Caller } from '../app/zaf-session';
-import { assertAllowed, zafCancel, zafFileRequest, zafFixDraft, zafPreview, zafRetentionAnswer, zafRetry } from '../app/zaf-actions';
+import { assertAllowed, zafCancel, zafFileRequest, zafFixDraft, zafPreview, zafRetry, zafRetentionAnswer } from '../app/zaf-actions';
 import type { ZafDeps } from '../app/zaf-actions';
 
 /**
@@ -47,16 +47,17 @@ const FixBody = z.object({ form: ZafFormSchema, quote: z.string().min(1).max(400
 const RetentionBody = z.object({ outcome: z.enum(['accepted', 'declined']), version: z.number().int().min(1), note: z.string().max(2000).optional() }).strict();
 const VersionBody = z.object({ version: z.number().int().min(1), reason: z.string().max(2000).optional() }).strict();
 const TicketQuery = z.object({ stamp: z.string().max(100).optional(), account_id: z.string().min(1).max(200).optional() }).strict();
+const TicketParams = z.object({ ticketId: TicketId });
+const RecordParams = z.object({ id: z.string() });
 
-function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const r = schema.safeParse(value ?? {});
-  if (!r.success) throw new AppError('validation_failed', `Invalid ${what}`, { problems: problemsFromZod(r.error) });
-  return r.data;
-}
+/** A missing body (Fastify hands the schema null) reads as an empty one, so each required field is named. */
+const orEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((v) => v ?? {}, schema);
 
 const callerOf = (req: FastifyRequest): Caller => req.zafCaller!;
 
-export function zafRoutes(app: FastifyInstance, deps: ZafRouteDeps): void {
+export function zafRoutes(scope: FastifyInstance, deps: ZafRouteDeps): void {
+  // Route schemas validate params, query and body before the handler (fastify-type-provider-zod).
+  const app = scope.withTypeProvider<ZodTypeProvider>();
   const { summaryContext: ctx } = deps;
   const form = (f: z.infer<typeof ZafFormSchema>, ticketId: string | null) => requestFromForm(f, deps.fieldMap, ticketId);
 
@@ -84,9 +85,9 @@ export function zafRoutes(app: FastifyInstance, deps: ZafRouteDeps): void {
     };
   });
 
-  app.get<{ Params: { ticketId: string } }>('/api/zaf/tickets/:ticketId', async (req) => {
-    const ticketId = parse(TicketId, req.params.ticketId, 'ticket id');
-    const q = parse(TicketQuery, req.query, 'query');
+  app.get('/api/zaf/tickets/:ticketId', { schema: { params: TicketParams, querystring: orEmpty(TicketQuery) } }, async (req) => {
+    const { ticketId } = req.params;
+    const q = req.query;
     const c = callerOf(req);
     await assertAllowed(deps.app, c, 'view_record', { recordId: null, accountId: q.account_id ?? 'unassigned' });
     const view = withActions(await ticketSummary(deps.summaries, ctx, ticketId, q.account_id), c.role, deps.app.clock.now());
@@ -95,43 +96,43 @@ export function zafRoutes(app: FastifyInstance, deps: ZafRouteDeps): void {
     return view;
   });
 
-  app.post('/api/zaf/preview', async (req) => {
-    const body = parse(PreviewBody, req.body, 'preview');
+  app.post('/api/zaf/preview', { schema: { body: orEmpty(PreviewBody) } }, async (req) => {
+    const body = req.body;
     const { request, problems } = form(body.form, body.ticket_id);
     const out = await zafPreview(deps.app, callerOf(req), { request, ticketId: body.ticket_id, extraProblems: problems });
     return { ...out, record: { ...out.record, amount: moneyView(out.record.amount) }, problems: problemViews(out.problems, ctx) };
   });
 
-  app.post('/api/zaf/records', async (req, reply) => {
-    const body = parse(FileBody, req.body, 'request');
+  app.post('/api/zaf/records', { schema: { body: orEmpty(FileBody) } }, async (req, reply) => {
+    const body = req.body;
     const { request, problems } = form(body.form, body.ticket_id);
     if (problems.length) throw new AppError('validation_failed', 'Some ticket fields cannot be read; fix them and preview again', { problems });
     const { record } = await zafFileRequest(deps.app, callerOf(req), { request, quote: body.quote, ticketId: body.ticket_id });
     return reply.status(201).send({ record: await recordSummary(deps.summaries, ctx, record.id) });
   });
 
-  app.post<{ Params: { id: string } }>('/api/zaf/records/:id/fix', async (req) => {
-    const body = parse(FixBody, req.body, 'fix');
+  app.post('/api/zaf/records/:id/fix', { schema: { params: RecordParams, body: orEmpty(FixBody) } }, async (req) => {
+    const body = req.body;
     const { request, problems } = form(body.form, null);
     if (problems.length) throw new AppError('validation_failed', 'Some ticket fields cannot be read; fix them and preview again', { problems });
     const { record } = await zafFixDraft(deps.app, callerOf(req), { recordId: req.params.id, request, quote: body.quote, version: body.version });
     return { record: await recordSummary(deps.summaries, ctx, record.id) };
   });
 
-  app.post<{ Params: { id: string } }>('/api/zaf/records/:id/cancel', async (req) => {
-    const body = parse(VersionBody, req.body, 'cancel');
+  app.post('/api/zaf/records/:id/cancel', { schema: { params: RecordParams, body: orEmpty(VersionBody) } }, async (req) => {
+    const body = req.body;
     const { record } = await zafCancel(deps.app, callerOf(req), { recordId: req.params.id, version: body.version, ...(body.reason ? { reason: body.reason } : {}) });
     return { record: await recordSummary(deps.summaries, ctx, record.id) };
   });
 
-  app.post<{ Params: { id: string } }>('/api/zaf/records/:id/retention-offer', async (req) => {
-    const body = parse(RetentionBody, req.body, 'retention offer answer');
+  app.post('/api/zaf/records/:id/retention-offer', { schema: { params: RecordParams, body: orEmpty(RetentionBody) } }, async (req) => {
+    const body = req.body;
     const out = await zafRetentionAnswer(deps.app, callerOf(req), { recordId: req.params.id, outcome: body.outcome, version: body.version, ...(body.note ? { note: body.note } : {}) });
     return { record: await recordSummary(deps.summaries, ctx, out.record.id), linked_record_id: out.linked?.id ?? null, discount_periods: out.discountPeriods };
   });
 
-  app.post<{ Params: { id: string } }>('/api/zaf/records/:id/retry', async (req) => {
-    const body = parse(VersionBody, req.body, 'retry');
+  app.post('/api/zaf/records/:id/retry', { schema: { params: RecordParams, body: orEmpty(VersionBody) } }, async (req) => {
+    const body = req.body;
     const record = await zafRetry(deps.app, callerOf(req), { recordId: req.params.id, version: body.version });
     return { record: await recordSummary(deps.summaries, ctx, record.id) };
   });

@@ -10,7 +10,7 @@ import type { ActorRole } from './actors';
 export const ROLES = ['agent', 'supervisor', 'finance', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
-export const ACTIONS = ['view_record', 'preview_request', 'file_request', 'fix_draft', 'cancel_record', 'retry_record', 'answer_retention_offer'] as const;
+export const ACTIONS = ['view_record', 'preview_request', 'file_request', 'fix_draft', 'cancel_record', 'retry_record', 'approve_record', 'view_reports', 'answer_retention_offer'] as const;
 export type Action = (typeof ACTIONS)[number];
 
 export interface Permission {
@@ -28,6 +28,9 @@ export const PERMISSIONS: readonly Permission[] = [
   { action: 'cancel_record', roles: ['agent', 'supervisor', 'admin'], description: 'withdraw a record waiting for approval or scheduled for later' },
   // Retrying sends the record to billing again: the people who own billing failures decide that.
   { action: 'retry_record', roles: ['supervisor', 'finance', 'admin'], description: 'send a failed record to billing again' },
+  // The approval policy narrows this further (its approver ids and user groups, four-eyes).
+  { action: 'approve_record', roles: ['supervisor', 'admin'], description: 'approve or reject a record waiting for approval' },
+  { action: 'view_reports', roles: ['supervisor', 'finance', 'admin'], description: 'read the reports and the dashboard, and the records behind their numbers' },
   // The agent talking to the customer records what they said; accepting withdraws the request.
   { action: 'answer_retention_offer', roles: ['agent', 'supervisor', 'admin'], description: "record the customer's answer to a retention offer" },
 ];

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DATE_INPUT_HINT, parseDateInput } from './dates';
-import { ACCOUNT_STATUSES } from './kinds';
+import { ACCOUNT_STATUSES } from './kinds/common';
 import { CurrencySchema, MinorAmountSchema } from './money';
 
 /** An instant in an accounts file: a timestamp, or a date meaning 00:00 UTC that day. Stored as ISO 8601 UTC. */

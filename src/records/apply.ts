@@ -1,68 +1,24 @@
 import type { Account } from './accounts';
-import { findPlan, planPrice } from './catalog';
+import { findPlan } from './catalog';
 import type { Catalog } from './catalog';
-import type { LifecycleRecord } from './kinds';
-import { roundHalfUp } from './money';
+import { kindModule, typedRecord } from './kinds';
+import type { Kind, LifecycleRecord, RecordOf } from './kinds';
+import type { AccountChanges } from './kinds/common';
+import { monthlyPrice } from './kinds/mrr';
 
-export interface AccountChanges {
-  /** The record's account as it is once the record is applied. */
-  readonly account: Account;
-  /** For merges: the target account, which receives the source's contacts and revenue. */
-  readonly mergeTarget: Account | null;
-}
-
-/** Monthly recurring revenue of a plan in a currency (yearly prices ÷ 12, half-up). */
-export function monthlyPrice(catalog: Catalog, planId: string, currency: string): number | null {
-  const plan = findPlan(catalog, planId);
-  const price = plan && planPrice(plan, currency);
-  if (!plan || !price) return null;
-  return plan.interval === 'year' ? roundHalfUp(BigInt(price.amount_minor), 12n) : price.amount_minor;
-}
+export type { AccountChanges };
+export { monthlyPrice };
 
 /**
- * What applying a record does to the account(s). Pure; the caller writes the result in the same
- * transaction as the record's move to `applied`. MRR follows what the provider bills: a suspended
- * account's collection is paused (nothing billed), so its MRR is 0 until an activation or
- * reactivation sets it again from the plan price. A merge loses nothing: the target keeps all its
- * data and gains the source's contacts (its credit balance moves at the provider); the source
- * stays, marked merged into the target, its subscription ending at the period end, so its
- * revenue is not counted on the target.
+ * What applying a record does to the account(s), as its kind says (`kinds/<kind>.ts`). Pure; the
+ * caller writes the result in the same transaction as the record's move to `applied`.
  */
 export function accountChangesFor(record: LifecycleRecord, account: Account, catalog: Catalog, mergeTarget: Account | null): AccountChanges {
-  const d = record.details as Record<string, unknown>;
-  switch (record.kind) {
-    case 'downgrade':
-    case 'upgrade': {
-      let next: Account = account;
-      if (typeof d.to_plan === 'string') {
-        const mrr = monthlyPrice(catalog, d.to_plan, account.currency);
-        next = { ...next, plan_id: d.to_plan, ...(mrr === null ? {} : { mrr_minor: mrr }) };
-      }
-      if (typeof d.to_support_tier === 'string') next = { ...next, support_tier: d.to_support_tier };
-      return { account: next, mergeTarget: null };
-    }
-    case 'termination':
-      return { account: { ...account, status: 'deactivated', mrr_minor: 0 }, mergeTarget: null };
-    case 'status_change': {
-      const after = d.status_after as Account['status'] | undefined;
-      if (record.subtype === 'merge' && mergeTarget) {
-        const contacts = [...new Set([...mergeTarget.contacts, ...account.contacts])];
-        return {
-          account: { ...account, status: 'merged', merged_into: mergeTarget.id, mrr_minor: 0 },
-          mergeTarget: { ...mergeTarget, contacts },
-        };
-      }
-      if (record.subtype === 'activation' || record.subtype === 'reactivation') {
-        const mrr = monthlyPrice(catalog, account.plan_id, account.currency);
-        return { account: { ...account, ...(after ? { status: after } : {}), ...(mrr === null ? {} : { mrr_minor: mrr }) }, mergeTarget: null };
-      }
-      const stopsBilling = after === 'closed' || after === 'deactivated' || after === 'suspended';
-      return { account: { ...account, ...(after ? { status: after } : {}), ...(stopsBilling ? { mrr_minor: 0 } : {}) }, mergeTarget: null };
-    }
-    case 'service_credit':
-      return { account, mergeTarget: null };
-  }
+  return changesOf(typedRecord(record), account, catalog, mergeTarget);
 }
+
+const changesOf = <K extends Kind>(record: RecordOf<K>, account: Account, catalog: Catalog, mergeTarget: Account | null): AccountChanges =>
+  kindModule(record.kind).accountChanges(record, account, catalog, mergeTarget);
 
 /** One line for the ledger and the provider: what the adjustment is for. */
 export function adjustmentDescription(record: LifecycleRecord): string {

@@ -1,8 +1,7 @@
 import type { Account } from './accounts';
-import { findPlan, planPrice } from './catalog';
 import type { Catalog } from './catalog';
-import type { Kind, LifecycleRecord } from './kinds';
-import { SUBTYPES } from './kinds';
+import { KIND_MODULES, KINDS, kindModule, SUBTYPES, typedRecord } from './kinds';
+import type { Kind, LifecycleRecord, RecordOf } from './kinds';
 import type { Money } from './money';
 
 /**
@@ -59,83 +58,17 @@ export interface PlannedEffect {
   readonly secondary: boolean;
 }
 
-const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
-const isMoney = (v: unknown): v is Money => !!v && typeof (v as Money).amount_minor === 'number' && typeof (v as Money).currency === 'string';
-const dayStart = (date: string): string => `${date}T00:00:00.000Z`;
-
 /**
  * The effects of applying `record` to `account` (the merge target, when there is one, names the
- * customer the credit balance moves to). Deterministic: the same record always plans the same
- * effects, so a retried job finds the keys it stored.
+ * customer the credit balance moves to), as its kind says (`kinds/<kind>.ts`). Deterministic:
+ * the same record always plans the same effects, so a retried job finds the keys it stored.
  */
 export function billingEffectsFor(record: LifecycleRecord, account: Account, catalog: Catalog, mergeTarget: Account | null = null): PlannedEffect[] {
-  const d = record.details;
-  const policy = catalog.change_policy;
-  const main = (effect: BillingEffect): PlannedEffect => ({ key: 'apply', effect, secondary: false });
-  switch (record.kind) {
-    case 'upgrade':
-    case 'downgrade': {
-      // Feature or support-tier moves carry no price in the catalog: nothing to bill.
-      if (!isString(d.to_plan)) return [];
-      const plan = findPlan(catalog, d.to_plan);
-      const proration = d.proration as { credit?: unknown; charge?: unknown; net?: unknown } | undefined;
-      const prorated = !!proration && isMoney(proration.credit) && isMoney(proration.charge) && isMoney(proration.net);
-      return [
-        main({
-          type: 'plan_change',
-          to_plan: d.to_plan,
-          from_plan: isString(d.from_plan) ? d.from_plan : account.plan_id,
-          prorate: prorated,
-          at: record.effective_at ?? record.updated_at,
-          price: (plan && planPrice(plan, account.currency)) ?? null,
-          proration: prorated ? { credit: proration.credit as Money, charge: proration.charge as Money, net: proration.net as Money } : null,
-        }),
-      ];
-    }
-    case 'termination': {
-      const out: PlannedEffect[] = [main({ type: 'cancel', mode: record.effective === 'immediate' ? 'now' : 'at', at: record.effective === 'immediate' ? null : record.effective_at })];
-      // Validation sets the amount to the early-termination fee when it applies and is not waived.
-      if (record.amount && record.amount.amount_minor > 0) out.push({ key: 'fee', effect: { type: 'fee', amount: record.amount }, secondary: true });
-      if (isMoney(d.refund) && d.refund.amount_minor > 0) out.push({ key: 'refund', effect: { type: 'refund', amount: d.refund }, secondary: true });
-      return out;
-    }
-    case 'status_change':
-      switch (record.subtype) {
-        case 'activation':
-        case 'reactivation': {
-          const plan = findPlan(catalog, account.plan_id);
-          return [main({ type: 'resume', plan: account.plan_id, price: (plan && planPrice(plan, account.currency)) ?? null })];
-        }
-        case 'suspension': {
-          const s = d.suspension as { review_date?: unknown } | undefined;
-          return [main({ type: 'pause', resumes_at: isString(s?.review_date) ? dayStart(s.review_date) : null })];
-        }
-        case 'deactivation':
-          return [main({ type: 'cancel', mode: policy.deactivation.cancel, at: null })];
-        case 'closure':
-          return [main({ type: 'cancel', mode: policy.closure.cancel, at: null })];
-        case 'merge': {
-          const m = d.merge as { target_account_id?: unknown } | undefined;
-          const target = isString(m?.target_account_id) ? m.target_account_id : (mergeTarget?.id ?? '');
-          return [main({ type: 'merge', target_account_id: target, target_customer_id: mergeTarget?.billing_customer_id ?? null })];
-        }
-        default:
-          return [];
-      }
-    case 'service_credit': {
-      if (!record.amount || record.amount.amount_minor >= 0) return [];
-      return [
-        main({
-          type: 'credit',
-          amount: { amount_minor: -record.amount.amount_minor, currency: record.amount.currency },
-          period_start: String(d.period_start),
-          period_end: String(d.period_end),
-          paid_invoice: policy.service_credit.paid_invoice,
-        }),
-      ];
-    }
-  }
+  return effectsOf(typedRecord(record), account, catalog, mergeTarget);
 }
+
+const effectsOf = <K extends Kind>(record: RecordOf<K>, account: Account, catalog: Catalog, mergeTarget: Account | null): PlannedEffect[] =>
+  kindModule(record.kind).billingEffects(record, account, catalog, mergeTarget);
 
 /** The effect a provider may be told of in advance (when the record is scheduled): the change itself, never its money. */
 export function scheduledEffect(effects: readonly PlannedEffect[]): BillingEffect | null {
@@ -348,61 +281,37 @@ export interface EffectsRow {
   readonly webhook: string;
 }
 
-/** Notes the table's cells refer to as (1), (2)…, rendered under it. */
-export const BILLING_EFFECTS_NOTES: readonly string[] = [
-  'Plan change. Ledger: the book moves to the new plan at the effective instant; when the catalog prorates (and the instant lies inside the term) the proration credit and charge are posted (contra:plan_credits → receivable, receivable → revenue:subscriptions). Until its instant a scheduled change can be undone by cancelling the record (`POST /api/records/:id/cancel`); the ledger and a webhook receiver hear of it only at that instant.',
-  'Plan change. Stripe: the plan item of the plan subscription (the one whose price is in STRIPE_PRICE_MAP_FILE; add-ons are never touched) moves to the mapped price; prorated changes send `proration_behavior=create_prorations` with `proration_date` = the effective instant, the same instant previewed with `invoices.createPreview` before approval, and the email and ledger take Stripe\'s proration items; unprorated ones send `none`. A change dated at the current period\'s end is moved as soon as it is scheduled (so the renewal bills the new price); a later or prorated one waits for its instant. A scheduled change can be undone until its instant: cancelling the record moves the item back.',
-  'Without `to_plan` (only features, permissions or a support tier): nothing at any provider — the catalog prices plans, not features or tiers; the accounts table takes the new support tier.',
-  'Termination. Ledger: the book ends at the effective instant; the early-termination fee (unless waived) is posted receivable → revenue:fees under `billing.<record>.fee`; a refund recorded on the termination is posted contra:refunds → cash:refunds under `billing.<record>.refund`.',
-  'Termination. Stripe: `cancel_at` = the effective instant, set as soon as the termination is scheduled; an immediate one is cancelled at once (`prorate=false`). The fee is an invoice item on an invoice of its own, finalized (`billing.<record>.fee`), so it is billed although the subscription has ended. A refund is a credit note with `refund_amount` against the newest paid invoice that can take it (`billing.<record>.refund`). What the customer still owes (open invoices + customer balance) is read back from Stripe for the email. A fee or refund Stripe refuses is audited (`billing.effect_failed`), put before the team in Slack, and never mentioned to the customer.',
-  'Service credit. Stripe: a credit note against the invoice whose subscription period overlaps the credited window most — first off what is still due on it; the rest as `credit_amount` (customer balance) or, when the invoice is paid and the catalog says `service_credit.paid_invoice=refund`, as `refund_amount`. With no such invoice, or one that cannot take the credit, a customer balance transaction. Ledger (every provider): contra:service_credits → receivable (off an invoice), balance (customer balance) or cash:refunds (refunded).',
-  'Deactivation and closure end the subscription as the catalog says (`change_policy.deactivation.cancel` / `closure.cancel`: `period_end`, the default, or `now`). Stripe: `cancel_at_period_end=true`, or cancelled at once.',
-  'Activation and reactivation: billing runs again on the account\'s plan, and the account\'s MRR is set from the plan price. Stripe: `pause_collection` cleared and a set cancellation withdrawn; a customer with no live plan subscription (it ended, or never existed) gets a new one on the mapped price.',
-  'Suspension: collection paused until the review date, nothing billed meanwhile; the account\'s MRR is 0. Stripe: `pause_collection[behavior]=void` with `resumes_at` = the review date (Stripe resumes collection on its own then).',
-  'Merge: the source\'s subscription ends at its period end; a credit the source holds (a negative balance) moves to the target — Stripe: two balance transactions (+ on the source, − on the target); ledger: balance:source → balance:target. Both accounts\' audit chains record it (`record.mark_applied` on the source, `account.merged_in` on the target). The target keeps its own MRR.',
-];
-
-const PLAN = { ledger: 'plan change (1)', stripe: 'plan item → mapped price (2)', webhook: '`lifecycle.plan_changed`' };
-const PLAN_OR_NOTHING = { ledger: 'plan change (1) if `to_plan`, else nothing (3)', stripe: 'plan item → mapped price (2) if `to_plan`, else nothing (3)', webhook: '`lifecycle.plan_changed` if `to_plan`, else nothing (3)' };
-const TERMINATION = {
-  ledger: 'ends at the instant; fee and refund posted (4)',
-  stripe: '`cancel_at` = the instant, fee invoice, refund credit note (5)',
-  webhook: '`lifecycle.subscription_cancelled`, `lifecycle.fee_charged`, `lifecycle.refund_issued` (each its own `webhook-id`)',
-};
-const CREDIT = { ledger: 'credit posted (6)', stripe: 'credit note, else balance credit (6)', webhook: '`lifecycle.credit_granted`' };
-const CANCEL = { ledger: 'ends at period end or now (7)', stripe: '`cancel_at_period_end=true` or cancelled now (7)', webhook: '`lifecycle.subscription_cancelled`' };
-const RESUME = { ledger: 'active again, MRR from plan price (8)', stripe: 'pause cleared / cancellation withdrawn / new subscription (8)', webhook: '`lifecycle.billing_resumed`' };
-
-const UP = 'catalog `upgrade` policy (example: now, prorated) or the date asked';
-const DOWN = 'catalog `downgrade` policy (example: end of term, not prorated) or the date asked';
-const STATUS = 'now, or the date asked';
-
-const row = (kind: Kind, subtype: string, effects: readonly BillingEffectType[], when: string, cells: { ledger: string; stripe: string; webhook: string }): EffectsRow => ({ kind, subtype, effects, when, ...cells });
+/**
+ * The rows of every kind's module, in kind order, with the `[[note]]` marks of their cells
+ * numbered (1), (2)… in order of first mention; {@link BILLING_EFFECTS_NOTES} lists the notes in
+ * that order. A note two kinds share (upgrades and downgrades) is numbered once.
+ */
+function assembleTable(): { rows: EffectsRow[]; notes: string[] } {
+  const numbers = new Map<string, number>();
+  const notes: string[] = [];
+  const rows: EffectsRow[] = [];
+  for (const kind of KINDS) {
+    const m = KIND_MODULES[kind];
+    const number = (cell: string) =>
+      cell.replace(/\[\[([a-z_]+)\]\]/g, (_all, key: string) => {
+        const note = m.billingNotes[key];
+        if (note === undefined) throw new Error(`billing-effects row of ${kind} names an unknown note [[${key}]]`);
+        if (!numbers.has(note)) {
+          notes.push(note);
+          numbers.set(note, notes.length);
+        }
+        return `(${numbers.get(note)})`;
+      });
+    for (const r of m.billingRows) rows.push({ kind, subtype: r.subtype, effects: r.effects, when: r.when, ledger: number(r.ledger), stripe: number(r.stripe), webhook: number(r.webhook) });
+  }
+  return { rows, notes };
+}
+const TABLE = assembleTable();
 
 /** One row per kind and subtype (all of `SUBTYPES`), with what each provider does. */
-export const BILLING_EFFECTS_TABLE: readonly EffectsRow[] = [
-  row('downgrade', 'subscription', ['plan_change'], DOWN, PLAN),
-  row('downgrade', 'feature', ['plan_change'], DOWN, PLAN_OR_NOTHING),
-  row('downgrade', 'sla', ['plan_change'], DOWN, PLAN),
-  row('downgrade', 'contractual', ['plan_change'], DOWN, PLAN),
-  row('downgrade', 'support_tier', ['plan_change'], DOWN, PLAN_OR_NOTHING),
-  row('upgrade', 'subscription', ['plan_change'], UP, PLAN),
-  row('upgrade', 'support_tier', ['plan_change'], UP, PLAN_OR_NOTHING),
-  row('upgrade', 'product', ['plan_change'], UP, PLAN_OR_NOTHING),
-  row('upgrade', 'pricing_model', ['plan_change'], UP, PLAN_OR_NOTHING),
-  row('upgrade', 'sla', ['plan_change'], UP, PLAN),
-  row('upgrade', 'access', ['plan_change'], UP, PLAN_OR_NOTHING),
-  ...['customer_initiated', 'non_payment', 'breach', 'other'].map((s) =>
-    row('termination', s, ['cancel', 'fee', 'refund'], 'at the termination date (Stripe is told when it is scheduled)', TERMINATION),
-  ),
-  row('status_change', 'activation', ['resume'], STATUS, RESUME),
-  row('status_change', 'suspension', ['pause'], STATUS, { ledger: 'paused until the review date (9)', stripe: '`pause_collection` void, `resumes_at` = review date (9)', webhook: '`lifecycle.collection_paused`' }),
-  row('status_change', 'deactivation', ['cancel'], STATUS, CANCEL),
-  row('status_change', 'reactivation', ['resume'], STATUS, RESUME),
-  row('status_change', 'merge', ['merge'], STATUS, { ledger: 'source ends; its credit moves to the target (10)', stripe: 'source `cancel_at_period_end`; balance moved (10)', webhook: '`lifecycle.account_merged`' }),
-  row('status_change', 'closure', ['cancel'], STATUS, CANCEL),
-  ...['outage', 'sla_breach', 'billing_discrepancy', 'delay', 'goodwill'].map((s) => row('service_credit', s, ['credit'], 'at once when applied', CREDIT)),
-];
+export const BILLING_EFFECTS_TABLE: readonly EffectsRow[] = TABLE.rows;
+/** Notes the table's cells refer to as (1), (2)…, rendered under it. */
+export const BILLING_EFFECTS_NOTES: readonly string[] = TABLE.notes;
 
 /** Every (kind, subtype) of the domain, for tests that the table covers them all. */
 export const ALL_SUBTYPES: readonly { kind: Kind; subtype: string }[] = (Object.keys(SUBTYPES) as Kind[]).flatMap((kind) =>

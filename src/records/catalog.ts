@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AppError } from './errors';
 import type { Problem } from './errors';
-import { SlaSchema } from './kinds';
+import { SlaSchema } from './kinds/common';
 import { isCurrency, money } from './money';
 import type { Money } from './money';
 

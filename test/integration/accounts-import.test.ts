@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 const fixture = (name: string) => path.resolve(__dirname, '..', 'fixtures', name);
-const importFile = (file: string) => runCli(['accounts', 'import', file], { DATABASE_URL: t.url });
+const importFile = (file: string, by = 'admin@support.example') => runCli(['accounts', 'import', file, '--by', by], { DATABASE_URL: t.url });
 
 it('imports a CSV file with every account and one audit event each', async () => {
   const r = await importFile(fixture('accounts.csv'));
@@ -76,7 +76,9 @@ it('imports JSON Lines and updates existing accounts', async () => {
   );
   const r = await importFile(file);
   expect(r.code).toBe(0);
-  expect(await t.db('accounts').where({ id: 'acc_acme' }).first()).toMatchObject({ plan_id: 'business', mrr_minor: '29900' });
+  // The new plan is an upgrade: filed as a record (policy and approval decide), not written over the account.
+  expect(await t.db('accounts').where({ id: 'acc_acme' }).first()).toMatchObject({ plan_id: 'growth', mrr_minor: '29900' });
+  expect(await t.db('lifecycle_records').where({ account_id: 'acc_acme', kind: 'upgrade' }).first()).toMatchObject({ state: 'submitted', details: { to_plan: 'business' } });
 });
 
 it('rejects a file with bad rows, naming each line, and imports none of it', async () => {
@@ -105,4 +107,64 @@ it('refuses a file it cannot read or whose format it cannot tell', async () => {
   const r = await importFile(path.join(tmp, 'accounts.txt'));
   expect(r.code).toBe(1);
   expect(r.stderr).toMatch(/name it \.csv or \.jsonl/);
+});
+
+describe('rows that change an account\'s plan or status', () => {
+  const base = { name: 'Change Co', currency: 'EUR', term_start: '2026-03-01T00:00:00Z', term_end: '2027-03-01T00:00:00Z' };
+  const write = (name: string, rows: Record<string, unknown>[]) => {
+    const file = path.join(tmp, name);
+    fs.writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    return file;
+  };
+
+  beforeAll(async () => {
+    const r = await importFile(write('seed.jsonl', [
+      { ...base, id: 'acc_chg1', plan_id: 'starter' },
+      { ...base, id: 'acc_chg2', plan_id: 'starter' },
+      { ...base, id: 'acc_chg3', plan_id: 'starter', status: 'suspended' },
+    ]));
+    expect([r.code, r.stderr]).toEqual([0, '']);
+  });
+
+  it('requires --by and records it as the actor', async () => {
+    const none = await runCli(['accounts', 'import', write('noby.jsonl', [{ ...base, id: 'acc_noby', plan_id: 'starter' }])], { DATABASE_URL: t.url });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/--by/);
+    expect(await countRows(t.db, 'accounts', { id: 'acc_noby' })).toBe(0);
+    const ev = await t.db('audit_events').where({ account_id: 'acc_chg1', type: 'account.imported' }).first();
+    expect(ev.actor).toEqual({ role: 'supervisor', id: 'admin@support.example' });
+  });
+
+  it('files the matching record instead of changing plan or status itself', async () => {
+    const r = await importFile(write('change.jsonl', [
+      { ...base, id: 'acc_chg1', plan_id: 'business', mrr_minor: 500 },
+      { ...base, id: 'acc_chg3', plan_id: 'starter', status: 'active' },
+    ]), 'ops.lead@support.example');
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toMatch(/line 1: acc_chg1 changes plan: filed upgrade \(subscription\) record [0-9a-f-]{36}, submitted/);
+    expect(r.stdout).toMatch(/line 2: acc_chg3 changes status: filed status_change \(reactivation\) record [0-9a-f-]{36}, submitted/);
+    // The other columns are imported; plan and status wait for their records.
+    expect(await t.db('accounts').where({ id: 'acc_chg1' }).first()).toMatchObject({ plan_id: 'starter', mrr_minor: '500' });
+    expect(await t.db('accounts').where({ id: 'acc_chg3' }).first()).toMatchObject({ status: 'suspended' });
+    const upgrade = await t.db('lifecycle_records').where({ account_id: 'acc_chg1' }).first();
+    expect(upgrade).toMatchObject({ kind: 'upgrade', state: 'submitted', requested_by: 'ops.lead@support.example' });
+    expect(upgrade.details.to_plan).toBe('business');
+    expect(await countRows(t.db, 'outbox', { key: `policy.${upgrade.id}.v1` })).toBe(1);
+    expect((await t.db('audit_events').where({ record_id: upgrade.id, type: 'record.created' }).first()).actor).toEqual({ role: 'agent', id: 'ops.lead@support.example' });
+    expect((await verifyAudit(t.db)).broken).toBeNull();
+  });
+
+  it('refuses rows whose change cannot be a valid record, naming them, and imports nothing', async () => {
+    const r = await importFile(write('refused.jsonl', [
+      { ...base, id: 'acc_chg2b', plan_id: 'starter' },
+      { ...base, id: 'acc_chg2', plan_id: 'starter', status: 'suspended' },
+    ]));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/line 2: acc_chg2: status active → suspended: a suspension needs a cause and a review date/);
+    expect(await countRows(t.db, 'accounts', { id: 'acc_chg2b' })).toBe(0);
+    expect(await t.db('accounts').where({ id: 'acc_chg2' }).first()).toMatchObject({ status: 'active' });
+    const both = await importFile(write('both.jsonl', [{ ...base, id: 'acc_chg2', plan_id: 'business', status: 'closed' }]));
+    expect([both.code, both.stderr]).toEqual([1, expect.stringMatching(/line 1: acc_chg2: changes both plan \(starter → business\) and status \(active → closed\)/)]);
+    expect(await countRows(t.db, 'lifecycle_records', { account_id: 'acc_chg2' })).toBe(0);
+  });
 });

@@ -85,7 +85,7 @@ it('the customer cancels: the record is cancelled with the customer as actor, bi
   expect(await stateOf(id)).toBe('cancelled');
   const event = await t.db('audit_events').where({ record_id: id, type: 'record.cancel' }).first();
   expect(event.actor).toEqual({ role: 'customer', id: 'account:acc_acme' });
-  expect(event.data).toMatchObject({ via: 'customer_link', reason: 'Cancelled by the customer through the link in their email' });
+  expect(event.data).toMatchObject({ via: 'customer_link' });
   const topics = (await t.db('outbox').whereRaw(`payload->>'record_id' = ?`, [id]).select('key')).map((r) => r.key);
   expect(topics).toEqual(expect.arrayContaining([`billing-unschedule.${id}`, `email.${id}.cancelled`]));
   const again = await cancel(token);

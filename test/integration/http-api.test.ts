@@ -94,6 +94,24 @@ describe('API', () => {
     expect(r.json().error.problems[0].field).toBe('details.to_plan');
   });
 
+  it('refuses query and body the route schemas do not accept with a 422 naming each field', async () => {
+    const list = await h.app.inject({ method: 'GET', url: '/api/records?account_id=acc_acme&limit=0&color=red', headers: auth });
+    expect(list.statusCode).toBe(422);
+    expect(list.json().error).toMatchObject({ code: 'validation_failed', message: 'Invalid query' });
+    expect(list.json().error.problems).toEqual(expect.arrayContaining([{ field: '', message: 'unknown field(s): color' }]));
+    const cancel = await h.app.inject({ method: 'POST', url: '/api/records/00000000-0000-0000-0000-000000000000/cancel', headers: auth, payload: { version: 'one', reason: 7 } });
+    expect(cancel.statusCode).toBe(422);
+    expect(cancel.json().error).toMatchObject({ message: 'Invalid body' });
+    expect(cancel.json().error.problems.map((p: { field: string }) => p.field).sort()).toEqual(['reason', 'version']);
+    // No body at all is a valid cancel (the actor is the token's caller): it reaches the handler.
+    const none = await h.app.inject({ method: 'POST', url: '/api/records/00000000-0000-0000-0000-000000000000/cancel', headers: auth });
+    expect(none.statusCode).toBe(404);
+    // The schema's parsed values reach the handler: a valid query lists, with `limit` coerced to a number.
+    const ok = await h.app.inject({ method: 'GET', url: '/api/records?account_id=acc_acme&limit=2', headers: auth });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json().records.length).toBeLessThanOrEqual(2);
+  });
+
   it('answers 400 for malformed JSON and 404 for unknown records', async () => {
     const bad = await h.app.inject({ method: 'POST', url: '/api/records', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"kind":' });
     expect(bad.statusCode).toBe(400);

@@ -126,9 +126,9 @@ it('an end-of-term downgrade is scheduled for the term end and the customer told
 
   // Until it runs, the agent can withdraw it; the delayed job then finds nothing to do.
   const auth = { authorization: `Bearer ${TEST_API_TOKEN}`, 'content-type': 'application/json' };
-  const stale = await fetch(`${s.base}/api/records/${r.record_id}/cancel`, { method: 'POST', headers: auth, body: JSON.stringify({ by: 'agent@support.example', version: 1 }) });
+  const stale = await fetch(`${s.base}/api/records/${r.record_id}/cancel`, { method: 'POST', headers: auth, body: JSON.stringify({ version: 1 }) });
   expect(stale.status).toBe(409);
-  const cancel = await fetch(`${s.base}/api/records/${r.record_id}/cancel`, { method: 'POST', headers: auth, body: JSON.stringify({ by: 'agent@support.example', reason: 'customer changed their mind' }) });
+  const cancel = await fetch(`${s.base}/api/records/${r.record_id}/cancel`, { method: 'POST', headers: auth, body: JSON.stringify({ reason: 'customer changed their mind' }) });
   expect(cancel.status).toBe(200);
   expect(await stateOf(r.record_id)).toBe('cancelled');
   // The customer, told it was scheduled, is told once that it will not happen.

@@ -7,6 +7,7 @@ import { createSlackApp, SLACK_EVENTS_PATH } from '../../src/integrations/slack/
 import type { SlackApp } from '../../src/integrations/slack/slack.app';
 import { SlackDirectory } from '../../src/integrations/slack/slack.directory';
 import { SlackNotifier } from '../../src/integrations/slack/slack.notifier';
+import { SlackRoles } from '../../src/integrations/slack/slack.roles';
 import { slackSignatureHeaders } from '../../src/integrations/slack/signature';
 import { buildHttpApp } from '../../src/http/server';
 import type { FastifyInstance } from 'fastify';
@@ -22,6 +23,7 @@ import { buildDeps, countRows, seedAccounts } from '../helpers/app';
 const TOKEN = 'xoxb-test-token';
 const SECRET = 'slack-signing-secret-for-tests';
 const CHANNEL = 'C0APPROVALS';
+const ROLE_MAP = { user_groups: { S0LDSUPERVISORS: 'supervisor', S0LDAGENTS: 'agent' } } as const;
 
 let t: TestDb;
 let slack: FakeSlack;
@@ -40,6 +42,8 @@ beforeAll(async () => {
     slack.users.set(id, { id, email, name: id.toLowerCase() });
   }
   const client = new WebClient(TOKEN, { slackApiUrl: slack.url });
+  slack.usergroups.set('S0LDSUPERVISORS', ['USUP1', 'USUP2']);
+  slack.usergroups.set('S0LDAGENTS', ['UAGENT', 'USUP1']);
   notifier = new SlackNotifier(client, t.db, CHANNEL, (id) => `https://acme.zendesk.com/agent/tickets/${id}`);
   slackApp = createSlackApp({
     botToken: TOKEN,
@@ -48,6 +52,8 @@ beforeAll(async () => {
     db: t.db,
     app: deps(),
     directory: new SlackDirectory(client),
+    // Never cached (ttl 0), so a failed membership lookup can be staged per test.
+    roles: new SlackRoles(ROLE_MAP, new SlackDirectory(client, 0)),
     logger: createLogger('silent'),
     ticketUrl: (id) => `https://acme.zendesk.com/agent/tickets/${id}`,
     approverGroups: [],
@@ -218,7 +224,8 @@ it('Reject opens a modal; submitting it with a reason rejects the record', async
     }),
   });
   await until(async () => (await t.db('lifecycle_records').where({ id: record.id }).first()).state === 'rejected');
-  expect((await t.db('audit_events').where({ record_id: record.id, type: 'record.reject' }).first()).data.reason).toBe('duplicate of ticket 12');
+  const reason = (await t.db('audit_events').where({ record_id: record.id, type: 'record.reject' }).first()).data.reason;
+  expect((await t.db('personal_data').where({ id: reason.$pd }).first()).value).toBe('duplicate of ticket 12');
 });
 
 it('App Home lists the viewer’s pending approvals; /lifecycle shows an account’s records', async () => {
@@ -239,6 +246,48 @@ it('App Home lists the viewer’s pending approvals; /lifecycle shows an account
   await until(() => slack.callsOf('chat.postEphemeral').some((c) => JSON.stringify(c.args.blocks ?? '').includes('acc_acme')));
 });
 
+it('/lifecycle and App Home show nothing to a user without a role, or whose groups Slack cannot list; agents see no approvals', async () => {
+  const lastEphemeral = async (user: string, before: number) => {
+    await until(() => slack.callsOf('chat.postEphemeral').filter((c) => c.args.user === user).length > before);
+    return slack.callsOf('chat.postEphemeral').filter((c) => c.args.user === user).at(-1)!.args;
+  };
+  const count = (user: string) => slack.callsOf('chat.postEphemeral').filter((c) => c.args.user === user).length;
+
+  let before = count('UOUT');
+  await postSlack({ command: '/lifecycle', text: 'acc_acme', user_id: 'UOUT', channel_id: CHANNEL, team_id: 'T0FAKE001', response_url: slack.responseUrl(), trigger_id: 't2' });
+  const refused = await lastEphemeral('UOUT', before);
+  expect(refused.text).toMatch(/no Lifecycle Desk role/);
+  expect(JSON.stringify(refused)).not.toContain('acc_acme');
+  await until(async () => (await countRows(t.db, 'audit_events', { type: 'access.denied' })) > 0);
+  const denied = await t.db('audit_events').where({ type: 'access.denied' }).orderBy('id', 'desc').first();
+  expect(denied.data).toMatchObject({ via: 'slack', slack_user_id: 'UOUT', action: 'view_record', role: null });
+
+  before = count('UAGENT');
+  slack.failNext('usergroups.users.list', { error: 'fatal_error' });
+  await postSlack({ command: '/lifecycle', text: 'acc_acme', user_id: 'UAGENT', channel_id: CHANNEL, team_id: 'T0FAKE001', response_url: slack.responseUrl(), trigger_id: 't3' });
+  expect((await lastEphemeral('UAGENT', before)).text).toMatch(/could not check your role/);
+
+  // With the groups readable again, the agent sees the account's records.
+  before = count('UAGENT');
+  await postSlack({ command: '/lifecycle', text: 'acc_acme', user_id: 'UAGENT', channel_id: CHANNEL, team_id: 'T0FAKE001', response_url: slack.responseUrl(), trigger_id: 't4' });
+  expect(JSON.stringify((await lastEphemeral('UAGENT', before)).blocks)).toContain('acc_acme');
+
+  const home = async (user: string) => {
+    const n = slack.callsOf('views.publish').length;
+    const event = slackEventRequest(
+      { type: 'event_callback', team_id: 'T0FAKE001', api_app_id: 'A0LIFECYCLE', event: { type: 'app_home_opened', user, channel: 'D1', tab: 'home', event_ts: '1.0' }, event_id: `Ev-${user}`, event_time: 1 },
+      { signingSecret: SECRET },
+    );
+    await fetch(base + SLACK_EVENTS_PATH, { method: 'POST', headers: event.headers, body: event.body });
+    await until(() => slack.callsOf('views.publish').length > n);
+    return JSON.stringify(slack.callsOf('views.publish').at(-1)!.args.view);
+  };
+  await pendingRecord();
+  expect(await home('UAGENT')).toMatch(/signed in as \*agent\*/);
+  expect(await home('UAGENT')).not.toContain('Waiting for your approval');
+  expect(await home('UOUT')).toMatch(/no Lifecycle Desk role/);
+  expect(await home('USUP1')).toContain('Waiting for your approval');
+});
 
 it('re-posts a waiting request as a reminder mentioning the approvers, then escalates; nothing once decided', async () => {
   const { record } = await pendingRecord();
@@ -271,6 +320,7 @@ it('in Socket Mode (SLACK_APP_TOKEN) receives the same clicks over the WebSocket
     db: t.db,
     app: deps(),
     directory: new SlackDirectory(new WebClient(TOKEN, { slackApiUrl: slack.url })),
+    roles: new SlackRoles(ROLE_MAP, new SlackDirectory(new WebClient(TOKEN, { slackApiUrl: slack.url }))),
     logger: createLogger('silent'),
     ticketUrl: () => null,
     approverGroups: [],
@@ -419,6 +469,7 @@ it('tells the clicker the decision did not go through when PostgreSQL is down, a
     db: dead,
     app: buildDeps(dead),
     directory: new SlackDirectory(new WebClient(TOKEN, { slackApiUrl: slack.url })),
+    roles: new SlackRoles(ROLE_MAP, new SlackDirectory(new WebClient(TOKEN, { slackApiUrl: slack.url }))),
     logger: createLogger('silent'),
     ticketUrl: () => null,
     approverGroups: [],

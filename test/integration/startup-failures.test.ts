@@ -97,11 +97,11 @@ const CASES: Case[] = [
     ['start'],
     () => {
       const policy = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'config', 'policy.example.json'), 'utf8'));
-      policy.retention.offers = [{ name: 'keep them', when: { kind: 'termination' }, offer: { type: 'downgrade', to_plan: 'platinum' } }];
+      policy.retention_offers.offers = [{ name: 'keep them', when: { kind: 'termination' }, offer: { type: 'downgrade', to_plan: 'platinum' } }];
       return { ...base(), POLICY_FILE: file('policy-retention.json', JSON.stringify(policy)) };
     },
     2,
-    /retention\.offers\[0\] "keep them": offer\.to_plan: "platinum" is not a plan of the catalog/,
+    /retention_offers\.offers\[0\] "keep them": offer\.to_plan: "platinum" is not a plan of the catalog/,
   ],
   ['customer links half configured', ['start'], () => ({ ...base(), PUBLIC_BASE_URL: 'https://desk.example.com' }), 2, /CUSTOMER_LINK_SECRET: customer links need both/],
   [

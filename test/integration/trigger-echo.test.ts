@@ -193,7 +193,7 @@ describe('with the README trigger echoing every update back', () => {
     const res = await fetch(`${s.base}/api/records/${r.id}/cancel`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TEST_API_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ by: 'agent@support.example', reason: 'customer changed their mind' }),
+      body: JSON.stringify({ reason: 'customer changed their mind' }),
     });
     expect(res.status).toBe(200);
     await settle();

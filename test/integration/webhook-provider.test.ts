@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
 import { freePort } from '../helpers/net';
 import {
   WebhookBillingProvider,
@@ -81,6 +82,15 @@ describe('Standard Webhooks signatures', () => {
     expect(checkStandardWebhook({ ...base, nowSeconds: ts - 301 })).toEqual({ ok: false, reason: 'stale_timestamp' });
     expect(checkStandardWebhook({ ...base, timestamp: `${ts}.5` })).toEqual({ ok: false, reason: 'bad_timestamp' });
     expect(checkStandardWebhook({ ...base, signatureHeader: undefined })).toEqual({ ok: false, reason: 'missing_headers' });
+  });
+
+  it("sends deliveries the specification's reference receiver accepts", async () => {
+    await makeProvider().applyAdjustment(buildAdjustment());
+    const d = receiver.deliveries[0]!;
+    const headers = { 'webhook-id': d.id!, 'webhook-timestamp': d.timestamp!, 'webhook-signature': d.signature! };
+    // The reference library's own verify (its clock is the real one, as the delivery's was).
+    expect(new Webhook(SECRET).verify(d.body, headers)).toMatchObject({ type: 'lifecycle.credit_granted' });
+    expect(() => new Webhook(`whsec_${randomBytes(32).toString('base64')}`).verify(d.body, headers)).toThrow(/No matching signature/);
   });
 
   it('a malformed secret is refused when the provider is built', () => {

@@ -299,7 +299,7 @@ describe('replays and values that cannot be filed', () => {
     const cancel = await fetch(`${s.base}/api/records/${created.record_id}/cancel`, {
       method: 'POST',
       headers: { authorization: `Bearer ${s.config.apiToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ by: 'agent@support.example' }),
+      body: JSON.stringify({}),
     });
     expect(cancel.status).toBe(200);
     // The same signed bytes, replayed within the five minutes under another (unsigned) invocation id.

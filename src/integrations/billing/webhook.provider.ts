@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
 import { retryAfterMs } from '../http/retry-after';
 import { redactEmails } from './redact';
 import { AppError } from '../../records/errors';
@@ -12,7 +13,9 @@ import { WEBHOOK_ANSWER_SCHEMA, webhookEventBody } from './webhook.events';
  * headers `webhook-id`, `webhook-timestamp` (Unix seconds of this attempt) and
  * `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, keyed with the
  * bytes of the secret's base64 part (after `whsec_`). The header may list several space-separated
- * signatures (secret rotation); one valid `v1` entry is enough.
+ * signatures (secret rotation); one valid `v1` entry is enough. Signatures are computed by the
+ * spec's reference library (`standardwebhooks`); the receiver side checks headers and the
+ * timestamp here, against an injected clock (the library's own `verify` reads `Date.now()`).
  */
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
@@ -28,7 +31,9 @@ export function webhookSecretKey(secret: string): Buffer {
 
 /** The `webhook-signature` header value for one secret: `v1,<base64 signature>`. */
 export function signStandardWebhook(secret: string, id: string, timestamp: number, body: string): string {
-  return `v1,${createHmac('sha256', webhookSecretKey(secret)).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
+  // Checked first so a malformed secret gets our message (how to generate one), not the library's.
+  webhookSecretKey(secret);
+  return new Webhook(secret).sign(id, new Date(timestamp * 1000), body);
 }
 
 export interface StandardWebhookInput {

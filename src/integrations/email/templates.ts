@@ -10,7 +10,8 @@ import type { ConfirmedAdjustment } from '../../records/ports';
 import type { Catalog } from '../../records/catalog';
 import { AppError } from '../../records/errors';
 import { KINDS } from '../../records/kinds';
-import type { Kind, LifecycleRecord, SUBTYPES } from '../../records/kinds';
+import type { Kind, LifecycleRecord } from '../../records/kinds';
+import { customerChange, customerLabel } from '../../records/summary';
 import { formatMoney } from '../../records/money';
 import type { Money } from '../../records/money';
 
@@ -73,56 +74,8 @@ const SUBJECT_MAX = 200;
 // ---------------------------------------------------------------------------------------------
 // Variables
 
-const KIND_LABELS: { [K in Kind]: Record<(typeof SUBTYPES)[K][number], string> } = {
-  downgrade: {
-    subscription: 'Plan downgrade',
-    feature: 'Feature downgrade',
-    sla: 'Service level downgrade',
-    contractual: 'Contract downgrade',
-    support_tier: 'Support plan downgrade',
-  },
-  upgrade: {
-    subscription: 'Plan upgrade',
-    support_tier: 'Support plan upgrade',
-    product: 'Product upgrade',
-    pricing_model: 'Pricing model change',
-    sla: 'Service level upgrade',
-    access: 'Access upgrade',
-  },
-  termination: {
-    customer_initiated: 'Account cancellation',
-    non_payment: 'Account termination',
-    breach: 'Account termination',
-    other: 'Account termination',
-  },
-  status_change: {
-    activation: 'Account activation',
-    suspension: 'Account suspension',
-    deactivation: 'Account deactivation',
-    reactivation: 'Account reactivation',
-    merge: 'Account merge',
-    closure: 'Account closure',
-  },
-  service_credit: {
-    outage: 'Service credit',
-    sla_breach: 'Service credit',
-    billing_discrepancy: 'Billing correction',
-    delay: 'Service credit',
-    goodwill: 'Service credit',
-  },
-};
-
-const FALLBACK_KIND_LABEL: Record<Kind, string> = {
-  downgrade: 'Downgrade',
-  upgrade: 'Upgrade',
-  termination: 'Account termination',
-  status_change: 'Account status change',
-  service_credit: 'Service credit',
-};
-
-export function kindLabel(kind: Kind, subtype: string): string {
-  return (KIND_LABELS[kind] as Record<string, string>)[subtype] ?? FALLBACK_KIND_LABEL[kind];
-}
+/** How the customer reads a record's kind and subtype ("Plan upgrade"): the neutral summary's words. */
+export const kindLabel = (kind: Kind, subtype: string): string => customerLabel(kind, subtype);
 
 const DAY = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
 const dayFormats = new Map<string, Intl.DateTimeFormat>([['en-GB', DAY]]);
@@ -172,47 +125,6 @@ function creditPeriod(start: unknown, end: unknown, locale?: string | null): str
 
 function featureList(values: unknown, names: Readonly<Record<string, string>>): string[] {
   return Array.isArray(values) ? values.filter((f): f is string => typeof f === 'string').map((f) => names[f] ?? f) : [];
-}
-
-interface SummaryFacts {
-  readonly account_name: string;
-  readonly amount: string | null;
-  readonly from_plan: string | null;
-  readonly to_plan: string | null;
-  readonly from_support_tier: string | null;
-  readonly to_support_tier: string | null;
-  readonly status_before: string | null;
-  readonly status_after: string | null;
-  readonly features: readonly string[];
-  readonly credit_period: string | null;
-}
-
-/** What the record changes as a noun phrase ("Plan change from Growth to Starter"), so it reads in any tense. */
-function changeSummary(r: LifecycleRecord, v: SummaryFacts): string {
-  const d = r.details;
-  const from = (a: string | null) => (a ? ` from ${a}` : '');
-  switch (r.kind) {
-    case 'downgrade':
-    case 'upgrade': {
-      const parts: string[] = [];
-      if (v.to_plan) parts.push(`plan change${from(v.from_plan)} to ${v.to_plan}`);
-      if (v.to_support_tier) parts.push(`support plan change${from(v.from_support_tier)} to ${v.to_support_tier}`);
-      if (v.features.length) parts.push(`${r.kind === 'downgrade' ? 'removal' : 'addition'} of ${v.features.join(', ')}`);
-      if (!parts.length) return kindLabel(r.kind, r.subtype);
-      const s = parts.join(' and ');
-      return s.charAt(0).toUpperCase() + s.slice(1);
-    }
-    case 'termination':
-      return `${r.subtype === 'customer_initiated' ? 'Cancellation' : 'Termination'} of the account ${v.account_name}`;
-    case 'status_change': {
-      const merge = d.merge as { source_account_id?: string; target_account_id?: string } | undefined;
-      if (r.subtype === 'merge' && merge?.target_account_id) return `Merge of the account ${v.account_name} into account ${merge.target_account_id}`;
-      if (v.status_after) return `Account status change${from(v.status_before)} to ${v.status_after}`;
-      return kindLabel(r.kind, r.subtype);
-    }
-    case 'service_credit':
-      return `${kindLabel(r.kind, r.subtype)}${v.amount ? ` of ${v.amount}` : ''}${v.credit_period ? ` for ${v.credit_period}` : ''}`;
-  }
 }
 
 /**
@@ -326,7 +238,8 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
   };
   return {
     ...base,
-    change_summary: changeSummary(r, base),
+    // What the record changes, in the customer's words: the kind module says it (records/summary.ts).
+    change_summary: customerChange(r, base),
     // Names an earlier draft of these templates used; kept so edited templates keep working.
     period: credit_period,
     data_retention_until: base.data_retention_date,

@@ -1,8 +1,9 @@
 import type { types as SlackTypes } from '@slack/bolt';
-import { describeChange } from '../../app/ticket-view';
 import type { LifecycleRecord } from '../../records/kinds';
 import { formatMoney } from '../../records/money';
 import { previewSentence, providerLabel } from '../../records/risk';
+import { recordView } from '../../records/summary';
+import type { MoneyLine } from '../../records/summary';
 import type { Money } from '../../records/money';
 
 /**
@@ -161,15 +162,8 @@ function link(url: string | null | undefined, label: string): string | null {
   return `<${safe}|${label}>`;
 }
 
-const KIND_LABEL: Record<LifecycleRecord['kind'], string> = {
-  downgrade: 'Downgrade',
-  upgrade: 'Upgrade',
-  termination: 'Termination',
-  status_change: 'Status change',
-  service_credit: 'Service credit',
-};
-
-const kindLabel = (r: LifecycleRecord): string => `${KIND_LABEL[r.kind] ?? r.kind} (${(r.subtype || 'subtype missing').replace(/_/g, ' ')})`;
+/** "Service credit (sla breach)": the neutral summary's title. */
+const kindLabel = (r: LifecycleRecord): string => recordView(r).title;
 
 // ---------------------------------------------------------------------------------------------
 // Money and facts
@@ -198,39 +192,17 @@ export function moneyImpact(amount: Money | null): string {
 
 const signed = (m: Money): string => (m.amount_minor > 0 ? `+${fmt(m)}` : m.amount_minor < 0 ? `−${fmt(abs(m))}` : fmt(m));
 
+/** One of the kind's money lines, in mrkdwn: labels are ours, values from a record are escaped. */
+function moneyLine(l: MoneyLine): string {
+  const label = `${l.label}${l.qualifier ? ` (*${esc(l.qualifier, 50)}*)` : ''}`;
+  const value = l.value === undefined ? null : l.strong ? `*${esc(l.value, 50)}*` : esc(l.value, 50);
+  const amount = l.money && isMoney(l.money) ? (l.signed ? signed(l.money) : fmt(l.money)) : null;
+  return `${label}: ${[value, amount].filter((x) => x !== null).join(' ')}`;
+}
+
 /** Kind-specific money lines a supervisor needs to judge the amount (requested vs computed credit…). */
 function moneyDetails(r: LifecycleRecord): string[] {
-  const d = r.details;
-  const lines: string[] = [];
-  const add = (label: string, v: unknown, render: (m: Money) => string = fmt) => {
-    if (isMoney(v)) lines.push(`${label}: ${render(v)}`);
-  };
-  switch (r.kind) {
-    case 'upgrade':
-    case 'downgrade': {
-      add('Price change per interval', d.price_delta, signed);
-      const p = d.proration as Record<string, unknown> | undefined;
-      if (p && isMoney(p.net)) lines.push(`Prorated now: ${p.net.amount_minor < 0 ? `credit ${fmt(abs(p.net))}` : `charge ${fmt(p.net)}`}`);
-      break;
-    }
-    case 'termination':
-      add(`Early-termination fee${d.fee_waived === true ? ' (*waived*)' : ''}`, d.early_termination_fee);
-      if (d.fee_waived === true && !isMoney(d.early_termination_fee)) lines.push('Early-termination fee: *waived*');
-      add('Outstanding balance', d.outstanding_balance);
-      add('Refund', d.refund);
-      break;
-    case 'service_credit': {
-      add('Requested credit', d.requested_credit);
-      add('Computed credit (SLA × plan price)', d.computed_credit);
-      add('Charges in the affected period', d.period_charges);
-      const v = d.verification as { result?: unknown } | undefined;
-      if (v && typeof v.result === 'string') lines.push(`Verification: ${esc(v.result, 50)}`);
-      break;
-    }
-    default:
-      break;
-  }
-  return lines;
+  return recordView(r).money_lines.map(moneyLine);
 }
 
 function effectiveText(r: LifecycleRecord): string {
@@ -256,14 +228,8 @@ function ticketText(r: LifecycleRecord, ticketUrl: string | null): string {
   return link(ticketUrl, label) ?? (r.ticket_id ? label : 'No Zendesk ticket');
 }
 
-/** describeChange, kept total: a currency Intl does not know must not stop the message. */
-function changeLine(r: LifecycleRecord): string {
-  try {
-    return describeChange(r);
-  } catch {
-    return `${kindLabel(r)} for account ${r.account_id}`;
-  }
-}
+/** What the record changes: the neutral summary's line (total: an unknown currency does not stop the message). */
+const changeLine = (r: LifecycleRecord): string => recordView(r).change;
 
 /** The facts every supervisor sees, on the request and on the decided message alike. */
 function factBlocks(r: LifecycleRecord, accountName: string | null, ticketUrl: string | null): KnownBlock[] {
@@ -587,6 +553,11 @@ export function appHomeView(pending: readonly PendingApprovalItem[]): HomeView {
   const more = pending.length - HOME_MAX_ITEMS;
   if (more > 0) blocks.push(context(`…and ${more} more waiting. Decide the oldest first; this list refreshes as you do.`));
   return { type: 'home', blocks: blocks.slice(0, SLACK_LIMITS.viewBlocks) };
+}
+
+/** The App Home for someone who approves nothing: what their role is, or why nothing is shown. */
+export function appHomeNoticeView(title: string, text: string): HomeView {
+  return { type: 'home', blocks: [header(title), section(text, 'notice')] };
 }
 
 /** The ephemeral answer to `/lifecycle <account id or ticket id>`: recent records and their states. */

@@ -13,6 +13,9 @@ import { listRecords } from '../../db/record.queries';
 import { loadApprovalSnapshot } from '../../db/approval.queries';
 import { isDatabaseUnavailable } from '../../http/errors';
 import { SLACK_MAX_BODY_BYTES, slackGate } from './slack.http';
+import type { SlackRoles } from './slack.roles';
+import { can } from '../../records/access';
+import { ACCESS_CHAIN } from '../../app/api-tokens';
 import {
   ACTION_APPROVE,
   ACTION_REJECT,
@@ -20,6 +23,7 @@ import {
   REJECT_REASON_ACTION_ID,
   REJECT_REASON_BLOCK_ID,
   accountSummaryBlocks,
+  appHomeNoticeView,
   appHomeView,
   parseApprovalButtonValue,
   parseRejectModalMeta,
@@ -39,6 +43,8 @@ export interface SlackAppOptions {
   readonly directory: ApproverDirectory;
   readonly logger: Logger;
   readonly ticketUrl: (ticketId: string) => string | null;
+  /** Slack users' roles (SLACK_ROLES_FILE): what /lifecycle and the App Home may show them. */
+  readonly roles: SlackRoles;
   /** Every approver group the policy names (for the App Home "waiting for you" list). */
   readonly approverGroups: readonly string[];
   /** Called after a decision, to drop the record's reminder and escalation jobs. */
@@ -190,8 +196,38 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
     );
   });
 
+  /** A refused Slack request, on the audit trail like the API's and the sidebar's refusals. */
+  const auditDenied = async (userId: string, action: 'view_record', role: string | null, query: string) =>
+    o.app.store
+      .transaction((uow) =>
+        uow.audit.append([
+          {
+            account_id: ACCESS_CHAIN,
+            record_id: null,
+            type: 'access.denied',
+            actor: { role: 'agent', id: `slack:${userId.slice(0, 50)}` },
+            occurred_at: o.app.clock.now().toISOString(),
+            data: { action, role, via: 'slack', slack_user_id: userId.slice(0, 50), query: query.slice(0, 200) },
+          },
+        ]),
+      )
+      .catch((err: Error) => o.logger.warn({ err: { message: err.message } }, 'could not audit a refused Slack request'));
+
+  const ROLE_UNKNOWN = 'Lifecycle Desk could not check your role with Slack just now (your user groups could not be read), so nothing is shown. Please try again in a minute.';
+  const NO_ROLE = 'Your Slack account has no Lifecycle Desk role, so nothing is shown. Ask an admin to add you to one of the user groups of SLACK_ROLES_FILE.';
+
   bolt.event('app_home_opened', async ({ event, client }) => {
     if (event.tab && event.tab !== 'home') return;
+    const who = await o.roles.roleOf(event.user);
+    if (!who.known || !who.role) {
+      await client.views.publish({ user_id: event.user, view: appHomeNoticeView('Lifecycle Desk', who.known ? NO_ROLE : ROLE_UNKNOWN) });
+      return;
+    }
+    if (!can(who.role, 'approve_record')) {
+      const text = `You are signed in as *${who.role}*: approvals are decided by supervisors and admins, so none are listed here. Use \`/lifecycle <account or ticket id>\` to see records.`;
+      await client.views.publish({ user_id: event.user, view: appHomeNoticeView('Lifecycle Desk', text) });
+      return;
+    }
     const groups = (o.approverGroups.length ? await o.directory.groupsOf(event.user, o.approverGroups) : null) ?? [];
     const pending = await pendingApprovalsFor(o.db, event.user, groups, 40);
     // The same snapshot the approval message is built from, for all pending items at once.
@@ -217,7 +253,13 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
     await ack();
     const q = command.text.trim();
     let message;
-    if (!q) {
+    const who = await o.roles.roleOf(command.user_id);
+    if (!who.known) {
+      message = { text: ROLE_UNKNOWN };
+    } else if (!can(who.role, 'view_record')) {
+      await auditDenied(command.user_id, 'view_record', who.role, q);
+      message = { text: NO_ROLE };
+    } else if (!q) {
       message = { text: 'Usage: /lifecycle <account id or ticket id>' };
     } else {
       const byAccount = await listRecords(o.db, { accountId: q, limit: 10 });

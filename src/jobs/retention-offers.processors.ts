@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { TOPICS } from '../app/topics';
 import type { Topic } from '../app/topics';
-import { fileDiscountCredit, runWinBack } from '../app/retention';
-import type { RetentionDeps, WinBackChannel } from '../app/retention';
+import { fileDiscountCredit, runWinBack } from '../app/retention-offers';
+import type { RetentionDeps, WinBackChannel } from '../app/retention-offers';
 import { AppError } from '../records/errors';
 import { parsePayload } from './processors';
 import type { Processor } from './worker';
@@ -26,7 +26,7 @@ function winBack(deps: RetentionDeps & { readonly winBack: WinBackChannel | null
 }
 
 /** The delayed jobs of retention offers: discount credits as periods end, and the win-back follow-up. */
-export function retentionProcessors(deps: RetentionDeps & { readonly winBack: WinBackChannel | null }): Partial<Record<Topic, Processor>> {
+export function retentionOfferProcessors(deps: RetentionDeps & { readonly winBack: WinBackChannel | null }): Partial<Record<Topic, Processor>> {
   return {
     [TOPICS.retentionCredit]: async (payload, ctx) => {
       const { record_id, period } = parsePayload(CreditPayload, payload, TOPICS.retentionCredit);

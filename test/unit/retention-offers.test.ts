@@ -1,10 +1,10 @@
 import { parsePolicy } from '../../src/records/policy';
-import { describeOffer, discountPeriods, linkedRequest, offerState, retentionCatalogProblems, retentionRuleFor, RetentionPolicySchema, winBackDue } from '../../src/records/retention';
-import type { RetentionPolicy } from '../../src/records/retention';
+import { describeOffer, discountPeriods, linkedRequest, offerState, retentionCatalogProblems, retentionRuleFor, RetentionPolicySchema, winBackDue } from '../../src/records/retention-offers';
+import type { RetentionPolicy } from '../../src/records/retention-offers';
 import type { LifecycleRecord } from '../../src/records/kinds';
 import { buildAccount, buildCatalog } from '../helpers/builders';
 
-const minimalPolicy = (retention: unknown) => ({ rules: [{ name: 'all', approvals: 0 }], retention });
+const minimalPolicy = (retention: unknown) => ({ rules: [{ name: 'all', approvals: 0 }], retention_offers: retention });
 
 const retention: RetentionPolicy = RetentionPolicySchema.parse({
   offers: [
@@ -86,9 +86,9 @@ describe('the offer in words and as records', () => {
 
 describe('the policy file', () => {
   it('takes the example section and refuses offers that could not work, naming where', () => {
-    expect(parsePolicy(minimalPolicy({ offers: [] }), 'p.json').retention).toEqual({ offers: [] });
+    expect(parsePolicy(minimalPolicy({ offers: [] }), 'p.json').retention_offers).toEqual({ offers: [] });
     const bad = (retentionSection: unknown) => () => parsePolicy(minimalPolicy(retentionSection), 'p.json');
-    expect(bad({ offers: [{ name: 'x', when: { kind: 'status_change' }, offer: { type: 'pause', months: 1 } }] })).toThrow(/retention\.offers\[0\]\.when\.kind: offers are made on terminations and downgrades only/);
+    expect(bad({ offers: [{ name: 'x', when: { kind: 'status_change' }, offer: { type: 'pause', months: 1 } }] })).toThrow(/retention_offers\.offers\[0\]\.when\.kind: offers are made on terminations and downgrades only/);
     expect(bad({ offers: [{ name: 'x', when: { kind: 'termination' }, offer: { type: 'discount', percent: 120, months: 1 } }] })).toThrow(/percent: expected 1 to 100/);
     expect(bad({ offers: [{ name: 'x', when: { kind: 'termination' }, offer: { type: 'gift' } }] })).toThrow(/expected an offer/);
     expect(bad({ win_back: { after_days: 30, via: 'fax' } })).toThrow(/win_back\.via/);
@@ -96,7 +96,7 @@ describe('the policy file', () => {
 
   it('names a downgrade offer whose plan the catalog does not have', () => {
     const r = RetentionPolicySchema.parse({ offers: [{ name: 'keep', when: { kind: 'termination' }, offer: { type: 'downgrade', to_plan: 'platinum' } }] });
-    expect(retentionCatalogProblems(r, buildCatalog())).toEqual([expect.stringMatching(/^retention\.offers\[0\] "keep": offer\.to_plan: "platinum" is not a plan of the catalog; expected one of: free, starter/)]);
+    expect(retentionCatalogProblems(r, buildCatalog())).toEqual([expect.stringMatching(/^retention_offers\.offers\[0\] "keep": offer\.to_plan: "platinum" is not a plan of the catalog; expected one of: free, starter/)]);
     expect(retentionCatalogProblems(retention, buildCatalog())).toEqual([]);
   });
 });
