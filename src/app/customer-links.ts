@@ -70,7 +70,13 @@ export interface CustomerChangeView {
 
 const refused = () => new AppError('forbidden', 'This link is not valid. Use the link in your email exactly as it was sent, or contact support.');
 const gone = (at: Date) =>
-  Object.assign(new AppError('illegal_transition', `This change took effect on ${at.toISOString().slice(0, 10)}; the link no longer works. Contact support if something is wrong.`), { gone: true as const });
+  Object.assign(
+    new AppError(
+      'illegal_transition',
+      `This change took effect on ${at.toISOString().slice(0, 10)}; the link no longer works. Contact support if something is wrong.`,
+    ),
+    { gone: true as const },
+  );
 
 /** A token's record, checked: 403 when the token is not ours, "gone" once its instant has passed. */
 async function opened(deps: CustomerLinkDeps, token: string, now: Date): Promise<{ recordId: string }> {
@@ -116,7 +122,12 @@ export async function cancelCustomerChange(deps: CustomerLinkDeps, token: string
     const view = (record: LifecycleRecord): CustomerChangeView => ({ record, accountName: account?.name ?? record.account_id, canCancel: false, token });
     if (current.state === 'cancelled') return view(current);
     if (!mayCancel(deps, current, now)) {
-      throw new AppError('forbidden', current.state === 'scheduled' ? 'This change cannot be cancelled online. Reply to your email or contact support to change it.' : `This change is ${current.state.replace('_', ' ')} and can no longer be cancelled here.`);
+      throw new AppError(
+        'forbidden',
+        current.state === 'scheduled'
+          ? 'This change cannot be cancelled online. Reply to your email or contact support to change it.'
+          : `This change is ${current.state.replace('_', ' ')} and can no longer be cancelled here.`,
+      );
     }
     const { record } = await transitionIn(uow, now, {
       recordId,

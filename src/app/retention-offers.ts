@@ -4,7 +4,16 @@ import { findPlan } from '../records/catalog';
 import { AppError, validationError } from '../records/errors';
 import type { LifecycleRecord } from '../records/kinds';
 import type { Policy } from '../records/policy';
-import { describeOffer, discountCreditRequest, discountPeriods, linkedRequest, offerState, retentionRuleFor, RetentionOfferSchema, winBackDue } from '../records/retention-offers';
+import {
+  describeOffer,
+  discountCreditRequest,
+  discountPeriods,
+  linkedRequest,
+  offerState,
+  retentionRuleFor,
+  RetentionOfferSchema,
+  winBackDue,
+} from '../records/retention-offers';
 import type { OutboxMessage, UnitOfWork } from '../records/ports';
 import { createRecordIn } from './create-record';
 import type { AppDeps } from './deps';
@@ -38,7 +47,12 @@ const planName = (deps: Pick<AppDeps, 'catalog'>) => (id: string) => findPlan(de
  * data, so they stay in the chain; the offer as made, so a later policy edit does not
  * change what the customer was offered). Returns the record while it waits, null when it goes on.
  */
-export async function holdForRetentionOffer(uow: UnitOfWork, deps: Pick<RetentionDeps, 'policy' | 'catalog'>, record: LifecycleRecord, now: Date): Promise<LifecycleRecord | null> {
+export async function holdForRetentionOffer(
+  uow: UnitOfWork,
+  deps: Pick<RetentionDeps, 'policy' | 'catalog'>,
+  record: LifecycleRecord,
+  now: Date,
+): Promise<LifecycleRecord | null> {
   const state = offerState(record);
   if (state && state.outcome !== 'pending') return null;
   const rule = retentionRuleFor(deps.policy.retention_offers, record);
@@ -101,7 +115,8 @@ export async function recordRetentionAnswer(deps: RetentionDeps, answer: Retenti
     }
     const made = await uow.audit.latestForRecord(record.id, 'record.offer_retention');
     const parsed = RetentionOfferSchema.safeParse(made?.data.offer_terms);
-    if (!parsed.success) throw new AppError('illegal_transition', `Record ${record.id} has no retention offer made by the policy; its offer field was typed on the ticket`);
+    if (!parsed.success)
+      throw new AppError('illegal_transition', `Record ${record.id} has no retention offer made by the policy; its offer field was typed on the ticket`);
     const offer = parsed.data;
     const note = answer.note?.trim() || undefined;
     const details = (outcome: 'accepted' | 'declined') => ({ ...record.details, retention_offer: { offer: state.offer, outcome } });
@@ -127,7 +142,10 @@ export async function recordRetentionAnswer(deps: RetentionDeps, answer: Retenti
     let messages: OutboxMessage[] = [];
     if (offer.type === 'discount') {
       const periods = discountPeriods(offer, account, deps.catalog, now);
-      if (!periods) throw validationError([{ field: 'outcome', message: `a discount for months needs a plan billed monthly; account ${account.id}'s plan ${account.plan_id} is not` }]);
+      if (!periods)
+        throw validationError([
+          { field: 'outcome', message: `a discount for months needs a plan billed monthly; account ${account.id}'s plan ${account.plan_id} is not` },
+        ]);
       messages = periods.map((p) => ({
         topic: TOPICS.retentionCredit,
         key: `retention-credit.${record.id}.${p.index}`,
@@ -135,10 +153,22 @@ export async function recordRetentionAnswer(deps: RetentionDeps, answer: Retenti
         available_at: p.end.toISOString(),
       }));
     } else {
-      const created = await createRecordIn(uow, withoutTaxonomy(deps), { request: linkedRequest(offer, record, answer.actor.id, now), actor: answer.actor, onProblems: 'reject' }, now);
+      const created = await createRecordIn(
+        uow,
+        withoutTaxonomy(deps),
+        { request: linkedRequest(offer, record, answer.actor.id, now), actor: answer.actor, onProblems: 'reject' },
+        now,
+      );
       linked = created.record;
       await uow.audit.append([
-        { account_id: linked.account_id, record_id: linked.id, type: 'retention.linked', actor: answer.actor, occurred_at: now.toISOString(), data: { offer_terms: offer, from_record_id: record.id } },
+        {
+          account_id: linked.account_id,
+          record_id: linked.id,
+          type: 'retention.linked',
+          actor: answer.actor,
+          occurred_at: now.toISOString(),
+          data: { offer_terms: offer, from_record_id: record.id },
+        },
       ]);
     }
     const { record: next } = await transitionIn(uow, now, {
@@ -148,7 +178,12 @@ export async function recordRetentionAnswer(deps: RetentionDeps, answer: Retenti
       expectedVersion: record.version,
       reason: `Retention offer accepted: ${state.offer}`,
       patch: { details: details('accepted') },
-      data: { offer_terms: offer, ...(note ? { note } : {}), ...(linked ? { linked_record_id: linked.id } : {}), ...(messages.length ? { discount_periods: messages.map((m) => m.available_at) } : {}) },
+      data: {
+        offer_terms: offer,
+        ...(note ? { note } : {}),
+        ...(linked ? { linked_record_id: linked.id } : {}),
+        ...(messages.length ? { discount_periods: messages.map((m) => m.available_at) } : {}),
+      },
       messages: () => messages,
     });
     return { record: next, linked, discountPeriods: messages.length };
@@ -182,7 +217,8 @@ export async function fileDiscountCredit(deps: RetentionDeps, recordId: string, 
     if (await uow.audit.latestForRecord(recordId, type)) return 'already_filed';
     const accepted = await uow.audit.latestForRecord(recordId, 'record.cancel');
     const offer = RetentionOfferSchema.safeParse(accepted?.data.offer_terms);
-    if (!offer.success || offer.data.type !== 'discount') throw new AppError('internal', `Record ${recordId} has no accepted discount offer`, { retryable: false });
+    if (!offer.success || offer.data.type !== 'discount')
+      throw new AppError('internal', `Record ${recordId} has no accepted discount offer`, { retryable: false });
     const account = await uow.accounts.get(record.account_id);
     if (!account) throw new AppError('not_found', `No account ${record.account_id}`, { retryable: false });
     // The periods as they were when the offer was accepted.
@@ -190,10 +226,29 @@ export async function fileDiscountCredit(deps: RetentionDeps, recordId: string, 
     const period = periods?.find((p) => p.index === index);
     if (!period) throw new AppError('internal', `Record ${recordId}: no discounted period ${index}`, { retryable: false });
     if (now < period.end) throw notYet(now, period.end, `The discount credit of period ${index} of record ${recordId}`);
-    const { record: credit } = await createRecordIn(uow, withoutTaxonomy(deps), { request: discountCreditRequest(record, period, accepted!.actor.id), actor: RETENTION, onProblems: 'reject' }, now);
+    const { record: credit } = await createRecordIn(
+      uow,
+      withoutTaxonomy(deps),
+      { request: discountCreditRequest(record, period, accepted!.actor.id), actor: RETENTION, onProblems: 'reject' },
+      now,
+    );
     await uow.audit.append([
-      { account_id: record.account_id, record_id: recordId, type, actor: RETENTION, occurred_at: now.toISOString(), data: { period: index, credit_record_id: credit.id, amount: period.credit } },
-      { account_id: credit.account_id, record_id: credit.id, type: 'retention.linked', actor: RETENTION, occurred_at: now.toISOString(), data: { offer_terms: offer.data, from_record_id: recordId, period: index } },
+      {
+        account_id: record.account_id,
+        record_id: recordId,
+        type,
+        actor: RETENTION,
+        occurred_at: now.toISOString(),
+        data: { period: index, credit_record_id: credit.id, amount: period.credit },
+      },
+      {
+        account_id: credit.account_id,
+        record_id: credit.id,
+        type: 'retention.linked',
+        actor: RETENTION,
+        occurred_at: now.toISOString(),
+        data: { offer_terms: offer.data, from_record_id: recordId, period: index },
+      },
     ]);
     return 'filed';
   });
@@ -237,7 +292,9 @@ export async function runWinBack(deps: WinBackDeps, recordId: string): Promise<'
     const now = deps.clock.now();
     if (now < due) throw notYet(now, due, `The win-back follow-up of record ${recordId}`);
     if (!['applied', 'confirmed', 'closed'].includes(record.state)) {
-      throw new AppError('conflict', `Record ${recordId} is ${record.state}, not yet applied; the win-back follow-up waits for the termination`, { retryable: true });
+      throw new AppError('conflict', `Record ${recordId} is ${record.state}, not yet applied; the win-back follow-up waits for the termination`, {
+        retryable: true,
+      });
     }
     const account = await uow.accounts.get(record.account_id);
     return { record, accountName: account?.name ?? record.account_id };
@@ -258,7 +315,14 @@ export async function runWinBack(deps: WinBackDeps, recordId: string): Promise<'
   await deps.store.transaction(async (uow) => {
     if (await uow.audit.latestForRecord(recordId, 'retention.win_back')) return;
     await uow.audit.append([
-      { account_id: record.account_id, record_id: recordId, type: 'retention.win_back', actor: RETENTION, occurred_at: deps.clock.now().toISOString(), data: { via: deps.winBack.via, ref: made.ref } },
+      {
+        account_id: record.account_id,
+        record_id: recordId,
+        type: 'retention.win_back',
+        actor: RETENTION,
+        occurred_at: deps.clock.now().toISOString(),
+        data: { via: deps.winBack.via, ref: made.ref },
+      },
     ]);
   });
   return made.created ? 'created' : 'already_created';

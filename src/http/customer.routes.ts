@@ -15,7 +15,15 @@ import { statusFor } from './errors';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
-const DAY = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: 'UTC', timeZoneName: 'short' });
+const DAY = new Intl.DateTimeFormat('en-GB', {
+  day: 'numeric',
+  month: 'long',
+  year: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+  timeZone: 'UTC',
+  timeZoneName: 'short',
+});
 
 function page(title: string, body: string): string {
   return `<!DOCTYPE html>
@@ -64,15 +72,17 @@ function changePage(v: CustomerChangeView, justCancelled = false): string {
 }
 
 function send(reply: FastifyReply, status: number, html: string): FastifyReply {
-  return reply
-    .status(status)
-    .header('content-type', 'text/html; charset=utf-8')
-    .header('cache-control', 'no-store')
-    // The token is in the URL: it must not leak to other sites through the Referer header.
-    .header('referrer-policy', 'no-referrer')
-    .header('x-content-type-options', 'nosniff')
-    .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-    .send(html);
+  return (
+    reply
+      .status(status)
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('cache-control', 'no-store')
+      // The token is in the URL: it must not leak to other sites through the Referer header.
+      .header('referrer-policy', 'no-referrer')
+      .header('x-content-type-options', 'nosniff')
+      .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+      .send(html)
+  );
 }
 
 function failure(reply: FastifyReply, err: unknown): FastifyReply {
@@ -104,7 +114,8 @@ export function customerRoutes(app: FastifyInstance, deps: CustomerLinkDeps): vo
   app.post<{ Body: unknown }>('/customer/changes/cancel', async (req, reply) => {
     try {
       const token = (req.body as { token?: unknown } | null)?.token;
-      if (typeof token !== 'string' || !token || token.length > TOKEN_MAX) throw new AppError('forbidden', 'This link is not valid. Use the link in your email exactly as it was sent, or contact support.');
+      if (typeof token !== 'string' || !token || token.length > TOKEN_MAX)
+        throw new AppError('forbidden', 'This link is not valid. Use the link in your email exactly as it was sent, or contact support.');
       return send(reply, 200, changePage(await cancelCustomerChange(deps, token), true));
     } catch (err) {
       return failure(reply, err);

@@ -49,7 +49,8 @@ export const RetentionOfferSchema = z.discriminatedUnion(
 );
 export type RetentionOffer = z.infer<typeof RetentionOfferSchema>;
 
-const oneOrList = <T extends z.ZodType>(item: T) => z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(item).min(1, 'an empty list matches nothing'));
+const oneOrList = <T extends z.ZodType>(item: T) =>
+  z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(item).min(1, 'an empty list matches nothing'));
 
 export const RetentionRuleSchema = z
   .object({
@@ -118,22 +119,39 @@ export type RetentionOutcome = 'pending' | 'accepted' | 'declined';
 /** What the record says about its offer (details.retention_offer), if anything. */
 export function offerState(record: Pick<LifecycleRecord, 'details'>): { offer: string; outcome: RetentionOutcome } | null {
   const o = record.details.retention_offer as { offer?: unknown; outcome?: unknown } | undefined;
-  return o && typeof o.offer === 'string' && (o.outcome === 'pending' || o.outcome === 'accepted' || o.outcome === 'declined') ? { offer: o.offer, outcome: o.outcome } : null;
+  return o && typeof o.offer === 'string' && (o.outcome === 'pending' || o.outcome === 'accepted' || o.outcome === 'declined')
+    ? { offer: o.offer, outcome: o.outcome }
+    : null;
 }
 
 /**
  * The request an accepted pause or downgrade offer becomes: a record of its own, validated and
  * approved like any other. Discounts are filed later, one credit per ended period ({@link discountPeriods}).
  */
-export function linkedRequest(offer: Exclude<RetentionOffer, { type: 'discount' }>, record: LifecycleRecord, requestedBy: string, now: Date): Record<string, unknown> {
-  const common = { account_id: record.account_id, requested_by: requestedBy, reason_code: 'retention_offer', reason_text: `Retention offer accepted on request ${record.id}` };
+export function linkedRequest(
+  offer: Exclude<RetentionOffer, { type: 'discount' }>,
+  record: LifecycleRecord,
+  requestedBy: string,
+  now: Date,
+): Record<string, unknown> {
+  const common = {
+    account_id: record.account_id,
+    requested_by: requestedBy,
+    reason_code: 'retention_offer',
+    reason_text: `Retention offer accepted on request ${record.id}`,
+  };
   if (offer.type === 'downgrade') return { kind: 'downgrade', subtype: 'subscription', ...common, details: { to_plan: offer.to_plan } };
   return {
     kind: 'status_change',
     subtype: 'suspension',
     ...common,
     effective: 'immediate',
-    details: { suspension: { cause: `Paused for ${offer.months} month${offer.months === 1 ? '' : 's'} (retention offer)`, review_date: addMonths(now, offer.months).toISOString().slice(0, 10) } },
+    details: {
+      suspension: {
+        cause: `Paused for ${offer.months} month${offer.months === 1 ? '' : 's'} (retention offer)`,
+        review_date: addMonths(now, offer.months).toISOString().slice(0, 10),
+      },
+    },
   };
 }
 
@@ -156,7 +174,12 @@ export function discountPeriods(offer: Extract<RetentionOffer, { type: 'discount
   const out: DiscountPeriod[] = [];
   let p = billingPeriodAt(anchor, 1, now);
   for (let i = 1; i <= offer.months; i++, p = billingPeriodAt(anchor, 1, p.end)) {
-    out.push({ index: i, start: p.start, end: p.end, credit: { amount_minor: Math.floor((price.amount_minor * offer.percent + 50) / 100), currency: price.currency } });
+    out.push({
+      index: i,
+      start: p.start,
+      end: p.end,
+      credit: { amount_minor: Math.floor((price.amount_minor * offer.percent + 50) / 100), currency: price.currency },
+    });
   }
   return out;
 }
@@ -190,7 +213,9 @@ export function winBackDue(record: Pick<LifecycleRecord, 'effective_at'>, afterD
 export function retentionCatalogProblems(policy: RetentionPolicy | undefined, catalog: Catalog): string[] {
   return (policy?.offers ?? []).flatMap((r, i) =>
     r.offer.type === 'downgrade' && !findPlan(catalog, r.offer.to_plan)
-      ? [`retention_offers.offers[${i}] "${r.name}": offer.to_plan: "${r.offer.to_plan}" is not a plan of the catalog; expected one of: ${catalog.plans.map((p) => p.id).join(', ')}`]
+      ? [
+          `retention_offers.offers[${i}] "${r.name}": offer.to_plan: "${r.offer.to_plan}" is not a plan of the catalog; expected one of: ${catalog.plans.map((p) => p.id).join(', ')}`,
+        ]
       : [],
   );
 }

@@ -32,7 +32,21 @@ let http: TestHttp;
 beforeAll(async () => {
   t = await createTestDb();
   await seedAccounts(t.db, buildAccount({ contacts: ['ops@acme.example'] }));
-  http = await buildTestHttp(t.db, { extra: { plugins: [(scope) => customerRoutes(scope, { store: buildDeps(t.db).store, clock, links, get policy() { return policy; } })] } });
+  http = await buildTestHttp(t.db, {
+    extra: {
+      plugins: [
+        (scope) =>
+          customerRoutes(scope, {
+            store: buildDeps(t.db).store,
+            clock,
+            links,
+            get policy() {
+              return policy;
+            },
+          }),
+      ],
+    },
+  });
 });
 afterAll(async () => {
   await http.close();
@@ -46,14 +60,24 @@ afterEach(() => {
 /** An end-of-term downgrade, approved and scheduled for the term end (1 April 2026). */
 async function scheduledDowngrade(): Promise<{ id: string; token: string; effectiveAt: string }> {
   const deps = buildDeps(t.db);
-  const { record } = await createRecord(deps, { request: buildRequest('downgrade', { effective: 'end_of_term' }), actor: { role: 'agent', id: 'agent-1' }, onProblems: 'reject' });
+  const { record } = await createRecord(deps, {
+    request: buildRequest('downgrade', { effective: 'end_of_term' }),
+    actor: { role: 'agent', id: 'agent-1' },
+    onProblems: 'reject',
+  });
   await transitionRecord(deps, { recordId: record.id, event: 'auto_approve', actor: { role: 'system', id: 'policy' } });
   const { record: scheduled } = await transitionRecord(deps, { recordId: record.id, event: 'schedule', actor: { role: 'system', id: 'billing' } });
   return { id: record.id, token: links.tokenFor(scheduled)!, effectiveAt: scheduled.effective_at! };
 }
 
 const view = (token: string) => http.app.inject({ method: 'GET', url: `/customer/changes/${token}` });
-const cancel = (token: string) => http.app.inject({ method: 'POST', url: '/customer/changes/cancel', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ token }).toString() });
+const cancel = (token: string) =>
+  http.app.inject({
+    method: 'POST',
+    url: '/customer/changes/cancel',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ token }).toString(),
+  });
 const stateOf = async (id: string) => (await t.db('lifecycle_records').where({ id }).first('state')).state as string;
 const tamper = (token: string) => {
   const [id, exp, mac] = token.split('.');
@@ -109,7 +133,12 @@ it('refuses a tampered, truncated, re-targeted or made-up link with 403 and chan
   expect((await view(foreign)).statusCode).toBe(403);
   expect(await stateOf(id)).toBe('scheduled');
   // A cross-site form without the token (or a JSON body) is refused the same way.
-  const noToken = await http.app.inject({ method: 'POST', url: '/customer/changes/cancel', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'id=' + id });
+  const noToken = await http.app.inject({
+    method: 'POST',
+    url: '/customer/changes/cancel',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: 'id=' + id,
+  });
   expect(noToken.statusCode).toBe(403);
   expect(await stateOf(id)).toBe('scheduled');
 });
@@ -156,8 +185,13 @@ it("the scheduled email carries the link, and the link opens the change's page",
 });
 
 it('needs PUBLIC_BASE_URL and CUSTOMER_LINK_SECRET together, the secret at least 32 characters', () => {
-  expect(loadConfig({ PUBLIC_BASE_URL: 'https://desk.example.com', CUSTOMER_LINK_SECRET: SECRET }).customerLinks).toEqual({ publicBaseUrl: 'https://desk.example.com', secret: SECRET });
+  expect(loadConfig({ PUBLIC_BASE_URL: 'https://desk.example.com', CUSTOMER_LINK_SECRET: SECRET }).customerLinks).toEqual({
+    publicBaseUrl: 'https://desk.example.com',
+    secret: SECRET,
+  });
   expect(loadConfig({}).customerLinks).toBeNull();
   expect(() => loadConfig({ PUBLIC_BASE_URL: 'https://desk.example.com' })).toThrow(/CUSTOMER_LINK_SECRET: customer links need both/);
-  expect(() => loadConfig({ PUBLIC_BASE_URL: 'https://desk.example.com', CUSTOMER_LINK_SECRET: 'short' })).toThrow(/CUSTOMER_LINK_SECRET: expected at least 32 characters/);
+  expect(() => loadConfig({ PUBLIC_BASE_URL: 'https://desk.example.com', CUSTOMER_LINK_SECRET: 'short' })).toThrow(
+    /CUSTOMER_LINK_SECRET: expected at least 32 characters/,
+  );
 });

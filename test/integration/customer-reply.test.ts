@@ -40,7 +40,13 @@ afterAll(async () => {
 
 const templates = EmailTemplates.load(path.resolve(__dirname, '..', '..', 'templates', 'email'));
 const client = () => new ZendeskClient({ baseUrl: zendesk.apiUrl, email: 'bot@support.example', apiToken: 'zd-token' });
-const deps = (over: Partial<EmailDeps> = {}): EmailDeps => ({ ...buildDeps(t.db), sender: replying, renderer: templates, messageIdDomain: 'lifecycle-desk', ...over });
+const deps = (over: Partial<EmailDeps> = {}): EmailDeps => ({
+  ...buildDeps(t.db),
+  sender: replying,
+  renderer: templates,
+  messageIdDomain: 'lifecycle-desk',
+  ...over,
+});
 
 async function recordFor(ticket: number, requester: string): Promise<string> {
   zendesk.addTicket({ id: ticket });
@@ -85,7 +91,10 @@ describe('EMAIL_CHANNEL=zendesk_comment', () => {
     expect(body.ticket.comment.body).toContain('Ticket #7702');
     expect(zendesk.tickets.get(7702)!.comments.filter((c) => c.public)).toHaveLength(1);
     expect(mailOf(id)).toHaveLength(0);
-    const sentRow = await t.db('email_deliveries').where({ key: `email.${id}.scheduled` }).first();
+    const sentRow = await t
+      .db('email_deliveries')
+      .where({ key: `email.${id}.scheduled` })
+      .first();
     expect(sentRow.status).toBe('sent');
     expect(sentRow.smtp_response).toBe('zendesk public comment on ticket 7702');
   });
@@ -102,7 +111,14 @@ describe('EMAIL_CHANNEL=zendesk_comment', () => {
     const impatient = new ZendeskClient({ baseUrl: zendesk.apiUrl, email: 'bot@support.example', apiToken: 'zd-token', maxAttempts: 1 });
     zendesk.failNext({ status: 429, retryAfter: 1 });
     await expect(sendCustomerEmail(deps({ publicReplies: impatient }), id, 'scheduled')).rejects.toMatchObject({ options: { retryable: true } });
-    expect((await t.db('email_deliveries').where({ key: `email.${id}.scheduled` }).first()).status).toBe('pending');
+    expect(
+      (
+        await t
+          .db('email_deliveries')
+          .where({ key: `email.${id}.scheduled` })
+          .first()
+      ).status,
+    ).toBe('pending');
     expect(await sendCustomerEmail(deps({ publicReplies: impatient }), id, 'scheduled')).toBe('sent');
     expect(zendesk.tickets.get(7704)!.comments.filter((c) => c.public)).toHaveLength(1);
   });

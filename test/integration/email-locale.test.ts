@@ -33,13 +33,16 @@ function templatesWith(extra: Record<string, string>): string {
 
 const GERMAN_REJECTED = {
   'default.rejected.de.subject.liquid': 'Ihre Anfrage{% if ticket_ref %} ({{ ticket_ref }}){% endif %}',
-  'default.rejected.de.text.liquid': 'Guten Tag,\n\nwir können diese Änderung am Konto {{ account_name }} leider nicht vornehmen.{% if reason %} Grund: {{ reason }}{% endif %}\n',
-  'default.rejected.de.html.liquid': '<!DOCTYPE html><html lang="de"><body><p>Wir können diese Änderung am Konto <strong>{{ account_name }}</strong> leider nicht vornehmen.</p></body></html>',
+  'default.rejected.de.text.liquid':
+    'Guten Tag,\n\nwir können diese Änderung am Konto {{ account_name }} leider nicht vornehmen.{% if reason %} Grund: {{ reason }}{% endif %}\n',
+  'default.rejected.de.html.liquid':
+    '<!DOCTYPE html><html lang="de"><body><p>Wir können diese Änderung am Konto <strong>{{ account_name }}</strong> leider nicht vornehmen.</p></body></html>',
 };
 const FRENCH_TERMINATION_SCHEDULED = {
   'termination.scheduled.fr.subject.liquid': 'Résiliation confirmée : {{ account_name }}',
   'termination.scheduled.fr.text.liquid': 'Bonjour,\n\nLe compte {{ account_name }} sera fermé le {{ effective_date }}.\n',
-  'termination.scheduled.fr.html.liquid': '<!DOCTYPE html><html lang="fr"><body><p>Le compte {{ account_name }} sera fermé le {{ effective_date }}.</p></body></html>',
+  'termination.scheduled.fr.html.liquid':
+    '<!DOCTYPE html><html lang="fr"><body><p>Le compte {{ account_name }} sera fermé le {{ effective_date }}.</p></body></html>',
 };
 
 describe('choosing and validating', () => {
@@ -103,9 +106,15 @@ describe('choosing and validating', () => {
   it('refuses at start-up an incomplete language set, a non-canonical tag, or a template that does not parse', () => {
     const { 'default.rejected.de.html.liquid': _html, ...incomplete } = GERMAN_REJECTED;
     expect(() => EmailTemplates.load(templatesWith(incomplete))).toThrow(/default\.rejected\.de\.html\.liquid is missing; a language's templates/);
-    expect(() => EmailTemplates.load(templatesWith({ 'default.rejected.pt-br.subject.liquid': 'x' }))).toThrow(/"pt-br" is not a language tag as accounts carry it \(write "pt-BR"\)/);
-    expect(() => EmailTemplates.load(templatesWith({ ...GERMAN_REJECTED, 'default.rejected.de.text.liquid': 'Hallo {% if %}' }))).toThrow(/default\.rejected\.de\.text\.liquid has a Liquid syntax error/);
-    expect(() => EmailTemplates.load(templatesWith({ ...GERMAN_REJECTED, 'default.rejected.de.text.liquid': '{{ reason | no_such_filter }}' }))).toThrow(/default\.rejected\.de\.text\.liquid/);
+    expect(() => EmailTemplates.load(templatesWith({ 'default.rejected.pt-br.subject.liquid': 'x' }))).toThrow(
+      /"pt-br" is not a language tag as accounts carry it \(write "pt-BR"\)/,
+    );
+    expect(() => EmailTemplates.load(templatesWith({ ...GERMAN_REJECTED, 'default.rejected.de.text.liquid': 'Hallo {% if %}' }))).toThrow(
+      /default\.rejected\.de\.text\.liquid has a Liquid syntax error/,
+    );
+    expect(() => EmailTemplates.load(templatesWith({ ...GERMAN_REJECTED, 'default.rejected.de.text.liquid': '{{ reason | no_such_filter }}' }))).toThrow(
+      /default\.rejected\.de\.text\.liquid/,
+    );
   });
 });
 
@@ -126,7 +135,11 @@ describe("the account's locale", () => {
 
   it('is imported from the accounts file (canonicalised, empty is none, a bad tag is refused by line)', () => {
     const header = 'id,name,plan_id,currency,term_start,term_end,locale';
-    const ok = parseAccountsFile(`${header}\nacc_de,Muster AG,growth,EUR,2026-03-01,2026-04-01,de-ch\nacc_en,Acme,growth,EUR,2026-03-01,2026-04-01,\n`, 'csv', buildCatalog());
+    const ok = parseAccountsFile(
+      `${header}\nacc_de,Muster AG,growth,EUR,2026-03-01,2026-04-01,de-ch\nacc_en,Acme,growth,EUR,2026-03-01,2026-04-01,\n`,
+      'csv',
+      buildCatalog(),
+    );
     expect(ok.ok && ok.accounts.map((a) => a.locale)).toEqual(['de-CH', null]);
     const bad = parseAccountsFile(`${header}\nacc_x,X,growth,EUR,2026-03-01,2026-04-01,deutsch!\n`, 'csv', buildCatalog());
     expect(bad.ok).toBe(false);
@@ -138,7 +151,11 @@ describe("the account's locale", () => {
     await seedAccounts(t.db, buildAccount({ id: 'acc_de', locale: 'de-CH', contacts: ['einkauf@muster.example'] }));
     expect((await t.db('accounts').where({ id: 'acc_de' }).first()).locale).toBe('de-CH');
     const deps = buildDeps(t.db);
-    const { record } = await createRecord(deps, { request: buildRequest('service_credit', { account_id: 'acc_de' }), actor: { role: 'agent', id: 'agent-1' }, onProblems: 'reject' });
+    const { record } = await createRecord(deps, {
+      request: buildRequest('service_credit', { account_id: 'acc_de' }),
+      actor: { role: 'agent', id: 'agent-1' },
+      onProblems: 'reject',
+    });
     await transitionRecord(deps, { recordId: record.id, event: 'request_approval', actor: { role: 'system', id: 'policy' } });
     await transitionRecord(deps, { recordId: record.id, event: 'reject', actor: { role: 'supervisor', id: 'U1' }, reason: 'kein Ausfall' });
     const renderer = EmailTemplates.load(templatesWith(GERMAN_REJECTED));

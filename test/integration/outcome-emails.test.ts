@@ -35,7 +35,13 @@ afterAll(async () => {
   await t.destroy();
 });
 
-const emailDeps = (over: Partial<EmailDeps> = {}): EmailDeps => ({ ...buildDeps(t.db), sender, renderer: templates, messageIdDomain: 'lifecycle-desk', ...over });
+const emailDeps = (over: Partial<EmailDeps> = {}): EmailDeps => ({
+  ...buildDeps(t.db),
+  sender,
+  renderer: templates,
+  messageIdDomain: 'lifecycle-desk',
+  ...over,
+});
 const received = (id: string, outcome: EmailOutcome) => smtp.messages.filter((m) => m.parsed.messageId === `<${id}.${outcome}@lifecycle-desk>`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -82,7 +88,11 @@ describe('one email per outcome', () => {
 
   it('a draft the agent throws away never reached the customer and sends nothing', async () => {
     const deps = buildDeps(t.db);
-    const { record } = await createRecord(deps, { request: buildRequest('service_credit', { account_id: 'acc_missing' }), actor: { role: 'agent', id: 'agent-1' }, onProblems: 'draft' });
+    const { record } = await createRecord(deps, {
+      request: buildRequest('service_credit', { account_id: 'acc_missing' }),
+      actor: { role: 'agent', id: 'agent-1' },
+      onProblems: 'draft',
+    });
     expect(record.state).toBe('draft');
     await transitionRecord(deps, { recordId: record.id, event: 'cancel', actor: { role: 'agent', id: 'agent-1' } });
     expect(await emailRows(record.id)).toEqual([]);
@@ -109,7 +119,12 @@ describe.each(['cancelled', 'rejected'] as const)('the %s email after a crash of
     release(new Error('SIGKILL'));
     expect(await first).toBe('died');
     expect(received(id, outcome)).toHaveLength(1);
-    expect(await t.db('email_deliveries').where({ key: `email.${id}.${outcome}` }).first('status')).toEqual({ status: 'sent' });
+    expect(
+      await t
+        .db('email_deliveries')
+        .where({ key: `email.${id}.${outcome}` })
+        .first('status'),
+    ).toEqual({ status: 'sent' });
   });
 
   it('a worker that died after the sent mark: the retried job sends nothing and audits the email once', async () => {

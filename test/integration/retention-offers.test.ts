@@ -60,11 +60,16 @@ const deps = (clock = new TestClock()): RetentionDeps & { clock: TestClock } => 
 const policyDeps = () => ({ ...buildDeps(t.db), policy });
 
 async function filedTermination(reason: string, account = 'acc_acme'): Promise<string> {
-  const { record } = await createRecord(buildDeps(t.db), { request: buildRequest('termination', { reason_code: reason, account_id: account }), actor: { role: 'agent', id: 'agent-1' }, onProblems: 'reject' });
+  const { record } = await createRecord(buildDeps(t.db), {
+    request: buildRequest('termination', { reason_code: reason, account_id: account }),
+    actor: { role: 'agent', id: 'agent-1' },
+    onProblems: 'reject',
+  });
   return record.id;
 }
 const get = (id: string) => t.db('lifecycle_records').where({ id }).first();
-const answer = (id: string, body: Record<string, unknown>) => http.app.inject({ method: 'POST', url: `/api/records/${id}/retention-offer`, headers: auth, payload: body });
+const answer = (id: string, body: Record<string, unknown>) =>
+  http.app.inject({ method: 'POST', url: `/api/records/${id}/retention-offer`, headers: auth, payload: body });
 const outbox = (topic: string, id: string) => t.db('outbox').where({ topic }).andWhereRaw(`payload->>'record_id' = ?`, [id]).orderBy('id');
 
 describe('the offer step', () => {
@@ -129,7 +134,13 @@ describe('accepted', () => {
     const { record, linked_record } = res.json();
     expect(record.state).toBe('cancelled');
     expect(record.details.retention_offer).toEqual({ offer: 'a move to the Starter plan', outcome: 'accepted' });
-    expect(linked_record).toMatchObject({ kind: 'downgrade', subtype: 'subscription', state: 'submitted', reason_code: 'retention_offer', account_id: 'acc_acme' });
+    expect(linked_record).toMatchObject({
+      kind: 'downgrade',
+      subtype: 'subscription',
+      state: 'submitted',
+      reason_code: 'retention_offer',
+      account_id: 'acc_acme',
+    });
     expect(linked_record.details.to_plan).toBe('starter');
     const cancel = await t.db('audit_events').where({ record_id: id, type: 'record.cancel' }).first();
     expect(cancel.actor).toEqual({ role: 'supervisor', id: 'api-token:bootstrap' });
@@ -169,7 +180,11 @@ describe('accepted', () => {
     expect(res.linked_record).toBeNull();
     expect(res.discount_periods).toBe(3);
     const jobs = await outbox('retention.credit', id);
-    expect(jobs.map((j) => new Date(j.available_at).toISOString())).toEqual(['2026-04-01T00:00:00.000Z', '2026-05-01T00:00:00.000Z', '2026-06-01T00:00:00.000Z']);
+    expect(jobs.map((j) => new Date(j.available_at).toISOString())).toEqual([
+      '2026-04-01T00:00:00.000Z',
+      '2026-05-01T00:00:00.000Z',
+      '2026-06-01T00:00:00.000Z',
+    ]);
 
     const clock = new TestClock(new Date('2026-03-31T23:59:59Z'));
     await expect(fileDiscountCredit(deps(clock), id, 1)).rejects.toThrow(/due at 2026-04-01T00:00:00.000Z, not yet/);
@@ -179,7 +194,11 @@ describe('accepted', () => {
     const credits = await t.db('lifecycle_records').where({ account_id: 'acc_acme', kind: 'service_credit', reason_code: 'retention_offer' });
     expect(credits).toHaveLength(1);
     // 20% of growth's monthly EUR price, for March.
-    expect(credits[0].details).toMatchObject({ period_start: '2026-03-01T00:00:00.000Z', period_end: '2026-04-01T00:00:00.000Z', requested_credit: { amount_minor: 1980, currency: 'EUR' } });
+    expect(credits[0].details).toMatchObject({
+      period_start: '2026-03-01T00:00:00.000Z',
+      period_end: '2026-04-01T00:00:00.000Z',
+      requested_credit: { amount_minor: 1980, currency: 'EUR' },
+    });
     expect(credits[0].state).toBe('submitted');
     await expect(fileDiscountCredit(deps(clock), id, 2)).rejects.toThrow(/not yet/);
   });
@@ -188,7 +207,10 @@ describe('accepted', () => {
 describe('the win-back follow-up', () => {
   const zendeskChannel = (): WinBackChannel => {
     const client = new ZendeskClient({ baseUrl: zendesk.apiUrl, email: 'bot@support.example', apiToken: 'zd-token' });
-    return { via: 'zendesk', createFollowUp: (f) => client.createFollowUpTicket({ key: f.key, subject: f.subject, body: f.body, tags: ['lifecycle_winback'] }) };
+    return {
+      via: 'zendesk',
+      createFollowUp: (f) => client.createFollowUpTicket({ key: f.key, subject: f.subject, body: f.body, tags: ['lifecycle_winback'] }),
+    };
   };
 
   async function declinedTermination(): Promise<{ id: string; due: Date }> {
@@ -267,7 +289,9 @@ describe('from the Zendesk sidebar', () => {
     const id = await filedTermination('budget_cut');
     await evaluatePolicy(policyDeps(), id);
     const { version } = await get(id);
-    await expect(zafRetentionAnswer(zaf(), caller('agent'), { recordId: id, outcome: 'declined', version: version - 1 })).rejects.toMatchObject({ code: 'conflict' });
+    await expect(zafRetentionAnswer(zaf(), caller('agent'), { recordId: id, outcome: 'declined', version: version - 1 })).rejects.toMatchObject({
+      code: 'conflict',
+    });
     expect((await get(id)).details.retention_offer.outcome).toBe('pending');
   });
 });

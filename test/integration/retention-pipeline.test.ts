@@ -21,7 +21,17 @@ const DAY = 86_400_000;
 beforeAll(async () => {
   t = await createTestDb();
   const now = Date.now();
-  await seedAccounts(t.db, buildAccount({ id: 'acc_keep', name: 'Keep GmbH', term_start: new Date(now - 10 * DAY).toISOString(), term_end: new Date(now + 20 * DAY).toISOString(), notice_period_days: 0, contacts: ['ops@keep.example'] }));
+  await seedAccounts(
+    t.db,
+    buildAccount({
+      id: 'acc_keep',
+      name: 'Keep GmbH',
+      term_start: new Date(now - 10 * DAY).toISOString(),
+      term_end: new Date(now + 20 * DAY).toISOString(),
+      notice_period_days: 0,
+      contacts: ['ops@keep.example'],
+    }),
+  );
   s = await startTestService(t, { env: { PUBLIC_BASE_URL: 'https://desk.example.com', CUSTOMER_LINK_SECRET: 'customer-link-secret-0123456789abcdef' } });
   s.stack.zendesk.users.set(1, { id: 1, name: 'Olga Ops', email: 'ops@keep.example' });
   s.stack.zendesk.users.set(2, { id: 2, name: 'Agent Smith', email: 'agent@support.example' });
@@ -37,13 +47,19 @@ const recordOf = async (id: string) => t.db('lifecycle_records').where({ id }).f
 const mails = (id: string, outcome: string) => s.stack.smtp.messages.filter((m) => m.parsed.messageId === `<${id}.${outcome}@lifecycle-desk>`);
 
 it('offer held, accepted, termination withdrawn, downgrade scheduled, then cancelled by the customer through their link', async () => {
-  const raw = JSON.stringify(triggerBody(9601, { kind: 'lc_termination', subtype: 'lc_customer_initiated', account_id: 'acc_keep', reason_code: 'unused_features' }));
+  const raw = JSON.stringify(
+    triggerBody(9601, { kind: 'lc_termination', subtype: 'lc_customer_initiated', account_id: 'acc_keep', reason_code: 'unused_features' }),
+  );
   const res = await fetch(`${s.base}/webhooks/zendesk`, { method: 'POST', headers: zendeskHeaders(s.stack.secrets.zendeskWebhook, raw), body: raw });
   expect(res.status).toBe(200);
   const { record_id: id } = (await res.json()) as { record_id: string };
 
   await until(async () => (await recordOf(id)).details.retention_offer?.outcome === 'pending', 20_000, 'offer recorded');
-  await until(() => s.stack.zendesk.notes(9601).some((n) => n.includes('Retention offer to put to the customer first: a move to the Starter plan.')), 40_000, 'ticket note');
+  await until(
+    () => s.stack.zendesk.notes(9601).some((n) => n.includes('Retention offer to put to the customer first: a move to the Starter plan.')),
+    40_000,
+    'ticket note',
+  );
   expect((await recordOf(id)).state).toBe('submitted');
   expect(s.stack.slack.callsOf('chat.postMessage')).toHaveLength(0);
 
@@ -67,7 +83,11 @@ it('offer held, accepted, termination withdrawn, downgrade scheduled, then cance
   expect(page.status).toBe(200);
   const html = await page.text();
   const token = /name="token" value="([^"]+)"/.exec(html)![1]!;
-  const cancelled = await fetch(`${s.base}/customer/changes/cancel`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }).toString() });
+  const cancelled = await fetch(`${s.base}/customer/changes/cancel`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token }).toString(),
+  });
   expect(cancelled.status).toBe(200);
   expect((await recordOf(linked_record.id)).state).toBe('cancelled');
   await until(() => mails(linked_record.id, 'cancelled').length > 0, 20_000, 'downgrade cancelled email');

@@ -1,5 +1,14 @@
 import { parsePolicy } from '../../src/records/policy';
-import { describeOffer, discountPeriods, linkedRequest, offerState, retentionCatalogProblems, retentionRuleFor, RetentionPolicySchema, winBackDue } from '../../src/records/retention-offers';
+import {
+  describeOffer,
+  discountPeriods,
+  linkedRequest,
+  offerState,
+  retentionCatalogProblems,
+  retentionRuleFor,
+  RetentionPolicySchema,
+  winBackDue,
+} from '../../src/records/retention-offers';
 import type { RetentionPolicy } from '../../src/records/retention-offers';
 import type { LifecycleRecord } from '../../src/records/kinds';
 import { buildAccount, buildCatalog } from '../helpers/builders';
@@ -64,12 +73,23 @@ describe('the offer in words and as records', () => {
 
   it('a pause is a suspension reviewed N months on (end of a short month clamps)', () => {
     const req = linkedRequest({ type: 'pause', months: 1 }, record({}), 'agent-1', new Date('2026-01-31T10:00:00Z'));
-    expect(req).toMatchObject({ kind: 'status_change', subtype: 'suspension', requested_by: 'agent-1', reason_code: 'retention_offer', effective: 'immediate' });
+    expect(req).toMatchObject({
+      kind: 'status_change',
+      subtype: 'suspension',
+      requested_by: 'agent-1',
+      reason_code: 'retention_offer',
+      effective: 'immediate',
+    });
     expect((req.details as { suspension: { review_date: string } }).suspension.review_date).toBe('2026-02-28');
   });
 
   it('a discount covers the current month and the next ones, percent of the monthly price rounded half up', () => {
-    const periods = discountPeriods({ type: 'discount', percent: 15, months: 2 }, buildAccount({ plan_id: 'starter' }), buildCatalog(), new Date('2026-03-16T12:00:00Z'))!;
+    const periods = discountPeriods(
+      { type: 'discount', percent: 15, months: 2 },
+      buildAccount({ plan_id: 'starter' }),
+      buildCatalog(),
+      new Date('2026-03-16T12:00:00Z'),
+    )!;
     const starter = buildCatalog().plans.find((p) => p.id === 'starter')!.prices.EUR!;
     expect(periods.map((p) => [p.index, p.start.toISOString(), p.end.toISOString()])).toEqual([
       [1, '2026-03-01T00:00:00.000Z', '2026-04-01T00:00:00.000Z'],
@@ -88,15 +108,21 @@ describe('the policy file', () => {
   it('takes the example section and refuses offers that could not work, naming where', () => {
     expect(parsePolicy(minimalPolicy({ offers: [] }), 'p.json').retention_offers).toEqual({ offers: [] });
     const bad = (retentionSection: unknown) => () => parsePolicy(minimalPolicy(retentionSection), 'p.json');
-    expect(bad({ offers: [{ name: 'x', when: { kind: 'status_change' }, offer: { type: 'pause', months: 1 } }] })).toThrow(/retention_offers\.offers\[0\]\.when\.kind: offers are made on terminations and downgrades only/);
-    expect(bad({ offers: [{ name: 'x', when: { kind: 'termination' }, offer: { type: 'discount', percent: 120, months: 1 } }] })).toThrow(/percent: expected 1 to 100/);
+    expect(bad({ offers: [{ name: 'x', when: { kind: 'status_change' }, offer: { type: 'pause', months: 1 } }] })).toThrow(
+      /retention_offers\.offers\[0\]\.when\.kind: offers are made on terminations and downgrades only/,
+    );
+    expect(bad({ offers: [{ name: 'x', when: { kind: 'termination' }, offer: { type: 'discount', percent: 120, months: 1 } }] })).toThrow(
+      /percent: expected 1 to 100/,
+    );
     expect(bad({ offers: [{ name: 'x', when: { kind: 'termination' }, offer: { type: 'gift' } }] })).toThrow(/expected an offer/);
     expect(bad({ win_back: { after_days: 30, via: 'fax' } })).toThrow(/win_back\.via/);
   });
 
   it('names a downgrade offer whose plan the catalog does not have', () => {
     const r = RetentionPolicySchema.parse({ offers: [{ name: 'keep', when: { kind: 'termination' }, offer: { type: 'downgrade', to_plan: 'platinum' } }] });
-    expect(retentionCatalogProblems(r, buildCatalog())).toEqual([expect.stringMatching(/^retention_offers\.offers\[0\] "keep": offer\.to_plan: "platinum" is not a plan of the catalog; expected one of: free, starter/)]);
+    expect(retentionCatalogProblems(r, buildCatalog())).toEqual([
+      expect.stringMatching(/^retention_offers\.offers\[0\] "keep": offer\.to_plan: "platinum" is not a plan of the catalog; expected one of: free, starter/),
+    ]);
     expect(retentionCatalogProblems(retention, buildCatalog())).toEqual([]);
   });
 });
