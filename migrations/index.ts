@@ -33,6 +33,7 @@ import * as addAccountLocale from './20261202000410_add_account_locale';
 import * as createApiTokens from './20261202000600_create_api_tokens';
 import * as createPersonalData from './20261202000610_create_personal_data';
 import * as addPersonalDataRecord from './20261202000620_add_personal_data_record';
+import * as allowLegacyAuditRedaction from './20261202000630_allow_legacy_audit_redaction';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -73,6 +74,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261202000600_create_api_tokens': createApiTokens,
   '20261202000610_create_personal_data': createPersonalData,
   '20261202000620_add_personal_data_record': addPersonalDataRecord,
+  '20261202000630_allow_legacy_audit_redaction': allowLegacyAuditRedaction,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

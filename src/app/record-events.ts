@@ -1,6 +1,7 @@
 import type { LifecycleRecord, State } from '../records/kinds';
 import type { OutboxMessage } from '../records/ports';
 import { TOPICS } from './topics';
+import { KIND_MODULES } from '../records/kinds';
 
 /** Customer email outcomes (one template set each). */
 export type EmailOutcome = 'applied' | 'scheduled' | 'rejected' | 'credit_granted' | 'cancelled';
@@ -50,7 +51,7 @@ export function followUpsOf(record: LifecycleRecord, previous: State | null): Ou
       out.push(emailMessage(record, 'scheduled'));
       break;
     case 'applied':
-      out.push(emailMessage(record, record.kind === 'service_credit' ? 'credit_granted' : 'applied'));
+      out.push(emailMessage(record, KIND_MODULES[record.kind].appliedEmail));
       break;
     case 'rejected':
       out.push(emailMessage(record, 'rejected'));

@@ -149,7 +149,7 @@ describe('rows that change an account\'s plan or status', () => {
     const upgrade = await t.db('lifecycle_records').where({ account_id: 'acc_chg1' }).first();
     expect(upgrade).toMatchObject({ kind: 'upgrade', state: 'submitted', requested_by: 'ops.lead@support.example' });
     expect(upgrade.details.to_plan).toBe('business');
-    expect(await countRows(t.db, 'outbox', { key: `policy.${upgrade.id}.v1` })).toBe(1);
+    expect(await countRows(t.db, 'outbox', { key: `advance.${upgrade.id}.v1` })).toBe(1);
     expect((await t.db('audit_events').where({ record_id: upgrade.id, type: 'record.created' }).first()).actor).toEqual({ role: 'agent', id: 'ops.lead@support.example' });
     expect((await verifyAudit(t.db)).broken).toBeNull();
   });
