@@ -33,6 +33,8 @@ import * as addRecordReversals from './20261202000310_add_record_reversals';
 import * as allowLoweringPendingAmounts from './20261202000320_allow_lowering_pending_amounts';
 import * as addAccountTags from './20261202000500_add_account_tags';
 import * as createIncidents from './20261202000510_create_incidents';
+import * as addRetentionTransitions from './20261202000400_add_retention_transitions';
+import * as addAccountLocale from './20261202000410_add_account_locale';
 import * as createApiTokens from './20261202000600_create_api_tokens';
 import * as createPersonalData from './20261202000610_create_personal_data';
 import * as addPersonalDataRecord from './20261202000620_add_personal_data_record';
@@ -77,6 +79,8 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261202000320_allow_lowering_pending_amounts': allowLoweringPendingAmounts,
   '20261202000500_add_account_tags': addAccountTags,
   '20261202000510_create_incidents': createIncidents,
+  '20261202000400_add_retention_transitions': addRetentionTransitions,
+  '20261202000410_add_account_locale': addAccountLocale,
   '20261202000600_create_api_tokens': createApiTokens,
   '20261202000610_create_personal_data': createPersonalData,
   '20261202000620_add_personal_data_record': addPersonalDataRecord,

@@ -12,6 +12,7 @@ import { adjustmentFor } from './apply-record';
 import type { AppDeps } from './deps';
 import { transitionIn } from './transition-record';
 import { TOPICS } from './topics';
+import { holdForRetentionOffer } from './retention-offers';
 
 export interface PolicyDeps extends Pick<AppDeps, 'store' | 'clock' | 'catalog'> {
   readonly policy: Policy;
@@ -19,7 +20,11 @@ export interface PolicyDeps extends Pick<AppDeps, 'store' | 'clock' | 'catalog'>
   readonly billing?: BillingProvider;
 }
 
-export type PolicyOutcome = { readonly status: 'auto_approved' | 'approval_requested'; readonly decision: PolicyDecision; readonly flags: readonly string[] } | { readonly status: 'not_submitted' };
+export type PolicyOutcome =
+  | { readonly status: 'auto_approved' | 'approval_requested'; readonly decision: PolicyDecision; readonly flags: readonly string[] }
+  | { readonly status: 'not_submitted' }
+  /** Held for the customer's answer to a retention offer (the policy runs again once it is declined). */
+  | { readonly status: 'retention_offer_pending' };
 
 const POLICY = systemActor('policy');
 const HOUR = 3_600_000;
@@ -65,6 +70,8 @@ export async function evaluatePolicyIn(
 ): Promise<PolicyOutcome & { record: LifecycleRecord }> {
   const recordId = record.id;
   if (record.state !== 'submitted') return { status: 'not_submitted', record };
+  const held = await holdForRetentionOffer(uow, deps, record, now);
+  if (held) return { status: 'retention_offer_pending', record: held };
   const account = await uow.accounts.get(record.account_id);
   const facts = await uow.risk.facts(record, now, deps.policy.risk);
   const computed = preview && preview.amount ? record.amount : null;

@@ -4,8 +4,15 @@ import { TOPICS } from './topics';
 import { KIND_MODULES } from '../records/kinds';
 
 /** Customer email outcomes (one template set each; the email job accepts exactly these). */
-export const EMAIL_OUTCOME_NAMES = ['applied', 'scheduled', 'rejected', 'credit_granted', 'resolved', 'reversed'] as const;
+export const EMAIL_OUTCOME_NAMES = ['applied', 'scheduled', 'rejected', 'credit_granted', 'resolved', 'reversed', 'cancelled'] as const;
 export type EmailOutcome = (typeof EMAIL_OUTCOME_NAMES)[number];
+
+/**
+ * States a withdrawn record was in when the customer knew about it: a request waiting for
+ * approval, or a change scheduled for later (or a request held for its retention offer). A draft
+ * thrown away by the agent never reached the customer and gets no email.
+ */
+const CUSTOMER_VISIBLE_BEFORE_CANCEL: readonly State[] = ['submitted', 'pending_approval', 'scheduled'];
 
 export const emailMessage = (record: LifecycleRecord, outcome: EmailOutcome): OutboxMessage => ({
   topic: TOPICS.emailSend,
@@ -60,6 +67,9 @@ export function followUpsOf(record: LifecycleRecord, previous: State | null): Ou
       break;
     case 'rejected':
       out.push(emailMessage(record, 'rejected'));
+      break;
+    case 'cancelled':
+      if (previous !== null && CUSTOMER_VISIBLE_BEFORE_CANCEL.includes(previous)) out.push(emailMessage(record, 'cancelled'));
       break;
     case 'failed':
       out.push({ topic: TOPICS.slackAlert, key: `alert.${v}`, payload: { record_id: record.id, reason: 'apply_failed' } });

@@ -15,6 +15,8 @@ import type { PreviewOutcome, QuoteSigner } from './preview-record';
 import { retryRecord } from './apply-record';
 import { transitionIn, transitionRecord } from './transition-record';
 import { disputeRecord, resolveRecord } from './dispute-record';
+import { recordRetentionAnswer } from './retention-offers';
+import type { RetentionAnswerOutcome } from './retention-offers';
 
 /**
  * What an agent does from the Zendesk sidebar. The caller is who the verified token names, with the
@@ -166,4 +168,18 @@ export async function zafResolve(deps: ZafDeps, caller: Caller, input: { recordI
   const record = await recordOrThrow(deps, input.recordId);
   await assertAllowed(deps, caller, 'resolve_record', { recordId: record.id, accountId: record.account_id });
   return resolveRecord(deps, { recordId: record.id, actor: actorOf(caller, 'resolve_record'), expectedVersion: input.version, body: { reason: input.reason, outcome: input.outcome } });
+}
+
+/** The customer's answer to the retention offer the record is held for (see `retention.ts`). */
+export async function zafRetentionAnswer(
+  deps: ZafDeps,
+  caller: Caller,
+  input: { recordId: string; outcome: 'accepted' | 'declined'; version: number; note?: string },
+): Promise<RetentionAnswerOutcome> {
+  const record = await recordOrThrow(deps, input.recordId);
+  await assertAllowed(deps, caller, 'answer_retention_offer', { recordId: record.id, accountId: record.account_id });
+  return recordRetentionAnswer(
+    { ...deps, policy: { retention_offers: deps.policy?.retention_offers } },
+    { recordId: record.id, outcome: input.outcome, actor: actorOf(caller, 'answer_retention_offer'), expectedVersion: input.version, ...(input.note ? { note: input.note } : {}) },
+  );
 }

@@ -104,6 +104,7 @@ export interface AccountRow {
   early_termination_fee_minor: string;
   merged_into: string | null;
   tags: string[];
+  locale: string | null;
   version: number;
 }
 
@@ -125,6 +126,7 @@ export function accountFromRow(r: AccountRow): Account {
     early_termination_fee_minor: Number(r.early_termination_fee_minor),
     merged_into: r.merged_into,
     tags: r.tags ?? [],
+    locale: r.locale ?? null,
     version: r.version,
   };
 }
@@ -147,6 +149,7 @@ export function accountToRow(a: Account): Record<string, unknown> {
     early_termination_fee_minor: a.early_termination_fee_minor,
     merged_into: a.merged_into,
     ...(a.tags !== undefined ? { tags: JSON.stringify(a.tags) } : {}),
+    locale: a.locale ?? null,
   };
 }
 

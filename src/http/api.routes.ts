@@ -14,6 +14,8 @@ import type { RecordQuerySource } from '../app/record-queries';
 import type { Metrics } from '../observability/metrics';
 import { apiActor, authenticateApi, callerOf, refuseOtherIdentity, requireAction } from './api-auth';
 import { QuoteSigner, createQuotedRecord, previewRecord } from '../app/preview-record';
+import { recordRetentionAnswer } from '../app/retention-offers';
+import type { Policy } from '../records/policy';
 
 export { bearerMatches } from './api-auth';
 
@@ -49,6 +51,17 @@ const DisputeBody = z.object({ ...Claims, reason: z.unknown().optional(), docume
 const ResolveBody = z.object({ ...Claims, reason: z.unknown().optional(), outcome: z.unknown().optional() }).strict();
 const ReverseBody = z.object({ ...Claims, reason: z.unknown().optional() }).strict();
 
+const RetentionAnswerBody = z
+  .object({
+    outcome: z.enum(['accepted', 'declined']),
+    /** Optional, as for cancel: the actor is the token's caller; naming anyone else is 403. */
+    by: z.string().min(1).max(200).optional(),
+    role: z.string().min(1).max(40).optional(),
+    note: z.string().max(2000).optional(),
+    version: z.number().int().min(1).optional(),
+  })
+  .strict();
+
 const ListQuery = z
   .object({
     ticket_id: z.string().min(1).max(200).optional(),
@@ -67,7 +80,7 @@ const ListQuery = z
 const asCallersRequest = (body: unknown, name: string): unknown =>
   body && typeof body === 'object' && !Array.isArray(body) ? { ...(body as Record<string, unknown>), requested_by: name } : body;
 
-export function apiRoutes(app: FastifyInstance, deps: { queries: RecordQuerySource; apiToken: string | undefined; app: AppDeps; metrics: Metrics }): void {
+export function apiRoutes(app: FastifyInstance, deps: { queries: RecordQuerySource; apiToken: string | undefined; app: AppDeps; metrics: Metrics; policy: Pick<Policy, 'retention_offers'> }): void {
   // Quotes from POST /api/records/preview are signed with a key derived from API_TOKEN when set;
   // otherwise with a key of this process (a quote then files only on the process that made it).
   const quotes = new QuoteSigner(deps.apiToken ?? randomBytes(32).toString('hex'), 'api');
@@ -158,6 +171,24 @@ export function apiRoutes(app: FastifyInstance, deps: { queries: RecordQuerySour
       const record = await reverseRecord(deps.app, { recordId: req.params.id, actor: apiActor(callerOf(req), 'reverse_record'), body: rest });
       deps.metrics.recordsCreated.inc({ kind: record.kind, state: record.state });
       return reply.status(201).header('location', `/api/records/${record.id}`).send({ record });
+    });
+
+    // The customer's answer to the retention offer a request is held for.
+    api.post('/api/records/:id/retention-offer', { preValidation: requireAction('answer_retention_offer'), schema: { params: RecordParams, body: orEmpty(RetentionAnswerBody) } }, async (req) => {
+      const body = req.body;
+      await refuseOtherIdentity(req, 'answer_retention_offer', { by: body.by, role: body.role });
+      const out = await recordRetentionAnswer(
+        { ...deps.app, policy: deps.policy },
+        {
+          recordId: req.params.id,
+          outcome: body.outcome,
+          actor: apiActor(callerOf(req), 'answer_retention_offer'),
+          ...(body.note ? { note: body.note } : {}),
+          ...(body.version !== undefined ? { expectedVersion: body.version } : {}),
+        },
+      );
+      deps.metrics.transitions.inc({ event: body.outcome === 'accepted' ? 'cancel' : 'decline_offer', state: out.record.state });
+      return { record: out.record, linked_record: out.linked, discount_periods: out.discountPeriods };
     });
 
     api.get('/api/records/:id', { preValidation: requireAction('view_record'), schema: { params: RecordParams } }, async (req) => recordWithEvents(deps.queries, req.params.id));

@@ -22,6 +22,7 @@ export const ACTIONS = [
   'dispute_record',
   'resolve_record',
   'reverse_record',
+  'answer_retention_offer',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -48,6 +49,8 @@ export const PERMISSIONS: readonly Permission[] = [
   { action: 'resolve_record', roles: ['supervisor', 'admin'], description: 'resolve a dispute: upheld, adjusted or reversed' },
   // A reversal is approved on its own (its policy rule), so filing one is like filing any request.
   { action: 'reverse_record', roles: ['agent', 'supervisor', 'admin'], description: 'file a reversal of a change that was made (approved on its own)' },
+  // The agent talking to the customer records what they said; accepting withdraws the request.
+  { action: 'answer_retention_offer', roles: ['agent', 'supervisor', 'admin'], description: "record the customer's answer to a retention offer" },
 ];
 
 const index = new Map<Action, ReadonlySet<Role>>(PERMISSIONS.map((p) => [p.action, new Set(p.roles)]));

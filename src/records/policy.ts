@@ -5,6 +5,7 @@ import { KINDS, SUBTYPES } from './kinds';
 import type { Kind, LifecycleRecord } from './kinds';
 import { ALL_RISK_FLAGS, MinorThresholdsSchema, RiskThresholdsSchema } from './risk';
 import { formatPath } from './catalog';
+import { RetentionPolicySchema } from './retention-offers';
 
 /**
  * The approval policy (POLICY_FILE, documented in config/policy.example.json): ordered rules, the
@@ -134,6 +135,13 @@ export const PolicySchema = strictObject({
   escalation: ApproverSetSchema.default(NOBODY),
   risk: RiskThresholdsSchema.default(RiskThresholdsSchema.parse({})),
   incidents: IncidentPolicySchema.default({ approvals: 1, two_approvers_above: {} }),
+  /**
+   * Kinds a customer may cancel themselves, through the signed link in a scheduled change's email,
+   * until the change's instant. Default (unset): downgrade, upgrade, termination.
+   */
+  customer_may_cancel: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(kindEnum, { error: 'expected a list of record kinds such as ["termination"]' })).optional(),
+  /** Retention offers required before chosen terminations and downgrades proceed, and the win-back follow-up (see retention.ts). */
+  retention_offers: RetentionPolicySchema.optional(),
   rules: z.array(RuleSchema, { error: 'expected a list of rules' }).min(1, 'at least one rule is needed (the last one a catch-all)').max(200, 'at most 200 rules'),
 }).superRefine((p, ctx) => {
   const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });

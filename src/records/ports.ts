@@ -347,6 +347,15 @@ export interface OutgoingEmail {
   readonly messageId: string;
 }
 
+/**
+ * Customer messages posted as a public reply on the ticket instead of emailed (EMAIL_CHANNEL=
+ * zendesk_comment): the helpdesk emails the ticket's requester itself, so the customer's reply
+ * threads into the ticket. Failures are AppError('provider_failed', …, { retryable }).
+ */
+export interface PublicReplyChannel {
+  postPublicReply(ticketId: string, message: { readonly subject: string; readonly text: string; readonly html: string }): Promise<{ response: string }>;
+}
+
 /** Failures are AppError('provider_failed', …, { retryable }). */
 export interface EmailSender {
   send(message: OutgoingEmail): Promise<{ messageId: string; response: string }>;

@@ -22,6 +22,8 @@ export const EVENTS = [
   'dispute',
   'resolve',
   'lower_amount',
+  'offer_retention',
+  'decline_offer',
 ] as const;
 export type LifecycleEvent = (typeof EVENTS)[number];
 
@@ -44,6 +46,11 @@ export const TRANSITIONS: readonly TransitionRule[] = [
   rule('draft', 'cancel', 'cancelled', 'agent', 'supervisor', 'system'),
   rule('submitted', 'request_approval', 'pending_approval', 'system'),
   rule('submitted', 'auto_approve', 'approved', 'system'),
+  // A request the policy holds for a retention offer waits, submitted, for the customer's answer:
+  // declined, the policy runs again; accepted, the request is withdrawn.
+  rule('submitted', 'offer_retention', 'submitted', 'system'),
+  rule('submitted', 'decline_offer', 'submitted', 'agent', 'supervisor'),
+  rule('submitted', 'cancel', 'cancelled', 'agent', 'supervisor'),
   rule('pending_approval', 'approve', 'approved', 'supervisor'),
   // Partial approval: an approver lowers a credit or fee (with a reason) as they approve.
   rule('pending_approval', 'lower_amount', 'pending_approval', 'supervisor'),

@@ -13,6 +13,10 @@ import { seedAccounts } from '../helpers/app';
 import { buildTestHttp } from '../helpers/http';
 import type { TestHttp } from '../helpers/http';
 import { runCli } from '../helpers/cli';
+import fs from 'node:fs';
+import path from 'node:path';
+import { evaluatePolicy } from '../../src/app/evaluate-policy';
+import { parsePolicy } from '../../src/records/policy';
 
 /**
  * Every role against every /api endpoint, through per-caller tokens: what the access table allows
@@ -54,6 +58,14 @@ async function recordIn(state: 'confirmed' | 'disputed'): Promise<string> {
   return record.id;
 }
 
+/** A termination the example policy holds for its retention offer (an answer is due). */
+async function heldRecord(): Promise<string> {
+  const { record } = await createRecord(h.deps, { request: buildRequest('termination', { account_id: 'acc_acme', reason_code: 'price' }), actor: { role: 'agent', id: 'agent_1' }, onProblems: 'reject' });
+  const policyFile = path.resolve(__dirname, '..', '..', 'config', 'policy.example.json');
+  await evaluatePolicy({ ...h.deps, policy: parsePolicy(JSON.parse(fs.readFileSync(policyFile, 'utf8')), policyFile) }, record.id);
+  return record.id;
+}
+
 interface Endpoint {
   readonly name: string;
   readonly action: Action;
@@ -70,6 +82,7 @@ const ENDPOINTS: readonly Endpoint[] = [
   { name: 'POST /api/records/:id/dispute', action: 'dispute_record', request: async () => ({ method: 'POST', url: `/api/records/${await recordIn('confirmed')}/dispute`, payload: { reason: 'wrong period' } }) },
   { name: 'POST /api/records/:id/resolve', action: 'resolve_record', request: async () => ({ method: 'POST', url: `/api/records/${await recordIn('disputed')}/resolve`, payload: { reason: 'as measured', outcome: 'upheld' } }) },
   { name: 'POST /api/records/:id/reverse', action: 'reverse_record', request: async () => ({ method: 'POST', url: `/api/records/${await recordIn('confirmed')}/reverse`, payload: { reason: 'credited in error' } }) },
+  { name: 'POST /api/records/:id/retention-offer', action: 'answer_retention_offer', request: async () => ({ method: 'POST', url: `/api/records/${await heldRecord()}/retention-offer`, payload: { outcome: 'declined' } }) },
   { name: 'GET /api/reports', action: 'view_reports', request: async () => ({ method: 'GET', url: '/api/reports' }) },
   { name: 'GET /api/reports/:name', action: 'view_reports', request: async () => ({ method: 'GET', url: '/api/reports/volume?from=2026-03-01&to=2026-03-31' }) },
   { name: 'GET /api/reports/:name/records', action: 'view_reports', request: async () => ({ method: 'GET', url: '/api/reports/volume/records?from=2026-03-01&to=2026-03-31&section=by_kind&kind=upgrade' }) },

@@ -103,6 +103,16 @@ export class SlackNotifier {
     return s.request.messages.length;
   }
 
+  /** A reminder for the team in the approval channel (a win-back follow-up); returns the message's ts. */
+  async remind(text: string): Promise<{ ref: string }> {
+    try {
+      const res = await this.client.chat.postMessage({ channel: this.channel, text: `:alarm_clock: ${escapeMrkdwn(text)}`, unfurl_links: false });
+      return { ref: String(res.ts ?? '') };
+    } catch (err) {
+      throw slackFailure(err, 'chat.postMessage');
+    }
+  }
+
   /** Tells the team in the approval channel that a record needs a human. */
   async alert(recordId: string, problem: string): Promise<void> {
     const s = await loadApprovalSnapshot(this.db, recordId);
