@@ -125,8 +125,9 @@ it('erases every canary from every table, the exports, the logs and Redis, and t
   });
   expect(stack.smtp.messages.some((m) => (m.envelope.to as string[]).includes(CANARY.contact))).toBe(true);
 
-  // A termination with feedback, waiting for approval, then withdrawn with a reason.
-  const termination = await api('/api/records', buildRequest('termination', { reason_code: 'price', account_id: 'acc_canary', requester: { email: CANARY.contact, name: CANARY.requesterName }, details: { feedback: CANARY.feedback } }));
+  // A termination with feedback, waiting for approval, then withdrawn with a reason (a reason the
+  // example policy makes no retention offer for, so it goes straight to approval).
+  const termination = await api('/api/records', buildRequest('termination', { reason_code: 'switched_to_competitor', account_id: 'acc_canary', requester: { email: CANARY.contact, name: CANARY.requesterName }, details: { feedback: CANARY.feedback } }));
   expect(termination.status).toBe(201);
   await until(async () => (await stateOf(termination.body.record.id)) === 'pending_approval', 30_000, 'termination pending');
   const cancelled = await fetch(`${base}/api/records/${termination.body.record.id}/cancel`, {

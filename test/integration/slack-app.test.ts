@@ -417,6 +417,8 @@ describe('the gate before Bolt', () => {
       new URLSearchParams({ payload: JSON.stringify({ type: 'view_closed', user: { id: 'USUP1' }, channel: null, actions: [{ type: 'button', action_id: 'approval_approve', value: 'x' }], view: { callback_id: 'x' } }) }).toString(),
       /channel must be an object/,
     ],
+    // Found by the fuzz suite (seed 729916900): Bolt reads event.type whenever `event` is present.
+    ['an app_rate_limited whose event is null', 'application/json', JSON.stringify({ type: 'app_rate_limited', team_id: 'T1', minute_rate_limited: 1, event: null }), /event must be an object/],
   ])('answers a validly signed %s with 400 naming the problem', async (_what, type, body, why) => {
     const res = await fetch(base + SLACK_EVENTS_PATH, { method: 'POST', headers: { 'content-type': type, ...slackSignatureHeaders(SECRET, now(), body) }, body });
     expect(res.status).toBe(400);

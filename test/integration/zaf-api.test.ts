@@ -174,7 +174,7 @@ describe('acting on a record', () => {
     await insert(id, 'scheduled', { ticket_id: '4504', effective_at: new Date(instant).toISOString() });
     const token = tokenFor(USERS.ann);
     const before = await call('GET', '/api/zaf/tickets/4504', token);
-    expect(before.body.records[0].actions).toEqual({ fix: false, cancel: true, retry: false });
+    expect(before.body.records[0].actions).toEqual({ fix: false, cancel: true, retry: false, dispute: false, resolve: false });
     expect((await call('GET', `/api/zaf/tickets/4504?stamp=${before.body.stamp}`, token)).body.unchanged).toBe(true);
     await new Promise((r) => setTimeout(r, Math.max(0, instant - Date.now()) + 50));
     const after = await call('GET', `/api/zaf/tickets/4504?stamp=${before.body.stamp}`, token);

@@ -50,7 +50,7 @@ export interface RecordView {
   };
   readonly emails: readonly { readonly outcome: string; readonly status: string; readonly subject: string | null; readonly sent_at: string | null }[];
   readonly timeline: readonly { readonly at: string; readonly words: string }[];
-  readonly actions?: { readonly fix: boolean; readonly cancel: boolean; readonly retry: boolean };
+  readonly actions?: { readonly fix: boolean; readonly cancel: boolean; readonly retry: boolean; readonly dispute?: boolean; readonly resolve?: boolean };
 }
 
 export interface AccountView {

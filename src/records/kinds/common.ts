@@ -135,6 +135,8 @@ export interface LifecycleRecord {
   readonly problems: readonly { field: string; message: string }[];
   readonly created_at: string;
   readonly updated_at: string;
+  /** Set on a reversal: the record it undoes (see `reversals.ts`). Absent on every other record. */
+  readonly reverses_record_id?: string;
 }
 
 /**
