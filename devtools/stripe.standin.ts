@@ -352,7 +352,35 @@ export class FakeStripe {
     readonly port: number,
   ) {}
 
-  static async start(opts: { apiKey?: string } = {}): Promise<FakeStripe> {
+  /**
+   * Stripe's per-account request rate limit (live mode 100/s, test mode 25/s), when set: a token
+   * bucket holding one second of requests; a request over it gets 429 rate_limit_error with
+   * Retry-After, before the idempotency layer (nothing happens, nothing is remembered).
+   */
+  private rateLimit: { perSecond: number; tokens: number; at: number } | null = null;
+  /** Requests answered 429 by the rate limit (not counting injected faults). */
+  rateLimited = 0;
+
+  /** Turns the request rate limit on (requests per second) or off (null). */
+  limitRate(perSecond: number | null): void {
+    this.rateLimit = perSecond ? { perSecond, tokens: perSecond, at: Date.now() } : null;
+  }
+
+  /** Takes a token, or says how many ms until one is free. */
+  private takeToken(): number {
+    const rl = this.rateLimit;
+    if (!rl) return 0;
+    const now = Date.now();
+    rl.tokens = Math.min(rl.perSecond, rl.tokens + ((now - rl.at) / 1000) * rl.perSecond);
+    rl.at = now;
+    if (rl.tokens >= 1) {
+      rl.tokens -= 1;
+      return 0;
+    }
+    return Math.ceil(((1 - rl.tokens) / rl.perSecond) * 1000);
+  }
+
+  static async start(opts: { apiKey?: string; rateLimitPerSecond?: number } = {}): Promise<FakeStripe> {
     const holder: { s?: FakeStripe } = {};
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
@@ -361,6 +389,7 @@ export class FakeStripe {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
     holder.s = new FakeStripe(server, opts.apiKey ?? `sk_test_${randomBytes(12).toString('hex')}`, (server.address() as AddressInfo).port);
+    if (opts.rateLimitPerSecond) holder.s.limitRate(opts.rateLimitPerSecond);
     return holder.s;
   }
 
@@ -583,6 +612,18 @@ export class FakeStripe {
     } catch (e) {
       if (e instanceof RefusedRequest) return refuse(e);
       throw e;
+    }
+
+    // The rate limiter, in front of the idempotency layer as at Stripe.
+    const waitMs = this.takeToken();
+    if (waitMs > 0) {
+      this.rateLimited += 1;
+      log(429, false, 'rate_limit');
+      return send(
+        429,
+        { error: { type: 'rate_limit_error', code: 'rate_limit', message: 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.' } },
+        { 'retry-after': String(Math.max(1, Math.ceil(waitMs / 1000))) },
+      );
     }
 
     // Faults injected in front of the idempotency layer (rate limiter, load balancer).

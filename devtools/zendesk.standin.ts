@@ -33,6 +33,8 @@ export interface StandinTicket {
   custom_fields: { id: number; value: unknown }[];
   comments: { body: string; public: boolean; at: string }[];
   updated_at: string;
+  /** Set on tickets created through the API with one (Tickets API `external_id`). */
+  external_id?: string | null;
 }
 
 export interface StandinUser {
@@ -239,6 +241,7 @@ export class ZendeskStandin {
       if (!user) return reply(404, { error: 'RecordNotFound', description: 'Not found' });
       return reply(200, { user: { role: 'end-user', custom_role_id: null, active: true, suspended: false, ...user } });
     }
+    if (url.pathname === '/api/v2/tickets.json') return this.ticketsCollection(req, url, raw, reply);
     const m = /^\/api\/v2\/tickets\/(\d+)\.json$/.exec(url.pathname);
     if (!m) return reply(404, { error: 'InvalidEndpoint', description: `Not found: ${url.pathname}` });
     const ticket = this.tickets.get(Number(m[1]));
@@ -277,6 +280,55 @@ export class ZendeskStandin {
     const { comments: _c, ...api } = ticket;
     reply(200, { ticket: api, audit: { events: [] } });
     this.fire(ticket, 'api');
+  }
+
+  /**
+   * `GET /api/v2/tickets.json?external_id=…` (List Tickets filtered by external id, cursor
+   * pagination shape) and `POST /api/v2/tickets.json` (Create Ticket: `ticket.comment.body`
+   * required, `subject`, `external_id`, `tags`; 201 with the ticket). Creating does not fire the
+   * trigger (the follow-ups it creates carry no request fields).
+   */
+  private ticketsCollection(req: IncomingMessage, url: URL, raw: string, reply: (status: number, payload: unknown) => void): void {
+    if (req.method === 'GET') {
+      const externalId = url.searchParams.get('external_id');
+      if (externalId === null) return reply(400, { error: 'InvalidParameter', description: 'the stand-in lists tickets by external_id only' });
+      const found = [...this.tickets.values()].filter((t) => t.external_id === externalId).map(({ comments: _c, ...api }) => api);
+      return reply(200, { tickets: found, meta: { has_more: false, after_cursor: null, before_cursor: null }, links: { next: null, prev: null } });
+    }
+    if (req.method !== 'POST') return reply(405, { error: 'MethodNotAllowed' });
+    if (!String(req.headers['content-type'] ?? '').includes('application/json')) return reply(415, { error: 'UnsupportedMediaType' });
+    let body: unknown;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      return reply(400, { error: 'InvalidJSON', description: 'The body is not JSON' });
+    }
+    const t = (body as { ticket?: Record<string, unknown> } | null)?.ticket;
+    const problems: string[] = [];
+    if (!t || typeof t !== 'object') problems.push('body must be {"ticket": {...}}');
+    else {
+      const allowed = new Set(['subject', 'comment', 'external_id', 'tags', 'requester_id', 'priority', 'type']);
+      for (const k of Object.keys(t)) if (!allowed.has(k)) problems.push(`unexpected ticket property ${k}`);
+      const c = t.comment as { body?: unknown; public?: unknown } | undefined;
+      if (!c || typeof c.body !== 'string' || !c.body.trim()) problems.push('comment.body is required');
+      if (c && c.public !== undefined && typeof c.public !== 'boolean') problems.push('comment.public must be a boolean');
+      if (t.external_id !== undefined && typeof t.external_id !== 'string') problems.push('external_id must be a string');
+      if (t.tags !== undefined && (!Array.isArray(t.tags) || t.tags.some((x) => typeof x !== 'string' || !/^[^\s,]+$/.test(x)))) problems.push('tags must be an array of tags without spaces');
+    }
+    if (problems.length) return reply(422, { error: 'RecordInvalid', description: 'Record validation errors', details: { base: problems.map((description) => ({ description })) } });
+    const id = Math.max(100_000, ...this.tickets.keys()) + 1;
+    const c = t!.comment as { body: string; public?: boolean };
+    const ticket = this.addTicket({
+      id,
+      subject: typeof t!.subject === 'string' ? t!.subject : c.body.slice(0, 60),
+      status: 'new',
+      tags: (t!.tags as string[] | undefined) ?? [],
+      external_id: (t!.external_id as string | undefined) ?? null,
+      comments: [{ body: c.body, public: c.public !== false, at: new Date().toISOString() }],
+      updated_at: this.stamp(),
+    });
+    const { comments: _c, ...api } = ticket;
+    reply(201, { ticket: api, audit: { events: [] } });
   }
 
   /** Zendesk timestamps have whole seconds. */

@@ -28,9 +28,17 @@ import * as createWatchdogAlerts from './20261201000410_create_watchdog_alerts';
 import * as createAuditAppendFunction from './20261201000610_create_audit_append_function';
 import * as indexOpenOutboxByRecord from './20261202000100_index_open_outbox_by_record';
 import * as grantTicketRequests from './20261201000700_grant_ticket_requests';
+import * as allowDisputeOfConfirmedRecords from './20261202000300_allow_dispute_of_confirmed_records';
+import * as addRecordReversals from './20261202000310_add_record_reversals';
+import * as allowLoweringPendingAmounts from './20261202000320_allow_lowering_pending_amounts';
+import * as addAccountTags from './20261202000500_add_account_tags';
+import * as createIncidents from './20261202000510_create_incidents';
+import * as addRetentionTransitions from './20261202000400_add_retention_transitions';
+import * as addAccountLocale from './20261202000410_add_account_locale';
 import * as createApiTokens from './20261202000600_create_api_tokens';
 import * as createPersonalData from './20261202000610_create_personal_data';
 import * as addPersonalDataRecord from './20261202000620_add_personal_data_record';
+import * as allowLegacyAuditRedaction from './20261202000630_allow_legacy_audit_redaction';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -66,9 +74,17 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000610_create_audit_append_function': createAuditAppendFunction,
   '20261201000700_grant_ticket_requests': grantTicketRequests,
   '20261202000100_index_open_outbox_by_record': indexOpenOutboxByRecord,
+  '20261202000300_allow_dispute_of_confirmed_records': allowDisputeOfConfirmedRecords,
+  '20261202000310_add_record_reversals': addRecordReversals,
+  '20261202000320_allow_lowering_pending_amounts': allowLoweringPendingAmounts,
+  '20261202000500_add_account_tags': addAccountTags,
+  '20261202000510_create_incidents': createIncidents,
+  '20261202000400_add_retention_transitions': addRetentionTransitions,
+  '20261202000410_add_account_locale': addAccountLocale,
   '20261202000600_create_api_tokens': createApiTokens,
   '20261202000610_create_personal_data': createPersonalData,
   '20261202000620_add_personal_data_record': addPersonalDataRecord,
+  '20261202000630_allow_legacy_audit_redaction': allowLegacyAuditRedaction,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

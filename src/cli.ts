@@ -16,9 +16,12 @@ import { guardProcess } from './observability/process-guards';
 import { formatFromName, importAccounts, parseAccountsFile } from './app/import-accounts';
 import { retryRecord } from './app/apply-record';
 import { AppError } from './records/errors';
+import { formatMoney } from './records/money';
 import { DATE_INPUT_HINT, parseDateInput } from './records/dates';
-import { billingProvider, loadCatalog, loadClocks, loadReasons, loadRetention, startService, systemClock, uuidIds } from './main';
+import { billingProvider, loadCatalog, loadClocks, loadPolicy, loadReasons, loadRetention, startService, systemClock, uuidIds } from './main';
 import { formatRetentionReport, purgeExpired } from './app/retention';
+import { createIncident, retryIncidentCredit } from './app/incidents';
+import { incidentStatus } from './db/incident.queries';
 import { runReport } from './app/reports';
 import { formatReport } from './app/report-format';
 import type { ReportFormat } from './app/report-format';
@@ -371,18 +374,22 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       try {
         const counts = await eraseAccount({ privacy: new KnexPrivacyStore(db), clock: systemClock }, { accountId: opts.account, by: opts.by, reason: opts.reason });
         await io.stdout(
-          `erased account ${opts.account}: ${counts.personal_values} personal value(s), ${counts.records} record(s), ${counts.decisions} decision reason(s), ${counts.emails} email subject(s)${counts.account ? ', its name and contacts' : ''}\n`,
+          `erased account ${opts.account}: ${counts.personal_values} personal value(s), ${counts.records} record(s), ${counts.decisions} decision reason(s), ${counts.emails} email subject(s)${counts.account ? ', its name and contacts' : ''}${counts.legacy_events ? `, and personal values in ${counts.legacy_events} audit event(s) older than the side table (kept with their hashes, marked redacted)` : ''}\n`,
         );
         const recordIds = ((await db('lifecycle_records').where({ account_id: opts.account }).select('id')) as { id: string }[]).map((r) => r.id);
         try {
-          const jobs = await new BullJobTraces(queues).removeFor(recordIds);
+          // Redis down must not hang the command: the database part is done and says so below.
+          const jobs = await Promise.race([
+            new BullJobTraces(queues).removeFor(recordIds),
+            new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer from Redis within 15 s')), 15_000).unref()),
+          ]);
           await io.stdout(`removed ${jobs} finished job(s) of its records from Redis\n`);
         } catch (err) {
           io.stderr(`the database is erased, but finished jobs in Redis could not be removed (${maskCredentials((err as Error).message)}); run the command again when Redis is back\n`);
           throw new Exit(1);
         }
       } finally {
-        await queues.close();
+        await Promise.race([queues.close(), new Promise<void>((resolve) => setTimeout(resolve, 5000).unref())]);
         await db.destroy();
       }
     });
@@ -426,6 +433,126 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       try {
         const record = await retryRecord({ store: new KnexTransactionRunner(db), clock: systemClock }, id, { role: 'supervisor', id: opts.by });
         await io.stdout(`record ${record.id} is ${record.state} again (version ${record.version}); a billing job is queued\n`);
+      } finally {
+        await db.destroy();
+      }
+    });
+
+  const incidents = program.command('incidents').description('credit every account an outage hit, with one approval');
+  const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
+  incidents
+    .command('create')
+    .description('post an incident (again: only accounts not yet credited for it get a credit); prints what was filed')
+    .requiredOption('--reference <ref>', 'the incident reference (posting the same one again widens it)')
+    .requiredOption('--start <instant>', `when it started: ${DATE_INPUT_HINT}`)
+    .requiredOption('--end <instant>', 'when it ended')
+    .requiredOption('--service <name>', 'the service that failed')
+    .requiredOption('--by <who>', 'the agent posting it (may not approve its credits)')
+    .option('--affected-plans <ids>', 'plans the service is part of (comma-separated); default any plan')
+    .option('--uptime <percent>', 'measured uptime over the billing period, for every account; default computed from the window')
+    .option('--plan <ids>', 'filter: accounts on these plans (comma-separated)')
+    .option('--region <names>', 'filter: accounts tagged region:<name> (comma-separated)')
+    .option('--tag <tags>', 'filter: accounts with any of these tags (comma-separated)')
+    .option('--accounts <ids>', 'filter: these account ids (comma-separated)')
+    .option('--csv <file>', 'filter: the account_id column of this CSV file')
+    .option('--reason-code <code>', 'reason code of the credits', 'outage')
+    .option('--reason <text>', 'extra reason text for the credits')
+    .option('--format <format>', 'text or json', 'text')
+    .action(
+      async (opts: {
+        reference: string;
+        start: string;
+        end: string;
+        service: string;
+        by: string;
+        affectedPlans?: string;
+        uptime?: string;
+        plan?: string;
+        region?: string;
+        tag?: string;
+        accounts?: string;
+        csv?: string;
+        reasonCode: string;
+        reason?: string;
+        format: string;
+      }) => {
+        const c = cfg();
+        let csv: string | undefined;
+        if (opts.csv) {
+          try {
+            csv = readFileSync(opts.csv, 'utf8');
+          } catch (err) {
+            throw new AppError('validation_failed', `cannot read ${opts.csv}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+          }
+        }
+        const uptime = opts.uptime === undefined ? undefined : Number(opts.uptime);
+        if (uptime !== undefined && !Number.isFinite(uptime)) throw new AppError('validation_failed', `--uptime: "${opts.uptime}" is not a number`);
+        const body = {
+          reference: opts.reference,
+          starts_at: opts.start,
+          ends_at: opts.end,
+          service: opts.service,
+          requested_by: opts.by,
+          reason_code: opts.reasonCode,
+          ...(opts.reason ? { reason_text: opts.reason } : {}),
+          ...(opts.affectedPlans ? { plans: list(opts.affectedPlans) } : {}),
+          ...(uptime !== undefined ? { measured_uptime_percent: uptime } : {}),
+          accounts: {
+            ...(opts.plan ? { plans: list(opts.plan) } : {}),
+            ...(opts.region ? { region: list(opts.region) } : {}),
+            ...(opts.tag ? { tags: list(opts.tag) } : {}),
+            ...(opts.accounts ? { account_ids: list(opts.accounts) } : {}),
+            ...(csv !== undefined ? { csv } : {}),
+          },
+        };
+        const db = createDb(c.databaseUrl, { poolMax: 2 });
+        try {
+          const deps = { store: new KnexTransactionRunner(db), clock: systemClock, ids: uuidIds, catalog: loadCatalog(c), reasons: loadReasons(c), policy: loadPolicy(c) };
+          const out = await createIncident(deps, body, { role: 'agent', id: opts.by });
+          if (opts.format === 'json') {
+            await io.stdout(`${JSON.stringify(out, null, 2)}\n`);
+            return;
+          }
+          const totals = out.batch ? out.batch.summary.totals.map((t) => formatMoney(t)).join(', ') : 'none';
+          const lines = [
+            `incident ${out.incident.reference} (${out.incident.id}) ${out.created ? 'created' : 'posted again'}`,
+            `credits filed: ${out.records_created}; already credited: ${out.already_credited}; not credited now: ${out.skipped_count}`,
+            ...Object.entries(out.skipped_by_code).map(([code, n]) => `  ${code}: ${n}`),
+            out.batch
+              ? `batch ${out.batch.id}: ${out.batch.summary.accounts} account(s), totals ${totals}, ${out.batch.summary.flagged_count} flagged, ${out.batch.approvals_required} approval(s) needed in Slack`
+              : 'no new credits, so no approval was requested',
+          ];
+          await io.stdout(lines.join('\n') + '\n');
+        } finally {
+          await db.destroy();
+        }
+      },
+    );
+  incidents
+    .command('show')
+    .argument('<id>', 'incident id or reference')
+    .description("print an incident's credits counted by state (as GET /api/incidents/:id), as JSON")
+    .action(async (id: string) => {
+      const db = createDb(cfg().databaseUrl, { poolMax: 2 });
+      try {
+        const status = await incidentStatus(db, id);
+        if (!status) throw new AppError('not_found', `No incident ${id} (give its id or its reference)`);
+        await io.stdout(`${JSON.stringify(status, null, 2)}\n`);
+      } finally {
+        await db.destroy();
+      }
+    });
+  incidents
+    .command('retry')
+    .argument('<id>', 'incident id or reference')
+    .argument('<account>', 'the account whose credit failed')
+    .option('--by <who>', 'who asks for the retry (recorded in the audit trail)', 'cli')
+    .description("retry one account's failed credit alone (same idempotency keys: nothing is credited twice)")
+    .action(async (id: string, account: string, opts: { by: string }) => {
+      const db = createDb(cfg().databaseUrl, { poolMax: 2 });
+      try {
+        const record = await retryIncidentCredit({ store: new KnexTransactionRunner(db), clock: systemClock }, id, account, { role: 'supervisor', id: opts.by });
+        await io.stdout(`credit ${record.id} of ${account} is ${record.state} again (version ${record.version}); a billing job is queued\n`);
       } finally {
         await db.destroy();
       }
@@ -507,6 +634,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     }
     if (err instanceof AppError) {
       io.stderr(`error (${err.code}): ${maskCredentials(err.message)}\n`);
+      for (const p of err.problems ?? []) io.stderr(`  ${p.field || '(input)'}: ${maskCredentials(p.message)}\n`);
       return 1;
     }
     io.stderr(`error: ${maskCredentials((err as Error).message ?? String(err))}\n`);

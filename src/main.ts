@@ -26,8 +26,13 @@ import { zendeskRoutes } from './http/zendesk.routes';
 import { stripeRoutes } from './http/stripe.routes';
 import { reportRoutes } from './http/reports.routes';
 import { dashboardRoutes, loadDashboardAssets } from './http/dashboard.routes';
+import { incidentRoutes } from './http/incidents.routes';
+import { decideIncidentBatch } from './app/incidents';
+import { IncidentNotifier } from './integrations/slack/incident.notifier';
+import { incidentProcessors } from './jobs/incident.processors';
 import { KnexReportsSource } from './db/reports.queries';
 import { KnexBusinessFigures } from './db/metrics.queries';
+import { KnexRecordQuerySource } from './db/record.queries';
 import { BusinessMetrics } from './observability/business-metrics';
 import { recordExternalChange } from './app/reconcile-external-change';
 import { IngestBatcher } from './app/ingest-batcher';
@@ -67,6 +72,11 @@ import type { Retention } from './records/retention';
 import { KnexWatchdogSource } from './db/watchdog.queries';
 import { auditCheckpointJob } from './jobs/audit-checkpoint';
 import { noteUnfileableTicket } from './app/note-ticket';
+import type { WinBackChannel } from './app/retention-offers';
+import { retentionCatalogProblems } from './records/retention-offers';
+import { CustomerLinks } from './app/customer-links';
+import { customerRoutes } from './http/customer.routes';
+import { retentionOfferProcessors } from './jobs/retention-offers.processors';
 
 /** Wiring only: config → db/redis → adapters → HTTP + Bolt + workers. */
 
@@ -76,6 +86,9 @@ import { noteUnfileableTicket } from './app/note-ticket';
  * job or request fails visibly instead of holding a pooled connection and its row locks.
  */
 export const IDLE_IN_TRANSACTION_MS = 5000;
+
+/** A ticket sync waits at most this long for a record passing through a state to settle (see syncTicketRun). */
+export const SYNC_SETTLE_MS = 10_000;
 
 export const systemClock = { now: () => new Date() };
 export const uuidIds = { newId: () => randomUUID() };
@@ -246,7 +259,12 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const logger = opts.logger ?? createLogger(config.logLevel);
   // Configuration files are read and validated before anything connects.
   const catalog = await configStep('CATALOG_FILE', () => loadCatalog(config));
-  const policy = await configStep('POLICY_FILE', () => loadPolicy(config));
+  const policy = await configStep('POLICY_FILE', () => {
+    const p = loadPolicy(config);
+    const problems = retentionCatalogProblems(p.retention_offers, catalog);
+    if (problems.length) throw new ConfigError(problems.map((m) => `POLICY_FILE ${config.policyFile}: ${m}`));
+    return p;
+  });
   const fieldMap = await configStep('ZENDESK_FIELD_MAP_FILE', () => loadFieldMap(config));
   const reasons = await configStep('REASONS_FILE', () => loadReasons(config));
   const clocks = await configStep('CLOCKS_FILE', () => loadClocks(config));
@@ -288,19 +306,23 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     const queues = new QueueRegistry({ redisUrl: config.redisUrl, prefix: config.jobs.queuePrefix, cluster: config.jobs.redisCluster });
     opened.push(() => queues.close());
     const ticketUrl = zendeskTicketUrl(config.zendesk.subdomain);
+    const customerLinks = config.customerLinks ? new CustomerLinks(config.customerLinks.secret, config.customerLinks.publicBaseUrl) : null;
 
     let http: FastifyInstance | null = null;
     let slackApp: SlackApp | null = null;
     let reportsDb: Knex | null = null;
     let metricsDb: Knex | null = null;
+    // The reads the API and the Slack app answer from, through app-level queries (src/app/record-queries.ts).
+    const queries = new KnexRecordQuerySource(db);
     if (web) {
       const slackDirectory = new SlackDirectory(slackClient!);
       slackApp = createSlackApp({
+        decideIncidentBatch: (input) => decideIncidentBatch({ ...app, policy, directory: slackDirectory }, input),
         botToken: config.slack.botToken!,
         signingSecret: config.slack.signingSecret!,
         appToken: config.slack.appToken,
         apiUrl: config.slack.apiUrl,
-        db,
+        queries,
         app,
         directory: slackDirectory,
         roles: new SlackRoles(slackRoleMap!, slackDirectory),
@@ -347,10 +369,15 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       opened.push(() => rdb.destroy());
       const reports = { source: new KnexReportsSource(rdb), clock: app.clock, clocks, reasons };
       plugins.push((scope) => reportRoutes(scope, { reports }));
+      plugins.push((scope) => incidentRoutes(scope, { db, incidents: { ...app, policy } }));
       const dashboard = loadDashboardAssets();
       plugins.push((scope) => dashboardRoutes(scope, dashboard));
+      if (customerLinks) {
+        const links = customerLinks;
+        plugins.push((scope) => customerRoutes(scope, { store: app.store, clock: app.clock, links, policy }));
+      }
       if (config.zaf.sharedSecrets.length) plugins.push(await configStep('ZAF_ROLES_FILE', () => zafPlugin(config, db, app, fieldMap, policy)));
-      http = await buildHttpApp({ db, redis, app, logger, metrics, apiToken: config.apiToken, rawHandlers, plugins });
+      http = await buildHttpApp({ db, queries, redis, app, logger, metrics, apiToken: config.apiToken, policy, rawHandlers, plugins });
       const httpApp = http;
       opened.push(() => httpApp.close());
       const bolt = slackApp;
@@ -364,7 +391,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     if (worker) {
       const zendesk = new ZendeskClient({ baseUrl: zendeskBaseUrl(config.zendesk.subdomain, config.zendesk.apiUrl)!, email: config.zendesk.email!, apiToken: config.zendesk.apiToken! });
       const notifier = new SlackNotifier(slackClient!, db, config.slack.approvalChannel!, ticketUrl);
-      const smtp = new SmtpEmailSender({ smtpUrl: config.email.smtpUrl!, from: config.email.from });
+      const smtp = new SmtpEmailSender({ smtpUrl: config.email.smtpUrl!, from: config.email.from, replyTo: config.email.replyTo });
       sender = smtp;
       opened.push(() => smtp.close());
       const processors = buildProcessors({
@@ -375,14 +402,18 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
           sender: smtp,
           renderer: templates!,
           messageIdDomain: 'lifecycle-desk',
+          ...(config.email.channel === 'zendesk_comment' ? { publicReplies: zendesk } : {}),
+          ...(customerLinks ? { customerLinks } : {}),
           sendLeaseMs: config.jobs.lockDurationMs * 2,
           onMarkRetry: (err, attempt) => logger.warn({ err: { message: (err as Error).message }, attempt }, 'email sent but not yet marked sent; retrying until PostgreSQL answers'),
         },
         policy: { ...app, policy, billing: billing! },
         extra: {
-          ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm, syncDelayMs: config.jobs.zendeskSyncDelayMs }),
+          ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm, syncDelayMs: config.jobs.zendeskSyncDelayMs, syncSettleMs: SYNC_SETTLE_MS }),
           ...slackProcessors(notifier),
+          ...incidentProcessors({ notifier: new IncidentNotifier(slackClient!, db, config.slack.approvalChannel!), app }),
           ...watchdogProcessors({ source: new KnexWatchdogSource(db), clock: app.clock, clocks }),
+          ...retentionOfferProcessors({ ...app, policy, winBack: winBackChannel(policy, zendesk, notifier) }),
           ...retentionProcessors({ source: new KnexRetentionSource(db), privacy: new KnexPrivacyStore(db), clock: app.clock, retention: retention! }),
         },
       });
@@ -457,6 +488,14 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     await closeOpened();
     throw err;
   }
+}
+
+/** Where the policy sends win-back follow-ups: a Zendesk ticket or a reminder in the approval channel. */
+function winBackChannel(policy: Policy, zendesk: ZendeskClient, notifier: SlackNotifier): WinBackChannel | null {
+  const via = policy.retention_offers?.win_back?.via;
+  if (via === 'zendesk') return { via, createFollowUp: (f) => zendesk.createFollowUpTicket({ key: f.key, subject: f.subject, body: f.body, tags: ['lifecycle_winback'] }) };
+  if (via === 'slack') return { via, createFollowUp: async (f) => ({ ...(await notifier.remind(`${f.subject}. ${f.body}`)), created: true }) };
+  return null;
 }
 
 /**

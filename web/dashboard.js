@@ -131,9 +131,10 @@
     const to = $('to').value;
     document.body.dataset.loaded = '';
     status(`Loading ${from} to ${to}…`);
-    const reports = await Promise.all(REPORTS.map((name) => api(`/api/reports/${name}?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`)));
+    const [incidents, ...reports] = await Promise.all([api('/api/incidents?limit=10'), ...REPORTS.map((name) => api(`/api/reports/${name}?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`))]);
     range = { from, to };
     reports.forEach(render);
+    renderIncidents(incidents.incidents);
     status(`${from} to ${to} (UTC days, both included). Click any number for the records behind it.`);
     document.body.dataset.loaded = `${from}..${to}`;
   }
@@ -217,6 +218,30 @@
     $('reports').append(card);
     cards[name] = { card, canvas, tables };
     return cards[name];
+  }
+
+  // Incidents: the newest ones, their credits counted by state (GET /api/incidents), whatever the range.
+  const INCIDENT_STATES = ['pending_approval', 'approved', 'applying', 'applied', 'confirmed', 'failed', 'rejected'];
+  function renderIncidents(list) {
+    let card = $('incidents');
+    if (!card) {
+      card = el('section', { class: 'card', id: 'incidents' }, el('h2', {}, 'Incidents'), el('div', { class: 'tables' }));
+      $('reports').append(card);
+    }
+    const head = el('tr', {}, el('th', {}, 'incident'), el('th', {}, 'service'), el('th', {}, 'window (UTC)'), el('th', {}, 'credits'), ...INCIDENT_STATES.map((st) => el('th', { class: 'num' }, st.replace('_', ' '))));
+    const rows = list.map((i) =>
+      el(
+        'tr',
+        { dataset: { incident: i.reference } },
+        el('td', {}, i.reference),
+        el('td', {}, i.service),
+        el('td', {}, `${i.starts_at.slice(0, 16).replace('T', ' ')} → ${i.ends_at.slice(0, 16).replace('T', ' ')}`),
+        el('td', { class: 'num' }, i.totals.map((t) => money(t.amount_minor, t.currency)).join(', ') || '–'),
+        ...INCIDENT_STATES.map((st) => el('td', { class: 'num', dataset: { state: st } }, i.counts[st] || 0)),
+      ),
+    );
+    const table = el('table', {}, el('thead', {}, head), el('tbody', {}, ...rows));
+    card.querySelector('.tables').replaceChildren(list.length ? table : el('p', {}, 'No incidents yet.'));
   }
 
   function render(report) {

@@ -258,6 +258,7 @@ async function markAppliedIn(uow: UnitOfWork, deps: Pick<ApplyDeps, 'catalog' | 
   for (const id of lockOrder) locked.set(id, await uow.accounts.getForUpdate(id));
   const account = locked.get(record.account_id);
   if (!account) throw new AppError('not_found', `Account ${record.account_id} of record ${record.id} no longer exists`, { retryable: false });
+  if (record.reverses_record_id && record.kind === 'termination') await withdrawTermination(uow, now, record);
   const changes = accountChangesFor(record, account, deps.catalog, targetId ? (locked.get(targetId) ?? null) : null);
   if (changes.account !== account) await uow.accounts.update(changes.account);
   if (changes.mergeTarget) await uow.accounts.update(changes.mergeTarget);
@@ -294,6 +295,32 @@ async function markAppliedIn(uow: UnitOfWork, deps: Pick<ApplyDeps, 'catalog' | 
     },
   });
   return applied;
+}
+
+/**
+ * An approved reversal of a termination withdraws it: the original, still scheduled and before its
+ * instant, is cancelled in this transaction (its cancellation queues the undoing of what the
+ * provider was told in advance). Once the termination has taken effect there is nothing to
+ * withdraw: a final failure, and the team is told to file a reactivation instead.
+ */
+async function withdrawTermination(uow: UnitOfWork, now: Date, reversal: LifecycleRecord): Promise<void> {
+  const original = await uow.records.getForUpdate(reversal.reverses_record_id!);
+  if (original?.state === 'cancelled') return;
+  if (!original || original.state !== 'scheduled' || (original.effective_at && Date.parse(original.effective_at) <= now.getTime())) {
+    throw new AppError(
+      'illegal_transition',
+      `Reversal ${reversal.id} cannot withdraw termination ${reversal.reverses_record_id}: it is ${original?.state ?? 'gone'}${original?.effective_at ? ` (its instant was ${original.effective_at})` : ''}; file a reactivation instead`,
+      { retryable: false },
+    );
+  }
+  await transitionIn(uow, now, {
+    recordId: original.id,
+    event: 'cancel',
+    actor: systemActor('reversal'),
+    expectedVersion: original.version,
+    reason: `withdrawn by reversal ${reversal.id}`,
+    data: { reversal_record_id: reversal.id },
+  });
 }
 
 /**

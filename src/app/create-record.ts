@@ -174,7 +174,7 @@ export async function createRecordsIn(
   deps: AppDeps,
   inputs: readonly CreateRecordInput[],
   now: Date,
-  opts: { accounts?: AccountLookup; alsoPublish?: readonly OutboxMessage[] } = {},
+  opts: { accounts?: AccountLookup; alsoPublish?: readonly OutboxMessage[]; withoutFollowUps?: readonly string[] } = {},
 ): Promise<CreateRecordOutcome[]> {
   const records: LifecycleRecord[] = [];
   for (const input of inputs) {
@@ -207,7 +207,7 @@ export async function createRecordsIn(
     })),
   );
   await uow.outbox.add([
-    ...records.flatMap((record, i) => [...followUpsOf(record, null), ...(inputs[i]!.messages?.(record) ?? [])]),
+    ...records.flatMap((record, i) => [...followUpsOf(record, null).filter((m) => !opts.withoutFollowUps?.includes(m.topic)), ...(inputs[i]!.messages?.(record) ?? [])]),
     ...(opts.alsoPublish ?? []),
   ]);
   return records.map((record, i) => ({ record, events: [events[i]!] }));

@@ -1,4 +1,5 @@
 import type { Actor } from '../records/actors';
+import { checkPartialAmount } from '../records/partial-approval';
 import type { LifecycleRecord } from '../records/kinds';
 import type { ApprovalRequest, TransactionRunner, UnitOfWork } from '../records/ports';
 import type { AppDeps } from './deps';
@@ -21,6 +22,12 @@ export interface DecisionInput {
   readonly approverId: string;
   readonly approverName?: string;
   readonly reason?: string;
+  /**
+   * Partial approval: the lower amount the approver decided, in major units of the record's
+   * currency ("12.50"), with `reason` required. The record's amount is lowered (its own audited
+   * transition) before the approval is counted.
+   */
+  readonly lowerTo?: string;
 }
 
 export type RefusalCode =
@@ -32,6 +39,7 @@ export type RefusalCode =
   | 'not_pending'
   | 'already_decided'
   | 'reason_required'
+  | 'invalid_amount'
   | 'not_found';
 
 export type DecisionOutcome =
@@ -132,11 +140,29 @@ async function decideLocked(
   const reason = input.reason?.trim() ?? '';
   if (input.decision === 'reject' && !reason) return refuse('reason_required', 'A rejection needs a reason for the agent and the customer.');
 
+  let decided = record;
+  if (input.decision === 'approve' && input.lowerTo !== undefined) {
+    const check = checkPartialAmount(record, input.lowerTo, reason);
+    if (!check.ok) return refuse(check.code === 'reason' ? 'reason_required' : 'invalid_amount', check.message);
+    const requested = record.amount;
+    decided = (
+      await transitionIn(uow, now, {
+        recordId: record.id,
+        event: 'lower_amount',
+        actor,
+        expectedVersion: record.version,
+        reason,
+        patch: check.patch,
+        data: { requested_amount: requested, decided_amount: check.patch.amount, rule: request.rule },
+      })
+    ).record;
+  }
+
   await uow.approvals.addDecision(record.id, {
     approver_id: input.approverId,
     decision: input.decision,
     reason: reason || null,
-    record_version: record.version,
+    record_version: decided.version,
     decided_at: now.toISOString(),
   });
 
@@ -159,13 +185,13 @@ async function decideLocked(
       },
     ]);
     await uow.outbox.add([{ topic: TOPICS.approvalUpdate, key: `approval-update.${record.id}.a${approvers.length}`, payload: { record_id: record.id } }]);
-    return { status: 'recorded', approvals: approvers.length, required: request.approvals_required, record };
+    return { status: 'recorded', approvals: approvers.length, required: request.approvals_required, record: decided };
   }
   const { record: approved } = await transitionIn(uow, now, {
     recordId: record.id,
     event: 'approve',
     actor,
-    expectedVersion: record.version,
+    expectedVersion: decided.version,
     data: { approvers, rule: request.rule },
   });
   await uow.approvals.close(record.id, 'approved', now.toISOString());

@@ -2,7 +2,7 @@ import { systemActor } from '../records/actors';
 import { findPlan } from '../records/catalog';
 import { AppError } from '../records/errors';
 import type { LifecycleRecord } from '../records/kinds';
-import { decidePolicy } from '../records/policy';
+import { decidePolicy, decideReversal } from '../records/policy';
 import type { Policy, PolicyDecision } from '../records/policy';
 import { explainRiskFlags } from '../records/risk';
 import type { ProviderPreviewFacts } from '../records/risk';
@@ -12,6 +12,7 @@ import { adjustmentFor } from './apply-record';
 import type { AppDeps } from './deps';
 import { transitionIn } from './transition-record';
 import { TOPICS } from './topics';
+import { holdForRetentionOffer } from './retention-offers';
 
 export interface PolicyDeps extends Pick<AppDeps, 'store' | 'clock' | 'catalog'> {
   readonly policy: Policy;
@@ -19,7 +20,11 @@ export interface PolicyDeps extends Pick<AppDeps, 'store' | 'clock' | 'catalog'>
   readonly billing?: BillingProvider;
 }
 
-export type PolicyOutcome = { readonly status: 'auto_approved' | 'approval_requested'; readonly decision: PolicyDecision; readonly flags: readonly string[] } | { readonly status: 'not_submitted' };
+export type PolicyOutcome =
+  | { readonly status: 'auto_approved' | 'approval_requested'; readonly decision: PolicyDecision; readonly flags: readonly string[] }
+  | { readonly status: 'not_submitted' }
+  /** Held for the customer's answer to a retention offer (the policy runs again once it is declined). */
+  | { readonly status: 'retention_offer_pending' };
 
 const POLICY = systemActor('policy');
 const HOUR = 3_600_000;
@@ -65,6 +70,8 @@ export async function evaluatePolicyIn(
 ): Promise<PolicyOutcome & { record: LifecycleRecord }> {
   const recordId = record.id;
   if (record.state !== 'submitted') return { status: 'not_submitted', record };
+  const held = await holdForRetentionOffer(uow, deps, record, now);
+  if (held) return { status: 'retention_offer_pending', record: held };
   const account = await uow.accounts.get(record.account_id);
   const facts = await uow.risk.facts(record, now, deps.policy.risk);
   const computed = preview && preview.amount ? record.amount : null;
@@ -76,7 +83,9 @@ export async function evaluatePolicyIn(
   const explained = explainRiskFlags(record, account, facts, deps.policy.risk, previewFacts);
   const flags = explained.map((e) => e.flag);
   const plan = account ? findPlan(deps.catalog, account.plan_id) : undefined;
-  const decision = decidePolicy(deps.policy, { ...record, risk_flags: flags }, { accountTierRank: plan?.tier_rank ?? null });
+  const ctx = { accountTierRank: plan?.tier_rank ?? null };
+  // A reversal is decided by its own rule (the original's approvals plus one), not the rules for new requests.
+  const decision = record.reverses_record_id ? await reversalDecision(uow, deps.policy, record.reverses_record_id, ctx) : decidePolicy(deps.policy, { ...record, risk_flags: flags }, ctx);
   const data = {
     rule: decision.rule,
     approvals_required: decision.approvals,
@@ -112,6 +121,19 @@ export async function evaluatePolicyIn(
     outcome: null,
   });
   return { status: 'approval_requested', decision, flags, record: pending };
+}
+
+/**
+ * A reversal's own rule (see `decideReversal`): what its original was approved under — the
+ * approval request it had, or the rule that auto-approved it — plus one approver.
+ */
+async function reversalDecision(uow: UnitOfWork, policy: Policy, originalId: string, ctx: { accountTierRank: number | null }): Promise<PolicyDecision> {
+  const request = await uow.approvals.get(originalId);
+  if (request) return decideReversal(policy, request);
+  const original = await uow.records.get(originalId);
+  if (!original) throw new AppError('not_found', `The record ${originalId} this reversal undoes no longer exists`, { retryable: false });
+  const auto = decidePolicy(policy, original, ctx);
+  return decideReversal(policy, { rule: auto.rule, approvals_required: auto.approvals, approvers: auto.approvers });
 }
 
 /**

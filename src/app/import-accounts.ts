@@ -21,7 +21,7 @@ export type ParsedAccounts = { ok: true; accounts: Account[]; /** The file line 
 
 /** Columns whose CSV text becomes a number or a list before schema validation. */
 const NUMERIC = new Set(['mrr_minor', 'notice_period_days', 'early_termination_fee_minor']);
-const NULLABLE = new Set(['billing_customer_id', 'support_tier', 'merged_into', 'billing_started_at']);
+const NULLABLE = new Set(['billing_customer_id', 'support_tier', 'merged_into', 'billing_started_at', 'locale']);
 
 function fromCsvRecord(rec: Record<string, string>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -32,7 +32,7 @@ function fromCsvRecord(rec: Record<string, string>): Record<string, unknown> {
       continue;
     }
     if (NUMERIC.has(k)) out[k] = /^-?\d+$/.test(s) ? Number(s) : s;
-    else if (k === 'contacts') out[k] = s.split(/[;|]/).map((c) => c.trim()).filter(Boolean);
+    else if (k === 'contacts' || k === 'tags') out[k] = s.split(/[;|]/).map((c) => c.trim()).filter(Boolean);
     else out[k] = s;
   }
   return out;

@@ -1,9 +1,18 @@
 import type { LifecycleRecord, State } from '../records/kinds';
 import type { OutboxMessage } from '../records/ports';
 import { TOPICS } from './topics';
+import { KIND_MODULES } from '../records/kinds';
 
-/** Customer email outcomes (one template set each). */
-export type EmailOutcome = 'applied' | 'scheduled' | 'rejected' | 'credit_granted';
+/** Customer email outcomes (one template set each; the email job accepts exactly these). */
+export const EMAIL_OUTCOME_NAMES = ['applied', 'scheduled', 'rejected', 'credit_granted', 'resolved', 'reversed', 'cancelled'] as const;
+export type EmailOutcome = (typeof EMAIL_OUTCOME_NAMES)[number];
+
+/**
+ * States a withdrawn record was in when the customer knew about it: a request waiting for
+ * approval, or a change scheduled for later (or a request held for its retention offer). A draft
+ * thrown away by the agent never reached the customer and gets no email.
+ */
+const CUSTOMER_VISIBLE_BEFORE_CANCEL: readonly State[] = ['submitted', 'pending_approval', 'scheduled'];
 
 export const emailMessage = (record: LifecycleRecord, outcome: EmailOutcome): OutboxMessage => ({
   topic: TOPICS.emailSend,
@@ -34,7 +43,9 @@ export function followUpsOf(record: LifecycleRecord, previous: State | null): Ou
       out.push({ topic: TOPICS.recordAdvance, key: `advance.${v}`, payload: { record_id: record.id } });
       break;
     case 'pending_approval':
-      out.push({ topic: TOPICS.approvalRequest, key: `approval-request.${v}`, payload: { record_id: record.id, kind: 'initial' } });
+      // Still pending after a change on the way (an amount lowered): the posted message is refreshed, not posted again.
+      if (previous === 'pending_approval') out.push({ topic: TOPICS.approvalUpdate, key: `approval-update.${v}`, payload: { record_id: record.id } });
+      else out.push({ topic: TOPICS.approvalRequest, key: `approval-request.${v}`, payload: { record_id: record.id, kind: 'initial' } });
       break;
     case 'approved':
       out.push(billingApplyMessage(record));
@@ -43,10 +54,22 @@ export function followUpsOf(record: LifecycleRecord, previous: State | null): Ou
       out.push(emailMessage(record, 'scheduled'));
       break;
     case 'applied':
-      out.push(emailMessage(record, record.kind === 'service_credit' ? 'credit_granted' : 'applied'));
+      // A reversal tells the customer what was undone, once, instead of announcing a new change.
+      out.push(emailMessage(record, record.reverses_record_id ? 'reversed' : KIND_MODULES[record.kind].appliedEmail));
+      break;
+    case 'disputed':
+      // The approval message (if the record had one) shows the dispute and offers to resolve it.
+      out.push({ topic: TOPICS.approvalUpdate, key: `approval-update.${v}`, payload: { record_id: record.id } });
+      break;
+    case 'resolved':
+      out.push(emailMessage(record, 'resolved'));
+      out.push({ topic: TOPICS.approvalUpdate, key: `approval-update.${v}`, payload: { record_id: record.id } });
       break;
     case 'rejected':
       out.push(emailMessage(record, 'rejected'));
+      break;
+    case 'cancelled':
+      if (previous !== null && CUSTOMER_VISIBLE_BEFORE_CANCEL.includes(previous)) out.push(emailMessage(record, 'cancelled'));
       break;
     case 'failed':
       out.push({ topic: TOPICS.slackAlert, key: `alert.${v}`, payload: { record_id: record.id, reason: 'apply_failed' } });

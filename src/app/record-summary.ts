@@ -220,7 +220,11 @@ export function eventWords(e: AuditEvent): string {
     case 'record.dispute':
       return `Disputed${reason}`;
     case 'record.resolve':
-      return `Dispute resolved${reason}`;
+      return `Dispute resolved${typeof d.outcome === 'string' ? ` (${d.outcome})` : ''} by ${who(e)}${reason}`;
+    case 'record.lower_amount':
+      return `Amount lowered by ${who(e)}${reason}`;
+    case 'record.reversal_filed':
+      return `Reversal filed by ${who(e)}${reason}`;
     case 'email.sent':
       return `Email sent to the customer${typeof d.subject === 'string' ? `: "${d.subject}"` : ''}`;
     case 'email.skipped':

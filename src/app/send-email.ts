@@ -1,7 +1,7 @@
 import { AppError } from '../records/errors';
 import { systemActor } from '../records/actors';
 import type { LifecycleRecord } from '../records/kinds';
-import type { ConfirmedAdjustment, EmailSender, UnitOfWork } from '../records/ports';
+import type { ConfirmedAdjustment, EmailSender, PublicReplyChannel, UnitOfWork } from '../records/ports';
 import type { AppDeps } from './deps';
 import type { EmailOutcome } from './record-events';
 import { transitionIn } from './transition-record';
@@ -11,6 +11,14 @@ export interface EmailView {
   readonly account: { readonly id: string; readonly name: string; readonly currency: string };
   readonly ticketId: string | null;
   readonly reason?: string | null;
+  /** For a `resolved` email: how the dispute was decided. */
+  readonly resolution?: string | null;
+  /** A cancelled record was withdrawn by the customer (through their link), not by the team. */
+  readonly cancelledByCustomer?: boolean;
+  /** The customer's signed link to see (and, if allowed, cancel) a scheduled change. */
+  readonly manageUrl?: string | null;
+  /** The account's language (accounts.locale): templates in it are used when they exist. */
+  readonly locale?: string | null;
   /** What the billing provider confirmed for the record: the only source of money an email may state. */
   readonly billing?: readonly ConfirmedAdjustment[];
 }
@@ -22,6 +30,14 @@ export interface EmailRenderer {
 export interface EmailDeps extends Pick<AppDeps, 'store' | 'clock'> {
   readonly sender: EmailSender;
   readonly renderer: EmailRenderer;
+  /**
+   * EMAIL_CHANNEL=zendesk_comment: post the message as a public reply on the record's ticket
+   * instead of emailing it, when the ticket's requester is one of the account's contacts (Zendesk
+   * sends it to the requester). Otherwise, and for records without a ticket, it is emailed.
+   */
+  readonly publicReplies?: PublicReplyChannel;
+  /** Signs the link a scheduled change's email carries (PUBLIC_BASE_URL + CUSTOMER_LINK_SECRET); no link without it. */
+  readonly customerLinks?: { urlFor(record: Pick<LifecycleRecord, 'id' | 'effective_at'>): string | null };
   /** Domain for deterministic Message-IDs. */
   readonly messageIdDomain: string;
   /** How long a sender holds a delivery before another may assume it died (ms). */
@@ -68,9 +84,15 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
     const to = recipients.length ? recipients.join(', ') : null;
     const stored = await uow.emails.ensure(key, recordId, outcome, messageId);
     const status = stored === 'pending' || stored === 'sending' ? ((await uow.emails.claim(key, deps.sendLeaseMs ?? 60_000)) ? 'claimed' : 'busy') : stored;
-    const rejection = outcome === 'rejected' ? await uow.audit.latestForRecord(recordId, 'record.reject') : null;
+    // The reason the customer is told: the supervisor's for a rejection or a resolution, whoever withdrew it for a cancellation.
+    const decisionType = outcome === 'rejected' ? 'record.reject' : outcome === 'resolved' ? 'record.resolve' : outcome === 'cancelled' ? 'record.cancel' : null;
+    const decision = decisionType ? await uow.audit.latestForRecord(recordId, decisionType) : null;
     const billing = status === 'claimed' ? await uow.billing.confirmed(recordId) : [];
-    return { record, account, to, status, reason: (rejection?.data.reason as string | undefined) ?? null, billing };
+    // A reversal's reason is the one its filer gave (the resolution's, when a dispute filed it).
+    const reason = outcome === 'reversed' ? record.reason_text || null : ((decision?.data.reason as string | undefined) ?? null);
+    const resolution = outcome === 'resolved' ? ((decision?.data.outcome as string | undefined) ?? null) : null;
+    const cancelledByCustomer = decision?.type === 'record.cancel' && decision.actor.role === 'customer';
+    return { record, account, to, status, reason, resolution, cancelledByCustomer, billing };
   });
 
   if (prepared.status === 'busy') {
@@ -100,11 +122,16 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
       account: { id: record.account_id, name: account?.name ?? record.account_id, currency: account?.currency ?? record.amount?.currency ?? 'EUR' },
       ticketId: record.ticket_id,
       reason: prepared.reason,
+      resolution: prepared.resolution,
+      cancelledByCustomer: prepared.cancelledByCustomer,
+      locale: account?.locale ?? null,
+      manageUrl: outcome === 'scheduled' ? (deps.customerLinks?.urlFor(record) ?? null) : null,
       billing: prepared.billing,
     });
-    let sent: { messageId: string; response: string };
+    const viaTicket = deps.publicReplies && record.ticket_id && replyReachesOnlyContacts(record, account) ? record.ticket_id : null;
+    let sent: { response: string };
     try {
-      sent = await deps.sender.send({ to: prepared.to, messageId, ...rendered });
+      sent = viaTicket ? await deps.publicReplies!.postPublicReply(viaTicket, rendered) : await deps.sender.send({ to: prepared.to, messageId, ...rendered });
     } catch (err) {
       await deps.store.transaction((uow) => uow.emails.release(key));
       throw err;
@@ -123,6 +150,16 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
     await done(uow);
   });
   return 'already_sent';
+}
+
+/**
+ * A public reply goes to the ticket's requester: only when they are one of the account's contacts
+ * (the same rule as for emails), so someone writing in from elsewhere never receives the account's
+ * details.
+ */
+function replyReachesOnlyContacts(record: LifecycleRecord, account: { readonly contacts: readonly string[] } | null): boolean {
+  const requester = record.requester?.email.trim().toLowerCase();
+  return !!requester && customerRecipients(account).some((c) => c.toLowerCase() === requester);
 }
 
 /**
@@ -162,7 +199,7 @@ async function finish(uow: UnitOfWork, deps: Pick<AppDeps, 'clock'>, record: Lif
 }
 
 async function confirmIfApplied(uow: UnitOfWork, deps: Pick<AppDeps, 'clock'>, recordId: string, outcome: EmailOutcome) {
-  if (outcome !== 'applied' && outcome !== 'credit_granted') return;
+  if (outcome !== 'applied' && outcome !== 'credit_granted' && outcome !== 'reversed') return;
   const record = await uow.records.get(recordId);
   if (record?.state !== 'applied') return;
   await transitionIn(uow, deps.clock.now(), { recordId, event: 'confirm', actor: MAILER, expectedVersion: record.version });

@@ -5,7 +5,13 @@ import type { FieldLabels } from './ticket-view';
 
 const QUIET_STATES = ['applying', 'applied'];
 
-export type SyncOutcome = 'synced' | 'tags_only' | 'skipped_stale' | 'no_ticket';
+/**
+ * States the service itself moves a record out of within moments (the policy, billing and the
+ * customer email run right after): a sync that finds one waits for the record to settle.
+ */
+const PASSING_STATES = ['submitted', 'approved', 'applying', 'applied'];
+
+export type SyncOutcome = 'synced' | 'tags_only' | 'skipped_stale' | 'no_ticket' | 'deferred';
 
 export interface SyncDeps {
   store: TransactionRunner;
@@ -31,9 +37,11 @@ export interface SyncRun {
  * sync state is only moved forward (`saveIfNewer`) and the note is posted only when its text
  * differs from the last one posted. The last transaction also completes every open sync row of
  * the record up to the synced version: one sync stands for all the versions queued meanwhile.
+ * With `settleMs`, a record in a passing state (submitted, approved, applying, applied) that
+ * changed less than `settleMs` ago is not synced yet ('deferred'): the job runs again shortly.
  * Zendesk comments cannot be edited, so an "updated" note is a new note.
  */
-export async function syncTicketRun(deps: SyncDeps, recordId: string): Promise<SyncRun> {
+export async function syncTicketRun(deps: SyncDeps, recordId: string, opts: { settleMs?: number; now?: Date } = {}): Promise<SyncRun> {
   const read = await deps.store.transaction(async (uow) => {
     const record = await uow.records.get(recordId);
     if (!record) throw new AppError('not_found', `No lifecycle record ${recordId}`, { retryable: false });
@@ -42,9 +50,14 @@ export async function syncTicketRun(deps: SyncDeps, recordId: string): Promise<S
       await uow.outbox.completeTicketSyncs(recordId, record.version);
       return { done: true as const, outcome: (record.ticket_id ? 'skipped_stale' : 'no_ticket') as SyncOutcome };
     }
+    // A record passing through a state is synced once it settles (one ticket update instead of
+    // one per step), or once it has sat there `settleMs`, whichever comes first.
+    if (opts.settleMs && PASSING_STATES.includes(record.state) && Date.parse(record.updated_at) + opts.settleMs > (opts.now ?? new Date()).getTime()) {
+      return { done: true as const, outcome: 'deferred' as SyncOutcome };
+    }
     return { done: false as const, record, ticketId: record.ticket_id, state };
   });
-  if (read.done) return { outcome: read.outcome, behind: false };
+  if (read.done) return { outcome: read.outcome, behind: read.outcome === 'deferred' };
 
   const { record, ticketId, state } = read;
   const update = ticketUpdateFor(record, deps.labels, deps.reasonCodes);
@@ -66,7 +79,13 @@ export async function syncTicketRun(deps: SyncDeps, recordId: string): Promise<S
   }
 
   return deps.store.transaction(async (uow) => {
-    await uow.ticketSync.saveIfNewer({ record_id: record.id, ticket_id: ticketId, synced_version: record.version, note_hash: postNote ? hash : (state?.note_hash ?? null), tags: update.addTags ?? [] });
+    await uow.ticketSync.saveIfNewer({
+      record_id: record.id,
+      ticket_id: ticketId,
+      synced_version: record.version,
+      note_hash: postNote ? hash : (state?.note_hash ?? null),
+      tags: update.addTags ?? [],
+    });
     await uow.outbox.completeTicketSyncs(recordId, record.version);
     const now = await uow.records.get(recordId);
     const outcome: SyncOutcome = postNote ? 'synced' : 'tags_only';

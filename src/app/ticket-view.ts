@@ -1,3 +1,4 @@
+import { offerState } from '../records/retention-offers';
 import { createHash } from 'node:crypto';
 import { STATES, KINDS } from '../records/kinds';
 import type { LifecycleRecord } from '../records/kinds';
@@ -59,6 +60,16 @@ export function ticketNote(r: LifecycleRecord, labels: FieldLabels = {}): string
   const lines = [`Lifecycle Desk record ${r.id}`, `State: ${view.state_words}`, `Change: ${view.change}`];
   if (r.state === 'draft' && r.problems.length) {
     lines.push('', 'To file this request, fix these ticket fields (the record updates itself when the ticket changes):', ...problemLines(r.problems, labels));
+  }
+  const offer = offerState(r);
+  if (r.state === 'submitted' && offer?.outcome === 'pending') {
+    lines.push(
+      '',
+      `Retention offer to put to the customer first: ${offer.offer}.`,
+      `Record their answer (accepted withdraws this request; declined lets it continue): POST /api/records/${r.id}/retention-offer or the Lifecycle Desk app.`,
+    );
+  } else if (offer && offer.outcome !== 'pending') {
+    lines.push('', `Retention offer (${offer.offer}): ${offer.outcome}.`);
   }
   if (r.risk_flags.length) lines.push('', `Risk flags: ${r.risk_flags.join(', ')}`);
   return lines.join('\n');

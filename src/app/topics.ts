@@ -30,6 +30,16 @@ export const TOPICS = {
   emailSend: 'email.send',
   /** Tell the team in Slack that something needs a human. */
   slackAlert: 'slack.alert',
+  /** Post the one approval request of an incident credit batch in Slack. */
+  incidentApproval: 'incident.approval',
+  /** Bring an incident batch's Slack message in line with its credits' progress (re-queued until they settle). */
+  incidentProgress: 'incident.progress',
+  /** File the goodwill credit of one period of an accepted retention discount, once the period has ended. */
+  retentionCredit: 'retention.credit',
+  /** Create the win-back ticket in Zendesk for a terminated account whose offer was declined (policy `win_back.via: zendesk`). */
+  retentionWinBackTicket: 'retention.winback_ticket',
+  /** Post the win-back reminder in Slack for a terminated account whose offer was declined (policy `win_back.via: slack`). */
+  retentionWinBackReminder: 'retention.winback_reminder',
   /** Look for overdue records (a repeating job, not fed by the outbox). */
   watchdogScan: 'watchdog.scan',
   /** Erase personal data past its retention (a repeating job, not fed by the outbox). */

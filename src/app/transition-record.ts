@@ -20,6 +20,11 @@ export interface TransitionRequest extends Omit<TransitionContext, 'now'> {
    * those of the state it ends in, so no job runs for a state the record has already left.
    */
   readonly followUps?: boolean;
+  /**
+   * Follow-up topics this change must not queue, because the caller does that part for many
+   * records at once (an incident batch posts one approval request, not one per record).
+   */
+  readonly withoutFollowUps?: readonly string[];
 }
 
 export interface TransitionOutcome {
@@ -41,7 +46,9 @@ export async function transitionIn(uow: UnitOfWork, now: Date, req: TransitionRe
   const { record, events } = transition(current, req.event, { ...req, now });
   await uow.records.update(record, current.version);
   const appended = await uow.audit.append(events);
-  await uow.outbox.add([...(req.followUps === false ? [] : followUpsOf(record, current.state)), ...(req.messages?.(record) ?? [])]);
+  const skip = req.withoutFollowUps ?? [];
+  const followUps = req.followUps === false ? [] : followUpsOf(record, current.state).filter((m) => !skip.includes(m.topic));
+  await uow.outbox.add([...followUps, ...(req.messages?.(record) ?? [])]);
   return { record, events: appended };
 }
 

@@ -14,6 +14,9 @@ import { assertMatchesQuote, createQuotedRecordIn, previewRecord, quotedInstant 
 import type { PreviewOutcome, QuoteSigner } from './preview-record';
 import { retryRecord } from './apply-record';
 import { transitionIn, transitionRecord } from './transition-record';
+import { disputeRecord, resolveRecord } from './dispute-record';
+import { recordRetentionAnswer } from './retention-offers';
+import type { RetentionAnswerOutcome } from './retention-offers';
 
 /**
  * What an agent does from the Zendesk sidebar. The caller is who the verified token names, with the
@@ -146,4 +149,37 @@ export async function zafRetry(deps: ZafDeps, caller: Caller, input: { recordId:
   if (record.version !== input.version) throw new AppError('conflict', `Record ${record.id} changed since you looked (now ${record.state.replace(/_/g, ' ')}); reload and try again`);
   const role = actorOf(caller, 'retry_record').role;
   return retryRecord(deps, record.id, { role: role === 'customer' ? 'agent' : role, id: caller.email });
+}
+
+/** Opens a dispute from the sidebar: the caller is the actor; reason and document references are validated as for the API. */
+export async function zafDispute(deps: ZafDeps, caller: Caller, input: { recordId: string; version: number; reason: string; documents?: unknown }) {
+  const record = await recordOrThrow(deps, input.recordId);
+  await assertAllowed(deps, caller, 'dispute_record', { recordId: record.id, accountId: record.account_id });
+  return disputeRecord(deps, {
+    recordId: record.id,
+    actor: actorOf(caller, 'dispute_record'),
+    expectedVersion: input.version,
+    body: { reason: input.reason, ...(input.documents !== undefined ? { documents: input.documents } : {}) },
+  });
+}
+
+/** Resolves a dispute from the sidebar (supervisors and admins); `reversed` files the reversal for approval. */
+export async function zafResolve(deps: ZafDeps, caller: Caller, input: { recordId: string; version: number; reason: string; outcome: string }) {
+  const record = await recordOrThrow(deps, input.recordId);
+  await assertAllowed(deps, caller, 'resolve_record', { recordId: record.id, accountId: record.account_id });
+  return resolveRecord(deps, { recordId: record.id, actor: actorOf(caller, 'resolve_record'), expectedVersion: input.version, body: { reason: input.reason, outcome: input.outcome } });
+}
+
+/** The customer's answer to the retention offer the record is held for (see `retention.ts`). */
+export async function zafRetentionAnswer(
+  deps: ZafDeps,
+  caller: Caller,
+  input: { recordId: string; outcome: 'accepted' | 'declined'; version: number; note?: string },
+): Promise<RetentionAnswerOutcome> {
+  const record = await recordOrThrow(deps, input.recordId);
+  await assertAllowed(deps, caller, 'answer_retention_offer', { recordId: record.id, accountId: record.account_id });
+  return recordRetentionAnswer(
+    { ...deps, policy: { retention_offers: deps.policy?.retention_offers } },
+    { recordId: record.id, outcome: input.outcome, actor: actorOf(caller, 'answer_retention_offer'), expectedVersion: input.version, ...(input.note ? { note: input.note } : {}) },
+  );
 }

@@ -29,6 +29,8 @@ export interface RecordActions {
   readonly fix: boolean;
   readonly cancel: boolean;
   readonly retry: boolean;
+  readonly dispute: boolean;
+  readonly resolve: boolean;
 }
 
 export function actionsFor(role: Role, r: Pick<RecordSummary, 'state' | 'effective_at'>, now: Date): RecordActions {
@@ -37,6 +39,8 @@ export function actionsFor(role: Role, r: Pick<RecordSummary, 'state' | 'effecti
     fix: r.state === 'draft' && can(role, 'fix_draft'),
     cancel: (r.state === 'pending_approval' || r.state === 'draft' || (r.state === 'scheduled' && beforeInstant)) && can(role, 'cancel_record'),
     retry: r.state === 'failed' && can(role, 'retry_record'),
+    dispute: (r.state === 'applied' || r.state === 'confirmed') && can(role, 'dispute_record'),
+    resolve: r.state === 'disputed' && can(role, 'resolve_record'),
   };
 }
 
@@ -46,6 +50,6 @@ export function actionsFor(role: Role, r: Pick<RecordSummary, 'state' | 'effecti
  */
 export function withActions(summary: TicketSummary, role: Role, now: Date) {
   const records = summary.records.map((r) => ({ ...r, actions: actionsFor(role, r, now) }));
-  const bits = records.map((r) => `${+r.actions.fix}${+r.actions.cancel}${+r.actions.retry}`).join('');
+  const bits = records.map((r) => `${+r.actions.fix}${+r.actions.cancel}${+r.actions.retry}${+r.actions.dispute}${+r.actions.resolve}`).join('');
   return { ...summary, records, stamp: `${summary.stamp}.${role}.${bits}` };
 }

@@ -68,6 +68,10 @@ const EnvSchema = z.object({
   STRIPE_API_URL: z.preprocess(emptyToUndefined, url(['http:', 'https:'], 'an http(s) URL').optional()),
   STRIPE_PRICE_MAP_FILE: z.preprocess(emptyToUndefined, z.string().optional()),
   STRIPE_WEBHOOK_SECRET: z.preprocess(emptyToUndefined, z.string().regex(/^whsec_\w+$/, 'expected the signing secret of your Stripe webhook endpoint (whsec_…)').optional()),
+  EMAIL_REPLY_TO: z.preprocess(emptyToUndefined, z.email('expected an email address, e.g. support@acme.zendesk.com').optional()),
+  EMAIL_CHANNEL: z.preprocess(emptyToUndefined, z.enum(['smtp', 'zendesk_comment']).default('smtp')),
+  PUBLIC_BASE_URL: z.preprocess(emptyToUndefined, url(['http:', 'https:'], 'the URL customers reach the service at').optional()),
+  CUSTOMER_LINK_SECRET: z.preprocess(emptyToUndefined, z.string().min(32, 'expected at least 32 characters').optional()),
   EMAIL_TEMPLATES_DIR: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'templates', 'email'))),
   ZENDESK_SOLVE_ON_CONFIRM: z.preprocess(emptyToUndefined, z.enum(['true', 'false']).default('true').transform((v) => v === 'true')),
   ZENDESK_SYNC_DELAY_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(600_000).default(2000)),
@@ -142,7 +146,20 @@ export interface Config {
     /** Which Slack user groups give which Lifecycle Desk role (/lifecycle, App Home). */
     readonly rolesFile: string;
   };
-  readonly email: { readonly smtpUrl: string | undefined; readonly from: string; readonly templatesDir: string };
+  readonly email: {
+    readonly smtpUrl: string | undefined;
+    readonly from: string;
+    readonly templatesDir: string;
+    /**
+     * Reply-To of customer emails: EMAIL_REPLY_TO, else Zendesk's default support address
+     * (`support@<ZENDESK_SUBDOMAIN>.zendesk.com`), so replies reach the support team; none without either.
+     */
+    readonly replyTo: string | undefined;
+    /** `smtp`: email the account's contacts; `zendesk_comment`: post a public reply on the ticket (emailed by Zendesk, replies thread there). */
+    readonly channel: Env['EMAIL_CHANNEL'];
+  };
+  /** Customer links (a scheduled change's email links to a page to see or cancel it): both set, or off. */
+  readonly customerLinks: { readonly publicBaseUrl: string; readonly secret: string } | null;
   readonly billing: {
     readonly provider: Env['BILLING_PROVIDER'];
     readonly webhookUrl: string | undefined;
@@ -228,6 +245,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     );
   }
   const e = parsed.data;
+  if (!!e.PUBLIC_BASE_URL !== !!e.CUSTOMER_LINK_SECRET) {
+    throw new ConfigError([`${e.PUBLIC_BASE_URL ? 'CUSTOMER_LINK_SECRET' : 'PUBLIC_BASE_URL'}: customer links need both PUBLIC_BASE_URL and CUSTOMER_LINK_SECRET (or neither)`]);
+  }
   return deepFreeze({
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
@@ -254,7 +274,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       apiUrl: e.SLACK_API_URL,
       rolesFile: path.resolve(e.SLACK_ROLES_FILE),
     },
-    email: { smtpUrl: e.SMTP_URL, from: e.EMAIL_FROM, templatesDir: path.resolve(e.EMAIL_TEMPLATES_DIR) },
+    email: {
+      smtpUrl: e.SMTP_URL,
+      from: e.EMAIL_FROM,
+      templatesDir: path.resolve(e.EMAIL_TEMPLATES_DIR),
+      replyTo: e.EMAIL_REPLY_TO ?? (e.ZENDESK_SUBDOMAIN && /^[a-z0-9-]+$/i.test(e.ZENDESK_SUBDOMAIN) ? `support@${e.ZENDESK_SUBDOMAIN.toLowerCase()}.zendesk.com` : undefined),
+      channel: e.EMAIL_CHANNEL,
+    },
+    customerLinks: e.PUBLIC_BASE_URL && e.CUSTOMER_LINK_SECRET ? { publicBaseUrl: e.PUBLIC_BASE_URL, secret: e.CUSTOMER_LINK_SECRET } : null,
     billing: {
       provider: e.BILLING_PROVIDER,
       webhookUrl: e.BILLING_WEBHOOK_URL,

@@ -32,6 +32,7 @@ export interface RecordRow {
   problems: { field: string; message: string }[];
   created_at: Date;
   updated_at: Date;
+  reverses_record_id?: string | null;
 }
 
 export function recordFromRow(r: RecordRow): LifecycleRecord {
@@ -56,6 +57,7 @@ export function recordFromRow(r: RecordRow): LifecycleRecord {
     problems: r.problems,
     created_at: isoReq(r.created_at),
     updated_at: isoReq(r.updated_at),
+    ...(r.reverses_record_id ? { reverses_record_id: r.reverses_record_id } : {}),
   };
 }
 
@@ -81,6 +83,7 @@ export function recordToRow(r: LifecycleRecord): Record<string, unknown> {
     problems: JSON.stringify(r.problems),
     created_at: r.created_at,
     updated_at: r.updated_at,
+    ...(r.reverses_record_id ? { reverses_record_id: r.reverses_record_id } : {}),
   };
 }
 
@@ -100,6 +103,8 @@ export interface AccountRow {
   notice_period_days: number;
   early_termination_fee_minor: string;
   merged_into: string | null;
+  tags: string[];
+  locale: string | null;
   version: number;
 }
 
@@ -120,6 +125,8 @@ export function accountFromRow(r: AccountRow): Account {
     notice_period_days: r.notice_period_days,
     early_termination_fee_minor: Number(r.early_termination_fee_minor),
     merged_into: r.merged_into,
+    tags: r.tags ?? [],
+    locale: r.locale ?? null,
     version: r.version,
   };
 }
@@ -141,6 +148,8 @@ export function accountToRow(a: Account): Record<string, unknown> {
     notice_period_days: a.notice_period_days,
     early_termination_fee_minor: a.early_termination_fee_minor,
     merged_into: a.merged_into,
+    ...(a.tags !== undefined ? { tags: JSON.stringify(a.tags) } : {}),
+    locale: a.locale ?? null,
   };
 }
 
@@ -155,6 +164,8 @@ export interface AuditRow {
   data: Record<string, unknown>;
   prev_hash: string | null;
   hash: string;
+  /** Set when personal data of an event older than the side table was blanked (see audit_redact_legacy). */
+  redacted_at?: Date | null;
 }
 
 export function auditFromRow(r: AuditRow): AuditEvent {
@@ -169,5 +180,6 @@ export function auditFromRow(r: AuditRow): AuditEvent {
     data: r.data,
     prev_hash: r.prev_hash,
     hash: r.hash,
+    ...(r.redacted_at ? { redacted_at: r.redacted_at.toISOString() } : {}),
   };
 }

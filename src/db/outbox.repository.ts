@@ -33,7 +33,11 @@ export class KnexOutboxWriter implements OutboxWriter {
     await this.trx('outbox')
       .whereIn('key', keys)
       .whereNull('completed_at')
-      .update({ completed_at: this.trx.fn.now(), published_at: this.trx.raw('coalesce(published_at, now())'), last_error: error === null ? null : error.slice(0, 2000) });
+      .update({
+        completed_at: this.trx.fn.now(),
+        published_at: this.trx.raw('coalesce(published_at, now())'),
+        last_error: error === null ? null : error.slice(0, 2000),
+      });
   }
 
   async completeTicketSyncs(recordId: string, version: number): Promise<void> {
@@ -74,7 +78,12 @@ export class OutboxQueue {
         .skipLocked();
       if (rows.length === 0) return 0;
       await publish(rows);
-      await trx('outbox').whereIn('id', rows.map((r) => r.id)).update({ published_at: trx.fn.now(), attempts: trx.raw('attempts + 1') });
+      await trx('outbox')
+        .whereIn(
+          'id',
+          rows.map((r) => r.id),
+        )
+        .update({ published_at: trx.fn.now(), attempts: trx.raw('attempts + 1') });
       return rows.length;
     });
   }
@@ -102,7 +111,11 @@ export class OutboxQueue {
       .whereRaw("payload->>'record_id' = ?", [recordId])
       .where({ topic: TICKET_SYNC_TOPIC })
       .whereNull('completed_at')
-      .update({ completed_at: this.db.fn.now(), published_at: this.db.raw('coalesce(published_at, now())'), last_error: error === null ? null : error.slice(0, 2000) });
+      .update({
+        completed_at: this.db.fn.now(),
+        published_at: this.db.raw('coalesce(published_at, now())'),
+        last_error: error === null ? null : error.slice(0, 2000),
+      });
   }
 
   /** Marks open rows done without running them (a decided approval's reminders). */

@@ -37,6 +37,12 @@ export class KnexRecordRepository implements RecordRepository {
     return row ? recordFromRow(row) : null;
   }
 
+  async liveReversalOf(id: string): Promise<LifecycleRecord | null> {
+    if (!isUuid(id)) return null;
+    const row = await this.db<RecordRow>('lifecycle_records').where({ reverses_record_id: id }).whereNotIn('state', ['rejected', 'cancelled']).first();
+    return row ? recordFromRow(row) : null;
+  }
+
   async lockMany(ids: readonly string[]): Promise<void> {
     const valid = ids.filter(isUuid);
     if (valid.length === 0) return;
@@ -54,7 +60,7 @@ export class KnexRecordRepository implements RecordRepository {
     if (ticketIds.length === 0) return out;
     const { rows } = await this.db.raw<{ rows: RecordRow[] }>(
       `SELECT DISTINCT ON (ticket_id) * FROM lifecycle_records
-        WHERE ticket_id = ANY(?::text[])
+        WHERE ticket_id = ANY(?::text[]) AND reverses_record_id IS NULL
         ORDER BY ticket_id, created_at DESC, id DESC`,
       [[...ticketIds]],
     );

@@ -33,7 +33,9 @@ export const FACT_SQL: Record<FactName, string> = {
      WHERE ${inRange('r.created_at')}`,
   money: `
     SELECT r.id AS record_id, m->'amount'->>'currency' AS currency, r.kind, r.subtype AS cause, r.reason_code AS reason, r.requested_by AS agent, r.account_id AS account,
-           ${month('b.updated_at')} AS month, m->>'purpose' AS purpose, m->>'type' AS type, m->>'destination' AS destination, (m->'amount'->>'amount_minor')::bigint AS amount_minor
+           ${month('b.updated_at')} AS month, m->>'purpose' AS purpose, m->>'type' AS type, m->>'destination' AS destination,
+           -- Money a reversal took back counts against what it reverses, so a credit and its reversal net to zero.
+           (CASE WHEN m->>'reverses' = 'true' THEN -1 ELSE 1 END) * (m->'amount'->>'amount_minor')::bigint AS amount_minor
       FROM billing_adjustments b
       CROSS JOIN LATERAL ${recordOf('b.record_id')}
       CROSS JOIN LATERAL jsonb_array_elements(coalesce(b.result->'money', '[]'::jsonb)) m

@@ -14,6 +14,7 @@ import { KnexApprovalRepository } from './approvals.repository';
 import { KnexOutboxWriter } from './outbox.repository';
 import { KnexRecordRepository } from './records.repository';
 import { loadRiskFacts } from './risk.queries';
+import { KnexIncidentRepository } from './incidents.repository';
 
 export function unitOfWork(trx: Knex.Transaction): UnitOfWork {
   return {
@@ -33,6 +34,7 @@ export function unitOfWork(trx: Knex.Transaction): UnitOfWork {
     // On the transaction's own connection: the caller may hold row locks, and a second pool
     // connection per job could exhaust the pool under load.
     risk: { facts: (record, now, thresholds) => loadRiskFacts(trx, record, now, thresholds) },
+    incidents: new KnexIncidentRepository(trx),
   };
 }
 

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actionsOf } from '../records/access';
 import { AppError } from '../records/errors';
-import { KINDS, SUBTYPES } from '../records/kinds';
+import { KIND_MODULES, KINDS, SUBTYPES } from '../records/kinds';
 import type { Catalog } from '../records/catalog';
 import type { FieldMap } from '../integrations/zendesk/field-map';
 import { REFUSAL_WORDS } from '../integrations/zendesk/zaf-jwt';
@@ -13,7 +13,7 @@ import { moneyView, problemViews, recordSummary, ticketSummary } from '../app/re
 import type { SummaryContext, SummarySource } from '../app/record-summary';
 import { withActions } from '../app/zaf-session';
 import type { AgentDirectory, Caller } from '../app/zaf-session';
-import { assertAllowed, zafCancel, zafFileRequest, zafFixDraft, zafPreview, zafRetry } from '../app/zaf-actions';
+import { assertAllowed, zafCancel, zafDispute, zafFileRequest, zafFixDraft, zafPreview, zafResolve, zafRetentionAnswer, zafRetry } from '../app/zaf-actions';
 import type { ZafDeps } from '../app/zaf-actions';
 
 /**
@@ -44,7 +44,11 @@ const TicketId = z.string().regex(/^\d{1,20}$/, 'expected a Zendesk ticket id');
 const FileBody = z.object({ form: ZafFormSchema, quote: z.string().min(1).max(4000), ticket_id: TicketId }).strict();
 const PreviewBody = z.object({ form: ZafFormSchema, ticket_id: TicketId.nullable().default(null) }).strict();
 const FixBody = z.object({ form: ZafFormSchema, quote: z.string().min(1).max(4000), version: z.number().int().min(1) }).strict();
+const RetentionBody = z.object({ outcome: z.enum(['accepted', 'declined']), version: z.number().int().min(1), note: z.string().max(2000).optional() }).strict();
 const VersionBody = z.object({ version: z.number().int().min(1), reason: z.string().max(2000).optional() }).strict();
+// Reasons and documents are validated by the use-case (the same rules as the API); here only their shape.
+const DisputeBody = z.object({ version: z.number().int().min(1), reason: z.string().max(4000), documents: z.array(z.unknown()).max(50).optional() }).strict();
+const ResolveBody = z.object({ version: z.number().int().min(1), reason: z.string().max(4000), outcome: z.string().max(40) }).strict();
 const TicketQuery = z.object({ stamp: z.string().max(100).optional(), account_id: z.string().min(1).max(200).optional() }).strict();
 const TicketParams = z.object({ ticketId: TicketId });
 const RecordParams = z.object({ id: z.string() });
@@ -77,6 +81,8 @@ export function zafRoutes(scope: FastifyInstance, deps: ZafRouteDeps): void {
       choices: {
         kinds: KINDS,
         subtypes: SUBTYPES,
+        // The ticket fields each kind reads, from its module: the form shows these for it.
+        kind_fields: Object.fromEntries(KINDS.map((k) => [k, KIND_MODULES[k].ticketFields])),
         plans: deps.catalog.plans.map((p) => ({ id: p.id, name: p.name })),
         support_tiers: deps.catalog.support_tiers.map((t) => ({ id: t.id, name: t.name })),
         features: [...new Set(deps.catalog.plans.flatMap((p) => p.features))].sort(),
@@ -122,6 +128,24 @@ export function zafRoutes(scope: FastifyInstance, deps: ZafRouteDeps): void {
     const body = req.body;
     const { record } = await zafCancel(deps.app, callerOf(req), { recordId: req.params.id, version: body.version, ...(body.reason ? { reason: body.reason } : {}) });
     return { record: await recordSummary(deps.summaries, ctx, record.id) };
+  });
+
+  app.post('/api/zaf/records/:id/dispute', { schema: { params: RecordParams, body: orEmpty(DisputeBody) } }, async (req) => {
+    const body = req.body;
+    const { record } = await zafDispute(deps.app, callerOf(req), { recordId: req.params.id, version: body.version, reason: body.reason, ...(body.documents ? { documents: body.documents } : {}) });
+    return { record: await recordSummary(deps.summaries, ctx, record.id) };
+  });
+
+  app.post('/api/zaf/records/:id/resolve', { schema: { params: RecordParams, body: orEmpty(ResolveBody) } }, async (req) => {
+    const body = req.body;
+    const out = await zafResolve(deps.app, callerOf(req), { recordId: req.params.id, version: body.version, reason: body.reason, outcome: body.outcome });
+    return { record: await recordSummary(deps.summaries, ctx, out.record.id), outcome: out.outcome, reversal_record_id: out.reversal?.id ?? null };
+  });
+
+  app.post('/api/zaf/records/:id/retention-offer', { schema: { params: RecordParams, body: orEmpty(RetentionBody) } }, async (req) => {
+    const body = req.body;
+    const out = await zafRetentionAnswer(deps.app, callerOf(req), { recordId: req.params.id, outcome: body.outcome, version: body.version, ...(body.note ? { note: body.note } : {}) });
+    return { record: await recordSummary(deps.summaries, ctx, out.record.id), linked_record_id: out.linked?.id ?? null, discount_periods: out.discountPeriods };
   });
 
   app.post('/api/zaf/records/:id/retry', { schema: { params: RecordParams, body: orEmpty(VersionBody) } }, async (req) => {

@@ -10,6 +10,7 @@ import { evaluatePolicy } from '../app/evaluate-policy';
 import type { PolicyDeps } from '../app/evaluate-policy';
 import { advanceRecord } from '../app/advance-record';
 import type { ExhaustedHandler, Processor } from './worker';
+import { EMAIL_OUTCOME_NAMES } from '../app/record-events';
 
 /**
  * Job processors: each validates its payload (ids only), loads current state through one
@@ -19,7 +20,7 @@ import type { ExhaustedHandler, Processor } from './worker';
 /** The payload of every job about one record (extra fields are the job's own). */
 export const RecordPayload = z.object({ record_id: z.uuid() }).loose();
 const UnschedulePayload = z.object({ record_id: z.uuid(), late: z.boolean().optional() });
-const EmailPayload = z.object({ record_id: z.uuid(), outcome: z.enum(['applied', 'scheduled', 'rejected', 'credit_granted']) });
+const EmailPayload = z.object({ record_id: z.uuid(), outcome: z.enum(EMAIL_OUTCOME_NAMES) });
 
 export function parsePayload<T>(schema: z.ZodType<T>, payload: unknown, topic: string): T {
   const r = schema.safeParse(payload);

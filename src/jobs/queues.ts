@@ -25,7 +25,7 @@ export const DEFAULT_JOB_OPTIONS: DefaultJobOptions = {
  * number of queues (not of job types) sets its connection count.
  */
 export const QUEUES = {
-  /** Only our database: record.advance (policy, auto-approval, ledger), the watchdog, the retention purge. */
+  /** Only our database: record.advance (policy, auto-approval, ledger), the watchdog, the retention purge, retention discount credits. */
   records: 'records',
   /** The billing provider (Stripe, the billing webhook; with the ledger, local work). */
   billing: 'billing',
@@ -45,6 +45,9 @@ const QUEUE_OF: Record<Topic, QueueName> = {
   [TOPICS.policyEvaluate]: QUEUES.records,
   [TOPICS.watchdogScan]: QUEUES.records,
   [TOPICS.retentionPurge]: QUEUES.records,
+  [TOPICS.retentionCredit]: QUEUES.records,
+  [TOPICS.retentionWinBackTicket]: QUEUES.zendesk,
+  [TOPICS.retentionWinBackReminder]: QUEUES.slack,
   [TOPICS.billingApply]: QUEUES.billing,
   [TOPICS.billingUnschedule]: QUEUES.billing,
   [TOPICS.emailSend]: QUEUES.email,
@@ -54,6 +57,8 @@ const QUEUE_OF: Record<Topic, QueueName> = {
   [TOPICS.approvalRequest]: QUEUES.slack,
   [TOPICS.approvalUpdate]: QUEUES.slack,
   [TOPICS.slackAlert]: QUEUES.slack,
+  [TOPICS.incidentApproval]: QUEUES.slack,
+  [TOPICS.incidentProgress]: QUEUES.slack,
 };
 
 /** The queue a topic's jobs run on. */

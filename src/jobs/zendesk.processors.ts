@@ -24,6 +24,8 @@ export interface ZendeskProcessorDeps {
   readonly solveOnConfirm: boolean;
   /** How long a re-armed sync waits (the same debounce as a new one). */
   readonly syncDelayMs?: number;
+  /** A record in a passing state is synced once it settles or after this long there (0: at once). */
+  readonly syncSettleMs?: number;
 }
 
 /** Reading tickets that event webhooks only named, and keeping tickets in line with their records. */
@@ -40,11 +42,15 @@ export function zendeskProcessors(deps: ZendeskProcessorDeps): Partial<Record<To
     },
     [TOPICS.zendeskSync]: async (payload, ctx) => {
       const { record_id } = parsePayload(RecordPayload, payload, TOPICS.zendeskSync);
-      const run = await syncTicketRun({ store: deps.app.store, helpdesk: deps.client, labels: deps.labels, solveOnConfirm: deps.solveOnConfirm, reasonCodes: reasonCodes() }, record_id);
+      const run = await syncTicketRun(
+        { store: deps.app.store, helpdesk: deps.client, labels: deps.labels, solveOnConfirm: deps.solveOnConfirm, reasonCodes: reasonCodes() },
+        record_id,
+        { settleMs: deps.syncSettleMs ?? 0, now: deps.app.clock.now() },
+      );
       ctx.logger.debug({ record_id, outcome: run.outcome, behind: run.behind }, 'ticket synced');
-      // The record moved on while Zendesk was called; a change queued meanwhile found this job
-      // running and added nothing, so this job runs again (its id stays the record's).
-      if (run.behind) await ctx.rearm(deps.syncDelayMs ?? 0);
+      // The record moved on while Zendesk was called (a change queued meanwhile found this job
+      // running and added nothing), or is still passing through a state: this job runs again (its id stays the record's).
+      if (run.behind) await ctx.rearm(Math.max(deps.syncDelayMs ?? 0, run.outcome === 'deferred' ? 250 : 0));
       return 'completed';
     },
     [TOPICS.zendeskNote]: async (payload) => {

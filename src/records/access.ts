@@ -10,7 +10,20 @@ import type { ActorRole } from './actors';
 export const ROLES = ['agent', 'supervisor', 'finance', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
-export const ACTIONS = ['view_record', 'preview_request', 'file_request', 'fix_draft', 'cancel_record', 'retry_record', 'approve_record', 'view_reports'] as const;
+export const ACTIONS = [
+  'view_record',
+  'preview_request',
+  'file_request',
+  'fix_draft',
+  'cancel_record',
+  'retry_record',
+  'approve_record',
+  'view_reports',
+  'dispute_record',
+  'resolve_record',
+  'reverse_record',
+  'answer_retention_offer',
+] as const;
 export type Action = (typeof ACTIONS)[number];
 
 export interface Permission {
@@ -31,6 +44,13 @@ export const PERMISSIONS: readonly Permission[] = [
   // The approval policy narrows this further (its approver ids and user groups, four-eyes).
   { action: 'approve_record', roles: ['supervisor', 'admin'], description: 'approve or reject a record waiting for approval' },
   { action: 'view_reports', roles: ['supervisor', 'finance', 'admin'], description: 'read the reports and the dashboard, and the records behind their numbers' },
+  { action: 'dispute_record', roles: ['agent', 'supervisor', 'admin'], description: 'open a dispute on an applied or confirmed change, with its reason and documents by reference' },
+  // A resolution may file a reversal (money back): supervisors decide it, as they decide approvals.
+  { action: 'resolve_record', roles: ['supervisor', 'admin'], description: 'resolve a dispute: upheld, adjusted or reversed' },
+  // A reversal is approved on its own (its policy rule), so filing one is like filing any request.
+  { action: 'reverse_record', roles: ['agent', 'supervisor', 'admin'], description: 'file a reversal of a change that was made (approved on its own)' },
+  // The agent talking to the customer records what they said; accepting withdraws the request.
+  { action: 'answer_retention_offer', roles: ['agent', 'supervisor', 'admin'], description: "record the customer's answer to a retention offer" },
 ];
 
 const index = new Map<Action, ReadonlySet<Role>>(PERMISSIONS.map((p) => [p.action, new Set(p.roles)]));

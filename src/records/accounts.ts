@@ -11,6 +11,23 @@ const instant = z.string({ error: `expected ${DATE_INPUT_HINT}` }).transform((s,
   return z.NEVER;
 });
 
+/**
+ * A BCP 47 language tag (`de`, `pt-BR`), canonicalised (`pt-br` → `pt-BR`): chooses the customer
+ * email templates (`<kind>.<outcome>.<locale>.*`).
+ */
+export const LocaleSchema = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'expected a language tag such as de, fr or pt-BR')
+  .transform((s, ctx) => {
+    try {
+      return Intl.getCanonicalLocales(s)[0]!;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `"${s}" is not a valid language tag; expected one such as de, fr or pt-BR` });
+      return z.NEVER;
+    }
+  });
+
 /** A customer account as the service knows it. Applied records update it. */
 export const AccountSchema = z
   .object({
@@ -42,6 +59,13 @@ export const AccountSchema = z
     notice_period_days: z.number().int().min(0).max(3650).default(30),
     early_termination_fee_minor: MinorAmountSchema.min(0).default(0),
     merged_into: z.string().max(200).nullable().default(null),
+    /**
+     * Free-form tags such as `region:eu`: incidents select the accounts they hit by them. Absent
+     * (an import without the column) leaves the stored tags as they are.
+     */
+    tags: z.array(z.string().trim().min(1).max(100)).max(50).optional(),
+    /** The language customer emails are written in, when templates exist for it; null: the default templates. */
+    locale: LocaleSchema.nullable().default(null),
   })
   .strict()
   .refine((a) => Date.parse(a.term_end) > Date.parse(a.term_start), { message: 'term_end must be after term_start', path: ['term_end'] })

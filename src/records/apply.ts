@@ -1,3 +1,4 @@
+import { reversalOf } from './billing';
 import type { Account } from './accounts';
 import { findPlan } from './catalog';
 import type { Catalog } from './catalog';
@@ -14,6 +15,20 @@ export { monthlyPrice };
  * caller writes the result in the same transaction as the record's move to `applied`.
  */
 export function accountChangesFor(record: LifecycleRecord, account: Account, catalog: Catalog, mergeTarget: Account | null): AccountChanges {
+  const d = record.details as Record<string, unknown>;
+  if (record.reverses_record_id) {
+    // A reversal puts back what the original changed: the plan (and support tier) it came from.
+    // A credit changed no account field, and a withdrawn termination never ended the account.
+    if (record.kind !== 'upgrade' && record.kind !== 'downgrade') return { account, mergeTarget: null };
+    let next: Account = account;
+    const back = reversalOf(record)?.adjustments.find((a) => a.effect.type === 'plan_change')?.effect;
+    if (back?.type === 'plan_change') {
+      const mrr = monthlyPrice(catalog, back.from_plan, account.currency);
+      next = { ...next, plan_id: back.from_plan, ...(mrr === null ? {} : { mrr_minor: mrr }) };
+    }
+    if (typeof d.from_support_tier === 'string' && typeof d.to_support_tier === 'string') next = { ...next, support_tier: d.from_support_tier };
+    return { account: next, mergeTarget: null };
+  }
   return changesOf(typedRecord(record), account, catalog, mergeTarget);
 }
 

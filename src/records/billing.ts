@@ -1,4 +1,5 @@
 import type { Account } from './accounts';
+import { findPlan, planPrice } from './catalog';
 import type { Catalog } from './catalog';
 import { KIND_MODULES, KINDS, kindModule, SUBTYPES, typedRecord } from './kinds';
 import type { Kind, LifecycleRecord, RecordOf } from './kinds';
@@ -10,7 +11,7 @@ import type { Money } from './money';
  * providers carry the effects out, the ledger posts the money they confirm.
  */
 
-export const BILLING_EFFECT_TYPES = ['plan_change', 'credit', 'fee', 'refund', 'cancel', 'pause', 'resume', 'merge'] as const;
+export const BILLING_EFFECT_TYPES = ['plan_change', 'credit', 'fee', 'refund', 'cancel', 'pause', 'resume', 'merge', 'void'] as const;
 export type BillingEffectType = (typeof BILLING_EFFECT_TYPES)[number];
 
 /** How a subscription ends: at a set instant, at the end of the period already paid for, or at once. */
@@ -44,7 +45,18 @@ export type BillingEffect =
   | { readonly type: 'cancel'; readonly mode: CancelMode; readonly at: string | null }
   | { readonly type: 'pause'; readonly resumes_at: string | null }
   | { readonly type: 'resume'; readonly plan: string; readonly price: Money | null }
-  | { readonly type: 'merge'; readonly target_account_id: string; readonly target_customer_id: string | null };
+  | { readonly type: 'merge'; readonly target_account_id: string; readonly target_customer_id: string | null }
+  | {
+      /**
+       * A reversal taking back money an earlier record moved: `money` is what the provider
+       * confirmed for the original (under `original_key`), to be undone item by item.
+       */
+      readonly type: 'void';
+      readonly original_record_id: string;
+      readonly original_key: string;
+      readonly original_ref: string;
+      readonly money: readonly ConfirmedMoney[];
+    };
 
 /**
  * One step of a record at the provider, with its own idempotency key `billing.<record>.<key>`:
@@ -52,7 +64,8 @@ export type BillingEffect =
  * each once, and one can fail without hiding the others).
  */
 export interface PlannedEffect {
-  readonly key: 'apply' | 'fee' | 'refund';
+  /** `void`: a reversal's taking back of money the original moved beside its main change (a plan change's proration). */
+  readonly key: 'apply' | 'fee' | 'refund' | 'void';
   readonly effect: BillingEffect;
   /** A fee or refund that fails for good is reported and left out of the email; the change itself still stands. */
   readonly secondary: boolean;
@@ -64,11 +77,58 @@ export interface PlannedEffect {
  * the same record always plans the same effects, so a retried job finds the keys it stored.
  */
 export function billingEffectsFor(record: LifecycleRecord, account: Account, catalog: Catalog, mergeTarget: Account | null = null): PlannedEffect[] {
+  if (record.reverses_record_id) return reversalEffects(record, account, catalog);
   return effectsOf(typedRecord(record), account, catalog, mergeTarget);
 }
 
 const effectsOf = <K extends Kind>(record: RecordOf<K>, account: Account, catalog: Catalog, mergeTarget: Account | null): PlannedEffect[] =>
   kindModule(record.kind).billingEffects(record, account, catalog, mergeTarget);
+
+/**
+ * A reversal's effects, from the original's confirmed adjustments snapshotted on the reversal
+ * (`details.reversal.adjustments`): a credit's money taken back; a plan moved back to the plan it
+ * came from (not prorated), with any proration the original moved taken back; nothing for a
+ * termination, which is withdrawn before its instant (the original is cancelled when the reversal
+ * applies). Deterministic, like every plan.
+ */
+function reversalEffects(record: LifecycleRecord, account: Account, catalog: Catalog): PlannedEffect[] {
+  const snapshot = reversalOf(record);
+  if (!snapshot) return [];
+  const out: PlannedEffect[] = [];
+  // Only what the original's main step did: a Stripe `schedule` step told the same plan change in advance.
+  for (const adj of snapshot.adjustments.filter((a) => a.step === 'apply')) {
+    const voidOf = (key: PlannedEffect['key'], money: readonly ConfirmedMoney[]): PlannedEffect => ({
+      key,
+      effect: { type: 'void', original_record_id: snapshot.record_id, original_key: adj.idempotency_key, original_ref: adj.provider_ref, money },
+      secondary: false,
+    });
+    if (adj.effect.type === 'credit' && adj.money.length) out.push(voidOf('apply', adj.money));
+    if (adj.effect.type === 'plan_change') {
+      const back = adj.effect.from_plan;
+      const plan = findPlan(catalog, back);
+      out.push({
+        key: 'apply',
+        effect: { type: 'plan_change', to_plan: back, from_plan: adj.effect.to_plan, prorate: false, at: record.effective_at ?? record.updated_at, price: (plan && planPrice(plan, account.currency)) ?? null, proration: null },
+        secondary: false,
+      });
+      if (adj.money.length) out.push(voidOf('void', adj.money));
+    }
+  }
+  return out;
+}
+
+/** What a reversal record carries about the record it reverses (written when it is filed). */
+export interface ReversalSnapshot {
+  readonly record_id: string;
+  /** The state the original was in when the reversal was filed. */
+  readonly original_state: string;
+  readonly adjustments: readonly { readonly idempotency_key: string; readonly step: string; readonly provider_ref: string; readonly effect: BillingEffect; readonly money: readonly ConfirmedMoney[] }[];
+}
+
+export function reversalOf(record: LifecycleRecord): ReversalSnapshot | null {
+  const r = (record.details as { reversal?: ReversalSnapshot }).reversal;
+  return record.reverses_record_id && r && Array.isArray(r.adjustments) ? r : null;
+}
 
 /** The effect a provider may be told of in advance (when the record is scheduled): the change itself, never its money. */
 export function scheduledEffect(effects: readonly PlannedEffect[]): BillingEffect | null {
@@ -93,6 +153,11 @@ export interface ConfirmedMoney {
   readonly ref?: string;
   /** For `transfer`: the account that received the balance. */
   readonly to_account_id?: string;
+  /**
+   * Money a reversal took back: the same movement as the original's, undone. The ledger posts
+   * its legs with debit and credit swapped, so the pair nets to zero on every ledger account.
+   */
+  readonly reverses?: boolean;
 }
 
 /** A subscription as the provider reported it after an effect (only the facts it reported). */
@@ -206,6 +271,11 @@ export function legsFor(accountId: string, money: readonly ConfirmedMoney[]): Le
   const out: LedgerLeg[] = [];
   for (const m of money) {
     if (m.amount.amount_minor <= 0) continue;
+    if (m.reverses) {
+      // The original's legs, mirrored: what was debited is credited back, and the other way round.
+      for (const l of legsFor(accountId, [{ ...m, reverses: false }])) out.push({ ...l, debit_minor: l.credit_minor, credit_minor: l.debit_minor });
+      continue;
+    }
     const where =
       m.destination === 'balance' ? LEDGER_ACCOUNTS.customerBalance(accountId) : m.destination === 'payment' ? LEDGER_ACCOUNTS.refundsPaid : LEDGER_ACCOUNTS.receivable(accountId);
     switch (m.type) {
@@ -244,6 +314,8 @@ export function ledgerMoney(effect: BillingEffect, balance: Money | null = null)
       return [{ type: 'charge', purpose: 'fee', amount: effect.amount, destination: 'invoice' }];
     case 'refund':
       return [{ type: 'refund', purpose: 'termination_refund', amount: effect.amount, destination: 'payment' }];
+    case 'void':
+      return voidMoney(effect);
     case 'merge':
       // Only a credit the source holds moves; what it owes stays on its own final invoice.
       return balance && balance.amount_minor < 0
@@ -253,6 +325,9 @@ export function ledgerMoney(effect: BillingEffect, balance: Money | null = null)
       return [];
   }
 }
+
+/** The ledger's own reversal: each item the original moved, marked as taken back (its legs are posted mirrored). */
+const voidMoney = (effect: Extract<BillingEffect, { type: 'void' }>): ConfirmedMoney[] => effect.money.map((m) => ({ ...m, reverses: true }));
 
 const abs = (m: Money): Money => ({ amount_minor: Math.abs(m.amount_minor), currency: m.currency });
 

@@ -5,6 +5,7 @@ import { KINDS, SUBTYPES } from './kinds';
 import type { Kind, LifecycleRecord } from './kinds';
 import { ALL_RISK_FLAGS, MinorThresholdsSchema, RiskThresholdsSchema } from './risk';
 import { formatPath } from './catalog';
+import { RetentionPolicySchema } from './retention-offers';
 
 /**
  * The approval policy (POLICY_FILE, documented in config/policy.example.json): ordered rules, the
@@ -99,15 +100,48 @@ const RuleSchema = strictObject({
   approvers: ApproverSetSchema.optional(),
 });
 
+/**
+ * How reversals are approved (a reversal undoes a change that was made). By default a reversal
+ * needs the original's approvals plus one (at most 3), from the original's approvers.
+ */
+const ReversalRuleSchema = strictObject({
+  /** Fixed number of distinct approvers for every reversal, instead of the original's plus one. */
+  approvals: z.union([z.literal(1), z.literal(2), z.literal(3)], { error: 'expected 1, 2 or 3' }).optional(),
+  /** Who may approve reversals, instead of the original's approvers. */
+  approvers: ApproverSetSchema.optional(),
+});
+
+/**
+ * Incident credit batches (README "Incidents"): one approval for every credit of an incident
+ * posting. Who may approve (default: the top-level approvers), how many distinct people, and the
+ * totals per currency above which a second approver is needed.
+ */
+const IncidentPolicySchema = strictObject({
+  approvers: ApproverSetSchema.optional(),
+  approvals: z.union([z.literal(1), z.literal(2)], { error: 'expected 1 or 2' }).default(1),
+  /** A batch whose total in any of these currencies is above the threshold needs two approvers. */
+  two_approvers_above: MinorThresholdsSchema.default({}),
+});
+export type IncidentPolicy = z.infer<typeof IncidentPolicySchema>;
+
 export const PolicySchema = strictObject({
   /** Default approver set for rules that do not name their own. */
   approvers: ApproverSetSchema.default(NOBODY),
+  reversals: ReversalRuleSchema.optional(),
   /** A pending approval is re-posted to its approvers after this long… */
   reminder_after_hours: hours('reminder_after_hours', 24 * 30).default(4),
   /** …and escalated (the escalation set is mentioned) after this long. */
   escalate_after_hours: hours('escalate_after_hours', 24 * 60).default(24),
   escalation: ApproverSetSchema.default(NOBODY),
   risk: RiskThresholdsSchema.default(RiskThresholdsSchema.parse({})),
+  incidents: IncidentPolicySchema.default({ approvals: 1, two_approvers_above: {} }),
+  /**
+   * Kinds a customer may cancel themselves, through the signed link in a scheduled change's email,
+   * until the change's instant. Default (unset): downgrade, upgrade, termination.
+   */
+  customer_may_cancel: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(kindEnum, { error: 'expected a list of record kinds such as ["termination"]' })).optional(),
+  /** Retention offers required before chosen terminations and downgrades proceed, and the win-back follow-up (see retention.ts). */
+  retention_offers: RetentionPolicySchema.optional(),
   rules: z.array(RuleSchema, { error: 'expected a list of rules' }).min(1, 'at least one rule is needed (the last one a catch-all)').max(200, 'at most 200 rules'),
 }).superRefine((p, ctx) => {
   const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
@@ -158,6 +192,11 @@ export const PolicySchema = strictObject({
       issue(['rules', last, 'when'], 'the last rule must be a catch-all (no "when") so every record gets a decision');
     }
   }
+  const incidentSet = p.incidents.approvers ?? p.approvers;
+  // Naming nobody is allowed (a policy that auto-approves everything); posting an incident is then refused.
+  if (incidentSet.user_ids.length + incidentSet.user_groups.length > 0 && (p.incidents.approvals === 2 || Object.keys(p.incidents.two_approvers_above).length > 0) && incidentSet.user_groups.length === 0 && incidentSet.user_ids.length < 2) {
+    issue(['incidents', 'approvers'], 'may need two distinct approvers but names only one person; add a second user id or a user group');
+  }
   if (p.escalate_after_hours <= p.reminder_after_hours) {
     issue(['escalate_after_hours'], `must be later than reminder_after_hours (${p.reminder_after_hours})`);
   }
@@ -172,7 +211,8 @@ export type PolicyRule = Policy['rules'][number];
 export interface PolicyDecision {
   /** Name of the rule that decided. */
   readonly rule: string;
-  readonly approvals: 0 | 1 | 2;
+  /** 0 = auto-approve; reversals may need 3. */
+  readonly approvals: 0 | 1 | 2 | 3;
   readonly approvers: { readonly user_ids: readonly string[]; readonly user_groups: readonly string[] };
   readonly reminder_after_hours: number;
   readonly escalate_after_hours: number;
@@ -255,5 +295,61 @@ export function decidePolicy(policy: Policy, record: LifecycleRecord, ctx: { acc
 
 /** Every approver user group the policy names, for membership look-ups. */
 export function policyGroups(policy: Policy): string[] {
-  return [...new Set([...policy.approvers.user_groups, ...policy.rules.flatMap((r) => (r.approvals > 0 ? (r.approvers?.user_groups ?? []) : []))])];
+  return [
+    ...new Set([
+      ...policy.approvers.user_groups,
+      ...(policy.reversals?.approvers?.user_groups ?? []),
+      ...policy.rules.flatMap((r) => (r.approvals > 0 ? (r.approvers?.user_groups ?? []) : [])),
+      ...(policy.incidents.approvers?.user_groups ?? []),
+    ]),
+  ];
+}
+
+/** What the original record was approved under: its approval request, or the rule that auto-approved it. */
+export interface OriginalApproval {
+  readonly rule: string;
+  readonly approvals_required: number;
+  readonly approvers: { readonly user_ids: readonly string[]; readonly user_groups: readonly string[] };
+}
+
+/**
+ * The approval a reversal needs: `policy.reversals` when set, else the original's approvals plus
+ * one (at most 3) from the original's approvers. A set of people too small for that many distinct
+ * approvers (and no user group) is widened with the escalation set, so the reversal can still be
+ * decided by the people who are told about stuck approvals.
+ */
+export function decideReversal(policy: Policy, original: OriginalApproval): PolicyDecision {
+  const r = policy.reversals;
+  const approvals = (r?.approvals ?? Math.min(3, Math.max(0, original.approvals_required) + 1)) as 1 | 2 | 3;
+  let approvers = r?.approvers ?? original.approvers;
+  if (approvers.user_ids.length + approvers.user_groups.length === 0) approvers = policy.approvers;
+  if (approvers.user_groups.length === 0 && approvers.user_ids.length < approvals) {
+    approvers = {
+      user_ids: [...new Set([...approvers.user_ids, ...policy.approvers.user_ids, ...policy.escalation.user_ids])],
+      user_groups: [...new Set([...policy.approvers.user_groups, ...policy.escalation.user_groups])],
+    };
+  }
+  return {
+    rule: `reversal (${original.rule})`.slice(0, 200),
+    approvals,
+    approvers,
+    reminder_after_hours: policy.reminder_after_hours,
+    escalate_after_hours: policy.escalate_after_hours,
+    escalation: policy.escalation,
+  };
+}
+
+/** What the policy asks for one incident credit batch, given its totals per currency. Pure. */
+export function decideIncidentPolicy(policy: Policy, totals: readonly { readonly currency: string; readonly amount_minor: number }[]): PolicyDecision {
+  const p = policy.incidents;
+  const over = totals.filter((t) => p.two_approvers_above[t.currency] !== undefined && t.amount_minor > p.two_approvers_above[t.currency]!);
+  const approvals: 1 | 2 = over.length ? 2 : p.approvals;
+  return {
+    rule: over.length ? `incident credits above ${over.map((t) => `${p.two_approvers_above[t.currency]} ${t.currency}`).join(', ')}` : 'incident credits',
+    approvals,
+    approvers: p.approvers ?? policy.approvers,
+    reminder_after_hours: policy.reminder_after_hours,
+    escalate_after_hours: policy.escalate_after_hours,
+    escalation: policy.escalation,
+  };
 }

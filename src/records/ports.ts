@@ -4,6 +4,7 @@ import type { Kind, LifecycleRecord } from './kinds';
 import type { Money } from './money';
 import type { RiskFacts, RiskThresholds } from './risk';
 import type { BillingBook, BillingEffect, BillingPhase, ConfirmedMoney, LedgerLeg, SubscriptionFacts } from './billing';
+import type { BatchDecision, BatchSummary, IncidentFilter } from './incidents';
 
 /**
  * Ports the application layer needs. The consumer owns these interfaces; `src/db` and
@@ -39,7 +40,9 @@ export interface RecordRepository {
   lockMany(ids: readonly string[]): Promise<void>;
   /** Inserts new records in one statement. */
   insertMany(records: readonly LifecycleRecord[]): Promise<void>;
-  /** Per ticket, its newest record in any state (tickets without records are absent). */
+  /** The reversal of a record that is not rejected or cancelled, if one was filed. */
+  liveReversalOf(id: string): Promise<LifecycleRecord | null>;
+  /** Per ticket, its newest record in any state, reversals aside (tickets without records are absent). */
   findLatestByTickets(ticketIds: readonly string[]): Promise<Map<string, LifecycleRecord>>;
   /**
    * Serialises work on these tickets until the transaction ends (two deliveries of one ticket at
@@ -151,6 +154,7 @@ export interface UnitOfWork {
   readonly emails: EmailDeliveryRepository;
   readonly approvals: ApprovalRepository;
   readonly risk: RiskFactsReader;
+  readonly incidents: IncidentRepository;
 }
 
 export interface TransactionRunner {
@@ -343,6 +347,15 @@ export interface OutgoingEmail {
   readonly messageId: string;
 }
 
+/**
+ * Customer messages posted as a public reply on the ticket instead of emailed (EMAIL_CHANNEL=
+ * zendesk_comment): the helpdesk emails the ticket's requester itself, so the customer's reply
+ * threads into the ticket. Failures are AppError('provider_failed', …, { retryable }).
+ */
+export interface PublicReplyChannel {
+  postPublicReply(ticketId: string, message: { readonly subject: string; readonly text: string; readonly html: string }): Promise<{ response: string }>;
+}
+
 /** Failures are AppError('provider_failed', …, { retryable }). */
 export interface EmailSender {
   send(message: OutgoingEmail): Promise<{ messageId: string; response: string }>;
@@ -399,4 +412,79 @@ export interface ApprovalRepository {
   addDecision(recordId: string, decision: ApprovalDecision): Promise<void>;
   close(recordId: string, outcome: string, at: string): Promise<void>;
   addMessage(recordId: string, channel: string, ts: string, kind: string): Promise<void>;
+}
+
+/** An incident as stored (README "Incidents"). */
+export interface StoredIncident {
+  readonly id: string;
+  readonly reference: string;
+  readonly starts_at: string;
+  readonly ends_at: string;
+  readonly service: string;
+  /** Plans the service is part of; empty: any plan. */
+  readonly plans: readonly string[];
+  readonly measured_uptime_percent: number | null;
+  /** Every account filter posted so far (the incident covers their union). */
+  readonly filters: readonly IncidentFilter[];
+  readonly reason_code: string;
+  readonly created_by: string;
+  readonly created_at: string;
+  readonly updated_at: string;
+}
+
+export type BatchStatus = 'pending' | 'approved' | 'approved_unflagged' | 'rejected';
+
+/** One approval request covering the credits one posting of an incident created. */
+export interface IncidentBatch {
+  readonly id: string;
+  readonly incident_id: string;
+  readonly seq: number;
+  readonly status: BatchStatus;
+  readonly approvals_required: number;
+  readonly approvers: ApproverSet;
+  readonly summary: BatchSummary;
+  readonly requested_by: string;
+  readonly channel: string | null;
+  readonly message_ts: string | null;
+  readonly reason: string | null;
+  readonly created_at: string;
+  readonly decided_at: string | null;
+}
+
+export interface IncidentBatchDecision {
+  readonly approver_id: string;
+  readonly decision: BatchDecision;
+  readonly reason: string | null;
+  readonly decided_at: string;
+}
+
+export interface IncidentCreditLink {
+  readonly account_id: string;
+  readonly record_id: string;
+  readonly batch_id: string;
+  readonly flagged: boolean;
+}
+
+export interface IncidentRepository {
+  /** Inserts the incident unless one with its reference exists, then reads it locked until the transaction ends. */
+  upsertForUpdate(incident: StoredIncident): Promise<StoredIncident>;
+  get(id: string): Promise<StoredIncident | null>;
+  saveFilters(id: string, filters: readonly IncidentFilter[], at: string): Promise<void>;
+  /** Active accounts selected by any of the filters, restricted to `plans` when not empty. */
+  matchAccounts(filters: readonly IncidentFilter[], plans: readonly string[]): Promise<Account[]>;
+  /** Accounts already credited for the incident. */
+  creditedAccounts(incidentId: string): Promise<Set<string>>;
+  addCredits(incidentId: string, links: readonly IncidentCreditLink[], at: string): Promise<void>;
+  nextBatchSeq(incidentId: string): Promise<number>;
+  createBatch(batch: IncidentBatch): Promise<void>;
+  getBatch(id: string): Promise<IncidentBatch | null>;
+  /** Reads the batch and locks it until the transaction ends (decisions on one batch run one at a time). */
+  getBatchForUpdate(id: string): Promise<IncidentBatch | null>;
+  batchCredits(batchId: string): Promise<IncidentCreditLink[]>;
+  /** The credit of one account for an incident (by id or reference), or null. */
+  creditFor(incidentIdOrReference: string, accountId: string): Promise<IncidentCreditLink | null>;
+  decisions(batchId: string): Promise<IncidentBatchDecision[]>;
+  addDecision(batchId: string, decision: IncidentBatchDecision): Promise<void>;
+  closeBatch(batchId: string, status: BatchStatus, reason: string | null, at: string): Promise<void>;
+  setBatchMessage(batchId: string, channel: string, ts: string): Promise<void>;
 }

@@ -21,6 +21,9 @@ export const EVENTS = [
   'cancel',
   'dispute',
   'resolve',
+  'lower_amount',
+  'offer_retention',
+  'decline_offer',
 ] as const;
 export type LifecycleEvent = (typeof EVENTS)[number];
 
@@ -43,20 +46,30 @@ export const TRANSITIONS: readonly TransitionRule[] = [
   rule('draft', 'cancel', 'cancelled', 'agent', 'supervisor', 'system'),
   rule('submitted', 'request_approval', 'pending_approval', 'system'),
   rule('submitted', 'auto_approve', 'approved', 'system'),
+  // A request the policy holds for a retention offer waits, submitted, for the customer's answer:
+  // declined, the policy runs again; accepted, the request is withdrawn.
+  rule('submitted', 'offer_retention', 'submitted', 'system'),
+  rule('submitted', 'decline_offer', 'submitted', 'agent', 'supervisor'),
+  rule('submitted', 'cancel', 'cancelled', 'agent', 'supervisor'),
   rule('pending_approval', 'approve', 'approved', 'supervisor'),
+  // Partial approval: an approver lowers a credit or fee (with a reason) as they approve.
+  rule('pending_approval', 'lower_amount', 'pending_approval', 'supervisor'),
   rule('pending_approval', 'reject', 'rejected', 'supervisor'),
   rule('pending_approval', 'cancel', 'cancelled', 'agent', 'supervisor', 'customer'),
   rule('approved', 'schedule', 'scheduled', 'system'),
   rule('approved', 'start_apply', 'applying', 'system'),
   rule('scheduled', 'start_apply', 'applying', 'system'),
-  rule('scheduled', 'cancel', 'cancelled', 'agent', 'supervisor', 'customer'),
+  // `system`: an approved reversal withdraws a scheduled termination before its instant.
+  rule('scheduled', 'cancel', 'cancelled', 'agent', 'supervisor', 'customer', 'system'),
   rule('applying', 'mark_applied', 'applied', 'system'),
   rule('applying', 'fail', 'failed', 'system'),
   rule('failed', 'retry', 'applying', 'system', 'agent', 'supervisor'),
   rule('applied', 'confirm', 'confirmed', 'system'),
-  rule('applied', 'dispute', 'disputed', 'customer', 'agent'),
+  rule('applied', 'dispute', 'disputed', 'customer', 'agent', 'supervisor'),
+  rule('confirmed', 'dispute', 'disputed', 'customer', 'agent', 'supervisor'),
   rule('confirmed', 'close', 'closed', 'system', 'agent'),
-  rule('disputed', 'resolve', 'resolved', 'supervisor', 'agent'),
+  // Deciding a dispute may move money back (a reversal): supervisors decide it, as they decide approvals.
+  rule('disputed', 'resolve', 'resolved', 'supervisor'),
 ];
 
 const index = new Map<string, TransitionRule>(TRANSITIONS.map((r) => [`${r.from}:${r.event}`, r]));

@@ -27,6 +27,30 @@ const problems: string[] = [];
 beforeAll(async () => {
   t = await createTestDb();
   await seedReportFixture(t.db, t.admin);
+  // An incident with one batch (no credits): the Incidents card lists it with its totals.
+  const incidentId = '0b6e0f3c-1c1d-4e5f-8a9b-0c1d2e3f4a5b';
+  await t.admin('incidents').insert({
+    id: incidentId,
+    reference: 'INC-DASH',
+    starts_at: '2026-03-10T00:00:00Z',
+    ends_at: '2026-03-10T06:00:00Z',
+    service: 'Search',
+    reason_code: 'outage',
+    created_by: 'agent@support.example',
+    created_at: '2026-04-05T00:00:00Z',
+    updated_at: '2026-04-05T00:00:00Z',
+  });
+  await t.admin('incident_batches').insert({
+    id: '1b6e0f3c-1c1d-4e5f-8a9b-0c1d2e3f4a5b',
+    incident_id: incidentId,
+    seq: 1,
+    status: 'pending',
+    approvals_required: 1,
+    approvers: JSON.stringify({ user_ids: ['U0LDSUP01'], user_groups: [] }),
+    summary: JSON.stringify({ accounts: 2, totals: [{ amount_minor: 1980, currency: 'EUR' }, { amount_minor: 4500, currency: 'JPY' }], largest: [], flagged_count: 0, flagged: [] }),
+    requested_by: 'agent@support.example',
+    created_at: '2026-04-05T00:00:00Z',
+  });
   s = await startTestService(t, { web: true, worker: false });
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
@@ -60,6 +84,9 @@ it('asks for the token, then renders every report with Chart.js served by the se
   await page.click('#login button[type=submit]');
   await page.waitForSelector('body[data-loaded]:not([data-loaded=""])');
   for (const name of ['volume', 'money', 'approvals', 'turnaround', 'churn', 'risk']) expect(await page.isVisible(`#chart-${name}`)).toBe(true);
+  const incident = (await page.textContent('#incidents tr[data-incident="INC-DASH"]'))!;
+  expect(incident).toContain('Search');
+  expect(incident).toMatch(/€19\.80.*¥4,500/);
   expect(await page.evaluate(() => sessionStorage.getItem('lifecycle-desk.api-token'))).toBe(TEST_API_TOKEN);
   // Everything came from the service itself: no CDN.
   expect(requested.filter((u) => !u.startsWith(s.base))).toEqual([]);

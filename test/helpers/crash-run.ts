@@ -49,7 +49,16 @@ export function crashSuite(opts: { redis: () => Promise<CrashRedis>; cluster?: b
     stack = await startStandins();
     receiver = await WebhookReceiver.start({ secret: billingSecret, delayMs: () => 20 + Math.floor(Math.random() * 60) });
     const now = Date.now();
-    await seedAccounts(t.db, buildAccount({ id: 'acc_crash', contacts: ['ops@crash.example'], mrr_minor: 10_000_000, term_start: new Date(now - 10 * DAY).toISOString(), term_end: new Date(now + 20 * DAY).toISOString() }));
+    await seedAccounts(
+      t.db,
+      buildAccount({
+        id: 'acc_crash',
+        contacts: ['ops@crash.example'],
+        mrr_minor: 10_000_000,
+        term_start: new Date(now - 10 * DAY).toISOString(),
+        term_end: new Date(now + 20 * DAY).toISOString(),
+      }),
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -189,6 +198,8 @@ export function crashSuite(opts: { redis: () => Promise<CrashRedis>; cluster?: b
     const reconciled = await runCli(['reconcile'], env);
     expect(reconciled).toMatchObject({ code: 0, stdout: expect.stringContaining('0 differences') });
     const redeliveries = receiver.totalDuplicates();
-    console.log(`crash test${opts.cluster ? ' (Redis Cluster)' : ''}: ${kills} SIGKILLs, 1 Redis restart, ${ids.length} records, ${redeliveries} billing re-deliveries absorbed by idempotency keys`);
-  }, 600_000);
+    console.log(
+      `crash test${opts.cluster ? ' (Redis Cluster)' : ''}: ${kills} SIGKILLs, 1 Redis restart, ${ids.length} records, ${redeliveries} billing re-deliveries absorbed by idempotency keys`,
+    );
+  }, 1_500_000);
 }

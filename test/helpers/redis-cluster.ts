@@ -63,7 +63,24 @@ export class RedisCluster {
     this.procs = this.ports.map((port) =>
       spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', path.join(this.dir, `nodes-${port}.conf`), '--dir', this.dir, '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'],
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          path.join(this.dir, `nodes-${port}.conf`),
+          '--dir',
+          this.dir,
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--maxmemory-policy',
+          'noeviction',
+        ],
         { stdio: 'ignore' },
       ),
     );
@@ -82,7 +99,14 @@ export class RedisCluster {
 
   private async waitOk(): Promise<void> {
     for (let i = 0; i < 300; i++) {
-      const states = await Promise.all(this.ports.map((p) => run('redis-cli', ['-p', String(p), 'cluster', 'info']).then((r) => r.stdout, () => '')));
+      const states = await Promise.all(
+        this.ports.map((p) =>
+          run('redis-cli', ['-p', String(p), 'cluster', 'info']).then(
+            (r) => r.stdout,
+            () => '',
+          ),
+        ),
+      );
       if (states.every((s) => s.includes('cluster_state:ok'))) return;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -92,7 +116,9 @@ export class RedisCluster {
   async stop(): Promise<void> {
     const procs = this.procs;
     this.procs = [];
-    await Promise.all(procs.map((p) => new Promise<void>((resolve) => (p.exitCode !== null ? resolve() : (p.once('exit', () => resolve()), p.kill('SIGKILL'))))));
+    await Promise.all(
+      procs.map((p) => new Promise<void>((resolve) => (p.exitCode !== null ? resolve() : (p.once('exit', () => resolve()), p.kill('SIGKILL'))))),
+    );
   }
 
   /** Every node killed and started again: the slots stay, every key is gone. */

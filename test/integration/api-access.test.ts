@@ -6,13 +6,17 @@ import { can, ROLES } from '../../src/records/access';
 import type { Action, Role } from '../../src/records/access';
 import { createRecord } from '../../src/app/create-record';
 import { transitionRecord } from '../../src/app/transition-record';
-import { createTestDb } from '../helpers/db';
+import { createTestDb, forceRecord } from '../helpers/db';
 import type { TestDb } from '../helpers/db';
 import { buildAccount, buildRequest } from '../helpers/builders';
 import { seedAccounts } from '../helpers/app';
 import { buildTestHttp } from '../helpers/http';
 import type { TestHttp } from '../helpers/http';
 import { runCli } from '../helpers/cli';
+import fs from 'node:fs';
+import path from 'node:path';
+import { evaluatePolicy } from '../../src/app/evaluate-policy';
+import { parsePolicy } from '../../src/records/policy';
 
 /**
  * Every role against every /api endpoint, through per-caller tokens: what the access table allows
@@ -47,6 +51,21 @@ async function pendingRecord(): Promise<string> {
   return record.id;
 }
 
+/** A fresh record forced into `state` (how it got there is not under test here). */
+async function recordIn(state: 'confirmed' | 'disputed'): Promise<string> {
+  const { record } = await createRecord(h.deps, { request: buildRequest('service_credit', { account_id: 'acc_acme' }), actor: { role: 'agent', id: 'agent_1' }, onProblems: 'reject' });
+  await forceRecord(t, record.id, { state, version: 7 });
+  return record.id;
+}
+
+/** A termination the example policy holds for its retention offer (an answer is due). */
+async function heldRecord(): Promise<string> {
+  const { record } = await createRecord(h.deps, { request: buildRequest('termination', { account_id: 'acc_acme', reason_code: 'price' }), actor: { role: 'agent', id: 'agent_1' }, onProblems: 'reject' });
+  const policyFile = path.resolve(__dirname, '..', '..', 'config', 'policy.example.json');
+  await evaluatePolicy({ ...h.deps, policy: parsePolicy(JSON.parse(fs.readFileSync(policyFile, 'utf8')), policyFile) }, record.id);
+  return record.id;
+}
+
 interface Endpoint {
   readonly name: string;
   readonly action: Action;
@@ -60,6 +79,10 @@ const ENDPOINTS: readonly Endpoint[] = [
   { name: 'POST /api/records/preview', action: 'preview_request', request: async () => ({ method: 'POST', url: '/api/records/preview', payload: buildRequest('service_credit', { account_id: 'acc_acme' }) }) },
   { name: 'POST /api/records', action: 'file_request', request: async () => ({ method: 'POST', url: '/api/records', payload: buildRequest('service_credit', { account_id: 'acc_acme' }) }) },
   { name: 'POST /api/records/:id/cancel', action: 'cancel_record', request: async () => ({ method: 'POST', url: `/api/records/${await pendingRecord()}/cancel`, payload: { reason: 'withdrawn' } }) },
+  { name: 'POST /api/records/:id/dispute', action: 'dispute_record', request: async () => ({ method: 'POST', url: `/api/records/${await recordIn('confirmed')}/dispute`, payload: { reason: 'wrong period' } }) },
+  { name: 'POST /api/records/:id/resolve', action: 'resolve_record', request: async () => ({ method: 'POST', url: `/api/records/${await recordIn('disputed')}/resolve`, payload: { reason: 'as measured', outcome: 'upheld' } }) },
+  { name: 'POST /api/records/:id/reverse', action: 'reverse_record', request: async () => ({ method: 'POST', url: `/api/records/${await recordIn('confirmed')}/reverse`, payload: { reason: 'credited in error' } }) },
+  { name: 'POST /api/records/:id/retention-offer', action: 'answer_retention_offer', request: async () => ({ method: 'POST', url: `/api/records/${await heldRecord()}/retention-offer`, payload: { outcome: 'declined' } }) },
   { name: 'GET /api/reports', action: 'view_reports', request: async () => ({ method: 'GET', url: '/api/reports' }) },
   { name: 'GET /api/reports/:name', action: 'view_reports', request: async () => ({ method: 'GET', url: '/api/reports/volume?from=2026-03-01&to=2026-03-31' }) },
   { name: 'GET /api/reports/:name/records', action: 'view_reports', request: async () => ({ method: 'GET', url: '/api/reports/volume/records?from=2026-03-01&to=2026-03-31&section=by_kind&kind=upgrade' }) },

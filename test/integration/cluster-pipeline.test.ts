@@ -70,21 +70,39 @@ it('web, relay and two workers as separate processes on a Redis Cluster carry au
   const ids: string[] = [];
   for (let i = 0; i < N; i++) {
     const raw = JSON.stringify(
-      triggerBody(9500 + i, { kind: 'lc_upgrade', subtype: 'lc_subscription', account_id: `acc_c${i}`, reason_code: 'growth', to_plan: 'enterprise', effective: 'lc_now' }, { assignee: `agent${i}@support.example` }),
+      triggerBody(
+        9500 + i,
+        { kind: 'lc_upgrade', subtype: 'lc_subscription', account_id: `acc_c${i}`, reason_code: 'growth', to_plan: 'enterprise', effective: 'lc_now' },
+        { assignee: `agent${i}@support.example` },
+      ),
     );
-    const res = await fetch(`http://127.0.0.1:${port}/webhooks/zendesk`, { method: 'POST', headers: zendeskHeaders(stack.secrets.zendeskWebhook, raw), body: raw });
+    const res = await fetch(`http://127.0.0.1:${port}/webhooks/zendesk`, {
+      method: 'POST',
+      headers: zendeskHeaders(stack.secrets.zendeskWebhook, raw),
+      body: raw,
+    });
     expect(res.status).toBe(200);
     ids.push(((await res.json()) as { record_id: string }).record_id);
   }
 
-  const confirmed = async () => Number((await t.db('lifecycle_records').whereIn('id', ids).where({ state: 'confirmed' }).count<{ n: string }[]>('* as n'))[0]!.n);
+  const confirmed = async () =>
+    Number((await t.db('lifecycle_records').whereIn('id', ids).where({ state: 'confirmed' }).count<{ n: string }[]>('* as n'))[0]!.n);
   await until(async () => (await confirmed()) === N, 60_000, 'every record confirmed');
   await until(() => ids.every((_, i) => stack.zendesk.tickets.get(9500 + i)!.status === 'solved'), 30_000, 'every ticket solved');
   for (const id of ids) expect(stack.smtp.messages.filter((m) => m.parsed.messageId === `<${id}.applied@lifecycle-desk>`)).toHaveLength(1);
   // Every job's outbox row completes (the ticket is solved a moment before its sync's last transaction commits).
-  const open = () => t.db('outbox').whereIn(t.db.raw("payload->>'record_id'") as never, ids).whereNull('completed_at');
+  const open = () =>
+    t
+      .db('outbox')
+      .whereIn(t.db.raw("payload->>'record_id'") as never, ids)
+      .whereNull('completed_at');
   await until(async () => (await open()).length === 0, 20_000, 'every outbox row completed');
-  expect(await t.db('outbox').whereIn(t.db.raw("payload->>'record_id'") as never, ids).whereNotNull('last_error')).toEqual([]);
+  expect(
+    await t
+      .db('outbox')
+      .whereIn(t.db.raw("payload->>'record_id'") as never, ids)
+      .whereNotNull('last_error'),
+  ).toEqual([]);
   expect(procs.every((p) => p.alive())).toBe(true);
   // Each part ran only what its role names.
   expect(procs[0]!.output()).toMatch(/"web":true,"worker":false,"relay":false/);

@@ -96,7 +96,8 @@ describe('FakeSlack through @slack/web-api', () => {
 
     const stored = fake.message(CHANNEL, posted.ts!)!;
     expect(stored.blocks).toEqual(decided.blocks);
-    expect(stored.blocks.some((b) => (b as { type: string }).type === 'actions')).toBe(false);
+    // The approval buttons are gone; an approved change keeps only the supervisors' Dispute… button.
+    expect(JSON.stringify(stored.blocks)).not.toMatch(/approval_approve|approval_reject/);
     expect(stored.updates).toHaveLength(1);
 
     const missing = await failure(client.chat.update({ channel: CHANNEL, ts: '1600000000.000001', text: 'x' }));

@@ -50,12 +50,20 @@ beforeEach(() => {
 });
 
 /** Relay + Zendesk workers over their own pool (so its connections can be watched), like a `--queues zendesk` process. */
-async function zendeskWorker(opts: { syncDelayMs: number; limit?: QueueLimit; pool?: Knex }) {
+async function zendeskWorker(opts: { syncDelayMs: number; limit?: QueueLimit; pool?: Knex; settleMs?: number }) {
   const db = opts.pool ?? createDb(t.url, { poolMax: 5, idleInTransactionTimeoutMs: 5000 });
   const queues = new QueueRegistry({ redisUrl: redis.url, prefix: uniquePrefix('jobpath') });
   const app = buildDeps(db);
   const client = new ZendeskClient({ baseUrl: z.apiUrl, email: 'bot@support.example', apiToken: 'zd-token' });
-  const processors = zendeskProcessors({ app, client, fieldMap: undefined as never, labels: {}, solveOnConfirm: false, syncDelayMs: opts.syncDelayMs });
+  const processors = zendeskProcessors({
+    app,
+    client,
+    fieldMap: undefined as never,
+    labels: {},
+    solveOnConfirm: false,
+    syncDelayMs: opts.syncDelayMs,
+    syncSettleMs: opts.settleMs ?? 0,
+  });
   const pool = new WorkerPool(db, queues, processors, logger, { concurrency: 10, limits: opts.limit ? { zendesk: opts.limit } : {} });
   const relay = new OutboxRelay(db, queues, logger, t.url, { pollMs: 50, topicDelayMs: { 'zendesk.sync': opts.syncDelayMs } });
   await pool.start();
@@ -87,8 +95,18 @@ const SYSTEM = { role: 'system' as const, id: 'test' };
 const move = (id: string, event: LifecycleEvent) => transitionRecord(buildDeps(t.db), { recordId: id, event, actor: SYSTEM });
 const ticketPuts = (ticket: number) => z.requests.filter((r) => r.method === 'PUT' && r.path === `/api/v2/tickets/${ticket}.json`);
 const openSyncRows = async (id: string) =>
-  Number((await t.db('outbox').where({ topic: 'zendesk.sync' }).whereRaw("payload->>'record_id' = ?", [id]).whereNull('completed_at').count<{ n: string }[]>('* as n'))[0]!.n);
-const syncedVersion = async (id: string) => ((await t.db('zendesk_sync_state').where({ record_id: id }).first()) as { synced_version: number } | undefined)?.synced_version ?? 0;
+  Number(
+    (
+      await t
+        .db('outbox')
+        .where({ topic: 'zendesk.sync' })
+        .whereRaw("payload->>'record_id' = ?", [id])
+        .whereNull('completed_at')
+        .count<{ n: string }[]>('* as n')
+    )[0]!.n,
+  );
+const syncedVersion = async (id: string) =>
+  ((await t.db('zendesk_sync_state').where({ record_id: id }).first()) as { synced_version: number } | undefined)?.synced_version ?? 0;
 
 it('five quick transitions of a record update its ticket once, with the latest state, and complete every sync row', async () => {
   const w = await zendeskWorker({ syncDelayMs: 3000 });
@@ -114,13 +132,35 @@ it('a change made while Zendesk is being called is synced right after, by the sa
     const { id, ticket } = await recordWithTicket();
     z.weather = { delayMs: 1500 };
     await move(id, 'auto_approve');
-    await until(() => ticketPuts(ticket).length === 0 && (z.maxInFlight.get(`/api/v2/tickets/${ticket}.json`) ?? 0) > 0, 10_000, 'the first sync calling Zendesk');
+    await until(
+      () => ticketPuts(ticket).length === 0 && (z.maxInFlight.get(`/api/v2/tickets/${ticket}.json`) ?? 0) > 0,
+      10_000,
+      'the first sync calling Zendesk',
+    );
     await move(id, 'start_apply');
     await move(id, 'mark_applied');
     await until(async () => (await syncedVersion(id)) === 4 && (await openSyncRows(id)) === 0, 20_000, 'the latest version synced');
     expect(ticketPuts(ticket).map((r) => r.status)).toEqual([200, 200]);
     expect(z.maxInFlight.get(`/api/v2/tickets/${ticket}.json`)).toBe(1);
     expect(z.tickets.get(ticket)!.tags).toContain('lifecycle_applied');
+  } finally {
+    await w.close();
+  }
+}, 60_000);
+
+it('a record passing through a state its ticket is not told of until it settles there or elsewhere', async () => {
+  const w = await zendeskWorker({ syncDelayMs: 100, settleMs: 60_000 });
+  try {
+    const { id, ticket } = await recordWithTicket();
+    await move(id, 'auto_approve');
+    // Submitted, then approved: states the service moves on from by itself; the sync waits.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(ticketPuts(ticket)).toEqual([]);
+    expect(await openSyncRows(id)).toBe(2);
+    await move(id, 'schedule');
+    await until(async () => (await openSyncRows(id)) === 0, 20_000, 'the settled state synced');
+    expect(ticketPuts(ticket).map((r) => r.status)).toEqual([200]);
+    expect(z.tickets.get(ticket)!.tags).toContain('lifecycle_scheduled');
   } finally {
     await w.close();
   }
@@ -171,7 +211,10 @@ it('under a stand-in that answers 429 to 20% of calls, nothing fails and no requ
     for (let i = 0; i < 30; i++) records.push(await recordWithTicket());
     await until(async () => (await Promise.all(records.map((r) => openSyncRows(r.id)))).every((n) => n === 0), 90_000, 'every sync done');
 
-    const calls = z.requests.filter((r) => r.path.startsWith('/api/v2/tickets/')).map((r) => r.at).sort((a, b) => a - b);
+    const calls = z.requests
+      .filter((r) => r.path.startsWith('/api/v2/tickets/'))
+      .map((r) => r.at)
+      .sort((a, b) => a - b);
     expect(z.requests.filter((r) => r.status === 429).length).toBeGreaterThan(0);
     // Each ticket got its note exactly once; no job failed; no outbox row carries an error.
     for (const r of records) expect(z.notes(r.ticket)).toHaveLength(1);
@@ -188,7 +231,11 @@ it('under a stand-in that answers 429 to 20% of calls, nothing fails and no requ
 
 it('a process holds a handful of Redis connections, set by its queues, not by its job types', async () => {
   const probe = new Redis(redis.url);
-  const clients = async () => ((await probe.client('LIST')) as string).trim().split('\n').filter((l) => !l.includes('cmd=client|list'));
+  const clients = async () =>
+    ((await probe.client('LIST')) as string)
+      .trim()
+      .split('\n')
+      .filter((l) => !l.includes('cmd=client|list'));
   try {
     const before = (await clients()).length;
     const s = await startTestService(t, { redisUrl: redis.url });

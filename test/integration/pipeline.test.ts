@@ -131,6 +131,12 @@ it('an end-of-term downgrade is scheduled for the term end and the customer told
   const cancel = await fetch(`${s.base}/api/records/${r.record_id}/cancel`, { method: 'POST', headers: auth, body: JSON.stringify({ reason: 'customer changed their mind' }) });
   expect(cancel.status).toBe(200);
   expect(await stateOf(r.record_id)).toBe('cancelled');
+  // The customer, told it was scheduled, is told once that it will not happen.
+  const cancelledMail = `<${r.record_id}.cancelled@lifecycle-desk>`;
+  await until(() => s.stack.smtp.messages.some((m) => m.parsed.messageId === cancelledMail), 10_000, 'cancelled email');
+  const told = s.stack.smtp.messages.filter((m) => m.parsed.messageId === cancelledMail);
+  expect(told).toHaveLength(1);
+  expect(told[0]!.parsed.text).toContain('The reason: customer changed their mind');
   expect(await applyRecord({ ...buildDeps(t.db), billing: new LedgerBillingProvider(t.db) }, r.record_id)).toBe('not_applicable');
   expect(await t.db('ledger_transactions').where({ record_id: r.record_id }).count('* as n').first()).toEqual({ n: '0' });
 });

@@ -92,6 +92,30 @@ const CASES: Case[] = [
   ['a catalog that is not JSON', ['start'], () => ({ ...base(), CATALOG_FILE: file('catalog-bad.json', '{"plans": [') }), 2, /CATALOG_FILE: the plan catalog at .* is not valid JSON/],
   ['an invalid catalog', ['start'], () => ({ ...base(), CATALOG_FILE: file('catalog-invalid.json', '{"plans": []}') }), 2, /Plan catalog .* is invalid/],
   ['an invalid policy', ['start'], () => ({ ...base(), POLICY_FILE: file('policy-invalid.json', '{"rules": "all"}') }), 2, /Approval policy .* is invalid/],
+  [
+    'a retention offer of a plan the catalog does not have',
+    ['start'],
+    () => {
+      const policy = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'config', 'policy.example.json'), 'utf8'));
+      policy.retention_offers.offers = [{ name: 'keep them', when: { kind: 'termination' }, offer: { type: 'downgrade', to_plan: 'platinum' } }];
+      return { ...base(), POLICY_FILE: file('policy-retention.json', JSON.stringify(policy)) };
+    },
+    2,
+    /retention_offers\.offers\[0\] "keep them": offer\.to_plan: "platinum" is not a plan of the catalog/,
+  ],
+  ['customer links half configured', ['start'], () => ({ ...base(), PUBLIC_BASE_URL: 'https://desk.example.com' }), 2, /CUSTOMER_LINK_SECRET: customer links need both/],
+  [
+    "a language's templates without their html part",
+    ['start', '--worker'],
+    () => {
+      const d = templatesWith('Your {{ kind_label }}');
+      fs.writeFileSync(path.join(d, 'default.rejected.de.subject.liquid'), 'Ihre Anfrage');
+      fs.writeFileSync(path.join(d, 'default.rejected.de.text.liquid'), 'Leider nicht.');
+      return { ...base(), EMAIL_TEMPLATES_DIR: d };
+    },
+    2,
+    /default\.rejected\.de\.html\.liquid is missing/,
+  ],
   ['an invalid field map', ['start'], () => ({ ...base(), ZENDESK_FIELD_MAP_FILE: file('map-invalid.json', '{"fields": {}}') }), 2, /invalid Zendesk field map/],
   ['a missing templates folder', ['start', '--worker'], () => ({ ...base(), EMAIL_TEMPLATES_DIR: path.join(dir, 'no-templates') }), 2, /Email templates: cannot read the directory/],
   ['a template with a syntax error', ['start', '--worker'], () => ({ ...base(), EMAIL_TEMPLATES_DIR: templatesWith('{% if %}') }), 2, /Liquid syntax error/],

@@ -265,6 +265,7 @@ describe('with the README trigger echoing every update back', () => {
         `<${id('9302')}.credit_granted@lifecycle-desk>`,
         `<${id('9303')}.rejected@lifecycle-desk>`,
         `<${id('9304')}.scheduled@lifecycle-desk>`,
+        `<${id('9304')}.cancelled@lifecycle-desk>`,
         `<${id('9305')}.scheduled@lifecycle-desk>`,
         `<${id('9306')}.credit_granted@lifecycle-desk>`,
       ].sort(),

@@ -136,6 +136,13 @@ describe('delivering adjustments', () => {
       { type: 'pause', resumes_at: null },
       { type: 'resume', plan: 'growth', price: null },
       { type: 'merge', target_account_id: 'acc_b', target_customer_id: null },
+      {
+        type: 'void',
+        original_record_id: 'rec-original',
+        original_key: 'billing.rec-original.apply',
+        original_ref: 'webhook:ref-1',
+        money: [{ type: 'credit', purpose: 'service_credit', amount: money(100, 'EUR'), destination: 'balance' }],
+      },
     ] as const;
     const types = effects.map((effect) => {
       const body = JSON.parse(webhookEventBody(buildAdjustment({ effect })));

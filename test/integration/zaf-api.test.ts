@@ -85,6 +85,8 @@ describe('who may call', () => {
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ agent: { zendesk_user_id: '9001', email: USERS.ann.email }, role: 'agent', actions: expect.not.arrayContaining(['retry_record']) });
     expect(r.body.field_map.fields).toEqual(expect.arrayContaining([{ name: 'to_plan', id: 360001000008, label: 'Target plan', ticket_field: 'Target plan (field 360001000008)' }]));
+    // The form's fields per kind come from the kind modules, not from the sidebar's own list.
+    expect(r.body.choices.kind_fields).toMatchObject({ service_credit: expect.arrayContaining(['amount', 'period_start']), upgrade: expect.arrayContaining(['to_plan']) });
     const f = await call('GET', '/api/zaf/session', tokenFor(USERS.fin));
     expect(f.body.role).toBe('finance');
   });
@@ -172,7 +174,7 @@ describe('acting on a record', () => {
     await insert(id, 'scheduled', { ticket_id: '4504', effective_at: new Date(instant).toISOString() });
     const token = tokenFor(USERS.ann);
     const before = await call('GET', '/api/zaf/tickets/4504', token);
-    expect(before.body.records[0].actions).toEqual({ fix: false, cancel: true, retry: false });
+    expect(before.body.records[0].actions).toEqual({ fix: false, cancel: true, retry: false, dispute: false, resolve: false });
     expect((await call('GET', `/api/zaf/tickets/4504?stamp=${before.body.stamp}`, token)).body.unchanged).toBe(true);
     await new Promise((r) => setTimeout(r, Math.max(0, instant - Date.now()) + 50));
     const after = await call('GET', `/api/zaf/tickets/4504?stamp=${before.body.stamp}`, token);

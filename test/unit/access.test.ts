@@ -31,6 +31,9 @@ describe('can(role, action)', () => {
     expect(can('finance', 'file_request')).toBe(false);
     expect(can('finance', 'cancel_record')).toBe(false);
     expect(can('finance', 'retry_record')).toBe(true);
+    // Finance does not talk customers out of leaving.
+    expect(can('agent', 'answer_retention_offer')).toBe(true);
+    expect(can('finance', 'answer_retention_offer')).toBe(false);
   });
 
   it('answers per role and per action from the same table', () => {
@@ -43,7 +46,14 @@ describe('can(role, action)', () => {
 
 describe('actorRoleFor', () => {
   it('gives every role an actor the lifecycle lets take the transitions its actions need', () => {
-    const needs = { cancel_record: [['scheduled', 'cancel'], ['pending_approval', 'cancel']], retry_record: [['failed', 'retry']], fix_draft: [['draft', 'revise'], ['draft', 'submit']] } as const;
+    const needs = {
+      cancel_record: [['scheduled', 'cancel'], ['pending_approval', 'cancel']],
+      retry_record: [['failed', 'retry']],
+      fix_draft: [['draft', 'revise'], ['draft', 'submit']],
+      dispute_record: [['applied', 'dispute'], ['confirmed', 'dispute']],
+      resolve_record: [['disputed', 'resolve']],
+      answer_retention_offer: [['submitted', 'decline_offer'], ['submitted', 'cancel']],
+    } as const;
     for (const role of ROLES) {
       for (const [action, moves] of Object.entries(needs)) {
         if (!can(role, action as keyof typeof needs)) continue;

@@ -168,7 +168,9 @@ describe('every kind and outcome renders from the shipped templates', () => {
       expect(body).toContain('Hello Jane,');
       expect(body).not.toMatch(/\{\{|\{%|undefined|NaN|\[object Object\]/);
     }
-    if (outcome !== 'rejected') expect(text).toMatch(/\d{1,2} (March|April) 2026/);
+    // A rejected or withdrawn change never takes effect, so no date is named.
+    if (outcome !== 'rejected' && outcome !== 'cancelled') expect(text).toMatch(/\d{1,2} (March|April) 2026/);
+    if (outcome === 'cancelled') expect(text).toContain('will not take place');
     if (outcome === 'rejected') {
       expect(text).toContain('Outside the contract terms');
       expect(html).toContain('Outside the contract terms');

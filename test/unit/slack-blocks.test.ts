@@ -276,9 +276,9 @@ describe('approvalRequestMessage', () => {
 describe('decisionMessage', () => {
   const base = { record: buildRecord(), accountName: 'Acme GmbH', ticketUrl: 'https://acme.zendesk.com/agent/tickets/4242', decidedAt: '2026-03-16T12:00:00Z' };
 
-  it('shows who approved and when, the same facts, and no buttons', () => {
+  it('shows who approved and when, the same facts, and no approval buttons (only the supervisors\' Dispute…)', () => {
     const { text, blocks } = decisionMessage({ ...base, outcome: 'approved', decidedBy: ['U1', 'U2'] });
-    expect(actionsOf(blocks)).toHaveLength(0);
+    expect(buttons(blocks).map((b) => b.action_id)).toEqual(['record_dispute_resolve']);
     expect(allText(blocks)).toContain(':white_check_mark: Approved by <@U1> and <@U2> at 2026-03-16 12:00 UTC');
     expect(allText(blocks)).toContain('Credit of €12.34 to the customer');
     expect(text).toContain('Approved by <@U1> and <@U2> at 2026-03-16 12:00 UTC');

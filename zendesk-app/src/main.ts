@@ -231,6 +231,38 @@ class Sidebar {
     });
   }
 
+  /**
+   * Dispute: what the customer disputes, and documents by reference (Zendesk attachment ids or
+   * https links, comma-separated); the service refuses anything else and says why.
+   */
+  private async dispute(record: RecordView): Promise<void> {
+    const reason = window.prompt(`What does the customer dispute about this ${record.kind_label.toLowerCase()}?`)?.trim();
+    if (!reason) return;
+    const refs = (window.prompt('Documents (optional): Zendesk attachment ids or https links, comma-separated. Never paste a document itself.') ?? '')
+      .split(',')
+      .map((r) => r.trim())
+      .filter(Boolean);
+    const documents = refs.map((r) => (/^\d+$/.test(r) ? { zendesk_attachment_id: r } : { url: r }));
+    await this.busy(async () => {
+      await this.api.call('POST', `/api/zaf/records/${record.id}/dispute`, { version: record.version, reason, documents });
+      this.state.notice = 'Dispute opened; a supervisor resolves it.';
+      await this.refresh();
+    });
+  }
+
+  /** Resolve: the outcome and the reason the customer is emailed. */
+  private async resolve(record: RecordView): Promise<void> {
+    const outcome = window.prompt('Outcome: upheld (the change stands), adjusted (it stands, corrected) or reversed (it is undone; a reversal is filed for approval)')?.trim().toLowerCase();
+    if (!outcome) return;
+    const reason = window.prompt('Reason (the customer reads it):')?.trim();
+    if (!reason) return;
+    await this.busy(async () => {
+      await this.api.call('POST', `/api/zaf/records/${record.id}/resolve`, { version: record.version, reason, outcome });
+      this.state.notice = outcome === 'reversed' ? 'Resolved as reversed; the reversal waits for approval.' : 'Dispute resolved; the customer is emailed.';
+      await this.refresh();
+    });
+  }
+
   /** Runs an action with the buttons disabled; its failure is shown, never swallowed. */
   private async busy(work: () => Promise<void>): Promise<void> {
     if (this.state.form) this.state.form.busy = true;
@@ -306,6 +338,8 @@ class Sidebar {
             a.fix ? h('button', { type: 'button', class: 'c-btn c-btn--primary c-btn--sm', 'data-action': 'fix', onclick: () => void this.openForm('fix', current) }, 'Fix the draft') : null,
             a.cancel ? h('button', { type: 'button', class: 'c-btn c-btn--danger c-btn--sm', 'data-action': 'cancel', onclick: () => void this.act(current, 'cancel') }, 'Cancel request') : null,
             a.retry ? h('button', { type: 'button', class: 'c-btn c-btn--primary c-btn--sm', 'data-action': 'retry', onclick: () => void this.act(current, 'retry') }, 'Retry billing') : null,
+            a.dispute ? h('button', { type: 'button', class: 'c-btn c-btn--sm', 'data-action': 'dispute', onclick: () => void this.dispute(current) }, 'Dispute') : null,
+            a.resolve ? h('button', { type: 'button', class: 'c-btn c-btn--primary c-btn--sm', 'data-action': 'resolve', onclick: () => void this.resolve(current) }, 'Resolve dispute') : null,
             current.state === 'failed' && !a.retry ? h('p', { class: 'ld-note' }, 'A supervisor or finance can retry this record.') : null,
           ),
         ),

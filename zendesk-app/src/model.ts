@@ -50,7 +50,7 @@ export interface RecordView {
   };
   readonly emails: readonly { readonly outcome: string; readonly status: string; readonly subject: string | null; readonly sent_at: string | null }[];
   readonly timeline: readonly { readonly at: string; readonly words: string }[];
-  readonly actions?: { readonly fix: boolean; readonly cancel: boolean; readonly retry: boolean };
+  readonly actions?: { readonly fix: boolean; readonly cancel: boolean; readonly retry: boolean; readonly dispute?: boolean; readonly resolve?: boolean };
 }
 
 export interface AccountView {
@@ -85,6 +85,8 @@ export interface Session {
   readonly choices: {
     readonly kinds: readonly string[];
     readonly subtypes: Readonly<Record<string, readonly string[]>>;
+    /** The ticket fields each kind uses (the service's kind modules say). */
+    readonly kind_fields: Readonly<Record<string, readonly string[]>>;
     readonly plans: readonly { readonly id: string; readonly name: string }[];
     readonly support_tiers: readonly { readonly id: string; readonly name: string }[];
     readonly features: readonly string[];

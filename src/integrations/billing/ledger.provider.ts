@@ -29,6 +29,7 @@ export class LedgerBillingProvider implements BillingProvider {
       case 'plan_change':
         return { providerRef: ref, money: ledgerMoney(e), subscription: { plan: e.to_plan }, price: e.price };
       case 'credit':
+      case 'void':
         return { providerRef: ref, money: ledgerMoney(e) };
       case 'fee':
       case 'refund': {

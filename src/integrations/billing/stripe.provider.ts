@@ -140,6 +140,8 @@ export class StripeBillingProvider implements BillingProvider {
         return this.resume(adj, e);
       case 'merge':
         return this.merge(adj, e);
+      case 'void':
+        return this.takeBack(adj, e);
     }
   }
 
@@ -319,6 +321,50 @@ export class StripeBillingProvider implements BillingProvider {
       ),
     );
     return { providerRef: `stripe:${tx.id}`, money: [{ type: 'credit', purpose: 'service_credit', amount: fromStripeAmount(-tx.amount, tx.currency), destination: 'balance', ref: tx.id }] };
+  }
+
+  /**
+   * A reversal: each item of money the original moved, taken back where it went. Money put on the
+   * customer balance comes off it (a balance transaction of the opposite sign); money put on an
+   * invoice (a credit note off what was due, a proration item) becomes an invoice item of the
+   * opposite sign, billed on the customer's next invoice. Money paid out to the customer's card
+   * cannot be taken back by Stripe: that is a final failure, before anything is written. Each item
+   * has its own key (`<adjustment key>.<n>`) and is found again by metadata on a retry.
+   */
+  private async takeBack(adj: BillingAdjustment, e: Extract<BillingEffect, { type: 'void' }>): Promise<BillingResult> {
+    const customer = adj.billingCustomerId!;
+    const paidOut = e.money.find((m) => m.destination === 'payment');
+    if (paidOut) {
+      throw fail(
+        `record ${e.original_record_id} refunded ${paidOut.amount.amount_minor} ${paidOut.amount.currency} minor units to the customer's payment method (${paidOut.ref ?? e.original_ref}); Stripe cannot take a refund back, so reverse it by hand`,
+        false,
+      );
+    }
+    const money: ConfirmedMoney[] = [];
+    for (const [i, m] of e.money.entries()) {
+      const key = `${adj.idempotencyKey}.${i}`;
+      // Taking back a credit charges the customer; taking back a charge credits them.
+      const amount = (m.type === 'charge' ? -1 : 1) * toStripeAmount(m.amount);
+      const meta = { ...this.metadata(adj), idempotency_key: key, reverses: e.original_key };
+      const description = `Reversal of ${e.original_key} (${adj.description})`;
+      if (m.destination === 'balance') {
+        const tx =
+          (await this.balanceTransactionTagged(customer, key)) ??
+          (await this.call('balance reversal', () =>
+            this.stripe.customers.createBalanceTransaction(customer, { amount, currency: m.amount.currency.toLowerCase(), description: description.slice(0, 350), metadata: meta }, { idempotencyKey: `${key}.bal` }),
+          ));
+        money.push({ ...m, ref: tx.id, reverses: true });
+      } else {
+        const items = await this.call('invoice item lookup', () => this.stripe.invoiceItems.list({ customer, limit: 100 }));
+        const ii =
+          items.data.find((x) => x.metadata?.idempotency_key === key) ??
+          (await this.call('invoice item reversal', () =>
+            this.stripe.invoiceItems.create({ customer, amount, currency: m.amount.currency.toLowerCase(), description: description.slice(0, 500), metadata: meta }, { idempotencyKey: `${key}.ii` }),
+          ));
+        money.push({ ...m, ref: ii.id, reverses: true });
+      }
+    }
+    return { providerRef: `stripe:${money.map((m) => m.ref).join(',')}`.slice(0, 300), money };
   }
 
   /**

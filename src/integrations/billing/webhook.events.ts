@@ -18,6 +18,7 @@ export const WEBHOOK_EVENT_TYPES: Record<BillingEffectType, string> = {
   pause: 'lifecycle.collection_paused',
   resume: 'lifecycle.billing_resumed',
   merge: 'lifecycle.account_merged',
+  void: 'lifecycle.money_reversed',
 };
 
 const Money = z.object({ amount_minor: z.number().int(), currency: z.string().regex(/^[A-Z]{3}$/) }).strict().describe('integer minor units + ISO 4217 code');
@@ -59,6 +60,23 @@ export const WEBHOOK_EVENT_SCHEMAS = {
   'lifecycle.collection_paused': event('lifecycle.collection_paused', { resumes_at: Instant.nullable() }),
   'lifecycle.billing_resumed': event('lifecycle.billing_resumed', { plan: z.string(), price: Money.nullable() }),
   'lifecycle.account_merged': event('lifecycle.account_merged', { target_account_id: z.string(), target_billing_customer_id: z.string().nullable() }),
+  'lifecycle.money_reversed': event('lifecycle.money_reversed', {
+    /** The record whose money is taken back, and the key and reference it was confirmed under. */
+    original_record_id: z.string(),
+    original_idempotency_key: z.string(),
+    original_reference: z.string(),
+    /** Each item the original moved, to be undone (a credit taken back is charged; a charge taken back is credited). */
+    money: z.array(
+      z
+        .object({
+          type: z.enum(['charge', 'credit', 'refund', 'transfer']),
+          purpose: z.string(),
+          amount: Money,
+          destination: z.enum(['invoice', 'balance', 'payment']),
+        })
+        .strict(),
+    ),
+  }),
 } as const;
 
 export type WebhookEventType = keyof typeof WEBHOOK_EVENT_SCHEMAS;
@@ -87,6 +105,13 @@ function specific(e: BillingEffect): Record<string, unknown> {
       return { plan: e.plan, price: e.price };
     case 'merge':
       return { target_account_id: e.target_account_id, target_billing_customer_id: e.target_customer_id };
+    case 'void':
+      return {
+        original_record_id: e.original_record_id,
+        original_idempotency_key: e.original_key,
+        original_reference: e.original_ref,
+        money: e.money.map((m) => ({ type: m.type, purpose: m.purpose, amount: m.amount, destination: m.destination })),
+      };
   }
 }
 

@@ -175,7 +175,8 @@ function confirmation(adj: BillingAdjustment, text: string): BillingResult {
   const e = adj.effect;
   const amount = answer.amount_minor !== undefined ? { amount_minor: answer.amount_minor, currency: adj.currency } : null;
   let money: ConfirmedMoney[] = ledgerMoney(e, e.type === 'merge' && amount ? { amount_minor: -amount.amount_minor, currency: adj.currency } : null);
-  if (amount && e.type !== 'merge' && e.type !== 'plan_change') money = money.map((m) => ({ ...m, amount }));
+  // A reversal takes back exactly what the original moved (so the pair nets to zero); an amount in the answer does not change it.
+  if (amount && e.type !== 'merge' && e.type !== 'plan_change' && e.type !== 'void') money = money.map((m) => ({ ...m, amount }));
   const facts: SubscriptionFacts | undefined =
     e.type === 'cancel'
       ? e.mode === 'now'

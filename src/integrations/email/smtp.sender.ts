@@ -13,6 +13,11 @@ export interface SmtpSenderOptions {
   /** The From header and envelope sender, e.g. `"Acme Support" <support@acme.example>`. */
   readonly from: string;
   /**
+   * The Reply-To header (EMAIL_REPLY_TO): the Zendesk support address, so a customer's reply
+   * reaches the support team instead of the no-reply sender. Omitted when unset.
+   */
+  readonly replyTo?: string | undefined;
+  /**
    * Limit in ms for connecting, DNS and the server greeting; idle waits on an open connection
    * get four times as long, because some relays scan the message before answering DATA.
    * Default 15 000. A job must fail and retry rather than hang on a dead relay.
@@ -120,10 +125,12 @@ export function smtpFailure(err: unknown, recipient: string): AppError {
 export class SmtpEmailSender implements EmailSender {
   private readonly transport: Transporter<SMTPSentMessageInfo>;
   private readonly from: string;
+  private readonly replyTo: string | undefined;
 
   constructor(opts: SmtpSenderOptions) {
     const timeout = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.from = opts.from;
+    this.replyTo = opts.replyTo;
     // The pool transport class itself, not createTransport(url), so SMTP_URL cannot switch pooling
     // off; nodemailer still reads connection options from its query string (e.g. ?maxConnections=2).
     this.transport = nodemailer.createTransport(
@@ -149,6 +156,7 @@ export class SmtpEmailSender implements EmailSender {
     try {
       const info = await this.transport.sendMail({
         from: this.from,
+        ...(this.replyTo ? { replyTo: this.replyTo } : {}),
         to: msg.to,
         subject: msg.subject,
         text: msg.text,

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Liquid } from 'liquidjs';
 import type { Template } from 'liquidjs';
+import { EMAIL_OUTCOME_NAMES } from '../../app/record-events';
 import type { EmailOutcome } from '../../app/record-events';
 import type { EmailRenderer, EmailView } from '../../app/send-email';
 import { confirmedProration } from '../../records/billing';
@@ -11,14 +12,14 @@ import type { Catalog } from '../../records/catalog';
 import { AppError } from '../../records/errors';
 import { KINDS } from '../../records/kinds';
 import type { Kind, LifecycleRecord } from '../../records/kinds';
-import { customerChange, customerLabel } from '../../records/summary';
+import { customerChange, customerLabel, customerMoney } from '../../records/summary';
 import { formatMoney } from '../../records/money';
 import type { Money } from '../../records/money';
 
 export type { EmailView };
 
 /** Every customer email outcome; each needs a complete `default.<outcome>.*` set. */
-export const EMAIL_OUTCOMES = ['applied', 'scheduled', 'rejected', 'credit_granted'] as const satisfies readonly EmailOutcome[];
+export const EMAIL_OUTCOMES = EMAIL_OUTCOME_NAMES;
 
 export const EMAIL_PARTS = ['subject', 'text', 'html'] as const;
 export type EmailPart = (typeof EMAIL_PARTS)[number];
@@ -51,9 +52,20 @@ export function catalogDisplayNames(catalog: Pick<Catalog, 'plans' | 'support_ti
   return names;
 }
 
+/** `<kind>.<outcome>[.<locale>].<part>.liquid`; a locale is a canonical BCP 47 tag (`de`, `pt-BR`). */
 const SET_FILE = new RegExp(
-  `^(default|${KINDS.join('|')})\\.(${EMAIL_OUTCOMES.join('|')})\\.(${EMAIL_PARTS.join('|')})\\.liquid$`,
+  `^(default|${KINDS.join('|')})\\.(${EMAIL_OUTCOMES.join('|')})(?:\\.([a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*))?\\.(${EMAIL_PARTS.join('|')})\\.liquid$`,
 );
+
+/**
+ * The locales to try for an account's locale, most specific first: `de-CH` tries `de-CH`, then
+ * `de`; then the templates without a locale.
+ */
+export function localeChain(locale: string | null | undefined): string[] {
+  if (!locale) return [];
+  const parts = locale.split('-');
+  return parts.map((_, i) => parts.slice(0, parts.length - i).join('-'));
+}
 /** Partials (`{% include '_footer.text' %}`, `{% layout '_layout.html' %}`) start with an underscore. */
 const PARTIAL_FILE = /^_[A-Za-z0-9_.-]+\.liquid$/;
 
@@ -67,12 +79,25 @@ const SUBJECT_MAX = 200;
 export const kindLabel = (kind: Kind, subtype: string): string => customerLabel(kind, subtype);
 
 const DAY = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+const dayFormats = new Map<string, Intl.DateTimeFormat>([['en-GB', DAY]]);
+/** Dates are written in the language of the templates chosen: "1 April 2026", "1. April 2026", "1 avril 2026". */
+function dayFormat(locale: string | null | undefined): Intl.DateTimeFormat {
+  const key = locale || 'en-GB';
+  let f = dayFormats.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat(key, { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+    dayFormats.set(key, f);
+  }
+  return f;
+}
+
+const humanDateIn = (value: unknown, locale: string | null) => humanDate(value, locale);
 
 /** "1 April 2026" (UTC) from an ISO instant or a YYYY-MM-DD date; null for anything else. */
-export function humanDate(value: unknown): string | null {
+export function humanDate(value: unknown, locale?: string | null): string | null {
   if (typeof value !== 'string' || !value) return null;
   const t = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value);
-  return Number.isNaN(t) ? null : DAY.format(new Date(t));
+  return Number.isNaN(t) ? null : dayFormat(locale).format(new Date(t));
 }
 
 const isMoney = (v: unknown): v is Money =>
@@ -89,13 +114,13 @@ const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() ? 
  * excluded), so one ending at midnight reads as the day before: 10 March 00:00 → 11 March 00:00
  * is "10 March 2026".
  */
-function creditPeriod(start: unknown, end: unknown): string | null {
-  const from = humanDate(start);
+function creditPeriod(start: unknown, end: unknown, locale?: string | null): string | null {
+  const from = humanDate(start, locale);
   if (!from || typeof end !== 'string') return null;
   const endMs = Date.parse(end);
   if (Number.isNaN(endMs)) return null;
   const lastMs = new Date(endMs).toISOString().endsWith('T00:00:00.000Z') ? endMs - 1 : endMs;
-  const to = humanDate(new Date(Math.max(lastMs, Date.parse(start as string))).toISOString());
+  const to = humanDate(new Date(Math.max(lastMs, Date.parse(start as string))).toISOString(), locale);
   return to === from ? from : `${from} to ${to}`;
 }
 
@@ -107,7 +132,8 @@ function featureList(values: unknown, names: Readonly<Record<string, string>>): 
  * The variables every template sees. Money and dates are formatted here, in TypeScript, so an
  * admin editing a template never does arithmetic or currency formatting in Liquid.
  */
-export function emailVariables(outcome: EmailOutcome, view: EmailView, options: Pick<EmailTemplateOptions, 'displayNames'> = {}): Record<string, unknown> {
+export function emailVariables(outcome: EmailOutcome, view: EmailView, options: Pick<EmailTemplateOptions, 'displayNames'> = {}, locale: string | null = null): Record<string, unknown> {
+  const humanDate = (value: unknown) => humanDateIn(value, locale);
   const r = view.record;
   const d = r.details;
   const names = options.displayNames ?? {};
@@ -132,27 +158,31 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
     }
     return null;
   };
-  const proration = confirmedProration(moved);
-  const credited = total((m) => m.purpose === 'service_credit');
-  const feeCharged = total((m) => m.purpose === 'fee' && m.type === 'charge');
-  const refunded = total((m) => m.purpose === 'termination_refund' && m.type === 'refund');
-  const planChange = r.kind === 'upgrade' || r.kind === 'downgrade';
-  const money: Money | null = planChange ? proration : r.kind === 'service_credit' ? (credited ? { ...credited, amount_minor: -credited.amount_minor } : null) : r.kind === 'termination' ? feeCharged : null;
+  // Money a reversal took back is stated on its own (`reversed_amount`), never as a new credit or charge.
+  const reversing = moved.filter((m) => m.reverses);
+  const forward = moved.filter((m) => !m.reverses);
+  const proration = confirmedProration(forward);
+  const credited = total((m) => m.purpose === 'service_credit' && !m.reverses);
+  const feeCharged = total((m) => m.purpose === 'fee' && m.type === 'charge' && !m.reverses);
+  const refunded = total((m) => m.purpose === 'termination_refund' && m.type === 'refund' && !m.reverses);
+  const reversedTotal = reversing.length ? { amount_minor: reversing.reduce((sum, m) => sum + m.amount.amount_minor, 0), currency: reversing[0]!.amount.currency } : null;
+  // Which of these the email states is the kind's (records/kinds/<kind>.ts).
+  const { money, prorated } = customerMoney(r.kind, { proration, credited, feeCharged });
   const hasAmount = !!money && money.amount_minor !== 0;
-  const prorated = planChange && !!proration;
   const amount = hasAmount ? absMoney(money) : null;
   const amount_is_credit = hasAmount && money!.amount_minor < 0;
   const amount_is_charge = hasAmount && money!.amount_minor > 0;
   const amount_summary = !amount ? null : `${prorated ? 'a prorated ' : 'a '}${amount_is_credit ? 'credit' : 'charge'} of ${amount}`;
   const newPrice = latest((res) => res.price);
-  const creditPart = (destination: ConfirmedMoney['destination']) => absMoney(total((m) => m.purpose === 'service_credit' && m.destination === destination));
+  const creditPart = (destination: ConfirmedMoney['destination']) => absMoney(total((m) => m.purpose === 'service_credit' && !m.reverses && m.destination === destination));
   const outstanding = latest((res) => res.outstanding);
 
   const status_before = str(d.status_before);
   const status_after = str(d.status_after);
   const suspension = d.suspension as { cause?: string; review_date?: string } | undefined;
   const merge = d.merge as { source_account_id?: string; target_account_id?: string } | undefined;
-  const credit_period = r.kind === 'service_credit' ? creditPeriod(d.period_start, d.period_end) : null;
+  // Only service credits have an affected period.
+  const credit_period = creditPeriod(d.period_start, d.period_end, locale);
   const features = featureList(d.features, names);
   // An immediate change takes effect when it is applied, which may be days after the request
   // (approval); the record was last updated by that step.
@@ -165,6 +195,8 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
 
   const base = {
     outcome,
+    /** The locale of the templates chosen (null: the default ones). */
+    locale,
     kind: r.kind,
     subtype: r.subtype,
     kind_label: kindLabel(r.kind, r.subtype),
@@ -175,6 +207,8 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
     ticket_id: view.ticketId,
     ticket_ref: view.ticketId ? `Ticket #${view.ticketId}` : null,
     reason: str(view.reason),
+    cancelled_by_customer: view.cancelledByCustomer === true,
+    manage_url: str(view.manageUrl),
     effective_date,
     effective_immediately: r.effective === 'immediate',
     effective_end_of_term: r.effective === 'end_of_term',
@@ -211,6 +245,13 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
     ...base,
     // What the record changes, in the customer's words: the kind module says it (records/summary.ts).
     change_summary: customerChange(r, base),
+    resolution_outcome: str(view.resolution),
+    resolution_upheld: view.resolution === 'upheld',
+    resolution_adjusted: view.resolution === 'adjusted',
+    resolution_reversed: view.resolution === 'reversed',
+    reversed_amount: absMoney(reversedTotal),
+    // What a reversal undid, described as the original change (its details are the original's).
+    reversed_summary: customerChange(r, { ...base, amount: r.kind === 'service_credit' ? absMoney(reversedTotal) : base.amount }),
     // Names an earlier draft of these templates used; kept so edited templates keep working.
     period: credit_period,
     data_retention_until: base.data_retention_date,
@@ -341,7 +382,7 @@ export class EmailTemplates implements EmailRenderer {
       const file = path.join(dir, name);
       if (!SET_FILE.test(name) && !PARTIAL_FILE.test(name)) {
         throw new Error(
-          `Email template ${file}: unexpected file name; expected <kind>.<outcome>.<part>.liquid with kind one of default, ${KINDS.join(', ')}; ` +
+          `Email template ${file}: unexpected file name; expected <kind>.<outcome>.<part>.liquid or <kind>.<outcome>.<locale>.<part>.liquid with kind one of default, ${KINDS.join(', ')}; ` +
             `outcome one of ${EMAIL_OUTCOMES.join(', ')}; part one of ${EMAIL_PARTS.join(', ')} (or a partial whose name starts with "_")`,
         );
       }
@@ -350,6 +391,21 @@ export class EmailTemplates implements EmailRenderer {
 
     const { text, html } = engines(sources, options.strictVariables ?? false);
     const sets = new Map<string, LoadedTemplate>();
+    const locales = new Set<string>();
+    for (const name of names) {
+      const locale = SET_FILE.exec(name)?.[3];
+      if (!locale) continue;
+      let canonical: string | undefined;
+      try {
+        canonical = Intl.getCanonicalLocales(locale)[0];
+      } catch {
+        canonical = undefined;
+      }
+      if (canonical !== locale) {
+        throw new Error(`Email template ${path.join(dir, name)}: "${locale}" is not a language tag as accounts carry it${canonical ? ` (write "${canonical}")` : ''}`);
+      }
+      locales.add(locale);
+    }
     for (const name of names) {
       const file = path.join(dir, name);
       const engine = /\.html\.liquid$/.test(name) ? html : text;
@@ -369,14 +425,36 @@ export class EmailTemplates implements EmailRenderer {
       }
     }
 
+    // A language's set is complete or absent: a German subject over an English body would be worse than English throughout.
+    for (const key of new Set([...sets.keys()].filter((k) => k.split('.').length === 4).map((k) => k.replace(/\.[a-z]+$/, '')))) {
+      for (const part of EMAIL_PARTS) {
+        if (!sets.has(`${key}.${part}`)) {
+          throw new Error(`Email templates: ${path.join(dir, `${key}.${part}.liquid`)} is missing; a language's templates for an outcome need a subject, text and html (or none of them)`);
+        }
+      }
+    }
+
     const loaded = new EmailTemplates(sets, options);
-    for (const view of sampleViews()) for (const outcome of EMAIL_OUTCOMES) loaded.renderWith(outcome, view, (file, err) => new Error(`Email template ${file} cannot render: ${liquidMessage(err)}`, { cause: err }));
+    for (const locale of [null, ...locales]) {
+      for (const view of sampleViews()) {
+        for (const outcome of EMAIL_OUTCOMES) loaded.renderWith(outcome, { ...view, locale }, (file, err) => new Error(`Email template ${file} cannot render: ${liquidMessage(err)}`, { cause: err }));
+      }
+    }
     return loaded;
   }
 
-  /** Which file renders a part (the kind's own, else the default), for diagnostics and tests. */
-  fileFor(kind: Kind, outcome: EmailOutcome, part: EmailPart): string {
-    return this.pick(kind, outcome, part).file;
+  /** Which file renders a part (the kind's own, else the default; in the account's language when there is one), for diagnostics and tests. */
+  fileFor(kind: Kind, outcome: EmailOutcome, part: EmailPart, locale: string | null = null): string {
+    return this.pick(kind, outcome, part, this.localeFor(kind, outcome, locale)).file;
+  }
+
+  /**
+   * The language the email is written in: the first of the account's locale, then its language
+   * alone (`de-CH`, then `de`), that has templates for this kind (or the default) and outcome;
+   * null for the templates without a language.
+   */
+  localeFor(kind: Kind, outcome: EmailOutcome, locale: string | null | undefined): string | null {
+    return localeChain(locale).find((l) => this.sets.has(`${kind}.${outcome}.${l}.subject`) || this.sets.has(`default.${outcome}.${l}.subject`)) ?? null;
   }
 
   /**
@@ -393,9 +471,10 @@ export class EmailTemplates implements EmailRenderer {
   }
 
   private renderWith(outcome: EmailOutcome, view: EmailView, wrap: (file: string, err: unknown) => Error): RenderedEmail {
-    const vars = emailVariables(outcome, view, this.options);
+    const locale = this.localeFor(view.record.kind, outcome, view.locale);
+    const vars = emailVariables(outcome, view, this.options, locale);
     const part = (p: EmailPart): string => {
-      const t = this.pick(view.record.kind, outcome, p);
+      const t = this.pick(view.record.kind, outcome, p, locale);
       try {
         return String(t.engine.renderSync(t.template, vars));
       } catch (err) {
@@ -405,7 +484,12 @@ export class EmailTemplates implements EmailRenderer {
     return { subject: singleLine(part('subject')), text: tidyText(part('text')), html: tidyHtml(part('html')) };
   }
 
-  private pick(kind: Kind, outcome: EmailOutcome, part: EmailPart): LoadedTemplate {
+  private pick(kind: Kind, outcome: EmailOutcome, part: EmailPart, locale: string | null): LoadedTemplate {
+    if (locale) {
+      // Sets are complete per language, so the kind's own set (or else the default's) gives every part.
+      const own = this.sets.has(`${kind}.${outcome}.${locale}.subject`) ? kind : 'default';
+      return this.sets.get(`${own}.${outcome}.${locale}.${part}`)!;
+    }
     return this.sets.get(`${kind}.${outcome}.${part}`) ?? this.sets.get(`default.${outcome}.${part}`)!;
   }
 }

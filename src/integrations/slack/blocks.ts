@@ -1,6 +1,8 @@
 import type { types as SlackTypes } from '@slack/bolt';
 import type { LifecycleRecord } from '../../records/kinds';
 import { formatMoney } from '../../records/money';
+import { lowerableAmount } from '../../records/partial-approval';
+import { RESOLUTION_LABELS, RESOLUTION_OUTCOMES } from '../../records/disputes';
 import { previewSentence, providerLabel } from '../../records/risk';
 import { recordView } from '../../records/summary';
 import type { MoneyLine } from '../../records/summary';
@@ -39,6 +41,20 @@ export const REJECT_MODAL_CALLBACK_ID = 'approval_reject_modal';
 export const REJECT_REASON_BLOCK_ID = 'reason';
 export const REJECT_REASON_ACTION_ID = 'reason_input';
 export const REJECT_REASON_MAX_LENGTH = 2000;
+/** Partial approval: approve with a lower credit or fee, in a modal asking for the amount and a reason. */
+export const ACTION_APPROVE_PARTIAL = 'approval_approve_partial';
+export const PARTIAL_MODAL_CALLBACK_ID = 'approval_partial_modal';
+export const PARTIAL_AMOUNT_BLOCK_ID = 'amount';
+export const PARTIAL_AMOUNT_ACTION_ID = 'amount_input';
+/** On the finished approval message: supervisors dispute an applied change, or resolve a dispute. */
+export const ACTION_DISPUTE_RESOLVE = 'record_dispute_resolve';
+export const DISPUTE_ACTIONS_BLOCK_ID = 'dispute_actions';
+export const DISPUTE_MODAL_CALLBACK_ID = 'record_dispute_modal';
+export const RESOLVE_MODAL_CALLBACK_ID = 'record_resolve_modal';
+export const DOCUMENTS_BLOCK_ID = 'documents';
+export const DOCUMENTS_ACTION_ID = 'documents_input';
+export const OUTCOME_BLOCK_ID = 'outcome';
+export const OUTCOME_ACTION_ID = 'outcome_select';
 
 /** Slack's published Block Kit limits (docs.slack.dev/reference/block-kit). */
 export const SLACK_LIMITS = {
@@ -274,7 +290,7 @@ export interface ApprovalView {
   readonly accountName: string | null;
   readonly ticketUrl: string | null;
   readonly riskExplanations: readonly { flag: string; message: string }[];
-  readonly approvalsRequired: 1 | 2;
+  readonly approvalsRequired: number;
   /** Approvals recorded so far (for two-approver rules). */
   readonly approvals: readonly { user_id: string; at: string }[];
   /** Re-posted because the request waited past the policy's reminder limit. */
@@ -366,7 +382,11 @@ function approvalActions(input: ApprovalView): ActionsBlock {
     style: 'danger',
     value,
   };
-  return { type: 'actions', block_id: APPROVAL_ACTIONS_BLOCK_ID, elements: [approve, reject] };
+  const lowerable = lowerableAmount(input.record);
+  const partial: Button[] = lowerable
+    ? [{ type: 'button', action_id: ACTION_APPROVE_PARTIAL, text: plain(lowerable.what === 'credit' ? 'Approve a lower credit…' : 'Approve a lower fee…', SLACK_LIMITS.buttonText), value }]
+    : [];
+  return { type: 'actions', block_id: APPROVAL_ACTIONS_BLOCK_ID, elements: [approve, reject, ...partial] };
 }
 
 const stripMrkdwn = (s: string): string => s.replace(/[*_`]/g, '');
@@ -442,7 +462,18 @@ export function decisionMessage(input: DecisionView): SlackMessage {
     ...factBlocks(r, input.accountName, input.ticketUrl),
   ];
   if (r.risk_flags.length) blocks.push(context(`Risk flags at decision: ${r.risk_flags.map((f) => esc(f, 100)).join(', ')}`));
+  if (r.state === 'disputed') blocks.push(section(':warning: *Disputed.* A supervisor decides the dispute with the button below.', 'dispute'));
+  if (r.state === 'resolved') blocks.push(section(':scales: *Dispute resolved.* See the record for the outcome.', 'dispute'));
   blocks.push(context(`Record ${code(r.id)} · version ${r.version}`));
+  // An approved change may later be disputed, and a dispute resolved: one button, whose modal
+  // follows the record's state when it is clicked (the message may be older than the record).
+  if (input.outcome === 'approved' && r.state !== 'resolved') {
+    blocks.push({
+      type: 'actions',
+      block_id: DISPUTE_ACTIONS_BLOCK_ID,
+      elements: [{ type: 'button', action_id: ACTION_DISPUTE_RESOLVE, text: plain(r.state === 'disputed' ? 'Resolve dispute…' : 'Dispute…', SLACK_LIMITS.buttonText), value: approvalButtonValue(r) }],
+    });
+  }
   const who = input.accountName ? esc(input.accountName, 200) : esc(r.account_id, 200);
   return { text: clip(`${kindLabel(r)} for ${who}: ${line}`, SLACK_LIMITS.fallbackText), blocks };
 }
@@ -489,6 +520,111 @@ export function rejectReasonModal(meta: RejectModalMeta): ModalView {
           max_length: REJECT_REASON_MAX_LENGTH,
           placeholder: plain('Why is this request rejected?', 150),
         },
+      },
+    ],
+  };
+}
+
+/**
+ * Partial approval: the approver types the amount they approve (lower than requested, above zero)
+ * and why. The same metadata as the reject modal says which message and version it answers.
+ */
+export function partialApprovalModal(meta: RejectModalMeta, record: LifecycleRecord): ModalView {
+  const lowerable = lowerableAmount(record);
+  const what = lowerable?.what === 'fee' ? 'early-termination fee' : 'credit';
+  const requested = lowerable ? formatMoney(lowerable.amount) : 'the amount requested';
+  const currency = lowerable?.amount.currency ?? record.amount?.currency ?? '';
+  return {
+    type: 'modal',
+    callback_id: PARTIAL_MODAL_CALLBACK_ID,
+    private_metadata: rejectReasonModal(meta).private_metadata!,
+    title: plain(lowerable?.what === 'fee' ? 'Approve a lower fee' : 'Approve a lower credit', SLACK_LIMITS.modalTitle),
+    submit: plain('Approve', SLACK_LIMITS.modalButton),
+    close: plain('Cancel', SLACK_LIMITS.modalButton),
+    blocks: [
+      section(
+        `The request asks for a ${what} of *${esc(requested, 100)}*. Approve a lower amount: billing applies the amount you enter and the customer's email states it. The requested amount stays in the audit trail.`,
+      ),
+      {
+        type: 'input',
+        block_id: PARTIAL_AMOUNT_BLOCK_ID,
+        label: plain(`Approved ${what} (${currency})`, 2000),
+        optional: false,
+        element: { type: 'plain_text_input', action_id: PARTIAL_AMOUNT_ACTION_ID, max_length: 20, placeholder: plain('e.g. 12.50', 150) },
+      },
+      {
+        type: 'input',
+        block_id: REJECT_REASON_BLOCK_ID,
+        label: plain('Reason', 2000),
+        optional: false,
+        element: {
+          type: 'plain_text_input',
+          action_id: REJECT_REASON_ACTION_ID,
+          multiline: true,
+          min_length: 1,
+          max_length: REJECT_REASON_MAX_LENGTH,
+          placeholder: plain('Why is a lower amount approved?', 150),
+        },
+      },
+    ],
+  };
+}
+
+/** Opens a dispute on an applied change: the reason, and documents by reference (one per line). */
+export function disputeModal(meta: RejectModalMeta, record: LifecycleRecord): ModalView {
+  return {
+    type: 'modal',
+    callback_id: DISPUTE_MODAL_CALLBACK_ID,
+    private_metadata: rejectReasonModal(meta).private_metadata!,
+    title: plain('Dispute this change', SLACK_LIMITS.modalTitle),
+    submit: plain('Open dispute', SLACK_LIMITS.modalButton),
+    close: plain('Cancel', SLACK_LIMITS.modalButton),
+    blocks: [
+      section(`Open a dispute on this ${esc(kindLabel(record).toLowerCase(), 200)}. A supervisor then resolves it: upheld, adjusted or reversed.`),
+      {
+        type: 'input',
+        block_id: REJECT_REASON_BLOCK_ID,
+        label: plain('What does the customer dispute?', 2000),
+        optional: false,
+        element: { type: 'plain_text_input', action_id: REJECT_REASON_ACTION_ID, multiline: true, min_length: 1, max_length: REJECT_REASON_MAX_LENGTH },
+      },
+      {
+        type: 'input',
+        block_id: DOCUMENTS_BLOCK_ID,
+        label: plain('Documents (optional)', 2000),
+        hint: plain('One per line: a Zendesk attachment id, or an https link to where the document is kept. Never paste the document itself.', 2000),
+        optional: true,
+        element: { type: 'plain_text_input', action_id: DOCUMENTS_ACTION_ID, multiline: true, max_length: 3000 },
+      },
+    ],
+  };
+}
+
+/** Decides a dispute: the outcome and why (the customer is emailed both). */
+export function resolveModal(meta: RejectModalMeta, record: LifecycleRecord): ModalView {
+  const option = (o: (typeof RESOLUTION_OUTCOMES)[number]) => ({ text: plain(RESOLUTION_LABELS[o], 75), value: o });
+  return {
+    type: 'modal',
+    callback_id: RESOLVE_MODAL_CALLBACK_ID,
+    private_metadata: rejectReasonModal(meta).private_metadata!,
+    title: plain('Resolve the dispute', SLACK_LIMITS.modalTitle),
+    submit: plain('Resolve', SLACK_LIMITS.modalButton),
+    close: plain('Cancel', SLACK_LIMITS.modalButton),
+    blocks: [
+      section(`Decide the dispute on this ${esc(kindLabel(record).toLowerCase(), 200)}. The customer is emailed the outcome and the reason.`),
+      {
+        type: 'input',
+        block_id: OUTCOME_BLOCK_ID,
+        label: plain('Outcome', 2000),
+        optional: false,
+        element: { type: 'static_select', action_id: OUTCOME_ACTION_ID, options: RESOLUTION_OUTCOMES.map(option) },
+      },
+      {
+        type: 'input',
+        block_id: REJECT_REASON_BLOCK_ID,
+        label: plain('Reason (the customer reads it)', 2000),
+        optional: false,
+        element: { type: 'plain_text_input', action_id: REJECT_REASON_ACTION_ID, multiline: true, min_length: 1, max_length: REJECT_REASON_MAX_LENGTH },
       },
     ],
   };

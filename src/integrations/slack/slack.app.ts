@@ -2,23 +2,54 @@ import { App, HTTPModuleFunctions, HTTPReceiver, LogLevel } from '@slack/bolt';
 import type { Logger as BoltLogger } from '@slack/bolt';
 import type { BlockAction, ButtonAction, ViewSubmitAction } from '@slack/bolt';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Knex } from 'knex';
 import { WebClient } from '@slack/web-api';
 import type { Logger } from '../../observability/logger';
 import { decideApproval } from '../../app/decide-approval';
 import type { ApproverDirectory, DecisionOutcome } from '../../app/decide-approval';
 import type { AppDeps } from '../../app/deps';
-import { pendingApprovalsFor } from '../../db/approvals.repository';
-import { listRecords } from '../../db/record.queries';
-import { loadApprovalSnapshot } from '../../db/approval.queries';
+import { lookupRecords, pendingApprovalItems } from '../../app/record-queries';
+import type { RecordQuerySource } from '../../app/record-queries';
 import { isDatabaseUnavailable } from '../../http/errors';
+import type { BatchDecisionInput, BatchDecisionOutcome } from '../../app/incidents';
+import {
+  ACTION_INCIDENT_APPROVE_ALL,
+  ACTION_INCIDENT_APPROVE_UNFLAGGED,
+  ACTION_INCIDENT_REJECT,
+  INCIDENT_REASON_ACTION_ID,
+  INCIDENT_REASON_BLOCK_ID,
+  INCIDENT_REJECT_MODAL_CALLBACK_ID,
+  incidentRejectModal,
+  parseIncidentButtonValue,
+  parseIncidentRejectMeta,
+} from './incident.blocks';
 import { SLACK_MAX_BODY_BYTES, slackGate } from './slack.http';
+import { checkPartialAmount } from '../../records/partial-approval';
+import { DisputeInputSchema } from '../../records/disputes';
+import type { DisputeDocument } from '../../records/disputes';
+import { AppError } from '../../records/errors';
+import { disputeRecord, resolveRecord, slackSupervisorRefusal } from '../../app/dispute-record';
+import {
+  ACTION_DISPUTE_RESOLVE,
+  DISPUTE_MODAL_CALLBACK_ID,
+  DOCUMENTS_ACTION_ID,
+  DOCUMENTS_BLOCK_ID,
+  OUTCOME_ACTION_ID,
+  OUTCOME_BLOCK_ID,
+  RESOLVE_MODAL_CALLBACK_ID,
+  disputeModal,
+  resolveModal,
+} from './blocks';
 import type { SlackRoles } from './slack.roles';
 import { can } from '../../records/access';
 import { ACCESS_CHAIN } from '../../app/api-tokens';
 import {
   ACTION_APPROVE,
+  ACTION_APPROVE_PARTIAL,
   ACTION_REJECT,
+  PARTIAL_AMOUNT_ACTION_ID,
+  PARTIAL_AMOUNT_BLOCK_ID,
+  PARTIAL_MODAL_CALLBACK_ID,
+  partialApprovalModal,
   REJECT_MODAL_CALLBACK_ID,
   REJECT_REASON_ACTION_ID,
   REJECT_REASON_BLOCK_ID,
@@ -38,8 +69,9 @@ export interface SlackAppOptions {
   /** Socket Mode instead of HTTP when set. */
   readonly appToken?: string | undefined;
   readonly apiUrl?: string | undefined;
-  readonly db: Knex;
-  readonly app: Pick<AppDeps, 'store' | 'clock'>;
+  /** The reads the App Home and `/lifecycle` show (app-level queries; `KnexRecordQuerySource`). */
+  readonly queries: RecordQuerySource;
+  readonly app: Pick<AppDeps, 'store' | 'clock' | 'ids'>;
   readonly directory: ApproverDirectory;
   readonly logger: Logger;
   readonly ticketUrl: (ticketId: string) => string | null;
@@ -51,6 +83,8 @@ export interface SlackAppOptions {
   readonly onDecided?: (recordId: string) => Promise<void>;
   /** The bot's identity, when start-up already asked auth.test (then Bolt never asks again). */
   readonly identity?: SlackBotIdentity;
+  /** Decides an incident credit batch (Approve all / except flagged / Reject); absent: those buttons answer that they are not set up. */
+  readonly decideIncidentBatch?: (input: BatchDecisionInput) => Promise<BatchDecisionOutcome>;
 }
 
 export interface SlackBotIdentity {
@@ -196,6 +230,168 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
     );
   });
 
+  bolt.action<BlockAction<ButtonAction>>(ACTION_APPROVE_PARTIAL, async ({ ack, body, action, client }) => {
+    await ack();
+    const value = parseApprovalButtonValue(action.value);
+    if (!value || !body.channel?.id || !body.message?.ts) return;
+    const record = await o.app.store.transaction((uow) => uow.records.get(value.record_id));
+    if (!record) return;
+    await client.views.open({
+      trigger_id: body.trigger_id,
+      view: partialApprovalModal({ record_id: value.record_id, version: value.version, channel: body.channel.id, message_ts: body.message.ts }, record),
+    });
+  });
+
+  bolt.view<ViewSubmitAction>(PARTIAL_MODAL_CALLBACK_ID, async ({ ack, view, body, client }) => {
+    const values = view.state.values;
+    const amount = values[PARTIAL_AMOUNT_BLOCK_ID]?.[PARTIAL_AMOUNT_ACTION_ID]?.value?.trim() ?? '';
+    const reason = values[REJECT_REASON_BLOCK_ID]?.[REJECT_REASON_ACTION_ID]?.value?.trim() ?? '';
+    const meta = parseRejectModalMeta(view.private_metadata);
+    const errors: Record<string, string> = {};
+    if (!reason) errors[REJECT_REASON_BLOCK_ID] = 'A reason is required: the agent sees it, and it stays in the audit trail.';
+    if (!amount) errors[PARTIAL_AMOUNT_BLOCK_ID] = 'Enter the amount you approve.';
+    if (meta && amount && reason) {
+      // Checked before answering, so a wrong amount is shown in the modal; decideApproval checks it again under the lock.
+      const record = await o.app.store.transaction((uow) => uow.records.get(meta.record_id));
+      const check = record ? checkPartialAmount(record, amount, reason) : null;
+      if (check && !check.ok) errors[check.code === 'reason' ? REJECT_REASON_BLOCK_ID : PARTIAL_AMOUNT_BLOCK_ID] = check.message;
+    }
+    if (Object.keys(errors).length) {
+      await ack({ response_action: 'errors', errors });
+      return;
+    }
+    await ack();
+    if (!meta) return;
+    await decide(
+      { recordId: meta.record_id, version: meta.version, decision: 'approve', approverId: body.user.id, approverName: body.user.name, reason, lowerTo: amount },
+      (text) => client.chat.postEphemeral({ channel: meta.channel, user: body.user.id, text }),
+    );
+  });
+
+  /**
+   * Dispute or resolve from the finished approval message (supervisors only). The modal follows
+   * the record's state when the button is clicked; the submission checks who submits it, then
+   * runs the same use-case as the API, and tells the clicker (ephemeral) when it did not go through.
+   */
+  bolt.action<BlockAction<ButtonAction>>(ACTION_DISPUTE_RESOLVE, async ({ ack, body, action, client }) => {
+    await ack();
+    const value = parseApprovalButtonValue(action.value);
+    const channel = body.channel?.id;
+    if (!value || !channel || !body.message?.ts) return;
+    const record = await o.app.store.transaction((uow) => uow.records.get(value.record_id));
+    if (!record) return;
+    const meta = { record_id: record.id, version: record.version, channel, message_ts: body.message.ts };
+    if (record.state === 'applied' || record.state === 'confirmed') {
+      await client.views.open({ trigger_id: body.trigger_id, view: disputeModal(meta, record) });
+    } else if (record.state === 'disputed') {
+      await client.views.open({ trigger_id: body.trigger_id, view: resolveModal(meta, record) });
+    } else {
+      await client.chat.postEphemeral({ channel, user: body.user.id, text: `This record is ${record.state}: only a change that was applied can be disputed, and only a disputed one resolved.` });
+    }
+  });
+
+  const asSupervisor = async (kind: 'dispute' | 'resolve', meta: { record_id: string; channel: string }, user: { id: string; name?: string }, client: { chat: { postEphemeral(a: { channel: string; user: string; text: string }): Promise<unknown> } }, run: (actor: { role: 'supervisor'; id: string; name?: string }) => Promise<unknown>) => {
+    const tell = (text: string) => client.chat.postEphemeral({ channel: meta.channel, user: user.id, text }).catch((err: Error) => o.logger.warn({ err: { message: err.message } }, 'could not tell the clicker'));
+    try {
+      const refusal = await slackSupervisorRefusal({ store: o.app.store, directory: o.directory }, meta.record_id, user.id);
+      if (refusal) return void (await tell(refusal));
+      await run({ role: 'supervisor', id: user.id, ...(user.name ? { name: user.name.slice(0, 200) } : {}) });
+    } catch (err) {
+      o.logger.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code }, record_id: meta.record_id }, `slack ${kind} failed`);
+      await tell(err instanceof AppError && err.code !== 'internal' ? `Nothing was recorded: ${err.message}` : isDatabaseUnavailable(err) ? NOT_RECORDED_DB : NOT_RECORDED);
+    }
+  };
+
+  bolt.view<ViewSubmitAction>(DISPUTE_MODAL_CALLBACK_ID, async ({ ack, view, body, client }) => {
+    const reason = view.state.values[REJECT_REASON_BLOCK_ID]?.[REJECT_REASON_ACTION_ID]?.value?.trim() ?? '';
+    const lines = (view.state.values[DOCUMENTS_BLOCK_ID]?.[DOCUMENTS_ACTION_ID]?.value ?? '').split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+    const documents: DisputeDocument[] = lines.map((l) => (/^\d+$/.test(l) ? { zendesk_attachment_id: l } : { url: l }));
+    // Checked before answering, so a bad reference is shown in the modal.
+    const parsed = DisputeInputSchema.safeParse({ reason, documents });
+    if (!parsed.success) {
+      const errors: Record<string, string> = {};
+      for (const i of parsed.error.issues) {
+        const block = i.path[0] === 'documents' ? DOCUMENTS_BLOCK_ID : REJECT_REASON_BLOCK_ID;
+        const line = i.path[0] === 'documents' && typeof i.path[1] === 'number' ? `line ${i.path[1] + 1}: ` : '';
+        errors[block] ??= `${line}${i.message}`;
+      }
+      await ack({ response_action: 'errors', errors });
+      return;
+    }
+    await ack();
+    const meta = parseRejectModalMeta(view.private_metadata);
+    if (!meta) return;
+    await asSupervisor('dispute', meta, body.user, client, (actor) =>
+      disputeRecord(o.app, { recordId: meta.record_id, actor, body: { reason, documents: parsed.data.documents }, expectedVersion: meta.version }),
+    );
+  });
+
+  bolt.view<ViewSubmitAction>(RESOLVE_MODAL_CALLBACK_ID, async ({ ack, view, body, client }) => {
+    const reason = view.state.values[REJECT_REASON_BLOCK_ID]?.[REJECT_REASON_ACTION_ID]?.value?.trim() ?? '';
+    const outcome = view.state.values[OUTCOME_BLOCK_ID]?.[OUTCOME_ACTION_ID]?.selected_option?.value ?? '';
+    const errors: Record<string, string> = {};
+    if (!reason) errors[REJECT_REASON_BLOCK_ID] = 'A reason is required: the customer reads it.';
+    if (!outcome) errors[OUTCOME_BLOCK_ID] = 'Choose an outcome.';
+    if (Object.keys(errors).length) {
+      await ack({ response_action: 'errors', errors });
+      return;
+    }
+    await ack();
+    const meta = parseRejectModalMeta(view.private_metadata);
+    if (!meta) return;
+    await asSupervisor('resolve', meta, body.user, client, (actor) => resolveRecord(o.app, { recordId: meta.record_id, actor, body: { reason, outcome }, expectedVersion: meta.version }));
+  });
+
+  /** Decides a batch click and tells the clicker (ephemeral) when it did not count; the message itself is refreshed by the outbox job. */
+  const decideBatch = async (input: BatchDecisionInput, tell: (text: string) => Promise<unknown>) => {
+    let why: string | null;
+    try {
+      if (!o.decideIncidentBatch) throw new Error('incident batches are not wired');
+      const outcome = await o.decideIncidentBatch(input);
+      why = outcome.status === 'refused' ? outcome.message : null;
+    } catch (err) {
+      o.logger.error({ err: { message: (err as Error).message, code: (err as { code?: string }).code }, batch_id: input.batchId }, 'incident batch decision failed');
+      why = isDatabaseUnavailable(err) ? NOT_RECORDED_DB : NOT_RECORDED;
+    }
+    if (why) await tell(why).catch((err: Error) => o.logger.warn({ err: { message: err.message } }, 'could not tell the clicker'));
+  };
+
+  for (const [actionId, decision] of [
+    [ACTION_INCIDENT_APPROVE_ALL, 'approve_all'],
+    [ACTION_INCIDENT_APPROVE_UNFLAGGED, 'approve_unflagged'],
+  ] as const) {
+    bolt.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client }) => {
+      await ack();
+      const batchId = parseIncidentButtonValue(action.value);
+      const channel = body.channel?.id;
+      if (!batchId) return;
+      await decideBatch({ batchId, decision, approverId: body.user.id, approverName: body.user.name }, async (text) =>
+        channel ? client.chat.postEphemeral({ channel, user: body.user.id, text }) : undefined,
+      );
+    });
+  }
+
+  bolt.action<BlockAction<ButtonAction>>(ACTION_INCIDENT_REJECT, async ({ ack, body, action, client }) => {
+    await ack();
+    const batchId = parseIncidentButtonValue(action.value);
+    if (!batchId || !body.channel?.id) return;
+    await client.views.open({ trigger_id: body.trigger_id, view: incidentRejectModal({ batch_id: batchId, channel: body.channel.id }) });
+  });
+
+  bolt.view<ViewSubmitAction>(INCIDENT_REJECT_MODAL_CALLBACK_ID, async ({ ack, view, body, client }) => {
+    const reason = view.state.values[INCIDENT_REASON_BLOCK_ID]?.[INCIDENT_REASON_ACTION_ID]?.value?.trim() ?? '';
+    if (!reason) {
+      await ack({ response_action: 'errors', errors: { [INCIDENT_REASON_BLOCK_ID]: 'A reason is required.' } });
+      return;
+    }
+    await ack();
+    const meta = parseIncidentRejectMeta(view.private_metadata);
+    if (!meta) return;
+    await decideBatch({ batchId: meta.batch_id, decision: 'reject', approverId: body.user.id, approverName: body.user.name, reason }, (text) =>
+      client.chat.postEphemeral({ channel: meta.channel, user: body.user.id, text }),
+    );
+  });
+
   /** A refused Slack request, on the audit trail like the API's and the sidebar's refusals. */
   const auditDenied = async (userId: string, action: 'view_record', role: string | null, query: string) =>
     o.app.store
@@ -229,23 +425,8 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
       return;
     }
     const groups = (o.approverGroups.length ? await o.directory.groupsOf(event.user, o.approverGroups) : null) ?? [];
-    const pending = await pendingApprovalsFor(o.db, event.user, groups, 40);
-    // The same snapshot the approval message is built from, for all pending items at once.
-    const snapshots = await Promise.all(pending.map((p) => loadApprovalSnapshot(o.db, p.record_id)));
-    const items = pending.flatMap((p, i) => {
-      const snap = snapshots[i];
-      if (!snap || snap.record.state !== 'pending_approval') return [];
-      const { record } = snap;
-      return [
-        {
-          record,
-          accountName: snap.accountName,
-          ticketUrl: record.ticket_id ? o.ticketUrl(record.ticket_id) : null,
-          approvals: snap.decisions.filter((d) => d.decision === 'approve').length,
-          approvalsRequired: p.approvals_required,
-        },
-      ];
-    });
+    const pending = await pendingApprovalItems(o.queries, event.user, groups, 40);
+    const items = pending.map((p) => ({ ...p, ticketUrl: p.record.ticket_id ? o.ticketUrl(p.record.ticket_id) : null }));
     await client.views.publish({ user_id: event.user, view: appHomeView(items) });
   });
 
@@ -262,9 +443,8 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
     } else if (!q) {
       message = { text: 'Usage: /lifecycle <account id or ticket id>' };
     } else {
-      const byAccount = await listRecords(o.db, { accountId: q, limit: 10 });
-      const records = byAccount.length ? byAccount : await listRecords(o.db, { ticketId: q.replace(/^#/, ''), limit: 10 });
-      message = accountSummaryBlocks(byAccount.length ? `Account ${q}` : `Ticket ${q}`, records);
+      const found = await lookupRecords(o.queries, q, 10);
+      message = accountSummaryBlocks(found.by === 'account' ? `Account ${q}` : `Ticket ${q}`, found.records);
     }
     await client.chat.postEphemeral({ channel: command.channel_id, user: command.user_id, ...message });
   });

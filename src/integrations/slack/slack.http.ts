@@ -129,7 +129,7 @@ export function slackBodyProblem(body: unknown): string | null {
   const type = body.type;
   // Bolt reads `<field>.id` of these whenever they are present (to route the request and to find the
   // conversation); a null or a string there would throw inside Bolt instead of being refused here.
-  for (const f of ['channel', 'team', 'user', 'enterprise', 'view', 'message', 'container'] as const) {
+  for (const f of ['channel', 'team', 'user', 'enterprise', 'view', 'message', 'container', 'event'] as const) {
     if (f in body && body[f] !== undefined && !isObject(body[f])) return `${f} must be an object when present`;
   }
   if (typeof type === 'string' && INTERACTIONS_WITH_USER.has(type)) {

@@ -47,7 +47,7 @@ export class SlackNotifier {
     return approvalRequestMessage({
       ...this.view(s),
       riskExplanations: req.risk,
-      approvalsRequired: req.approvals_required === 2 ? 2 : 1,
+      approvalsRequired: Math.max(1, req.approvals_required),
       approvals: s.decisions.filter((d) => d.decision === 'approve').map((d) => ({ user_id: d.approver_id, at: d.decided_at })),
       reminder: kind !== 'initial',
       preview: s.preview,
@@ -101,6 +101,16 @@ export class SlackNotifier {
       }
     }
     return s.request.messages.length;
+  }
+
+  /** A reminder for the team in the approval channel (a win-back follow-up); returns the message's ts. */
+  async remind(text: string): Promise<{ ref: string }> {
+    try {
+      const res = await this.client.chat.postMessage({ channel: this.channel, text: `:alarm_clock: ${escapeMrkdwn(text)}`, unfurl_links: false });
+      return { ref: String(res.ts ?? '') };
+    } catch (err) {
+      throw slackFailure(err, 'chat.postMessage');
+    }
   }
 
   /** Tells the team in the approval channel that a record needs a human. */

@@ -2,7 +2,7 @@ import { createClient } from 'node-zendesk';
 import type { ZendeskClient as NodeZendesk } from 'node-zendesk';
 import { retryAfterMs } from '../http/retry-after';
 import { AppError, RateLimitedError, StatusRefusedError } from '../../records/errors';
-import type { Helpdesk, TicketUpdate } from '../../records/ports';
+import type { Helpdesk, PublicReplyChannel, TicketUpdate } from '../../records/ports';
 import { ticketSnapshotFromApi } from './payload';
 import type { ApiTicket, TicketSnapshot } from './payload';
 import type { ZendeskUser } from './zaf-directory';
@@ -90,7 +90,7 @@ function transport(timeoutMs: number) {
  * credentials or customer addresses in the message. It never sleeps: a 429 becomes a
  * RateLimitedError carrying Retry-After, and the job's queue waits (see src/jobs/worker.ts).
  */
-export class ZendeskClient implements Helpdesk {
+export class ZendeskClient implements Helpdesk, PublicReplyChannel {
   private readonly reader: NodeZendesk;
   private readonly writer: NodeZendesk;
   private readonly maxAttempts: number;
@@ -152,6 +152,31 @@ export class ZendeskClient implements Helpdesk {
     };
     const users = [ticket.requester, ticket.assignee].filter((u): u is { id: number; email?: string; name?: string } => !!u && typeof u === 'object');
     return ticketSnapshotFromApi(ticket, users);
+  }
+
+  /**
+   * A public comment on the ticket (authored by the API user): Zendesk emails it to the requester
+   * and CCs with its own threading, so the customer's reply lands on this ticket. The ticket's
+   * status and tags are left alone; the text part is the comment body.
+   */
+  async postPublicReply(ticketId: string, message: { subject: string; text: string; html: string }): Promise<{ response: string }> {
+    const ticket = { comment: { body: message.text, public: true } };
+    await this.call(`ticket ${ticketId} public reply`, () => this.writer.tickets.update(Number(ticketId), { ticket } as never));
+    return { response: `zendesk public comment on ticket ${ticketId}` };
+  }
+
+  /**
+   * A new ticket for the team (a follow-up), at most once per `key`: the key is the ticket's
+   * `external_id`, and a ticket already carrying it is returned instead of creating another (a
+   * job retried after the create answered is not a second ticket). The comment is private.
+   */
+  async createFollowUpTicket(followUp: { key: string; subject: string; body: string; tags?: readonly string[] }): Promise<{ ref: string; created: boolean }> {
+    const existing = await this.call(`tickets by external_id read`, () => this.reader.tickets.listWithFilter('external_id', followUp.key));
+    const found = (existing as unknown as { id: number }[]).find((t) => t && typeof t.id === 'number');
+    if (found) return { ref: String(found.id), created: false };
+    const ticket = { subject: followUp.subject, comment: { body: followUp.body, public: false }, external_id: followUp.key, tags: [...(followUp.tags ?? [])] };
+    const { result } = await this.call('follow-up ticket create', () => this.writer.tickets.create({ ticket } as never));
+    return { ref: String((result as unknown as { id: number }).id), created: true };
   }
 
   async updateTicket(ticketId: string, update: TicketUpdate): Promise<void> {
