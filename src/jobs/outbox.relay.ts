@@ -9,6 +9,24 @@ import type { OutboxRow } from '../db/outbox.repository';
 import { jobIdOf, queueOf } from './queues';
 import type { QueueName, QueueRegistry } from './queues';
 
+type JobPresence = 'unknown' | 'completed' | 'failed' | 'present';
+
+/**
+ * KEYS: the queue's completed and failed sets; ARGV[1]: the queue's key prefix (`prefix:queue:`),
+ * the rest job ids. Job keys share the queue's prefix (one hash slot on a cluster, like BullMQ's
+ * own scripts).
+ */
+const JOB_PRESENCE_SCRIPT = `
+local out = {}
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  if redis.call('EXISTS', ARGV[1] .. id) == 0 then out[i - 1] = 'unknown'
+  elseif redis.call('ZSCORE', KEYS[1], id) then out[i - 1] = 'completed'
+  elseif redis.call('ZSCORE', KEYS[2], id) then out[i - 1] = 'failed'
+  else out[i - 1] = 'present' end
+end
+return out`;
+
 export interface RelayOptions {
   /** Rows moved per transaction. */
   readonly batchSize?: number;
@@ -32,6 +50,7 @@ export interface RelayOptions {
 export class OutboxRelay {
   private timer: NodeJS.Timeout | null = null;
   private reconcileTimer: NodeJS.Timeout | null = null;
+  private reconciling: Promise<void> | null = null;
   private listener: pg.Client | null = null;
   private running = false;
   private pending: Promise<void> | null = null;
@@ -103,8 +122,8 @@ export class OutboxRelay {
       if (rows.length === 0) return readded;
       after = rows[rows.length - 1]!.id;
       const known = rows.filter((r) => ALL_TOPICS.includes(r.topic as Topic));
-      // One state lookup per row ('unknown' when Redis lost the job), all of the batch at once.
-      const states = await Promise.all(known.map((r) => this.queues.get(r.topic as Topic).getJobState(jobIdOf(r.topic, r.key, r.payload))));
+      // One script call per queue for the whole batch ('unknown' when Redis lost the job).
+      const states = await this.jobStates(known);
       const missing: OutboxRow[] = [];
       for (const [i, r] of known.entries()) {
         const state = states[i];
@@ -113,7 +132,10 @@ export class OutboxRelay {
           // Finished in Redis but not in PostgreSQL: BullMQ gave up on it outside our processor
           // (a job whose workers kept crashing), or a worker died between the two. Run it again;
           // processors are idempotent.
-          await this.queues.get(r.topic as Topic).remove(jobIdOf(r.topic, r.key, r.payload)).catch(() => undefined);
+          await this.queues
+            .get(r.topic as Topic)
+            .remove(jobIdOf(r.topic, r.key, r.payload))
+            .catch(() => undefined);
           missing.push(r);
         }
       }
@@ -123,6 +145,33 @@ export class OutboxRelay {
         readded += missing.length;
       }
     }
+  }
+
+  /**
+   * Where Redis stands on each row's job: 'unknown' (no job: Redis lost it, or removed it once
+   * finished), 'completed', 'failed', or 'present' (waiting, delayed or running). One Lua call per
+   * queue for the whole batch: O(1) per job (the job's hash and two sorted-set lookups), where
+   * BullMQ's getJobState scans the wait and active lists (O(backlog) per job) and costs a command
+   * of its own per row.
+   */
+  private async jobStates(rows: readonly OutboxRow[]): Promise<JobPresence[]> {
+    const states: JobPresence[] = new Array<JobPresence>(rows.length);
+    const byQueue = new Map<QueueName, number[]>();
+    rows.forEach((r, i) => {
+      const q = queueOf(r.topic as Topic);
+      byQueue.set(q, [...(byQueue.get(q) ?? []), i]);
+    });
+    await Promise.all(
+      [...byQueue].map(async ([queueName, indexes]) => {
+        const queue = this.queues.get(queueName);
+        const ids = indexes.map((i) => jobIdOf(rows[i]!.topic, rows[i]!.key, rows[i]!.payload));
+        const found = (await this.queues
+          .connection()
+          .eval(JOB_PRESENCE_SCRIPT, 2, queue.toKey('completed'), queue.toKey('failed'), queue.toKey(''), ...ids)) as JobPresence[];
+        indexes.forEach((i, n) => (states[i] = found[n] ?? 'unknown'));
+      }),
+    );
+    return states;
   }
 
   /** Runs until stop(): wakes on NOTIFY from outbox inserts, polls as a fallback, reconciles periodically. */
@@ -143,10 +192,21 @@ export class OutboxRelay {
       this.timer = setTimeout(poll, this.opts.pollMs);
     };
     poll();
+    // One pass at a time: the next is timed from the end of the last. A pass costs one lookup per
+    // unfinished job, so passes started on a fixed beat pile up exactly when a backlog (or a slow
+    // machine) makes each one longer than the interval, and then starve the workers of the process.
     const reconcile = () => {
       if (!this.running) return;
-      this.reconcile().catch((err: Error) => this.logger.error({ err: { message: err.message } }, 'outbox reconcile failed'));
-      this.reconcileTimer = setTimeout(reconcile, this.opts.reconcileEveryMs);
+      this.reconcileTimer = null;
+      this.reconciling = this.reconcile()
+        .then(
+          () => undefined,
+          (err: Error) => this.logger.error({ err: { message: err.message } }, 'outbox reconcile failed'),
+        )
+        .finally(() => {
+          this.reconciling = null;
+          if (this.running) this.reconcileTimer = setTimeout(reconcile, this.opts.reconcileEveryMs);
+        });
     };
     this.reconcileTimer = setTimeout(reconcile, this.opts.reconcileEveryMs);
   }
@@ -177,6 +237,7 @@ export class OutboxRelay {
     if (this.timer) clearTimeout(this.timer);
     if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
     await this.pending;
+    await this.reconciling;
     await this.listener?.end().catch(() => undefined);
     this.listener = null;
   }

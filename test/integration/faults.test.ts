@@ -238,7 +238,9 @@ it('loses, duplicates and strands nothing under PostgreSQL restarts, a Redis kil
     const sending: { message_id: string }[] = await owner('email_deliveries').where({ status: 'sending' }).select('message_id');
     const received = new Set(stack.smtp.messages.map((m) => m.parsed.messageId));
     for (const d of sending) if (received.has(d.message_id)) caughtInWindow.add(d.message_id);
-    worker = await spawnService(['--worker'], env);
+    // A respawn loads every module again (about 0.6 s of CPU on an idle machine); on a loaded one it
+    // has been seen to take more than 30 s before its first log line, which is start-up, not a hang.
+    worker = await spawnService(['--worker'], env, 60_000);
     await sleep(1200);
   }
   await at(1);

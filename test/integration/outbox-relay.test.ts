@@ -102,6 +102,58 @@ it('re-publishes unfinished jobs after Redis loses everything', async () => {
   }
 });
 
+it('reconcile leaves jobs Redis still holds alone, and re-adds those it lost or finished without PostgreSQL knowing', async () => {
+  const seen: string[] = [];
+  const h = harness(async (payload) => void seen.push((payload as { ticket_id: string }).ticket_id));
+  try {
+    await addNotes(30, 'held');
+    expect(await h.relay.drain()).toBe(30);
+    // Thirty jobs waiting (no worker yet): Redis has them all, nothing to re-add.
+    expect(await h.relay.reconcile(0)).toBe(0);
+    // One lost (Redis evicted or flushed it): re-added.
+    await h.queues.get('zendesk.note').remove('held.3');
+    expect(await h.relay.reconcile(0)).toBe(1);
+    expect(await h.queues.get('zendesk.note').getJobState('held.3')).toBe('waiting');
+    await h.workers.start();
+    await until(async () => (await t.db('outbox').where('key', 'like', 'held.%').whereNull('completed_at')).length === 0);
+    // One finished in Redis while its row stayed open (a worker died between the two): run again.
+    await t.db('outbox').where({ key: 'held.7' }).update({ completed_at: null });
+    expect(await h.queues.get('zendesk.note').getJobState('held.7')).toBe('completed');
+    expect(await h.relay.reconcile(0)).toBe(1);
+    await until(async () => (await t.db('outbox').where({ key: 'held.7' }).whereNull('completed_at')).length === 0);
+    expect(seen.filter((id) => id === '7')).toHaveLength(2);
+    expect(await h.relay.reconcile(0)).toBe(0);
+  } finally {
+    await h.close();
+  }
+});
+
+it('runs one reconcile pass at a time, however long a pass takes against its interval', async () => {
+  const settings = { redisUrl: redis.url, prefix: uniquePrefix('relay') };
+  const queues = new QueueRegistry(settings);
+  const relay = new OutboxRelay(t.db, queues, logger, t.url, { pollMs: 1000, reconcileEveryMs: 5 });
+  let running = 0;
+  let most = 0;
+  let passes = 0;
+  relay.reconcile = async () => {
+    running += 1;
+    passes += 1;
+    most = Math.max(most, running);
+    await new Promise((r) => setTimeout(r, 60));
+    running -= 1;
+    return 0;
+  };
+  try {
+    await relay.start();
+    await until(async () => passes >= 4);
+  } finally {
+    await relay.stop();
+    await queues.close();
+  }
+  expect(running).toBe(0); // stop() waited for the pass under way
+  expect(most).toBe(1);
+});
+
 it('stops retrying a non-retryable failure, calls onExhausted once and completes the row with the error', async () => {
   let calls = 0;
   const exhausted: string[] = [];
