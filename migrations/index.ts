@@ -34,6 +34,7 @@ import * as allowLoweringPendingAmounts from './20261202000320_allow_lowering_pe
 import * as createApiTokens from './20261202000600_create_api_tokens';
 import * as createPersonalData from './20261202000610_create_personal_data';
 import * as addPersonalDataRecord from './20261202000620_add_personal_data_record';
+import * as allowLegacyAuditRedaction from './20261202000630_allow_legacy_audit_redaction';
 
 /**
  * Migrations are listed here rather than discovered on disk so that the compiled service, the
@@ -75,6 +76,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261202000600_create_api_tokens': createApiTokens,
   '20261202000610_create_personal_data': createPersonalData,
   '20261202000620_add_personal_data_record': addPersonalDataRecord,
+  '20261202000630_allow_legacy_audit_redaction': allowLegacyAuditRedaction,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -371,7 +371,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       try {
         const counts = await eraseAccount({ privacy: new KnexPrivacyStore(db), clock: systemClock }, { accountId: opts.account, by: opts.by, reason: opts.reason });
         await io.stdout(
-          `erased account ${opts.account}: ${counts.personal_values} personal value(s), ${counts.records} record(s), ${counts.decisions} decision reason(s), ${counts.emails} email subject(s)${counts.account ? ', its name and contacts' : ''}\n`,
+          `erased account ${opts.account}: ${counts.personal_values} personal value(s), ${counts.records} record(s), ${counts.decisions} decision reason(s), ${counts.emails} email subject(s)${counts.account ? ', its name and contacts' : ''}${counts.legacy_events ? `, and personal values in ${counts.legacy_events} audit event(s) older than the side table (kept with their hashes, marked redacted)` : ''}\n`,
         );
         const recordIds = ((await db('lifecycle_records').where({ account_id: opts.account }).select('id')) as { id: string }[]).map((r) => r.id);
         try {

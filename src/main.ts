@@ -28,6 +28,7 @@ import { reportRoutes } from './http/reports.routes';
 import { dashboardRoutes, loadDashboardAssets } from './http/dashboard.routes';
 import { KnexReportsSource } from './db/reports.queries';
 import { KnexBusinessFigures } from './db/metrics.queries';
+import { KnexRecordQuerySource } from './db/record.queries';
 import { BusinessMetrics } from './observability/business-metrics';
 import { recordExternalChange } from './app/reconcile-external-change';
 import { IngestBatcher } from './app/ingest-batcher';
@@ -293,6 +294,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     let slackApp: SlackApp | null = null;
     let reportsDb: Knex | null = null;
     let metricsDb: Knex | null = null;
+    // The reads the API and the Slack app answer from, through app-level queries (src/app/record-queries.ts).
+    const queries = new KnexRecordQuerySource(db);
     if (web) {
       const slackDirectory = new SlackDirectory(slackClient!);
       slackApp = createSlackApp({
@@ -300,7 +303,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
         signingSecret: config.slack.signingSecret!,
         appToken: config.slack.appToken,
         apiUrl: config.slack.apiUrl,
-        db,
+        queries,
         app,
         directory: slackDirectory,
         roles: new SlackRoles(slackRoleMap!, slackDirectory),
@@ -350,7 +353,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       const dashboard = loadDashboardAssets();
       plugins.push((scope) => dashboardRoutes(scope, dashboard));
       if (config.zaf.sharedSecrets.length) plugins.push(await configStep('ZAF_ROLES_FILE', () => zafPlugin(config, db, app, fieldMap, policy)));
-      http = await buildHttpApp({ db, redis, app, logger, metrics, apiToken: config.apiToken, rawHandlers, plugins });
+      http = await buildHttpApp({ db, queries, redis, app, logger, metrics, apiToken: config.apiToken, rawHandlers, plugins });
       const httpApp = http;
       opened.push(() => httpApp.close());
       const bolt = slackApp;

@@ -16,6 +16,8 @@ export interface ErasureCounts {
   readonly decisions: number;
   readonly emails: number;
   readonly account: boolean;
+  /** Events written before personal data left the chain whose personal values were blanked in place. */
+  readonly legacy_events: number;
 }
 
 export interface PrivacyStore {

@@ -1,6 +1,7 @@
 import type { LifecycleRecord, State } from '../records/kinds';
 import type { OutboxMessage } from '../records/ports';
 import { TOPICS } from './topics';
+import { KIND_MODULES } from '../records/kinds';
 
 /** Customer email outcomes (one template set each; the email job accepts exactly these). */
 export const EMAIL_OUTCOME_NAMES = ['applied', 'scheduled', 'rejected', 'credit_granted', 'resolved', 'reversed'] as const;
@@ -47,7 +48,7 @@ export function followUpsOf(record: LifecycleRecord, previous: State | null): Ou
       break;
     case 'applied':
       // A reversal tells the customer what was undone, once, instead of announcing a new change.
-      out.push(emailMessage(record, record.reverses_record_id ? 'reversed' : record.kind === 'service_credit' ? 'credit_granted' : 'applied'));
+      out.push(emailMessage(record, record.reverses_record_id ? 'reversed' : KIND_MODULES[record.kind].appliedEmail));
       break;
     case 'disputed':
       // The approval message (if the record had one) shows the dispute and offers to resolve it.

@@ -1,20 +1,12 @@
 import type { Knex } from 'knex';
-import type { LifecycleRecord } from '../records/kinds';
-import type { ApprovalDecision, ApprovalRequest } from '../records/ports';
+import type { ApprovalSnapshot } from '../app/record-queries';
 import { KnexApprovalRepository } from './approvals.repository';
 import { KnexRecordRepository } from './records.repository';
 import { KnexAccountRepository } from './accounts.repository';
 import { KnexBillingPreviewRepository } from './billing-previews.repository';
-import type { StoredPreview } from '../records/ports';
 
-export interface ApprovalSnapshot {
-  readonly record: LifecycleRecord;
-  readonly request: ApprovalRequest | null;
-  readonly decisions: readonly ApprovalDecision[];
-  readonly accountName: string | null;
-  /** The billing provider's preview taken before approval, if any. */
-  readonly preview: StoredPreview | null;
-}
+/** Defined by the app, which owns the port; re-exported for the Slack notifier. */
+export type { ApprovalSnapshot };
 
 /** Everything a Slack approval message shows, read in one go. */
 export async function loadApprovalSnapshot(db: Knex, recordId: string): Promise<ApprovalSnapshot | null> {

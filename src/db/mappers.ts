@@ -158,6 +158,8 @@ export interface AuditRow {
   data: Record<string, unknown>;
   prev_hash: string | null;
   hash: string;
+  /** Set when personal data of an event older than the side table was blanked (see audit_redact_legacy). */
+  redacted_at?: Date | null;
 }
 
 export function auditFromRow(r: AuditRow): AuditEvent {
@@ -172,5 +174,6 @@ export function auditFromRow(r: AuditRow): AuditEvent {
     data: r.data,
     prev_hash: r.prev_hash,
     hash: r.hash,
+    ...(r.redacted_at ? { redacted_at: r.redacted_at.toISOString() } : {}),
   };
 }

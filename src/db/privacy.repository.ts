@@ -24,7 +24,9 @@ export class KnexPrivacyStore implements PrivacyStore {
       if (accountChanged) await trx('accounts').where({ id: accountId }).update({ name: ERASED, contacts: JSON.stringify([]) });
 
       const blanked = await blankRecords(trx, trx('lifecycle_records').where({ account_id: accountId }));
-      const counts: ErasureCounts = { personal_values: personal, ...blanked, account: accountChanged };
+      // Events older than the side table still hold personal values: blanked in place, hash kept (the privacy.erased below vouches for them).
+      const redacted = ((await trx.raw('SELECT audit_redact_legacy(?) AS seqs', [accountId])) as { rows: { seqs: number[] }[] }).rows[0]!.seqs;
+      const counts: ErasureCounts = { personal_values: personal, ...blanked, account: accountChanged, legacy_events: redacted.length };
       await new KnexAuditAppender(trx).append([
         {
           account_id: accountId,
@@ -33,7 +35,7 @@ export class KnexPrivacyStore implements PrivacyStore {
           actor: input.kind === 'retention' ? { role: 'system', id: input.by } : { role: 'supervisor', id: input.by },
           occurred_at: input.at,
           // The request's reason is free text (kept in the side table, so a later erasure covers it too).
-          data: { reason: input.reason, erased: { ...counts }, ...(input.kind === 'retention' ? { retention: true } : {}) },
+          data: { reason: input.reason, erased: { ...counts }, ...(redacted.length ? { redacted_seqs: redacted } : {}), ...(input.kind === 'retention' ? { retention: true } : {}) },
         },
       ]);
       return counts;
@@ -46,7 +48,7 @@ export class KnexPrivacyStore implements PrivacyStore {
       if (!record) return null;
       const personal = await trx('personal_data').where({ record_id: recordId }).whereNull('erased_at').update({ value: null, erased_at: new Date(input.at), erased_by: input.by });
       const blanked = await blankRecords(trx, trx('lifecycle_records').where({ id: recordId }));
-      const counts: ErasureCounts = { personal_values: personal, ...blanked, account: false };
+      const counts: ErasureCounts = { personal_values: personal, ...blanked, account: false, legacy_events: 0 };
       await new KnexAuditAppender(trx).append([
         {
           account_id: record.account_id,

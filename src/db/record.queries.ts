@@ -1,7 +1,14 @@
 import { resolveEvents } from './personal-data.repository';
 import type { Knex } from 'knex';
+import type { RecordQuerySource } from '../app/record-queries';
+import type { Account } from '../records/accounts';
 import type { AuditEvent } from '../records/audit';
 import type { LifecycleRecord } from '../records/kinds';
+import type { ApprovalRequest } from '../records/ports';
+import { KnexAccountRepository } from './accounts.repository';
+import { loadApprovalSnapshot } from './approval.queries';
+import type { ApprovalSnapshot } from './approval.queries';
+import { pendingApprovalsFor } from './approvals.repository';
 import { auditFromRow, recordFromRow } from './mappers';
 import type { AuditRow, RecordRow } from './mappers';
 import { isUuid } from './records.repository';
@@ -41,4 +48,27 @@ export async function accountHistory(
     db<AuditRow>('audit_events').where({ account_id: accountId }).orderBy('seq', 'desc').limit(limit),
   ]);
   return { records: records.map(recordFromRow), events: await resolveEvents(db, events.map(auditFromRow)) };
+}
+
+/** The app's read port (`src/app/record-queries.ts`) over these queries. */
+export class KnexRecordQuerySource implements RecordQuerySource {
+  constructor(private readonly db: Knex) {}
+  records(filter: RecordFilter): Promise<LifecycleRecord[]> {
+    return listRecords(this.db, filter);
+  }
+  recordWithEvents(id: string): Promise<{ record: LifecycleRecord; events: AuditEvent[] } | null> {
+    return getRecordWithEvents(this.db, id);
+  }
+  account(id: string): Promise<Account | null> {
+    return new KnexAccountRepository(this.db).get(id);
+  }
+  accountHistory(accountId: string, limit?: number): Promise<{ records: LifecycleRecord[]; events: AuditEvent[] }> {
+    return accountHistory(this.db, accountId, limit);
+  }
+  pendingApprovals(userId: string, groupIds: readonly string[], limit: number): Promise<ApprovalRequest[]> {
+    return pendingApprovalsFor(this.db, userId, groupIds, limit);
+  }
+  approvalSnapshot(recordId: string): Promise<ApprovalSnapshot | null> {
+    return loadApprovalSnapshot(this.db, recordId);
+  }
 }

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Knex } from 'knex';
 import { z } from 'zod';
 import { createRecord } from '../app/create-record';
 import { transitionRecord } from '../app/transition-record';
@@ -10,8 +9,8 @@ import { reverseRecord } from '../app/reverse-record';
 import type { AppDeps } from '../app/deps';
 import { AppError } from '../records/errors';
 import { STATES } from '../records/kinds';
-import { accountHistory, getRecordWithEvents, listRecords } from '../db/record.queries';
-import { KnexAccountRepository } from '../db/accounts.repository';
+import { accountHistory, listRecords, recordWithEvents } from '../app/record-queries';
+import type { RecordQuerySource } from '../app/record-queries';
 import type { Metrics } from '../observability/metrics';
 import { apiActor, authenticateApi, callerOf, refuseOtherIdentity, requireAction } from './api-auth';
 import { QuoteSigner, createQuotedRecord, previewRecord } from '../app/preview-record';
@@ -68,7 +67,7 @@ const ListQuery = z
 const asCallersRequest = (body: unknown, name: string): unknown =>
   body && typeof body === 'object' && !Array.isArray(body) ? { ...(body as Record<string, unknown>), requested_by: name } : body;
 
-export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: string | undefined; app: AppDeps; metrics: Metrics }): void {
+export function apiRoutes(app: FastifyInstance, deps: { queries: RecordQuerySource; apiToken: string | undefined; app: AppDeps; metrics: Metrics }): void {
   // Quotes from POST /api/records/preview are signed with a key derived from API_TOKEN when set;
   // otherwise with a key of this process (a quote then files only on the process that made it).
   const quotes = new QuoteSigner(deps.apiToken ?? randomBytes(32).toString('hex'), 'api');
@@ -80,7 +79,7 @@ export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: stri
     api.get('/api/records', { preValidation: requireAction('view_record'), schema: { querystring: ListQuery } }, async (req) => {
       const q = req.query;
       return {
-        records: await listRecords(deps.db, {
+        records: await listRecords(deps.queries, {
           ...(q.ticket_id !== undefined ? { ticketId: q.ticket_id } : {}),
           ...(q.account_id !== undefined ? { accountId: q.account_id } : {}),
           ...(q.state !== undefined ? { state: q.state } : {}),
@@ -161,18 +160,10 @@ export function apiRoutes(app: FastifyInstance, deps: { db: Knex; apiToken: stri
       return reply.status(201).header('location', `/api/records/${record.id}`).send({ record });
     });
 
-    api.get('/api/records/:id', { preValidation: requireAction('view_record'), schema: { params: RecordParams } }, async (req) => {
-      const found = await getRecordWithEvents(deps.db, req.params.id);
-      if (!found) throw new AppError('not_found', `No lifecycle record ${req.params.id}`);
-      return found;
-    });
+    api.get('/api/records/:id', { preValidation: requireAction('view_record'), schema: { params: RecordParams } }, async (req) => recordWithEvents(deps.queries, req.params.id));
 
-    api.get('/api/accounts/:id/history', { preValidation: requireAction('view_record'), schema: { params: RecordParams } }, async (req) => {
-      const [account, history] = await Promise.all([new KnexAccountRepository(deps.db).get(req.params.id), accountHistory(deps.db, req.params.id)]);
-      if (!account && history.records.length === 0 && history.events.length === 0) {
-        throw new AppError('not_found', `No account ${req.params.id}`);
-      }
-      return { account, ...history };
-    });
+    api.get('/api/accounts/:id/history', { preValidation: requireAction('view_record'), schema: { params: RecordParams } }, async (req) =>
+      accountHistory(deps.queries, req.params.id),
+    );
   });
 }

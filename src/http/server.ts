@@ -5,6 +5,7 @@ import type { Knex } from 'knex';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AppDeps } from '../app/deps';
+import type { RecordQuerySource } from '../app/record-queries';
 import { AppError } from '../records/errors';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -19,6 +20,8 @@ export interface HttpDeps {
   readonly db: Knex;
   readonly redis: { ping(): Promise<unknown> };
   readonly app: AppDeps;
+  /** The reads the API answers from (`KnexRecordQuerySource` over the same database). */
+  readonly queries: RecordQuerySource;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly apiToken: string | undefined;
@@ -78,7 +81,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   // Every /api route authenticates through this one object (per-caller tokens, API_TOKEN as bootstrap admin).
   app.decorate('apiAccess', new ApiAccess({ db: deps.db, tokens: new KnexApiTokenStore(deps.db), clock: deps.app.clock, bootstrapToken: deps.apiToken }));
   healthRoutes(app, deps);
-  apiRoutes(app, { db: deps.db, apiToken: deps.apiToken, app: deps.app, metrics: deps.metrics });
+  apiRoutes(app, { queries: deps.queries, apiToken: deps.apiToken, app: deps.app, metrics: deps.metrics });
   for (const p of deps.plugins ?? []) await app.register(async (scope) => p(scope));
   await app.ready();
   return app;

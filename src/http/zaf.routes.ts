@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actionsOf } from '../records/access';
 import { AppError } from '../records/errors';
-import { KINDS, SUBTYPES } from '../records/kinds';
+import { KIND_MODULES, KINDS, SUBTYPES } from '../records/kinds';
 import type { Catalog } from '../records/catalog';
 import type { FieldMap } from '../integrations/zendesk/field-map';
 import { REFUSAL_WORDS } from '../integrations/zendesk/zaf-jwt';
@@ -80,6 +80,8 @@ export function zafRoutes(scope: FastifyInstance, deps: ZafRouteDeps): void {
       choices: {
         kinds: KINDS,
         subtypes: SUBTYPES,
+        // The ticket fields each kind reads, from its module: the form shows these for it.
+        kind_fields: Object.fromEntries(KINDS.map((k) => [k, KIND_MODULES[k].ticketFields])),
         plans: deps.catalog.plans.map((p) => ({ id: p.id, name: p.name })),
         support_tiers: deps.catalog.support_tiers.map((t) => ({ id: t.id, name: t.name })),
         features: [...new Set(deps.catalog.plans.flatMap((p) => p.features))].sort(),

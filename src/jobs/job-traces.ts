@@ -1,6 +1,5 @@
 import type { Job } from 'bullmq';
 import type { JobTraces } from '../app/privacy';
-import { ALL_TOPICS } from '../app/topics';
 import type { QueueRegistry } from './queues';
 
 /**
@@ -15,8 +14,7 @@ export class BullJobTraces implements JobTraces {
     if (recordIds.length === 0) return 0;
     const ids = new Set(recordIds);
     let removed = 0;
-    for (const topic of ALL_TOPICS) {
-      const queue = this.queues.get(topic);
+    for (const queue of this.queues.all()) {
       const jobs = (await queue.getJobs(['completed', 'failed'])) as (Job | undefined)[];
       for (const job of jobs) {
         const recordId = (job?.data as { record_id?: unknown } | undefined)?.record_id;

@@ -18,7 +18,10 @@ export function retentionProcessors(deps: { source: RetentionSource; privacy: Pi
   };
 }
 
-/** Runs the purge every `everyMs` through a BullMQ job scheduler (one run per interval across all workers). */
+/**
+ * Runs the purge every `everyMs` through a BullMQ job scheduler (one run per interval across all
+ * workers) on the records queue; the job is named after its topic, which is how workers route it.
+ */
 export async function scheduleRetention(queues: QueueRegistry, everyMs: number): Promise<void> {
   await queues.get(TOPICS.retentionPurge).upsertJobScheduler('retention', { every: everyMs }, { name: TOPICS.retentionPurge, data: {}, opts: { attempts: 1, removeOnComplete: true, removeOnFail: 100 } });
 }

@@ -19,6 +19,11 @@ export interface AuditEvent extends AuditEventDraft {
   readonly seq: number;
   readonly prev_hash: string | null;
   readonly hash: string;
+  /**
+   * When an event written before personal data left the chain had that data blanked by an erasure
+   * (not hashed): its content can no longer be recomputed, so it is checked by its links alone.
+   */
+  readonly redacted_at?: string;
 }
 
 /**
@@ -136,6 +141,8 @@ export class ChainVerifier {
   private expectedSeq = 1;
   private last: AuditEvent | null = null;
   private broken: ChainBreak | null = null;
+  /** Redacted events not yet vouched for by a later privacy.erased event listing their seq. */
+  private readonly unvouched = new Map<number, AuditEvent>();
 
   constructor(readonly accountId: string) {}
 
@@ -157,7 +164,11 @@ export class ChainVerifier {
     if (e.prev_hash !== this.prev) {
       return at(`prev_hash ${short(e.prev_hash)} does not match the previous event's hash ${short(this.prev)} (rows deleted or reordered)`);
     }
-    const recomputed = computeEventHash(e);
+    // A redacted event's content cannot be recomputed; its hash is still what the next event links
+    // to, and a later (hashed) privacy.erased event must name it.
+    const recomputed = e.redacted_at ? e.hash : computeEventHash(e);
+    if (e.redacted_at) this.unvouched.set(e.seq, e);
+    if (e.type === 'privacy.erased' && Array.isArray(e.data.redacted_seqs)) for (const s of e.data.redacted_seqs) if (typeof s === 'number' && s < e.seq) this.unvouched.delete(s);
     if (recomputed !== e.hash) {
       return at(`content does not match its hash (stored ${short(e.hash)}, recomputed ${short(recomputed)}): the row was altered`);
     }
@@ -170,6 +181,10 @@ export class ChainVerifier {
   /** Compares the end of the chain with the recorded head. */
   finish(head: { seq: number; hash: string | null } | null): ChainBreak | null {
     if (this.broken) return this.broken;
+    const [r] = this.unvouched.values();
+    if (r) {
+      return (this.broken = { event_id: r.id, account_id: r.account_id, seq: r.seq, problem: 'the event is marked redacted but no later privacy.erased event names it: its content was changed outside an erasure' });
+    }
     const endSeq = this.expectedSeq - 1;
     if (head && (head.seq !== endSeq || head.hash !== this.prev)) {
       return (this.broken = {

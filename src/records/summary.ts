@@ -1,6 +1,6 @@
 import { isKind, KIND_MODULES, kindModule } from './kinds';
 import type { Kind, LifecycleRecord, RecordOf, State } from './kinds';
-import type { CustomerFacts, MoneyLine } from './kinds/common';
+import type { ConfirmedTotals, CustomerFacts, MoneyLine } from './kinds/common';
 import { formatMoney } from './money';
 import type { Money } from './money';
 
@@ -12,7 +12,7 @@ import type { Money } from './money';
  * Pure and total: a draft with a missing subtype or an unknown currency still summarises.
  */
 
-export type { CustomerFacts, MoneyLine };
+export type { ConfirmedTotals, CustomerFacts, MoneyLine };
 
 export interface RecordView {
   readonly kind: Kind;
@@ -77,6 +77,11 @@ const moneyLinesOf = <K extends Kind>(r: RecordOf<K>): MoneyLine[] => kindModule
 /** What the record changes, as a noun phrase the customer reads in any tense, from the facts the email formatted. */
 export function customerChange(r: LifecycleRecord, facts: CustomerFacts): string {
   return changeOf(loose(r), facts);
+}
+
+/** The amount the customer email states for the record, from what the provider confirmed. */
+export function customerMoney(kind: Kind, confirmed: ConfirmedTotals): { readonly money: Money | null; readonly prorated: boolean } {
+  return KIND_MODULES[kind].customerMoney(confirmed);
 }
 
 const money = (m: unknown): string | null => {

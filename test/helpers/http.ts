@@ -6,6 +6,7 @@ import type { HttpDeps } from '../../src/http/server';
 import { createLogger } from '../../src/observability/logger';
 import { Metrics } from '../../src/observability/metrics';
 import { buildDeps } from './app';
+import { KnexRecordQuerySource } from '../../src/db/record.queries';
 
 export const API_TOKEN = 'test-api-token-0123456789';
 
@@ -24,6 +25,7 @@ export async function buildTestHttp(db: Knex, opts: { redisUrl?: string; extra?:
   const deps = buildDeps(db);
   const app = await buildHttpApp({
     db,
+    queries: new KnexRecordQuerySource(db),
     redis,
     app: deps,
     logger: createLogger('silent'),

@@ -15,6 +15,7 @@ import { freePort } from '../helpers/net';
 import { uniquePrefix } from '../helpers/redis';
 import { spawnService } from '../helpers/child-service';
 import type { ChildService } from '../helpers/child-service';
+import { KnexRecordQuerySource } from '../../src/db/record.queries';
 
 /** One request, however hostile, never takes the process (web and workers together) down. */
 
@@ -77,6 +78,7 @@ it('a raw route handler that throws fails only its own request (500), and the ne
   let calls = 0;
   const app = await buildHttpApp({
     db: t.db,
+    queries: new KnexRecordQuerySource(t.db),
     redis: { ping: async () => 'PONG' } as never,
     app: buildDeps(t.db),
     logger: createLogger('silent'),

@@ -13,6 +13,9 @@ import { buildAccount, buildRequest } from '../helpers/builders';
 import { TEST_API_TOKEN, until } from '../helpers/service';
 import { uniquePrefix } from '../helpers/redis';
 import { runCli } from '../helpers/cli';
+import { seedAccounts } from '../helpers/app';
+import { verifyAudit } from '../../src/db/audit.queries';
+import { hashedContentPieces } from '../../src/records/audit';
 
 /**
  * Erasure with canary values: a customer's name, contact email, requester name, free-text reason,
@@ -183,4 +186,52 @@ it('lets the service blank personal values of a record but never change anything
   await expect(t.db('lifecycle_records').where({ id: r.id }).update({ reason_code: 'other' })).rejects.toThrow(/one transition at a time/);
   await expect(t.db('lifecycle_records').where({ id: r.id }).update({ details: JSON.stringify({ ...r.details, to_plan: 'starter' }) })).rejects.toThrow(/one transition at a time/);
   await expect(t.db('lifecycle_records').where({ id: r.id }).update({ requester: JSON.stringify({ email: 'someone@else.example' }) })).rejects.toThrow(/one transition at a time/);
+});
+
+describe('events written before personal data left the chain', () => {
+  /** Appends an event the way the service did before the side table: personal values inside the hashed data. */
+  const legacyAppend = async (account: string, type: string, actor: { role: string; id: string }, data: Record<string, unknown>) => {
+    const draft = { account_id: account, record_id: null, type, actor: actor as never, occurred_at: new Date().toISOString(), data };
+    const p = hashedContentPieces(draft);
+    await t.db.raw('SELECT * FROM audit_append(?::text[], ?::uuid[], ?::text[], ?::jsonb[], ?::timestamptz[], ?::jsonb[], ?::text[], ?::text[], ?::text[])', [
+      [account], [null], [type], [JSON.stringify(actor)], [draft.occurred_at], [JSON.stringify(data)], [p.head], [p.mid], [p.tail],
+    ] as never);
+  };
+
+  it('blanks them in place on erasure, keeps their hashes, and audit verify vouches for them through privacy.erased', async () => {
+    await seedAccounts(t.db, buildAccount({ id: 'acc_legacy', name: 'Legacy Co' }));
+    await legacyAppend('acc_legacy', 'account.imported', { role: 'system', id: 'accounts-import' }, { id: 'acc_legacy', name: 'Legacy Person QZX8', contacts: ['legacy.qzx9@example.com'], plan_id: 'starter' });
+    await legacyAppend('acc_legacy', 'record.fail', { role: 'system', id: 'billing' }, { reason: 'provider said no' });
+    expect((await verifyAudit(t.db, 'acc_legacy')).broken).toBeNull();
+    const hashes = (await t.db('audit_events').where({ account_id: 'acc_legacy' }).orderBy('seq')).map((e: { hash: string }) => e.hash);
+
+    const erased = await runCli(['privacy', 'erase', '--account', 'acc_legacy', '--by', 'dpo@support.example', '--reason', 'request 7'], env);
+    expect([erased.code, erased.stderr]).toEqual([0, '']);
+    expect(erased.stdout).toMatch(/personal values in 1 audit event\(s\) older than the side table/);
+    const events = await t.db('audit_events').where({ account_id: 'acc_legacy' }).orderBy('seq');
+    expect(JSON.stringify(events).toLowerCase()).not.toContain(MARK);
+    expect(events[0]).toMatchObject({ data: { id: 'acc_legacy', name: '[erased]', contacts: ['[erased]'], plan_id: 'starter' }, redacted_at: expect.any(Date) });
+    // Machine text the system wrote stays; hashes stay; the erasure names the redacted seq.
+    expect(events[1]).toMatchObject({ data: { reason: 'provider said no' }, redacted_at: null });
+    expect(events.slice(0, 2).map((e: { hash: string }) => e.hash)).toEqual(hashes);
+    expect(events[2]).toMatchObject({ type: 'privacy.erased', data: { redacted_seqs: [1] } });
+    const verify = await runCli(['audit', 'verify', '--account', 'acc_legacy'], env);
+    expect([verify.code, verify.stderr]).toEqual([0, '']);
+  });
+
+  it('the service cannot redact by hand, and a redaction no privacy.erased names breaks audit verify', async () => {
+    const [first] = await t.db('audit_events').where({ account_id: 'acc_other' }).orderBy('seq').limit(1);
+    await expect(t.db('audit_events').where({ id: first.id }).update({ redacted_at: new Date() })).rejects.toThrow(/permission denied|append-only/);
+    await expect(t.db.transaction(async (trx) => {
+      await trx.raw("SELECT set_config('lifecycle_desk.audit_redact', 'on', true)");
+      await trx('audit_events').where({ id: first.id }).update({ redacted_at: new Date() });
+    })).rejects.toThrow(/permission denied|append-only/);
+    // The owner, bypassing the guards, marks an event redacted and changes it: verify names it.
+    await t.admin.transaction(async (trx) => {
+      await trx.raw('SET LOCAL session_replication_role = replica');
+      await trx('audit_events').where({ id: first.id }).update({ redacted_at: new Date(), data: JSON.stringify({ ...first.data, plan_id: 'enterprise' }) });
+    });
+    const r = await verifyAudit(t.db, 'acc_other');
+    expect(r.broken).toMatchObject({ account_id: 'acc_other', seq: first.seq, problem: expect.stringMatching(/marked redacted but no later privacy.erased event names it/) });
+  });
 });

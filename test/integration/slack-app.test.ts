@@ -19,6 +19,7 @@ import type { TestDb } from '../helpers/db';
 import { FakeSlack, slackEventRequest } from '../helpers/fake-slack';
 import { buildAccount, buildRequest } from '../helpers/builders';
 import { buildDeps, countRows, seedAccounts } from '../helpers/app';
+import { KnexRecordQuerySource } from '../../src/db/record.queries';
 
 const TOKEN = 'xoxb-test-token';
 const SECRET = 'slack-signing-secret-for-tests';
@@ -49,7 +50,7 @@ beforeAll(async () => {
     botToken: TOKEN,
     signingSecret: SECRET,
     apiUrl: slack.url,
-    db: t.db,
+    queries: new KnexRecordQuerySource(t.db),
     app: deps(),
     directory: new SlackDirectory(client),
     // Never cached (ttl 0), so a failed membership lookup can be staged per test.
@@ -61,6 +62,7 @@ beforeAll(async () => {
   redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true });
   http = await buildHttpApp({
     db: t.db,
+    queries: new KnexRecordQuerySource(t.db),
     redis,
     app: deps(),
     logger: createLogger('silent'),
@@ -317,7 +319,7 @@ it('in Socket Mode (SLACK_APP_TOKEN) receives the same clicks over the WebSocket
     signingSecret: SECRET,
     appToken: 'xapp-1-test',
     apiUrl: slack.url,
-    db: t.db,
+    queries: new KnexRecordQuerySource(t.db),
     app: deps(),
     directory: new SlackDirectory(new WebClient(TOKEN, { slackApiUrl: slack.url })),
     roles: new SlackRoles(ROLE_MAP, new SlackDirectory(new WebClient(TOKEN, { slackApiUrl: slack.url }))),
@@ -466,7 +468,7 @@ it('tells the clicker the decision did not go through when PostgreSQL is down, a
     botToken: TOKEN,
     signingSecret: SECRET,
     apiUrl: slack.url,
-    db: dead,
+    queries: new KnexRecordQuerySource(dead),
     app: buildDeps(dead),
     directory: new SlackDirectory(new WebClient(TOKEN, { slackApiUrl: slack.url })),
     roles: new SlackRoles(ROLE_MAP, new SlackDirectory(new WebClient(TOKEN, { slackApiUrl: slack.url }))),
@@ -476,6 +478,7 @@ it('tells the clicker the decision did not go through when PostgreSQL is down, a
   });
   const downHttp = await buildHttpApp({
     db: dead,
+    queries: new KnexRecordQuerySource(dead),
     redis,
     app: buildDeps(dead),
     logger: createLogger('silent'),

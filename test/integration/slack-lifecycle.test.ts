@@ -1,3 +1,4 @@
+import { KnexRecordQuerySource } from '../../src/db/record.queries';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { WebClient } from '@slack/web-api';
@@ -70,7 +71,7 @@ beforeAll(async () => {
     botToken: TOKEN,
     signingSecret: SECRET,
     apiUrl: slack.url,
-    db: t.db,
+    queries: new KnexRecordQuerySource(t.db),
     app: deps(),
     directory: new SlackDirectory(client),
     roles: new SlackRoles({ user_groups: { S0LDSUPERVISORS: 'supervisor' } }, new SlackDirectory(client, 0)),
@@ -81,6 +82,7 @@ beforeAll(async () => {
   redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true });
   http = await buildHttpApp({
     db: t.db,
+    queries: new KnexRecordQuerySource(t.db),
     redis,
     app: deps(),
     logger: createLogger('silent'),

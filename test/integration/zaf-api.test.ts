@@ -85,6 +85,8 @@ describe('who may call', () => {
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ agent: { zendesk_user_id: '9001', email: USERS.ann.email }, role: 'agent', actions: expect.not.arrayContaining(['retry_record']) });
     expect(r.body.field_map.fields).toEqual(expect.arrayContaining([{ name: 'to_plan', id: 360001000008, label: 'Target plan', ticket_field: 'Target plan (field 360001000008)' }]));
+    // The form's fields per kind come from the kind modules, not from the sidebar's own list.
+    expect(r.body.choices.kind_fields).toMatchObject({ service_credit: expect.arrayContaining(['amount', 'period_start']), upgrade: expect.arrayContaining(['to_plan']) });
     const f = await call('GET', '/api/zaf/session', tokenFor(USERS.fin));
     expect(f.body.role).toBe('finance');
   });

@@ -3,6 +3,8 @@ import { accountChangesFor } from '../../src/records/apply';
 import { KIND_MODULES, KINDS, SUBTYPES, typedRecord } from '../../src/records/kinds';
 import type { LifecycleRecord } from '../../src/records/kinds';
 import { AppError } from '../../src/records/errors';
+import type { TicketFields } from '../../src/records/kinds/common';
+import { FIELD_NAMES } from '../../src/integrations/zendesk/field-map';
 import { buildAccount, buildCatalog } from '../helpers/builders';
 
 /** The kind registry: one module per kind, and the dispatchers that route through it. */
@@ -65,4 +67,32 @@ it('dispatches to the kind module: a suspension pauses collection until the revi
     { key: 'apply', secondary: false, effect: { type: 'pause', resumes_at: '2026-04-01T00:00:00.000Z' } },
   ]);
   expect(accountChangesFor(record(), account, buildCatalog(), null).account).toMatchObject({ status: 'suspended', mrr_minor: 0 });
+});
+
+it('reads exactly the ticket fields it lists, all of them known to the field map', () => {
+  const known: readonly string[] = FIELD_NAMES;
+  for (const kind of KINDS) {
+    const asked = new Set<string>();
+    const spy =
+      <T>(value: T) =>
+      (name: string) => {
+        asked.add(name);
+        return value;
+      };
+    const fields: TicketFields = {
+      str: spy('x'),
+      num: spy(1),
+      date: spy('2026-03-16'),
+      instant: spy('2026-03-16T00:00:00.000Z'),
+      bool: spy(true),
+      list: spy(['a']),
+      // The mapper's money reads the amount and its currency.
+      money: () => (asked.add('amount').add('currency'), { amount_minor: 1, currency: 'EUR' }),
+      accountId: 'acc_acme',
+    };
+    const m = KIND_MODULES[kind];
+    expect(Object.keys(m.detailsFromTicket(fields)).length).toBeGreaterThan(0);
+    expect([...asked].sort()).toEqual([...m.ticketFields].sort());
+    expect(m.ticketFields.filter((f) => !known.includes(f))).toEqual([]);
+  }
 });

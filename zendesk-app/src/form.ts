@@ -12,21 +12,14 @@ import type { FieldInfo, Session } from './model';
 export type FormValue = string | boolean | string[] | null;
 export type FormValues = Record<string, FormValue>;
 
-/** Fields shown for every kind, then the ones each kind uses (a field with a problem is always shown). */
+/** Fields shown for every kind; then the ones the chosen kind uses, as the session says (a field with a problem is always shown). */
 const COMMON = ['kind', 'subtype', 'account_id', 'reason_code', 'reason_text', 'effective', 'effective_date'];
-const BY_KIND: Record<string, string[]> = {
-  downgrade: ['from_plan', 'to_plan', 'to_support_tier', 'features'],
-  upgrade: ['from_plan', 'to_plan', 'to_support_tier', 'features'],
-  termination: ['termination_date', 'fee_waived', 'retention_offer', 'retention_outcome', 'feedback'],
-  status_change: ['suspension_cause', 'review_date', 'merge_target_account_id', 'data_retention_until'],
-  service_credit: ['amount', 'currency', 'period_start', 'period_end', 'measured_uptime_percent', 'incident_reference'],
-};
 const DATES = new Set(['effective_date', 'termination_date', 'review_date', 'data_retention_until', 'period_start', 'period_end']);
 const LONG = new Set(['reason_text', 'feedback', 'suspension_cause', 'retention_offer']);
 
 export const fieldsFor = (session: Session, values: FormValues, problemFields: ReadonlySet<string>): FieldInfo[] => {
   const kind = typeof values.kind === 'string' ? values.kind : null;
-  const wanted = new Set([...COMMON, ...(kind ? (BY_KIND[kind] ?? []) : []), ...problemFields]);
+  const wanted = new Set([...COMMON, ...(kind ? (session.choices.kind_fields[kind] ?? []) : []), ...problemFields]);
   // The date only matters when the change takes effect "on a date" (or the ticket already has one).
   if (values.effective !== 'date' && !values.effective_date && !problemFields.has('effective_date')) wanted.delete('effective_date');
   return session.field_map.fields.filter((f) => wanted.has(f.name));

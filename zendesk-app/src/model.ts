@@ -85,6 +85,8 @@ export interface Session {
   readonly choices: {
     readonly kinds: readonly string[];
     readonly subtypes: Readonly<Record<string, readonly string[]>>;
+    /** The ticket fields each kind uses (the service's kind modules say). */
+    readonly kind_fields: Readonly<Record<string, readonly string[]>>;
     readonly plans: readonly { readonly id: string; readonly name: string }[];
     readonly support_tiers: readonly { readonly id: string; readonly name: string }[];
     readonly features: readonly string[];

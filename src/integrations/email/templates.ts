@@ -12,7 +12,7 @@ import type { Catalog } from '../../records/catalog';
 import { AppError } from '../../records/errors';
 import { KINDS } from '../../records/kinds';
 import type { Kind, LifecycleRecord } from '../../records/kinds';
-import { customerChange, customerLabel } from '../../records/summary';
+import { customerChange, customerLabel, customerMoney } from '../../records/summary';
 import { formatMoney } from '../../records/money';
 import type { Money } from '../../records/money';
 
@@ -141,10 +141,9 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
   const feeCharged = total((m) => m.purpose === 'fee' && m.type === 'charge' && !m.reverses);
   const refunded = total((m) => m.purpose === 'termination_refund' && m.type === 'refund' && !m.reverses);
   const reversedTotal = reversing.length ? { amount_minor: reversing.reduce((sum, m) => sum + m.amount.amount_minor, 0), currency: reversing[0]!.amount.currency } : null;
-  const planChange = r.kind === 'upgrade' || r.kind === 'downgrade';
-  const money: Money | null = planChange ? proration : r.kind === 'service_credit' ? (credited ? { ...credited, amount_minor: -credited.amount_minor } : null) : r.kind === 'termination' ? feeCharged : null;
+  // Which of these the email states is the kind's (records/kinds/<kind>.ts).
+  const { money, prorated } = customerMoney(r.kind, { proration, credited, feeCharged });
   const hasAmount = !!money && money.amount_minor !== 0;
-  const prorated = planChange && !!proration;
   const amount = hasAmount ? absMoney(money) : null;
   const amount_is_credit = hasAmount && money!.amount_minor < 0;
   const amount_is_charge = hasAmount && money!.amount_minor > 0;
@@ -157,7 +156,8 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
   const status_after = str(d.status_after);
   const suspension = d.suspension as { cause?: string; review_date?: string } | undefined;
   const merge = d.merge as { source_account_id?: string; target_account_id?: string } | undefined;
-  const credit_period = r.kind === 'service_credit' ? creditPeriod(d.period_start, d.period_end) : null;
+  // Only service credits have an affected period.
+  const credit_period = creditPeriod(d.period_start, d.period_end);
   const features = featureList(d.features, names);
   // An immediate change takes effect when it is applied, which may be days after the request
   // (approval); the record was last updated by that step.

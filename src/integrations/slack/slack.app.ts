@@ -2,15 +2,13 @@ import { App, HTTPModuleFunctions, HTTPReceiver, LogLevel } from '@slack/bolt';
 import type { Logger as BoltLogger } from '@slack/bolt';
 import type { BlockAction, ButtonAction, ViewSubmitAction } from '@slack/bolt';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Knex } from 'knex';
 import { WebClient } from '@slack/web-api';
 import type { Logger } from '../../observability/logger';
 import { decideApproval } from '../../app/decide-approval';
 import type { ApproverDirectory, DecisionOutcome } from '../../app/decide-approval';
 import type { AppDeps } from '../../app/deps';
-import { pendingApprovalsFor } from '../../db/approvals.repository';
-import { listRecords } from '../../db/record.queries';
-import { loadApprovalSnapshot } from '../../db/approval.queries';
+import { lookupRecords, pendingApprovalItems } from '../../app/record-queries';
+import type { RecordQuerySource } from '../../app/record-queries';
 import { isDatabaseUnavailable } from '../../http/errors';
 import { SLACK_MAX_BODY_BYTES, slackGate } from './slack.http';
 import { checkPartialAmount } from '../../records/partial-approval';
@@ -59,7 +57,8 @@ export interface SlackAppOptions {
   /** Socket Mode instead of HTTP when set. */
   readonly appToken?: string | undefined;
   readonly apiUrl?: string | undefined;
-  readonly db: Knex;
+  /** The reads the App Home and `/lifecycle` show (app-level queries; `KnexRecordQuerySource`). */
+  readonly queries: RecordQuerySource;
   readonly app: Pick<AppDeps, 'store' | 'clock' | 'ids'>;
   readonly directory: ApproverDirectory;
   readonly logger: Logger;
@@ -361,23 +360,8 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
       return;
     }
     const groups = (o.approverGroups.length ? await o.directory.groupsOf(event.user, o.approverGroups) : null) ?? [];
-    const pending = await pendingApprovalsFor(o.db, event.user, groups, 40);
-    // The same snapshot the approval message is built from, for all pending items at once.
-    const snapshots = await Promise.all(pending.map((p) => loadApprovalSnapshot(o.db, p.record_id)));
-    const items = pending.flatMap((p, i) => {
-      const snap = snapshots[i];
-      if (!snap || snap.record.state !== 'pending_approval') return [];
-      const { record } = snap;
-      return [
-        {
-          record,
-          accountName: snap.accountName,
-          ticketUrl: record.ticket_id ? o.ticketUrl(record.ticket_id) : null,
-          approvals: snap.decisions.filter((d) => d.decision === 'approve').length,
-          approvalsRequired: p.approvals_required,
-        },
-      ];
-    });
+    const pending = await pendingApprovalItems(o.queries, event.user, groups, 40);
+    const items = pending.map((p) => ({ ...p, ticketUrl: p.record.ticket_id ? o.ticketUrl(p.record.ticket_id) : null }));
     await client.views.publish({ user_id: event.user, view: appHomeView(items) });
   });
 
@@ -394,9 +378,8 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
     } else if (!q) {
       message = { text: 'Usage: /lifecycle <account id or ticket id>' };
     } else {
-      const byAccount = await listRecords(o.db, { accountId: q, limit: 10 });
-      const records = byAccount.length ? byAccount : await listRecords(o.db, { ticketId: q.replace(/^#/, ''), limit: 10 });
-      message = accountSummaryBlocks(byAccount.length ? `Account ${q}` : `Ticket ${q}`, records);
+      const found = await lookupRecords(o.queries, q, 10);
+      message = accountSummaryBlocks(found.by === 'account' ? `Account ${q}` : `Ticket ${q}`, found.records);
     }
     await client.chat.postEphemeral({ channel: command.channel_id, user: command.user_id, ...message });
   });

@@ -1,6 +1,7 @@
 import type { MappedTicket } from '../../app/ingest-ticket';
 import { REREQUEST_TAG, tagFor } from '../../app/ticket-view';
-import { KINDS } from '../../records/kinds';
+import { isKind, KIND_MODULES, KINDS } from '../../records/kinds';
+import type { TicketFields } from '../../records/kinds/common';
 import type { Problem } from '../../records/errors';
 import { DATE_INPUT_HINT, parseDateInput, startOfNextDay } from '../../records/dates';
 import type { DateInput } from '../../records/dates';
@@ -105,40 +106,10 @@ export function mapTicket(ticket: TicketSnapshot, map: FieldMap): MappedTicket {
     }
   };
 
-  switch (kind) {
-    case 'downgrade':
-    case 'upgrade':
-      put('from_plan', str('from_plan'));
-      put('to_plan', str('to_plan'));
-      put('to_support_tier', str('to_support_tier'));
-      put('features', list('features'));
-      break;
-    case 'termination': {
-      put('termination_date', date('termination_date'));
-      put('fee_waived', bool('fee_waived') ?? false);
-      const offer = str('retention_offer');
-      if (offer) put('retention_offer', { offer, outcome: str('retention_outcome') ?? 'pending' });
-      put('feedback', str('feedback'));
-      break;
-    }
-    case 'status_change': {
-      const cause = str('suspension_cause');
-      const review = date('review_date');
-      if (cause || review) put('suspension', { cause: cause ?? '', review_date: review ?? '' });
-      const target = str('merge_target_account_id');
-      if (target) put('merge', { source_account_id: accountId ?? '', target_account_id: target });
-      put('data_retention_until', date('data_retention_until'));
-      break;
-    }
-    case 'service_credit':
-      put('period_start', instant('period_start'));
-      put('period_end', instant('period_end', true));
-      put('requested_credit', money());
-      put('measured_uptime_percent', num('measured_uptime_percent'));
-      put('incident_reference', str('incident_reference'));
-      break;
-    default:
-      break;
+  // What each kind reads from the ticket is the kind module's (src/records/kinds/<kind>.ts).
+  if (isKind(kind)) {
+    const fields: TicketFields = { str, num, date, instant, bool, list, money, accountId };
+    for (const [key, value] of Object.entries(KIND_MODULES[kind].detailsFromTicket(fields))) put(key, value);
   }
 
   let effective: string | undefined = str('effective');

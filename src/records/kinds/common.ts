@@ -267,6 +267,36 @@ export interface CustomerFacts {
   readonly credit_period: string | null;
 }
 
+/** Money the billing provider confirmed for a record, summed by purpose (null: none of it). */
+export interface ConfirmedTotals {
+  /** Net proration: charges minus credits. */
+  readonly proration: Money | null;
+  /** Service credit granted (positive). */
+  readonly credited: Money | null;
+  /** Early-termination fee charged (positive). */
+  readonly feeCharged: Money | null;
+}
+
+/**
+ * A ticket's fields as the Zendesk mapper reads them (field names are the field map's), for
+ * {@link KindModule.detailsFromTicket}. Each reader converts (dates, amounts, lists) and reports a
+ * value it cannot convert as a mapping problem naming the ticket field, returning undefined.
+ */
+export interface TicketFields {
+  str(name: string): string | undefined;
+  num(name: string): number | undefined;
+  /** A calendar day, YYYY-MM-DD. */
+  date(name: string): string | undefined;
+  /** An instant; a date is the start of that day, or with `endOfDay` the start of the next. */
+  instant(name: string, endOfDay?: boolean): string | undefined;
+  bool(name: string): boolean | undefined;
+  list(name: string): string[] | undefined;
+  /** The ticket's amount in its currency, in minor units. */
+  money(): Money | undefined;
+  /** The ticket's account id. */
+  readonly accountId: string | undefined;
+}
+
 /**
  * Everything that depends on a record's kind, in one place. Register a new module in
  * `kinds/index.ts` (one line in `KIND_SPECS` and one in `KIND_MODULES`).
@@ -278,6 +308,10 @@ export interface KindModule<K extends Kind> {
   /** How a customer reads each subtype ("Plan upgrade"), and the kind when the subtype is unknown. */
   readonly customerLabels: Readonly<Record<Subtype<K>, string>>;
   readonly customerLabel: string;
+  /** The field-map names of the ticket fields this kind reads (the sidebar's form shows these for it). */
+  readonly ticketFields: readonly string[];
+  /** The kind's details from a ticket's fields (undefined members are left out). Reads in field order, so problems come in that order. */
+  detailsFromTicket(fields: TicketFields): Record<string, unknown>;
   /** When the change takes effect if the request does not say. */
   defaultEffective(catalog: Catalog): Effective;
   /** Business validation against the account and the catalog; fills in what they determine. Pure. */
@@ -291,6 +325,13 @@ export interface KindModule<K extends Kind> {
   readonly billingNotes: Readonly<Record<string, string>>;
   /** Kind-specific money facts (requested vs computed credit, proration…). */
   moneyLines(record: RecordOf<K>): MoneyLine[];
+  /** The customer email an applied record sends: `credit_granted` for money given back, else `applied`. */
+  readonly appliedEmail: 'applied' | 'credit_granted';
+  /**
+   * The amount the customer email states, from what the provider confirmed (never from what the
+   * record asked for): positive a charge, negative a credit; `prorated` when it is a proration.
+   */
+  customerMoney(confirmed: ConfirmedTotals): { readonly money: Money | null; readonly prorated: boolean };
   /** What the record changes as a noun phrase a customer reads in any tense. */
   customerChange(record: RecordOf<K>, facts: CustomerFacts): string;
 }

@@ -9,6 +9,9 @@ import {
   planChangeAccountChanges,
   planChangeBillingEffects,
   planChangeCustomerChange,
+  planChangeCustomerMoney,
+  planChangeFromTicket,
+  PLAN_CHANGE_TICKET_FIELDS,
   planChangeMoneyLines,
 } from './plan-change';
 
@@ -31,6 +34,8 @@ export const downgrade: KindModule<'downgrade'> = {
     support_tier: 'Support plan downgrade',
   },
   customerLabel: CUSTOMER_LABEL,
+  ticketFields: PLAN_CHANGE_TICKET_FIELDS,
+  detailsFromTicket: planChangeFromTicket,
   defaultEffective: defaultPlanChangeEffective('downgrade'),
   assess: assessPlanChange,
   accountChanges: planChangeAccountChanges,
@@ -44,5 +49,7 @@ export const downgrade: KindModule<'downgrade'> = {
     { subtype: 'support_tier', effects: ['plan_change'], when: WHEN, ...PLAN_OR_NOTHING },
   ],
   moneyLines: planChangeMoneyLines,
+  appliedEmail: 'applied',
+  customerMoney: planChangeCustomerMoney,
   customerChange: (record, facts) => planChangeCustomerChange(record, facts, downgrade.customerLabels[record.subtype] ?? CUSTOMER_LABEL),
 };

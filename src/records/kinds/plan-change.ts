@@ -8,7 +8,7 @@ import type { Money } from '../money';
 import { MoneySchema } from '../money';
 import { billingPeriodAt, INTERVAL_MONTHS, toProrationRecord } from '../proration';
 import { compact, id, ProrationSchema, Problems, q, resolveEffective, SlaSchema, text } from './common';
-import type { AccountChanges, Assessment, AssessContext, CustomerFacts, MoneyLine, RecordOf } from './common';
+import type { AccountChanges, Assessment, AssessContext, ConfirmedTotals, CustomerFacts, MoneyLine, RecordOf, TicketFields } from './common';
 import type { RecordRequestOf } from './index';
 import { monthlyPrice } from './mrr';
 
@@ -43,6 +43,15 @@ export const UpgradeDetailsSchema = PlanChangeDetailsSchema.extend({
 
 type PlanKind = 'downgrade' | 'upgrade';
 type Details = z.infer<typeof UpgradeDetailsSchema>;
+
+export const PLAN_CHANGE_TICKET_FIELDS = ['from_plan', 'to_plan', 'to_support_tier', 'features'] as const;
+
+export function planChangeFromTicket(t: TicketFields): Record<string, unknown> {
+  return { from_plan: t.str('from_plan'), to_plan: t.str('to_plan'), to_support_tier: t.str('to_support_tier'), features: t.list('features') };
+}
+
+/** A plan change states the proration the provider confirmed, if any. */
+export const planChangeCustomerMoney = (c: ConfirmedTotals) => ({ money: c.proration, prorated: !!c.proration });
 
 export function defaultPlanChangeEffective(kind: PlanKind) {
   return (catalog: Catalog) => catalog.change_policy[kind].effective;

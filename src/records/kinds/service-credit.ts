@@ -161,6 +161,14 @@ export const serviceCredit: KindModule<'service_credit'> = {
     goodwill: 'Service credit',
   },
   customerLabel: 'Service credit',
+  ticketFields: ['amount', 'currency', 'period_start', 'period_end', 'measured_uptime_percent', 'incident_reference'],
+  detailsFromTicket: (t) => ({
+    period_start: t.instant('period_start'),
+    period_end: t.instant('period_end', true),
+    requested_credit: t.money(),
+    measured_uptime_percent: t.num('measured_uptime_percent'),
+    incident_reference: t.str('incident_reference'),
+  }),
   defaultEffective: () => 'immediate',
   assess,
   // A credit moves money at the provider; the account itself stays as it is.
@@ -188,6 +196,9 @@ export const serviceCredit: KindModule<'service_credit'> = {
   },
   billingRows: SERVICE_CREDIT_SUBTYPES.map((subtype) => ({ subtype, effects: ['credit'], when: 'at once when applied', ...CREDIT })),
   moneyLines,
+  // The credit granted, as a negative amount (money back to the customer).
+  appliedEmail: 'credit_granted',
+  customerMoney: (c) => ({ money: c.credited ? { ...c.credited, amount_minor: -c.credited.amount_minor } : null, prorated: false }),
   customerChange: (record, v) =>
     `${serviceCredit.customerLabels[record.subtype] ?? serviceCredit.customerLabel}${v.amount ? ` of ${v.amount}` : ''}${v.credit_period ? ` for ${v.credit_period}` : ''}`,
 };

@@ -194,6 +194,15 @@ export const statusChange: KindModule<'status_change'> = {
     closure: 'Account closure',
   },
   customerLabel: 'Account status change',
+  ticketFields: ['suspension_cause', 'review_date', 'merge_target_account_id', 'data_retention_until'],
+  detailsFromTicket(t) {
+    const cause = t.str('suspension_cause');
+    const review = t.date('review_date');
+    const suspension = cause || review ? { cause: cause ?? '', review_date: review ?? '' } : undefined;
+    const target = t.str('merge_target_account_id');
+    const merge = target ? { source_account_id: t.accountId ?? '', target_account_id: target } : undefined;
+    return { suspension, merge, data_retention_until: t.date('data_retention_until') };
+  },
   defaultEffective: () => 'immediate',
   assess,
   accountChanges,
@@ -231,6 +240,8 @@ export const statusChange: KindModule<'status_change'> = {
     { subtype: 'closure', effects: ['cancel'], when: STATUS, ...CANCEL },
   ],
   moneyLines: () => [],
+  appliedEmail: 'applied',
+  customerMoney: () => ({ money: null, prorated: false }),
   customerChange(record, v) {
     const from = (a: string | null) => (a ? ` from ${a}` : '');
     const merge = record.details.merge as { target_account_id?: string } | undefined;

@@ -147,6 +147,14 @@ export const termination: KindModule<'termination'> = {
     other: 'Account termination',
   },
   customerLabel: 'Account termination',
+  ticketFields: ['termination_date', 'fee_waived', 'retention_offer', 'retention_outcome', 'feedback'],
+  detailsFromTicket(t) {
+    const termination_date = t.date('termination_date');
+    const fee_waived = t.bool('fee_waived') ?? false;
+    const offer = t.str('retention_offer');
+    const retention_offer = offer ? { offer, outcome: t.str('retention_outcome') ?? 'pending' } : undefined;
+    return { termination_date, fee_waived, retention_offer, feedback: t.str('feedback') };
+  },
   defaultEffective: (catalog) => catalog.change_policy.termination.effective,
   assess,
   // The account stops billing once its termination is applied.
@@ -160,5 +168,8 @@ export const termination: KindModule<'termination'> = {
   },
   billingRows: TERMINATION_SUBTYPES.map((subtype) => ({ subtype, effects: ['cancel', 'fee', 'refund'], when: WHEN, ...TERMINATION })),
   moneyLines,
+  // The early-termination fee, when the provider charged it.
+  appliedEmail: 'applied',
+  customerMoney: (c) => ({ money: c.feeCharged, prorated: false }),
   customerChange: (record, v) => `${record.subtype === 'customer_initiated' ? 'Cancellation' : 'Termination'} of the account ${v.account_name}`,
 };

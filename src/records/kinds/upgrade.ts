@@ -8,6 +8,9 @@ import {
   planChangeAccountChanges,
   planChangeBillingEffects,
   planChangeCustomerChange,
+  planChangeCustomerMoney,
+  planChangeFromTicket,
+  PLAN_CHANGE_TICKET_FIELDS,
   planChangeMoneyLines,
   UpgradeDetailsSchema,
 } from './plan-change';
@@ -32,6 +35,8 @@ export const upgrade: KindModule<'upgrade'> = {
     access: 'Access upgrade',
   },
   customerLabel: CUSTOMER_LABEL,
+  ticketFields: PLAN_CHANGE_TICKET_FIELDS,
+  detailsFromTicket: planChangeFromTicket,
   defaultEffective: defaultPlanChangeEffective('upgrade'),
   assess: assessPlanChange,
   accountChanges: planChangeAccountChanges,
@@ -46,5 +51,7 @@ export const upgrade: KindModule<'upgrade'> = {
     { subtype: 'access', effects: ['plan_change'], when: WHEN, ...PLAN_OR_NOTHING },
   ],
   moneyLines: planChangeMoneyLines,
+  appliedEmail: 'applied',
+  customerMoney: planChangeCustomerMoney,
   customerChange: (record, facts) => planChangeCustomerChange(record, facts, upgrade.customerLabels[record.subtype] ?? CUSTOMER_LABEL),
 };
