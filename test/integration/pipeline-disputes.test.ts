@@ -64,6 +64,7 @@ it('a credit disputed and resolved as reversed is taken back once its reversal i
   const request = await t.db('approval_requests').where({ record_id: reversalId }).first();
   expect(request).toMatchObject({ approvals_required: 1, rule: 'reversal (small credits)' });
   const post = s.stack.slack.callsOf('chat.postMessage').find((c) => JSON.stringify(c.args.blocks ?? '').includes(reversalId))!;
+  expect(JSON.stringify(post.args.blocks)).toContain(`*Reversal* of record \`${id}\``);
   const value = (post.args.blocks as { type: string; elements?: { action_id: string; value: string }[] }[]).find((b) => b.type === 'actions')!.elements!.find((e) => e.action_id === 'approval_approve')!.value;
   const ts = request.messages[0].ts as string;
   const click = (user: string) =>

@@ -401,7 +401,10 @@ function summaryText(prefix: string, r: LifecycleRecord, accountName: string | n
 export function approvalRequestMessage(input: ApprovalView): SlackMessage {
   const r = input.record;
   const prefix = input.reminder ? 'Reminder: approval needed' : 'Approval needed';
-  const blocks: KnownBlock[] = [header(`${prefix}: ${kindLabel(r)}`)];
+  const blocks: KnownBlock[] = [header(`${prefix}: ${r.reverses_record_id ? 'reversal of ' : ''}${kindLabel(r)}`)];
+  if (r.reverses_record_id) {
+    blocks.push(section(`:leftwards_arrow_with_hook: *Reversal* of record ${code(r.reverses_record_id)}: approving it undoes that change (the facts below are the original's; the amount is what is taken back).`, 'reversal'));
+  }
   const mention = input.escalationMention ? trustedMention(input.escalationMention) : null;
   if (mention) {
     blocks.push(section(`:rotating_light: ${mention} this request has waited past the escalation limit and needs a decision.`, 'escalation'));
