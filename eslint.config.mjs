@@ -22,19 +22,33 @@ export default tseslint.config(
   {
     files: ['src/records/**'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [
-        { regex: '^(knex|pg|bullmq|ioredis|@slack/.*|node-zendesk|nodemailer|stripe|undici|fastify|pino|prom-client|node:fs|fs|node:net|net|node:http|http)$', message: 'src/records is the pure domain: no I/O libraries.' },
-      ] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex:
+                '^(knex|pg|bullmq|ioredis|@slack/.*|node-zendesk|nodemailer|stripe|undici|fastify|pino|prom-client|node:fs|fs|node:net|net|node:http|http)$',
+              message: 'src/records is the pure domain: no I/O libraries.',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     // The dashboard's browser script (served as it is, no build step).
     files: ['web/**/*.js'],
-    languageOptions: { sourceType: 'script', globals: { window: 'readonly', document: 'readonly', sessionStorage: 'readonly', fetch: 'readonly', Node: 'readonly', URLSearchParams: 'readonly' } },
+    languageOptions: {
+      sourceType: 'script',
+      globals: { window: 'readonly', document: 'readonly', sessionStorage: 'readonly', fetch: 'readonly', Node: 'readonly', URLSearchParams: 'readonly' },
+    },
   },
   {
     files: ['bin/**', '*.js', 'test/fixtures/*.js'],
-    languageOptions: { globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly', setTimeout: 'readonly' } },
+    languageOptions: {
+      globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly', setTimeout: 'readonly' },
+    },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -63,7 +63,7 @@ async function main() {
     const seedSeconds = Number(process.hrtime.bigint() - seedStart) / 1e9;
     const readStart = process.hrtime.bigint();
     let rows = 0;
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       const page = await owner('audit_events').select('*').where('id', '>', after).orderBy('id').limit(2000);
       rows += page.length;
       if (page.length < 2000) break;
@@ -76,7 +76,9 @@ async function main() {
     if (v.broken) throw new Error(`verify found a break in a freshly seeded trail: ${JSON.stringify(v.broken)}`);
     console.log(`audit verify benchmark: ${v.events} events in ${v.accounts} chains (seeded in ${seedSeconds.toFixed(1)} s)`);
     console.log(`  baseline read of the same rows, no checks   ${(rows / readSeconds).toFixed(0).padStart(8)} events/s`);
-    console.log(`  audit verify                                ${(v.events / verifySeconds).toFixed(0).padStart(8)} events/s  (${verifySeconds.toFixed(1)} s; aim >= 100000/s)`);
+    console.log(
+      `  audit verify                                ${(v.events / verifySeconds).toFixed(0).padStart(8)} events/s  (${verifySeconds.toFixed(1)} s; aim >= 100000/s)`,
+    );
     console.log(`  ratio (verify / read): ${(v.events / verifySeconds / (rows / readSeconds)).toFixed(2)}`);
   } finally {
     await db.destroy();

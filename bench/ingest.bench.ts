@@ -26,7 +26,16 @@ async function main() {
   try {
     const now = Date.now();
     const accounts = Array.from({ length: 200 }, (_, i) =>
-      AccountSchema.parse({ id: `acc_${i}`, name: `Account ${i}`, plan_id: 'growth', currency: 'EUR', mrr_minor: 9900, contacts: [`ops${i}@example.com`], term_start: new Date(now - 10 * 86_400_000).toISOString(), term_end: new Date(now + 20 * 86_400_000).toISOString() }),
+      AccountSchema.parse({
+        id: `acc_${i}`,
+        name: `Account ${i}`,
+        plan_id: 'growth',
+        currency: 'EUR',
+        mrr_minor: 9900,
+        contacts: [`ops${i}@example.com`],
+        term_start: new Date(now - 10 * 86_400_000).toISOString(),
+        term_end: new Date(now + 20 * 86_400_000).toISOString(),
+      }),
     );
     await new KnexAccountRepository(db).upsertMany(accounts);
     await db.raw('CREATE TABLE bench_baseline (id bigserial primary key, body jsonb not null, received_at timestamptz not null default now())');

@@ -79,14 +79,30 @@ export function runOpenLoad(opts: { url: string; secret: string; rate: number; s
   return runLoad({ ...opts, total: Math.round(opts.rate * opts.seconds), concurrency: 0 });
 }
 
-export function runLoad(opts: { url: string; secret: string; total: number; concurrency: number; offset: number; rate?: number; seconds?: number }): Promise<RunStats & { failures: number }> {
+export function runLoad(opts: {
+  url: string;
+  secret: string;
+  total: number;
+  concurrency: number;
+  offset: number;
+  rate?: number;
+  seconds?: number;
+}): Promise<RunStats & { failures: number }> {
   return new Promise((resolve, reject) => {
     const w = new Worker(CODE, { eval: true, workerData: opts });
     w.once('error', reject);
     w.once('message', (m: { latencies: number[]; seconds: number; failures: number }) => {
       void w.terminate();
       const l = m.latencies.sort((a, b) => a - b);
-      resolve({ ops: opts.total, seconds: m.seconds, perSecond: opts.total / m.seconds, p50: percentile(l, 50), p95: percentile(l, 95), p99: percentile(l, 99), failures: m.failures });
+      resolve({
+        ops: opts.total,
+        seconds: m.seconds,
+        perSecond: opts.total / m.seconds,
+        p50: percentile(l, 50),
+        p95: percentile(l, 95),
+        p99: percentile(l, 99),
+        failures: m.failures,
+      });
     });
   });
 }

@@ -23,7 +23,9 @@ const SPAN_S = Math.round((Date.UTC(2027, 0, 1) - START) / 1000);
 async function seed(db: ReturnType<typeof createDb>, n: number, accounts: number): Promise<void> {
   const t0 = Date.now();
   const step = (what: string, sql: string, bindings: Record<string, unknown> = {}) =>
-    db.raw(sql, { n, a: accounts, start: new Date(START).toISOString(), span: SPAN_S, ...bindings }).then(() => console.log(`  seeded ${what} (${((Date.now() - t0) / 1000).toFixed(1)} s)`));
+    db
+      .raw(sql, { n, a: accounts, start: new Date(START).toISOString(), span: SPAN_S, ...bindings })
+      .then(() => console.log(`  seeded ${what} (${((Date.now() - t0) / 1000).toFixed(1)} s)`));
 
   await step(
     'accounts',
@@ -33,7 +35,8 @@ async function seed(db: ReturnType<typeof createDb>, n: number, accounts: number
        FROM generate_series(0, :a - 1) i`,
   );
   // One row per record; everything about it derives from i, so the other tables can follow it.
-  await db.raw(`
+  await db.raw(
+    `
     CREATE UNLOGGED TABLE bench_seed AS
     SELECT i,
            md5('record' || i)::uuid AS id,
@@ -46,7 +49,9 @@ async function seed(db: ReturnType<typeof createDb>, n: number, accounts: number
            CASE WHEN i % 20 < 14 THEN 'confirmed' WHEN i % 20 = 14 THEN 'draft' WHEN i % 20 = 15 THEN 'pending_approval'
                 WHEN i % 20 = 16 THEN 'rejected' WHEN i % 20 = 17 THEN 'cancelled' WHEN i % 20 = 18 THEN 'failed' ELSE 'scheduled' END AS state,
            i % 3 = 0 AS auto
-      FROM generate_series(0, :n - 1) i`, { n, a: accounts, start: new Date(START).toISOString(), span: SPAN_S });
+      FROM generate_series(0, :n - 1) i`,
+    { n, a: accounts, start: new Date(START).toISOString(), span: SPAN_S },
+  );
   await step(
     'lifecycle_records',
     `INSERT INTO lifecycle_records (id, kind, subtype, account_id, ticket_id, requested_by, requester, reason_code, reason_text, effective, effective_at, state, version,
@@ -157,7 +162,15 @@ async function main() {
     const { rows } = await db.raw<{ rows: { events: number }[] }>('SELECT count(*)::int AS events FROM audit_events');
     console.log(`  ${rows[0]!.events} audit events`);
 
-    const config = loadConfig({ ...stack.env, DATABASE_URL: appUrl, API_TOKEN, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', QUEUE_PREFIX: `ld-bench-${Date.now()}` });
+    const config = loadConfig({
+      ...stack.env,
+      DATABASE_URL: appUrl,
+      API_TOKEN,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'silent',
+      QUEUE_PREFIX: `ld-bench-${Date.now()}`,
+    });
     const service = await startService(config, { worker: false, logger: createLogger('silent') });
     const base = `http://127.0.0.1:${(service.http!.server.address() as AddressInfo).port}`;
     const get = async (path: string) => {
@@ -199,7 +212,11 @@ async function main() {
       const historyCounts: number[] = [];
       for (let i = 0; i < 300; i++) {
         const id = `acc_${(i * 7919) % accounts}`;
-        historyCounts.push(await timed('SELECT (SELECT count(*) FROM lifecycle_records WHERE account_id = :id) + (SELECT count(*) FROM audit_events WHERE account_id = :id)', { id }));
+        historyCounts.push(
+          await timed('SELECT (SELECT count(*) FROM lifecycle_records WHERE account_id = :id) + (SELECT count(*) FROM audit_events WHERE account_id = :id)', {
+            id,
+          }),
+        );
         history.push(await get(`/api/accounts/${id}/history`));
       }
       const scrapes = [await get('/metrics'), await get('/metrics'), await get('/metrics')];
@@ -209,15 +226,21 @@ async function main() {
       console.log(line('baseline: count(*) of the month', counts));
       for (const name of REPORT_NAMES) console.log(line(`report ${name}`, perReport[name]!));
       console.log(line('the set of six at once (dashboard)', sets));
-      console.log(`  ratio (set p95 / count(*) p95): ${(stats(sets).p95 / stats(counts).p95).toFixed(1)}   aim: set p95 < 300 ms — ${stats(sets).p95 < 300 ? 'met' : 'NOT met'}`);
+      console.log(
+        `  ratio (set p95 / count(*) p95): ${(stats(sets).p95 / stats(counts).p95).toFixed(1)}   aim: set p95 < 300 ms — ${stats(sets).p95 < 300 ? 'met' : 'NOT met'}`,
+      );
       console.log(line('count(*) of all records', whole));
       console.log('');
       console.log('GET /api/accounts/:id/history (about 50 records and 200 events per account):');
       console.log(line('baseline: count(*) of its rows', historyCounts));
       console.log(line('history', history));
-      console.log(`  ratio (history p95 / count(*) p95): ${(stats(history).p95 / stats(historyCounts).p95).toFixed(1)}   aim: p95 < 10 ms — ${stats(history).p95 < 10 ? 'met' : 'NOT met'}`);
+      console.log(
+        `  ratio (history p95 / count(*) p95): ${(stats(history).p95 / stats(historyCounts).p95).toFixed(1)}   aim: p95 < 10 ms — ${stats(history).p95 < 10 ? 'met' : 'NOT met'}`,
+      );
       console.log('');
-      console.log(`GET /metrics (business metrics from the database): first ${scrapes[0]!.toFixed(1)} ms (reads all history), then ${scrapes[1]!.toFixed(1)} and ${scrapes[2]!.toFixed(1)} ms`);
+      console.log(
+        `GET /metrics (business metrics from the database): first ${scrapes[0]!.toFixed(1)} ms (reads all history), then ${scrapes[1]!.toFixed(1)} and ${scrapes[2]!.toFixed(1)} ms`,
+      );
     } finally {
       await service.stop();
     }

@@ -7,7 +7,9 @@ const exitSoon = (code) => {
   process.exitCode = code;
   setTimeout(() => process.exit(code), 3000).unref();
 };
-require('../dist/src/cli.js').main(process.argv).then(exitSoon, (err) => {
-  console.error(err && err.message ? err.message : err);
-  exitSoon(1);
-});
+require('../dist/src/cli.js')
+  .main(process.argv)
+  .then(exitSoon, (err) => {
+    console.error(err && err.message ? err.message : err);
+    exitSoon(1);
+  });

@@ -65,9 +65,27 @@ export const EXAMPLE_FIELD_IDS: Readonly<Record<string, string>> = {
 function sampleAccounts(now: number): AccountInput[] {
   const term = { term_start: new Date(now - 12 * DAY).toISOString(), term_end: new Date(now + 18 * DAY).toISOString() };
   return [
-    { id: 'acc_acme', name: 'Acme GmbH', plan_id: 'growth', currency: 'EUR', mrr_minor: 9900, billing_customer_id: 'cus_acme', contacts: ['ops@acme.example'], ...term },
+    {
+      id: 'acc_acme',
+      name: 'Acme GmbH',
+      plan_id: 'growth',
+      currency: 'EUR',
+      mrr_minor: 9900,
+      billing_customer_id: 'cus_acme',
+      contacts: ['ops@acme.example'],
+      ...term,
+    },
     { id: 'acc_kaiju', name: 'Kaiju K.K.', plan_id: 'business', currency: 'JPY', mrr_minor: 45000, contacts: ['admin@kaiju.example'], ...term },
-    { id: 'acc_bolt', name: 'Bolt Ltd', plan_id: 'enterprise', currency: 'GBP', mrr_minor: 86900, contacts: ['it@bolt.example'], ...term, early_termination_fee_minor: 150000 },
+    {
+      id: 'acc_bolt',
+      name: 'Bolt Ltd',
+      plan_id: 'enterprise',
+      currency: 'GBP',
+      mrr_minor: 86900,
+      contacts: ['it@bolt.example'],
+      ...term,
+      early_termination_fee_minor: 150000,
+    },
     { id: 'acc_old', name: 'Old Brand Inc', plan_id: 'starter', currency: 'USD', mrr_minor: 3200, contacts: ['cto@oldbrand.example'], ...term },
     { id: 'acc_new', name: 'New Brand Inc', plan_id: 'business', currency: 'USD', mrr_minor: 32900, contacts: ['cto@newbrand.example'], ...term },
     { id: 'acc_late', name: 'Late Payer SA', plan_id: 'starter', currency: 'EUR', mrr_minor: 2900, contacts: ['finance@latepayer.example'], ...term },
@@ -77,21 +95,97 @@ function sampleAccounts(now: number): AccountInput[] {
 function sampleTickets(now: number): SampleTicket[] {
   const day = (offset: number) => new Date(now + offset * DAY).toISOString().slice(0, 10);
   return [
-    { id: 5001, title: 'Upgrade Acme to Business now', fields: { kind: 'lc_upgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'growth', to_plan: 'business', effective: 'lc_now' } },
-    { id: 5002, title: 'Downgrade Kaiju to Growth at renewal', fields: { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_kaiju', reason_code: 'budget_cut', to_plan: 'growth' } },
-    { id: 5003, title: 'Goodwill credit for Kaiju (¥1,500)', fields: { kind: 'lc_credit', subtype: 'lc_goodwill', account_id: 'acc_kaiju', reason_code: 'late_reply', amount: '1500', currency: 'JPY', period_start: day(-6), period_end: day(-5) } },
-    { id: 5004, title: 'Outage credit for Bolt (£150)', decision: 'approve', fields: { kind: 'lc_credit', subtype: 'lc_outage', account_id: 'acc_bolt', reason_code: 'outage', amount: '150', currency: 'GBP', period_start: day(-8), period_end: day(-2), incident_reference: 'INC-2291' } },
-    { id: 5005, title: 'Terminate Bolt, fee waived', decision: 'approve', fields: { kind: 'lc_termination', subtype: 'lc_customer_initiated', account_id: 'acc_bolt', reason_code: 'switched_to_competitor', fee_waived: 'true' } },
-    { id: 5006, title: 'Suspend Late Payer', decision: 'approve', fields: { kind: 'lc_status', subtype: 'lc_suspension', account_id: 'acc_late', reason_code: 'non_payment', suspension_cause: 'three unpaid invoices', review_date: day(14) } },
-    { id: 5007, title: 'Merge Old Brand into New Brand', decision: 'approve', fields: { kind: 'lc_status', subtype: 'lc_merge', account_id: 'acc_old', reason_code: 'rebrand', merge_target_account_id: 'acc_new' } },
-    { id: 5008, title: 'Credit request above the period charges', decision: 'reject', fields: { kind: 'lc_credit', subtype: 'lc_sla_breach', account_id: 'acc_acme', reason_code: 'sla_breach', amount: '120', currency: 'EUR', period_start: day(-30), period_end: day(-2) } },
+    {
+      id: 5001,
+      title: 'Upgrade Acme to Business now',
+      fields: { kind: 'lc_upgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'growth', to_plan: 'business', effective: 'lc_now' },
+    },
+    {
+      id: 5002,
+      title: 'Downgrade Kaiju to Growth at renewal',
+      fields: { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_kaiju', reason_code: 'budget_cut', to_plan: 'growth' },
+    },
+    {
+      id: 5003,
+      title: 'Goodwill credit for Kaiju (¥1,500)',
+      fields: {
+        kind: 'lc_credit',
+        subtype: 'lc_goodwill',
+        account_id: 'acc_kaiju',
+        reason_code: 'late_reply',
+        amount: '1500',
+        currency: 'JPY',
+        period_start: day(-6),
+        period_end: day(-5),
+      },
+    },
+    {
+      id: 5004,
+      title: 'Outage credit for Bolt (£150)',
+      decision: 'approve',
+      fields: {
+        kind: 'lc_credit',
+        subtype: 'lc_outage',
+        account_id: 'acc_bolt',
+        reason_code: 'outage',
+        amount: '150',
+        currency: 'GBP',
+        period_start: day(-8),
+        period_end: day(-2),
+        incident_reference: 'INC-2291',
+      },
+    },
+    {
+      id: 5005,
+      title: 'Terminate Bolt, fee waived',
+      decision: 'approve',
+      fields: { kind: 'lc_termination', subtype: 'lc_customer_initiated', account_id: 'acc_bolt', reason_code: 'switched_to_competitor', fee_waived: 'true' },
+    },
+    {
+      id: 5006,
+      title: 'Suspend Late Payer',
+      decision: 'approve',
+      fields: {
+        kind: 'lc_status',
+        subtype: 'lc_suspension',
+        account_id: 'acc_late',
+        reason_code: 'non_payment',
+        suspension_cause: 'three unpaid invoices',
+        review_date: day(14),
+      },
+    },
+    {
+      id: 5007,
+      title: 'Merge Old Brand into New Brand',
+      decision: 'approve',
+      fields: { kind: 'lc_status', subtype: 'lc_merge', account_id: 'acc_old', reason_code: 'rebrand', merge_target_account_id: 'acc_new' },
+    },
+    {
+      id: 5008,
+      title: 'Credit request above the period charges',
+      decision: 'reject',
+      fields: {
+        kind: 'lc_credit',
+        subtype: 'lc_sla_breach',
+        account_id: 'acc_acme',
+        reason_code: 'sla_breach',
+        amount: '120',
+        currency: 'EUR',
+        period_start: day(-30),
+        period_end: day(-2),
+      },
+    },
     {
       id: 5009,
       title: 'Downgrade with the target plan missing (agent fixes it)',
       fields: { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'budget_cut' },
       fix: { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'budget_cut', to_plan: 'starter' },
     },
-    { id: 5010, title: 'Reactivate an account that is already active', fields: { kind: 'lc_status', subtype: 'lc_reactivation', account_id: 'acc_acme', reason_code: 'customer_request' } },
+    {
+      id: 5010,
+      title: 'Reactivate an account that is already active',
+      fields: { kind: 'lc_status', subtype: 'lc_reactivation', account_id: 'acc_acme', reason_code: 'customer_request' },
+    },
   ];
 }
 
@@ -182,7 +276,11 @@ export async function runDemo(io: DemoIo): Promise<number> {
       const ts = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
       const res = await fetch(`${http}/webhooks/zendesk`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-zendesk-webhook-signature': signZendesk(stack.secrets.zendeskWebhook, ts, raw), 'x-zendesk-webhook-signature-timestamp': ts },
+        headers: {
+          'content-type': 'application/json',
+          'x-zendesk-webhook-signature': signZendesk(stack.secrets.zendeskWebhook, ts, raw),
+          'x-zendesk-webhook-signature-timestamp': ts,
+        },
         body: raw,
       });
       return (await res.json()) as { status: string; record_id?: string; state?: string };
@@ -224,16 +322,47 @@ export async function runDemo(io: DemoIo): Promise<number> {
         if (!req?.messages.length) continue;
         const ts = req.messages[0].ts as string;
         const value = JSON.stringify({ record_id: id, version });
-        const base = { team: { id: 'T0DEMO' }, api_app_id: 'A0DEMO', channel: { id: APPROVAL_CHANNEL, name: 'approvals' }, message: { ts, type: 'message' }, container: { type: 'message', message_ts: ts, channel_id: APPROVAL_CHANNEL } };
+        const base = {
+          team: { id: 'T0DEMO' },
+          api_app_id: 'A0DEMO',
+          channel: { id: APPROVAL_CHANNEL, name: 'approvals' },
+          message: { ts, type: 'message' },
+          container: { type: 'message', message_ts: ts, channel_id: APPROVAL_CHANNEL },
+        };
         decided.add(id);
         if (t.decision === 'reject') {
           const sup = SUPERVISORS[0]!;
           const meta = JSON.stringify({ record_id: id, version, channel: APPROVAL_CHANNEL, message_ts: ts });
-          await click({ ...base, type: 'view_submission', user: { id: sup.id, name: sup.name }, view: { id: 'V0DEMO', callback_id: 'approval_reject_modal', private_metadata: meta, state: { values: { reason: { reason_input: { type: 'plain_text_input', value: 'The credit is larger than what the SLA grants for this period; please offer a smaller goodwill credit.' } } } } } });
+          await click({
+            ...base,
+            type: 'view_submission',
+            user: { id: sup.id, name: sup.name },
+            view: {
+              id: 'V0DEMO',
+              callback_id: 'approval_reject_modal',
+              private_metadata: meta,
+              state: {
+                values: {
+                  reason: {
+                    reason_input: {
+                      type: 'plain_text_input',
+                      value: 'The credit is larger than what the SLA grants for this period; please offer a smaller goodwill credit.',
+                    },
+                  },
+                },
+              },
+            },
+          });
           io.out(`      #${t.id}: <@${sup.name}> rejects with a reason`);
         } else {
           for (const sup of SUPERVISORS.slice(0, req.approvals_required)) {
-            await click({ ...base, type: 'block_actions', user: { id: sup.id, name: sup.name }, trigger_id: `trig-${sup.id}`, actions: [{ type: 'button', action_id: 'approval_approve', block_id: 'approval_actions', value, action_ts: '1' }] });
+            await click({
+              ...base,
+              type: 'block_actions',
+              user: { id: sup.id, name: sup.name },
+              trigger_id: `trig-${sup.id}`,
+              actions: [{ type: 'button', action_id: 'approval_approve', block_id: 'approval_actions', value, action_ts: '1' }],
+            });
             io.out(`      #${t.id}: <@${sup.name}> approves (${req.rule}, ${req.approvals_required} approver${req.approvals_required > 1 ? 's' : ''} needed)`);
           }
         }
@@ -253,7 +382,10 @@ export async function runDemo(io: DemoIo): Promise<number> {
       const r = await admin('lifecycle_records').where({ id }).first();
       // The record's own chain (a merge also writes to the target account's chain).
       const events = await admin('audit_events').where({ record_id: id, account_id: r.account_id }).orderBy('seq');
-      const path = ['created', ...events.filter((e: { type: string }) => e.type.startsWith('record.') && e.type !== 'record.created').map((e: { data: { to?: string } }) => e.data.to)];
+      const path = [
+        'created',
+        ...events.filter((e: { type: string }) => e.type.startsWith('record.') && e.type !== 'record.created').map((e: { data: { to?: string } }) => e.data.to),
+      ];
       const firstState = (events[0]?.data as { state?: string } | undefined)?.state ?? '';
       io.out(`    record   ${id}  ${r.kind}/${r.subtype}  account ${r.account_id}`);
       io.out(`    states   ${[firstState, ...path.slice(1)].join(' → ')}`);
@@ -262,7 +394,9 @@ export async function runDemo(io: DemoIo): Promise<number> {
       const req = await admin('approval_requests').where({ record_id: id }).first();
       if (req) {
         const decisions = await admin('approval_decisions').where({ record_id: id }).orderBy('id');
-        io.out(`    slack    approval posted (rule "${req.rule}", ${req.approvals_required} needed); ${decisions.map((d: { approver_id: string; decision: string }) => `${d.decision} by ${d.approver_id}`).join(', ') || 'no decision yet'}; message updated ${stack.slack.callsOf('chat.update').filter((c) => req.messages.some((m: { ts: string }) => m.ts === c.args.ts)).length}×`);
+        io.out(
+          `    slack    approval posted (rule "${req.rule}", ${req.approvals_required} needed); ${decisions.map((d: { approver_id: string; decision: string }) => `${d.decision} by ${d.approver_id}`).join(', ') || 'no decision yet'}; message updated ${stack.slack.callsOf('chat.update').filter((c) => req.messages.some((m: { ts: string }) => m.ts === c.args.ts)).length}×`,
+        );
       } else if (r.state !== 'draft') {
         io.out('    slack    auto-approved by policy (no approval needed)');
       }
@@ -277,15 +411,22 @@ export async function runDemo(io: DemoIo): Promise<number> {
       const mails = stack.smtp.messages.filter((m) => (m.parsed.messageId ?? '').startsWith(`<${id}.`));
       for (const m of mails) io.out(`    email    to ${m.envelope.to.join(', ')}: "${m.parsed.subject}"`);
       const zt = stack.zendesk.tickets.get(t.id);
-      if (zt) io.out(`    zendesk  ${zt.comments.length} internal note(s); tags ${zt.tags.filter((x) => x.startsWith('lifecycle_')).join(' ')}; status ${zt.status}`);
+      if (zt)
+        io.out(`    zendesk  ${zt.comments.length} internal note(s); tags ${zt.tags.filter((x) => x.startsWith('lifecycle_')).join(' ')}; status ${zt.status}`);
     }
 
     step(6, 'audit verify and reconcile');
     const v = await verifyAudit(admin);
-    io.out(v.broken ? `audit trail BROKEN at event ${v.broken.event_id}: ${v.broken.problem}` : `audit trail intact: ${v.events} events in ${v.accounts} account chains verified`);
+    io.out(
+      v.broken
+        ? `audit trail BROKEN at event ${v.broken.event_id}: ${v.broken.problem}`
+        : `audit trail intact: ${v.events} events in ${v.accounts} account chains verified`,
+    );
     const billing = await billingProvider(config, admin);
     const report = await reconcile({ source: new KnexReconcileSource(admin), billing, clock: systemClock });
-    io.out(`reconcile: ${report.differences.length} difference(s) between the accounts table, the ledger and ${report.provider} billing across ${report.checkedAccounts} accounts`);
+    io.out(
+      `reconcile: ${report.differences.length} difference(s) between the accounts table, the ledger and ${report.provider} billing across ${report.checkedAccounts} accounts`,
+    );
     for (const d of report.differences) io.out(`  ${d.account_id} ${d.field}: ${d.message}`);
     io.out(`\nThe demo database is kept for a look around: DATABASE_URL=${maskCredentials(dbUrl.toString())}`);
     await admin.destroy();

@@ -59,10 +59,7 @@ export interface FakeSlackResponseUrlPost {
 }
 
 /** What the next calls of a method get instead of a normal answer. */
-export type FakeSlackFailure =
-  | { readonly status: 429; readonly retryAfter: number }
-  | { readonly status: 500 | 502 | 503 }
-  | { readonly error: string };
+export type FakeSlackFailure = { readonly status: 429; readonly retryAfter: number } | { readonly status: 500 | 502 | 503 } | { readonly error: string };
 
 export interface FakeSlackOptions {
   /** The only bot token accepted; anything else gets `invalid_auth`. */
@@ -446,11 +443,7 @@ export class FakeSlack {
     if (failure) {
       if ('error' in failure) return record({ status: 200, body: { ok: false, error: failure.error } }, token, args);
       if (failure.status === 429) {
-        return record(
-          { status: 429, body: { ok: false, error: 'ratelimited' }, headers: { 'retry-after': String(failure.retryAfter) } },
-          token,
-          args,
-        );
+        return record({ status: 429, body: { ok: false, error: 'ratelimited' }, headers: { 'retry-after': String(failure.retryAfter) } }, token, args);
       }
       return record({ status: failure.status, body: { ok: false, error: 'fatal_error' } }, token, args);
     }
@@ -462,7 +455,15 @@ export class FakeSlack {
     const granted: Record<string, string> = method === 'apps.connections.open' ? {} : { 'x-oauth-scopes': this.scopes.join(',') };
     const needed = METHOD_SCOPES[method];
     if (needed && !this.scopes.includes(needed)) {
-      return record({ status: 200, body: { ok: false, error: 'missing_scope', needed, provided: this.scopes.join(',') }, headers: { ...granted, 'x-accepted-oauth-scopes': needed } }, token, args);
+      return record(
+        {
+          status: 200,
+          body: { ok: false, error: 'missing_scope', needed, provided: this.scopes.join(',') },
+          headers: { ...granted, 'x-accepted-oauth-scopes': needed },
+        },
+        token,
+        args,
+      );
     }
 
     try {
@@ -515,7 +516,13 @@ export class FakeSlack {
       is_app_user: false,
       tz: 'Europe/Berlin',
       // Slack leaves the email out of the profile unless the token has users:read.email.
-      profile: { ...(this.scopes.includes('users:read.email') ? { email: u.email } : {}), real_name: real, display_name: u.name, real_name_normalized: real, display_name_normalized: u.name },
+      profile: {
+        ...(this.scopes.includes('users:read.email') ? { email: u.email } : {}),
+        real_name: real,
+        display_name: u.name,
+        real_name_normalized: real,
+        display_name_normalized: u.name,
+      },
     };
   }
 
@@ -579,7 +586,16 @@ export class FakeSlack {
       return {
         channel,
         ts,
-        message: { type: 'message', subtype: 'bot_message', text: content.text, blocks: content.blocks, user: this.botUserId, bot_id: this.botId, team: this.teamId, ts },
+        message: {
+          type: 'message',
+          subtype: 'bot_message',
+          text: content.text,
+          blocks: content.blocks,
+          user: this.botUserId,
+          bot_id: this.botId,
+          team: this.teamId,
+          ts,
+        },
       };
     },
 

@@ -92,7 +92,16 @@ export interface FakeInvoice {
   status: 'draft' | 'open' | 'paid' | 'void' | 'uncollectible';
   readonly currency: string;
   /** Subscription lines (the period billed) and invoice items. */
-  readonly lines: { id: string; amount: number; description: string | null; period: { start: number; end: number }; subscription_item: string | null; invoice_item: string | null; proration: boolean; metadata: Record<string, string> }[];
+  readonly lines: {
+    id: string;
+    amount: number;
+    description: string | null;
+    period: { start: number; end: number };
+    subscription_item: string | null;
+    invoice_item: string | null;
+    proration: boolean;
+    metadata: Record<string, string>;
+  }[];
   total: number;
   amount_due: number;
   amount_paid: number;
@@ -181,9 +190,13 @@ class RefusedRequest extends Error {
   }
 }
 
-const invalid = (message: string, param?: string, status = 400) => new RefusedRequest(status, { type: 'invalid_request_error', message, ...(param ? { param } : {}) });
+const invalid = (message: string, param?: string, status = 400) =>
+  new RefusedRequest(status, { type: 'invalid_request_error', message, ...(param ? { param } : {}) });
 /** A refusal after the parameters were accepted (Stripe remembers these under the key). */
-const refusal = (message: string, param?: string): Reply => ({ status: 400, body: { error: { type: 'invalid_request_error', message, ...(param ? { param } : {}) } } });
+const refusal = (message: string, param?: string): Reply => ({
+  status: 400,
+  body: { error: { type: 'invalid_request_error', message, ...(param ? { param } : {}) } },
+});
 const missing = (what: string, id: string, param: string): Reply => ({
   status: 404,
   body: { error: { type: 'invalid_request_error', code: 'resource_missing', message: `No such ${what}: '${id}'`, param } },
@@ -591,7 +604,9 @@ export class FakeStripe {
     // Authentication, version and encoding come first, as at Stripe (and are never remembered).
     const auth = req.headers.authorization ?? '';
     if (!auth.startsWith('Bearer ')) {
-      return refuse(invalid('You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth.', undefined, 401));
+      return refuse(
+        invalid('You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth.', undefined, 401),
+      );
     }
     const given = auth.slice('Bearer '.length);
     if (given !== this.apiKey || !/^sk_test_\w+$/.test(given)) {
@@ -604,7 +619,8 @@ export class FakeStripe {
       query = parseStripeForm(url.search.slice(1));
       if (method === 'POST') {
         const type = String(req.headers['content-type'] ?? '');
-        if (!type.startsWith('application/x-www-form-urlencoded')) throw invalid(`Invalid request: Content-Type must be application/x-www-form-urlencoded, got "${type}"`);
+        if (!type.startsWith('application/x-www-form-urlencoded'))
+          throw invalid(`Invalid request: Content-Type must be application/x-www-form-urlencoded, got "${type}"`);
         params = parseStripeForm(raw);
       } else if (raw.length > 0) {
         throw invalid(`Invalid request: a ${method} request takes its parameters in the query string, not a body`);
@@ -621,7 +637,13 @@ export class FakeStripe {
       log(429, false, 'rate_limit');
       return send(
         429,
-        { error: { type: 'rate_limit_error', code: 'rate_limit', message: 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.' } },
+        {
+          error: {
+            type: 'rate_limit_error',
+            code: 'rate_limit',
+            message: 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.',
+          },
+        },
         { 'retry-after': String(Math.max(1, Math.ceil(waitMs / 1000))) },
       );
     }
@@ -638,14 +660,25 @@ export class FakeStripe {
       log(429, false, 'rate_limit');
       return send(
         429,
-        { error: { type: 'rate_limit_error', code: 'rate_limit', message: 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.' } },
+        {
+          error: {
+            type: 'rate_limit_error',
+            code: 'rate_limit',
+            message: 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.',
+          },
+        },
         fault.retryAfterSeconds !== undefined ? { 'retry-after': String(fault.retryAfterSeconds) } : {},
       );
     }
     if (fault?.type === 'invalid_request') {
       log(400, false, 'invalid_request');
       return send(400, {
-        error: { type: 'invalid_request_error', message: fault.message ?? 'Invalid request (injected by fake-stripe).', ...(fault.param ? { param: fault.param } : {}), ...(fault.code ? { code: fault.code } : {}) },
+        error: {
+          type: 'invalid_request_error',
+          message: fault.message ?? 'Invalid request (injected by fake-stripe).',
+          ...(fault.param ? { param: fault.param } : {}),
+          ...(fault.code ? { code: fault.code } : {}),
+        },
       });
     }
     const delayMs = fault?.type === 'slow' ? fault.delayMs : 0;
@@ -731,33 +764,81 @@ export class FakeStripe {
       if (method === 'GET') return this.listCreditNotes(query);
       if (method === 'POST') return this.createCreditNote(params);
     }
-    throw invalid(`Unrecognized request URL (${method}: ${path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.`, undefined, 404);
+    throw invalid(
+      `Unrecognized request URL (${method}: ${path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.`,
+      undefined,
+      404,
+    );
   }
 
   // --- subscriptions ---------------------------------------------------------------------------
 
   private listSubscriptions(query: Record<string, unknown>): Reply {
-    onlyKnown(query, [...PAGINATION, 'customer', 'status', 'price', 'plan', 'created', 'collection_method', 'test_clock', 'automatic_tax', 'current_period_end', 'current_period_start', 'customer_account']);
-    const status = query.status === undefined ? undefined : oneOf(query.status, ['active', 'all', 'canceled', 'ended', 'incomplete', 'incomplete_expired', 'past_due', 'paused', 'trialing', 'unpaid'] as const, 'status');
+    onlyKnown(query, [
+      ...PAGINATION,
+      'customer',
+      'status',
+      'price',
+      'plan',
+      'created',
+      'collection_method',
+      'test_clock',
+      'automatic_tax',
+      'current_period_end',
+      'current_period_start',
+      'customer_account',
+    ]);
+    const status =
+      query.status === undefined
+        ? undefined
+        : oneOf(
+            query.status,
+            ['active', 'all', 'canceled', 'ended', 'incomplete', 'incomplete_expired', 'past_due', 'paused', 'trialing', 'unpaid'] as const,
+            'status',
+          );
     const subs = [...this.subscriptions.values()]
       .filter((s) => query.customer === undefined || s.customer === query.customer)
       // Without a status filter Stripe lists every subscription that is not canceled.
-      .filter((s) => (status === undefined ? s.status !== 'canceled' : status === 'all' || status === s.status || (status === 'ended' && s.status === 'canceled')))
+      .filter((s) =>
+        status === undefined ? s.status !== 'canceled' : status === 'all' || status === s.status || (status === 'ended' && s.status === 'canceled'),
+      )
       .sort((a, b) => b.created - a.created);
     return page(subs, query, '/v1/subscriptions', (s) => this.subscriptionJson(s));
   }
 
   private createSubscription(params: Record<string, unknown>): Reply {
     onlyKnown(params, [
-      'customer', 'items', 'metadata', 'description', 'expand', 'collection_method', 'days_until_due', 'default_payment_method', 'payment_behavior', 'proration_behavior',
-      'cancel_at', 'cancel_at_period_end', 'trial_end', 'trial_period_days', 'billing_cycle_anchor', 'off_session', 'currency', 'add_invoice_items', 'automatic_tax', 'discounts',
+      'customer',
+      'items',
+      'metadata',
+      'description',
+      'expand',
+      'collection_method',
+      'days_until_due',
+      'default_payment_method',
+      'payment_behavior',
+      'proration_behavior',
+      'cancel_at',
+      'cancel_at_period_end',
+      'trial_end',
+      'trial_period_days',
+      'billing_cycle_anchor',
+      'off_session',
+      'currency',
+      'add_invoice_items',
+      'automatic_tax',
+      'discounts',
     ]);
     const customerId = String(required(params, 'customer'));
     const items = required(params, 'items');
     if (!Array.isArray(items) || items.length === 0) throw invalid('Invalid array', 'items');
     const prices = items.map((it, i) => {
       if (typeof it !== 'object' || it === null) throw invalid('Invalid object', `items[${i}]`);
-      onlyKnown(it as Record<string, unknown>, ['price', 'quantity', 'metadata', 'price_data', 'discounts', 'tax_rates', 'billing_thresholds', 'plan'], `items[${i}]`);
+      onlyKnown(
+        it as Record<string, unknown>,
+        ['price', 'quantity', 'metadata', 'price_data', 'discounts', 'tax_rates', 'billing_thresholds', 'plan'],
+        `items[${i}]`,
+      );
       return String(required(it as Record<string, unknown>, 'price'));
     });
     const meta = metadata(params.metadata);
@@ -793,16 +874,36 @@ export class FakeStripe {
 
   private updateSubscription(id: string, params: Record<string, unknown>): Reply {
     onlyKnown(params, [
-      'items', 'proration_behavior', 'proration_date', 'cancel_at_period_end', 'cancel_at', 'metadata', 'expand', 'billing_cycle_anchor',
-      'payment_behavior', 'description', 'default_payment_method', 'trial_end', 'collection_method', 'days_until_due', 'pause_collection',
-      'off_session', 'cancellation_details', 'discounts', 'automatic_tax',
+      'items',
+      'proration_behavior',
+      'proration_date',
+      'cancel_at_period_end',
+      'cancel_at',
+      'metadata',
+      'expand',
+      'billing_cycle_anchor',
+      'payment_behavior',
+      'description',
+      'default_payment_method',
+      'trial_end',
+      'collection_method',
+      'days_until_due',
+      'pause_collection',
+      'off_session',
+      'cancellation_details',
+      'discounts',
+      'automatic_tax',
     ]);
-    const behavior = params.proration_behavior === undefined ? 'create_prorations' : oneOf(params.proration_behavior, ['create_prorations', 'none', 'always_invoice'] as const, 'proration_behavior');
+    const behavior =
+      params.proration_behavior === undefined
+        ? 'create_prorations'
+        : oneOf(params.proration_behavior, ['create_prorations', 'none', 'always_invoice'] as const, 'proration_behavior');
     const cancel = params.cancel_at_period_end === undefined ? undefined : bool(params.cancel_at_period_end, 'cancel_at_period_end');
     // `cancel_at`: a unix timestamp, or an empty string to remove a set one.
     const cancelAt = params.cancel_at === undefined ? undefined : params.cancel_at === '' ? null : integer(params.cancel_at, 'cancel_at');
     if (cancelAt !== undefined && cancelAt !== null && cancelAt <= this.now()) throw invalid('cancel_at must be in the future.', 'cancel_at');
-    if (cancel !== undefined && cancelAt !== undefined) throw invalid('You may only specify one of these parameters: cancel_at, cancel_at_period_end.', 'cancel_at');
+    if (cancel !== undefined && cancelAt !== undefined)
+      throw invalid('You may only specify one of these parameters: cancel_at, cancel_at_period_end.', 'cancel_at');
     // `pause_collection`: { behavior, resumes_at? }, or an empty string to resume collection.
     let pause: FakeSubscription['pause_collection'] | undefined;
     if (params.pause_collection === '') pause = null;
@@ -810,8 +911,13 @@ export class FakeStripe {
       const p = params.pause_collection;
       if (typeof p !== 'object' || p === null || Array.isArray(p)) throw invalid('Invalid object', 'pause_collection');
       onlyKnown(p as Record<string, unknown>, ['behavior', 'resumes_at'], 'pause_collection');
-      const behaviorOf = oneOf(required(p as Record<string, unknown>, 'behavior'), ['keep_as_draft', 'mark_uncollectible', 'void'] as const, 'pause_collection[behavior]');
-      const resumes = (p as Record<string, unknown>).resumes_at === undefined ? null : integer((p as Record<string, unknown>).resumes_at, 'pause_collection[resumes_at]');
+      const behaviorOf = oneOf(
+        required(p as Record<string, unknown>, 'behavior'),
+        ['keep_as_draft', 'mark_uncollectible', 'void'] as const,
+        'pause_collection[behavior]',
+      );
+      const resumes =
+        (p as Record<string, unknown>).resumes_at === undefined ? null : integer((p as Record<string, unknown>).resumes_at, 'pause_collection[resumes_at]');
       if (resumes !== null && resumes <= this.now()) throw invalid('pause_collection[resumes_at] must be in the future.', 'pause_collection[resumes_at]');
       pause = { behavior: behaviorOf, resumes_at: resumes };
     }
@@ -820,7 +926,11 @@ export class FakeStripe {
     if (!Array.isArray(items)) throw invalid('Invalid array', 'items');
     items.forEach((it, i) => {
       if (typeof it !== 'object' || it === null) throw invalid('Invalid object', `items[${i}]`);
-      onlyKnown(it as Record<string, unknown>, ['id', 'price', 'quantity', 'deleted', 'metadata', 'price_data', 'discounts', 'tax_rates', 'clear_usage', 'billing_thresholds', 'plan'], `items[${i}]`);
+      onlyKnown(
+        it as Record<string, unknown>,
+        ['id', 'price', 'quantity', 'deleted', 'metadata', 'price_data', 'discounts', 'tax_rates', 'clear_usage', 'billing_thresholds', 'plan'],
+        `items[${i}]`,
+      );
     });
 
     const sub = this.subscriptions.get(id);
@@ -828,7 +938,10 @@ export class FakeStripe {
     if (sub.status === 'canceled') return refusal('A canceled subscription can only update its cancellation_details and metadata.');
     const prorationDate = params.proration_date === undefined ? this.now() : integer(params.proration_date, 'proration_date');
     if (prorationDate < sub.current_period_start || prorationDate > sub.current_period_end) {
-      return refusal(`proration_date must be within the current period of subscription ${sub.id} (${sub.current_period_start}–${sub.current_period_end}).`, 'proration_date');
+      return refusal(
+        `proration_date must be within the current period of subscription ${sub.id} (${sub.current_period_start}–${sub.current_period_end}).`,
+        'proration_date',
+      );
     }
     // Check every change before making any: a Stripe request applies whole or not at all.
     const changes: { item: FakeSubscription['items'][number]; price: FakePrice }[] = [];
@@ -838,7 +951,8 @@ export class FakeStripe {
       if (raw.price === undefined) continue;
       const price = this.prices.get(String(raw.price));
       if (!price) return missing('price', String(raw.price), `items[${i}][price]`);
-      if (price.currency !== sub.currency) return refusal(`The price specified (${price.id}) is in ${price.currency}, but the subscription is in ${sub.currency}.`, `items[${i}][price]`);
+      if (price.currency !== sub.currency)
+        return refusal(`The price specified (${price.id}) is in ${price.currency}, but the subscription is in ${sub.currency}.`, `items[${i}][price]`);
       changes.push({ item, price });
     }
     const before = this.subscriptionJson(sub);
@@ -869,7 +983,14 @@ export class FakeStripe {
     item.price = price.id;
   }
 
-  private item(sub: FakeSubscription, item: { id: string }, amount: number, description: string, period: { start: number; end: number }, price: string): FakeInvoiceItem {
+  private item(
+    sub: FakeSubscription,
+    item: { id: string },
+    amount: number,
+    description: string,
+    period: { start: number; end: number },
+    price: string,
+  ): FakeInvoiceItem {
     return {
       id: newId('ii'),
       customer: sub.customer,
@@ -956,14 +1077,32 @@ export class FakeStripe {
   private periodInvoice(sub: FakeSubscription, status: 'paid' | 'open' | 'void'): FakeInvoice {
     const lines: FakeInvoice['lines'] = sub.items.map((i) => {
       const price = this.prices.get(i.price)!;
-      return { id: newId('il'), amount: price.unit_amount * i.quantity, description: `1 × ${price.id}`, period: { start: sub.current_period_start, end: sub.current_period_end }, subscription_item: i.id, invoice_item: null, proration: false, metadata: {} };
+      return {
+        id: newId('il'),
+        amount: price.unit_amount * i.quantity,
+        description: `1 × ${price.id}`,
+        period: { start: sub.current_period_start, end: sub.current_period_end },
+        subscription_item: i.id,
+        invoice_item: null,
+        proration: false,
+        metadata: {},
+      };
     });
     const invoice = this.newInvoice(sub.customer, sub.currency, sub.id, {}, null, 'charge_automatically');
     invoice.lines.push(...lines);
     // Pending prorations of the subscription are collected on its next invoice.
     for (const ii of this.invoiceItems.filter((x) => x.invoice === null && x.subscription === sub.id)) {
       ii.invoice = invoice.id;
-      invoice.lines.push({ id: newId('il'), amount: ii.amount, description: ii.description, period: ii.period, subscription_item: null, invoice_item: ii.id, proration: ii.proration, metadata: ii.metadata });
+      invoice.lines.push({
+        id: newId('il'),
+        amount: ii.amount,
+        description: ii.description,
+        period: ii.period,
+        subscription_item: null,
+        invoice_item: ii.id,
+        proration: ii.proration,
+        metadata: ii.metadata,
+      });
     }
     this.finalize(invoice);
     if (status === 'void') invoice.status = 'void';
@@ -971,7 +1110,14 @@ export class FakeStripe {
     return invoice;
   }
 
-  private newInvoice(customer: string, currency: string, subscription: string | null, meta: Record<string, string>, description: string | null, collection: string): FakeInvoice {
+  private newInvoice(
+    customer: string,
+    currency: string,
+    subscription: string | null,
+    meta: Record<string, string>,
+    description: string | null,
+    collection: string,
+  ): FakeInvoice {
     const invoice: FakeInvoice = {
       id: newId('in'),
       customer,
@@ -1026,22 +1172,47 @@ export class FakeStripe {
     onlyKnown(query, [...PAGINATION, 'customer', 'status', 'subscription', 'created', 'collection_method', 'due_date', 'customer_account']);
     const status = query.status === undefined ? undefined : oneOf(query.status, ['draft', 'open', 'paid', 'uncollectible', 'void'] as const, 'status');
     const all = [...this.invoices.values()]
-      .filter((i) => (query.customer === undefined || i.customer === query.customer) && (status === undefined || i.status === status) && (query.subscription === undefined || i.subscription === query.subscription))
+      .filter(
+        (i) =>
+          (query.customer === undefined || i.customer === query.customer) &&
+          (status === undefined || i.status === status) &&
+          (query.subscription === undefined || i.subscription === query.subscription),
+      )
       .sort((a, b) => b.created - a.created || (a.id < b.id ? 1 : -1));
     return page(all, query, '/v1/invoices', (i) => this.invoiceJson(i));
   }
 
   private createInvoice(params: Record<string, unknown>): Reply {
     onlyKnown(params, [
-      'customer', 'currency', 'collection_method', 'auto_advance', 'pending_invoice_items_behavior', 'description', 'metadata', 'days_until_due', 'due_date',
-      'subscription', 'expand', 'footer', 'default_payment_method', 'automatically_finalizes_at', 'statement_descriptor', 'effective_at',
+      'customer',
+      'currency',
+      'collection_method',
+      'auto_advance',
+      'pending_invoice_items_behavior',
+      'description',
+      'metadata',
+      'days_until_due',
+      'due_date',
+      'subscription',
+      'expand',
+      'footer',
+      'default_payment_method',
+      'automatically_finalizes_at',
+      'statement_descriptor',
+      'effective_at',
     ]);
     const customerId = String(required(params, 'customer'));
-    const collection = params.collection_method === undefined ? 'charge_automatically' : oneOf(params.collection_method, ['charge_automatically', 'send_invoice'] as const, 'collection_method');
+    const collection =
+      params.collection_method === undefined
+        ? 'charge_automatically'
+        : oneOf(params.collection_method, ['charge_automatically', 'send_invoice'] as const, 'collection_method');
     if (collection === 'send_invoice' && params.days_until_due === undefined && params.due_date === undefined) {
       throw invalid('Missing required param: days_until_due or due_date (required with collection_method=send_invoice).', 'days_until_due');
     }
-    const behavior = params.pending_invoice_items_behavior === undefined ? 'exclude' : oneOf(params.pending_invoice_items_behavior, ['include', 'exclude'] as const, 'pending_invoice_items_behavior');
+    const behavior =
+      params.pending_invoice_items_behavior === undefined
+        ? 'exclude'
+        : oneOf(params.pending_invoice_items_behavior, ['include', 'exclude'] as const, 'pending_invoice_items_behavior');
     const auto = params.auto_advance === undefined ? false : bool(params.auto_advance, 'auto_advance');
     const description = text(params.description, 'description', 1500);
     const meta = metadata(params.metadata);
@@ -1052,14 +1223,24 @@ export class FakeStripe {
     const invoice = this.newInvoice(customerId, currency, null, meta, description, collection);
     invoice.auto_advance = auto;
     if (behavior === 'include') {
-      for (const ii of this.invoiceItems.filter((x) => x.customer === customerId && x.invoice === null && x.subscription === null && x.currency === currency)) this.attach(invoice, ii);
+      for (const ii of this.invoiceItems.filter((x) => x.customer === customerId && x.invoice === null && x.subscription === null && x.currency === currency))
+        this.attach(invoice, ii);
     }
     return { status: 200, body: this.invoiceJson(invoice), effect: true };
   }
 
   private attach(invoice: FakeInvoice, ii: FakeInvoiceItem): void {
     ii.invoice = invoice.id;
-    invoice.lines.push({ id: newId('il'), amount: ii.amount, description: ii.description, period: ii.period, subscription_item: null, invoice_item: ii.id, proration: ii.proration, metadata: ii.metadata });
+    invoice.lines.push({
+      id: newId('il'),
+      amount: ii.amount,
+      description: ii.description,
+      period: ii.period,
+      subscription_item: null,
+      invoice_item: ii.id,
+      proration: ii.proration,
+      metadata: ii.metadata,
+    });
     invoice.total = invoice.lines.reduce((s, l) => s + l.amount, 0);
   }
 
@@ -1068,24 +1249,59 @@ export class FakeStripe {
     const auto = params.auto_advance === undefined ? undefined : bool(params.auto_advance, 'auto_advance');
     const invoice = this.invoices.get(id);
     if (!invoice) return missing('invoice', id, 'invoice');
-    if (invoice.status !== 'draft') return refusal('This invoice is already finalized, you can\'t re-finalize a non-draft invoice.');
+    if (invoice.status !== 'draft') return refusal("This invoice is already finalized, you can't re-finalize a non-draft invoice.");
     if (auto !== undefined) invoice.auto_advance = auto;
     this.finalize(invoice);
     return { status: 200, body: this.invoiceJson(invoice), effect: true };
   }
 
   private previewInvoice(params: Record<string, unknown>): Reply {
-    onlyKnown(params, ['customer', 'subscription', 'subscription_details', 'currency', 'expand', 'automatic_tax', 'invoice_items', 'preview_mode', 'discounts', 'customer_details', 'schedule', 'schedule_details']);
+    onlyKnown(params, [
+      'customer',
+      'subscription',
+      'subscription_details',
+      'currency',
+      'expand',
+      'automatic_tax',
+      'invoice_items',
+      'preview_mode',
+      'discounts',
+      'customer_details',
+      'schedule',
+      'schedule_details',
+    ]);
     if (params.customer === undefined && params.subscription === undefined) throw invalid('Missing required param: customer or subscription.', 'customer');
     const details = (params.subscription_details ?? {}) as Record<string, unknown>;
     if (typeof details !== 'object') throw invalid('Invalid object', 'subscription_details');
-    onlyKnown(details, ['items', 'proration_behavior', 'proration_date', 'cancel_at', 'cancel_at_period_end', 'cancel_now', 'billing_cycle_anchor', 'default_tax_rates', 'resume_at', 'start_date', 'trial_end', 'metadata', 'pause'], 'subscription_details');
+    onlyKnown(
+      details,
+      [
+        'items',
+        'proration_behavior',
+        'proration_date',
+        'cancel_at',
+        'cancel_at_period_end',
+        'cancel_now',
+        'billing_cycle_anchor',
+        'default_tax_rates',
+        'resume_at',
+        'start_date',
+        'trial_end',
+        'metadata',
+        'pause',
+      ],
+      'subscription_details',
+    );
     const subId = params.subscription === undefined ? undefined : String(params.subscription);
     const sub = subId ? this.subscriptions.get(subId) : [...this.subscriptions.values()].find((s) => s.customer === params.customer && s.status !== 'canceled');
     if (subId && !sub) return missing('subscription', subId, 'subscription');
     if (!sub) return refusal('No upcoming invoices for customer', 'customer');
-    if (params.customer !== undefined && sub.customer !== params.customer) return refusal(`Subscription ${sub.id} does not belong to customer ${String(params.customer)}.`, 'subscription');
-    const behavior = details.proration_behavior === undefined ? 'create_prorations' : oneOf(details.proration_behavior, ['create_prorations', 'none', 'always_invoice'] as const, 'subscription_details[proration_behavior]');
+    if (params.customer !== undefined && sub.customer !== params.customer)
+      return refusal(`Subscription ${sub.id} does not belong to customer ${String(params.customer)}.`, 'subscription');
+    const behavior =
+      details.proration_behavior === undefined
+        ? 'create_prorations'
+        : oneOf(details.proration_behavior, ['create_prorations', 'none', 'always_invoice'] as const, 'subscription_details[proration_behavior]');
     const prorationDate = details.proration_date === undefined ? this.now() : integer(details.proration_date, 'subscription_details[proration_date]');
     if (prorationDate < sub.current_period_start || prorationDate > sub.current_period_end) {
       return refusal('subscription_details[proration_date] must be within the current period.', 'subscription_details[proration_date]');
@@ -1095,7 +1311,11 @@ export class FakeStripe {
     const lines: FakeInvoice['lines'] = [];
     const priceAfter = new Map(sub.items.map((i) => [i.id, i.price]));
     for (const [i, it] of items.entries()) {
-      onlyKnown(it, ['id', 'price', 'quantity', 'deleted', 'metadata', 'price_data', 'discounts', 'tax_rates', 'clear_usage', 'billing_thresholds', 'plan'], `subscription_details[items][${i}]`);
+      onlyKnown(
+        it,
+        ['id', 'price', 'quantity', 'deleted', 'metadata', 'price_data', 'discounts', 'tax_rates', 'clear_usage', 'billing_thresholds', 'plan'],
+        `subscription_details[items][${i}]`,
+      );
       const item = sub.items.find((x) => x.id === it.id);
       if (!item) return refusal(`Subscription item ${String(it.id)} does not belong to subscription ${sub.id}`, `subscription_details[items][${i}][id]`);
       const price = it.price === undefined ? undefined : this.prices.get(String(it.price));
@@ -1107,19 +1327,55 @@ export class FakeStripe {
         const left = Math.max(0, sub.current_period_end - prorationDate) / (sub.current_period_end - sub.current_period_start);
         const period = { start: prorationDate, end: sub.current_period_end };
         lines.push(
-          { id: newId('il'), amount: -Math.round(old.unit_amount * left), description: `Unused time on ${old.id}`, period, subscription_item: item.id, invoice_item: null, proration: true, metadata: {} },
-          { id: newId('il'), amount: Math.round(price.unit_amount * left), description: `Remaining time on ${price.id}`, period, subscription_item: item.id, invoice_item: null, proration: true, metadata: {} },
+          {
+            id: newId('il'),
+            amount: -Math.round(old.unit_amount * left),
+            description: `Unused time on ${old.id}`,
+            period,
+            subscription_item: item.id,
+            invoice_item: null,
+            proration: true,
+            metadata: {},
+          },
+          {
+            id: newId('il'),
+            amount: Math.round(price.unit_amount * left),
+            description: `Remaining time on ${price.id}`,
+            period,
+            subscription_item: item.id,
+            invoice_item: null,
+            proration: true,
+            metadata: {},
+          },
         );
       }
     }
     // Pending prorations already waiting, then the next period at the prices after the change.
     for (const ii of this.invoiceItems.filter((x) => x.invoice === null && x.subscription === sub.id)) {
-      lines.push({ id: newId('il'), amount: ii.amount, description: ii.description, period: ii.period, subscription_item: null, invoice_item: ii.id, proration: ii.proration, metadata: ii.metadata });
+      lines.push({
+        id: newId('il'),
+        amount: ii.amount,
+        description: ii.description,
+        period: ii.period,
+        subscription_item: null,
+        invoice_item: ii.id,
+        proration: ii.proration,
+        metadata: ii.metadata,
+      });
     }
     const length = sub.current_period_end - sub.current_period_start;
     for (const item of sub.items) {
       const price = this.prices.get(priceAfter.get(item.id)!)!;
-      lines.push({ id: newId('il'), amount: price.unit_amount, description: `1 × ${price.id}`, period: { start: sub.current_period_end, end: sub.current_period_end + length }, subscription_item: item.id, invoice_item: null, proration: false, metadata: {} });
+      lines.push({
+        id: newId('il'),
+        amount: price.unit_amount,
+        description: `1 × ${price.id}`,
+        period: { start: sub.current_period_end, end: sub.current_period_end + length },
+        subscription_item: item.id,
+        invoice_item: null,
+        proration: false,
+        metadata: {},
+      });
     }
     const preview: FakeInvoice = {
       id: `upcoming_${sub.id}`,
@@ -1151,16 +1407,41 @@ export class FakeStripe {
     onlyKnown(query, [...PAGINATION, 'customer', 'invoice', 'pending', 'created', 'customer_account']);
     const pending = query.pending === undefined ? undefined : bool(query.pending, 'pending');
     const all = this.invoiceItems
-      .filter((i) => (query.customer === undefined || i.customer === query.customer) && (query.invoice === undefined || i.invoice === query.invoice) && (pending === undefined || (i.invoice === null) === pending))
+      .filter(
+        (i) =>
+          (query.customer === undefined || i.customer === query.customer) &&
+          (query.invoice === undefined || i.invoice === query.invoice) &&
+          (pending === undefined || (i.invoice === null) === pending),
+      )
       .slice()
       .reverse();
     return page(all, query, '/v1/invoiceitems', (i) => this.invoiceItemJson(i));
   }
 
   private createInvoiceItem(params: Record<string, unknown>): Reply {
-    onlyKnown(params, ['customer', 'amount', 'currency', 'description', 'invoice', 'metadata', 'period', 'price_data', 'pricing', 'quantity', 'subscription', 'discountable', 'discounts', 'tax_behavior', 'tax_code', 'tax_rates', 'unit_amount_decimal', 'expand']);
+    onlyKnown(params, [
+      'customer',
+      'amount',
+      'currency',
+      'description',
+      'invoice',
+      'metadata',
+      'period',
+      'price_data',
+      'pricing',
+      'quantity',
+      'subscription',
+      'discountable',
+      'discounts',
+      'tax_behavior',
+      'tax_code',
+      'tax_rates',
+      'unit_amount_decimal',
+      'expand',
+    ]);
     const customerId = String(required(params, 'customer'));
-    if (params.amount === undefined && params.pricing === undefined && params.price_data === undefined) throw invalid('Missing required param: amount (or pricing[price]).', 'amount');
+    if (params.amount === undefined && params.pricing === undefined && params.price_data === undefined)
+      throw invalid('Missing required param: amount (or pricing[price]).', 'amount');
     const amount = integer(params.amount, 'amount');
     const currency = currencyOf(required(params, 'currency'));
     const description = text(params.description, 'description', 500);
@@ -1170,9 +1451,11 @@ export class FakeStripe {
     const invoiceId = params.invoice === undefined ? null : String(params.invoice);
     const invoice = invoiceId ? this.invoices.get(invoiceId) : null;
     if (invoiceId && !invoice) return missing('invoice', invoiceId, 'invoice');
-    if (invoice && invoice.status !== 'draft') return refusal(`You can only add invoice items to draft invoices; invoice ${invoice.id} is ${invoice.status}.`, 'invoice');
+    if (invoice && invoice.status !== 'draft')
+      return refusal(`You can only add invoice items to draft invoices; invoice ${invoice.id} is ${invoice.status}.`, 'invoice');
     if (invoice && invoice.customer !== customerId) return refusal(`Invoice ${invoice.id} does not belong to customer ${customerId}.`, 'invoice');
-    if (invoice && invoice.currency !== currency) return refusal(`The currency of the invoice item (${currency}) must match the invoice's (${invoice.currency}).`, 'currency');
+    if (invoice && invoice.currency !== currency)
+      return refusal(`The currency of the invoice item (${currency}) must match the invoice's (${invoice.currency}).`, 'currency');
     const now = this.now();
     const ii: FakeInvoiceItem = {
       id: newId('ii'),
@@ -1198,7 +1481,10 @@ export class FakeStripe {
 
   private listCreditNotes(query: Record<string, unknown>): Reply {
     onlyKnown(query, [...PAGINATION, 'customer', 'invoice', 'created', 'customer_account']);
-    const all = this.creditNotes.filter((n) => (query.customer === undefined || n.customer === query.customer) && (query.invoice === undefined || n.invoice === query.invoice)).slice().reverse();
+    const all = this.creditNotes
+      .filter((n) => (query.customer === undefined || n.customer === query.customer) && (query.invoice === undefined || n.invoice === query.invoice))
+      .slice()
+      .reverse();
     return page(all, query, '/v1/credit_notes', (n) => this.creditNoteJson(n));
   }
 
@@ -1210,9 +1496,25 @@ export class FakeStripe {
    * to more than its total.
    */
   private createCreditNote(params: Record<string, unknown>): Reply {
-    onlyKnown(params, ['invoice', 'amount', 'credit_amount', 'refund_amount', 'out_of_band_amount', 'lines', 'memo', 'metadata', 'reason', 'refunds', 'effective_at', 'email_type', 'shipping_cost', 'expand']);
+    onlyKnown(params, [
+      'invoice',
+      'amount',
+      'credit_amount',
+      'refund_amount',
+      'out_of_band_amount',
+      'lines',
+      'memo',
+      'metadata',
+      'reason',
+      'refunds',
+      'effective_at',
+      'email_type',
+      'shipping_cost',
+      'expand',
+    ]);
     const invoiceId = String(required(params, 'invoice'));
-    if (params.amount === undefined && params.lines === undefined && params.shipping_cost === undefined) throw invalid('One of amount, lines, or shipping_cost must be provided.', 'amount');
+    if (params.amount === undefined && params.lines === undefined && params.shipping_cost === undefined)
+      throw invalid('One of amount, lines, or shipping_cost must be provided.', 'amount');
     if (params.lines !== undefined) throw invalid('fake-stripe: credit note lines are not modelled; Lifecycle Desk sends amount.', 'lines');
     const amount = positive(params.amount, 'amount');
     if (amount === 0) throw invalid('Invalid amount: must be greater than 0', 'amount');
@@ -1225,16 +1527,23 @@ export class FakeStripe {
     const meta = metadata(params.metadata);
     const invoice = this.invoices.get(invoiceId);
     if (!invoice) return missing('invoice', invoiceId, 'invoice');
-    if (invoice.status === 'draft' || invoice.status === 'void') return refusal(`You can only create credit notes for finalized invoices; invoice ${invoice.id} is ${invoice.status}.`, 'invoice');
+    if (invoice.status === 'draft' || invoice.status === 'void')
+      return refusal(`You can only create credit notes for finalized invoices; invoice ${invoice.id} is ${invoice.status}.`, 'invoice');
     const creditable = invoice.total - invoice.pre_payment_credit_notes_amount - invoice.post_payment_credit_notes_amount;
     if (amount > creditable) return refusal(`The credit note amount (${amount}) exceeds the invoice's remaining creditable amount (${creditable}).`, 'amount');
     const pre = Math.min(amount, invoice.amount_remaining);
     const post = amount - pre;
     if (credit + refund + outOfBand !== post) {
-      return refusal(`The sum of refund_amount, credit_amount and out_of_band_amount (${credit + refund + outOfBand}) must equal the post-payment amount of the credit note (${post}).`);
+      return refusal(
+        `The sum of refund_amount, credit_amount and out_of_band_amount (${credit + refund + outOfBand}) must equal the post-payment amount of the credit note (${post}).`,
+      );
     }
     const refunded = this.refunds.filter((r) => r.invoice === invoice.id).reduce((s, r) => s + r.amount, 0);
-    if (refund > invoice.amount_paid - refunded) return refusal(`Refund amount (${refund}) is greater than the amount that can be refunded on invoice ${invoice.id} (${invoice.amount_paid - refunded}).`, 'refund_amount');
+    if (refund > invoice.amount_paid - refunded)
+      return refusal(
+        `Refund amount (${refund}) is greater than the amount that can be refunded on invoice ${invoice.id} (${invoice.amount_paid - refunded}).`,
+        'refund_amount',
+      );
 
     const id = newId('cn');
     const customer = this.customers.get(invoice.customer)!;
@@ -1420,7 +1729,9 @@ export class FakeStripe {
       period_start: i.created,
       period_end: i.created,
       livemode: false,
-      parent: i.subscription ? { type: 'subscription_details', subscription_details: { subscription: i.subscription, metadata: {} }, quote_details: null } : null,
+      parent: i.subscription
+        ? { type: 'subscription_details', subscription_details: { subscription: i.subscription, metadata: {} }, quote_details: null }
+        : null,
       lines: {
         object: 'list',
         data: i.lines.map((l) => ({
@@ -1436,7 +1747,13 @@ export class FakeStripe {
           parent: l.subscription_item
             ? {
                 type: 'subscription_item_details',
-                subscription_item_details: { subscription: i.subscription, subscription_item: l.subscription_item, invoice_item: l.invoice_item, proration: l.proration, proration_details: null },
+                subscription_item_details: {
+                  subscription: i.subscription,
+                  subscription_item: l.subscription_item,
+                  invoice_item: l.invoice_item,
+                  proration: l.proration,
+                  proration_details: null,
+                },
                 invoice_item_details: null,
               }
             : {
@@ -1466,7 +1783,9 @@ export class FakeStripe {
       invoice: i.invoice,
       livemode: false,
       metadata: i.metadata,
-      parent: i.subscription ? { type: 'subscription_details', subscription_details: { subscription: i.subscription, subscription_item: i.subscription_item } } : null,
+      parent: i.subscription
+        ? { type: 'subscription_details', subscription_details: { subscription: i.subscription, subscription_item: i.subscription_item } }
+        : null,
       period: i.period,
       proration: i.proration,
       quantity: 1,

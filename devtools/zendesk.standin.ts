@@ -228,9 +228,15 @@ export class ZendeskStandin {
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
       res.end(JSON.stringify(payload));
     };
-    const failure = this.failures.shift() ?? (this.weather.rate429 && Math.random() < this.weather.rate429 ? { status: 429, retryAfter: this.weather.retryAfter ?? 1 } : undefined);
+    const failure =
+      this.failures.shift() ??
+      (this.weather.rate429 && Math.random() < this.weather.rate429 ? { status: 429, retryAfter: this.weather.retryAfter ?? 1 } : undefined);
     if (failure) {
-      return reply(failure.status, { error: failure.status === 429 ? 'TooManyRequests' : 'InternalError', description: 'stand-in failure' }, failure.retryAfter !== undefined ? { 'retry-after': String(failure.retryAfter) } : {});
+      return reply(
+        failure.status,
+        { error: failure.status === 429 ? 'TooManyRequests' : 'InternalError', description: 'stand-in failure' },
+        failure.retryAfter !== undefined ? { 'retry-after': String(failure.retryAfter) } : {},
+      );
     }
     const expected = `Basic ${Buffer.from(`${this.email}/token:${this.token}`).toString('base64')}`;
     if (req.headers.authorization !== expected) return reply(401, { error: "Couldn't authenticate you" });
@@ -249,7 +255,8 @@ export class ZendeskStandin {
 
     if (req.method === 'GET') {
       const include = url.searchParams.get('include');
-      const users = include === 'users' ? [ticket.requester_id, ticket.assignee_id].map((id) => (id === null ? undefined : this.users.get(id))).filter(Boolean) : undefined;
+      const users =
+        include === 'users' ? [ticket.requester_id, ticket.assignee_id].map((id) => (id === null ? undefined : this.users.get(id))).filter(Boolean) : undefined;
       const { comments: _c, ...api } = ticket;
       return reply(200, { ticket: api, ...(users ? { users } : {}) });
     }
@@ -261,7 +268,12 @@ export class ZendeskStandin {
       return reply(400, { error: 'InvalidJSON', description: 'The body is not JSON' });
     }
     const problems = checkUpdate(body);
-    if (problems.length) return reply(422, { error: 'RecordInvalid', description: 'Record validation errors', details: { base: problems.map((description) => ({ description })) } });
+    if (problems.length)
+      return reply(422, {
+        error: 'RecordInvalid',
+        description: 'Record validation errors',
+        details: { base: problems.map((description) => ({ description })) },
+      });
     const t = (body as { ticket: Record<string, unknown> }).ticket;
     if (t.status === 'solved' && ticket.assignee_id === null) {
       // Zendesk validates the whole update first: the refusal changes nothing, note and tags included.
@@ -313,9 +325,15 @@ export class ZendeskStandin {
       if (!c || typeof c.body !== 'string' || !c.body.trim()) problems.push('comment.body is required');
       if (c && c.public !== undefined && typeof c.public !== 'boolean') problems.push('comment.public must be a boolean');
       if (t.external_id !== undefined && typeof t.external_id !== 'string') problems.push('external_id must be a string');
-      if (t.tags !== undefined && (!Array.isArray(t.tags) || t.tags.some((x) => typeof x !== 'string' || !/^[^\s,]+$/.test(x)))) problems.push('tags must be an array of tags without spaces');
+      if (t.tags !== undefined && (!Array.isArray(t.tags) || t.tags.some((x) => typeof x !== 'string' || !/^[^\s,]+$/.test(x))))
+        problems.push('tags must be an array of tags without spaces');
     }
-    if (problems.length) return reply(422, { error: 'RecordInvalid', description: 'Record validation errors', details: { base: problems.map((description) => ({ description })) } });
+    if (problems.length)
+      return reply(422, {
+        error: 'RecordInvalid',
+        description: 'Record validation errors',
+        details: { base: problems.map((description) => ({ description })) },
+      });
     const id = Math.max(100_000, ...this.tickets.keys()) + 1;
     const c = t!.comment as { body: string; public?: boolean };
     const ticket = this.addTicket({
@@ -409,7 +427,8 @@ function checkUpdate(body: unknown): string[] {
   }
   for (const k of ['additional_tags', 'remove_tags']) {
     const v = x[k];
-    if (v !== undefined && (!Array.isArray(v) || v.some((s) => typeof s !== 'string' || !/^[^\s,]+$/.test(s)))) p.push(`${k} must be an array of tags without spaces`);
+    if (v !== undefined && (!Array.isArray(v) || v.some((s) => typeof s !== 'string' || !/^[^\s,]+$/.test(s))))
+      p.push(`${k} must be an array of tags without spaces`);
   }
   if (x.status !== undefined && !STATUSES.includes(x.status as string)) p.push(`status must be one of ${STATUSES.join(', ')}`);
   return p;

@@ -47,8 +47,7 @@ export interface CliIo {
   readonly untilStopped?: () => Promise<void>;
 }
 
-const writeStdout = (s: string) =>
-  new Promise<void>((resolve, reject) => (process.stdout.write(s, (err) => (err ? reject(err) : resolve()))));
+const writeStdout = (s: string) => new Promise<void>((resolve, reject) => process.stdout.write(s, (err) => (err ? reject(err) : resolve())));
 
 const defaultIo: CliIo = {
   stdout: writeStdout,
@@ -137,15 +136,25 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .description('run the service: HTTP (webhooks, Slack, API) and the job workers; both unless one is named')
     .option('--web', 'only the HTTP side')
     .option('--worker', 'only the outbox relay and job workers')
-    .option('--queues <names>', 'with --worker: only these comma-separated queues (records, billing, email, zendesk, slack; or job topics such as billing.apply)')
+    .option(
+      '--queues <names>',
+      'with --worker: only these comma-separated queues (records, billing, email, zendesk, slack; or job topics such as billing.apply)',
+    )
     .option('--no-relay', 'with --worker: do not run an outbox relay in this process')
-    .option('--role <roles>', 'run exactly these parts, comma-separated: web (HTTP), relay (outbox relay), worker (job workers, no relay) — to deploy them as separate processes')
+    .option(
+      '--role <roles>',
+      'run exactly these parts, comma-separated: web (HTTP), relay (outbox relay), worker (job workers, no relay) — to deploy them as separate processes',
+    )
     .option('--migrate', 'apply pending migrations first, as MIGRATE_DATABASE_URL (the service itself runs as DATABASE_URL)')
     .action(async (opts: { web?: boolean; worker?: boolean; queues?: string; relay: boolean; role?: string; migrate?: boolean }) => {
       const c = cfg();
-      const roles = opts.role?.split(',').map((r) => r.trim()).filter(Boolean);
+      const roles = opts.role
+        ?.split(',')
+        .map((r) => r.trim())
+        .filter(Boolean);
       const badRole = roles?.find((r) => !['web', 'relay', 'worker'].includes(r));
-      if (roles && (badRole !== undefined || roles.length === 0)) throw new AppError('validation_failed', `--role: expected web, relay and/or worker, got ${badRole ?? 'nothing'}`);
+      if (roles && (badRole !== undefined || roles.length === 0))
+        throw new AppError('validation_failed', `--role: expected web, relay and/or worker, got ${badRole ?? 'nothing'}`);
       const logger = createLogger(c.logLevel);
       const unguard = guardProcess(logger);
       try {
@@ -157,7 +166,14 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         const service = await startService(c, {
           logger,
           ...parts,
-          ...(opts.queues ? { queues: opts.queues.split(',').map((q) => q.trim()).filter(Boolean) } : {}),
+          ...(opts.queues
+            ? {
+                queues: opts.queues
+                  .split(',')
+                  .map((q) => q.trim())
+                  .filter(Boolean),
+              }
+            : {}),
         });
         await (io.untilStopped ?? defaultIo.untilStopped!)();
         service.logger.info('shutdown requested');
@@ -233,8 +249,15 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         const cp = await createCheckpoint(db, key, new Date());
         if (opts.out) writeCheckpointFile(opts.out, cp);
         else await io.stdout(checkpointText(cp));
-        if (channel) await postCheckpoint(new WebClient(c.slack.botToken, { ...(c.slack.apiUrl ? { slackApiUrl: c.slack.apiUrl } : {}), retryConfig: { retries: 2 } }), channel, cp);
-        io.stderr(`signed ${cp.chains.length} chain head(s) at ${cp.created_at} with key ${cp.key_id}${opts.out ? ` into ${opts.out}` : ''}${channel ? `; posted to ${channel}` : ''}\n`);
+        if (channel)
+          await postCheckpoint(
+            new WebClient(c.slack.botToken, { ...(c.slack.apiUrl ? { slackApiUrl: c.slack.apiUrl } : {}), retryConfig: { retries: 2 } }),
+            channel,
+            cp,
+          );
+        io.stderr(
+          `signed ${cp.chains.length} chain head(s) at ${cp.created_at} with key ${cp.key_id}${opts.out ? ` into ${opts.out}` : ''}${channel ? `; posted to ${channel}` : ''}\n`,
+        );
       } finally {
         await db.destroy();
       }
@@ -275,7 +298,9 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .command('import')
     .argument('<file>', 'CSV (with header) or JSON Lines file of accounts')
     .requiredOption('--by <who>', 'who imports (the actor of every account.imported event and of the records plan or status changes file)')
-    .description('load or update accounts; a changed plan or status files its record (policy and approval decide); nothing is imported unless every row is valid')
+    .description(
+      'load or update accounts; a changed plan or status files its record (policy and approval decide); nothing is imported unless every row is valid',
+    )
     .action(async (file: string, opts: { by: string }) => {
       const c = cfg();
       const format = formatFromName(file);
@@ -306,7 +331,9 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         });
         await io.stdout(`imported ${result.imported} account(s) from ${file}\n`);
         for (const r of result.records) {
-          await io.stdout(`  line ${r.line}: ${r.account_id} changes ${r.kind === 'status_change' ? 'status' : 'plan'}: filed ${r.kind} (${r.subtype}) record ${r.record_id}, ${r.state}; the policy decides whether it needs approval\n`);
+          await io.stdout(
+            `  line ${r.line}: ${r.account_id} changes ${r.kind === 'status_change' ? 'status' : 'plan'}: filed ${r.kind} (${r.subtype}) record ${r.record_id}, ${r.state}; the policy decides whether it needs approval\n`,
+          );
         }
       } finally {
         await db.destroy();
@@ -326,7 +353,9 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       try {
         const { token, info } = await createApiToken({ tokens: new KnexApiTokenStore(db), clock: systemClock }, opts);
         await io.stdout(`${token}\n`);
-        io.stderr(`created token ${info.id} for ${info.name} (${info.role}${info.expires_at ? `, expires ${info.expires_at}` : ', no expiry'}); it is shown only this once\n`);
+        io.stderr(
+          `created token ${info.id} for ${info.name} (${info.role}${info.expires_at ? `, expires ${info.expires_at}` : ', no expiry'}); it is shown only this once\n`,
+        );
       } finally {
         await db.destroy();
       }
@@ -353,7 +382,14 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       try {
         const now = Date.now();
         const rows = await new KnexApiTokenStore(db).list();
-        const state = (t: (typeof rows)[number]) => (t.revoked_at ? `revoked ${t.revoked_at} by ${t.revoked_by}` : t.expires_at && Date.parse(t.expires_at) <= now ? `expired ${t.expires_at}` : t.expires_at ? `live until ${t.expires_at}` : 'live');
+        const state = (t: (typeof rows)[number]) =>
+          t.revoked_at
+            ? `revoked ${t.revoked_at} by ${t.revoked_by}`
+            : t.expires_at && Date.parse(t.expires_at) <= now
+              ? `expired ${t.expires_at}`
+              : t.expires_at
+                ? `live until ${t.expires_at}`
+                : 'live';
         await io.stdout(rows.map((t) => `${t.id}\t${t.name}\t${t.role}\tcreated ${t.created_at} by ${t.created_by}\t${state(t)}\n`).join('') || 'no tokens\n');
       } finally {
         await db.destroy();
@@ -372,7 +408,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       const db = createDb(c.databaseUrl, { poolMax: 2 });
       const queues = new QueueRegistry({ redisUrl: c.redisUrl, prefix: c.jobs.queuePrefix });
       try {
-        const counts = await eraseAccount({ privacy: new KnexPrivacyStore(db), clock: systemClock }, { accountId: opts.account, by: opts.by, reason: opts.reason });
+        const counts = await eraseAccount(
+          { privacy: new KnexPrivacyStore(db), clock: systemClock },
+          { accountId: opts.account, by: opts.by, reason: opts.reason },
+        );
         await io.stdout(
           `erased account ${opts.account}: ${counts.personal_values} personal value(s), ${counts.records} record(s), ${counts.decisions} decision reason(s), ${counts.emails} email subject(s)${counts.account ? ', its name and contacts' : ''}${counts.legacy_events ? `, and personal values in ${counts.legacy_events} audit event(s) older than the side table (kept with their hashes, marked redacted)` : ''}\n`,
         );
@@ -385,7 +424,9 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
           ]);
           await io.stdout(`removed ${jobs} finished job(s) of its records from Redis\n`);
         } catch (err) {
-          io.stderr(`the database is erased, but finished jobs in Redis could not be removed (${maskCredentials((err as Error).message)}); run the command again when Redis is back\n`);
+          io.stderr(
+            `the database is erased, but finished jobs in Redis could not be removed (${maskCredentials((err as Error).message)}); run the command again when Redis is back\n`,
+          );
           throw new Exit(1);
         }
       } finally {
@@ -402,7 +443,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       const retention = loadRetention(c);
       const db = createDb(c.databaseUrl, { poolMax: 2 });
       try {
-        const report = await purgeExpired({ source: new KnexRetentionSource(db), privacy: new KnexPrivacyStore(db), clock: systemClock, retention }, { dryRun: !!opts.dryRun });
+        const report = await purgeExpired(
+          { source: new KnexRetentionSource(db), privacy: new KnexPrivacyStore(db), clock: systemClock, retention },
+          { dryRun: !!opts.dryRun },
+        );
         await io.stdout(formatRetentionReport(report));
       } finally {
         await db.destroy();
@@ -410,7 +454,9 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     });
   privacy
     .command('export')
-    .description("write an account's personal data as JSON to stdout: the account, its records, the side table's values, decisions, emails and its audit events")
+    .description(
+      "write an account's personal data as JSON to stdout: the account, its records, the side table's values, decisions, emails and its audit events",
+    )
     .requiredOption('--account <id>', 'the account')
     .action(async (opts: { account: string }) => {
       const db = createDb(cfg().databaseUrl, { poolMax: 2 });
@@ -439,7 +485,11 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     });
 
   const incidents = program.command('incidents').description('credit every account an outage hit, with one approval');
-  const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
+  const list = (v: string) =>
+    v
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
   incidents
     .command('create')
     .description('post an incident (again: only accounts not yet credited for it get a credit); prints what was filed')
@@ -507,7 +557,14 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         };
         const db = createDb(c.databaseUrl, { poolMax: 2 });
         try {
-          const deps = { store: new KnexTransactionRunner(db), clock: systemClock, ids: uuidIds, catalog: loadCatalog(c), reasons: loadReasons(c), policy: loadPolicy(c) };
+          const deps = {
+            store: new KnexTransactionRunner(db),
+            clock: systemClock,
+            ids: uuidIds,
+            catalog: loadCatalog(c),
+            reasons: loadReasons(c),
+            policy: loadPolicy(c),
+          };
           const out = await createIncident(deps, body, { role: 'agent', id: opts.by });
           if (opts.format === 'json') {
             await io.stdout(`${JSON.stringify(out, null, 2)}\n`);
@@ -551,7 +608,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .action(async (id: string, account: string, opts: { by: string }) => {
       const db = createDb(cfg().databaseUrl, { poolMax: 2 });
       try {
-        const record = await retryIncidentCredit({ store: new KnexTransactionRunner(db), clock: systemClock }, id, account, { role: 'supervisor', id: opts.by });
+        const record = await retryIncidentCredit({ store: new KnexTransactionRunner(db), clock: systemClock }, id, account, {
+          role: 'supervisor',
+          id: opts.by,
+        });
         await io.stdout(`credit ${record.id} of ${account} is ${record.state} again (version ${record.version}); a billing job is queued\n`);
       } finally {
         await db.destroy();
@@ -560,7 +620,9 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
 
   program
     .command('reconcile')
-    .description('list every difference between the accounts table, the ledger and the billing provider (plan, status, cancel_at, pause, balance); exit 1 when there is one')
+    .description(
+      'list every difference between the accounts table, the ledger and the billing provider (plan, status, cancel_at, pause, balance); exit 1 when there is one',
+    )
     .option('--account <id>', 'only this account')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (opts: { account?: string; format: 'table' | 'json' }) => {
@@ -568,7 +630,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       const db = createDb(c.databaseUrl, { poolMax: 4 });
       try {
         const billing = await billingProvider(c, db);
-        const report = await reconcile({ source: new KnexReconcileSource(db), billing, clock: systemClock }, opts.account !== undefined ? { accountId: opts.account } : {});
+        const report = await reconcile(
+          { source: new KnexReconcileSource(db), billing, clock: systemClock },
+          opts.account !== undefined ? { accountId: opts.account } : {},
+        );
         await io.stdout(opts.format === 'json' ? formatReconcileJson(report) : formatReconcileTable(report));
         if (report.differences.length > 0) throw new Exit(1);
       } finally {
@@ -589,14 +654,16 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       const deps = { clock: systemClock, clocks: loadClocks(c), reasons: loadReasons(c) };
       const db = createDb(c.reportsDatabaseUrl, { poolMax: 4, statementTimeoutMs: 120_000 });
       try {
-        const report = await runReport({ ...deps, source: new KnexReportsSource(db) }, name, { from: opts.from, to: opts.to, group_by: opts.groupBy }).catch((err: unknown) => {
-          // A wrong name, date or dimension is a usage error: say what is expected, exit 2.
-          if (err instanceof AppError && (err.code === 'validation_failed' || err.code === 'not_found')) {
-            io.stderr(`error: ${err.problems.length ? err.problems.map((p) => `--${p.field.replace('_', '-')}: ${p.message}`).join('; ') : err.message}\n`);
-            throw new Exit(2);
-          }
-          throw err;
-        });
+        const report = await runReport({ ...deps, source: new KnexReportsSource(db) }, name, { from: opts.from, to: opts.to, group_by: opts.groupBy }).catch(
+          (err: unknown) => {
+            // A wrong name, date or dimension is a usage error: say what is expected, exit 2.
+            if (err instanceof AppError && (err.code === 'validation_failed' || err.code === 'not_found')) {
+              io.stderr(`error: ${err.problems.length ? err.problems.map((p) => `--${p.field.replace('_', '-')}: ${p.message}`).join('; ') : err.message}\n`);
+              throw new Exit(2);
+            }
+            throw err;
+          },
+        );
         await io.stdout(formatReport(report, opts.format));
       } finally {
         await db.destroy();
@@ -606,7 +673,11 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
   program
     .command('reasons')
     .description('list the reason codes of REASONS_FILE per kind and subtype, or the matching Zendesk drop-down options')
-    .addOption(new Option('--format <format>', 'table, or zendesk: the custom_field_options of the Reason drop-down (JSON)').choices(['table', 'zendesk']).default('table'))
+    .addOption(
+      new Option('--format <format>', 'table, or zendesk: the custom_field_options of the Reason drop-down (JSON)')
+        .choices(['table', 'zendesk'])
+        .default('table'),
+    )
     .option('--prefix <prefix>', 'with --format zendesk: the tag prefix of the options (the field map strips it)', 'lc_reason_')
     .action(async (opts: { format: 'table' | 'zendesk'; prefix: string }) => {
       const reasons = loadReasons(cfg());
@@ -616,7 +687,12 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       }
       const lines: string[] = [];
       for (const kind of KINDS) {
-        for (const subtype of SUBTYPES[kind]) lines.push(`${kind} ${subtype}: ${allowedReasons(reasons, kind, subtype).map((o) => o.code).join(', ')}`);
+        for (const subtype of SUBTYPES[kind])
+          lines.push(
+            `${kind} ${subtype}: ${allowedReasons(reasons, kind, subtype)
+              .map((o) => o.code)
+              .join(', ')}`,
+          );
       }
       await io.stdout(lines.join('\n') + '\n');
     });

@@ -194,7 +194,13 @@ async function zafPlugin(config: Config, db: Knex, app: AppDeps, fieldMap: Field
   const { problemFields } = await import('./integrations/zendesk/inbound');
   const roles = parseZafRoleMap(readJsonFile(config.zaf.rolesFile, 'Zendesk role map', 'ZAF_ROLES_FILE'), config.zaf.rolesFile);
   // Its own client: an agent waits on this call, so it gives up sooner than the ticket-sync jobs' client.
-  const users = new ZendeskClient({ baseUrl: zendeskBaseUrl(config.zendesk.subdomain, config.zendesk.apiUrl)!, email: config.zendesk.email!, apiToken: config.zendesk.apiToken!, timeoutMs: 5000, maxAttempts: 2 });
+  const users = new ZendeskClient({
+    baseUrl: zendeskBaseUrl(config.zendesk.subdomain, config.zendesk.apiUrl)!,
+    email: config.zendesk.email!,
+    apiToken: config.zendesk.apiToken!,
+    timeoutMs: 5000,
+    maxAttempts: 2,
+  });
   const secrets = config.zaf.sharedSecrets;
   const subdomain = config.zendesk.subdomain!;
   return (scope) =>
@@ -249,11 +255,15 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   if (missing.length) throw new ConfigError([`Cannot start ${[web && 'web', worker && 'worker'].filter(Boolean).join(' + ')}: set ${missing.join(', ')}`]);
   const resolved = resolveQueueNames(opts.queues ?? []);
   if (resolved.unknown.length) {
-    throw new ConfigError([`--queues: unknown queue(s) ${resolved.unknown.join(', ')}; known: ${ALL_QUEUES.join(', ')} (or a job topic: ${ALL_TOPICS.join(', ')})`]);
+    throw new ConfigError([
+      `--queues: unknown queue(s) ${resolved.unknown.join(', ')}; known: ${ALL_QUEUES.join(', ')} (or a job topic: ${ALL_TOPICS.join(', ')})`,
+    ]);
   }
   const selectedQueues: readonly QueueName[] | undefined = opts.queues ? resolved.queues : undefined;
   if (config.jobs.redisCluster && !/^\{.+\}$/.test(config.jobs.queuePrefix)) {
-    throw new ConfigError([`QUEUE_PREFIX: on a Redis Cluster (REDIS_CLUSTER=true) the prefix must be a hash tag such as {ld}, so each queue's keys share one slot; got ${config.jobs.queuePrefix}`]);
+    throw new ConfigError([
+      `QUEUE_PREFIX: on a Redis Cluster (REDIS_CLUSTER=true) the prefix must be a hash tag such as {ld}, so each queue's keys share one slot; got ${config.jobs.queuePrefix}`,
+    ]);
   }
   const runRelay = opts.relay ?? worker;
   const logger = opts.logger ?? createLogger(config.logLevel);
@@ -277,16 +287,31 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   // Closed in reverse order if start-up fails part-way.
   const opened: (() => unknown)[] = [];
   const closeOpened = async () => {
-    for (const close of opened.reverse()) await Promise.resolve().then(close).catch(() => undefined);
+    for (const close of opened.reverse())
+      await Promise.resolve()
+        .then(close)
+        .catch(() => undefined);
   };
   try {
-    const db = createDb(config.databaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 8000, idleInTransactionTimeoutMs: IDLE_IN_TRANSACTION_MS, poolMax: 20, logger, restrictedRoleOnly: true });
+    const db = createDb(config.databaseUrl, {
+      acquireTimeoutMs: 3000,
+      statementTimeoutMs: 8000,
+      idleInTransactionTimeoutMs: IDLE_IN_TRANSACTION_MS,
+      poolMax: 20,
+      logger,
+      restrictedRoleOnly: true,
+    });
     opened.push(() => db.destroy());
     const slackClient = config.slack.botToken
-      ? new WebClient(config.slack.botToken, { ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}), retryConfig: { retries: 3, factor: 2, minTimeout: 1000, maxTimeout: 30_000 } })
+      ? new WebClient(config.slack.botToken, {
+          ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}),
+          retryConfig: { retries: 3, factor: 2, minTimeout: 1000, maxTimeout: 30_000 },
+        })
       : null;
     // These read their files and keys but connect nowhere yet.
-    const billing = worker ? await configStep(config.billing.provider === 'stripe' ? 'STRIPE_PRICE_MAP_FILE' : 'BILLING_PROVIDER', () => billingProvider(config, db)) : null;
+    const billing = worker
+      ? await configStep(config.billing.provider === 'stripe' ? 'STRIPE_PRICE_MAP_FILE' : 'BILLING_PROVIDER', () => billingProvider(config, db))
+      : null;
     const checkpoints = worker ? await configStep('AUDIT_SIGNING_KEY', () => auditCheckpointJob(config, db, slackClient, logger)) : null;
 
     await checkDatabaseRole(db, logger);
@@ -297,7 +322,11 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       throw new Error(`REDIS_URL: cannot connect to ${maskCredentials(config.redisUrl)}: ${err.message}`, { cause: err });
     });
     await configStep('REDIS_URL', () => within(5000, 'REDIS_URL', assertNoEviction(redis)));
-    const slackRoleMap = web ? await configStep('SLACK_ROLES_FILE', () => parseSlackRoleMap(readJsonFile(config.slack.rolesFile, 'Slack role map', 'SLACK_ROLES_FILE'), config.slack.rolesFile)) : null;
+    const slackRoleMap = web
+      ? await configStep('SLACK_ROLES_FILE', () =>
+          parseSlackRoleMap(readJsonFile(config.slack.rolesFile, 'Slack role map', 'SLACK_ROLES_FILE'), config.slack.rolesFile),
+        )
+      : null;
     const slackGroups = [...policyGroups(policy), ...Object.keys(slackRoleMap?.user_groups ?? {})];
     const identity = config.slack.botToken ? await checkSlack(config, requiredSlackScopes({ web, worker, approverGroups: slackGroups }), logger) : undefined;
 
@@ -362,7 +391,9 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       const mdb = createDb(config.databaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 120_000, poolMax: 2, logger, restrictedRoleOnly: true });
       metricsDb = mdb;
       opened.push(() => mdb.destroy());
-      new BusinessMetrics(new KnexBusinessFigures(mdb), metrics.registry).warm((err) => logger.warn({ err: { message: err.message } }, 'business metrics: reading history failed; retried at the next scrape'));
+      new BusinessMetrics(new KnexBusinessFigures(mdb), metrics.registry).warm((err) =>
+        logger.warn({ err: { message: err.message } }, 'business metrics: reading history failed; retried at the next scrape'),
+      );
       // Reports read through a pool of their own (a replica when REPORTS_DATABASE_URL is set), so a heavy report never takes intake's connections.
       const rdb = createDb(config.reportsDatabaseUrl, { acquireTimeoutMs: 3000, statementTimeoutMs: 30_000, poolMax: 4, logger, restrictedRoleOnly: true });
       reportsDb = rdb;
@@ -389,7 +420,11 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     let workers: WorkerPool | null = null;
     let sender: SmtpEmailSender | null = null;
     if (worker) {
-      const zendesk = new ZendeskClient({ baseUrl: zendeskBaseUrl(config.zendesk.subdomain, config.zendesk.apiUrl)!, email: config.zendesk.email!, apiToken: config.zendesk.apiToken! });
+      const zendesk = new ZendeskClient({
+        baseUrl: zendeskBaseUrl(config.zendesk.subdomain, config.zendesk.apiUrl)!,
+        email: config.zendesk.email!,
+        apiToken: config.zendesk.apiToken!,
+      });
       const notifier = new SlackNotifier(slackClient!, db, config.slack.approvalChannel!, ticketUrl);
       const smtp = new SmtpEmailSender({ smtpUrl: config.email.smtpUrl!, from: config.email.from, replyTo: config.email.replyTo });
       sender = smtp;
@@ -405,11 +440,20 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
           ...(config.email.channel === 'zendesk_comment' ? { publicReplies: zendesk } : {}),
           ...(customerLinks ? { customerLinks } : {}),
           sendLeaseMs: config.jobs.lockDurationMs * 2,
-          onMarkRetry: (err, attempt) => logger.warn({ err: { message: (err as Error).message }, attempt }, 'email sent but not yet marked sent; retrying until PostgreSQL answers'),
+          onMarkRetry: (err, attempt) =>
+            logger.warn({ err: { message: (err as Error).message }, attempt }, 'email sent but not yet marked sent; retrying until PostgreSQL answers'),
         },
         policy: { ...app, policy, billing: billing! },
         extra: {
-          ...zendeskProcessors({ app, client: zendesk, fieldMap, labels, solveOnConfirm: config.solveTicketOnConfirm, syncDelayMs: config.jobs.zendeskSyncDelayMs, syncSettleMs: SYNC_SETTLE_MS }),
+          ...zendeskProcessors({
+            app,
+            client: zendesk,
+            fieldMap,
+            labels,
+            solveOnConfirm: config.solveTicketOnConfirm,
+            syncDelayMs: config.jobs.zendeskSyncDelayMs,
+            syncSettleMs: SYNC_SETTLE_MS,
+          }),
           ...slackProcessors(notifier),
           ...incidentProcessors({ notifier: new IncidentNotifier(slackClient!, db, config.slack.approvalChannel!), app }),
           ...watchdogProcessors({ source: new KnexWatchdogSource(db), clock: app.clock, clocks }),
@@ -450,7 +494,9 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     if (http && (opts.listen ?? true)) {
       await http.listen({ port: config.http.port, host: config.http.host }).catch((err: NodeJS.ErrnoException) => {
         throw new Error(
-          err.code === 'EADDRINUSE' ? `PORT: ${config.http.host}:${config.http.port} is already in use by another process` : `cannot listen on ${config.http.host}:${config.http.port}: ${err.message}`,
+          err.code === 'EADDRINUSE'
+            ? `PORT: ${config.http.host}:${config.http.port} is already in use by another process`
+            : `cannot listen on ${config.http.host}:${config.http.port}: ${err.message}`,
           { cause: err },
         );
       });
@@ -493,7 +539,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
 /** Where the policy sends win-back follow-ups: a Zendesk ticket or a reminder in the approval channel. */
 function winBackChannel(policy: Policy, zendesk: ZendeskClient, notifier: SlackNotifier): WinBackChannel | null {
   const via = policy.retention_offers?.win_back?.via;
-  if (via === 'zendesk') return { via, createFollowUp: (f) => zendesk.createFollowUpTicket({ key: f.key, subject: f.subject, body: f.body, tags: ['lifecycle_winback'] }) };
+  if (via === 'zendesk')
+    return { via, createFollowUp: (f) => zendesk.createFollowUpTicket({ key: f.key, subject: f.subject, body: f.body, tags: ['lifecycle_winback'] }) };
   if (via === 'slack') return { via, createFollowUp: async (f) => ({ ...(await notifier.remind(`${f.subject}. ${f.body}`)), created: true }) };
   return null;
 }
@@ -509,7 +556,12 @@ function serviceRedis(config: Config): RedisClient {
   return new Cluster([{ host: u.hostname, port: Number(u.port || 6379) }], {
     lazyConnect: true,
     enableOfflineQueue: false,
-    redisOptions: { ...opts, connectionName: 'lifecycle-desk:service', ...(u.password ? { password: decodeURIComponent(u.password) } : {}), ...(u.username ? { username: decodeURIComponent(u.username) } : {}) },
+    redisOptions: {
+      ...opts,
+      connectionName: 'lifecycle-desk:service',
+      ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+      ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    },
   });
 }
 

@@ -131,7 +131,10 @@
     const to = $('to').value;
     document.body.dataset.loaded = '';
     status(`Loading ${from} to ${to}…`);
-    const [incidents, ...reports] = await Promise.all([api('/api/incidents?limit=10'), ...REPORTS.map((name) => api(`/api/reports/${name}?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`))]);
+    const [incidents, ...reports] = await Promise.all([
+      api('/api/incidents?limit=10'),
+      ...REPORTS.map((name) => api(`/api/reports/${name}?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`)),
+    ]);
     range = { from, to };
     reports.forEach(render);
     renderIncidents(incidents.incidents);
@@ -146,7 +149,12 @@
     switch (report.report) {
       case 'volume': {
         const s = section(report, 'by_kind');
-        return { section: 'by_kind', dims: s.rows.map((r) => ({ kind: r.kind })), labels: s.rows.map((r) => r.kind), datasets: [{ label: 'records', data: s.rows.map((r) => r.records) }] };
+        return {
+          section: 'by_kind',
+          dims: s.rows.map((r) => ({ kind: r.kind })),
+          labels: s.rows.map((r) => r.kind),
+          datasets: [{ label: 'records', data: s.rows.map((r) => r.records) }],
+        };
       }
       case 'money': {
         // One currency per chart (amounts in different currencies do not share an axis): the one with most credits.
@@ -200,12 +208,20 @@
           stacked: true,
           dims: months.map((month) => ({ month })),
           labels: months,
-          datasets: reasons.map((reason) => ({ label: report.labels.reason[reason] || reason, data: months.map((m) => (s.rows.find((r) => r.month === m && r.reason === reason) || {}).terminations || 0) })),
+          datasets: reasons.map((reason) => ({
+            label: report.labels.reason[reason] || reason,
+            data: months.map((m) => (s.rows.find((r) => r.month === m && r.reason === reason) || {}).terminations || 0),
+          })),
         };
       }
       default: {
         const s = section(report, 'by_flag');
-        return { section: 'by_flag', dims: s.rows.map((r) => ({ flag: r.flag })), labels: s.rows.map((r) => r.flag), datasets: [{ label: 'records flagged', data: s.rows.map((r) => r.records) }] };
+        return {
+          section: 'by_flag',
+          dims: s.rows.map((r) => ({ flag: r.flag })),
+          labels: s.rows.map((r) => r.flag),
+          datasets: [{ label: 'records flagged', data: s.rows.map((r) => r.records) }],
+        };
       }
     }
   }
@@ -228,7 +244,15 @@
       card = el('section', { class: 'card', id: 'incidents' }, el('h2', {}, 'Incidents'), el('div', { class: 'tables' }));
       $('reports').append(card);
     }
-    const head = el('tr', {}, el('th', {}, 'incident'), el('th', {}, 'service'), el('th', {}, 'window (UTC)'), el('th', {}, 'credits'), ...INCIDENT_STATES.map((st) => el('th', { class: 'num' }, st.replace('_', ' '))));
+    const head = el(
+      'tr',
+      {},
+      el('th', {}, 'incident'),
+      el('th', {}, 'service'),
+      el('th', {}, 'window (UTC)'),
+      el('th', {}, 'credits'),
+      ...INCIDENT_STATES.map((st) => el('th', { class: 'num' }, st.replace('_', ' '))),
+    );
     const rows = list.map((i) =>
       el(
         'tr',
@@ -293,12 +317,32 @@
           return el(
             'td',
             { class: 'num' },
-            el('button', { type: 'button', class: 'n', title: 'Show the records', dataset: { section: s.name, measure: m.key }, onclick: () => drill(report, s.name, filters, `${TITLES[report]} · ${s.title}: ${label} · ${m.key}`) }, shown(value, m.type, row)),
+            el(
+              'button',
+              {
+                type: 'button',
+                class: 'n',
+                title: 'Show the records',
+                dataset: { section: s.name, measure: m.key },
+                onclick: () => drill(report, s.name, filters, `${TITLES[report]} · ${s.title}: ${label} · ${m.key}`),
+              },
+              shown(value, m.type, row),
+            ),
           );
         }),
       );
     });
-    return el('div', {}, el('h3', {}, s.title), el('table', { dataset: { section: s.name } }, el('thead', {}, head), el('tbody', {}, ...(rows.length ? rows : [el('tr', {}, el('td', { colspan: String(s.dimensions.length + s.measures.length) }, 'none in this range'))]))));
+    return el(
+      'div',
+      {},
+      el('h3', {}, s.title),
+      el(
+        'table',
+        { dataset: { section: s.name } },
+        el('thead', {}, head),
+        el('tbody', {}, ...(rows.length ? rows : [el('tr', {}, el('td', { colspan: String(s.dimensions.length + s.measures.length) }, 'none in this range'))])),
+      ),
+    );
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -308,25 +352,30 @@
     const q = new URLSearchParams({ from: range.from, to: range.to, section: sectionName, limit: '200', ...filters });
     const { total, records } = await api(`/api/reports/${report}/records?${q}`);
     $('drill-title').textContent = title;
-    $('drill-summary').textContent = `${total} record(s)${total > records.length ? `, the first ${records.length} shown` : ''}. Click a record for its account's timeline.`;
-    $('drill-table').querySelector('thead').replaceChildren(el('tr', {}, ...['record', 'kind', 'subtype', 'account', 'state', 'reason', 'agent', 'amount', 'created'].map((h) => el('th', {}, h))));
-    $('drill-table').querySelector('tbody').replaceChildren(
-      ...records.map((r) =>
-        el(
-          'tr',
-          { dataset: { record: r.id } },
-          el('td', {}, el('button', { type: 'button', class: 'n', onclick: () => timeline(r.account_id, r.id) }, r.id.slice(0, 8))),
-          el('td', {}, r.kind),
-          el('td', {}, r.subtype),
-          el('td', {}, el('button', { type: 'button', class: 'n', onclick: () => timeline(r.account_id, null) }, r.account_id)),
-          el('td', {}, r.state),
-          el('td', {}, r.reason_code),
-          el('td', {}, r.requested_by),
-          el('td', { class: 'num' }, r.amount ? money(r.amount.amount_minor, r.amount.currency) : '–'),
-          el('td', {}, r.created_at.slice(0, 16).replace('T', ' ')),
+    $('drill-summary').textContent =
+      `${total} record(s)${total > records.length ? `, the first ${records.length} shown` : ''}. Click a record for its account's timeline.`;
+    $('drill-table')
+      .querySelector('thead')
+      .replaceChildren(el('tr', {}, ...['record', 'kind', 'subtype', 'account', 'state', 'reason', 'agent', 'amount', 'created'].map((h) => el('th', {}, h))));
+    $('drill-table')
+      .querySelector('tbody')
+      .replaceChildren(
+        ...records.map((r) =>
+          el(
+            'tr',
+            { dataset: { record: r.id } },
+            el('td', {}, el('button', { type: 'button', class: 'n', onclick: () => timeline(r.account_id, r.id) }, r.id.slice(0, 8))),
+            el('td', {}, r.kind),
+            el('td', {}, r.subtype),
+            el('td', {}, el('button', { type: 'button', class: 'n', onclick: () => timeline(r.account_id, null) }, r.account_id)),
+            el('td', {}, r.state),
+            el('td', {}, r.reason_code),
+            el('td', {}, r.requested_by),
+            el('td', { class: 'num' }, r.amount ? money(r.amount.amount_minor, r.amount.currency) : '–'),
+            el('td', {}, r.created_at.slice(0, 16).replace('T', ' ')),
+          ),
         ),
-      ),
-    );
+      );
     $('drill').hidden = false;
     $('drill').scrollIntoView({ block: 'nearest' });
   }
@@ -334,7 +383,8 @@
   async function timeline(accountId, recordId) {
     const h = await api(`/api/accounts/${encodeURIComponent(accountId)}/history`);
     $('timeline-title').textContent = `Account ${accountId}${h.account ? ` — ${h.account.name}` : ''}`;
-    $('timeline-summary').textContent = `${h.records.length} record(s), ${h.events.length} audit event(s), newest first${recordId ? '; the chosen record\u2019s events are marked' : ''}.`;
+    $('timeline-summary').textContent =
+      `${h.records.length} record(s), ${h.events.length} audit event(s), newest first${recordId ? '; the chosen record\u2019s events are marked' : ''}.`;
     $('timeline-events').replaceChildren(
       ...h.events.map((e) =>
         el(

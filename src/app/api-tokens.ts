@@ -60,7 +60,8 @@ export function parseExpiry(value: string | undefined, now: Date): string | null
   else {
     at = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value.length === 10 ? `${value}T00:00:00Z` : value) : NaN;
   }
-  if (!Number.isFinite(at)) throw new AppError('validation_failed', `--expires: "${value.slice(0, 40)}" is not a date (YYYY-MM-DD), an ISO timestamp or a duration such as 30d or 12h`);
+  if (!Number.isFinite(at))
+    throw new AppError('validation_failed', `--expires: "${value.slice(0, 40)}" is not a date (YYYY-MM-DD), an ISO timestamp or a duration such as 30d or 12h`);
   if (at <= now.getTime()) throw new AppError('validation_failed', `--expires: ${new Date(at).toISOString()} is not in the future`);
   return new Date(at).toISOString();
 }
@@ -70,7 +71,8 @@ export async function createApiToken(
   input: { name: string; role: string; by: string; expires?: string | undefined },
 ): Promise<{ token: string; info: ApiTokenInfo }> {
   const name = input.name.trim();
-  if (!name || name.length > 200) throw new AppError('validation_failed', '--name: give the caller a name of 1 to 200 characters (it becomes the actor in the audit trail)');
+  if (!name || name.length > 200)
+    throw new AppError('validation_failed', '--name: give the caller a name of 1 to 200 characters (it becomes the actor in the audit trail)');
   if (!isRole(input.role)) throw new AppError('validation_failed', `--role: "${input.role.slice(0, 40)}" is not one of agent, supervisor, finance, admin`);
   const by = input.by.trim();
   if (!by) throw new AppError('validation_failed', '--by: name who creates the token');

@@ -24,7 +24,13 @@ export type BillingStep = PlannedEffect['key'] | 'schedule' | 'unschedule' | 'un
 const BILLER = systemActor('billing');
 
 /** The adjustment for one planned effect of a record; its key is derived from the record and the step, never random. */
-export function adjustmentFor(record: LifecycleRecord, account: Account, planned: Pick<PlannedEffect, 'effect'>, step: BillingStep, phase: BillingPhase): BillingAdjustment {
+export function adjustmentFor(
+  record: LifecycleRecord,
+  account: Account,
+  planned: Pick<PlannedEffect, 'effect'>,
+  step: BillingStep,
+  phase: BillingPhase,
+): BillingAdjustment {
   return {
     idempotencyKey: `billing.${record.id}.${step}`,
     recordId: record.id,
@@ -72,7 +78,8 @@ async function callOnce(
   }
 }
 
-const asProviderError = (err: unknown): AppError => (err instanceof AppError ? err : new AppError('provider_failed', (err as Error).message, { cause: err, retryable: true }));
+const asProviderError = (err: unknown): AppError =>
+  err instanceof AppError ? err : new AppError('provider_failed', (err as Error).message, { cause: err, retryable: true });
 
 /**
  * Records, once, what the provider confirmed for an adjustment: the adjustment marked succeeded
@@ -187,7 +194,11 @@ export async function applyRecord(deps: ApplyDeps, recordId: string, opts: { out
         return 'not_applicable';
       }
       if (!record || !['approved', 'scheduled', 'applying'].includes(record.state)) return 'not_applicable';
-      return scheduleIn(uow, deps.clock.now(), record, { provider: deps.billing.name, provider_ref: result.providerRef, idempotency_key: prepared.adjustment.idempotencyKey });
+      return scheduleIn(uow, deps.clock.now(), record, {
+        provider: deps.billing.name,
+        provider_ref: result.providerRef,
+        idempotency_key: prepared.adjustment.idempotencyKey,
+      });
     });
   }
 
@@ -226,7 +237,8 @@ export async function applyLocalIn(uow: UnitOfWork, deps: ApplyDeps, locked: Lif
   const due = !record.effective_at || Date.parse(record.effective_at) <= now.getTime();
   if (!due) return scheduleIn(uow, now, record);
   if (record.state !== 'applying') {
-    record = (await transitionIn(uow, now, { recordId: record.id, event: 'start_apply', actor: BILLER, expectedVersion: record.version, followUps: false })).record;
+    record = (await transitionIn(uow, now, { recordId: record.id, event: 'start_apply', actor: BILLER, expectedVersion: record.version, followUps: false }))
+      .record;
   }
   const { account, effects } = await planFor(uow, deps, record);
   for (const planned of effects) {
@@ -246,7 +258,13 @@ export async function applyLocalIn(uow: UnitOfWork, deps: ApplyDeps, locked: Lif
  * `applying` (a repeated job). With `followUps: false` the move queues nothing (the caller queues
  * what the record's final state needs).
  */
-async function markAppliedIn(uow: UnitOfWork, deps: Pick<ApplyDeps, 'catalog' | 'billing'>, recordId: string, now: Date, opts: { followUps?: boolean } = {}): Promise<LifecycleRecord | null> {
+async function markAppliedIn(
+  uow: UnitOfWork,
+  deps: Pick<ApplyDeps, 'catalog' | 'billing'>,
+  recordId: string,
+  now: Date,
+  opts: { followUps?: boolean } = {},
+): Promise<LifecycleRecord | null> {
   const record = await uow.records.getForUpdate(recordId);
   if (!record || record.state !== 'applying') return null;
   // Lock the account(s) in id order: records of one account are applied one after another.
@@ -263,7 +281,12 @@ async function markAppliedIn(uow: UnitOfWork, deps: Pick<ApplyDeps, 'catalog' | 
   if (changes.account !== account) await uow.accounts.update(changes.account);
   if (changes.mergeTarget) await uow.accounts.update(changes.mergeTarget);
   const confirmed = await uow.billing.confirmed(recordId);
-  const effects = confirmed.map((c) => ({ idempotency_key: c.idempotency_key, type: c.effect.type, provider_ref: c.result.providerRef, money: c.result.money ?? [] }));
+  const effects = confirmed.map((c) => ({
+    idempotency_key: c.idempotency_key,
+    type: c.effect.type,
+    provider_ref: c.result.providerRef,
+    money: c.result.money ?? [],
+  }));
   const main = confirmed.find((c) => c.step === 'apply');
   if (targetId && changes.mergeTarget) {
     // The target's own chain records what it received, so neither account's history is silent.
@@ -327,7 +350,13 @@ async function withdrawTermination(uow: UnitOfWork, now: Date, reversal: Lifecyc
  * A fee or refund the provider refused for good: recorded as failed (so a retry leaves it alone
  * and the email never mentions it), audited, and put before the team in Slack to settle by hand.
  */
-async function giveUpOn(deps: Pick<ApplyDeps, 'store' | 'clock' | 'billing'>, record: LifecycleRecord, planned: PlannedEffect, adj: BillingAdjustment, e: AppError): Promise<void> {
+async function giveUpOn(
+  deps: Pick<ApplyDeps, 'store' | 'clock' | 'billing'>,
+  record: LifecycleRecord,
+  planned: PlannedEffect,
+  adj: BillingAdjustment,
+  e: AppError,
+): Promise<void> {
   await deps.store.transaction(async (uow) => {
     await uow.billing.markAttempt(adj.idempotencyKey, e.message, true);
     await uow.audit.append([
@@ -344,7 +373,10 @@ async function giveUpOn(deps: Pick<ApplyDeps, 'store' | 'clock' | 'billing'>, re
       {
         topic: TOPICS.slackAlert,
         key: `alert.${record.id}.${planned.key}`,
-        payload: { record_id: record.id, reason: `${effectLabel(planned)} was refused by the billing provider and was not made; the customer is not told of it. Settle it by hand` },
+        payload: {
+          record_id: record.id,
+          reason: `${effectLabel(planned)} was refused by the billing provider and was not made; the customer is not told of it. Settle it by hand`,
+        },
       },
     ]);
   });
@@ -411,7 +443,11 @@ export async function unscheduleRecord(deps: ApplyDeps, recordId: string, opts: 
 }
 
 /** `lifecycle-desk records retry ID`: a failed record goes back to applying with a fresh job. */
-export async function retryRecord(deps: Pick<AppDeps, 'store' | 'clock'>, recordId: string, actor: { role: 'agent' | 'supervisor' | 'system'; id: string }): Promise<LifecycleRecord> {
+export async function retryRecord(
+  deps: Pick<AppDeps, 'store' | 'clock'>,
+  recordId: string,
+  actor: { role: 'agent' | 'supervisor' | 'system'; id: string },
+): Promise<LifecycleRecord> {
   return deps.store.transaction(async (uow) => {
     const record = await uow.records.get(recordId);
     if (!record) throw new AppError('not_found', `No lifecycle record ${recordId}`);

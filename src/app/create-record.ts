@@ -46,11 +46,10 @@ export type AccountLookup = (id: string) => Promise<Account | null>;
  * An account lookup over accounts already loaded: ids in `asked` answer from `found` (absent
  * means no such account); any other id is read.
  */
-export const preloadedAccounts =
-  (uow: UnitOfWork, asked: readonly string[], found: ReadonlyMap<string, Account>): AccountLookup => {
-    const askedSet = new Set(asked);
-    return async (id) => (askedSet.has(id) ? (found.get(id) ?? null) : uow.accounts.get(id));
-  };
+export const preloadedAccounts = (uow: UnitOfWork, asked: readonly string[], found: ReadonlyMap<string, Account>): AccountLookup => {
+  const askedSet = new Set(asked);
+  return async (id) => (askedSet.has(id) ? (found.get(id) ?? null) : uow.accounts.get(id));
+};
 
 /** Structural parse, then the business checks against the account and the catalog. */
 export async function evaluateRequest(
@@ -119,13 +118,7 @@ const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object'
 export const accountIdOf = (raw: unknown): string => str(obj(raw).account_id) || UNASSIGNED_ACCOUNT;
 
 /** Builds the record from an evaluation: submitted when clean, otherwise a draft carrying its problems. */
-export function recordFromEvaluation(
-  id: string,
-  raw: unknown,
-  ev: Evaluation,
-  actor: Actor,
-  nowIso: string,
-): LifecycleRecord {
+export function recordFromEvaluation(id: string, raw: unknown, ev: Evaluation, actor: Actor, nowIso: string): LifecycleRecord {
   const r = obj(raw);
   const req = ev.request;
   const a = ev.assessment;
@@ -207,7 +200,10 @@ export async function createRecordsIn(
     })),
   );
   await uow.outbox.add([
-    ...records.flatMap((record, i) => [...followUpsOf(record, null).filter((m) => !opts.withoutFollowUps?.includes(m.topic)), ...(inputs[i]!.messages?.(record) ?? [])]),
+    ...records.flatMap((record, i) => [
+      ...followUpsOf(record, null).filter((m) => !opts.withoutFollowUps?.includes(m.topic)),
+      ...(inputs[i]!.messages?.(record) ?? []),
+    ]),
     ...(opts.alsoPublish ?? []),
   ]);
   return records.map((record, i) => ({ record, events: [events[i]!] }));
@@ -216,4 +212,3 @@ export async function createRecordsIn(
 export function createRecord(deps: AppDeps, input: CreateRecordInput): Promise<CreateRecordOutcome> {
   return deps.store.transaction((uow) => createRecordIn(uow, deps, input, deps.clock.now()));
 }
-

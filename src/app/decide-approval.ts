@@ -136,7 +136,11 @@ async function decideLocked(
   if (sameIdentity(record.requested_by, input.approverId, email)) {
     return refuse('self_approval', 'You requested this change, so you cannot decide it; another approver must.');
   }
-  if (mine) return refuse('same_approver', `You already ${mine.decision === 'approve' ? 'approved' : 'rejected'} this request; a different approver must give the next approval.`);
+  if (mine)
+    return refuse(
+      'same_approver',
+      `You already ${mine.decision === 'approve' ? 'approved' : 'rejected'} this request; a different approver must give the next approval.`,
+    );
   const reason = input.reason?.trim() ?? '';
   if (input.decision === 'reject' && !reason) return refuse('reason_required', 'A rejection needs a reason for the agent and the customer.');
 
@@ -167,7 +171,14 @@ async function decideLocked(
   });
 
   if (input.decision === 'reject') {
-    const { record: rejected } = await transitionIn(uow, now, { recordId: record.id, event: 'reject', actor, expectedVersion: record.version, reason, data: { rule: request.rule } });
+    const { record: rejected } = await transitionIn(uow, now, {
+      recordId: record.id,
+      event: 'reject',
+      actor,
+      expectedVersion: record.version,
+      reason,
+      data: { rule: request.rule },
+    });
     await uow.approvals.close(record.id, 'rejected', now.toISOString());
     return { status: 'decided', outcome: 'rejected', record: rejected, approvers: [input.approverId] };
   }

@@ -60,7 +60,8 @@ export async function resolveRecord(deps: Pick<AppDeps, 'store' | 'clock' | 'ids
     const now = deps.clock.now();
     const current = await uow.records.getForUpdate(req.recordId);
     // Only a disputed record is resolved; anything else fails in the transition below, with nothing filed.
-    const reversal = input.outcome === 'reversed' && current?.state === 'disputed' ? await fileReversalIn(uow, deps, now, current, req.actor, input.reason) : null;
+    const reversal =
+      input.outcome === 'reversed' && current?.state === 'disputed' ? await fileReversalIn(uow, deps, now, current, req.actor, input.reason) : null;
     const out = await transitionIn(uow, now, {
       recordId: req.recordId,
       event: 'resolve',
@@ -78,11 +79,16 @@ export async function resolveRecord(deps: Pick<AppDeps, 'store' | 'clock' | 'ids
  * supervisors who could approve it (listed, or in one of its approver groups). Fails closed: a
  * membership Slack would not tell us refuses. Returns why not, or null when they may.
  */
-export async function slackSupervisorRefusal(deps: { store: TransactionRunner; directory: ApproverDirectory }, recordId: string, userId: string): Promise<string | null> {
+export async function slackSupervisorRefusal(
+  deps: { store: TransactionRunner; directory: ApproverDirectory },
+  recordId: string,
+  userId: string,
+): Promise<string | null> {
   const request = await deps.store.transaction((uow) => uow.approvals.get(recordId));
   if (!request) return 'This record was not approved in Slack, so its disputes are handled through the API or the Zendesk sidebar.';
   if (request.approvers.user_ids.includes(userId)) return null;
   const groups = request.approvers.user_groups.length ? await deps.directory.groupsOf(userId, request.approvers.user_groups) : [];
-  if (groups === null) return 'Nothing was recorded: your user group membership could not be checked, so we cannot tell that you are a supervisor for this record. Try again in a minute.';
+  if (groups === null)
+    return 'Nothing was recorded: your user group membership could not be checked, so we cannot tell that you are a supervisor for this record. Try again in a minute.';
   return groups.length ? null : `Only the supervisors who approve these requests (policy rule "${request.rule}") can dispute or resolve them.`;
 }

@@ -33,8 +33,18 @@ const HOUR = 3_600_000;
 function reminders(record: LifecycleRecord, decision: PolicyDecision, now: Date): OutboxMessage[] {
   const at = (hours: number) => new Date(now.getTime() + hours * HOUR).toISOString();
   return [
-    { topic: TOPICS.approvalRequest, key: `approval-request.${record.id}.reminder`, payload: { record_id: record.id, kind: 'reminder' }, available_at: at(decision.reminder_after_hours) },
-    { topic: TOPICS.approvalRequest, key: `approval-request.${record.id}.escalation`, payload: { record_id: record.id, kind: 'escalation' }, available_at: at(decision.escalate_after_hours) },
+    {
+      topic: TOPICS.approvalRequest,
+      key: `approval-request.${record.id}.reminder`,
+      payload: { record_id: record.id, kind: 'reminder' },
+      available_at: at(decision.reminder_after_hours),
+    },
+    {
+      topic: TOPICS.approvalRequest,
+      key: `approval-request.${record.id}.escalation`,
+      payload: { record_id: record.id, kind: 'escalation' },
+      available_at: at(decision.escalate_after_hours),
+    },
   ];
 }
 
@@ -75,9 +85,14 @@ export async function evaluatePolicyIn(
   const account = await uow.accounts.get(record.account_id);
   const facts = await uow.risk.facts(record, now, deps.policy.risk);
   const computed = preview && preview.amount ? record.amount : null;
-  const previewFacts: ProviderPreviewFacts | null = preview ? { provider: preview.provider, amount: preview.amount, computed, unavailable: preview.unavailable ?? null } : null;
+  const previewFacts: ProviderPreviewFacts | null = preview
+    ? { provider: preview.provider, amount: preview.amount, computed, unavailable: preview.unavailable ?? null }
+    : null;
   if (preview) {
-    const difference = preview.amount && computed && preview.amount.currency === computed.currency ? { amount_minor: preview.amount.amount_minor - computed.amount_minor, currency: computed.currency } : null;
+    const difference =
+      preview.amount && computed && preview.amount.currency === computed.currency
+        ? { amount_minor: preview.amount.amount_minor - computed.amount_minor, currency: computed.currency }
+        : null;
     await uow.billingPreviews.save(record.id, { ...preview, computed, difference });
   }
   const explained = explainRiskFlags(record, account, facts, deps.policy.risk, previewFacts);
@@ -85,15 +100,35 @@ export async function evaluatePolicyIn(
   const plan = account ? findPlan(deps.catalog, account.plan_id) : undefined;
   const ctx = { accountTierRank: plan?.tier_rank ?? null };
   // A reversal is decided by its own rule (the original's approvals plus one), not the rules for new requests.
-  const decision = record.reverses_record_id ? await reversalDecision(uow, deps.policy, record.reverses_record_id, ctx) : decidePolicy(deps.policy, { ...record, risk_flags: flags }, ctx);
+  const decision = record.reverses_record_id
+    ? await reversalDecision(uow, deps.policy, record.reverses_record_id, ctx)
+    : decidePolicy(deps.policy, { ...record, risk_flags: flags }, ctx);
   const data = {
     rule: decision.rule,
     approvals_required: decision.approvals,
     risk_flags: flags,
-    ...(preview ? { billing_preview: { provider: preview.provider, amount: preview.amount, computed, outstanding: preview.outstanding ?? null, unavailable: preview.unavailable ?? null } } : {}),
+    ...(preview
+      ? {
+          billing_preview: {
+            provider: preview.provider,
+            amount: preview.amount,
+            computed,
+            outstanding: preview.outstanding ?? null,
+            unavailable: preview.unavailable ?? null,
+          },
+        }
+      : {}),
   };
   if (decision.approvals === 0) {
-    const { record: approved } = await transitionIn(uow, now, { recordId, event: 'auto_approve', actor: POLICY, expectedVersion: record.version, patch: { risk_flags: flags }, data, followUps: opts.followUps ?? true });
+    const { record: approved } = await transitionIn(uow, now, {
+      recordId,
+      event: 'auto_approve',
+      actor: POLICY,
+      expectedVersion: record.version,
+      patch: { risk_flags: flags },
+      data,
+      followUps: opts.followUps ?? true,
+    });
     return { status: 'auto_approved', decision, flags, record: approved };
   }
   const { record: pending } = await transitionIn(uow, now, {

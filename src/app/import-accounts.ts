@@ -32,7 +32,11 @@ function fromCsvRecord(rec: Record<string, string>): Record<string, unknown> {
       continue;
     }
     if (NUMERIC.has(k)) out[k] = /^-?\d+$/.test(s) ? Number(s) : s;
-    else if (k === 'contacts' || k === 'tags') out[k] = s.split(/[;|]/).map((c) => c.trim()).filter(Boolean);
+    else if (k === 'contacts' || k === 'tags')
+      out[k] = s
+        .split(/[;|]/)
+        .map((c) => c.trim())
+        .filter(Boolean);
     else out[k] = s;
   }
   return out;
@@ -107,7 +111,14 @@ export interface ImportDeps {
 export interface ImportResult {
   readonly imported: number;
   /** Records filed for rows that change an existing account's plan or status (they go through policy and approval). */
-  readonly records: { readonly line: number; readonly account_id: string; readonly record_id: string; readonly kind: string; readonly subtype: string; readonly state: string }[];
+  readonly records: {
+    readonly line: number;
+    readonly account_id: string;
+    readonly record_id: string;
+    readonly kind: string;
+    readonly subtype: string;
+    readonly state: string;
+  }[];
 }
 
 /**
@@ -115,28 +126,44 @@ export interface ImportResult {
  * never changes plan or status itself: the record does, when it is applied, after the policy and
  * any approval — as a ticket would.
  */
-function changeRequest(existing: Account, row: Account, catalog: Catalog, by: string, line: number): { request: Record<string, unknown> } | { refused: string } | null {
+function changeRequest(
+  existing: Account,
+  row: Account,
+  catalog: Catalog,
+  by: string,
+  line: number,
+): { request: Record<string, unknown> } | { refused: string } | null {
   const planChanged = row.plan_id !== existing.plan_id;
   const statusChanged = row.status !== existing.status;
   if (!planChanged && !statusChanged) return null;
-  if (planChanged && statusChanged) return { refused: `changes both plan (${existing.plan_id} → ${row.plan_id}) and status (${existing.status} → ${row.status}); import one change at a time` };
+  if (planChanged && statusChanged)
+    return { refused: `changes both plan (${existing.plan_id} → ${row.plan_id}) and status (${existing.status} → ${row.status}); import one change at a time` };
   const base = { account_id: existing.id, requested_by: by, reason_code: 'other', reason_text: `accounts import, line ${line}`, effective: 'immediate' };
   if (planChanged) {
     const from = findPlan(catalog, existing.plan_id);
     const to = findPlan(catalog, row.plan_id);
     if (!from || !to) return { refused: `plan ${existing.plan_id} → ${row.plan_id}: ${!from ? existing.plan_id : row.plan_id} is not in the plan catalog` };
-    if (from.tier_rank === to.tier_rank) return { refused: `plan ${existing.plan_id} → ${row.plan_id}: both plans have the same tier, so the change is neither an upgrade nor a downgrade` };
+    if (from.tier_rank === to.tier_rank)
+      return { refused: `plan ${existing.plan_id} → ${row.plan_id}: both plans have the same tier, so the change is neither an upgrade nor a downgrade` };
     const kind = to.tier_rank > from.tier_rank ? 'upgrade' : 'downgrade';
     // A downgrade takes effect at the end of the term, as the catalog's change policy says for tickets.
-    return { request: { ...base, kind, subtype: 'subscription', details: { to_plan: row.plan_id }, ...(kind === 'downgrade' ? { effective: 'end_of_term' } : {}) } };
+    return {
+      request: { ...base, kind, subtype: 'subscription', details: { to_plan: row.plan_id }, ...(kind === 'downgrade' ? { effective: 'end_of_term' } : {}) },
+    };
   }
   const to = row.status;
   const subtype =
-    to === 'deactivated' ? 'deactivation'
-    : to === 'closed' ? 'closure'
-    : to === 'merged' ? 'merge'
-    : to === 'active' ? (existing.status === 'pending' ? 'activation' : 'reactivation')
-    : null;
+    to === 'deactivated'
+      ? 'deactivation'
+      : to === 'closed'
+        ? 'closure'
+        : to === 'merged'
+          ? 'merge'
+          : to === 'active'
+            ? existing.status === 'pending'
+              ? 'activation'
+              : 'reactivation'
+            : null;
   if (to === 'suspended') return { refused: `status ${existing.status} → suspended: a suspension needs a cause and a review date; file it as a ticket` };
   if (!subtype) return { refused: `status ${existing.status} → ${to}: no lifecycle change leads there` };
   if (subtype === 'merge' && !row.merged_into) return { refused: `status ${existing.status} → merged: give merged_into, the account it is merged into` };
@@ -145,7 +172,11 @@ function changeRequest(existing: Account, row: Account, catalog: Catalog, by: st
       ...base,
       kind: 'status_change',
       subtype,
-      details: { status_before: existing.status, status_after: to, ...(subtype === 'merge' ? { merge: { source_account_id: existing.id, target_account_id: row.merged_into } } : {}) },
+      details: {
+        status_before: existing.status,
+        status_after: to,
+        ...(subtype === 'merge' ? { merge: { source_account_id: existing.id, target_account_id: row.merged_into } } : {}),
+      },
     },
   };
 }
@@ -179,7 +210,8 @@ export async function importAccounts(deps: ImportDeps, accounts: readonly Accoun
         rows.push(a);
         continue;
       }
-      if (!deps.catalog || !deps.ids) throw new AppError('validation_failed', `line ${lineOf(i)}: ${a.id} changes plan or status, which needs the plan catalog to file a record`);
+      if (!deps.catalog || !deps.ids)
+        throw new AppError('validation_failed', `line ${lineOf(i)}: ${a.id} changes plan or status, which needs the plan catalog to file a record`);
       const change = changeRequest(existing, a, deps.catalog, by, lineOf(i));
       rows.push({ ...a, plan_id: existing.plan_id, status: existing.status, merged_into: existing.merged_into });
       if (!change) continue;
@@ -188,20 +220,42 @@ export async function importAccounts(deps: ImportDeps, accounts: readonly Accoun
         continue;
       }
       const ev = await evaluateRequest(uow, { catalog: deps.catalog, ...(deps.reasons ? { reasons: deps.reasons } : {}) }, change.request, now);
-      if (ev.problems.length) refused.push({ line: lineOf(i), message: `${a.id}: the ${String(change.request.kind).replace('_', ' ')} record this change needs is not valid: ${describeProblems(ev.problems)}` });
+      if (ev.problems.length)
+        refused.push({
+          line: lineOf(i),
+          message: `${a.id}: the ${String(change.request.kind).replace('_', ' ')} record this change needs is not valid: ${describeProblems(ev.problems)}`,
+        });
       else changes.push({ line: lineOf(i), input: { request: change.request, actor: { role: 'agent', id: by.slice(0, 200) }, onProblems: 'reject' } });
     }
     if (refused.length) {
-      throw new AppError('validation_failed', `${refused.length} row(s) change an account in a way no record can; nothing was imported:\n${refused.map((r) => `  line ${r.line}: ${r.message}`).join('\n')}`, {
-        problems: refused.map((r) => ({ field: `line ${r.line}`, message: r.message })),
-      });
+      throw new AppError(
+        'validation_failed',
+        `${refused.length} row(s) change an account in a way no record can; nothing was imported:\n${refused.map((r) => `  line ${r.line}: ${r.message}`).join('\n')}`,
+        {
+          problems: refused.map((r) => ({ field: `line ${r.line}`, message: r.message })),
+        },
+      );
     }
     await uow.accounts.upsertMany(rows);
     await uow.audit.append(rows.map((a) => ({ account_id: a.id, record_id: null, type: 'account.imported', actor, occurred_at: at, data: { ...a } })));
-    const created = changes.length ? await createRecordsIn(uow, { store: deps.store, clock: deps.clock, ids: deps.ids!, catalog: deps.catalog!, ...(deps.reasons ? { reasons: deps.reasons } : {}) }, changes.map((c) => c.input), now) : [];
+    const created = changes.length
+      ? await createRecordsIn(
+          uow,
+          { store: deps.store, clock: deps.clock, ids: deps.ids!, catalog: deps.catalog!, ...(deps.reasons ? { reasons: deps.reasons } : {}) },
+          changes.map((c) => c.input),
+          now,
+        )
+      : [];
     return {
       imported: rows.length,
-      records: created.map(({ record }, i) => ({ line: changes[i]!.line, account_id: record.account_id, record_id: record.id, kind: record.kind, subtype: record.subtype, state: record.state })),
+      records: created.map(({ record }, i) => ({
+        line: changes[i]!.line,
+        account_id: record.account_id,
+        record_id: record.id,
+        kind: record.kind,
+        subtype: record.subtype,
+        state: record.state,
+      })),
     };
   });
 }

@@ -63,7 +63,20 @@ const agentOf = (request: Record<string, unknown>): Actor => {
 };
 
 /** Fields of a draft that a revised ticket may change; comparing them decides whether anything changed. */
-const REVISABLE = ['kind', 'subtype', 'account_id', 'requested_by', 'requester', 'reason_code', 'reason_text', 'effective', 'effective_at', 'details', 'amount', 'problems'] as const;
+const REVISABLE = [
+  'kind',
+  'subtype',
+  'account_id',
+  'requested_by',
+  'requester',
+  'reason_code',
+  'reason_text',
+  'effective',
+  'effective_at',
+  'details',
+  'amount',
+  'problems',
+] as const;
 
 /**
  * States in which a record is finished as far as its ticket goes: a changed request (or a
@@ -270,7 +283,13 @@ export async function ingestTickets(deps: AppDeps & { labels?: FieldLabels }, in
         for (const { index, draft, mapped, changed } of revisions) outcomes[index] = await reviseDraft(uow, deps, draft, mapped, changed, now, accounts);
       }
       if (creations.length > 0) {
-        const created = await createRecordsIn(uow, deps, creations.map((c) => c.input), now, { accounts, alsoPublish: messages });
+        const created = await createRecordsIn(
+          uow,
+          deps,
+          creations.map((c) => c.input),
+          now,
+          { accounts, alsoPublish: messages },
+        );
         created.forEach(({ record }, k) => (outcomes[creations[k]!.index] = { status: 'created', record }));
       }
     }
@@ -278,7 +297,8 @@ export async function ingestTickets(deps: AppDeps & { labels?: FieldLabels }, in
 
     const done: DeliveryOutcome[] = [];
     intakes.forEach((intake, i) => {
-      if (claimed.has(intake.deliveryKey)) done.push({ source: intake.source, key: intake.deliveryKey, outcome: outcomes[i]!.status, recordId: outcomes[i]!.record?.id ?? null });
+      if (claimed.has(intake.deliveryKey))
+        done.push({ source: intake.source, key: intake.deliveryKey, outcome: outcomes[i]!.status, recordId: outcomes[i]!.record?.id ?? null });
     });
     await uow.deliveries.setOutcomes(done);
     return outcomes;

@@ -15,7 +15,9 @@ export async function noteUnfileableTicket(
   problems: readonly Problem[],
   labels?: FieldLabels,
 ): Promise<void> {
-  const note = ['Lifecycle Desk cannot file this request: some ticket fields hold values it cannot store. Please fix:', ...problemLines(problems, labels)].join('\n');
+  const note = ['Lifecycle Desk cannot file this request: some ticket fields hold values it cannot store. Please fix:', ...problemLines(problems, labels)].join(
+    '\n',
+  );
   await deps.store.transaction((uow) =>
     uow.outbox.add([{ topic: TOPICS.zendeskNote, key: `zendesk-note.${ticketId}.${noteHash(note).slice(0, 16)}`, payload: { ticket_id: ticketId, note } }]),
   );

@@ -54,7 +54,11 @@ export interface PreviewOutcome {
    * request is clean): its risk flags and how many approvals. The billing provider's own preview,
    * taken after filing, can still add `provider_amount_mismatch`.
    */
-  readonly approval?: { readonly rule: string; readonly approvals_required: number; readonly risk: readonly { readonly flag: string; readonly message: string }[] } | null;
+  readonly approval?: {
+    readonly rule: string;
+    readonly approvals_required: number;
+    readonly risk: readonly { readonly flag: string; readonly message: string }[];
+  } | null;
 }
 
 /** A preview is never stored; this id only keeps it out of the queries that skip "the record itself". */
@@ -99,7 +103,16 @@ const digest = (v: unknown): string => createHash('sha256').update(canonicalJson
 
 /** The figures a quote pins: everything the evaluation computes. */
 const resultOf = (r: Pick<LifecycleRecord, 'kind' | 'subtype' | 'account_id' | 'effective' | 'effective_at' | 'amount' | 'details' | 'problems'>) =>
-  digest({ kind: r.kind, subtype: r.subtype, account_id: r.account_id, effective: r.effective, effective_at: r.effective_at, amount: r.amount, details: r.details, problems: r.problems });
+  digest({
+    kind: r.kind,
+    subtype: r.subtype,
+    account_id: r.account_id,
+    effective: r.effective,
+    effective_at: r.effective_at,
+    amount: r.amount,
+    details: r.details,
+    problems: r.problems,
+  });
 
 const toPreviewed = (r: LifecycleRecord): PreviewedRecord => ({
   kind: r.kind,
@@ -147,13 +160,18 @@ export async function previewRecord(
  */
 export function quotedInstant(quotes: QuoteSigner, quote: string, request: unknown, now: Date): { at: Date; result: string } {
   const p = quotes.open(quote);
-  if (!p) throw new AppError('validation_failed', 'The preview quote is not valid; preview the request again', { problems: [{ field: 'quote', message: 'not a quote from this service' }] });
+  if (!p)
+    throw new AppError('validation_failed', 'The preview quote is not valid; preview the request again', {
+      problems: [{ field: 'quote', message: 'not a quote from this service' }],
+    });
   if (p.request !== digest(request)) {
     throw new AppError('conflict', 'The request changed since it was previewed; preview it again before filing', { details: { reason: 'request_changed' } });
   }
   const at = new Date(p.at);
   if (!(at.getTime() <= now.getTime() + QUOTE_SKEW_MS) || now.getTime() - at.getTime() > QUOTE_TTL_MS) {
-    throw new AppError('conflict', `The preview is more than ${QUOTE_TTL_MS / 60_000} minutes old; preview the request again before filing`, { details: { reason: 'quote_expired' } });
+    throw new AppError('conflict', `The preview is more than ${QUOTE_TTL_MS / 60_000} minutes old; preview the request again before filing`, {
+      details: { reason: 'quote_expired' },
+    });
   }
   return { at, result: p.result };
 }
@@ -161,7 +179,9 @@ export function quotedInstant(quotes: QuoteSigner, quote: string, request: unkno
 /** Throws a conflict when a record evaluated at the quote's instant differs from the preview. */
 export function assertMatchesQuote(record: LifecycleRecord, result: string): void {
   if (resultOf(record) !== result) {
-    throw new AppError('conflict', 'The account or catalog changed since the preview, so the figures would differ; preview the request again', { details: { reason: 'result_changed' } });
+    throw new AppError('conflict', 'The account or catalog changed since the preview, so the figures would differ; preview the request again', {
+      details: { reason: 'result_changed' },
+    });
   }
 }
 

@@ -41,7 +41,10 @@ const sec = (iso: string | null) => (iso === null ? null : Math.floor(Date.parse
  * delivers it again once that call is recorded, rather than it being mistaken for a change from
  * outside.
  */
-export async function recordExternalChange(deps: Pick<AppDeps, 'store' | 'clock' | 'catalog'>, change: ExternalSubscriptionChange): Promise<ExternalChangeOutcome> {
+export async function recordExternalChange(
+  deps: Pick<AppDeps, 'store' | 'clock' | 'catalog'>,
+  change: ExternalSubscriptionChange,
+): Promise<ExternalChangeOutcome> {
   return deps.store.transaction(async (uow) => {
     // Claimed first: a replayed event stops here. Anything thrown below rolls the claim back too.
     const claimed = await uow.deliveries.claimMany([{ source: 'stripe', key: change.eventId, ticketId: null, ticketUpdatedAt: null }]);
@@ -64,7 +67,8 @@ export async function recordExternalChange(deps: Pick<AppDeps, 'store' | 'clock'
       if (wasLive !== isLive || (isLive && (book.status === 'paused') !== (change.status === 'paused'))) changes.status = [book.status, change.status];
       if (isLive && change.plan !== null && change.plan !== expectedPlan) changes.plan = [expectedPlan, change.plan];
       if (isLive && sec(change.cancelAt) !== sec(book.cancel_at)) changes.cancel_at = [book.cancel_at, change.cancelAt];
-      if (isLive && change.status === 'paused' && sec(change.pauseResumesAt) !== sec(book.pause_resumes_at)) changes.pause_resumes_at = [book.pause_resumes_at, change.pauseResumesAt];
+      if (isLive && change.status === 'paused' && sec(change.pauseResumesAt) !== sec(book.pause_resumes_at))
+        changes.pause_resumes_at = [book.pause_resumes_at, change.pauseResumesAt];
       if (Object.keys(changes).length === 0) return 'in_sync';
 
       const next: BillingBook = {

@@ -36,9 +36,13 @@ const CONCURRENCY = 4;
  * ledger, and the billing provider. Reads the database first, then asks the provider account by
  * account (no transaction is held across the calls).
  */
-export async function reconcile(deps: { source: ReconcileSource; billing: BillingProvider; clock: Clock }, opts: { accountId?: string } = {}): Promise<ReconcileReport> {
+export async function reconcile(
+  deps: { source: ReconcileSource; billing: BillingProvider; clock: Clock },
+  opts: { accountId?: string } = {},
+): Promise<ReconcileReport> {
   const { accounts, ledgerProblems } = await deps.source.load(opts.accountId);
-  if (opts.accountId && accounts.length === 0) throw new AppError('not_found', `No account ${opts.accountId}; check the id (accounts are loaded with "lifecycle-desk accounts import")`);
+  if (opts.accountId && accounts.length === 0)
+    throw new AppError('not_found', `No account ${opts.accountId}; check the id (accounts are loaded with "lifecycle-desk accounts import")`);
   const readable = !!deps.billing.accountState;
   const states: (ProviderAccountState | null | undefined)[] = new Array(accounts.length);
   let next = 0;
@@ -51,7 +55,10 @@ export async function reconcile(deps: { source: ReconcileSource; billing: Billin
     }),
   );
   const now = deps.clock.now();
-  const differences = [...ledgerProblems, ...accounts.flatMap((s, i) => reconcileAccount({ ...s, ...(states[i] !== undefined ? { provider: states[i] } : {}) }, now))];
+  const differences = [
+    ...ledgerProblems,
+    ...accounts.flatMap((s, i) => reconcileAccount({ ...s, ...(states[i] !== undefined ? { provider: states[i] } : {}) }, now)),
+  ];
   return { provider: deps.billing.name, providerCompared: readable, checkedAccounts: accounts.length, differences };
 }
 
@@ -64,9 +71,16 @@ export function formatReconcileTable(r: ReconcileReport): string {
       : ' (a webhook receiver cannot be read: compared the accounts table with the ledger only)';
   const head = `reconcile: ${r.checkedAccounts} account(s), provider ${r.provider}${scope}`;
   if (r.differences.length === 0) return `${head}\n0 differences\n`;
-  const rows = [['account', 'field', 'accounts table', 'ledger', 'provider', 'what'], ...r.differences.map((d) => [d.account_id, d.field, d.accounts ?? '-', d.ledger ?? '-', d.provider ?? '-', d.message])];
+  const rows = [
+    ['account', 'field', 'accounts table', 'ledger', 'provider', 'what'],
+    ...r.differences.map((d) => [d.account_id, d.field, d.accounts ?? '-', d.ledger ?? '-', d.provider ?? '-', d.message]),
+  ];
   const widths = rows[0]!.map((_, c) => Math.min(40, Math.max(...rows.map((row) => row[c]!.length))));
-  const line = (row: string[]) => row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd();
+  const line = (row: string[]) =>
+    row
+      .map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]!)))
+      .join('  ')
+      .trimEnd();
   return `${head}\n${rows.map(line).join('\n')}\n${r.differences.length} difference(s)\n`;
 }
 

@@ -66,12 +66,33 @@ export interface RecordSummary {
     /** Net for the customer: positive they pay, negative they are credited. */
     readonly net: MoneyView | null;
     readonly price_delta: MoneyView | null;
-    readonly proration: { readonly credit: MoneyView; readonly charge: MoneyView; readonly net: MoneyView; readonly period_start: string; readonly period_end: string; readonly change_at: string } | null;
-    readonly sla_credit: { readonly requested: MoneyView | null; readonly computed: MoneyView | null; readonly period_charges: MoneyView | null; readonly verification: string | null; readonly note: string | null } | null;
+    readonly proration: {
+      readonly credit: MoneyView;
+      readonly charge: MoneyView;
+      readonly net: MoneyView;
+      readonly period_start: string;
+      readonly period_end: string;
+      readonly change_at: string;
+    } | null;
+    readonly sla_credit: {
+      readonly requested: MoneyView | null;
+      readonly computed: MoneyView | null;
+      readonly period_charges: MoneyView | null;
+      readonly verification: string | null;
+      readonly note: string | null;
+    } | null;
     readonly fee: { readonly amount: MoneyView; readonly waived: boolean } | null;
     readonly refund: MoneyView | null;
     /** The billing provider's own figure taken before approval. */
-    readonly provider_preview: { readonly provider: string; readonly amount: MoneyView | null; readonly computed: MoneyView | null; readonly difference: MoneyView | null; readonly outstanding: MoneyView | null; readonly unavailable: string | null; readonly taken_at: string } | null;
+    readonly provider_preview: {
+      readonly provider: string;
+      readonly amount: MoneyView | null;
+      readonly computed: MoneyView | null;
+      readonly difference: MoneyView | null;
+      readonly outstanding: MoneyView | null;
+      readonly unavailable: string | null;
+      readonly taken_at: string;
+    } | null;
   };
   readonly risk: readonly { readonly flag: string; readonly message: string | null }[];
   readonly approvals: {
@@ -90,7 +111,15 @@ export interface RecordSummary {
   readonly billing: {
     /** none: nothing sent yet; pending: sent, not confirmed; done: every effect confirmed; failed: an effect failed for good. */
     readonly status: 'none' | 'pending' | 'done' | 'failed';
-    readonly effects: readonly { readonly step: string; readonly effect: string; readonly status: string; readonly provider: string; readonly attempts: number; readonly error: string | null; readonly confirmed: readonly { readonly type: string; readonly purpose: string; readonly amount: MoneyView; readonly destination: string }[] }[];
+    readonly effects: readonly {
+      readonly step: string;
+      readonly effect: string;
+      readonly status: string;
+      readonly provider: string;
+      readonly attempts: number;
+      readonly error: string | null;
+      readonly confirmed: readonly { readonly type: string; readonly purpose: string; readonly amount: MoneyView; readonly destination: string }[];
+    }[];
   };
   readonly emails: readonly { readonly outcome: string; readonly status: string; readonly subject: string | null; readonly sent_at: string | null }[];
   readonly timeline: readonly TimelineEntry[];
@@ -107,7 +136,15 @@ export interface AccountSummary {
   readonly term_start: string;
   readonly term_end: string;
   /** The account's last records, newest first. */
-  readonly recent: readonly { readonly id: string; readonly kind_label: string; readonly subtype: string; readonly state: State; readonly state_words: string; readonly ticket_id: string | null; readonly created_at: string }[];
+  readonly recent: readonly {
+    readonly id: string;
+    readonly kind_label: string;
+    readonly subtype: string;
+    readonly state: State;
+    readonly state_words: string;
+    readonly ticket_id: string | null;
+    readonly created_at: string;
+  }[];
 }
 
 /** One billing adjustment as stored. */
@@ -148,9 +185,13 @@ export interface SummaryContext {
 }
 
 /** How agents read each kind: the kind modules' labels. */
-export const KIND_LABELS: Readonly<Record<LifecycleRecord['kind'], string>> = Object.fromEntries(KINDS.map((k) => [k, KIND_MODULES[k].label])) as Record<LifecycleRecord['kind'], string>;
+export const KIND_LABELS: Readonly<Record<LifecycleRecord['kind'], string>> = Object.fromEntries(KINDS.map((k) => [k, KIND_MODULES[k].label])) as Record<
+  LifecycleRecord['kind'],
+  string
+>;
 
-const isMoney = (v: unknown): v is Money => typeof v === 'object' && v !== null && Number.isSafeInteger((v as Money).amount_minor) && typeof (v as Money).currency === 'string';
+const isMoney = (v: unknown): v is Money =>
+  typeof v === 'object' && v !== null && Number.isSafeInteger((v as Money).amount_minor) && typeof (v as Money).currency === 'string';
 
 /** Money with its words; an unknown currency is shown as minor units rather than thrown. */
 export function moneyView(v: unknown): MoneyView | null {
@@ -273,9 +314,15 @@ function billingOf(f: RecordFacts): RecordSummary['billing'] {
     provider: a.provider,
     attempts: a.attempts,
     error: a.status === 'succeeded' ? null : (a.last_error?.slice(0, 300) ?? null),
-    confirmed: (a.result?.money ?? []).map((m: ConfirmedMoney) => ({ type: m.type, purpose: words(m.purpose), amount: mv(m.amount), destination: m.destination })),
+    confirmed: (a.result?.money ?? []).map((m: ConfirmedMoney) => ({
+      type: m.type,
+      purpose: words(m.purpose),
+      amount: mv(m.amount),
+      destination: m.destination,
+    })),
   }));
-  const status = effects.length === 0 ? 'none' : effects.some((e) => e.status === 'failed') ? 'failed' : effects.every((e) => e.status === 'succeeded') ? 'done' : 'pending';
+  const status =
+    effects.length === 0 ? 'none' : effects.some((e) => e.status === 'failed') ? 'failed' : effects.every((e) => e.status === 'succeeded') ? 'done' : 'pending';
   return { status, effects };
 }
 
@@ -288,15 +335,32 @@ function moneyOf(f: RecordFacts): RecordSummary['money'] {
   return {
     net: moneyView(r.amount),
     price_delta: moneyView(d.price_delta),
-    proration: p && isMoney(p.net) ? { credit: mv(p.credit), charge: mv(p.charge), net: mv(p.net), period_start: p.period_start, period_end: p.period_end, change_at: p.change_at } : null,
+    proration:
+      p && isMoney(p.net)
+        ? { credit: mv(p.credit), charge: mv(p.charge), net: mv(p.net), period_start: p.period_start, period_end: p.period_end, change_at: p.change_at }
+        : null,
     sla_credit:
       r.kind === 'service_credit'
-        ? { requested: moneyView(d.requested_credit), computed: moneyView(d.computed_credit), period_charges: moneyView(d.period_charges), verification: verification?.result ?? null, note: verification?.note ?? null }
+        ? {
+            requested: moneyView(d.requested_credit),
+            computed: moneyView(d.computed_credit),
+            period_charges: moneyView(d.period_charges),
+            verification: verification?.result ?? null,
+            note: verification?.note ?? null,
+          }
         : null,
     fee: isMoney(d.early_termination_fee) ? { amount: mv(d.early_termination_fee), waived: d.fee_waived === true } : null,
     refund: moneyView(d.refund),
     provider_preview: pv
-      ? { provider: pv.provider, amount: moneyView(pv.amount), computed: moneyView(pv.computed), difference: moneyView(pv.difference), outstanding: moneyView(pv.outstanding), unavailable: pv.unavailable ?? null, taken_at: pv.created_at }
+      ? {
+          provider: pv.provider,
+          amount: moneyView(pv.amount),
+          computed: moneyView(pv.computed),
+          difference: moneyView(pv.difference),
+          outstanding: moneyView(pv.outstanding),
+          unavailable: pv.unavailable ?? null,
+          taken_at: pv.created_at,
+        }
       : null,
   };
 }
@@ -346,7 +410,15 @@ export function summarizeAccount(account: Account, recent: readonly LifecycleRec
     support_tier: account.support_tier,
     term_start: account.term_start,
     term_end: account.term_end,
-    recent: recent.map((r) => ({ id: r.id, kind_label: kindLabel(r.kind), subtype: subtypeLabel(r.subtype), state: r.state, state_words: stateWords(r.state), ticket_id: r.ticket_id, created_at: r.created_at })),
+    recent: recent.map((r) => ({
+      id: r.id,
+      kind_label: kindLabel(r.kind),
+      subtype: subtypeLabel(r.subtype),
+      state: r.state,
+      state_words: stateWords(r.state),
+      ticket_id: r.ticket_id,
+      created_at: r.created_at,
+    })),
   };
 }
 

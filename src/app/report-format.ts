@@ -28,7 +28,8 @@ function shown(report: Report, sectionIndex: number, row: SectionRow, key: strin
   const v = row[key];
   if (v === null || v === undefined) return '-';
   const m = s.measures.find((x) => x.key === key);
-  if (m?.type === 'money' && typeof row.currency === 'string' && /^[A-Z]{3}$/.test(row.currency)) return toDecimalString({ amount_minor: Number(v), currency: row.currency });
+  if (m?.type === 'money' && typeof row.currency === 'string' && /^[A-Z]{3}$/.test(row.currency))
+    return toDecimalString({ amount_minor: Number(v), currency: row.currency });
   if (m?.type === 'share') return `${(Number(v) * 100).toFixed(2)}%`;
   if (m?.type === 'seconds') return `${(Number(v) / 3600).toFixed(2)} h`;
   if (key === 'reason' && report.labels.reason[String(v)] && report.labels.reason[String(v)] !== v) return `${String(v)} (${report.labels.reason[String(v)]})`;
@@ -36,13 +37,19 @@ function shown(report: Report, sectionIndex: number, row: SectionRow, key: strin
 }
 
 export function formatReportTable(report: Report): string {
-  const out: string[] = [`${report.report} report, ${report.from} to ${report.to} (exclusive)${report.group_by.length ? `, grouped by ${report.group_by.join(', ')}` : ''}`];
+  const out: string[] = [
+    `${report.report} report, ${report.from} to ${report.to} (exclusive)${report.group_by.length ? `, grouped by ${report.group_by.join(', ')}` : ''}`,
+  ];
   report.sections.forEach((s, i) => {
     const keys = [...s.dimensions, ...s.measures.map((m) => m.key)];
     const heads = keys.map((k) => k.replace(/_minor$/, ''));
     const body = s.rows.map((r) => keys.map((k) => shown(report, i, r, k)));
     const widths = heads.map((h, c) => Math.max(h.length, ...body.map((b) => b[c]!.length)));
-    const line = (cells: string[]) => cells.map((x, c) => (c < s.dimensions.length ? x.padEnd(widths[c]!) : x.padStart(widths[c]!))).join('  ').trimEnd();
+    const line = (cells: string[]) =>
+      cells
+        .map((x, c) => (c < s.dimensions.length ? x.padEnd(widths[c]!) : x.padStart(widths[c]!)))
+        .join('  ')
+        .trimEnd();
     out.push('', `${s.title} (${s.name})`, line(heads), widths.map((w) => '-'.repeat(w)).join('  '));
     if (body.length === 0) out.push('(none)');
     for (const b of body) out.push(line(b));

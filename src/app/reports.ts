@@ -51,7 +51,13 @@ export type TurnaroundTargets = Readonly<Record<string, number>>;
 export interface ReportsSource {
   /** The rows of each section (in the order given), aggregated in the database. */
   sections(report: string, specs: readonly SectionSpec[], range: ReportRange, targets: TurnaroundTargets): Promise<SectionRow[][]>;
-  drill(report: string, spec: SectionSpec, range: ReportRange, filters: Readonly<Record<string, string>>, limit: number): Promise<{ total: number; records: DrillRecord[] }>;
+  drill(
+    report: string,
+    spec: SectionSpec,
+    range: ReportRange,
+    filters: Readonly<Record<string, string>>,
+    limit: number,
+  ): Promise<{ total: number; records: DrillRecord[] }>;
   confirmedDurations(range: ReportRange, extraDims: readonly string[]): Promise<ConfirmedDuration[]>;
   /** Agents who filed a record in the range (the team credits per agent are compared with). */
   agents(range: ReportRange): Promise<string[]>;
@@ -94,7 +100,8 @@ export interface ReportQuery {
 }
 
 function reportName(name: string): ReportName {
-  if (!(REPORT_NAMES as readonly string[]).includes(name)) throw new AppError('not_found', `No report "${name.slice(0, 60)}"; reports: ${REPORT_NAMES.join(', ')}`);
+  if (!(REPORT_NAMES as readonly string[]).includes(name))
+    throw new AppError('not_found', `No report "${name.slice(0, 60)}"; reports: ${REPORT_NAMES.join(', ')}`);
   return name as ReportName;
 }
 

@@ -39,11 +39,20 @@ export async function purgeExpired(
   const erasedAccounts = new Set<string>();
   if (!opts.dryRun) {
     for (const a of accounts) {
-      await deps.privacy.erase(a.account_id, { by: RETENTION_ACTOR, reason: `data_retention_until ${a.data_retention_until} has passed`, at, kind: 'retention' });
+      await deps.privacy.erase(a.account_id, {
+        by: RETENTION_ACTOR,
+        reason: `data_retention_until ${a.data_retention_until} has passed`,
+        at,
+        kind: 'retention',
+      });
       erasedAccounts.add(a.account_id);
     }
     for (const r of records) {
-      await deps.privacy.eraseRecord(r.id, { by: RETENTION_ACTOR, reason: `${r.kind} records keep personal data ${deps.retention.record_days[r.kind]} days after they are finished`, at });
+      await deps.privacy.eraseRecord(r.id, {
+        by: RETENTION_ACTOR,
+        reason: `${r.kind} records keep personal data ${deps.retention.record_days[r.kind]} days after they are finished`,
+        at,
+      });
     }
   }
   return { at, dry_run: !!opts.dryRun, accounts, records };

@@ -26,15 +26,26 @@ const ReverseBody = z
  * locked first, so two requests cannot file two reversals (the database's unique index on live
  * reversals backs this up).
  */
-export async function fileReversalIn(uow: UnitOfWork, deps: Pick<AppDeps, 'ids'>, now: Date, original: LifecycleRecord, actor: Actor, reason: string): Promise<LifecycleRecord> {
+export async function fileReversalIn(
+  uow: UnitOfWork,
+  deps: Pick<AppDeps, 'ids'>,
+  now: Date,
+  original: LifecycleRecord,
+  actor: Actor,
+  reason: string,
+): Promise<LifecycleRecord> {
   const locked = (await uow.records.getForUpdate(original.id)) ?? original;
   const problem = reversalProblem(locked, now);
   if (problem) throw new AppError('illegal_transition', `Cannot reverse: ${problem}`, { details: { record_id: locked.id, state: locked.state } });
   const existing = await uow.records.liveReversalOf(locked.id);
   if (existing) {
-    throw new AppError('conflict', `Record ${locked.id} already has a reversal, ${existing.id} (${existing.state}); it must be rejected or cancelled before another is filed`, {
-      details: { record_id: locked.id, reversal_record_id: existing.id },
-    });
+    throw new AppError(
+      'conflict',
+      `Record ${locked.id} already has a reversal, ${existing.id} (${existing.state}); it must be rejected or cancelled before another is filed`,
+      {
+        details: { record_id: locked.id, reversal_record_id: existing.id },
+      },
+    );
   }
   const confirmed = await uow.billing.confirmed(locked.id);
   const reversal = buildReversal({ id: deps.ids.newId(), original: locked, actor, reason, confirmed, now });
@@ -73,7 +84,10 @@ export async function fileReversalIn(uow: UnitOfWork, deps: Pick<AppDeps, 'ids'>
 }
 
 /** `POST /api/records/:id/reverse`: files a reversal of a record for approval. */
-export async function reverseRecord(deps: Pick<AppDeps, 'store' | 'clock' | 'ids'>, req: { recordId: string; actor: Actor; body: unknown }): Promise<LifecycleRecord> {
+export async function reverseRecord(
+  deps: Pick<AppDeps, 'store' | 'clock' | 'ids'>,
+  req: { recordId: string; actor: Actor; body: unknown },
+): Promise<LifecycleRecord> {
   const parsed = ReverseBody.safeParse(req.body);
   if (!parsed.success) {
     const problems = problemsFromZod(parsed.error);

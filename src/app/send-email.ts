@@ -85,7 +85,8 @@ export async function sendCustomerEmail(deps: EmailDeps, recordId: string, outco
     const stored = await uow.emails.ensure(key, recordId, outcome, messageId);
     const status = stored === 'pending' || stored === 'sending' ? ((await uow.emails.claim(key, deps.sendLeaseMs ?? 60_000)) ? 'claimed' : 'busy') : stored;
     // The reason the customer is told: the supervisor's for a rejection or a resolution, whoever withdrew it for a cancellation.
-    const decisionType = outcome === 'rejected' ? 'record.reject' : outcome === 'resolved' ? 'record.resolve' : outcome === 'cancelled' ? 'record.cancel' : null;
+    const decisionType =
+      outcome === 'rejected' ? 'record.reject' : outcome === 'resolved' ? 'record.resolve' : outcome === 'cancelled' ? 'record.cancel' : null;
     const decision = decisionType ? await uow.audit.latestForRecord(recordId, decisionType) : null;
     const billing = status === 'claimed' ? await uow.billing.confirmed(recordId) : [];
     // A reversal's reason is the one its filer gave (the resolution's, when a dispute filed it).

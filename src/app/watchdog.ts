@@ -83,18 +83,38 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<{ record_id: stri
     const target = c.draft_hours[r.kind];
     const age = working.elapsed(Date.parse(r.created_at), t);
     if (age < hoursToMs(target)) continue;
-    due.push({ candidate: r, condition: 'draft_overdue', detail: { age_ms: age, target_hours: target }, text: `its draft has waited ${hoursText(age)}${unit}, past the ${target} h target for ${kindWords(r.kind)} drafts: the ticket's fields need fixing` });
+    due.push({
+      candidate: r,
+      condition: 'draft_overdue',
+      detail: { age_ms: age, target_hours: target },
+      text: `its draft has waited ${hoursText(age)}${unit}, past the ${target} h target for ${kindWords(r.kind)} drafts: the ticket's fields need fixing`,
+    });
   }
   for (const r of await deps.source.candidates('approval_overdue', now, 0)) {
-    due.push({ candidate: r, condition: 'approval_overdue', detail: { escalate_at: r.escalate_at }, text: `its approval is still undecided past its escalation (due ${r.escalate_at ?? '?'})` });
+    due.push({
+      candidate: r,
+      condition: 'approval_overdue',
+      detail: { escalate_at: r.escalate_at },
+      text: `its approval is still undecided past its escalation (due ${r.escalate_at ?? '?'})`,
+    });
   }
   for (const r of await deps.source.candidates('failed_stuck', now, hoursToMs(c.failed_after_hours))) {
     const since = t - Date.parse(r.updated_at);
-    due.push({ candidate: r, condition: 'failed_stuck', detail: { failed_at: r.updated_at }, text: `it failed ${hoursText(since)} ago and has not been retried` });
+    due.push({
+      candidate: r,
+      condition: 'failed_stuck',
+      detail: { failed_at: r.updated_at },
+      text: `it failed ${hoursText(since)} ago and has not been retried`,
+    });
   }
   for (const r of await deps.source.candidates('scheduled_late', now, hoursToMs(c.scheduled_grace_hours))) {
     const late = t - Date.parse(r.effective_at!);
-    due.push({ candidate: r, condition: 'scheduled_late', detail: { effective_at: r.effective_at, state: r.state }, text: `it was due at ${r.effective_at} and is still ${r.state}, ${hoursText(late)} later` });
+    due.push({
+      candidate: r,
+      condition: 'scheduled_late',
+      detail: { effective_at: r.effective_at, state: r.state },
+      text: `it was due at ${r.effective_at} and is still ${r.state}, ${hoursText(late)} later`,
+    });
   }
   for (const r of await deps.source.candidates('turnaround_at_risk', now, Math.floor(minOf(c.turnaround_hours) * c.at_risk_share))) {
     const target = c.turnaround_hours[r.kind];
@@ -127,7 +147,14 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<{ record_id: stri
       at,
       detail: d.detail,
       messages,
-      event: { account_id: r.account_id, record_id: r.id, type: 'watchdog.alert', actor: WATCHDOG, occurred_at: at, data: { condition: d.condition, ...d.detail } },
+      event: {
+        account_id: r.account_id,
+        record_id: r.id,
+        type: 'watchdog.alert',
+        actor: WATCHDOG,
+        occurred_at: at,
+        data: { condition: d.condition, ...d.detail },
+      },
     });
     if (ok) raised.push({ record_id: r.id, condition: d.condition });
   }

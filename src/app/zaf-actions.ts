@@ -41,7 +41,12 @@ export const actorOf = (caller: Caller, action: Action): Actor => ({
  * Refuses an action the caller's role may not take: writes `access.denied` to the account's audit
  * chain (so a hand-made call is on record) and throws 403.
  */
-export async function assertAllowed(deps: Pick<AppDeps, 'store' | 'clock'>, caller: Caller, action: Action, target: { recordId: string | null; accountId: string }): Promise<void> {
+export async function assertAllowed(
+  deps: Pick<AppDeps, 'store' | 'clock'>,
+  caller: Caller,
+  action: Action,
+  target: { recordId: string | null; accountId: string },
+): Promise<void> {
   if (can(caller.role, action)) return;
   const now = deps.clock.now();
   await deps.store.transaction((uow) =>
@@ -56,7 +61,9 @@ export async function assertAllowed(deps: Pick<AppDeps, 'store' | 'clock'>, call
       },
     ]),
   );
-  throw new AppError('forbidden', `Your role (${caller.role}) may not ${action.replace(/_/g, ' ')}; ask a supervisor`, { details: { action, role: caller.role } });
+  throw new AppError('forbidden', `Your role (${caller.role}) may not ${action.replace(/_/g, ' ')}; ask a supervisor`, {
+    details: { action, role: caller.role },
+  });
 }
 
 /** A ticket's request as the sidebar sends it: the agent is the caller, whatever the body says. */
@@ -71,10 +78,23 @@ async function recordOrThrow(deps: Pick<AppDeps, 'store'>, recordId: string): Pr
   return r;
 }
 
-export async function zafPreview(deps: ZafDeps, caller: Caller, input: { request: unknown; ticketId: string | null; extraProblems?: readonly Problem[] }): Promise<PreviewOutcome> {
+export async function zafPreview(
+  deps: ZafDeps,
+  caller: Caller,
+  input: { request: unknown; ticketId: string | null; extraProblems?: readonly Problem[] },
+): Promise<PreviewOutcome> {
   const request = asCallersRequest(input.request, caller, input.ticketId);
   await assertAllowed(deps, caller, 'preview_request', { recordId: null, accountId: accountIdOf(request) });
-  return previewRecord(deps, { request, actor: actorOf(caller, 'file_request'), ...(input.extraProblems ? { extraProblems: input.extraProblems } : {}), ...(deps.policy ? { policy: deps.policy } : {}) }, deps.quotes);
+  return previewRecord(
+    deps,
+    {
+      request,
+      actor: actorOf(caller, 'file_request'),
+      ...(input.extraProblems ? { extraProblems: input.extraProblems } : {}),
+      ...(deps.policy ? { policy: deps.policy } : {}),
+    },
+    deps.quotes,
+  );
 }
 
 /** States in which a ticket's record is finished: a new request on the ticket may be filed. */
@@ -102,13 +122,27 @@ export async function zafFileRequest(deps: ZafDeps, caller: Caller, input: { req
 }
 
 /** Fields of a draft the sidebar's fix may change. */
-const REVISABLE = ['kind', 'subtype', 'account_id', 'requested_by', 'requester', 'reason_code', 'reason_text', 'effective', 'effective_at', 'details', 'amount', 'problems'] as const;
+const REVISABLE = [
+  'kind',
+  'subtype',
+  'account_id',
+  'requested_by',
+  'requester',
+  'reason_code',
+  'reason_text',
+  'effective',
+  'effective_at',
+  'details',
+  'amount',
+  'problems',
+] as const;
 
 /** Corrects a draft with a previewed request and submits it, with the previewed figures. */
 export async function zafFixDraft(deps: ZafDeps, caller: Caller, input: { recordId: string; request: unknown; quote: string; version: number }) {
   const draft = await recordOrThrow(deps, input.recordId);
   await assertAllowed(deps, caller, 'fix_draft', { recordId: draft.id, accountId: draft.account_id });
-  if (draft.state !== 'draft') throw new AppError('illegal_transition', `Record ${draft.id} is ${draft.state.replace(/_/g, ' ')}, not a draft; there is nothing to fix`);
+  if (draft.state !== 'draft')
+    throw new AppError('illegal_transition', `Record ${draft.id} is ${draft.state.replace(/_/g, ' ')}, not a draft; there is nothing to fix`);
   const request = asCallersRequest(input.request, caller, draft.ticket_id);
   const actor = actorOf(caller, 'fix_draft');
   return deps.store.transaction(async (uow) => {
@@ -146,7 +180,8 @@ export async function zafCancel(deps: ZafDeps, caller: Caller, input: { recordId
 export async function zafRetry(deps: ZafDeps, caller: Caller, input: { recordId: string; version: number }) {
   const record = await recordOrThrow(deps, input.recordId);
   await assertAllowed(deps, caller, 'retry_record', { recordId: record.id, accountId: record.account_id });
-  if (record.version !== input.version) throw new AppError('conflict', `Record ${record.id} changed since you looked (now ${record.state.replace(/_/g, ' ')}); reload and try again`);
+  if (record.version !== input.version)
+    throw new AppError('conflict', `Record ${record.id} changed since you looked (now ${record.state.replace(/_/g, ' ')}); reload and try again`);
   const role = actorOf(caller, 'retry_record').role;
   return retryRecord(deps, record.id, { role: role === 'customer' ? 'agent' : role, id: caller.email });
 }
@@ -167,7 +202,12 @@ export async function zafDispute(deps: ZafDeps, caller: Caller, input: { recordI
 export async function zafResolve(deps: ZafDeps, caller: Caller, input: { recordId: string; version: number; reason: string; outcome: string }) {
   const record = await recordOrThrow(deps, input.recordId);
   await assertAllowed(deps, caller, 'resolve_record', { recordId: record.id, accountId: record.account_id });
-  return resolveRecord(deps, { recordId: record.id, actor: actorOf(caller, 'resolve_record'), expectedVersion: input.version, body: { reason: input.reason, outcome: input.outcome } });
+  return resolveRecord(deps, {
+    recordId: record.id,
+    actor: actorOf(caller, 'resolve_record'),
+    expectedVersion: input.version,
+    body: { reason: input.reason, outcome: input.outcome },
+  });
 }
 
 /** The customer's answer to the retention offer the record is held for (see `retention.ts`). */
@@ -180,6 +220,12 @@ export async function zafRetentionAnswer(
   await assertAllowed(deps, caller, 'answer_retention_offer', { recordId: record.id, accountId: record.account_id });
   return recordRetentionAnswer(
     { ...deps, policy: { retention_offers: deps.policy?.retention_offers } },
-    { recordId: record.id, outcome: input.outcome, actor: actorOf(caller, 'answer_retention_offer'), expectedVersion: input.version, ...(input.note ? { note: input.note } : {}) },
+    {
+      recordId: record.id,
+      outcome: input.outcome,
+      actor: actorOf(caller, 'answer_retention_offer'),
+      expectedVersion: input.version,
+      ...(input.note ? { note: input.note } : {}),
+    },
   );
 }

@@ -13,13 +13,16 @@ export { maskCredentials };
 const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
 const url = (protocols: string[], what: string) =>
-  z.string().refine((v) => {
-    try {
-      return protocols.includes(new URL(v).protocol);
-    } catch {
-      return false;
-    }
-  }, `expected ${what} (${protocols.map((p) => p + '//…').join(' or ')})`);
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `expected ${what} (${protocols.map((p) => p + '//…').join(' or ')})`,
+  );
 
 /** The runtime role (created by `migrate`), and the owner that migrates, on a local trust-auth PostgreSQL. */
 const DEFAULT_DATABASE_URL = 'postgres://lifecycle_desk_app@127.0.0.1:5432/lifecycle_desk';
@@ -29,14 +32,8 @@ const repoRoot = path.resolve(__dirname, '..', '..', ...(__dirname.includes(`${p
 
 const EnvSchema = z.object({
   NODE_ENV: z.preprocess(emptyToUndefined, z.enum(['development', 'test', 'production']).default('development')),
-  LOG_LEVEL: z.preprocess(
-    emptyToUndefined,
-    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  ),
-  DATABASE_URL: z.preprocess(
-    emptyToUndefined,
-    url(['postgres:', 'postgresql:'], 'a PostgreSQL URL').default(DEFAULT_DATABASE_URL),
-  ),
+  LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
+  DATABASE_URL: z.preprocess(emptyToUndefined, url(['postgres:', 'postgresql:'], 'a PostgreSQL URL').default(DEFAULT_DATABASE_URL)),
   MIGRATE_DATABASE_URL: z.preprocess(emptyToUndefined, url(['postgres:', 'postgresql:'], 'a PostgreSQL URL').optional()),
   REDIS_URL: z.preprocess(emptyToUndefined, url(['redis:', 'rediss:'], 'a Redis URL').default('redis://127.0.0.1:6379')),
   PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(3000)),
@@ -49,7 +46,14 @@ const EnvSchema = z.object({
     z
       .string()
       .optional()
-      .transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []))
+      .transform((v) =>
+        v
+          ? v
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : [],
+      )
       .refine((v) => v.length <= 2, 'expected at most two comma-separated secrets (current,next)'),
   ),
   ZENDESK_API_URL: z.preprocess(emptyToUndefined, url(['http:', 'https:'], 'an http(s) URL').optional()),
@@ -63,17 +67,35 @@ const EnvSchema = z.object({
   EMAIL_FROM: z.preprocess(emptyToUndefined, z.string().default('Lifecycle Desk <no-reply@localhost>')),
   BILLING_PROVIDER: z.preprocess(emptyToUndefined, z.enum(['ledger', 'stripe', 'webhook']).default('ledger')),
   BILLING_WEBHOOK_URL: z.preprocess(emptyToUndefined, url(['http:', 'https:'], 'an http(s) URL').optional()),
-  BILLING_WEBHOOK_SECRET: z.preprocess(emptyToUndefined, z.string().regex(/^whsec_[A-Za-z0-9+/=]{32,}$/, 'expected a Standard Webhooks secret: whsec_ followed by at least 24 bytes of base64').optional()),
+  BILLING_WEBHOOK_SECRET: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^whsec_[A-Za-z0-9+/=]{32,}$/, 'expected a Standard Webhooks secret: whsec_ followed by at least 24 bytes of base64')
+      .optional(),
+  ),
   STRIPE_API_KEY: optionalString,
   STRIPE_API_URL: z.preprocess(emptyToUndefined, url(['http:', 'https:'], 'an http(s) URL').optional()),
   STRIPE_PRICE_MAP_FILE: z.preprocess(emptyToUndefined, z.string().optional()),
-  STRIPE_WEBHOOK_SECRET: z.preprocess(emptyToUndefined, z.string().regex(/^whsec_\w+$/, 'expected the signing secret of your Stripe webhook endpoint (whsec_…)').optional()),
+  STRIPE_WEBHOOK_SECRET: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^whsec_\w+$/, 'expected the signing secret of your Stripe webhook endpoint (whsec_…)')
+      .optional(),
+  ),
   EMAIL_REPLY_TO: z.preprocess(emptyToUndefined, z.email('expected an email address, e.g. support@acme.zendesk.com').optional()),
   EMAIL_CHANNEL: z.preprocess(emptyToUndefined, z.enum(['smtp', 'zendesk_comment']).default('smtp')),
   PUBLIC_BASE_URL: z.preprocess(emptyToUndefined, url(['http:', 'https:'], 'the URL customers reach the service at').optional()),
   CUSTOMER_LINK_SECRET: z.preprocess(emptyToUndefined, z.string().min(32, 'expected at least 32 characters').optional()),
   EMAIL_TEMPLATES_DIR: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'templates', 'email'))),
-  ZENDESK_SOLVE_ON_CONFIRM: z.preprocess(emptyToUndefined, z.enum(['true', 'false']).default('true').transform((v) => v === 'true')),
+  ZENDESK_SOLVE_ON_CONFIRM: z.preprocess(
+    emptyToUndefined,
+    z
+      .enum(['true', 'false'])
+      .default('true')
+      .transform((v) => v === 'true'),
+  ),
   ZENDESK_SYNC_DELAY_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(600_000).default(2000)),
   WORKER_CONCURRENCY: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(200).default(10)),
   JOB_LOCK_DURATION_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1000).max(600_000).default(30_000)),
@@ -86,7 +108,13 @@ const EnvSchema = z.object({
       .regex(/^(\{[A-Za-z0-9_-]{1,40}\}|[A-Za-z0-9_-]{1,40})$/, 'letters, digits, - and _ only, optionally in braces as a Redis Cluster hash tag ({ld})')
       .default('{ld}'),
   ),
-  REDIS_CLUSTER: z.preprocess(emptyToUndefined, z.enum(['true', 'false']).default('false').transform((v) => v === 'true')),
+  REDIS_CLUSTER: z.preprocess(
+    emptyToUndefined,
+    z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((v) => v === 'true'),
+  ),
   ZENDESK_RATE_LIMIT_PER_MIN: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(100_000).default(400)),
   CATALOG_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'catalog.example.json'))),
   POLICY_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'policy.example.json'))),
@@ -96,13 +124,28 @@ const EnvSchema = z.object({
   REPORTS_DATABASE_URL: z.preprocess(emptyToUndefined, url(['postgres:', 'postgresql:'], 'a PostgreSQL URL').optional()),
   WATCHDOG_INTERVAL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1000).max(3_600_000).default(60_000)),
   RETENTION_FILE: z.preprocess(emptyToUndefined, z.string().default(path.join(repoRoot, 'config', 'retention.example.json'))),
-  RETENTION_INTERVAL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(7 * 86_400_000).default(3_600_000)),
+  RETENTION_INTERVAL_MS: z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 86_400_000)
+      .default(3_600_000),
+  ),
   ZAF_SHARED_SECRET: z.preprocess(
     emptyToUndefined,
     z
       .string()
       .optional()
-      .transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []))
+      .transform((v) =>
+        v
+          ? v
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : [],
+      )
       .refine((v) => v.length <= 2, 'expected at most two comma-separated secrets (current,next)')
       .refine((v) => v.every((s) => s.length >= 32), 'expected at least 32 characters per secret'),
   ),
@@ -111,7 +154,15 @@ const EnvSchema = z.object({
   AUDIT_SIGNING_KEY: z.preprocess(emptyToUndefined, z.string().optional()),
   AUDIT_VERIFY_KEY: z.preprocess(emptyToUndefined, z.string().optional()),
   AUDIT_CHECKPOINT_DIR: z.preprocess(emptyToUndefined, z.string().optional()),
-  AUDIT_CHECKPOINT_INTERVAL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(7 * 86_400_000).default(3_600_000)),
+  AUDIT_CHECKPOINT_INTERVAL_MS: z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 86_400_000)
+      .default(3_600_000),
+  ),
   SLACK_AUDIT_CHANNEL: optionalString,
 });
 
@@ -246,7 +297,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   }
   const e = parsed.data;
   if (!!e.PUBLIC_BASE_URL !== !!e.CUSTOMER_LINK_SECRET) {
-    throw new ConfigError([`${e.PUBLIC_BASE_URL ? 'CUSTOMER_LINK_SECRET' : 'PUBLIC_BASE_URL'}: customer links need both PUBLIC_BASE_URL and CUSTOMER_LINK_SECRET (or neither)`]);
+    throw new ConfigError([
+      `${e.PUBLIC_BASE_URL ? 'CUSTOMER_LINK_SECRET' : 'PUBLIC_BASE_URL'}: customer links need both PUBLIC_BASE_URL and CUSTOMER_LINK_SECRET (or neither)`,
+    ]);
   }
   return deepFreeze({
     env: e.NODE_ENV,
@@ -278,7 +331,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       smtpUrl: e.SMTP_URL,
       from: e.EMAIL_FROM,
       templatesDir: path.resolve(e.EMAIL_TEMPLATES_DIR),
-      replyTo: e.EMAIL_REPLY_TO ?? (e.ZENDESK_SUBDOMAIN && /^[a-z0-9-]+$/i.test(e.ZENDESK_SUBDOMAIN) ? `support@${e.ZENDESK_SUBDOMAIN.toLowerCase()}.zendesk.com` : undefined),
+      replyTo:
+        e.EMAIL_REPLY_TO ??
+        (e.ZENDESK_SUBDOMAIN && /^[a-z0-9-]+$/i.test(e.ZENDESK_SUBDOMAIN) ? `support@${e.ZENDESK_SUBDOMAIN.toLowerCase()}.zendesk.com` : undefined),
       channel: e.EMAIL_CHANNEL,
     },
     customerLinks: e.PUBLIC_BASE_URL && e.CUSTOMER_LINK_SECRET ? { publicBaseUrl: e.PUBLIC_BASE_URL, secret: e.CUSTOMER_LINK_SECRET } : null,

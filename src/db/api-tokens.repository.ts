@@ -37,12 +37,14 @@ export class KnexApiTokenStore implements ApiTokenStore {
 
   async insert(token: ApiTokenInfo & { readonly token_hash: string }, event: AuditEventDraft): Promise<void> {
     await this.db.transaction(async (trx) => {
-      await trx('api_tokens').insert(token).catch((err: { code?: string; constraint?: string }) => {
-        if (err.code === '23505' && err.constraint === 'api_tokens_live_name') {
-          throw new AppError('conflict', `A live token is already named "${token.name}"; revoke it first or choose another name`);
-        }
-        throw err;
-      });
+      await trx('api_tokens')
+        .insert(token)
+        .catch((err: { code?: string; constraint?: string }) => {
+          if (err.code === '23505' && err.constraint === 'api_tokens_live_name') {
+            throw new AppError('conflict', `A live token is already named "${token.name}"; revoke it first or choose another name`);
+          }
+          throw err;
+        });
       await new KnexAuditAppender(trx).append([event]);
     });
   }
@@ -57,7 +59,10 @@ export class KnexApiTokenStore implements ApiTokenStore {
       const q = trx('api_tokens').whereNull('revoked_at');
       const row = (await (UUID.test(idOrName) ? q.where({ id: idOrName }) : q.where({ name: idOrName })).forUpdate().first(COLUMNS)) as TokenRow | undefined;
       if (!row) return null;
-      const updated = (await trx('api_tokens').where({ id: row.id }).update({ revoked_at: new Date(at), revoked_by: by }).returning(COLUMNS)) as TokenRow[];
+      const updated = (await trx('api_tokens')
+        .where({ id: row.id })
+        .update({ revoked_at: new Date(at), revoked_by: by })
+        .returning(COLUMNS)) as TokenRow[];
       const info = fromRow(updated[0]!);
       await new KnexAuditAppender(trx).append([event(info)]);
       return info;
@@ -65,6 +70,10 @@ export class KnexApiTokenStore implements ApiTokenStore {
   }
 
   async list(): Promise<ApiTokenInfo[]> {
-    return ((await this.db('api_tokens').select(COLUMNS).orderBy([{ column: 'created_at' }, { column: 'name' }])) as TokenRow[]).map(fromRow);
+    return (
+      (await this.db('api_tokens')
+        .select(COLUMNS)
+        .orderBy([{ column: 'created_at' }, { column: 'name' }])) as TokenRow[]
+    ).map(fromRow);
   }
 }

@@ -66,7 +66,7 @@ export class KnexApprovalRepository implements ApprovalRepository {
   async addMessage(recordId: string, channel: string, ts: string, kind: string): Promise<void> {
     await this.db('approval_requests')
       .where({ record_id: recordId })
-      .update({ channel, messages: this.db.raw("messages || ?::jsonb", [JSON.stringify([{ ts, kind }])]) });
+      .update({ channel, messages: this.db.raw('messages || ?::jsonb', [JSON.stringify([{ ts, kind }])]) });
   }
 }
 

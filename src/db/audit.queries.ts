@@ -27,7 +27,19 @@ export async function* auditEvents(db: Knex, filter: AuditFilter = {}): AsyncGen
     // occurred_at comes back as the ISO text the hash covers: parsing a Date per row and formatting
     // it again was a sixth of what verifying a million events cost.
     const q = db('audit_events')
-      .select('id', 'account_id', 'seq', 'record_id', 'type', 'actor', db.raw(`to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at`), 'data', 'prev_hash', 'hash', 'redacted_at')
+      .select(
+        'id',
+        'account_id',
+        'seq',
+        'record_id',
+        'type',
+        'actor',
+        db.raw(`to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at`),
+        'data',
+        'prev_hash',
+        'hash',
+        'redacted_at',
+      )
       .orderBy([{ column: 'account_id' }, { column: 'seq' }])
       .limit(BATCH);
     if (filter.accountId !== undefined) q.where('account_id', filter.accountId);
@@ -138,7 +150,19 @@ async function verifyRange(db: Knex, scope: { accountId?: string; range?: Accoun
   return { accounts, events, broken: null };
 }
 
-export const AUDIT_CSV_COLUMNS = ['id', 'account_id', 'seq', 'record_id', 'type', 'actor_role', 'actor_id', 'occurred_at', 'data', 'prev_hash', 'hash'] as const;
+export const AUDIT_CSV_COLUMNS = [
+  'id',
+  'account_id',
+  'seq',
+  'record_id',
+  'type',
+  'actor_role',
+  'actor_id',
+  'occurred_at',
+  'data',
+  'prev_hash',
+  'hash',
+] as const;
 
 /**
  * A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a `'` in
@@ -149,7 +173,19 @@ const spreadsheetSafe = (s: string): string | { value: string; quoted: true } =>
 /** RFC 4180 through csv-stringify; objects (an event's data) as JSON in one cell. */
 const AUDIT_CSV_OPTIONS: Options = { cast: { string: spreadsheetSafe, object: (v) => spreadsheetSafe(JSON.stringify(v)) } };
 
-const auditRow = (e: AuditEvent): unknown[] => [e.id, e.account_id, e.seq, e.record_id, e.type, e.actor.role, e.actor.id, e.occurred_at, e.data, e.prev_hash, e.hash];
+const auditRow = (e: AuditEvent): unknown[] => [
+  e.id,
+  e.account_id,
+  e.seq,
+  e.record_id,
+  e.type,
+  e.actor.role,
+  e.actor.id,
+  e.occurred_at,
+  e.data,
+  e.prev_hash,
+  e.hash,
+];
 
 /** One event as a CSV line (no line end), in the order of {@link AUDIT_CSV_COLUMNS}. */
 export function auditEventToCsv(e: AuditEvent): string {
@@ -157,12 +193,7 @@ export function auditEventToCsv(e: AuditEvent): string {
 }
 
 /** Writes events as JSON Lines or CSV (with a header) to `write`; returns the count. */
-export async function exportAudit(
-  db: Knex,
-  format: 'jsonl' | 'csv',
-  filter: AuditFilter,
-  write: (chunk: string) => Promise<void> | void,
-): Promise<number> {
+export async function exportAudit(db: Knex, format: 'jsonl' | 'csv', filter: AuditFilter, write: (chunk: string) => Promise<void> | void): Promise<number> {
   let n = 0;
   if (format === 'csv') await write(stringify([[...AUDIT_CSV_COLUMNS]]));
   let lines: string[] = [];
@@ -193,7 +224,11 @@ export async function exportAudit(
 
 /** Every chain's head as the database records it (chains with at least one event). */
 export async function readChainHeads(db: Knex): Promise<ChainHead[]> {
-  const rows: { account_id: string; seq: number; hash: string }[] = await db('audit_heads').where('seq', '>', 0).whereNotNull('hash').orderBy('account_id').select('account_id', 'seq', 'hash');
+  const rows: { account_id: string; seq: number; hash: string }[] = await db('audit_heads')
+    .where('seq', '>', 0)
+    .whereNotNull('hash')
+    .orderBy('account_id')
+    .select('account_id', 'seq', 'hash');
   return rows.map((r) => ({ account_id: r.account_id, seq: r.seq, hash: r.hash }));
 }
 

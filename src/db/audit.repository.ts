@@ -36,23 +36,24 @@ export class KnexAuditAppender implements AuditAppender {
     }
     if (items.length) await this.trx('personal_data').insert(items);
     // Grouped by account (the function chains each account's run in order); stable within an account.
-    const order = drafts.map((_, i) => i).sort((a, b) => (drafts[a]!.account_id < drafts[b]!.account_id ? -1 : drafts[a]!.account_id > drafts[b]!.account_id ? 1 : a - b));
+    const order = drafts
+      .map((_, i) => i)
+      .sort((a, b) => (drafts[a]!.account_id < drafts[b]!.account_id ? -1 : drafts[a]!.account_id > drafts[b]!.account_id ? 1 : a - b));
     const sorted = order.map((i) => drafts[i]!);
     const pieces = sorted.map(hashedContentPieces);
-    const result = await this.trx.raw<{ rows: { event_id: string; event_account: string; event_seq: number; event_prev: string | null; event_hash: string }[] }>(
-      'SELECT * FROM audit_append(?::text[], ?::uuid[], ?::text[], ?::jsonb[], ?::timestamptz[], ?::jsonb[], ?::text[], ?::text[], ?::text[])',
-      [
-        sorted.map((d) => d.account_id),
-        sorted.map((d) => d.record_id) as string[],
-        sorted.map((d) => d.type),
-        sorted.map((d) => JSON.stringify(d.actor)),
-        sorted.map((d) => d.occurred_at),
-        sorted.map((d) => JSON.stringify(d.data)),
-        pieces.map((p) => p.head),
-        pieces.map((p) => p.mid),
-        pieces.map((p) => p.tail),
-      ],
-    );
+    const result = await this.trx.raw<{
+      rows: { event_id: string; event_account: string; event_seq: number; event_prev: string | null; event_hash: string }[];
+    }>('SELECT * FROM audit_append(?::text[], ?::uuid[], ?::text[], ?::jsonb[], ?::timestamptz[], ?::jsonb[], ?::text[], ?::text[], ?::text[])', [
+      sorted.map((d) => d.account_id),
+      sorted.map((d) => d.record_id) as string[],
+      sorted.map((d) => d.type),
+      sorted.map((d) => JSON.stringify(d.actor)),
+      sorted.map((d) => d.occurred_at),
+      sorted.map((d) => JSON.stringify(d.data)),
+      pieces.map((p) => p.head),
+      pieces.map((p) => p.mid),
+      pieces.map((p) => p.tail),
+    ]);
     // Returned in the order the drafts were given.
     const out: AuditEvent[] = new Array<AuditEvent>(drafts.length);
     result.rows.forEach((r, k) => {

@@ -12,11 +12,15 @@ export class KnexBillingAdjustmentRepository implements BillingAdjustmentReposit
       .insert({ idempotency_key: adj.idempotencyKey, record_id: adj.recordId, step, provider, status: 'pending', request: JSON.stringify(adj) })
       .onConflict('idempotency_key')
       .ignore();
-    return this.db('billing_adjustments').where({ idempotency_key: adj.idempotencyKey }).first(...COLUMNS);
+    return this.db('billing_adjustments')
+      .where({ idempotency_key: adj.idempotencyKey })
+      .first(...COLUMNS);
   }
 
   async get(key: string): Promise<StoredAdjustment | null> {
-    const row = await this.db('billing_adjustments').where({ idempotency_key: key }).first(...COLUMNS);
+    const row = await this.db('billing_adjustments')
+      .where({ idempotency_key: key })
+      .first(...COLUMNS);
     return row ?? null;
   }
 
@@ -47,12 +51,14 @@ export class KnexBillingAdjustmentRepository implements BillingAdjustmentReposit
       .orderBy('created_at')
       .orderBy('idempotency_key')
       .select('idempotency_key', 'step', 'request', 'result');
-    return rows.map((r: { idempotency_key: string; step: string; request: { effect?: BillingEffect }; result: BillingResult }) => ({
-      idempotency_key: r.idempotency_key,
-      step: r.step,
-      effect: r.request.effect!,
-      result: r.result,
-    })).filter((r) => r.effect !== undefined);
+    return rows
+      .map((r: { idempotency_key: string; step: string; request: { effect?: BillingEffect }; result: BillingResult }) => ({
+        idempotency_key: r.idempotency_key,
+        step: r.step,
+        effect: r.request.effect!,
+        result: r.result,
+      }))
+      .filter((r) => r.effect !== undefined);
   }
 
   async pendingForAccount(accountId: string, since: Date): Promise<boolean> {

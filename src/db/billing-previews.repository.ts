@@ -14,7 +14,8 @@ interface PreviewRow {
   created_at: Date;
 }
 
-const money = (minor: string | null, currency: string | null): Money | null => (minor === null || currency === null ? null : { amount_minor: Number(minor), currency });
+const money = (minor: string | null, currency: string | null): Money | null =>
+  minor === null || currency === null ? null : { amount_minor: Number(minor), currency };
 
 export class KnexBillingPreviewRepository implements BillingPreviewRepository {
   constructor(private readonly db: Knex | Knex.Transaction) {}

@@ -64,18 +64,19 @@ export function createDb(databaseUrl: string, opts: DbOptions = {}): Knex {
         ? {
             afterCreate: (conn: pg.Client, done: (err: Error | null, conn: pg.Client) => void) => {
               // A refused connection is closed here: the pool does not close what afterCreate rejects.
-              const refuse = (err: Error) => void conn.end().then(() => done(err, conn), () => done(err, conn));
-              conn.query<RoleRow>(ROLE_QUERY).then(
-                (r) => {
-                  try {
-                    assertRestrictedRole(roleCheckOf(r.rows[0]!));
-                    done(null, conn);
-                  } catch (err) {
-                    refuse(err as Error);
-                  }
-                },
-                refuse,
-              );
+              const refuse = (err: Error) =>
+                void conn.end().then(
+                  () => done(err, conn),
+                  () => done(err, conn),
+                );
+              conn.query<RoleRow>(ROLE_QUERY).then((r) => {
+                try {
+                  assertRestrictedRole(roleCheckOf(r.rows[0]!));
+                  done(null, conn);
+                } catch (err) {
+                  refuse(err as Error);
+                }
+              }, refuse);
             },
           }
         : {}),
@@ -124,7 +125,7 @@ export function assertRestrictedRole(check: RoleCheck): void {
     throw new ConfigError([
       `DATABASE_URL: logs in as "${check.role}", ${why}, which can disable triggers and rewrite the audit trail. ` +
         `Run the service as the restricted role ${APP_ROLE} (created by \`lifecycle-desk migrate\`; see "Database roles and grants" in the README) ` +
-        'and give the owner\'s URL to MIGRATE_DATABASE_URL only.',
+        "and give the owner's URL to MIGRATE_DATABASE_URL only.",
     ]);
   }
 }

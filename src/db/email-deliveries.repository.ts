@@ -13,7 +13,11 @@ export class KnexEmailDeliveryRepository implements EmailDeliveryRepository {
   async claim(key: string, leaseMs: number): Promise<boolean> {
     const rows = await this.db('email_deliveries')
       .where({ key })
-      .andWhere((q) => q.where({ status: 'pending' }).orWhere((w) => w.where({ status: 'sending' }).andWhere('claimed_at', '<', this.db.raw(`now() - make_interval(secs => ?)`, [leaseMs / 1000]))))
+      .andWhere((q) =>
+        q
+          .where({ status: 'pending' })
+          .orWhere((w) => w.where({ status: 'sending' }).andWhere('claimed_at', '<', this.db.raw(`now() - make_interval(secs => ?)`, [leaseMs / 1000]))),
+      )
       .update({ status: 'sending', claimed_at: this.db.fn.now() })
       .returning('key');
     return rows.length === 1;
@@ -24,7 +28,9 @@ export class KnexEmailDeliveryRepository implements EmailDeliveryRepository {
   }
 
   async markSent(key: string, response: string, subject: string): Promise<void> {
-    await this.db('email_deliveries').where({ key }).update({ status: 'sent', smtp_response: response.slice(0, 500), subject: subject.slice(0, 500), sent_at: this.db.fn.now() });
+    await this.db('email_deliveries')
+      .where({ key })
+      .update({ status: 'sent', smtp_response: response.slice(0, 500), subject: subject.slice(0, 500), sent_at: this.db.fn.now() });
   }
 
   async markAudited(key: string): Promise<{ subject: string | null; message_id: string } | null> {
@@ -37,6 +43,8 @@ export class KnexEmailDeliveryRepository implements EmailDeliveryRepository {
   }
 
   async markSkipped(key: string, why: string): Promise<void> {
-    await this.db('email_deliveries').where({ key }).update({ status: 'skipped', smtp_response: why.slice(0, 500) });
+    await this.db('email_deliveries')
+      .where({ key })
+      .update({ status: 'skipped', smtp_response: why.slice(0, 500) });
   }
 }

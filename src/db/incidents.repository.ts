@@ -134,16 +134,14 @@ export class KnexIncidentRepository implements IncidentRepository {
   async addCredits(incidentId: string, links: readonly IncidentCreditLink[], at: string): Promise<void> {
     for (let i = 0; i < links.length; i += 1000) {
       await this.db('incident_credits').insert(
-        links
-          .slice(i, i + 1000)
-          .map((l) => ({
-            incident_id: incidentId,
-            account_id: l.account_id,
-            record_id: l.record_id,
-            batch_id: l.batch_id,
-            flagged: l.flagged,
-            created_at: at,
-          })),
+        links.slice(i, i + 1000).map((l) => ({
+          incident_id: incidentId,
+          account_id: l.account_id,
+          record_id: l.record_id,
+          batch_id: l.batch_id,
+          flagged: l.flagged,
+          created_at: at,
+        })),
       );
     }
   }

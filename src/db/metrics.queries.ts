@@ -12,14 +12,19 @@ export class KnexBusinessFigures implements BusinessFigures {
   }
 
   async recordsByKindAndState(): Promise<{ kind: string; state: string; records: number }[]> {
-    const { rows } = await this.db.raw<{ rows: { kind: string; state: string; n: string }[] }>('SELECT kind, state, count(*) AS n FROM lifecycle_records GROUP BY kind, state');
+    const { rows } = await this.db.raw<{ rows: { kind: string; state: string; n: string }[] }>(
+      'SELECT kind, state, count(*) AS n FROM lifecycle_records GROUP BY kind, state',
+    );
     return rows.map((r) => ({ kind: r.kind, state: r.state, records: Number(r.n) }));
   }
 
   async timeToConfirmed(from: Date, to: Date, buckets: readonly number[]): Promise<Map<string, HistogramCounts>> {
     const le = buckets.map((b, i) => `count(*) FILTER (WHERE seconds <= ${Number(b)}) AS b${i}`).join(', ');
     const { rows } = await readOnly(this.db, (trx) =>
-      trx.raw<{ rows: Record<string, string>[] }>(`SELECT kind, ${le}, coalesce(sum(seconds), 0) AS sum, count(*) AS n FROM (${FACT_SQL.confirmed}) f GROUP BY kind`, { from, to }),
+      trx.raw<{ rows: Record<string, string>[] }>(
+        `SELECT kind, ${le}, coalesce(sum(seconds), 0) AS sum, count(*) AS n FROM (${FACT_SQL.confirmed}) f GROUP BY kind`,
+        { from, to },
+      ),
     );
     return new Map(rows.map((r) => [r.kind!, { buckets: buckets.map((_, i) => Number(r[`b${i}`])), sum: Number(r.sum), count: Number(r.n) }]));
   }

@@ -10,7 +10,9 @@ export async function resolveEvents(db: Knex | Knex.Transaction, events: AuditEv
   const ids = new Set<string>();
   for (const e of events) personalRefs(e.data, ids);
   if (ids.size === 0) return events;
-  const rows = (await db('personal_data').whereIn('id', [...ids]).select('id', 'value')) as { id: string; value: string | null }[];
+  const rows = (await db('personal_data')
+    .whereIn('id', [...ids])
+    .select('id', 'value')) as { id: string; value: string | null }[];
   const values = new Map(rows.map((r) => [r.id, r.value ?? ERASED]));
   return events.map((e) => (personalRefs(e.data).size ? { ...e, data: resolvePersonalData(e.data, (id) => values.get(id) ?? ERASED) } : e));
 }

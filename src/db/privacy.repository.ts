@@ -16,12 +16,19 @@ export class KnexPrivacyStore implements PrivacyStore {
 
   async erase(accountId: string, input: { by: string; reason: string; at: string; kind?: 'request' | 'retention' }): Promise<ErasureCounts | null> {
     return this.db.transaction(async (trx) => {
-      const account = (await trx('accounts').where({ id: accountId }).forUpdate().first('id', 'name', 'contacts')) as { id: string; name: string; contacts: string[] } | undefined;
+      const account = (await trx('accounts').where({ id: accountId }).forUpdate().first('id', 'name', 'contacts')) as
+        { id: string; name: string; contacts: string[] } | undefined;
       if (!account) return null;
       const at = new Date(input.at);
-      const personal = await trx('personal_data').where({ account_id: accountId }).whereNull('erased_at').update({ value: null, erased_at: at, erased_by: input.by });
+      const personal = await trx('personal_data')
+        .where({ account_id: accountId })
+        .whereNull('erased_at')
+        .update({ value: null, erased_at: at, erased_by: input.by });
       const accountChanged = account.name !== ERASED || account.contacts.length > 0;
-      if (accountChanged) await trx('accounts').where({ id: accountId }).update({ name: ERASED, contacts: JSON.stringify([]) });
+      if (accountChanged)
+        await trx('accounts')
+          .where({ id: accountId })
+          .update({ name: ERASED, contacts: JSON.stringify([]) });
 
       const blanked = await blankRecords(trx, trx('lifecycle_records').where({ account_id: accountId }));
       // Events older than the side table still hold personal values: blanked in place, hash kept (the privacy.erased below vouches for them).
@@ -35,7 +42,12 @@ export class KnexPrivacyStore implements PrivacyStore {
           actor: input.kind === 'retention' ? { role: 'system', id: input.by } : { role: 'supervisor', id: input.by },
           occurred_at: input.at,
           // The request's reason is free text (kept in the side table, so a later erasure covers it too).
-          data: { reason: input.reason, erased: { ...counts }, ...(redacted.length ? { redacted_seqs: redacted } : {}), ...(input.kind === 'retention' ? { retention: true } : {}) },
+          data: {
+            reason: input.reason,
+            erased: { ...counts },
+            ...(redacted.length ? { redacted_seqs: redacted } : {}),
+            ...(input.kind === 'retention' ? { retention: true } : {}),
+          },
         },
       ]);
       return counts;
@@ -46,7 +58,10 @@ export class KnexPrivacyStore implements PrivacyStore {
     return this.db.transaction(async (trx) => {
       const record = (await trx('lifecycle_records').where({ id: recordId }).first('id', 'account_id')) as { id: string; account_id: string } | undefined;
       if (!record) return null;
-      const personal = await trx('personal_data').where({ record_id: recordId }).whereNull('erased_at').update({ value: null, erased_at: new Date(input.at), erased_by: input.by });
+      const personal = await trx('personal_data')
+        .where({ record_id: recordId })
+        .whereNull('erased_at')
+        .update({ value: null, erased_at: new Date(input.at), erased_by: input.by });
       const blanked = await blankRecords(trx, trx('lifecycle_records').where({ id: recordId }));
       const counts: ErasureCounts = { personal_values: personal, ...blanked, account: false, legacy_events: 0 };
       await new KnexAuditAppender(trx).append([
@@ -70,7 +85,10 @@ export class KnexPrivacyStore implements PrivacyStore {
     const ids = records.map((r) => r.id);
     const [events, personal, decisions, emails] = await Promise.all([
       this.db<AuditRow>('audit_events').where({ account_id: accountId }).orderBy('seq'),
-      this.db('personal_data').where({ account_id: accountId }).orderBy([{ column: 'created_at' }, { column: 'id' }]).select('id', 'kind', 'value', 'created_at', 'erased_at', 'erased_by'),
+      this.db('personal_data')
+        .where({ account_id: accountId })
+        .orderBy([{ column: 'created_at' }, { column: 'id' }])
+        .select('id', 'kind', 'value', 'created_at', 'erased_at', 'erased_by'),
       ids.length ? this.db('approval_decisions').whereIn('record_id', ids).select('record_id', 'approver_id', 'decision', 'reason', 'decided_at') : [],
       ids.length ? this.db('email_deliveries').whereIn('record_id', ids).select('record_id', 'outcome', 'status', 'subject', 'sent_at') : [],
     ]);

@@ -21,13 +21,23 @@ export class KnexReconcileSource implements ReconcileSource {
       : (await this.db<AccountRow>('accounts').orderBy('id')).map(accountFromRow);
     const ids = accounts.map((a) => a.id);
     const books = new Map((await this.db('billing_books').whereIn('account_id', ids)).map((r) => [r.account_id as string, bookFromRow(r)]));
-    const balanceRows = await this.db('ledger_balances').whereIn('ledger_account', ids.map(LEDGER_ACCOUNTS.customerBalance)).select('ledger_account', 'currency', 'balance_minor');
-    const balances = new Map(balanceRows.map((r: { ledger_account: string; currency: string; balance_minor: string }) => [`${r.ledger_account}\u0000${r.currency}`, Number(r.balance_minor)]));
+    const balanceRows = await this.db('ledger_balances')
+      .whereIn('ledger_account', ids.map(LEDGER_ACCOUNTS.customerBalance))
+      .select('ledger_account', 'currency', 'balance_minor');
+    const balances = new Map(
+      balanceRows.map((r: { ledger_account: string; currency: string; balance_minor: string }) => [
+        `${r.ledger_account}\u0000${r.currency}`,
+        Number(r.balance_minor),
+      ]),
+    );
     return {
       accounts: accounts.map((account) => ({
         account,
         book: books.get(account.id) ?? null,
-        ledgerBalance: { amount_minor: balances.get(`${LEDGER_ACCOUNTS.customerBalance(account.id)}\u0000${account.currency}`) ?? 0, currency: account.currency },
+        ledgerBalance: {
+          amount_minor: balances.get(`${LEDGER_ACCOUNTS.customerBalance(account.id)}\u0000${account.currency}`) ?? 0,
+          currency: account.currency,
+        },
       })),
       ledgerProblems: await this.ledgerProblems(accountId),
     };
@@ -43,7 +53,14 @@ export class KnexReconcileSource implements ReconcileSource {
       accountId ? [accountId] : [],
     );
     for (const r of unbalanced.rows) {
-      out.push({ account_id: r.account_id, field: 'ledger', accounts: null, ledger: `${r.d} debit / ${r.c} credit ${r.currency}`, provider: null, message: `ledger transaction ${r.transaction_id} does not balance in ${r.currency}` });
+      out.push({
+        account_id: r.account_id,
+        field: 'ledger',
+        accounts: null,
+        ledger: `${r.d} debit / ${r.c} credit ${r.currency}`,
+        provider: null,
+        message: `ledger transaction ${r.transaction_id} does not balance in ${r.currency}`,
+      });
     }
     const scoped = accountId ? [LEDGER_ACCOUNTS.receivable(accountId), LEDGER_ACCOUNTS.customerBalance(accountId)] : null;
     const drift = await this.db.raw<{ rows: { ledger_account: string; currency: string; kept: string; summed: string }[] }>(
@@ -54,7 +71,14 @@ export class KnexReconcileSource implements ReconcileSource {
     );
     for (const r of drift.rows) {
       const owner = /^(receivable|balance):(.+)$/.exec(r.ledger_account)?.[2] ?? '(ledger)';
-      out.push({ account_id: owner, field: 'ledger', accounts: null, ledger: `${r.kept} kept, ${r.summed} in entries`, provider: null, message: `ledger balance ${r.ledger_account} (${r.currency}) differs from its entries` });
+      out.push({
+        account_id: owner,
+        field: 'ledger',
+        accounts: null,
+        ledger: `${r.kept} kept, ${r.summed} in entries`,
+        provider: null,
+        message: `ledger balance ${r.ledger_account} (${r.currency}) differs from its entries`,
+      });
     }
     return out;
   }

@@ -21,7 +21,12 @@ export interface RecordFilter {
 }
 
 export async function listRecords(db: Knex, f: RecordFilter): Promise<LifecycleRecord[]> {
-  const q = db<RecordRow>('lifecycle_records').orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(Math.min(f.limit ?? 100, 500));
+  const q = db<RecordRow>('lifecycle_records')
+    .orderBy([
+      { column: 'created_at', order: 'desc' },
+      { column: 'id', order: 'desc' },
+    ])
+    .limit(Math.min(f.limit ?? 100, 500));
   if (f.ticketId !== undefined) q.where('ticket_id', f.ticketId);
   if (f.accountId !== undefined) q.where('account_id', f.accountId);
   if (f.state !== undefined) q.where('state', f.state);
@@ -38,13 +43,15 @@ export async function getRecordWithEvents(db: Knex, id: string): Promise<{ recor
 }
 
 /** All records and audit events of an account, newest first. */
-export async function accountHistory(
-  db: Knex,
-  accountId: string,
-  limit = 500,
-): Promise<{ records: LifecycleRecord[]; events: AuditEvent[] }> {
+export async function accountHistory(db: Knex, accountId: string, limit = 500): Promise<{ records: LifecycleRecord[]; events: AuditEvent[] }> {
   const [records, events] = await Promise.all([
-    db<RecordRow>('lifecycle_records').where({ account_id: accountId }).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit),
+    db<RecordRow>('lifecycle_records')
+      .where({ account_id: accountId })
+      .orderBy([
+        { column: 'created_at', order: 'desc' },
+        { column: 'id', order: 'desc' },
+      ])
+      .limit(limit),
     db<AuditRow>('audit_events').where({ account_id: accountId }).orderBy('seq', 'desc').limit(limit),
   ]);
   return { records: records.map(recordFromRow), events: await resolveEvents(db, events.map(auditFromRow)) };

@@ -208,7 +208,9 @@ export class KnexReportsSource implements ReportsSource {
           if (!sql) throw new Error(`no SQL for measure ${m.key}`);
           if (sql.includes(':target_seconds_of_kind')) {
             // The per-kind target as a CASE over bound values.
-            targetSql ??= `(CASE ${Object.entries(targets).map(([k, h], j) => ((bindings[`tk${j}`] = k), (bindings[`th${j}`] = Math.round(h * 3600)), `WHEN kind = :tk${j} THEN :th${j}::numeric`)).join(' ')} END)`;
+            targetSql ??= `(CASE ${Object.entries(targets)
+              .map(([k, h], j) => ((bindings[`tk${j}`] = k), (bindings[`th${j}`] = Math.round(h * 3600)), `WHEN kind = :tk${j} THEN :th${j}::numeric`))
+              .join(' ')} END)`;
             return `${sql.replace(':target_seconds_of_kind', targetSql)} AS ${ident(m.key)}`;
           }
           return `${sql} AS ${ident(m.key)}`;
@@ -217,7 +219,9 @@ export class KnexReportsSource implements ReportsSource {
       const order = dims.length ? `row_number() OVER (ORDER BY ${dims.map((d) => `x.${d} COLLATE "C"`).join(', ')})` : '1';
       return `SELECT ${i} AS s, ${order} AS n, to_jsonb(x) AS r FROM (SELECT ${[...keys.map((k, j) => `${k} AS ${dims[j]}`), ...aggregates].join(', ')} FROM f_${spec.fact}${where ? ` WHERE ${where}` : ''}${dims.length ? ` GROUP BY ${keys.join(', ')}` : ''}) x`;
     });
-    const { rows } = await readOnly(this.db, (trx) => trx.raw<{ rows: { s: number; r: Record<string, unknown> }[] }>(`WITH ${ctes.join(', ')} ${parts.join(' UNION ALL ')} ORDER BY s, n`, bindings));
+    const { rows } = await readOnly(this.db, (trx) =>
+      trx.raw<{ rows: { s: number; r: Record<string, unknown> }[] }>(`WITH ${ctes.join(', ')} ${parts.join(' UNION ALL ')} ORDER BY s, n`, bindings),
+    );
     const out: SectionRow[][] = specs.map(() => []);
     for (const { s: i, r } of rows) {
       const spec = specs[i]!;
@@ -229,7 +233,13 @@ export class KnexReportsSource implements ReportsSource {
     return out;
   }
 
-  async drill(report: string, spec: SectionSpec, range: ReportRange, filters: Readonly<Record<string, string>>, limit: number): Promise<{ total: number; records: DrillRecord[] }> {
+  async drill(
+    report: string,
+    spec: SectionSpec,
+    range: ReportRange,
+    filters: Readonly<Record<string, string>>,
+    limit: number,
+  ): Promise<{ total: number; records: DrillRecord[] }> {
     const cols: readonly string[] = FACTS[spec.fact];
     const bindings: Record<string, unknown> = { from: range.from, to: range.to, limit };
     const where = Object.entries(filters).map(([k, v], i) => {
@@ -237,14 +247,16 @@ export class KnexReportsSource implements ReportsSource {
       bindings[`v${i}`] = v;
       return `f.${ident(k)} = :v${i}`;
     });
-    const { rows } = await readOnly(this.db, (trx) => trx.raw<{ rows: DrillRow[] }>(
-      `SELECT r.id, r.kind, r.subtype, r.account_id, r.ticket_id, r.state, r.reason_code, r.requested_by, r.amount_minor, r.currency, r.created_at, r.updated_at, ids.n
+    const { rows } = await readOnly(this.db, (trx) =>
+      trx.raw<{ rows: DrillRow[] }>(
+        `SELECT r.id, r.kind, r.subtype, r.account_id, r.ticket_id, r.state, r.reason_code, r.requested_by, r.amount_minor, r.currency, r.created_at, r.updated_at, ids.n
          FROM (SELECT f.record_id, count(*) OVER () AS n FROM (${factFor(report, spec)}) f
                 ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY f.record_id ORDER BY f.record_id LIMIT :limit) ids
          JOIN lifecycle_records r ON r.id = ids.record_id
         ORDER BY r.created_at DESC, r.id`,
-      bindings,
-    ));
+        bindings,
+      ),
+    );
     const records = rows.map((r) => ({
       id: r.id,
       kind: r.kind,
@@ -279,7 +291,9 @@ export class KnexReportsSource implements ReportsSource {
   }
 
   async agents(range: ReportRange): Promise<string[]> {
-    const { rows } = await readOnly(this.db, (trx) => trx.raw<{ rows: { agent: string }[] }>(`SELECT DISTINCT agent FROM (${FACT_SQL.record}) f ORDER BY agent`, { from: range.from, to: range.to }));
+    const { rows } = await readOnly(this.db, (trx) =>
+      trx.raw<{ rows: { agent: string }[] }>(`SELECT DISTINCT agent FROM (${FACT_SQL.record}) f ORDER BY agent`, { from: range.from, to: range.to }),
+    );
     return rows.map((r) => r.agent);
   }
 }

@@ -38,11 +38,15 @@ export async function loadRiskFacts(db: Knex | Knex.Transaction, record: Lifecyc
     .whereNot('id', record.id)
     .whereIn('state', [...new Set([...requests, ...effects])])
     .first(
-      db.raw(
-        `count(*) FILTER (WHERE kind = 'status_change' AND subtype = ANY(?) AND state = ANY(?) AND created_at >= ?) AS status_requests`,
-        [[...STATUS_REQUEST_SUBTYPES], requests, since(t.status_window_days)],
-      ),
-      db.raw(`count(*) FILTER (WHERE kind = 'status_change' AND state = ANY(?) AND created_at >= ?) AS status_changes`, [effects, since(t.flip_flop_window_days)]),
+      db.raw(`count(*) FILTER (WHERE kind = 'status_change' AND subtype = ANY(?) AND state = ANY(?) AND created_at >= ?) AS status_requests`, [
+        [...STATUS_REQUEST_SUBTYPES],
+        requests,
+        since(t.status_window_days),
+      ]),
+      db.raw(`count(*) FILTER (WHERE kind = 'status_change' AND state = ANY(?) AND created_at >= ?) AS status_changes`, [
+        effects,
+        since(t.flip_flop_window_days),
+      ]),
       // Credits are negative amounts; the sum is in the record's currency only (a record without money sums nothing).
       db.raw(
         `coalesce(sum(-amount_minor) FILTER (WHERE kind = 'service_credit' AND amount_minor < 0 AND currency = ? AND state = ANY(?) AND created_at >= ?), 0) AS rolling_credits`,

@@ -19,7 +19,10 @@ export class KnexSummarySource implements SummarySource {
   async ticketRecords(ticketId: string, limit: number): Promise<RecordFacts[]> {
     const rows = await this.db<RecordRow>('lifecycle_records')
       .where({ ticket_id: ticketId })
-      .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
+      .orderBy([
+        { column: 'created_at', order: 'desc' },
+        { column: 'id', order: 'desc' },
+      ])
       .limit(limit);
     return Promise.all(rows.map((r) => this.facts(recordFromRow(r))));
   }
@@ -35,7 +38,10 @@ export class KnexSummarySource implements SummarySource {
       new KnexAccountRepository(this.db).get(accountId),
       this.db<RecordRow>('lifecycle_records')
         .where({ account_id: accountId })
-        .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
+        .orderBy([
+          { column: 'created_at', order: 'desc' },
+          { column: 'id', order: 'desc' },
+        ])
         .limit(recent),
     ]);
     return account ? { account, recent: rows.map(recordFromRow) } : null;
@@ -62,7 +68,15 @@ export class KnexSummarySource implements SummarySource {
       decisions,
       preview,
       adjustments: adjustments.map(
-        (a: { step: string; provider: string; status: AdjustmentFacts['status']; attempts: number; last_error: string | null; request: { effect?: BillingEffect } | null; result: BillingResult | null }): AdjustmentFacts => ({
+        (a: {
+          step: string;
+          provider: string;
+          status: AdjustmentFacts['status'];
+          attempts: number;
+          last_error: string | null;
+          request: { effect?: BillingEffect } | null;
+          result: BillingResult | null;
+        }): AdjustmentFacts => ({
           step: a.step,
           provider: a.provider,
           status: a.status,

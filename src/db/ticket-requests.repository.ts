@@ -18,7 +18,9 @@ export class KnexTicketRequestRepository implements TicketRequestRepository {
   async saveMany(states: readonly TicketRequestState[]): Promise<void> {
     if (states.length === 0) return;
     await this.db('ticket_requests')
-      .insert(states.map((s) => ({ source: s.source, ticket_id: s.ticket_id, fingerprint: s.fingerprint, rerequest: s.rerequest, updated_at: this.db.fn.now() })))
+      .insert(
+        states.map((s) => ({ source: s.source, ticket_id: s.ticket_id, fingerprint: s.fingerprint, rerequest: s.rerequest, updated_at: this.db.fn.now() })),
+      )
       .onConflict(['source', 'ticket_id'])
       .merge(['fingerprint', 'rerequest', 'updated_at']);
   }

@@ -68,7 +68,12 @@ export class ApiAccess {
   }
 
   /** Writes `access.denied` to the target account's chain (or the access chain) and returns the 403 to throw. */
-  async deny(caller: ApiCaller, action: Action, target: { accountId: string | null; recordId: string | null }, extra: Record<string, unknown> = {}): Promise<AppError> {
+  async deny(
+    caller: ApiCaller,
+    action: Action,
+    target: { accountId: string | null; recordId: string | null },
+    extra: Record<string, unknown> = {},
+  ): Promise<AppError> {
     const now = this.deps.clock.now();
     await new KnexAuditAppender(this.deps.db).append([
       {
@@ -80,7 +85,9 @@ export class ApiAccess {
         data: { action, role: caller.role, via: 'api', token_id: caller.tokenId, ...extra },
       },
     ]);
-    return new AppError('forbidden', `Your token's role (${caller.role}) may not ${action.replace(/_/g, ' ')}`, { details: { action, role: caller.role, ...extra } });
+    return new AppError('forbidden', `Your token's role (${caller.role}) may not ${action.replace(/_/g, ' ')}`, {
+      details: { action, role: caller.role, ...extra },
+    });
   }
 
   /** The account (and record) a route acts on, for the refusal's audit event. */
@@ -146,5 +153,9 @@ export async function refuseOtherIdentity(req: FastifyRequest, action: Action, c
   };
   const access = req.server.apiAccess;
   const err = await access.deny(caller, action, await access.targetOf(req), claimed);
-  throw new AppError('forbidden', `The body claims ${roleOk ? `to be "${String(claimed.claimed_by)}"` : `the role "${String(claimed.claimed_role)}"`}; the API acts only as the token's caller (${caller.name}, ${caller.role})`, { details: err.options.details ?? {} });
+  throw new AppError(
+    'forbidden',
+    `The body claims ${roleOk ? `to be "${String(claimed.claimed_by)}"` : `the role "${String(claimed.claimed_role)}"`}; the API acts only as the token's caller (${caller.name}, ${caller.role})`,
+    { details: err.options.details ?? {} },
+  );
 }

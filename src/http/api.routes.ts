@@ -80,7 +80,10 @@ const ListQuery = z
 const asCallersRequest = (body: unknown, name: string): unknown =>
   body && typeof body === 'object' && !Array.isArray(body) ? { ...(body as Record<string, unknown>), requested_by: name } : body;
 
-export function apiRoutes(app: FastifyInstance, deps: { queries: RecordQuerySource; apiToken: string | undefined; app: AppDeps; metrics: Metrics; policy: Pick<Policy, 'retention_offers'> }): void {
+export function apiRoutes(
+  app: FastifyInstance,
+  deps: { queries: RecordQuerySource; apiToken: string | undefined; app: AppDeps; metrics: Metrics; policy: Pick<Policy, 'retention_offers'> },
+): void {
   // Quotes from POST /api/records/preview are signed with a key derived from API_TOKEN when set;
   // otherwise with a key of this process (a quote then files only on the process that made it).
   const quotes = new QuoteSigner(deps.apiToken ?? randomBytes(32).toString('hex'), 'api');
@@ -112,7 +115,10 @@ export function apiRoutes(app: FastifyInstance, deps: { queries: RecordQuerySour
       const actor = apiActor(caller, 'file_request');
       const { quote, ...request } = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
       const body = asCallersRequest(quote === undefined ? req.body : request, caller.name);
-      if (quote !== undefined && typeof quote !== 'string') throw new AppError('validation_failed', 'quote: expected the quote string from POST /api/records/preview', { problems: [{ field: 'quote', message: 'expected a string' }] });
+      if (quote !== undefined && typeof quote !== 'string')
+        throw new AppError('validation_failed', 'quote: expected the quote string from POST /api/records/preview', {
+          problems: [{ field: 'quote', message: 'expected a string' }],
+        });
       const { record, events } =
         typeof quote === 'string'
           ? await createQuotedRecord(deps.app, { request: body, actor, quote }, quotes)
@@ -122,76 +128,98 @@ export function apiRoutes(app: FastifyInstance, deps: { queries: RecordQuerySour
     });
 
     // Withdraw a request that is still waiting for approval or scheduled for a later date.
-    api.post('/api/records/:id/cancel', { preValidation: requireAction('cancel_record'), schema: { params: RecordParams, body: orEmpty(CancelBody) } }, async (req) => {
-      const body = req.body;
-      await refuseOtherIdentity(req, 'cancel_record', { by: body.by, role: body.role });
-      const { record, events } = await transitionRecord(deps.app, {
-        recordId: req.params.id,
-        event: 'cancel',
-        actor: apiActor(callerOf(req), 'cancel_record'),
-        ...(body.version !== undefined ? { expectedVersion: body.version } : {}),
-        ...(body.reason ? { reason: body.reason } : {}),
-      });
-      deps.metrics.transitions.inc({ event: 'cancel', state: record.state });
-      return { record, events };
-    });
+    api.post(
+      '/api/records/:id/cancel',
+      { preValidation: requireAction('cancel_record'), schema: { params: RecordParams, body: orEmpty(CancelBody) } },
+      async (req) => {
+        const body = req.body;
+        await refuseOtherIdentity(req, 'cancel_record', { by: body.by, role: body.role });
+        const { record, events } = await transitionRecord(deps.app, {
+          recordId: req.params.id,
+          event: 'cancel',
+          actor: apiActor(callerOf(req), 'cancel_record'),
+          ...(body.version !== undefined ? { expectedVersion: body.version } : {}),
+          ...(body.reason ? { reason: body.reason } : {}),
+        });
+        deps.metrics.transitions.inc({ event: 'cancel', state: record.state });
+        return { record, events };
+      },
+    );
 
     // Open a dispute on an applied or confirmed record: a reason, and documents by reference only.
-    api.post('/api/records/:id/dispute', { preValidation: requireAction('dispute_record'), schema: { params: RecordParams, body: orEmpty(DisputeBody) } }, async (req) => {
-      const { by, role, version, ...dispute } = req.body;
-      await refuseOtherIdentity(req, 'dispute_record', { by, role });
-      const { record, events } = await disputeRecord(deps.app, {
-        recordId: req.params.id,
-        actor: apiActor(callerOf(req), 'dispute_record'),
-        body: dispute,
-        ...(version !== undefined ? { expectedVersion: version } : {}),
-      });
-      deps.metrics.transitions.inc({ event: 'dispute', state: record.state });
-      return { record, events };
-    });
+    api.post(
+      '/api/records/:id/dispute',
+      { preValidation: requireAction('dispute_record'), schema: { params: RecordParams, body: orEmpty(DisputeBody) } },
+      async (req) => {
+        const { by, role, version, ...dispute } = req.body;
+        await refuseOtherIdentity(req, 'dispute_record', { by, role });
+        const { record, events } = await disputeRecord(deps.app, {
+          recordId: req.params.id,
+          actor: apiActor(callerOf(req), 'dispute_record'),
+          body: dispute,
+          ...(version !== undefined ? { expectedVersion: version } : {}),
+        });
+        deps.metrics.transitions.inc({ event: 'dispute', state: record.state });
+        return { record, events };
+      },
+    );
 
     // Decide a dispute: upheld, adjusted or reversed (reversed files a reversal record for approval).
-    api.post('/api/records/:id/resolve', { preValidation: requireAction('resolve_record'), schema: { params: RecordParams, body: orEmpty(ResolveBody) } }, async (req) => {
-      const { by, role, version, ...resolution } = req.body;
-      await refuseOtherIdentity(req, 'resolve_record', { by, role });
-      const out = await resolveRecord(deps.app, {
-        recordId: req.params.id,
-        actor: apiActor(callerOf(req), 'resolve_record'),
-        body: resolution,
-        ...(version !== undefined ? { expectedVersion: version } : {}),
-      });
-      deps.metrics.transitions.inc({ event: 'resolve', state: out.record.state });
-      return { record: out.record, events: out.events, outcome: out.outcome, reversal: out.reversal };
-    });
+    api.post(
+      '/api/records/:id/resolve',
+      { preValidation: requireAction('resolve_record'), schema: { params: RecordParams, body: orEmpty(ResolveBody) } },
+      async (req) => {
+        const { by, role, version, ...resolution } = req.body;
+        await refuseOtherIdentity(req, 'resolve_record', { by, role });
+        const out = await resolveRecord(deps.app, {
+          recordId: req.params.id,
+          actor: apiActor(callerOf(req), 'resolve_record'),
+          body: resolution,
+          ...(version !== undefined ? { expectedVersion: version } : {}),
+        });
+        deps.metrics.transitions.inc({ event: 'resolve', state: out.record.state });
+        return { record: out.record, events: out.events, outcome: out.outcome, reversal: out.reversal };
+      },
+    );
 
     // File a reversal of a change that was made (or of a termination still scheduled): a new record, approved on its own.
-    api.post('/api/records/:id/reverse', { preValidation: requireAction('reverse_record'), schema: { params: RecordParams, body: orEmpty(ReverseBody) } }, async (req, reply) => {
-      const { by, role, version: _version, ...rest } = req.body;
-      await refuseOtherIdentity(req, 'reverse_record', { by, role });
-      const record = await reverseRecord(deps.app, { recordId: req.params.id, actor: apiActor(callerOf(req), 'reverse_record'), body: rest });
-      deps.metrics.recordsCreated.inc({ kind: record.kind, state: record.state });
-      return reply.status(201).header('location', `/api/records/${record.id}`).send({ record });
-    });
+    api.post(
+      '/api/records/:id/reverse',
+      { preValidation: requireAction('reverse_record'), schema: { params: RecordParams, body: orEmpty(ReverseBody) } },
+      async (req, reply) => {
+        const { by, role, version: _version, ...rest } = req.body;
+        await refuseOtherIdentity(req, 'reverse_record', { by, role });
+        const record = await reverseRecord(deps.app, { recordId: req.params.id, actor: apiActor(callerOf(req), 'reverse_record'), body: rest });
+        deps.metrics.recordsCreated.inc({ kind: record.kind, state: record.state });
+        return reply.status(201).header('location', `/api/records/${record.id}`).send({ record });
+      },
+    );
 
     // The customer's answer to the retention offer a request is held for.
-    api.post('/api/records/:id/retention-offer', { preValidation: requireAction('answer_retention_offer'), schema: { params: RecordParams, body: orEmpty(RetentionAnswerBody) } }, async (req) => {
-      const body = req.body;
-      await refuseOtherIdentity(req, 'answer_retention_offer', { by: body.by, role: body.role });
-      const out = await recordRetentionAnswer(
-        { ...deps.app, policy: deps.policy },
-        {
-          recordId: req.params.id,
-          outcome: body.outcome,
-          actor: apiActor(callerOf(req), 'answer_retention_offer'),
-          ...(body.note ? { note: body.note } : {}),
-          ...(body.version !== undefined ? { expectedVersion: body.version } : {}),
-        },
-      );
-      deps.metrics.transitions.inc({ event: body.outcome === 'accepted' ? 'cancel' : 'decline_offer', state: out.record.state });
-      return { record: out.record, linked_record: out.linked, discount_periods: out.discountPeriods };
-    });
+    api.post(
+      '/api/records/:id/retention-offer',
+      { preValidation: requireAction('answer_retention_offer'), schema: { params: RecordParams, body: orEmpty(RetentionAnswerBody) } },
+      async (req) => {
+        const body = req.body;
+        await refuseOtherIdentity(req, 'answer_retention_offer', { by: body.by, role: body.role });
+        const out = await recordRetentionAnswer(
+          { ...deps.app, policy: deps.policy },
+          {
+            recordId: req.params.id,
+            outcome: body.outcome,
+            actor: apiActor(callerOf(req), 'answer_retention_offer'),
+            ...(body.note ? { note: body.note } : {}),
+            ...(body.version !== undefined ? { expectedVersion: body.version } : {}),
+          },
+        );
+        deps.metrics.transitions.inc({ event: body.outcome === 'accepted' ? 'cancel' : 'decline_offer', state: out.record.state });
+        return { record: out.record, linked_record: out.linked, discount_periods: out.discountPeriods };
+      },
+    );
 
-    api.get('/api/records/:id', { preValidation: requireAction('view_record'), schema: { params: RecordParams } }, async (req) => recordWithEvents(deps.queries, req.params.id));
+    api.get('/api/records/:id', { preValidation: requireAction('view_record'), schema: { params: RecordParams } }, async (req) =>
+      recordWithEvents(deps.queries, req.params.id),
+    );
 
     api.get('/api/accounts/:id/history', { preValidation: requireAction('view_record'), schema: { params: RecordParams } }, async (req) =>
       accountHistory(deps.queries, req.params.id),

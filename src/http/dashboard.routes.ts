@@ -15,7 +15,8 @@ interface Asset {
   readonly type: string;
 }
 
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 export function loadDashboardAssets(webDir = path.join(repoRoot, 'web')): Map<string, Asset> {
   const chartJs = path.join(path.dirname(require.resolve('chart.js')), 'chart.umd.min.js');

@@ -84,7 +84,9 @@ const CONTEXT_WORDS: Record<string, string> = { body: 'body', querystring: 'quer
  * Problems from a route schema's refusal (fastify-type-provider-zod keeps each zod issue, its
  * path joined with `/`): the same fields and words a use-case's own zod parse gives.
  */
-function schemaProblems(err: { validation: readonly { keyword: string; instancePath: string; message?: string; params: Record<string, unknown> }[] }): Problem[] {
+function schemaProblems(err: {
+  validation: readonly { keyword: string; instancePath: string; message?: string; params: Record<string, unknown> }[];
+}): Problem[] {
   return problemsFromIssues(
     err.validation.map((v) => ({
       code: v.keyword,
@@ -113,7 +115,10 @@ export function errorHandler(err: FastifyError | Error, req: FastifyRequest, rep
   }
   if (isTransientDatabaseError(err)) {
     req.log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'transient database error');
-    void reply.status(503).header('retry-after', RETRY_AFTER_SECONDS).send(errorBody('unavailable', 'The request collided with another or ran out of time; retry shortly'));
+    void reply
+      .status(503)
+      .header('retry-after', RETRY_AFTER_SECONDS)
+      .send(errorBody('unavailable', 'The request collided with another or ran out of time; retry shortly'));
     return;
   }
   if (isDatabaseUnavailable(err)) {

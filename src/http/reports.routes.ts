@@ -7,7 +7,10 @@ import { authenticateApi, requireAction } from './api-auth';
 type Query = Record<string, unknown>;
 
 /** `GET /api/reports[/<name>[/records]]`: the reports and the records behind their numbers (a token whose role may view reports). */
-export function reportRoutes(app: FastifyInstance, deps: { reports: ReportsDeps; /** Unused: tokens are checked by the app's ApiAccess (kept so older callers compile). */ apiToken?: string | undefined }): void {
+export function reportRoutes(
+  app: FastifyInstance,
+  deps: { reports: ReportsDeps; /** Unused: tokens are checked by the app's ApiAccess (kept so older callers compile). */ apiToken?: string | undefined },
+): void {
   app.register(async (api) => {
     api.addHook('onRequest', authenticateApi);
     api.addHook('preHandler', requireAction('view_reports'));

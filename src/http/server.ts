@@ -69,7 +69,10 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
       findUnstorableText(req.params, 'path') ??
       findUnstorableText(req.query, 'query') ??
       (req.body !== null && typeof req.body === 'object' && !Buffer.isBuffer(req.body) ? findUnstorableText(req.body) : null);
-    if (where) throw new AppError('unsupported_payload', `${where.field || 'the body'} ${where.message}`, { problems: [{ field: where.field, message: where.message }] });
+    if (where)
+      throw new AppError('unsupported_payload', `${where.field || 'the body'} ${where.message}`, {
+        problems: [{ field: where.field, message: where.message }],
+      });
     const yearZero = req.body !== null && typeof req.body === 'object' && !Buffer.isBuffer(req.body) ? findYearZeroDate(req.body) : null;
     if (yearZero) throw new AppError('validation_failed', `${yearZero.field}: ${yearZero.message}`, { problems: [yearZero] });
   });

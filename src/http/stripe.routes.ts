@@ -20,7 +20,9 @@ const SubscriptionSchema = z
     cancel_at: z.number().int().nullable().optional(),
     cancel_at_period_end: z.boolean().optional(),
     pause_collection: z.object({ behavior: z.string(), resumes_at: z.number().int().nullable().optional() }).loose().nullable().optional(),
-    items: z.object({ data: z.array(z.object({ price: z.object({ id: z.string() }).loose(), current_period_end: z.number().int().optional() }).loose()) }).loose(),
+    items: z
+      .object({ data: z.array(z.object({ price: z.object({ id: z.string() }).loose(), current_period_end: z.number().int().optional() }).loose()) })
+      .loose(),
   })
   .loose();
 
@@ -30,7 +32,8 @@ const isoOf = (s: number | null | undefined) => (s === null || s === undefined ?
 /** A verified event's subscription as the use-case reads it; `planOf` maps a Stripe price to a catalog plan. */
 export function subscriptionChange(event: Stripe.Event, planOf: (priceId: string) => string | null): ExternalSubscriptionChange {
   const parsed = SubscriptionSchema.safeParse((event.data as { object?: unknown }).object);
-  if (!parsed.success) throw new AppError('unsupported_payload', `Stripe event ${event.id}: data.object is not a subscription (${parsed.error.issues[0]?.message ?? 'invalid'})`);
+  if (!parsed.success)
+    throw new AppError('unsupported_payload', `Stripe event ${event.id}: data.object is not a subscription (${parsed.error.issues[0]?.message ?? 'invalid'})`);
   const sub = parsed.data;
   const item = sub.items.data.find((i) => planOf(i.price.id) !== null);
   const live = event.type !== 'customer.subscription.deleted' && LIVE.has(sub.status);
@@ -58,7 +61,12 @@ export function subscriptionChange(event: Stripe.Event, planOf: (priceId: string
  */
 export function stripeRoutes(
   app: FastifyInstance,
-  deps: { secret: string; planOf: (priceId: string) => string | null; metrics: Metrics; handle: (change: ExternalSubscriptionChange) => Promise<ExternalChangeOutcome> },
+  deps: {
+    secret: string;
+    planOf: (priceId: string) => string | null;
+    metrics: Metrics;
+    handle: (change: ExternalSubscriptionChange) => Promise<ExternalChangeOutcome>;
+  },
 ): void {
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers();

@@ -126,13 +126,22 @@ export function zafRoutes(scope: FastifyInstance, deps: ZafRouteDeps): void {
 
   app.post('/api/zaf/records/:id/cancel', { schema: { params: RecordParams, body: orEmpty(VersionBody) } }, async (req) => {
     const body = req.body;
-    const { record } = await zafCancel(deps.app, callerOf(req), { recordId: req.params.id, version: body.version, ...(body.reason ? { reason: body.reason } : {}) });
+    const { record } = await zafCancel(deps.app, callerOf(req), {
+      recordId: req.params.id,
+      version: body.version,
+      ...(body.reason ? { reason: body.reason } : {}),
+    });
     return { record: await recordSummary(deps.summaries, ctx, record.id) };
   });
 
   app.post('/api/zaf/records/:id/dispute', { schema: { params: RecordParams, body: orEmpty(DisputeBody) } }, async (req) => {
     const body = req.body;
-    const { record } = await zafDispute(deps.app, callerOf(req), { recordId: req.params.id, version: body.version, reason: body.reason, ...(body.documents ? { documents: body.documents } : {}) });
+    const { record } = await zafDispute(deps.app, callerOf(req), {
+      recordId: req.params.id,
+      version: body.version,
+      reason: body.reason,
+      ...(body.documents ? { documents: body.documents } : {}),
+    });
     return { record: await recordSummary(deps.summaries, ctx, record.id) };
   });
 
@@ -144,7 +153,12 @@ export function zafRoutes(scope: FastifyInstance, deps: ZafRouteDeps): void {
 
   app.post('/api/zaf/records/:id/retention-offer', { schema: { params: RecordParams, body: orEmpty(RetentionBody) } }, async (req) => {
     const body = req.body;
-    const out = await zafRetentionAnswer(deps.app, callerOf(req), { recordId: req.params.id, outcome: body.outcome, version: body.version, ...(body.note ? { note: body.note } : {}) });
+    const out = await zafRetentionAnswer(deps.app, callerOf(req), {
+      recordId: req.params.id,
+      outcome: body.outcome,
+      version: body.version,
+      ...(body.note ? { note: body.note } : {}),
+    });
     return { record: await recordSummary(deps.summaries, ctx, out.record.id), linked_record_id: out.linked?.id ?? null, discount_periods: out.discountPeriods };
   });
 

@@ -94,7 +94,9 @@ export function zendeskRoutes(
         deps.metrics.webhookDeliveries.inc({ source: 'zendesk', outcome: 'invalid' });
         // Nothing of the delivery is stored; only the note telling the agent what to fix.
         await deps.refuse?.(intake.ticketId, problems);
-        throw new AppError('validation_failed', `Ticket ${intake.ticketId} cannot be filed: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`, { problems });
+        throw new AppError('validation_failed', `Ticket ${intake.ticketId} cannot be filed: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`, {
+          problems,
+        });
       }
       const outcome = await deps.ingest(intake);
       deps.metrics.webhookDeliveries.inc({ source: 'zendesk', outcome: outcome.status });

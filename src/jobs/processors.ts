@@ -24,7 +24,10 @@ const EmailPayload = z.object({ record_id: z.uuid(), outcome: z.enum(EMAIL_OUTCO
 
 export function parsePayload<T>(schema: z.ZodType<T>, payload: unknown, topic: string): T {
   const r = schema.safeParse(payload);
-  if (!r.success) throw new AppError('validation_failed', `${topic}: malformed job payload (${r.error.issues.map((i) => i.path.join('.') + ' ' + i.message).join('; ')})`, { retryable: false });
+  if (!r.success)
+    throw new AppError('validation_failed', `${topic}: malformed job payload (${r.error.issues.map((i) => i.path.join('.') + ' ' + i.message).join('; ')})`, {
+      retryable: false,
+    });
   return r.data;
 }
 
@@ -84,12 +87,18 @@ export function buildExhaustedHandler(
     if (!recordId) return;
     if (topic === TOPICS.recordAdvance || topic === TOPICS.policyEvaluate) {
       // When the policy step itself is what fails, the record stays submitted and the watchdog reports it.
-      if (policy) await evaluatePolicy(policy, recordId).catch((err: Error) => ctx.logger.error({ record_id: recordId, err: { message: err.message } }, 'policy step alone failed too'));
+      if (policy)
+        await evaluatePolicy(policy, recordId).catch((err: Error) =>
+          ctx.logger.error({ record_id: recordId, err: { message: err.message } }, 'policy step alone failed too'),
+        );
       await failRecord(deps, recordId, error.message);
     } else if (topic === TOPICS.billingApply) await failRecord(deps, recordId, error.message);
     else if (topic === TOPICS.emailSend && alert) await alert(recordId, `the customer email could not be sent (${error.message})`);
     else if (topic === TOPICS.billingUnschedule && alert) {
-      await alert(recordId, `the record was cancelled, but the change scheduled at the billing provider could not be undone (${error.message}); undo it by hand`);
+      await alert(
+        recordId,
+        `the record was cancelled, but the change scheduled at the billing provider could not be undone (${error.message}); undo it by hand`,
+      );
     }
   };
 }

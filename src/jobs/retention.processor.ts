@@ -9,11 +9,19 @@ import type { QueueRegistry } from './queues';
 import type { Processor } from './worker';
 
 /** The retention purge's job: one pass per run; it logs what it erased (ids only, never values). */
-export function retentionProcessors(deps: { source: RetentionSource; privacy: Pick<PrivacyStore, 'erase' | 'eraseRecord'>; clock: Clock; retention: Retention }): Partial<Record<Topic, Processor>> {
+export function retentionProcessors(deps: {
+  source: RetentionSource;
+  privacy: Pick<PrivacyStore, 'erase' | 'eraseRecord'>;
+  clock: Clock;
+  retention: Retention;
+}): Partial<Record<Topic, Processor>> {
   return {
     [TOPICS.retentionPurge]: async (_payload, ctx) => {
       const r = await purgeExpired(deps);
-      ctx.logger.info({ accounts: r.accounts.map((a) => a.account_id), records: r.records.map((x) => x.id) }, `retention purge erased ${r.accounts.length} account(s) and ${r.records.length} record(s)`);
+      ctx.logger.info(
+        { accounts: r.accounts.map((a) => a.account_id), records: r.records.map((x) => x.id) },
+        `retention purge erased ${r.accounts.length} account(s) and ${r.records.length} record(s)`,
+      );
     },
   };
 }
@@ -23,5 +31,11 @@ export function retentionProcessors(deps: { source: RetentionSource; privacy: Pi
  * workers) on the records queue; the job is named after its topic, which is how workers route it.
  */
 export async function scheduleRetention(queues: QueueRegistry, everyMs: number): Promise<void> {
-  await queues.get(TOPICS.retentionPurge).upsertJobScheduler('retention', { every: everyMs }, { name: TOPICS.retentionPurge, data: {}, opts: { attempts: 1, removeOnComplete: true, removeOnFail: 100 } });
+  await queues
+    .get(TOPICS.retentionPurge)
+    .upsertJobScheduler(
+      'retention',
+      { every: everyMs },
+      { name: TOPICS.retentionPurge, data: {}, opts: { attempts: 1, removeOnComplete: true, removeOnFail: 100 } },
+    );
 }

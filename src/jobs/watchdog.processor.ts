@@ -21,5 +21,11 @@ export function watchdogProcessors(deps: WatchdogDeps): Partial<Record<Topic, Pr
  * one scheduler whatever the number of restarts.
  */
 export async function scheduleWatchdog(queues: QueueRegistry, everyMs: number): Promise<void> {
-  await queues.get(TOPICS.watchdogScan).upsertJobScheduler('watchdog', { every: everyMs }, { name: TOPICS.watchdogScan, data: {}, opts: { attempts: 1, removeOnComplete: true, removeOnFail: 100 } });
+  await queues
+    .get(TOPICS.watchdogScan)
+    .upsertJobScheduler(
+      'watchdog',
+      { every: everyMs },
+      { name: TOPICS.watchdogScan, data: {}, opts: { attempts: 1, removeOnComplete: true, removeOnFail: 100 } },
+    );
 }

@@ -14,7 +14,11 @@ import type { Processor } from './worker';
 
 const FetchPayload = z.object({ ticket_id: z.string().regex(/^\d+$/), delivery_key: z.string().min(1) });
 /** `tags` defaults to the needs-info tag of the missing-request-type advice (rows queued before tags existed). */
-const NotePayload = z.object({ ticket_id: z.string().regex(/^\d+$/), note: z.string().min(1), tags: z.array(z.string().min(1)).default(['lifecycle_needs_info']) });
+const NotePayload = z.object({
+  ticket_id: z.string().regex(/^\d+$/),
+  note: z.string().min(1),
+  tags: z.array(z.string().min(1)).default(['lifecycle_needs_info']),
+});
 
 export interface ZendeskProcessorDeps {
   readonly app: AppDeps;

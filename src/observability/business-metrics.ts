@@ -79,12 +79,20 @@ export class BusinessMetrics {
         const { histogram } = await totals();
         const values: { value: number; labels: Record<string, string | number>; metricName: string }[] = [];
         for (const [kind, h] of [...histogram].sort(([a], [b]) => a.localeCompare(b))) {
-          TIME_TO_CONFIRMED_BUCKETS.forEach((le, i) => values.push({ value: h.buckets[i]!, labels: { le, kind }, metricName: 'lifecycle_desk_time_to_confirmed_seconds_bucket' }));
+          TIME_TO_CONFIRMED_BUCKETS.forEach((le, i) =>
+            values.push({ value: h.buckets[i]!, labels: { le, kind }, metricName: 'lifecycle_desk_time_to_confirmed_seconds_bucket' }),
+          );
           values.push({ value: h.count, labels: { le: '+Inf', kind }, metricName: 'lifecycle_desk_time_to_confirmed_seconds_bucket' });
           values.push({ value: h.sum, labels: { kind }, metricName: 'lifecycle_desk_time_to_confirmed_seconds_sum' });
           values.push({ value: h.count, labels: { kind }, metricName: 'lifecycle_desk_time_to_confirmed_seconds_count' });
         }
-        return { name: 'lifecycle_desk_time_to_confirmed_seconds', help: 'Time from ticket to confirmed, per kind (time waiting scheduled for the effective date not counted)', type: 'histogram', values, aggregator: 'sum' };
+        return {
+          name: 'lifecycle_desk_time_to_confirmed_seconds',
+          help: 'Time from ticket to confirmed, per kind (time waiting scheduled for the effective date not counted)',
+          type: 'histogram',
+          values,
+          aggregator: 'sum',
+        };
       },
     } as unknown as Parameters<Registry['registerMetric']>[0]);
     registry.registerMetric({
@@ -93,7 +101,13 @@ export class BusinessMetrics {
       async get() {
         const { credits } = await totals();
         const values = [...credits].sort(([a], [b]) => a.localeCompare(b)).map(([currency, amount]) => ({ value: amount, labels: { currency } }));
-        return { name: 'lifecycle_desk_credits_granted_minor_total', help: 'Service credits the billing provider confirmed, in minor units per currency', type: 'counter', values, aggregator: 'sum' };
+        return {
+          name: 'lifecycle_desk_credits_granted_minor_total',
+          help: 'Service credits the billing provider confirmed, in minor units per currency',
+          type: 'counter',
+          values,
+          aggregator: 'sum',
+        };
       },
     } as unknown as Parameters<Registry['registerMetric']>[0]);
   }
@@ -114,7 +128,10 @@ export class BusinessMetrics {
     const now = await this.figures.now();
     const settle = new Date(now.getTime() - this.settleAfterMs);
     if (settle > this.settledUntil) {
-      const [h, c] = await Promise.all([this.figures.timeToConfirmed(this.settledUntil, settle, TIME_TO_CONFIRMED_BUCKETS), this.figures.creditsGranted(this.settledUntil, settle)]);
+      const [h, c] = await Promise.all([
+        this.figures.timeToConfirmed(this.settledUntil, settle, TIME_TO_CONFIRMED_BUCKETS),
+        this.figures.creditsGranted(this.settledUntil, settle),
+      ]);
       this.settledHistogram = addHistograms(this.settledHistogram, h);
       this.settledCredits = addTotals(this.settledCredits, c);
       this.settledUntil = settle;

@@ -43,8 +43,16 @@ export const PERMISSIONS: readonly Permission[] = [
   { action: 'retry_record', roles: ['supervisor', 'finance', 'admin'], description: 'send a failed record to billing again' },
   // The approval policy narrows this further (its approver ids and user groups, four-eyes).
   { action: 'approve_record', roles: ['supervisor', 'admin'], description: 'approve or reject a record waiting for approval' },
-  { action: 'view_reports', roles: ['supervisor', 'finance', 'admin'], description: 'read the reports and the dashboard, and the records behind their numbers' },
-  { action: 'dispute_record', roles: ['agent', 'supervisor', 'admin'], description: 'open a dispute on an applied or confirmed change, with its reason and documents by reference' },
+  {
+    action: 'view_reports',
+    roles: ['supervisor', 'finance', 'admin'],
+    description: 'read the reports and the dashboard, and the records behind their numbers',
+  },
+  {
+    action: 'dispute_record',
+    roles: ['agent', 'supervisor', 'admin'],
+    description: 'open a dispute on an applied or confirmed change, with its reason and documents by reference',
+  },
   // A resolution may file a reversal (money back): supervisors decide it, as they decide approvals.
   { action: 'resolve_record', roles: ['supervisor', 'admin'], description: 'resolve a dispute: upheld, adjusted or reversed' },
   // A reversal is approved on its own (its policy rule), so filing one is like filing any request.

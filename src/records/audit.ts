@@ -109,10 +109,7 @@ export function hashedContentPieces(d: AuditEventDraft): { head: string; mid: st
 }
 
 /** Chains drafts after a head (the account's last seq and hash). Pure; the store serialises per account. */
-export function chainEvents(
-  head: { seq: number; hash: string | null },
-  drafts: readonly AuditEventDraft[],
-): Omit<AuditEvent, 'id'>[] {
+export function chainEvents(head: { seq: number; hash: string | null }, drafts: readonly AuditEventDraft[]): Omit<AuditEvent, 'id'>[] {
   let seq = head.seq;
   let prev = head.hash;
   return drafts.map((d) => {
@@ -168,7 +165,8 @@ export class ChainVerifier {
     // to, and a later (hashed) privacy.erased event must name it.
     const recomputed = e.redacted_at ? e.hash : computeEventHash(e);
     if (e.redacted_at) this.unvouched.set(e.seq, e);
-    if (e.type === 'privacy.erased' && Array.isArray(e.data.redacted_seqs)) for (const s of e.data.redacted_seqs) if (typeof s === 'number' && s < e.seq) this.unvouched.delete(s);
+    if (e.type === 'privacy.erased' && Array.isArray(e.data.redacted_seqs))
+      for (const s of e.data.redacted_seqs) if (typeof s === 'number' && s < e.seq) this.unvouched.delete(s);
     if (recomputed !== e.hash) {
       return at(`content does not match its hash (stored ${short(e.hash)}, recomputed ${short(recomputed)}): the row was altered`);
     }
@@ -183,7 +181,12 @@ export class ChainVerifier {
     if (this.broken) return this.broken;
     const [r] = this.unvouched.values();
     if (r) {
-      return (this.broken = { event_id: r.id, account_id: r.account_id, seq: r.seq, problem: 'the event is marked redacted but no later privacy.erased event names it: its content was changed outside an erasure' });
+      return (this.broken = {
+        event_id: r.id,
+        account_id: r.account_id,
+        seq: r.seq,
+        problem: 'the event is marked redacted but no later privacy.erased event names it: its content was changed outside an erasure',
+      });
     }
     const endSeq = this.expectedSeq - 1;
     if (head && (head.seq !== endSeq || head.hash !== this.prev)) {

@@ -108,7 +108,15 @@ function reversalEffects(record: LifecycleRecord, account: Account, catalog: Cat
       const plan = findPlan(catalog, back);
       out.push({
         key: 'apply',
-        effect: { type: 'plan_change', to_plan: back, from_plan: adj.effect.to_plan, prorate: false, at: record.effective_at ?? record.updated_at, price: (plan && planPrice(plan, account.currency)) ?? null, proration: null },
+        effect: {
+          type: 'plan_change',
+          to_plan: back,
+          from_plan: adj.effect.to_plan,
+          prorate: false,
+          at: record.effective_at ?? record.updated_at,
+          price: (plan && planPrice(plan, account.currency)) ?? null,
+          proration: null,
+        },
         secondary: false,
       });
       if (adj.money.length) out.push(voidOf('void', adj.money));
@@ -122,7 +130,13 @@ export interface ReversalSnapshot {
   readonly record_id: string;
   /** The state the original was in when the reversal was filed. */
   readonly original_state: string;
-  readonly adjustments: readonly { readonly idempotency_key: string; readonly step: string; readonly provider_ref: string; readonly effect: BillingEffect; readonly money: readonly ConfirmedMoney[] }[];
+  readonly adjustments: readonly {
+    readonly idempotency_key: string;
+    readonly step: string;
+    readonly provider_ref: string;
+    readonly effect: BillingEffect;
+    readonly money: readonly ConfirmedMoney[];
+  }[];
 }
 
 export function reversalOf(record: LifecycleRecord): ReversalSnapshot | null {
@@ -277,19 +291,32 @@ export function legsFor(accountId: string, money: readonly ConfirmedMoney[]): Le
       continue;
     }
     const where =
-      m.destination === 'balance' ? LEDGER_ACCOUNTS.customerBalance(accountId) : m.destination === 'payment' ? LEDGER_ACCOUNTS.refundsPaid : LEDGER_ACCOUNTS.receivable(accountId);
+      m.destination === 'balance'
+        ? LEDGER_ACCOUNTS.customerBalance(accountId)
+        : m.destination === 'payment'
+          ? LEDGER_ACCOUNTS.refundsPaid
+          : LEDGER_ACCOUNTS.receivable(accountId);
     switch (m.type) {
       case 'charge':
-        out.push(leg(where, 'debit', m.amount), leg(m.purpose === 'fee' ? LEDGER_ACCOUNTS.feeRevenue : LEDGER_ACCOUNTS.subscriptionRevenue, 'credit', m.amount));
+        out.push(
+          leg(where, 'debit', m.amount),
+          leg(m.purpose === 'fee' ? LEDGER_ACCOUNTS.feeRevenue : LEDGER_ACCOUNTS.subscriptionRevenue, 'credit', m.amount),
+        );
         break;
       case 'credit':
-        out.push(leg(m.purpose === 'proration' ? LEDGER_ACCOUNTS.planCredits : LEDGER_ACCOUNTS.serviceCredits, 'debit', m.amount), leg(where, 'credit', m.amount));
+        out.push(
+          leg(m.purpose === 'proration' ? LEDGER_ACCOUNTS.planCredits : LEDGER_ACCOUNTS.serviceCredits, 'debit', m.amount),
+          leg(where, 'credit', m.amount),
+        );
         break;
       case 'refund':
         out.push(leg(LEDGER_ACCOUNTS.refunds, 'debit', m.amount), leg(LEDGER_ACCOUNTS.refundsPaid, 'credit', m.amount));
         break;
       case 'transfer':
-        out.push(leg(LEDGER_ACCOUNTS.customerBalance(accountId), 'debit', m.amount), leg(LEDGER_ACCOUNTS.customerBalance(m.to_account_id ?? accountId), 'credit', m.amount));
+        out.push(
+          leg(LEDGER_ACCOUNTS.customerBalance(accountId), 'debit', m.amount),
+          leg(LEDGER_ACCOUNTS.customerBalance(m.to_account_id ?? accountId), 'credit', m.amount),
+        );
         break;
     }
   }
@@ -377,7 +404,8 @@ function assembleTable(): { rows: EffectsRow[]; notes: string[] } {
         }
         return `(${numbers.get(note)})`;
       });
-    for (const r of m.billingRows) rows.push({ kind, subtype: r.subtype, effects: r.effects, when: r.when, ledger: number(r.ledger), stripe: number(r.stripe), webhook: number(r.webhook) });
+    for (const r of m.billingRows)
+      rows.push({ kind, subtype: r.subtype, effects: r.effects, when: r.when, ledger: number(r.ledger), stripe: number(r.stripe), webhook: number(r.webhook) });
   }
   return { rows, notes };
 }
@@ -398,7 +426,8 @@ const cell = (s: string) => s.replace(/\|/g, '\\|');
 /** The table and its notes as Markdown, exactly as the README shows them. */
 export function billingEffectsMarkdown(): string {
   const lines = ['| kind | subtype | when | ledger | stripe | webhook |', '| --- | --- | --- | --- | --- | --- |'];
-  for (const r of BILLING_EFFECTS_TABLE) lines.push(`| \`${r.kind}\` | \`${r.subtype}\` | ${cell(r.when)} | ${cell(r.ledger)} | ${cell(r.stripe)} | ${cell(r.webhook)} |`);
+  for (const r of BILLING_EFFECTS_TABLE)
+    lines.push(`| \`${r.kind}\` | \`${r.subtype}\` | ${cell(r.when)} | ${cell(r.ledger)} | ${cell(r.stripe)} | ${cell(r.webhook)} |`);
   lines.push('');
   BILLING_EFFECTS_NOTES.forEach((n, i) => lines.push(`(${i + 1}) ${n}`, ''));
   return lines.join('\n').trimEnd();

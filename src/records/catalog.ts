@@ -125,7 +125,8 @@ export const CatalogSchema = z
       if (dupId !== undefined) issue(['support_tiers', i, 'id'], `duplicate support tier id "${t.id}" (also support_tiers[${dupId}])`);
       else tierIds.set(t.id, i);
       const dupRank = tierRanks.get(t.rank);
-      if (dupRank !== undefined) issue(['support_tiers', i, 'rank'], `duplicate rank ${t.rank} (also support_tiers[${dupRank}]); ranks order tiers and must be unique`);
+      if (dupRank !== undefined)
+        issue(['support_tiers', i, 'rank'], `duplicate rank ${t.rank} (also support_tiers[${dupRank}]); ranks order tiers and must be unique`);
       else tierRanks.set(t.rank, i);
     });
 

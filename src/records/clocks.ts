@@ -15,7 +15,11 @@ import type { Kind } from './kinds';
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
-const hours = (what: string) => z.number({ error: `expected ${what} in hours` }).positive(`expected ${what} in hours > 0`).max(24 * 366, `${what} is more than a year`);
+const hours = (what: string) =>
+  z
+    .number({ error: `expected ${what} in hours` })
+    .positive(`expected ${what} in hours > 0`)
+    .max(24 * 366, `${what} is more than a year`);
 const perKind = (what: string) => z.object(Object.fromEntries(KINDS.map((k) => [k, hours(what)])) as Record<Kind, ReturnType<typeof hours>>).strict();
 const time = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM (24 h)');
 const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
@@ -73,7 +77,16 @@ const dtfCache = new Map<string, Intl.DateTimeFormat>();
 function formatter(tz: string): Intl.DateTimeFormat {
   let f = dtfCache.get(tz);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
     dtfCache.set(tz, f);
   }
   return f;
@@ -81,7 +94,11 @@ function formatter(tz: string): Intl.DateTimeFormat {
 
 /** Local time minus UTC at an instant, in ms (+3 600 000 for Berlin in winter). */
 function offsetMs(tz: string, at: number): number {
-  const p = Object.fromEntries(formatter(tz).formatToParts(new Date(at)).map((x) => [x.type, x.value]));
+  const p = Object.fromEntries(
+    formatter(tz)
+      .formatToParts(new Date(at))
+      .map((x) => [x.type, x.value]),
+  );
   const asUtc = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute), Number(p.second));
   return asUtc - Math.floor(at / 1000) * 1000;
 }

@@ -31,7 +31,12 @@ const reason = z
 /** Zendesk attachment ids are positive integers (given as a number or digits). */
 const AttachmentRef = z
   .object({
-    zendesk_attachment_id: z.union([z.number().int().positive().max(Number.MAX_SAFE_INTEGER), z.string().regex(/^[1-9][0-9]{0,18}$/, 'expected the digits of a Zendesk attachment id')]).transform(String),
+    zendesk_attachment_id: z
+      .union([
+        z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+        z.string().regex(/^[1-9][0-9]{0,18}$/, 'expected the digits of a Zendesk attachment id'),
+      ])
+      .transform(String),
   })
   .strict();
 

@@ -12,7 +12,18 @@ export interface Money {
 
 const ISO_EXPONENT_OVERRIDES: Record<string, number> = {
   // Intl reports display digits; ISO 4217 minor units differ for these.
-  CLF: 4, UYW: 4, ISK: 0, HUF: 2, TWD: 2, IQD: 3, LYD: 3, TND: 3, KWD: 3, BHD: 3, JOD: 3, OMR: 3,
+  CLF: 4,
+  UYW: 4,
+  ISK: 0,
+  HUF: 2,
+  TWD: 2,
+  IQD: 3,
+  LYD: 3,
+  TND: 3,
+  KWD: 3,
+  BHD: 3,
+  JOD: 3,
+  OMR: 3,
 };
 
 const exponentCache = new Map<string, number>();
@@ -32,10 +43,7 @@ export function currencyExponent(currency: string): number {
   const cached = exponentCache.get(currency);
   if (cached !== undefined) return cached;
   if (!isCurrency(currency)) throw new RangeError(`unknown ISO 4217 currency "${currency}"`);
-  const exp =
-    ISO_EXPONENT_OVERRIDES[currency] ??
-    new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ??
-    2;
+  const exp = ISO_EXPONENT_OVERRIDES[currency] ?? new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
   exponentCache.set(currency, exp);
   return exp;
 }

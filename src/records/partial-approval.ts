@@ -12,7 +12,8 @@ import type { Money } from './money';
 /** What can be lowered on a record: the credit granted, or the fee charged; null when nothing can. */
 export function lowerableAmount(record: LifecycleRecord): { readonly what: 'credit' | 'fee'; readonly amount: Money } | null {
   if (!record.amount || record.reverses_record_id) return null;
-  if (record.kind === 'service_credit' && record.amount.amount_minor < 0) return { what: 'credit', amount: { amount_minor: -record.amount.amount_minor, currency: record.amount.currency } };
+  if (record.kind === 'service_credit' && record.amount.amount_minor < 0)
+    return { what: 'credit', amount: { amount_minor: -record.amount.amount_minor, currency: record.amount.currency } };
   if (record.kind === 'termination' && record.amount.amount_minor > 0) return { what: 'fee', amount: record.amount };
   return null;
 }
@@ -34,10 +35,18 @@ export function checkPartialAmount(record: LifecycleRecord, typed: string, reaso
   try {
     decided = parseDecimal(typed.replace(/[\s,]/g, ''), target.amount.currency);
   } catch (err) {
-    return { ok: false, code: 'amount', message: `Enter the amount in ${target.amount.currency} as a number such as ${(target.amount.amount_minor / 200).toFixed(0)}: ${(err as Error).message}` };
+    return {
+      ok: false,
+      code: 'amount',
+      message: `Enter the amount in ${target.amount.currency} as a number such as ${(target.amount.amount_minor / 200).toFixed(0)}: ${(err as Error).message}`,
+    };
   }
   if (decided.amount_minor <= 0) {
-    return { ok: false, code: 'amount', message: `The ${target.what} must stay above zero; to ${target.what === 'fee' ? 'waive the whole fee' : 'grant no credit'}, reject the request with a reason instead.` };
+    return {
+      ok: false,
+      code: 'amount',
+      message: `The ${target.what} must stay above zero; to ${target.what === 'fee' ? 'waive the whole fee' : 'grant no credit'}, reject the request with a reason instead.`,
+    };
   }
   if (decided.amount_minor >= target.amount.amount_minor) {
     return { ok: false, code: 'amount', message: `Enter less than the ${formatMoney(target.amount)} requested (approving it as it is needs no amount).` };

@@ -70,7 +70,8 @@ export function separatePersonalData(draft: AuditEventDraft, newId: () => string
   const move = (value: unknown, kind: PersonalKind): unknown => {
     if (typeof value === 'string') return value === '' ? value : store(kind, value);
     if (Array.isArray(value)) return value.map((v) => move(v, kind));
-    if (value && typeof value === 'object' && !isPersonalRef(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, move(v, PERSONAL_KEYS[k] ?? kind)]));
+    if (value && typeof value === 'object' && !isPersonalRef(value))
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, move(v, PERSONAL_KEYS[k] ?? kind)]));
     return value;
   };
   const walk = (value: unknown): unknown => {
@@ -111,7 +112,16 @@ export function personalRefs(value: unknown, out: Set<string> = new Set()): Set<
  * details and problems, when its account is erased). Keys and structure stay.
  */
 export function eraseFreeText<T>(value: T): T {
-  const blank = (v: unknown): unknown => (typeof v === 'string' ? (v === '' ? v : ERASED) : Array.isArray(v) ? v.map(blank) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, blank(x)])) : v);
+  const blank = (v: unknown): unknown =>
+    typeof v === 'string'
+      ? v === ''
+        ? v
+        : ERASED
+      : Array.isArray(v)
+        ? v.map(blank)
+        : v && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, blank(x)]))
+          : v;
   const walk = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(walk);
     if (!v || typeof v !== 'object') return v;

@@ -20,7 +20,9 @@ const SLACK_GROUP = /^S[A-Z0-9]{6,20}$/;
 const shown = (v: unknown) => (typeof v === 'string' ? `"${v}"` : JSON.stringify(v));
 
 const unknownKeys = (allowed: readonly string[]) => (iss: { code?: string; keys?: string[] }) =>
-  iss.code === 'unrecognized_keys' && iss.keys ? `unknown field${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `"${k}"`).join(', ')}; expected: ${allowed.join(', ')}` : undefined;
+  iss.code === 'unrecognized_keys' && iss.keys
+    ? `unknown field${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `"${k}"`).join(', ')}; expected: ${allowed.join(', ')}`
+    : undefined;
 
 /** A strict object whose unknown-field error lists the fields it does accept. `_comment` is allowed everywhere and ignored. */
 function strictObject<S extends z.ZodRawShape>(shape: S) {
@@ -30,9 +32,14 @@ function strictObject<S extends z.ZodRawShape>(shape: S) {
 
 const idList = (re: RegExp, what: string, example: string) =>
   z
-    .array(z.string({ error: `expected a ${what} such as ${example}` }).regex(re, { error: (iss) => `expected a ${what} such as ${example}, got ${shown(iss.input)}` }), {
-      error: `expected a list of ${what}s such as ["${example}"]`,
-    })
+    .array(
+      z
+        .string({ error: `expected a ${what} such as ${example}` })
+        .regex(re, { error: (iss) => `expected a ${what} such as ${example}, got ${shown(iss.input)}` }),
+      {
+        error: `expected a list of ${what}s such as ["${example}"]`,
+      },
+    )
     .max(200, `at most 200 ${what}s`)
     // Duplicates would make one person look like two when counting distinct approvers.
     .transform((ids) => [...new Set(ids)]);
@@ -47,12 +54,19 @@ const NOBODY: ApproverSet = { user_ids: [], user_groups: [] };
 
 /** One value or a non-empty list of them; always a list once parsed. */
 const oneOrList = <T extends z.ZodType>(item: T, example: string) =>
-  z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(item, { error: `expected a value or a list such as ${example}` }).min(1, 'an empty list matches nothing; leave the field out instead'));
+  z.preprocess(
+    (v) => (typeof v === 'string' ? [v] : v),
+    z.array(item, { error: `expected a value or a list such as ${example}` }).min(1, 'an empty list matches nothing; leave the field out instead'),
+  );
 
 const ALL_SUBTYPES = [...new Set(Object.values(SUBTYPES).flat())] as string[];
 const kindEnum = z.enum(KINDS as [Kind, ...Kind[]], { error: (iss) => `${shown(iss.input)} is not a record kind; expected one of: ${KINDS.join(', ')}` });
-const subtypeEnum = z.string({ error: 'expected a subtype name' }).refine((s) => ALL_SUBTYPES.includes(s), { error: (iss) => `${shown(iss.input)} is not a subtype of any record kind` });
-const flagEnum = z.enum(ALL_RISK_FLAGS as [string, ...string[]], { error: (iss) => `${shown(iss.input)} is not a risk flag; expected one of: ${ALL_RISK_FLAGS.join(', ')}` });
+const subtypeEnum = z
+  .string({ error: 'expected a subtype name' })
+  .refine((s) => ALL_SUBTYPES.includes(s), { error: (iss) => `${shown(iss.input)} is not a subtype of any record kind` });
+const flagEnum = z.enum(ALL_RISK_FLAGS as [string, ...string[]], {
+  error: (iss) => `${shown(iss.input)} is not a risk flag; expected one of: ${ALL_RISK_FLAGS.join(', ')}`,
+});
 const hours = (what: string, max: number) =>
   z
     .number({ error: `expected ${what} as a number of hours` })
@@ -82,7 +96,9 @@ const WhenSchema = strictObject({
   any_risk_flag: z
     .preprocess(
       (v) => (v === true ? [...ALL_RISK_FLAGS] : v),
-      z.array(flagEnum, { error: 'expected true (any risk flag) or a list of flags such as ["unknown_requester"]' }).min(1, 'an empty list matches nothing; use true for any flag'),
+      z
+        .array(flagEnum, { error: 'expected true (any risk flag) or a list of flags such as ["unknown_requester"]' })
+        .min(1, 'an empty list matches nothing; use true for any flag'),
     )
     .optional(),
   /** Terminations whose early-termination fee is (true) or is not (false) waived; other kinds never match. */
@@ -139,10 +155,15 @@ export const PolicySchema = strictObject({
    * Kinds a customer may cancel themselves, through the signed link in a scheduled change's email,
    * until the change's instant. Default (unset): downgrade, upgrade, termination.
    */
-  customer_may_cancel: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(kindEnum, { error: 'expected a list of record kinds such as ["termination"]' })).optional(),
+  customer_may_cancel: z
+    .preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(kindEnum, { error: 'expected a list of record kinds such as ["termination"]' }))
+    .optional(),
   /** Retention offers required before chosen terminations and downgrades proceed, and the win-back follow-up (see retention.ts). */
   retention_offers: RetentionPolicySchema.optional(),
-  rules: z.array(RuleSchema, { error: 'expected a list of rules' }).min(1, 'at least one rule is needed (the last one a catch-all)').max(200, 'at most 200 rules'),
+  rules: z
+    .array(RuleSchema, { error: 'expected a list of rules' })
+    .min(1, 'at least one rule is needed (the last one a catch-all)')
+    .max(200, 'at most 200 rules'),
 }).superRefine((p, ctx) => {
   const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
   const seen = new Map<string, number>();
@@ -150,14 +171,19 @@ export const PolicySchema = strictObject({
   p.rules.forEach((r, i) => {
     const key = r.name.toLowerCase();
     const dup = seen.get(key);
-    if (dup !== undefined) issue(['rules', i, 'name'], `duplicate rule name "${r.name}" (also rules[${dup}]); names identify the rule in approvals and the audit trail`);
+    if (dup !== undefined)
+      issue(['rules', i, 'name'], `duplicate rule name "${r.name}" (also rules[${dup}]); names identify the rule in approvals and the audit trail`);
     else seen.set(key, i);
 
     const set = r.approvers ?? p.approvers;
     const people = set.user_ids.length + set.user_groups.length;
-    if (r.approvals === 0 && r.approvers) issue(['rules', i, 'approvers'], 'the rule auto-approves (approvals 0), so approvers would never be asked; remove them or require approval');
+    if (r.approvals === 0 && r.approvers)
+      issue(['rules', i, 'approvers'], 'the rule auto-approves (approvals 0), so approvers would never be asked; remove them or require approval');
     if (r.approvals > 0 && people === 0) {
-      issue(['rules', i, 'approvers'], `needs ${r.approvals} approval${r.approvals > 1 ? 's' : ''} but names no approvers (here or in the top-level "approvers")`);
+      issue(
+        ['rules', i, 'approvers'],
+        `needs ${r.approvals} approval${r.approvals > 1 ? 's' : ''} but names no approvers (here or in the top-level "approvers")`,
+      );
     } else if (r.approvals === 2 && set.user_groups.length === 0 && set.user_ids.length < 2) {
       issue(['rules', i, 'approvers'], 'needs two distinct approvers but names only one person; add a second user id or a user group');
     }
@@ -165,7 +191,13 @@ export const PolicySchema = strictObject({
     const w = r.when;
     const conditions = Object.keys(w).filter((k) => k !== '_comment' && w[k as keyof PolicyWhen] !== undefined);
     if (conditions.length === 0 && i !== last) {
-      issue(['rules', i, 'when'], `matches every record, so the rules after it (${p.rules.slice(i + 1).map((x) => `"${x.name}"`).join(', ')}) could never apply; only the last rule may be a catch-all`);
+      issue(
+        ['rules', i, 'when'],
+        `matches every record, so the rules after it (${p.rules
+          .slice(i + 1)
+          .map((x) => `"${x.name}"`)
+          .join(', ')}) could never apply; only the last rule may be a catch-all`,
+      );
     }
     if (w.kind && w.subtype) {
       w.subtype.forEach((s, j) => {
@@ -182,7 +214,8 @@ export const PolicySchema = strictObject({
     if (w.min_amount && w.max_amount) {
       for (const [cur, min] of Object.entries(w.min_amount)) {
         const max = w.max_amount[cur];
-        if (max !== undefined && max <= min) issue(['rules', i, 'when', 'max_amount', cur], `${max} is not above min_amount.${cur} ${min}, so no ${cur} amount could match`);
+        if (max !== undefined && max <= min)
+          issue(['rules', i, 'when', 'max_amount', cur], `${max} is not above min_amount.${cur} ${min}, so no ${cur} amount could match`);
       }
     }
   });
@@ -194,14 +227,22 @@ export const PolicySchema = strictObject({
   }
   const incidentSet = p.incidents.approvers ?? p.approvers;
   // Naming nobody is allowed (a policy that auto-approves everything); posting an incident is then refused.
-  if (incidentSet.user_ids.length + incidentSet.user_groups.length > 0 && (p.incidents.approvals === 2 || Object.keys(p.incidents.two_approvers_above).length > 0) && incidentSet.user_groups.length === 0 && incidentSet.user_ids.length < 2) {
+  if (
+    incidentSet.user_ids.length + incidentSet.user_groups.length > 0 &&
+    (p.incidents.approvals === 2 || Object.keys(p.incidents.two_approvers_above).length > 0) &&
+    incidentSet.user_groups.length === 0 &&
+    incidentSet.user_ids.length < 2
+  ) {
     issue(['incidents', 'approvers'], 'may need two distinct approvers but names only one person; add a second user id or a user group');
   }
   if (p.escalate_after_hours <= p.reminder_after_hours) {
     issue(['escalate_after_hours'], `must be later than reminder_after_hours (${p.reminder_after_hours})`);
   }
   if (p.rules.some((r) => r.approvals > 0) && p.escalation.user_ids.length + p.escalation.user_groups.length === 0) {
-    issue(['escalation'], 'names nobody, but some rules need approval; name who is told when a request waits past escalate_after_hours (e.g. a leads user group)');
+    issue(
+      ['escalation'],
+      'names nobody, but some rules need approval; name who is told when a request waits past escalate_after_hours (e.g. a leads user group)',
+    );
   }
 });
 
@@ -249,10 +290,14 @@ export function parsePolicy(json: unknown, source: string): Policy {
   if (r.success) return r.data;
   const problems: Problem[] = r.error.issues.map((i) => ({ field: describePath(json, i.path), message: i.message }));
   const lines = problems.map((p) => `  ${source}: ${p.field}: ${p.message}`);
-  throw new AppError('policy_invalid', `Approval policy ${source} is invalid; fix ${problems.length === 1 ? 'this' : `these ${problems.length} problems`} and restart:\n${lines.join('\n')}`, {
-    problems,
-    details: { source },
-  });
+  throw new AppError(
+    'policy_invalid',
+    `Approval policy ${source} is invalid; fix ${problems.length === 1 ? 'this' : `these ${problems.length} problems`} and restart:\n${lines.join('\n')}`,
+    {
+      problems,
+      details: { source },
+    },
+  );
 }
 
 function amountMatches(thresholds: Record<string, number>, record: LifecycleRecord, test: (abs: number, threshold: number) => boolean): boolean {

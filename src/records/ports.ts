@@ -243,7 +243,13 @@ export interface BillingPreview {
 /** A provider's current state for one account, for reconciliation. */
 export interface ProviderAccountState {
   /** The plan subscription (the one whose price is a catalog plan), or null when none is live. */
-  readonly subscription: { readonly id: string; readonly plan: string | null; readonly cancel_at: string | null; readonly paused: boolean; readonly pause_resumes_at: string | null } | null;
+  readonly subscription: {
+    readonly id: string;
+    readonly plan: string | null;
+    readonly cancel_at: string | null;
+    readonly paused: boolean;
+    readonly pause_resumes_at: string | null;
+  } | null;
   /** Live subscriptions that bill a catalog plan (more than one is itself a problem). */
   readonly planSubscriptions: number;
   /** Customer balance changed by adjustments and credit notes (negative: credit), in domain minor units. */

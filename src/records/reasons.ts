@@ -45,7 +45,8 @@ const ReasonsFileSchema = z
           ctx.addIssue({ code: 'custom', path: [kind, 'subtypes', subtype], message: `unknown ${kind} subtype; expected one of: ${known.join(', ')}` });
         }
         for (const c of Object.keys(extra)) {
-          if (c in entry.codes) ctx.addIssue({ code: 'custom', path: [kind, 'subtypes', subtype, c], message: `already a code of every ${kind}; list it once` });
+          if (c in entry.codes)
+            ctx.addIssue({ code: 'custom', path: [kind, 'subtypes', subtype, c], message: `already a code of every ${kind}; list it once` });
         }
       }
     }
@@ -64,7 +65,9 @@ export interface ReasonOption {
 }
 
 export interface ReasonTaxonomy {
-  readonly kinds: Readonly<Record<Kind, { readonly codes: Readonly<Record<string, string>>; readonly subtypes: Readonly<Record<string, Readonly<Record<string, string>>>> }>>;
+  readonly kinds: Readonly<
+    Record<Kind, { readonly codes: Readonly<Record<string, string>>; readonly subtypes: Readonly<Record<string, Readonly<Record<string, string>>>> }>
+  >;
 }
 
 /** Parses the reasons file; throws listing every problem (path and what is expected). */
@@ -72,7 +75,9 @@ export function parseReasons(json: unknown, source: string): ReasonTaxonomy {
   const r = ReasonsFileSchema.safeParse(json);
   if (!r.success) {
     const problems = r.error.issues.map((i) => ({ field: formatPath(i.path), message: messageOf(i) }));
-    throw new AppError('validation_failed', `${source}: invalid reason taxonomy:\n${problems.map((p) => `  - ${p.field}: ${p.message}`).join('\n')}`, { problems });
+    throw new AppError('validation_failed', `${source}: invalid reason taxonomy:\n${problems.map((p) => `  - ${p.field}: ${p.message}`).join('\n')}`, {
+      problems,
+    });
   }
   const kinds = Object.fromEntries(KINDS.map((k) => [k, { codes: r.data[k].codes, subtypes: r.data[k].subtypes }])) as ReasonTaxonomy['kinds'];
   return { kinds };
@@ -97,7 +102,8 @@ export function reasonProblem(t: ReasonTaxonomy, kind: unknown, subtype: unknown
   const st = typeof subtype === 'string' && (SUBTYPES[k] as readonly string[]).includes(subtype) ? subtype : null;
   const options = allowedReasons(t, k, st);
   const what = `a ${k.replace('_', ' ')}${st ? ` (${st})` : ''}`;
-  if (typeof reasonCode !== 'string' || reasonCode.trim() === '') return { field: 'reason_code', message: `is required; for ${what} expected one of: ${list(options)}` };
+  if (typeof reasonCode !== 'string' || reasonCode.trim() === '')
+    return { field: 'reason_code', message: `is required; for ${what} expected one of: ${list(options)}` };
   if (options.some((o) => o.code === reasonCode)) return null;
   return { field: 'reason_code', message: `"${reasonCode.slice(0, 60)}" is not a reason for ${what}; expected one of: ${list(options)}` };
 }

@@ -67,14 +67,16 @@ export function reconcileAccount(s: AccountSnapshot, now: Date): Difference[] {
       break;
     case 'suspended':
       if (!b.paused) {
-        const why = b.live && book.status === 'paused' ? ` (collection resumed at the review date ${show(book.pause_resumes_at)}; reactivate or suspend again)` : '';
+        const why =
+          b.live && book.status === 'paused' ? ` (collection resumed at the review date ${show(book.pause_resumes_at)}; reactivate or suspend again)` : '';
         diff('status', { accounts: 'suspended', ledger: bookText }, `the account is suspended but its billing is ${bookText}${why}`);
       }
       break;
     case 'deactivated':
     case 'closed':
     case 'merged':
-      if (b.live && !book.cancel_at) diff('status', { accounts: account.status, ledger: bookText }, `the account is ${account.status} but its billing is still ${bookText} with no end set`);
+      if (b.live && !book.cancel_at)
+        diff('status', { accounts: account.status, ledger: bookText }, `the account is ${account.status} but its billing is still ${bookText} with no end set`);
       break;
     case 'pending':
       break;
@@ -84,25 +86,43 @@ export function reconcileAccount(s: AccountSnapshot, now: Date): Difference[] {
   const p = s.provider;
   if (p !== undefined && p !== null) {
     if (p.planSubscriptions > 1) {
-      diff('subscription', { provider: `${p.planSubscriptions} plan subscriptions` }, `the customer has ${p.planSubscriptions} live subscriptions on catalog plans; keep one`);
+      diff(
+        'subscription',
+        { provider: `${p.planSubscriptions} plan subscriptions` },
+        `the customer has ${p.planSubscriptions} live subscriptions on catalog plans; keep one`,
+      );
     }
     const sub = p.subscription;
     if (book.status !== 'none') {
       if (b.live !== !!sub && p.planSubscriptions <= 1) {
         diff(
           'status',
-          { accounts: account.status, ledger: bookText, provider: sub ? 'live' : account.billing_customer_id ? 'no live plan subscription' : 'no billing customer id' },
-          sub ? `billing was ended here but the provider still bills subscription ${sub.id}` : `billing should be ${bookText} but the provider has no live plan subscription`,
+          {
+            accounts: account.status,
+            ledger: bookText,
+            provider: sub ? 'live' : account.billing_customer_id ? 'no live plan subscription' : 'no billing customer id',
+          },
+          sub
+            ? `billing was ended here but the provider still bills subscription ${sub.id}`
+            : `billing should be ${bookText} but the provider has no live plan subscription`,
         );
       }
     }
     if (sub && b.live) {
       const expectedPlan = book.next_plan_id ?? book.plan_id;
       if (expectedPlan !== null && sub.plan !== expectedPlan) {
-        diff('plan', { accounts: account.plan_id, ledger: expectedPlan, provider: sub.plan ?? 'a price outside the catalog' }, `the provider bills ${sub.plan ?? 'a price outside the catalog'}, billing was set to ${expectedPlan}`);
+        diff(
+          'plan',
+          { accounts: account.plan_id, ledger: expectedPlan, provider: sub.plan ?? 'a price outside the catalog' },
+          `the provider bills ${sub.plan ?? 'a price outside the catalog'}, billing was set to ${expectedPlan}`,
+        );
       }
       if (seconds(sub.cancel_at) !== seconds(book.cancel_at)) {
-        diff('cancel_at', { ledger: show(book.cancel_at), provider: show(sub.cancel_at) }, `the provider ends the subscription at ${show(sub.cancel_at)}, billing was set to ${show(book.cancel_at)}`);
+        diff(
+          'cancel_at',
+          { ledger: show(book.cancel_at), provider: show(sub.cancel_at) },
+          `the provider ends the subscription at ${show(sub.cancel_at)}, billing was set to ${show(book.cancel_at)}`,
+        );
       }
       const expectedResume = b.paused ? book.pause_resumes_at : null;
       if (sub.paused !== b.paused || (b.paused && seconds(sub.pause_resumes_at) !== seconds(expectedResume))) {

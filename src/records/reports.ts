@@ -103,104 +103,179 @@ export function sectionsOf(name: ReportName, groupBy: readonly string[] = []): S
     case 'volume':
       return groupBy.length ? [volumeSection(groupBy)] : VOLUME_DEFAULT.map(volumeSection);
     case 'money':
-      return ([
-        { name: 'credits', title: 'Service credits granted', fact: 'money', dims: ['currency'], measures: [count('records'), moneyM('amount_minor'), moneyM('sla_outage_minor'), share('sla_outage_share', 'sla_outage_minor', 'amount_minor')] },
-        { name: 'credits_by_cause', title: 'Service credits by cause', fact: 'money', dims: ['currency', 'cause'], measures: [count('records'), moneyM('amount_minor')] },
-        {
-          name: 'mrr',
-          title: 'MRR added and lost',
-          fact: 'mrr',
-          dims: ['currency'],
-          measures: [moneyM('added_by_upgrades_minor', { kind: 'upgrade' }), moneyM('lost_by_downgrades_minor', { kind: 'downgrade' }), moneyM('lost_by_terminations_minor', { kind: 'termination' })],
-        },
-        { name: 'fees_charged', title: 'Early-termination fees charged', fact: 'money', dims: ['currency'], measures: [count('records'), moneyM('amount_minor')] },
-        { name: 'fees_waived', title: 'Early-termination fees waived', fact: 'fee_waived', dims: ['currency'], measures: [count('records'), moneyM('amount_minor')] },
-        { name: 'refunds', title: 'Refunds (paid back to the payment method)', fact: 'money', dims: ['currency', 'purpose'], measures: [count('records'), moneyM('amount_minor')] },
-      ] satisfies SectionSpec[]).map(withGroup);
+      return (
+        [
+          {
+            name: 'credits',
+            title: 'Service credits granted',
+            fact: 'money',
+            dims: ['currency'],
+            measures: [count('records'), moneyM('amount_minor'), moneyM('sla_outage_minor'), share('sla_outage_share', 'sla_outage_minor', 'amount_minor')],
+          },
+          {
+            name: 'credits_by_cause',
+            title: 'Service credits by cause',
+            fact: 'money',
+            dims: ['currency', 'cause'],
+            measures: [count('records'), moneyM('amount_minor')],
+          },
+          {
+            name: 'mrr',
+            title: 'MRR added and lost',
+            fact: 'mrr',
+            dims: ['currency'],
+            measures: [
+              moneyM('added_by_upgrades_minor', { kind: 'upgrade' }),
+              moneyM('lost_by_downgrades_minor', { kind: 'downgrade' }),
+              moneyM('lost_by_terminations_minor', { kind: 'termination' }),
+            ],
+          },
+          {
+            name: 'fees_charged',
+            title: 'Early-termination fees charged',
+            fact: 'money',
+            dims: ['currency'],
+            measures: [count('records'), moneyM('amount_minor')],
+          },
+          {
+            name: 'fees_waived',
+            title: 'Early-termination fees waived',
+            fact: 'fee_waived',
+            dims: ['currency'],
+            measures: [count('records'), moneyM('amount_minor')],
+          },
+          {
+            name: 'refunds',
+            title: 'Refunds (paid back to the payment method)',
+            fact: 'money',
+            dims: ['currency', 'purpose'],
+            measures: [count('records'), moneyM('amount_minor')],
+          },
+        ] satisfies SectionSpec[]
+      ).map(withGroup);
     case 'approvals':
-      return ([
-        {
-          name: 'summary',
-          title: 'Policy decisions',
-          fact: 'policy',
-          dims: [],
-          measures: [
-            count('evaluated'),
-            count('auto_approved', { outcome: 'auto_approved' }),
-            share('auto_approval_share', 'auto_approved', 'evaluated'),
-            count('requested'),
-            count('approved', { outcome: 'approved' }),
-            count('rejected', { outcome: 'rejected' }),
-            count('pending', { outcome: 'pending' }),
-            count('reminders'),
-            count('escalations'),
-            secs('decision_median_seconds'),
-            secs('decision_p90_seconds'),
-          ],
-        },
-        {
-          name: 'by_rule',
-          title: 'Approval and rejection rates by rule',
-          fact: 'policy',
-          dims: ['rule'],
-          measures: [
-            count('evaluated'),
-            count('auto_approved', { outcome: 'auto_approved' }),
-            count('requested'),
-            count('approved', { outcome: 'approved' }),
-            count('rejected', { outcome: 'rejected' }),
-            share('approval_rate', 'approved', 'decided'),
-            share('rejection_rate', 'rejected', 'decided'),
-            count('decided'),
-            secs('decision_median_seconds'),
-            secs('decision_p90_seconds'),
-          ],
-        },
-        {
-          name: 'by_approver',
-          title: 'Decisions by approver',
-          fact: 'decision',
-          dims: ['approver'],
-          measures: [count('decisions'), count('approvals', { decision: 'approve' }), count('rejections', { decision: 'reject' }), share('approval_rate', 'approvals', 'decisions'), share('rejection_rate', 'rejections', 'decisions')],
-        },
-      ] satisfies SectionSpec[]).map(withGroup);
+      return (
+        [
+          {
+            name: 'summary',
+            title: 'Policy decisions',
+            fact: 'policy',
+            dims: [],
+            measures: [
+              count('evaluated'),
+              count('auto_approved', { outcome: 'auto_approved' }),
+              share('auto_approval_share', 'auto_approved', 'evaluated'),
+              count('requested'),
+              count('approved', { outcome: 'approved' }),
+              count('rejected', { outcome: 'rejected' }),
+              count('pending', { outcome: 'pending' }),
+              count('reminders'),
+              count('escalations'),
+              secs('decision_median_seconds'),
+              secs('decision_p90_seconds'),
+            ],
+          },
+          {
+            name: 'by_rule',
+            title: 'Approval and rejection rates by rule',
+            fact: 'policy',
+            dims: ['rule'],
+            measures: [
+              count('evaluated'),
+              count('auto_approved', { outcome: 'auto_approved' }),
+              count('requested'),
+              count('approved', { outcome: 'approved' }),
+              count('rejected', { outcome: 'rejected' }),
+              share('approval_rate', 'approved', 'decided'),
+              share('rejection_rate', 'rejected', 'decided'),
+              count('decided'),
+              secs('decision_median_seconds'),
+              secs('decision_p90_seconds'),
+            ],
+          },
+          {
+            name: 'by_approver',
+            title: 'Decisions by approver',
+            fact: 'decision',
+            dims: ['approver'],
+            measures: [
+              count('decisions'),
+              count('approvals', { decision: 'approve' }),
+              count('rejections', { decision: 'reject' }),
+              share('approval_rate', 'approvals', 'decisions'),
+              share('rejection_rate', 'rejections', 'decisions'),
+            ],
+          },
+        ] satisfies SectionSpec[]
+      ).map(withGroup);
     case 'turnaround':
-      return ([
-        { name: 'overall', title: 'Ticket to confirmed, all kinds', fact: 'confirmed', dims: [], measures: TURNAROUND_MEASURES.filter((m) => m.key !== 'target_hours') },
-        { name: 'by_kind', title: 'Ticket to confirmed, per kind', fact: 'confirmed', dims: ['kind'], measures: TURNAROUND_MEASURES },
-      ] satisfies SectionSpec[]).map(withGroup);
+      return (
+        [
+          {
+            name: 'overall',
+            title: 'Ticket to confirmed, all kinds',
+            fact: 'confirmed',
+            dims: [],
+            measures: TURNAROUND_MEASURES.filter((m) => m.key !== 'target_hours'),
+          },
+          { name: 'by_kind', title: 'Ticket to confirmed, per kind', fact: 'confirmed', dims: ['kind'], measures: TURNAROUND_MEASURES },
+        ] satisfies SectionSpec[]
+      ).map(withGroup);
     case 'churn':
-      return ([
-        { name: 'terminations', title: 'Terminations by month and reason', fact: 'termination', dims: ['month', 'reason'], measures: [count('terminations')] },
-        { name: 'mrr_lost', title: 'MRR lost to terminations', fact: 'termination', dims: ['month', 'currency'], measures: [count('terminations'), moneyM('mrr_lost_minor')] },
-        {
-          name: 'notice',
-          title: 'Notice given vs required',
-          fact: 'termination',
-          dims: [],
-          measures: [count('terminations'), days('notice_given_median_days'), days('notice_required_median_days'), count('given_below_required')],
-        },
-        {
-          name: 'retention',
-          title: 'Retention offers on termination requests',
-          fact: 'retention',
-          dims: [],
-          measures: [count('termination_requests'), count('offers_made'), count('accepted', { outcome: 'accepted' }), count('declined', { outcome: 'declined' }), count('offer_pending', { outcome: 'pending' }), share('acceptance_share', 'accepted', 'offers_made')],
-        },
-      ] satisfies SectionSpec[]).map(withGroup);
+      return (
+        [
+          {
+            name: 'terminations',
+            title: 'Terminations by month and reason',
+            fact: 'termination',
+            dims: ['month', 'reason'],
+            measures: [count('terminations')],
+          },
+          {
+            name: 'mrr_lost',
+            title: 'MRR lost to terminations',
+            fact: 'termination',
+            dims: ['month', 'currency'],
+            measures: [count('terminations'), moneyM('mrr_lost_minor')],
+          },
+          {
+            name: 'notice',
+            title: 'Notice given vs required',
+            fact: 'termination',
+            dims: [],
+            measures: [count('terminations'), days('notice_given_median_days'), days('notice_required_median_days'), count('given_below_required')],
+          },
+          {
+            name: 'retention',
+            title: 'Retention offers on termination requests',
+            fact: 'retention',
+            dims: [],
+            measures: [
+              count('termination_requests'),
+              count('offers_made'),
+              count('accepted', { outcome: 'accepted' }),
+              count('declined', { outcome: 'declined' }),
+              count('offer_pending', { outcome: 'pending' }),
+              share('acceptance_share', 'accepted', 'offers_made'),
+            ],
+          },
+        ] satisfies SectionSpec[]
+      ).map(withGroup);
     case 'risk':
-      return ([
-        { name: 'by_flag', title: 'Risk flags raised', fact: 'flag', dims: ['flag'], measures: [count('records')] },
-        { name: 'by_agent', title: 'Risk flags by agent', fact: 'flag', dims: ['agent', 'flag'], measures: [count('records')] },
-        { name: 'by_account', title: 'Risk flags by account', fact: 'flag', dims: ['account', 'flag'], measures: [count('records')] },
-        {
-          name: 'credits_by_agent',
-          title: 'Service credits per agent against the team median',
-          fact: 'money',
-          dims: ['agent', 'currency'],
-          measures: [count('records'), moneyM('credits_minor'), moneyM('team_median_minor'), { key: 'ratio_to_median', type: 'share' as const }],
-        },
-      ] satisfies SectionSpec[]).map(withGroup);
+      return (
+        [
+          { name: 'by_flag', title: 'Risk flags raised', fact: 'flag', dims: ['flag'], measures: [count('records')] },
+          { name: 'by_agent', title: 'Risk flags by agent', fact: 'flag', dims: ['agent', 'flag'], measures: [count('records')] },
+          { name: 'by_account', title: 'Risk flags by account', fact: 'flag', dims: ['account', 'flag'], measures: [count('records')] },
+          {
+            name: 'credits_by_agent',
+            title: 'Service credits per agent against the team median',
+            fact: 'money',
+            dims: ['agent', 'currency'],
+            measures: [count('records'), moneyM('credits_minor'), moneyM('team_median_minor'), { key: 'ratio_to_median', type: 'share' as const }],
+          },
+        ] satisfies SectionSpec[]
+      ).map(withGroup);
   }
 }
 
@@ -242,10 +317,14 @@ export function parseRange(from: unknown, to: unknown): { range: ReportRange } |
 /** `group_by` as given (comma-separated), checked against the report's dimensions. */
 export function parseGroupBy(name: ReportName, raw: unknown): { groupBy: string[] } | { problems: Problem[] } {
   if (raw === undefined || raw === null || raw === '') return { groupBy: [] };
-  const list = (Array.isArray(raw) ? raw.join(',') : String(raw)).split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (Array.isArray(raw) ? raw.join(',') : String(raw))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const allowed = GROUP_BY[name];
   const bad = list.filter((d) => !allowed.includes(d));
-  if (bad.length) return { problems: [{ field: 'group_by', message: `${bad.join(', ')}: not a dimension of the ${name} report; expected some of: ${allowed.join(', ')}` }] };
+  if (bad.length)
+    return { problems: [{ field: 'group_by', message: `${bad.join(', ')}: not a dimension of the ${name} report; expected some of: ${allowed.join(', ')}` }] };
   return { groupBy: [...new Set(list)] };
 }
 

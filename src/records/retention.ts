@@ -24,7 +24,9 @@ export function parseRetention(json: unknown, source: string): Retention {
   const r = RetentionSchema.safeParse(json);
   if (r.success) return r.data;
   const problems = r.error.issues.map((i) => ({ field: formatPath(i.path), message: i.message }));
-  throw new AppError('field_map_invalid', `${source}: invalid retention file:\n${problems.map((p) => `  - ${p.field}: ${p.message}`).join('\n')}`, { problems });
+  throw new AppError('field_map_invalid', `${source}: invalid retention file:\n${problems.map((p) => `  - ${p.field}: ${p.message}`).join('\n')}`, {
+    problems,
+  });
 }
 
 /** States in which nothing more happens to a record: its retention period runs from the last change. */

@@ -25,7 +25,9 @@ export function reversalProblem(original: LifecycleRecord, now: Date): string | 
     case 'service_credit':
     case 'upgrade':
     case 'downgrade':
-      return MADE.includes(original.state) ? null : `record ${original.id} is ${original.state}; only a change that was made (applied, confirmed, disputed, resolved or closed) can be reversed`;
+      return MADE.includes(original.state)
+        ? null
+        : `record ${original.id} is ${original.state}; only a change that was made (applied, confirmed, disputed, resolved or closed) can be reversed`;
     case 'termination':
       if (original.state !== 'scheduled') {
         return original.state === 'pending_approval' || original.state === 'approved'
@@ -63,7 +65,13 @@ export function buildReversal(input: ReversalInput): LifecycleRecord {
   const snapshot: ReversalSnapshot = {
     record_id: o.id,
     original_state: o.state,
-    adjustments: input.confirmed.map((c) => ({ idempotency_key: c.idempotency_key, step: c.step, provider_ref: c.result.providerRef, effect: c.effect, money: c.result.money ?? [] })),
+    adjustments: input.confirmed.map((c) => ({
+      idempotency_key: c.idempotency_key,
+      step: c.step,
+      provider_ref: c.result.providerRef,
+      effect: c.effect,
+      money: c.result.money ?? [],
+    })),
   };
   return {
     id: input.id,

@@ -30,7 +30,20 @@ export const ALL_RISK_FLAGS: readonly RiskFlag[] = Object.values(RISK_FLAGS);
  *   a rejected suspension changes no status.
  */
 export const RISK_COUNTED_STATES: { readonly requests: readonly State[]; readonly effects: readonly State[] } = {
-  requests: ['submitted', 'pending_approval', 'approved', 'rejected', 'scheduled', 'applying', 'applied', 'failed', 'confirmed', 'closed', 'disputed', 'resolved'],
+  requests: [
+    'submitted',
+    'pending_approval',
+    'approved',
+    'rejected',
+    'scheduled',
+    'applying',
+    'applied',
+    'failed',
+    'confirmed',
+    'closed',
+    'disputed',
+    'resolved',
+  ],
   effects: ['submitted', 'pending_approval', 'approved', 'scheduled', 'applying', 'applied', 'failed', 'confirmed', 'closed', 'disputed', 'resolved'],
 };
 
@@ -61,16 +74,23 @@ export const MinorThresholdsSchema = z
   .record(z.string(), z.unknown(), { error: 'expected an object of currency → integer minor units, e.g. { "EUR": 10000, "JPY": 15000 }' })
   .superRefine((m, ctx) => {
     for (const [code, v] of Object.entries(m)) {
-      if (!isCurrency(code)) ctx.addIssue({ code: 'custom', path: [code], message: `"${code}" is not an ISO 4217 currency code (upper case, e.g. EUR, USD, JPY)` });
+      if (!isCurrency(code))
+        ctx.addIssue({ code: 'custom', path: [code], message: `"${code}" is not an ISO 4217 currency code (upper case, e.g. EUR, USD, JPY)` });
       else if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-        ctx.addIssue({ code: 'custom', path: [code], message: `expected integer minor units >= 0 (10000 = 100.00 EUR; JPY has no decimals), got ${JSON.stringify(v)}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [code],
+          message: `expected integer minor units >= 0 (10000 = 100.00 EUR; JPY has no decimals), got ${JSON.stringify(v)}`,
+        });
       }
     }
   })
   .transform((m) => m as Record<string, number>);
 
 const unknownKeys = (allowed: readonly string[]) => (iss: { code?: string; keys?: string[] }) =>
-  iss.code === 'unrecognized_keys' && iss.keys ? `unknown field${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `"${k}"`).join(', ')}; expected: ${allowed.join(', ')}` : undefined;
+  iss.code === 'unrecognized_keys' && iss.keys
+    ? `unknown field${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `"${k}"`).join(', ')}; expected: ${allowed.join(', ')}`
+    : undefined;
 
 const riskShape = {
   _comment: z.union([z.string(), z.array(z.string())]).optional(),
@@ -137,7 +157,11 @@ export const providerLabel = (p: string): string => PROVIDER_LABEL[p] ?? p;
 export function previewSentence(p: Pick<ProviderPreviewFacts, 'provider' | 'amount' | 'computed'>): string | null {
   if (!p.amount) return null;
   const what = (m: Money) => (m.amount_minor < 0 ? `credit ${formatMoney({ ...m, amount_minor: -m.amount_minor })}` : `invoice ${formatMoney(m)}`);
-  const ours = p.computed ? (p.computed.amount_minor < 0 ? `a credit of ${formatMoney({ ...p.computed, amount_minor: -p.computed.amount_minor })}` : formatMoney(p.computed)) : 'nothing';
+  const ours = p.computed
+    ? p.computed.amount_minor < 0
+      ? `a credit of ${formatMoney({ ...p.computed, amount_minor: -p.computed.amount_minor })}`
+      : formatMoney(p.computed)
+    : 'nothing';
   return `${providerLabel(p.provider)} will ${what(p.amount)}; Lifecycle Desk computed ${ours}`;
 }
 
@@ -162,7 +186,13 @@ function overPercent(amount: number, base: number, percent: number): boolean {
  * currency is only checked against the absolute `rolling_credit_max`. An account with no MRR
  * (0) makes every credit "above its share": crediting a non-paying account deserves a look.
  */
-export function explainRiskFlags(record: LifecycleRecord, account: Account | null, facts: RiskFacts, t: RiskThresholds, preview: ProviderPreviewFacts | null = null): RiskExplanation[] {
+export function explainRiskFlags(
+  record: LifecycleRecord,
+  account: Account | null,
+  facts: RiskFacts,
+  t: RiskThresholds,
+  preview: ProviderPreviewFacts | null = null,
+): RiskExplanation[] {
   const out: RiskExplanation[] = [];
   const mismatch = previewMismatch(preview, t);
   if (mismatch) out.push({ flag: RISK_FLAGS.providerAmountMismatch, message: mismatch });
@@ -187,7 +217,10 @@ export function explainRiskFlags(record: LifecycleRecord, account: Account | nul
     if (mrr !== null && overPercent(credit, mrr, t.credit_mrr_share_percent)) {
       out.push({
         flag: RISK_FLAGS.creditAboveMrrShare,
-        message: mrr === 0 ? `credit ${m(credit)} for an account with no recurring revenue` : `credit ${m(credit)} is more than ${t.credit_mrr_share_percent}% of the account's MRR (${m(mrr)})`,
+        message:
+          mrr === 0
+            ? `credit ${m(credit)} for an account with no recurring revenue`
+            : `credit ${m(credit)} is more than ${t.credit_mrr_share_percent}% of the account's MRR (${m(mrr)})`,
       });
     }
     const rolling = facts.rollingCreditsMinor + credit;
@@ -237,6 +270,12 @@ function previewMismatch(p: ProviderPreviewFacts | null, t: RiskThresholds): str
 }
 
 /** The flags alone, sorted and unique, as stored on the record. */
-export function computeRiskFlags(record: LifecycleRecord, account: Account | null, facts: RiskFacts, t: RiskThresholds, preview: ProviderPreviewFacts | null = null): string[] {
+export function computeRiskFlags(
+  record: LifecycleRecord,
+  account: Account | null,
+  facts: RiskFacts,
+  t: RiskThresholds,
+  preview: ProviderPreviewFacts | null = null,
+): string[] {
   return explainRiskFlags(record, account, facts, t, preview).map((e) => e.flag);
 }

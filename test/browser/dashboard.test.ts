@@ -15,7 +15,15 @@ import { RID, seedReportFixture } from '../fixtures/reports.fixture';
  * DASHBOARD_SCREENSHOT=docs/dashboard.png also writes the README's screenshot.
  */
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 let t: TestDb;
 let s: TestService;
@@ -47,7 +55,16 @@ beforeAll(async () => {
     status: 'pending',
     approvals_required: 1,
     approvers: JSON.stringify({ user_ids: ['U0LDSUP01'], user_groups: [] }),
-    summary: JSON.stringify({ accounts: 2, totals: [{ amount_minor: 1980, currency: 'EUR' }, { amount_minor: 4500, currency: 'JPY' }], largest: [], flagged_count: 0, flagged: [] }),
+    summary: JSON.stringify({
+      accounts: 2,
+      totals: [
+        { amount_minor: 1980, currency: 'EUR' },
+        { amount_minor: 4500, currency: 'JPY' },
+      ],
+      largest: [],
+      flagged_count: 0,
+      flagged: [],
+    }),
     requested_by: 'agent@support.example',
     created_at: '2026-04-05T00:00:00Z',
   });
@@ -66,7 +83,9 @@ afterAll(async () => {
 
 const chartData = (name: string) =>
   page.evaluate((n) => {
-    const chart = (window as unknown as { Chart: { getChart(c: Element): { data: { labels: unknown[]; datasets: { data: unknown[] }[] } } | undefined } }).Chart.getChart(document.getElementById(`chart-${n}`)!);
+    const chart = (
+      window as unknown as { Chart: { getChart(c: Element): { data: { labels: unknown[]; datasets: { data: unknown[] }[] } } | undefined } }
+    ).Chart.getChart(document.getElementById(`chart-${n}`)!);
     return chart ? { labels: chart.data.labels, data: chart.data.datasets.map((d) => d.data) } : null;
   }, name);
 
@@ -103,7 +122,7 @@ it('a date-range change updates the charts', async () => {
   await showRange('2026-03-01', '2026-03-31');
 });
 
-it('a number opens the records behind it, and a record its account\'s timeline', async () => {
+it("a number opens the records behind it, and a record its account's timeline", async () => {
   // Money → service credits → the EUR row's record count.
   await page.click('#report-money table[data-section="credits"] tbody tr:first-child button[data-measure="records"]');
   await page.waitForSelector('#drill:not([hidden])');

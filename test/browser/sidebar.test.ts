@@ -69,7 +69,12 @@ afterAll(async () => {
   await t?.destroy();
 });
 
-async function openSidebar(ticket: string, user: number, h = host, location: 'ticket_sidebar' | 'new_ticket_sidebar' = 'ticket_sidebar'): Promise<{ page: Page; app: FrameLocator }> {
+async function openSidebar(
+  ticket: string,
+  user: number,
+  h = host,
+  location: 'ticket_sidebar' | 'new_ticket_sidebar' = 'ticket_sidebar',
+): Promise<{ page: Page; app: FrameLocator }> {
   const page = await browser.newPage({ viewport: { width: 1000, height: 1400 } });
   pages.push(page);
   await page.goto(h.pageUrl({ ticket, user, location }));
@@ -150,7 +155,16 @@ describe('the sidebar', () => {
       id: 4200,
       subject: 'Outage last week',
       requester: { email: 'ops@big.example', name: 'Olga Ops' },
-      fields: { [field('kind')]: 'lc_credit', [field('subtype')]: 'lc_goodwill', [field('account_id')]: 'acc_big', [field('reason_code')]: 'outage', [field('amount')]: '250.00', [field('currency')]: 'EUR', [field('period_start')]: start, [field('period_end')]: end },
+      fields: {
+        [field('kind')]: 'lc_credit',
+        [field('subtype')]: 'lc_goodwill',
+        [field('account_id')]: 'acc_big',
+        [field('reason_code')]: 'outage',
+        [field('amount')]: '250.00',
+        [field('currency')]: 'EUR',
+        [field('period_start')]: start,
+        [field('period_end')]: end,
+      },
     });
     const { page, app } = await openSidebar('4200', ANN.id);
     await app.locator('.ld-empty').waitFor();
@@ -177,9 +191,15 @@ describe('the sidebar', () => {
     await app.locator('.ld-approvals', { hasText: 'Still needed' }).waitFor();
     expect(await app.locator('.ld-approvals a.ld-link').getAttribute('href')).toMatch(/^https:\/\/slack\.com\/archives\/C0LDAPPROVALS\/p\d+$/);
 
-    await until(async () => ((await t.db('approval_requests').where({ record_id: row.id }).first())?.messages?.length ?? 0) > 0, 10_000, 'Slack message stored');
+    await until(
+      async () => ((await t.db('approval_requests').where({ record_id: row.id }).first())?.messages?.length ?? 0) > 0,
+      10_000,
+      'Slack message stored',
+    );
     const post = s.stack.slack.callsOf('chat.postMessage').find((c) => JSON.stringify(c.args.blocks ?? '').includes(row.id))!;
-    const value = (post.args.blocks as { type: string; elements?: { action_id: string; value: string }[] }[]).find((b) => b.type === 'actions')!.elements!.find((e) => e.action_id === 'approval_approve')!.value;
+    const value = (post.args.blocks as { type: string; elements?: { action_id: string; value: string }[] }[])
+      .find((b) => b.type === 'actions')!
+      .elements!.find((e) => e.action_id === 'approval_approve')!.value;
     const ts = (await t.db('approval_requests').where({ record_id: row.id }).first()).messages[0].ts as string;
     const click = slackInteractionRequest(
       {
@@ -205,12 +225,22 @@ describe('the sidebar', () => {
     expect(await page.evaluate<number>("performance.getEntriesByType('navigation').length")).toBe(1);
     // The form was taller than the record view: the frame shrank back to what it shows.
     const content = await inSidebar(page).evaluate<number>('Math.ceil(document.body.getBoundingClientRect().height)');
-    await until(async () => (await page.evaluate<string>("document.getElementById('app').style.height")) === `${content}px`, 5000, 'frame sized to the record view');
+    await until(
+      async () => (await page.evaluate<string>("document.getElementById('app').style.height")) === `${content}px`,
+      5000,
+      'frame sized to the record view',
+    );
     await page.locator('#sidebar').screenshot({ path: path.join(outDir, 'sidebar.png') });
   });
 
   it('shows each problem of a draft beside the ticket field it concerns, and fixes the draft', async () => {
-    const body = triggerBody(4300, { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'budget_cut', to_plan: 'lc_enterprise' });
+    const body = triggerBody(4300, {
+      kind: 'lc_downgrade',
+      subtype: 'lc_subscription',
+      account_id: 'acc_acme',
+      reason_code: 'budget_cut',
+      to_plan: 'lc_enterprise',
+    });
     const raw = JSON.stringify(body);
     const res = await fetch(`${s.base}/webhooks/zendesk`, { method: 'POST', headers: zendeskHeaders(s.stack.secrets.zendeskWebhook, raw), body: raw });
     expect(((await res.json()) as { state: string }).state).toBe('draft');
@@ -218,11 +248,19 @@ describe('the sidebar', () => {
       id: 4300,
       subject: 'Please change our plan',
       requester: { email: 'ops@acme.example', name: 'Olga Ops' },
-      fields: { [field('kind')]: 'lc_downgrade', [field('subtype')]: 'lc_subscription', [field('account_id')]: 'acc_acme', [field('reason_code')]: 'budget_cut', [field('to_plan')]: 'lc_enterprise' },
+      fields: {
+        [field('kind')]: 'lc_downgrade',
+        [field('subtype')]: 'lc_subscription',
+        [field('account_id')]: 'acc_acme',
+        [field('reason_code')]: 'budget_cut',
+        [field('to_plan')]: 'lc_enterprise',
+      },
     });
     const { app } = await openSidebar('4300', ANN.id);
     await app.locator('.ld-record[data-state="draft"]').waitFor();
-    expect(await app.locator('.ld-draft li[data-problem-field="to_plan"]').textContent()).toMatch(/^Target plan \(field 360001000008\): "enterprise" is not lower/);
+    expect(await app.locator('.ld-draft li[data-problem-field="to_plan"]').textContent()).toMatch(
+      /^Target plan \(field 360001000008\): "enterprise" is not lower/,
+    );
 
     await app.locator('[data-action="fix"]').click();
     const toPlan = app.locator('[data-field-wrap="to_plan"]');
@@ -259,7 +297,12 @@ describe('the sidebar', () => {
       data: JSON.stringify({ version: 3 }),
       secure: true,
       headers: { Authorization: 'Bearer {{jwt.token}}' },
-      jwt: { algorithm: 'HS256', secret_key: '{{setting.shared_secret}}', expiry: 300, claims: { iss: 'https://lifecycle-demo.zendesk.com', aud: 'lifecycle-desk', sub: '{{current_user.id}}', email: '{{current_user.email}}' } },
+      jwt: {
+        algorithm: 'HS256',
+        secret_key: '{{setting.shared_secret}}',
+        expiry: 300,
+        claims: { iss: 'https://lifecycle-demo.zendesk.com', aud: 'lifecycle-desk', sub: '{{current_user.id}}', email: '{{current_user.email}}' },
+      },
     });
     expect(byHand.status).toBe(403);
     expect((await t.db('lifecycle_records').where({ id }).first()).state).toBe('failed');
@@ -274,7 +317,18 @@ describe('the sidebar', () => {
 
   it('cancels a scheduled record before its instant, after the agent confirms', async () => {
     const id = '00000000-0000-4000-8000-000000004700';
-    await new KnexRecordRepository(t.db).insert(storedRecord({ id, state: 'scheduled', ticket_id: '4700', kind: 'downgrade', details: { from_plan: 'growth', to_plan: 'starter' }, amount: null, effective: 'end_of_term', effective_at: new Date(Date.now() + 5 * DAY).toISOString() }));
+    await new KnexRecordRepository(t.db).insert(
+      storedRecord({
+        id,
+        state: 'scheduled',
+        ticket_id: '4700',
+        kind: 'downgrade',
+        details: { from_plan: 'growth', to_plan: 'starter' },
+        amount: null,
+        effective: 'end_of_term',
+        effective_at: new Date(Date.now() + 5 * DAY).toISOString(),
+      }),
+    );
     const { page, app } = await openSidebar('4700', ANN.id);
     await app.locator('.ld-record[data-state="scheduled"]').waitFor();
     const asked: string[] = [];
@@ -303,13 +357,22 @@ describe('the sidebar', () => {
     await app.locator('[data-action="submit"]').click();
     await app.locator('.ld-notice', { hasText: 'filed when you submit the ticket' }).waitFor();
     const fields = await page.evaluate<Record<string, unknown>>('window.zafHost.ticket.fields');
-    expect(fields).toMatchObject({ [field('kind')]: 'lc_upgrade', [field('subtype')]: 'lc_subscription', [field('account_id')]: 'acc_acme', [field('to_plan')]: 'lc_business' });
+    expect(fields).toMatchObject({
+      [field('kind')]: 'lc_upgrade',
+      [field('subtype')]: 'lc_subscription',
+      [field('account_id')]: 'acc_acme',
+      [field('to_plan')]: 'lc_business',
+    });
   });
 });
 
 describe('errors are said in words, never a blank panel', () => {
   it('when the service is down', async () => {
-    const down = await ZafHost.start({ appDir: pkg.stageDir, settings: { service_url: 'http://127.0.0.1:9', shared_secret: SECRET }, subdomain: 'lifecycle-demo' });
+    const down = await ZafHost.start({
+      appDir: pkg.stageDir,
+      settings: { service_url: 'http://127.0.0.1:9', shared_secret: SECRET },
+      subdomain: 'lifecycle-demo',
+    });
     down.users.set(ANN.id, ANN);
     try {
       const { app } = await openSidebar('7001', ANN.id, down);
@@ -322,7 +385,11 @@ describe('errors are said in words, never a blank panel', () => {
   });
 
   it('when the installation has the wrong shared secret (401)', async () => {
-    const wrong = await ZafHost.start({ appDir: pkg.stageDir, settings: { service_url: s.base, shared_secret: 'not-the-secret-0123456789abcdef-0123456789' }, subdomain: 'lifecycle-demo' });
+    const wrong = await ZafHost.start({
+      appDir: pkg.stageDir,
+      settings: { service_url: s.base, shared_secret: 'not-the-secret-0123456789abcdef-0123456789' },
+      subdomain: 'lifecycle-demo',
+    });
     wrong.users.set(ANN.id, ANN);
     try {
       const { app } = await openSidebar('7001', ANN.id, wrong);

@@ -91,7 +91,11 @@ export class ZafHost {
 
   /** Calls the proxy as the host page does (a hand-made request from an agent's browser). */
   async proxy(userId: number, options: Record<string, unknown>): Promise<{ status: number; body: unknown }> {
-    const res = await fetch(`${this.hostOrigin}/proxy`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-host-user': String(userId) }, body: JSON.stringify(options) });
+    const res = await fetch(`${this.hostOrigin}/proxy`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-host-user': String(userId) },
+      body: JSON.stringify(options),
+    });
     return (await res.json()) as { status: number; body: unknown };
   }
 
@@ -106,7 +110,10 @@ export class ZafHost {
       res.writeHead(404).end('not found');
       return;
     }
-    const type = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png', '.json': 'application/json' }[path.extname(file)] ?? 'application/octet-stream';
+    const type =
+      { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png', '.json': 'application/json' }[
+        path.extname(file)
+      ] ?? 'application/octet-stream';
     res.writeHead(200, { 'content-type': type }).end(fs.readFileSync(file));
   }
 
@@ -188,7 +195,9 @@ export class ZafHost {
     const user = this.users.get(Number(q.get('user')));
     // A ticket the test did not describe is an existing ticket with empty request fields.
     const ticket = this.tickets.get(ticketKey) ?? (/^\d+$/.test(ticketKey) ? { id: Number(ticketKey), subject: '', requester: null, fields: {} } : null);
-    const publicSettings = Object.fromEntries(Object.entries(this.opts.settings).filter(([k]) => !(this.manifest.parameters ?? []).some((p) => p.name === k && p.secure)));
+    const publicSettings = Object.fromEntries(
+      Object.entries(this.opts.settings).filter(([k]) => !(this.manifest.parameters ?? []).some((p) => p.name === k && p.secure)),
+    );
     const boot = {
       appOrigin: this.assetsOrigin,
       ticketKey,

@@ -69,7 +69,13 @@ export async function ledgerHarness(t: TestDb): Promise<Harness> {
 export async function stripeHarness(): Promise<Harness & { stripe: FakeStripe; stripeProvider: StripeBillingProvider }> {
   const stripe = await FakeStripe.start();
   addCatalogPrices(stripe);
-  const provider = new StripeBillingProvider({ apiKey: stripe.apiKey, ...stripe.sdkOptions, timeoutMs: 3000, priceIds: STRIPE_PRICES, now: () => new Date(stripe.now() * 1000) });
+  const provider = new StripeBillingProvider({
+    apiKey: stripe.apiKey,
+    ...stripe.sdkOptions,
+    timeoutMs: 3000,
+    priceIds: STRIPE_PRICES,
+    now: () => new Date(stripe.now() * 1000),
+  });
   return {
     name: 'stripe',
     provider,
@@ -79,7 +85,12 @@ export async function stripeHarness(): Promise<Harness & { stripe: FakeStripe; s
       const c = stripe.addCustomer({ currency: 'eur' });
       if (opts.subscribed !== false) {
         const now = Math.floor(Date.now() / 1000);
-        stripe.addSubscription({ customer: c.id, price: STRIPE_PRICES[opts.plan]!.EUR!, invoice: opts.invoice ?? 'paid', period: { start: now - 15 * 86_400, end: now + 15 * 86_400 } });
+        stripe.addSubscription({
+          customer: c.id,
+          price: STRIPE_PRICES[opts.plan]!.EUR!,
+          invoice: opts.invoice ?? 'paid',
+          period: { start: now - 15 * 86_400, end: now + 15 * 86_400 },
+        });
       }
       return c.id;
     },
@@ -132,7 +143,10 @@ let seq = 0;
 export const day = (n: number, from = Date.now()): string => new Date(from + n * DAY_MS).toISOString().slice(0, 10);
 
 /** An account whose term matches the Stripe subscription period the harness opens (15 days either side of now). */
-export async function openAccount(ctx: RowContext, over: Partial<AccountInput> & { plan?: string; subscribed?: boolean; invoice?: 'paid' | 'open' | 'none' } = {}): Promise<{ account: Account; customer: string | null }> {
+export async function openAccount(
+  ctx: RowContext,
+  over: Partial<AccountInput> & { plan?: string; subscribed?: boolean; invoice?: 'paid' | 'open' | 'none' } = {},
+): Promise<{ account: Account; customer: string | null }> {
   const now = Date.now();
   const { plan = 'growth', subscribed, invoice, ...rest } = over;
   const customer = await ctx.h.customer({ plan, ...(subscribed !== undefined ? { subscribed } : {}), ...(invoice ? { invoice } : {}) });
@@ -152,7 +166,12 @@ export async function openAccount(ctx: RowContext, over: Partial<AccountInput> &
 }
 
 /** Creates, approves and applies a record now (or schedules it and applies it at its instant). */
-export async function applyNow<K extends Kind>(ctx: RowContext, kind: K, accountId: string, overrides: RequestOverrides<K>): Promise<{ record: LifecycleRecord; outcome: 'applied' | 'scheduled' }> {
+export async function applyNow<K extends Kind>(
+  ctx: RowContext,
+  kind: K,
+  accountId: string,
+  overrides: RequestOverrides<K>,
+): Promise<{ record: LifecycleRecord; outcome: 'applied' | 'scheduled' }> {
   const deps = { ...buildDeps(ctx.t.db, ctx.clock), ...(ctx.catalog ? { catalog: ctx.catalog } : {}) };
   const { record } = await createRecord(deps, {
     request: buildRequest(kind, { account_id: accountId, requester: { email: 'ops@row.example' }, ...overrides }),
@@ -185,7 +204,8 @@ export async function accountOf(ctx: RowContext, id: string): Promise<Account> {
 
 export async function reconcileAccounts(ctx: RowContext, ...ids: string[]): Promise<ReconcileReport> {
   const reports = [];
-  for (const id of ids) reports.push(await reconcile({ source: new KnexReconcileSource(ctx.t.db), billing: ctx.h.provider, clock: ctx.clock }, { accountId: id }));
+  for (const id of ids)
+    reports.push(await reconcile({ source: new KnexReconcileSource(ctx.t.db), billing: ctx.h.provider, clock: ctx.clock }, { accountId: id }));
   return { ...reports[0]!, differences: reports.flatMap((r) => r.differences) };
 }
 
@@ -200,7 +220,13 @@ export interface RowScenario {
   run(ctx: RowContext): Promise<RowOutcome>;
 }
 
-async function outcomeOf(ctx: RowContext, before: Account, customer: string | null, applied: { record: LifecycleRecord; outcome: 'applied' | 'scheduled' }, target: { account: Account; customer: string | null } | null = null): Promise<RowOutcome> {
+async function outcomeOf(
+  ctx: RowContext,
+  before: Account,
+  customer: string | null,
+  applied: { record: LifecycleRecord; outcome: 'applied' | 'scheduled' },
+  target: { account: Account; customer: string | null } | null = null,
+): Promise<RowOutcome> {
   const account = await accountOf(ctx, before.id);
   return {
     record: applied.record,
@@ -230,7 +256,11 @@ const credit = (subtype: string, opts: { start: number; end: number; amount: num
     subtype,
     (now) => ({
       effective: 'immediate',
-      details: { period_start: new Date(now + opts.start * DAY_MS).toISOString(), period_end: new Date(now + opts.end * DAY_MS).toISOString(), requested_credit: { amount_minor: opts.amount, currency: 'EUR' } },
+      details: {
+        period_start: new Date(now + opts.start * DAY_MS).toISOString(),
+        period_end: new Date(now + opts.end * DAY_MS).toISOString(),
+        requested_credit: { amount_minor: opts.amount, currency: 'EUR' },
+      },
     }),
     opts.invoice ? { invoice: opts.invoice } : {},
   );
@@ -242,34 +272,65 @@ export const ROW_SCENARIOS: readonly RowScenario[] = [
   { kind: 'downgrade', subtype: 'sla', run: simple('downgrade', 'sla', () => ({ effective: 'immediate', details: { to_plan: 'starter' } })) },
   // The catalog's downgrade rule: at the end of the term, not prorated (scheduled, then applied at its instant).
   { kind: 'downgrade', subtype: 'contractual', run: simple('downgrade', 'contractual', () => ({ details: { to_plan: 'starter' } })) },
-  { kind: 'downgrade', subtype: 'support_tier', run: simple('downgrade', 'support_tier', () => ({ effective: 'immediate', details: { to_support_tier: 'standard' } })) },
+  {
+    kind: 'downgrade',
+    subtype: 'support_tier',
+    run: simple('downgrade', 'support_tier', () => ({ effective: 'immediate', details: { to_support_tier: 'standard' } })),
+  },
   // The catalog's upgrade rule: now, prorated.
   { kind: 'upgrade', subtype: 'subscription', run: simple('upgrade', 'subscription', () => ({ details: { to_plan: 'business' } })) },
-  { kind: 'upgrade', subtype: 'support_tier', run: simple('upgrade', 'support_tier', () => ({ effective: 'immediate', details: { to_support_tier: 'premium' } })) },
+  {
+    kind: 'upgrade',
+    subtype: 'support_tier',
+    run: simple('upgrade', 'support_tier', () => ({ effective: 'immediate', details: { to_support_tier: 'premium' } })),
+  },
   { kind: 'upgrade', subtype: 'product', run: simple('upgrade', 'product', () => ({ details: { to_plan: 'enterprise' } })) },
   // A dated upgrade: on the date asked, prorated from that instant.
-  { kind: 'upgrade', subtype: 'pricing_model', run: simple('upgrade', 'pricing_model', (now) => ({ effective: day(3, now), details: { to_plan: 'business' } })) },
+  {
+    kind: 'upgrade',
+    subtype: 'pricing_model',
+    run: simple('upgrade', 'pricing_model', (now) => ({ effective: day(3, now), details: { to_plan: 'business' } })),
+  },
   { kind: 'upgrade', subtype: 'sla', run: simple('upgrade', 'sla', () => ({ effective: 'immediate', details: { to_plan: 'business' } })) },
   { kind: 'upgrade', subtype: 'access', run: simple('upgrade', 'access', () => ({ effective: 'immediate', details: { features: ['audit_log'] } })) },
   // Within the notice period: the €500 early-termination fee, and a refund the agent recorded.
-  { kind: 'termination', subtype: 'customer_initiated', run: simple('termination', 'customer_initiated', () => ({ effective: 'immediate', details: { refund: { amount_minor: 1000, currency: 'EUR' } } })) },
+  {
+    kind: 'termination',
+    subtype: 'customer_initiated',
+    run: simple('termination', 'customer_initiated', () => ({ effective: 'immediate', details: { refund: { amount_minor: 1000, currency: 'EUR' } } })),
+  },
   { kind: 'termination', subtype: 'non_payment', run: simple('termination', 'non_payment', () => ({ effective: 'immediate', details: { fee_waived: true } })) },
   // Dated: Stripe is told `cancel_at` when it is scheduled; the fee is invoiced at the instant.
   { kind: 'termination', subtype: 'breach', run: simple('termination', 'breach', (now) => ({ effective: day(5, now), details: {} })) },
-  { kind: 'termination', subtype: 'other', run: simple('termination', 'other', () => ({ effective: 'immediate', details: { fee_waived: true, refund: { amount_minor: 500, currency: 'EUR' } } })) },
+  {
+    kind: 'termination',
+    subtype: 'other',
+    run: simple('termination', 'other', () => ({ effective: 'immediate', details: { fee_waived: true, refund: { amount_minor: 500, currency: 'EUR' } } })),
+  },
   {
     kind: 'status_change',
     subtype: 'activation',
     run: simple('status_change', 'activation', () => ({ effective: 'immediate', details: {} }), { status: 'pending', mrr_minor: 0, subscribed: false }),
   },
-  { kind: 'status_change', subtype: 'suspension', run: simple('status_change', 'suspension', (now) => ({ effective: 'immediate', details: { suspension: { cause: 'three unpaid invoices', review_date: day(14, now) } } })) },
+  {
+    kind: 'status_change',
+    subtype: 'suspension',
+    run: simple('status_change', 'suspension', (now) => ({
+      effective: 'immediate',
+      details: { suspension: { cause: 'three unpaid invoices', review_date: day(14, now) } },
+    })),
+  },
   { kind: 'status_change', subtype: 'deactivation', run: simple('status_change', 'deactivation', () => ({ effective: 'immediate', details: {} })) },
   {
     kind: 'status_change',
     subtype: 'reactivation',
     async run(ctx) {
       const { account, customer } = await openAccount(ctx);
-      await applyNow(ctx, 'status_change', account.id, { subtype: 'suspension', effective: 'immediate', details: { suspension: { cause: 'unpaid', review_date: day(14) } } });
+      await applyNow(ctx, 'status_change', account.id, {
+        subtype: 'suspension',
+        effective: 'immediate',
+        details: { suspension: { cause: 'unpaid', review_date: day(14) } },
+      });
       const suspended = await accountOf(ctx, account.id);
       const applied = await applyNow(ctx, 'status_change', account.id, { subtype: 'reactivation', effective: 'immediate', details: {} });
       return outcomeOf(ctx, suspended, customer, applied);
@@ -285,7 +346,11 @@ export const ROW_SCENARIOS: readonly RowScenario[] = [
       await applyNow(ctx, 'service_credit', source.account.id, {
         subtype: 'goodwill',
         effective: 'immediate',
-        details: { period_start: new Date(Date.now() - 40 * DAY_MS).toISOString(), period_end: new Date(Date.now() - 39 * DAY_MS).toISOString(), requested_credit: { amount_minor: 80, currency: 'EUR' } },
+        details: {
+          period_start: new Date(Date.now() - 40 * DAY_MS).toISOString(),
+          period_end: new Date(Date.now() - 39 * DAY_MS).toISOString(),
+          requested_credit: { amount_minor: 80, currency: 'EUR' },
+        },
       });
       const applied = await applyNow(ctx, 'status_change', source.account.id, {
         subtype: 'merge',

@@ -19,7 +19,12 @@ export interface TestHttp {
 
 /** The real HTTP app over the given database and a real Redis, without listening on a port. */
 export async function buildTestHttp(db: Knex, opts: { redisUrl?: string; extra?: Partial<HttpDeps> } = {}): Promise<TestHttp> {
-  const redis = new Redis(opts.redisUrl ?? 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  const redis = new Redis(opts.redisUrl ?? 'redis://127.0.0.1:6379', {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
   redis.on('error', () => undefined);
   await redis.connect().catch(() => undefined);
   const deps = buildDeps(db);

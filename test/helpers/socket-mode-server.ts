@@ -16,7 +16,10 @@ export class SocketModeServer {
   private connectedResolve: (() => void) | null = null;
   readonly connected: Promise<void>;
 
-  private constructor(private readonly server: Server, readonly url: string) {
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+  ) {
     this.connected = new Promise((r) => (this.connectedResolve = r));
   }
 
@@ -30,7 +33,9 @@ export class SocketModeServer {
   }
 
   private accept(key: string, socket: Duplex) {
-    const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+    const accept = createHash('sha1')
+      .update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11')
+      .digest('base64');
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
     this.socket = socket;
     let buf = Buffer.alloc(0);
@@ -63,13 +68,30 @@ export class SocketModeServer {
       }
     });
     socket.on('error', () => undefined);
-    this.send({ type: 'hello', num_connections: 1, debug_info: { host: 'stand-in', approximate_connection_time: 18060 }, connection_info: { app_id: 'A0LIFECYCLE' } });
+    this.send({
+      type: 'hello',
+      num_connections: 1,
+      debug_info: { host: 'stand-in', approximate_connection_time: 18060 },
+      connection_info: { app_id: 'A0LIFECYCLE' },
+    });
     this.connectedResolve?.();
   }
 
   private frame(opcode: number, payload: Buffer) {
     const len = payload.length;
-    const head = len < 126 ? Buffer.from([0x80 | opcode, len]) : len < 65536 ? Buffer.from([0x80 | opcode, 126, len >> 8, len & 0xff]) : Buffer.concat([Buffer.from([0x80 | opcode, 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(len)); return b; })()]);
+    const head =
+      len < 126
+        ? Buffer.from([0x80 | opcode, len])
+        : len < 65536
+          ? Buffer.from([0x80 | opcode, 126, len >> 8, len & 0xff])
+          : Buffer.concat([
+              Buffer.from([0x80 | opcode, 127]),
+              (() => {
+                const b = Buffer.alloc(8);
+                b.writeBigUInt64BE(BigInt(len));
+                return b;
+              })(),
+            ]);
     this.socket?.write(Buffer.concat([head, payload]));
   }
 

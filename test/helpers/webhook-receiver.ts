@@ -121,7 +121,14 @@ export class WebhookReceiver {
   private handle(headers: IncomingHttpHeaders, body: string, res: ServerResponse): void {
     const h = (name: string) => (typeof headers[name] === 'string' ? (headers[name] as string) : undefined);
     const id = h('webhook-id');
-    const check = checkStandardWebhook({ secret: this.secret, id, timestamp: h('webhook-timestamp'), signatureHeader: h('webhook-signature'), body, nowSeconds: this.nowSeconds() });
+    const check = checkStandardWebhook({
+      secret: this.secret,
+      id,
+      timestamp: h('webhook-timestamp'),
+      signatureHeader: h('webhook-signature'),
+      body,
+      nowSeconds: this.nowSeconds(),
+    });
     const record = (status: number, duplicate: boolean) =>
       this.deliveries.push({ id, timestamp: h('webhook-timestamp'), signature: h('webhook-signature'), body, check, status, duplicate });
     const answer = (status: number, payload: string, extra: Record<string, string> = {}, delayMs = 0) => {

@@ -10,5 +10,14 @@ export function signZafToken(claims: Record<string, unknown>, secret: string, he
 /** The claims the sidebar asks for, as the proxy fills them in at `now` with the app's expiry. */
 export function agentClaims(now: Date, over: Record<string, unknown> = {}, expiry = 300): Record<string, unknown> {
   const iat = Math.floor(now.getTime() / 1000);
-  return { iss: 'https://lifecycle-demo.zendesk.com', aud: 'lifecycle-desk', sub: '9001', email: 'ann.agent@support.example', name: 'Ann Agent', iat, exp: iat + expiry, ...over };
+  return {
+    iss: 'https://lifecycle-demo.zendesk.com',
+    aud: 'lifecycle-desk',
+    sub: '9001',
+    email: 'ann.agent@support.example',
+    name: 'Ann Agent',
+    iat,
+    exp: iat + expiry,
+    ...over,
+  };
 }

@@ -72,13 +72,24 @@ it('imports JSON Lines and updates existing accounts', async () => {
   const file = path.join(tmp, 'update.jsonl');
   fs.writeFileSync(
     file,
-    JSON.stringify({ id: 'acc_acme', name: 'Acme GmbH', plan_id: 'business', currency: 'EUR', mrr_minor: 29900, term_start: '2026-03-01T00:00:00Z', term_end: '2026-04-01T00:00:00Z' }) + '\n',
+    JSON.stringify({
+      id: 'acc_acme',
+      name: 'Acme GmbH',
+      plan_id: 'business',
+      currency: 'EUR',
+      mrr_minor: 29900,
+      term_start: '2026-03-01T00:00:00Z',
+      term_end: '2026-04-01T00:00:00Z',
+    }) + '\n',
   );
   const r = await importFile(file);
   expect(r.code).toBe(0);
   // The new plan is an upgrade: filed as a record (policy and approval decide), not written over the account.
   expect(await t.db('accounts').where({ id: 'acc_acme' }).first()).toMatchObject({ plan_id: 'growth', mrr_minor: '29900' });
-  expect(await t.db('lifecycle_records').where({ account_id: 'acc_acme', kind: 'upgrade' }).first()).toMatchObject({ state: 'submitted', details: { to_plan: 'business' } });
+  expect(await t.db('lifecycle_records').where({ account_id: 'acc_acme', kind: 'upgrade' }).first()).toMatchObject({
+    state: 'submitted',
+    details: { to_plan: 'business' },
+  });
 });
 
 it('rejects a file with bad rows, naming each line, and imports none of it', async () => {
@@ -109,7 +120,7 @@ it('refuses a file it cannot read or whose format it cannot tell', async () => {
   expect(r.stderr).toMatch(/name it \.csv or \.jsonl/);
 });
 
-describe('rows that change an account\'s plan or status', () => {
+describe("rows that change an account's plan or status", () => {
   const base = { name: 'Change Co', currency: 'EUR', term_start: '2026-03-01T00:00:00Z', term_end: '2027-03-01T00:00:00Z' };
   const write = (name: string, rows: Record<string, unknown>[]) => {
     const file = path.join(tmp, name);
@@ -118,11 +129,13 @@ describe('rows that change an account\'s plan or status', () => {
   };
 
   beforeAll(async () => {
-    const r = await importFile(write('seed.jsonl', [
-      { ...base, id: 'acc_chg1', plan_id: 'starter' },
-      { ...base, id: 'acc_chg2', plan_id: 'starter' },
-      { ...base, id: 'acc_chg3', plan_id: 'starter', status: 'suspended' },
-    ]));
+    const r = await importFile(
+      write('seed.jsonl', [
+        { ...base, id: 'acc_chg1', plan_id: 'starter' },
+        { ...base, id: 'acc_chg2', plan_id: 'starter' },
+        { ...base, id: 'acc_chg3', plan_id: 'starter', status: 'suspended' },
+      ]),
+    );
     expect([r.code, r.stderr]).toEqual([0, '']);
   });
 
@@ -136,10 +149,13 @@ describe('rows that change an account\'s plan or status', () => {
   });
 
   it('files the matching record instead of changing plan or status itself', async () => {
-    const r = await importFile(write('change.jsonl', [
-      { ...base, id: 'acc_chg1', plan_id: 'business', mrr_minor: 500 },
-      { ...base, id: 'acc_chg3', plan_id: 'starter', status: 'active' },
-    ]), 'ops.lead@support.example');
+    const r = await importFile(
+      write('change.jsonl', [
+        { ...base, id: 'acc_chg1', plan_id: 'business', mrr_minor: 500 },
+        { ...base, id: 'acc_chg3', plan_id: 'starter', status: 'active' },
+      ]),
+      'ops.lead@support.example',
+    );
     expect([r.code, r.stderr]).toEqual([0, '']);
     expect(r.stdout).toMatch(/line 1: acc_chg1 changes plan: filed upgrade \(subscription\) record [0-9a-f-]{36}, submitted/);
     expect(r.stdout).toMatch(/line 2: acc_chg3 changes status: filed status_change \(reactivation\) record [0-9a-f-]{36}, submitted/);
@@ -150,21 +166,29 @@ describe('rows that change an account\'s plan or status', () => {
     expect(upgrade).toMatchObject({ kind: 'upgrade', state: 'submitted', requested_by: 'ops.lead@support.example' });
     expect(upgrade.details.to_plan).toBe('business');
     expect(await countRows(t.db, 'outbox', { key: `advance.${upgrade.id}.v1` })).toBe(1);
-    expect((await t.db('audit_events').where({ record_id: upgrade.id, type: 'record.created' }).first()).actor).toEqual({ role: 'agent', id: 'ops.lead@support.example' });
+    expect((await t.db('audit_events').where({ record_id: upgrade.id, type: 'record.created' }).first()).actor).toEqual({
+      role: 'agent',
+      id: 'ops.lead@support.example',
+    });
     expect((await verifyAudit(t.db)).broken).toBeNull();
   });
 
   it('refuses rows whose change cannot be a valid record, naming them, and imports nothing', async () => {
-    const r = await importFile(write('refused.jsonl', [
-      { ...base, id: 'acc_chg2b', plan_id: 'starter' },
-      { ...base, id: 'acc_chg2', plan_id: 'starter', status: 'suspended' },
-    ]));
+    const r = await importFile(
+      write('refused.jsonl', [
+        { ...base, id: 'acc_chg2b', plan_id: 'starter' },
+        { ...base, id: 'acc_chg2', plan_id: 'starter', status: 'suspended' },
+      ]),
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/line 2: acc_chg2: status active → suspended: a suspension needs a cause and a review date/);
     expect(await countRows(t.db, 'accounts', { id: 'acc_chg2b' })).toBe(0);
     expect(await t.db('accounts').where({ id: 'acc_chg2' }).first()).toMatchObject({ status: 'active' });
     const both = await importFile(write('both.jsonl', [{ ...base, id: 'acc_chg2', plan_id: 'business', status: 'closed' }]));
-    expect([both.code, both.stderr]).toEqual([1, expect.stringMatching(/line 1: acc_chg2: changes both plan \(starter → business\) and status \(active → closed\)/)]);
+    expect([both.code, both.stderr]).toEqual([
+      1,
+      expect.stringMatching(/line 1: acc_chg2: changes both plan \(starter → business\) and status \(active → closed\)/),
+    ]);
     expect(await countRows(t.db, 'lifecycle_records', { account_id: 'acc_chg2' })).toBe(0);
   });
 });

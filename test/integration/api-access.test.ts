@@ -33,9 +33,21 @@ beforeAll(async () => {
   t = await createTestDb();
   await seedAccounts(t.db, buildAccount());
   h = await buildTestHttp(t.db, {
-    extra: { plugins: [(scope) => reportRoutes(scope, { reports: { source: new KnexReportsSource(t.db), clock: { now: () => new Date() }, clocks: { turnaround_hours: { downgrade: 48, upgrade: 24, termination: 48, status_change: 24, service_credit: 48 } } } })] },
+    extra: {
+      plugins: [
+        (scope) =>
+          reportRoutes(scope, {
+            reports: {
+              source: new KnexReportsSource(t.db),
+              clock: { now: () => new Date() },
+              clocks: { turnaround_hours: { downgrade: 48, upgrade: 24, termination: 48, status_change: 24, service_credit: 48 } },
+            },
+          }),
+      ],
+    },
   });
-  for (const role of ROLES) tokens[role] = (await createApiToken({ tokens: store(), clock: h.deps.clock }, { name: `${role}.person@support.example`, role, by: 'test-admin' })).token;
+  for (const role of ROLES)
+    tokens[role] = (await createApiToken({ tokens: store(), clock: h.deps.clock }, { name: `${role}.person@support.example`, role, by: 'test-admin' })).token;
 });
 afterAll(async () => {
   await h.close();
@@ -46,21 +58,33 @@ const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 /** A fresh record waiting for approval (cancellable), created directly. */
 async function pendingRecord(): Promise<string> {
-  const { record } = await createRecord(h.deps, { request: buildRequest('service_credit', { account_id: 'acc_acme' }), actor: { role: 'agent', id: 'agent_1' }, onProblems: 'reject' });
+  const { record } = await createRecord(h.deps, {
+    request: buildRequest('service_credit', { account_id: 'acc_acme' }),
+    actor: { role: 'agent', id: 'agent_1' },
+    onProblems: 'reject',
+  });
   await transitionRecord(h.deps, { recordId: record.id, event: 'request_approval', actor: { role: 'system', id: 'policy' } }).catch(() => undefined);
   return record.id;
 }
 
 /** A fresh record forced into `state` (how it got there is not under test here). */
 async function recordIn(state: 'confirmed' | 'disputed'): Promise<string> {
-  const { record } = await createRecord(h.deps, { request: buildRequest('service_credit', { account_id: 'acc_acme' }), actor: { role: 'agent', id: 'agent_1' }, onProblems: 'reject' });
+  const { record } = await createRecord(h.deps, {
+    request: buildRequest('service_credit', { account_id: 'acc_acme' }),
+    actor: { role: 'agent', id: 'agent_1' },
+    onProblems: 'reject',
+  });
   await forceRecord(t, record.id, { state, version: 7 });
   return record.id;
 }
 
 /** A termination the example policy holds for its retention offer (an answer is due). */
 async function heldRecord(): Promise<string> {
-  const { record } = await createRecord(h.deps, { request: buildRequest('termination', { account_id: 'acc_acme', reason_code: 'price' }), actor: { role: 'agent', id: 'agent_1' }, onProblems: 'reject' });
+  const { record } = await createRecord(h.deps, {
+    request: buildRequest('termination', { account_id: 'acc_acme', reason_code: 'price' }),
+    actor: { role: 'agent', id: 'agent_1' },
+    onProblems: 'reject',
+  });
   const policyFile = path.resolve(__dirname, '..', '..', 'config', 'policy.example.json');
   await evaluatePolicy({ ...h.deps, policy: parsePolicy(JSON.parse(fs.readFileSync(policyFile, 'utf8')), policyFile) }, record.id);
   return record.id;
@@ -76,20 +100,61 @@ const ENDPOINTS: readonly Endpoint[] = [
   { name: 'GET /api/records', action: 'view_record', request: async () => ({ method: 'GET', url: '/api/records?account_id=acc_acme' }) },
   { name: 'GET /api/records/:id', action: 'view_record', request: async () => ({ method: 'GET', url: `/api/records/${await pendingRecord()}` }) },
   { name: 'GET /api/accounts/:id/history', action: 'view_record', request: async () => ({ method: 'GET', url: '/api/accounts/acc_acme/history' }) },
-  { name: 'POST /api/records/preview', action: 'preview_request', request: async () => ({ method: 'POST', url: '/api/records/preview', payload: buildRequest('service_credit', { account_id: 'acc_acme' }) }) },
-  { name: 'POST /api/records', action: 'file_request', request: async () => ({ method: 'POST', url: '/api/records', payload: buildRequest('service_credit', { account_id: 'acc_acme' }) }) },
-  { name: 'POST /api/records/:id/cancel', action: 'cancel_record', request: async () => ({ method: 'POST', url: `/api/records/${await pendingRecord()}/cancel`, payload: { reason: 'withdrawn' } }) },
-  { name: 'POST /api/records/:id/dispute', action: 'dispute_record', request: async () => ({ method: 'POST', url: `/api/records/${await recordIn('confirmed')}/dispute`, payload: { reason: 'wrong period' } }) },
-  { name: 'POST /api/records/:id/resolve', action: 'resolve_record', request: async () => ({ method: 'POST', url: `/api/records/${await recordIn('disputed')}/resolve`, payload: { reason: 'as measured', outcome: 'upheld' } }) },
-  { name: 'POST /api/records/:id/reverse', action: 'reverse_record', request: async () => ({ method: 'POST', url: `/api/records/${await recordIn('confirmed')}/reverse`, payload: { reason: 'credited in error' } }) },
-  { name: 'POST /api/records/:id/retention-offer', action: 'answer_retention_offer', request: async () => ({ method: 'POST', url: `/api/records/${await heldRecord()}/retention-offer`, payload: { outcome: 'declined' } }) },
+  {
+    name: 'POST /api/records/preview',
+    action: 'preview_request',
+    request: async () => ({ method: 'POST', url: '/api/records/preview', payload: buildRequest('service_credit', { account_id: 'acc_acme' }) }),
+  },
+  {
+    name: 'POST /api/records',
+    action: 'file_request',
+    request: async () => ({ method: 'POST', url: '/api/records', payload: buildRequest('service_credit', { account_id: 'acc_acme' }) }),
+  },
+  {
+    name: 'POST /api/records/:id/cancel',
+    action: 'cancel_record',
+    request: async () => ({ method: 'POST', url: `/api/records/${await pendingRecord()}/cancel`, payload: { reason: 'withdrawn' } }),
+  },
+  {
+    name: 'POST /api/records/:id/dispute',
+    action: 'dispute_record',
+    request: async () => ({ method: 'POST', url: `/api/records/${await recordIn('confirmed')}/dispute`, payload: { reason: 'wrong period' } }),
+  },
+  {
+    name: 'POST /api/records/:id/resolve',
+    action: 'resolve_record',
+    request: async () => ({ method: 'POST', url: `/api/records/${await recordIn('disputed')}/resolve`, payload: { reason: 'as measured', outcome: 'upheld' } }),
+  },
+  {
+    name: 'POST /api/records/:id/reverse',
+    action: 'reverse_record',
+    request: async () => ({ method: 'POST', url: `/api/records/${await recordIn('confirmed')}/reverse`, payload: { reason: 'credited in error' } }),
+  },
+  {
+    name: 'POST /api/records/:id/retention-offer',
+    action: 'answer_retention_offer',
+    request: async () => ({ method: 'POST', url: `/api/records/${await heldRecord()}/retention-offer`, payload: { outcome: 'declined' } }),
+  },
   { name: 'GET /api/reports', action: 'view_reports', request: async () => ({ method: 'GET', url: '/api/reports' }) },
-  { name: 'GET /api/reports/:name', action: 'view_reports', request: async () => ({ method: 'GET', url: '/api/reports/volume?from=2026-03-01&to=2026-03-31' }) },
-  { name: 'GET /api/reports/:name/records', action: 'view_reports', request: async () => ({ method: 'GET', url: '/api/reports/volume/records?from=2026-03-01&to=2026-03-31&section=by_kind&kind=upgrade' }) },
+  {
+    name: 'GET /api/reports/:name',
+    action: 'view_reports',
+    request: async () => ({ method: 'GET', url: '/api/reports/volume?from=2026-03-01&to=2026-03-31' }),
+  },
+  {
+    name: 'GET /api/reports/:name/records',
+    action: 'view_reports',
+    request: async () => ({ method: 'GET', url: '/api/reports/volume/records?from=2026-03-01&to=2026-03-31&section=by_kind&kind=upgrade' }),
+  },
 ];
 
 const denials = async (role: Role, action: Action) =>
-  (await t.db('audit_events').where({ type: 'access.denied' }).whereRaw("data->>'role' = ? AND data->>'action' = ?", [role, action]).count('* as n').first()) as { n: string };
+  (await t
+    .db('audit_events')
+    .where({ type: 'access.denied' })
+    .whereRaw("data->>'role' = ? AND data->>'action' = ?", [role, action])
+    .count('* as n')
+    .first()) as { n: string };
 
 describe.each(ROLES)('role %s', (role) => {
   it.each(ENDPOINTS.map((e) => [e.name, e] as const))('%s: allowed as the access table says, else 403 and audited', async (_name, endpoint) => {
@@ -109,7 +174,12 @@ describe.each(ROLES)('role %s', (role) => {
 });
 
 it('records the token caller as the actor; requested_by in the body is replaced by the caller', async () => {
-  const r = await h.app.inject({ method: 'POST', url: '/api/records', headers: bearer(tokens.agent!), payload: buildRequest('service_credit', { account_id: 'acc_acme', requested_by: 'someone.else@support.example' }) });
+  const r = await h.app.inject({
+    method: 'POST',
+    url: '/api/records',
+    headers: bearer(tokens.agent!),
+    payload: buildRequest('service_credit', { account_id: 'acc_acme', requested_by: 'someone.else@support.example' }),
+  });
   expect(r.statusCode).toBe(201);
   expect(r.json().record.requested_by).toBe('agent.person@support.example');
   expect(r.json().events[0].actor).toEqual({ role: 'agent', id: 'agent.person@support.example' });
@@ -117,10 +187,20 @@ it('records the token caller as the actor; requested_by in the body is replaced 
 
 it('refuses a body that claims another role or another person (403, audited), and cancels as the caller', async () => {
   const id = await pendingRecord();
-  const asSupervisor = await h.app.inject({ method: 'POST', url: `/api/records/${id}/cancel`, headers: bearer(tokens.agent!), payload: { role: 'supervisor' } });
+  const asSupervisor = await h.app.inject({
+    method: 'POST',
+    url: `/api/records/${id}/cancel`,
+    headers: bearer(tokens.agent!),
+    payload: { role: 'supervisor' },
+  });
   expect(asSupervisor.statusCode).toBe(403);
   expect(asSupervisor.json().error.message).toMatch(/claims the role "supervisor"/);
-  const asOther = await h.app.inject({ method: 'POST', url: `/api/records/${id}/cancel`, headers: bearer(tokens.agent!), payload: { by: 'boss@support.example' } });
+  const asOther = await h.app.inject({
+    method: 'POST',
+    url: `/api/records/${id}/cancel`,
+    headers: bearer(tokens.agent!),
+    payload: { by: 'boss@support.example' },
+  });
   expect(asOther.statusCode).toBe(403);
   const refusals = await t.db('audit_events').where({ type: 'access.denied', record_id: id }).orderBy('seq');
   expect(refusals.map((e: { data: Record<string, unknown> }) => [e.data.claimed_role, e.data.claimed_by])).toEqual([
@@ -128,7 +208,12 @@ it('refuses a body that claims another role or another person (403, audited), an
     [undefined, 'boss@support.example'],
   ]);
   expect((await t.db('lifecycle_records').where({ id }).first()).state).toBe('pending_approval');
-  const ok = await h.app.inject({ method: 'POST', url: `/api/records/${id}/cancel`, headers: bearer(tokens.agent!), payload: { role: 'agent', by: 'agent.person@support.example' } });
+  const ok = await h.app.inject({
+    method: 'POST',
+    url: `/api/records/${id}/cancel`,
+    headers: bearer(tokens.agent!),
+    payload: { role: 'agent', by: 'agent.person@support.example' },
+  });
   expect(ok.statusCode).toBe(200);
   expect(ok.json().events.at(-1).actor).toEqual({ role: 'agent', id: 'agent.person@support.example' });
 });
@@ -163,7 +248,9 @@ it('refuses unknown, revoked and expired tokens with 401; stores only hashes', a
 });
 
 it('tokens create|list|revoke from the command line; a revoked token stops working', async () => {
-  const created = await runCli(['tokens', 'create', '--name', 'cli.person@support.example', '--role', 'finance', '--expires', '30d', '--by', 'ops'], { DATABASE_URL: t.url });
+  const created = await runCli(['tokens', 'create', '--name', 'cli.person@support.example', '--role', 'finance', '--expires', '30d', '--by', 'ops'], {
+    DATABASE_URL: t.url,
+  });
   expect(created.code).toBe(0);
   const token = created.stdout.trim();
   expect(token).toMatch(/^ldt_[A-Za-z0-9_-]{43}$/);
@@ -172,7 +259,9 @@ it('tokens create|list|revoke from the command line; a revoked token stops worki
   expect(list.stdout).toMatch(/cli\.person@support\.example\tfinance\tcreated .* by ops\tlive until/);
   expect(list.stdout).not.toContain(token);
   expect((await runCli(['tokens', 'create', '--name', 'x', '--role', 'root'], { DATABASE_URL: t.url })).code).toBe(1);
-  expect((await runCli(['tokens', 'create', '--name', 'cli.person@support.example', '--role', 'agent'], { DATABASE_URL: t.url })).stderr).toMatch(/already named/);
+  expect((await runCli(['tokens', 'create', '--name', 'cli.person@support.example', '--role', 'agent'], { DATABASE_URL: t.url })).stderr).toMatch(
+    /already named/,
+  );
   const revoked = await runCli(['tokens', 'revoke', 'cli.person@support.example', '--by', 'ops'], { DATABASE_URL: t.url });
   expect(revoked.code).toBe(0);
   expect((await runCli(['tokens', 'revoke', 'cli.person@support.example'], { DATABASE_URL: t.url })).code).toBe(1);

@@ -38,7 +38,11 @@ async function approvedRecord(kind: 'upgrade' | 'downgrade' | 'service_credit' |
 class CountingProvider implements BillingProvider {
   readonly name = 'ledger' as const;
   readonly calls: string[] = [];
-  constructor(private readonly inner: BillingProvider, private failures = 0, private readonly error = new AppError('provider_failed', 'billing answered 503', { retryable: true })) {}
+  constructor(
+    private readonly inner: BillingProvider,
+    private failures = 0,
+    private readonly error = new AppError('provider_failed', 'billing answered 503', { retryable: true }),
+  ) {}
   async applyAdjustment(adj: BillingAdjustment) {
     this.calls.push(adj.idempotencyKey);
     if (this.failures > 0) {
@@ -107,7 +111,11 @@ it('does not call the provider again when it succeeded but the process died befo
 
 it('a failed record is retried from the CLI path with a fresh job and the same key', async () => {
   const { deps, record } = await approvedRecord('service_credit');
-  const provider = new CountingProvider(new LedgerBillingProvider(t.db), 1, new AppError('provider_failed', 'customer has no payment method', { retryable: false }));
+  const provider = new CountingProvider(
+    new LedgerBillingProvider(t.db),
+    1,
+    new AppError('provider_failed', 'customer has no payment method', { retryable: false }),
+  );
   await expect(applyRecord({ ...deps, billing: provider }, record.id)).rejects.toThrow(/payment method/);
   await failRecord(deps, record.id, 'customer has no payment method');
   expect((await t.db('lifecycle_records').where({ id: record.id }).first()).state).toBe('failed');
@@ -121,9 +129,17 @@ it('a failed record is retried from the CLI path with a fresh job and the same k
 
 it('merges an account into another without losing either side', async () => {
   const deps = buildDeps(t.db);
-  await seedAccounts(t.db, buildAccount({ id: 'acc_src', contacts: ['a@src.example'], mrr_minor: 2900 }), buildAccount({ id: 'acc_dst', contacts: ['b@dst.example'], mrr_minor: 9900 }));
+  await seedAccounts(
+    t.db,
+    buildAccount({ id: 'acc_src', contacts: ['a@src.example'], mrr_minor: 2900 }),
+    buildAccount({ id: 'acc_dst', contacts: ['b@dst.example'], mrr_minor: 9900 }),
+  );
   const { record } = await createRecord(deps, {
-    request: buildRequest('status_change', { account_id: 'acc_src', subtype: 'merge', details: { merge: { source_account_id: 'acc_src', target_account_id: 'acc_dst' } } }),
+    request: buildRequest('status_change', {
+      account_id: 'acc_src',
+      subtype: 'merge',
+      details: { merge: { source_account_id: 'acc_src', target_account_id: 'acc_dst' } },
+    }),
     actor: { role: 'agent', id: 'agent-1' },
     onProblems: 'reject',
   });
@@ -132,5 +148,9 @@ it('merges an account into another without losing either side', async () => {
   expect(await applyRecord({ ...deps, billing: new LedgerBillingProvider(t.db) }, record.id)).toBe('applied');
   expect(await t.db('accounts').where({ id: 'acc_src' }).first()).toMatchObject({ status: 'merged', merged_into: 'acc_dst', contacts: ['a@src.example'] });
   // The source's subscription ends at its period end, so its revenue is not counted on the target.
-  expect(await t.db('accounts').where({ id: 'acc_dst' }).first()).toMatchObject({ status: 'active', mrr_minor: '9900', contacts: ['b@dst.example', 'a@src.example'] });
+  expect(await t.db('accounts').where({ id: 'acc_dst' }).first()).toMatchObject({
+    status: 'active',
+    mrr_minor: '9900',
+    contacts: ['b@dst.example', 'a@src.example'],
+  });
 });

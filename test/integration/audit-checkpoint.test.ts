@@ -23,7 +23,12 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ld-checkpoint-'));
   const gen = await runCli(['audit', 'keygen'], {});
   expect(gen.code).toBe(0);
-  keys = Object.fromEntries(gen.stdout.trim().split('\n').map((l) => l.split('=') as [string, string])) as typeof keys;
+  keys = Object.fromEntries(
+    gen.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split('=') as [string, string]),
+  ) as typeof keys;
 });
 afterAll(async () => {
   await t.destroy();
@@ -38,7 +43,10 @@ const checkpoint = async (file: string) => {
 };
 // An auditor holds only the public key.
 const verify = (file: string, account?: string) =>
-  runCli(['audit', 'verify', '--checkpoint', file, ...(account ? ['--account', account] : [])], { DATABASE_URL: t.url, AUDIT_VERIFY_KEY: keys.AUDIT_VERIFY_KEY });
+  runCli(['audit', 'verify', '--checkpoint', file, ...(account ? ['--account', account] : [])], {
+    DATABASE_URL: t.url,
+    AUDIT_VERIFY_KEY: keys.AUDIT_VERIFY_KEY,
+  });
 
 /** The superuser from the issue: triggers off, newest event deleted, head rewound to match. */
 async function cutNewest(account: string) {
@@ -59,7 +67,9 @@ it('signs every chain head with the time, and a later trail that extends it veri
   await seedChain(t.db, 'cp-ok-b', 1);
   const file = path.join(dir, 'ok.json');
   const cp = await checkpoint(file);
-  expect(cp.chains).toEqual(expect.arrayContaining([expect.objectContaining({ account_id: 'cp-ok-a', seq: 3 }), expect.objectContaining({ account_id: 'cp-ok-b', seq: 1 })]));
+  expect(cp.chains).toEqual(
+    expect.arrayContaining([expect.objectContaining({ account_id: 'cp-ok-a', seq: 3 }), expect.objectContaining({ account_id: 'cp-ok-b', seq: 1 })]),
+  );
   expect(Date.now() - Date.parse(cp.created_at)).toBeLessThan(60_000);
   await seedChain(t.db, 'cp-ok-a', 2);
   const r = await verify(file);
@@ -122,7 +132,11 @@ it('refuses a checkpoint that was edited, or signed with another key', async () 
 it('posts the checkpoint to a Slack channel', async () => {
   const slack = await FakeSlack.start({ token: 'xoxb-checkpoint' });
   try {
-    const r = await runCli(['audit', 'checkpoint', '--out', path.join(dir, 'slack.json'), '--slack', 'C0AUDIT'], { ...env(), SLACK_BOT_TOKEN: 'xoxb-checkpoint', SLACK_API_URL: slack.url });
+    const r = await runCli(['audit', 'checkpoint', '--out', path.join(dir, 'slack.json'), '--slack', 'C0AUDIT'], {
+      ...env(),
+      SLACK_BOT_TOKEN: 'xoxb-checkpoint',
+      SLACK_API_URL: slack.url,
+    });
     expect(r.code).toBe(0);
     const post = slack.callsOf('chat.postMessage').at(-1)!;
     expect(post).toMatchObject({ ok: true, args: { channel: 'C0AUDIT' } });
@@ -145,9 +159,13 @@ it('a worker produces checkpoints periodically, each verifiable', async () => {
   } finally {
     await s.close();
   }
-  const files = fs.readdirSync(out).filter((f) => f.endsWith('.json')).sort();
+  const files = fs
+    .readdirSync(out)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   const r = await verify(path.join(out, files.at(-1)!));
   expect(r.code).toBe(0);
-  expect(JSON.parse(fs.readFileSync(path.join(out, files.at(-1)!), 'utf8')).chains).toEqual(expect.arrayContaining([expect.objectContaining({ account_id: 'cp-periodic', seq: 2 })]));
+  expect(JSON.parse(fs.readFileSync(path.join(out, files.at(-1)!), 'utf8')).chains).toEqual(
+    expect.arrayContaining([expect.objectContaining({ account_id: 'cp-periodic', seq: 2 })]),
+  );
 });
-

@@ -98,10 +98,7 @@ describe('chains', () => {
       await new KnexAuditAppender(trx).append([draft('acct-locked', 1)]);
       // acct-locked's head row is now locked by trx; another account must still go through.
       let timer: NodeJS.Timeout | undefined;
-      const other = await Promise.race([
-        append('acct-free', 1).then(() => 'done'),
-        new Promise((r) => (timer = setTimeout(() => r('blocked'), 2000))),
-      ]);
+      const other = await Promise.race([append('acct-free', 1).then(() => 'done'), new Promise((r) => (timer = setTimeout(() => r('blocked'), 2000)))]);
       clearTimeout(timer);
       expect(other).toBe('done');
     } finally {
@@ -115,7 +112,11 @@ describe('export', () => {
     const chunks: string[] = [];
     const n = await exportAudit(t.db, 'jsonl', { accountId: 'acct-link' }, (c) => void chunks.push(c));
     expect(n).toBe(2);
-    const lines = chunks.join('').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = chunks
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.seq)).toEqual([1, 2]);
     const csv: string[] = [];
     await exportAudit(t.db, 'csv', { accountId: 'acct-link', since: new Date(Date.UTC(2026, 0, 1, 0, 0, 0, 2)) }, (c) => void csv.push(c));

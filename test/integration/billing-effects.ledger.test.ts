@@ -24,12 +24,17 @@ afterAll(async () => {
 
 type Leg = [string, number, number];
 async function legsOf(recordId: string): Promise<Leg[]> {
-  const rows = await t.db('ledger_entries as e')
+  const rows = await t
+    .db('ledger_entries as e')
     .join('ledger_transactions as t', 't.id', 'e.transaction_id')
     .where('t.record_id', recordId)
     .orderBy('e.id')
     .select('e.ledger_account', 'e.debit_minor', 'e.credit_minor');
-  return rows.map((r: { ledger_account: string; debit_minor: string; credit_minor: string }) => [r.ledger_account, Number(r.debit_minor), Number(r.credit_minor)]);
+  return rows.map((r: { ledger_account: string; debit_minor: string; credit_minor: string }) => [
+    r.ledger_account,
+    Number(r.debit_minor),
+    Number(r.credit_minor),
+  ]);
 }
 
 const proration = (o: RowOutcome): Leg[] => {
@@ -70,8 +75,14 @@ const ended = (fee: number, refund: number) => async (o: RowOutcome) => {
   if (fee) legs.push([`receivable:${o.account.id}`, fee, 0], ['revenue:fees', 0, fee]);
   if (refund) legs.push(['contra:refunds', refund, 0], ['cash:refunds', 0, refund]);
   expect(await legsOf(o.record.id)).toEqual(legs);
-  const keys = (await t.db('billing_adjustments').where({ record_id: o.record.id }).orderBy('idempotency_key')).map((r: { idempotency_key: string; status: string }) => [r.idempotency_key, r.status]);
-  expect(keys).toEqual([[`billing.${o.record.id}.apply`, 'succeeded'], ...(fee ? [[`billing.${o.record.id}.fee`, 'succeeded']] : []), ...(refund ? [[`billing.${o.record.id}.refund`, 'succeeded']] : [])]);
+  const keys = (await t.db('billing_adjustments').where({ record_id: o.record.id }).orderBy('idempotency_key')).map(
+    (r: { idempotency_key: string; status: string }) => [r.idempotency_key, r.status],
+  );
+  expect(keys).toEqual([
+    [`billing.${o.record.id}.apply`, 'succeeded'],
+    ...(fee ? [[`billing.${o.record.id}.fee`, 'succeeded']] : []),
+    ...(refund ? [[`billing.${o.record.id}.refund`, 'succeeded']] : []),
+  ]);
 };
 
 const endsAtTermEnd = (status: string) => async (o: RowOutcome) => {
@@ -129,7 +140,12 @@ const EXPECT: Record<string, (o: RowOutcome) => Promise<void>> = {
   'status_change/merge': async (o) => {
     await endsAtTermEnd('merged')(o);
     expect(o.ledgerBalance).toBe(0);
-    expect(await t.db('ledger_balances').where({ ledger_account: `balance:${o.target!.id}` }).first()).toMatchObject({ balance_minor: '-80' });
+    expect(
+      await t
+        .db('ledger_balances')
+        .where({ ledger_account: `balance:${o.target!.id}` })
+        .first(),
+    ).toMatchObject({ balance_minor: '-80' });
     expect(await legsOf(o.record.id)).toEqual([
       [`balance:${o.account.id}`, 80, 0],
       [`balance:${o.target!.id}`, 0, 80],
@@ -138,7 +154,15 @@ const EXPECT: Record<string, (o: RowOutcome) => Promise<void>> = {
     expect(o.target).toMatchObject({ mrr_minor: 29900, contacts: ['b@target.example', 'a@source.example'] });
     const inTarget = await t.db('audit_events').where({ account_id: o.target!.id, record_id: o.record.id });
     expect(inTarget.map((e: { type: string; data: unknown }) => [e.type, e.data])).toEqual([
-      ['account.merged_in', { source_account_id: o.account.id, balance_moved: { amount_minor: 80, currency: 'EUR' }, provider: 'ledger', provider_ref: `ledger:billing.${o.record.id}.apply` }],
+      [
+        'account.merged_in',
+        {
+          source_account_id: o.account.id,
+          balance_moved: { amount_minor: 80, currency: 'EUR' },
+          provider: 'ledger',
+          provider_ref: `ledger:billing.${o.record.id}.apply`,
+        },
+      ],
     ]);
     expect((await verifyAudit(t.db, o.target!.id)).broken).toBeNull();
   },

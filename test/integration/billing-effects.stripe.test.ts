@@ -32,13 +32,23 @@ afterEach(async () => {
 
 const unix = (iso: string | null) => Math.floor(Date.parse(iso!) / 1000);
 const subOf = (o: RowOutcome) => stripe.subscriptionsOf(o.customer!)[0]!;
-const writesOf = (o: RowOutcome) => stripe.writes().filter((w) => w.idempotencyKey?.startsWith(`billing.${o.record.id}.`) || (w.method === 'DELETE' && w.path.startsWith('/v1/subscriptions/')));
+const writesOf = (o: RowOutcome) =>
+  stripe.writes().filter((w) => w.idempotencyKey?.startsWith(`billing.${o.record.id}.`) || (w.method === 'DELETE' && w.path.startsWith('/v1/subscriptions/')));
 const keys = (o: RowOutcome) => writesOf(o).map((w) => [w.method, w.path.replace(/(sub|in|cus)_[0-9a-f]+/g, '$1_*'), w.idempotencyKey]);
 
 type Leg = [string, number, number];
 async function legsOf(recordId: string): Promise<Leg[]> {
-  const rows = await t.db('ledger_entries as e').join('ledger_transactions as t', 't.id', 'e.transaction_id').where('t.record_id', recordId).orderBy('e.id').select('e.ledger_account', 'e.debit_minor', 'e.credit_minor');
-  return rows.map((r: { ledger_account: string; debit_minor: string; credit_minor: string }) => [r.ledger_account, Number(r.debit_minor), Number(r.credit_minor)]);
+  const rows = await t
+    .db('ledger_entries as e')
+    .join('ledger_transactions as t', 't.id', 'e.transaction_id')
+    .where('t.record_id', recordId)
+    .orderBy('e.id')
+    .select('e.ledger_account', 'e.debit_minor', 'e.credit_minor');
+  return rows.map((r: { ledger_account: string; debit_minor: string; credit_minor: string }) => [
+    r.ledger_account,
+    Number(r.debit_minor),
+    Number(r.credit_minor),
+  ]);
 }
 
 const planMoved = (plan: string, prorated: boolean) => async (o: RowOutcome) => {
@@ -49,7 +59,11 @@ const planMoved = (plan: string, prorated: boolean) => async (o: RowOutcome) => 
   const move = writesOf(o).find((w) => w.idempotencyKey === `billing.${o.record.id}.apply.sub`)!;
   const prorations = stripe.prorationsOf(sub.id);
   if (prorated) {
-    expect(move.params).toMatchObject({ items: [{ id: sub.items[0]!.id, price: STRIPE_PRICES[plan]!.EUR }], proration_behavior: 'create_prorations', proration_date: String(unix(o.record.effective_at)) });
+    expect(move.params).toMatchObject({
+      items: [{ id: sub.items[0]!.id, price: STRIPE_PRICES[plan]!.EUR }],
+      proration_behavior: 'create_prorations',
+      proration_date: String(unix(o.record.effective_at)),
+    });
     expect(prorations).toHaveLength(2);
     expect(prorations.every((p) => p.period.start === unix(o.record.effective_at))).toBe(true);
     // The ledger holds Stripe's own figures, not ours.
@@ -78,7 +92,14 @@ const noStripeCall = async (o: RowOutcome) => {
 const creditNote = (amount: number, split: { pre: number; credit: number }) => async (o: RowOutcome) => {
   const [note] = stripe.creditNotesOf(o.customer!);
   const invoice = stripe.invoicesOf(o.customer!).find((i) => i.subscription)!;
-  expect(note).toMatchObject({ invoice: invoice.id, amount, pre_payment_amount: split.pre, post_payment_amount: split.credit, refunds: [], metadata: { idempotency_key: `billing.${o.record.id}.apply` } });
+  expect(note).toMatchObject({
+    invoice: invoice.id,
+    amount,
+    pre_payment_amount: split.pre,
+    post_payment_amount: split.credit,
+    refunds: [],
+    metadata: { idempotency_key: `billing.${o.record.id}.apply` },
+  });
   const post = writesOf(o).find((w) => w.path === '/v1/credit_notes')!;
   expect(post.idempotencyKey).toBe(`billing.${o.record.id}.apply.cn`);
   expect(post.params).toEqual({
@@ -93,41 +114,60 @@ const creditNote = (amount: number, split: { pre: number; credit: number }) => a
   expect(invoice.amount_remaining).toBe(invoice.status === 'paid' ? 0 : invoice.total - split.pre);
 };
 
-const terminated = (fee: number, refund: number, scheduled = false) => async (o: RowOutcome) => {
-  const sub = subOf(o);
-  expect(sub.status).toBe('canceled');
-  expect(o.account).toMatchObject({ status: 'deactivated', mrr_minor: 0 });
-  expect(o.book).toMatchObject({ status: 'canceled' });
-  if (scheduled) {
-    const at = writesOf(o).find((w) => w.idempotencyKey === `billing.${o.record.id}.schedule.sub`)!;
-    expect(at.params).toEqual({ cancel_at: String(unix(o.record.effective_at)), proration_behavior: 'none' });
-  } else {
-    expect(writesOf(o).find((w) => w.method === 'DELETE')).toMatchObject({ query: { prorate: 'false', invoice_now: 'false' }, idempotencyKey: null, status: 200 });
-  }
-  const feeInvoice = stripe.invoicesOf(o.customer!).find((i) => i.metadata.idempotency_key === `billing.${o.record.id}.fee`);
-  if (fee) {
-    expect(feeInvoice).toMatchObject({ status: 'open', total: fee, subscription: null, lines: [{ amount: fee, invoice_item: expect.stringMatching(/^ii_/) }] });
-    expect(keys(o).filter(([, path]) => !String(path).startsWith('/v1/subscriptions') && String(path) !== '/v1/credit_notes')).toEqual([
-      ['POST', '/v1/invoices', `billing.${o.record.id}.fee.inv`],
-      ['POST', '/v1/invoiceitems', `billing.${o.record.id}.fee.ii`],
-      ['POST', '/v1/invoices/in_*/finalize', `billing.${o.record.id}.fee.fin`],
-    ]);
-  } else {
-    expect(feeInvoice).toBeUndefined();
-  }
-  const notes = stripe.creditNotesOf(o.customer!);
-  if (refund) {
-    const paid = stripe.invoicesOf(o.customer!).find((i) => i.subscription)!;
-    expect(notes).toMatchObject([{ invoice: paid.id, amount: refund, post_payment_amount: refund, refunds: [{ amount_refunded: refund }], metadata: { idempotency_key: `billing.${o.record.id}.refund` } }]);
-    expect(stripe.refunds.filter((r) => r.invoice === paid.id)).toMatchObject([{ amount: refund }]);
-  } else {
-    expect(notes).toEqual([]);
-  }
-  const legs: Leg[] = [];
-  if (fee) legs.push([`receivable:${o.account.id}`, fee, 0], ['revenue:fees', 0, fee]);
-  if (refund) legs.push(['contra:refunds', refund, 0], ['cash:refunds', 0, refund]);
-  expect(await legsOf(o.record.id)).toEqual(legs);
-};
+const terminated =
+  (fee: number, refund: number, scheduled = false) =>
+  async (o: RowOutcome) => {
+    const sub = subOf(o);
+    expect(sub.status).toBe('canceled');
+    expect(o.account).toMatchObject({ status: 'deactivated', mrr_minor: 0 });
+    expect(o.book).toMatchObject({ status: 'canceled' });
+    if (scheduled) {
+      const at = writesOf(o).find((w) => w.idempotencyKey === `billing.${o.record.id}.schedule.sub`)!;
+      expect(at.params).toEqual({ cancel_at: String(unix(o.record.effective_at)), proration_behavior: 'none' });
+    } else {
+      expect(writesOf(o).find((w) => w.method === 'DELETE')).toMatchObject({
+        query: { prorate: 'false', invoice_now: 'false' },
+        idempotencyKey: null,
+        status: 200,
+      });
+    }
+    const feeInvoice = stripe.invoicesOf(o.customer!).find((i) => i.metadata.idempotency_key === `billing.${o.record.id}.fee`);
+    if (fee) {
+      expect(feeInvoice).toMatchObject({
+        status: 'open',
+        total: fee,
+        subscription: null,
+        lines: [{ amount: fee, invoice_item: expect.stringMatching(/^ii_/) }],
+      });
+      expect(keys(o).filter(([, path]) => !String(path).startsWith('/v1/subscriptions') && String(path) !== '/v1/credit_notes')).toEqual([
+        ['POST', '/v1/invoices', `billing.${o.record.id}.fee.inv`],
+        ['POST', '/v1/invoiceitems', `billing.${o.record.id}.fee.ii`],
+        ['POST', '/v1/invoices/in_*/finalize', `billing.${o.record.id}.fee.fin`],
+      ]);
+    } else {
+      expect(feeInvoice).toBeUndefined();
+    }
+    const notes = stripe.creditNotesOf(o.customer!);
+    if (refund) {
+      const paid = stripe.invoicesOf(o.customer!).find((i) => i.subscription)!;
+      expect(notes).toMatchObject([
+        {
+          invoice: paid.id,
+          amount: refund,
+          post_payment_amount: refund,
+          refunds: [{ amount_refunded: refund }],
+          metadata: { idempotency_key: `billing.${o.record.id}.refund` },
+        },
+      ]);
+      expect(stripe.refunds.filter((r) => r.invoice === paid.id)).toMatchObject([{ amount: refund }]);
+    } else {
+      expect(notes).toEqual([]);
+    }
+    const legs: Leg[] = [];
+    if (fee) legs.push([`receivable:${o.account.id}`, fee, 0], ['revenue:fees', 0, fee]);
+    if (refund) legs.push(['contra:refunds', refund, 0], ['cash:refunds', 0, refund]);
+    expect(await legsOf(o.record.id)).toEqual(legs);
+  };
 
 const endsAtPeriodEnd = (status: string) => async (o: RowOutcome) => {
   const sub = subOf(o);
@@ -148,7 +188,10 @@ const EXPECT: Record<string, (o: RowOutcome) => Promise<void>> = {
     expect(writesOf(o).map((w) => w.idempotencyKey)).toEqual([`billing.${o.record.id}.schedule.sub`]);
     expect(writesOf(o)[0]!.params).toMatchObject({ items: [{ price: 'price_starter_eur' }], proration_behavior: 'none' });
     expect(sub.items[0]!.price).toBe('price_starter_eur');
-    const renewal = stripe.invoicesOf(o.customer!).filter((i) => i.subscription).at(-1)!;
+    const renewal = stripe
+      .invoicesOf(o.customer!)
+      .filter((i) => i.subscription)
+      .at(-1)!;
     expect(renewal.lines.map((l) => l.amount)).toEqual([2900]);
     expect(o.book).toMatchObject({ plan_id: 'starter', next_plan_id: null });
   },
@@ -197,10 +240,17 @@ const EXPECT: Record<string, (o: RowOutcome) => Promise<void>> = {
     await endsAtPeriodEnd('merged')(o);
     expect(stripe.customers.get(o.customer!)!.balance).toBe(0);
     expect(stripe.customers.get(o.targetCustomer!)!.balance).toBe(-80);
-    expect(stripe.balanceTransactionsOf(o.targetCustomer!)).toMatchObject([{ amount: -80, type: 'adjustment', metadata: { idempotency_key: `billing.${o.record.id}.apply` } }]);
+    expect(stripe.balanceTransactionsOf(o.targetCustomer!)).toMatchObject([
+      { amount: -80, type: 'adjustment', metadata: { idempotency_key: `billing.${o.record.id}.apply` } },
+    ]);
     expect(keys(o).map((k) => k[2])).toEqual([`billing.${o.record.id}.apply.sub`, `billing.${o.record.id}.apply.src`, `billing.${o.record.id}.apply.dst`]);
     expect(o.ledgerBalance).toBe(0);
-    expect(await t.db('ledger_balances').where({ ledger_account: `balance:${o.target!.id}` }).first()).toMatchObject({ balance_minor: '-80' });
+    expect(
+      await t
+        .db('ledger_balances')
+        .where({ ledger_account: `balance:${o.target!.id}` })
+        .first(),
+    ).toMatchObject({ balance_minor: '-80' });
     expect(await t.db('audit_events').where({ account_id: o.target!.id, type: 'account.merged_in' })).toHaveLength(1);
     expect((await verifyAudit(t.db, o.target!.id)).broken).toBeNull();
   },
@@ -209,7 +259,9 @@ const EXPECT: Record<string, (o: RowOutcome) => Promise<void>> = {
   'service_credit/sla_breach': creditNote(250, { pre: 250, credit: 0 }),
   'service_credit/billing_discrepancy': async (o) => {
     expect(stripe.creditNotesOf(o.customer!)).toEqual([]);
-    expect(stripe.balanceTransactionsOf(o.customer!)).toMatchObject([{ amount: -200, currency: 'eur', type: 'adjustment', metadata: { idempotency_key: `billing.${o.record.id}.apply` } }]);
+    expect(stripe.balanceTransactionsOf(o.customer!)).toMatchObject([
+      { amount: -200, currency: 'eur', type: 'adjustment', metadata: { idempotency_key: `billing.${o.record.id}.apply` } },
+    ]);
     expect(keys(o)).toEqual([['POST', '/v1/customers/cus_*/balance_transactions', `billing.${o.record.id}.apply.bal`]]);
     expect(o.ledgerBalance).toBe(-200);
   },
@@ -228,7 +280,12 @@ describe.each(ROW_SCENARIOS.map((r) => [`${r.kind}/${r.subtype}`, r] as const))(
     await EXPECT[key]!(o);
     expect(stripe.duplicatedEffects()).toEqual([]);
     expect(stripe.requests.every((r) => r.stripeVersion === Stripe.API_VERSION)).toBe(true);
-    expect(stripe.writes().filter((w) => w.method === 'POST').every((w) => w.idempotencyKey?.startsWith('billing.'))).toBe(true);
+    expect(
+      stripe
+        .writes()
+        .filter((w) => w.method === 'POST')
+        .every((w) => w.idempotencyKey?.startsWith('billing.')),
+    ).toBe(true);
     expect(o.reconcile.differences).toEqual([]);
   });
 });

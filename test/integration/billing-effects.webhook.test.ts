@@ -27,17 +27,23 @@ const eventsOf = (o: RowOutcome) =>
     .map(([id, a]) => [(a.body as { type: string }).type, id, (a.body as { data: Record<string, unknown> }).data] as const)
     .filter(([, , d]) => d.record_id === o.record.id);
 
-const sent = (...expected: [string, string, Record<string, unknown>?][]) => async (o: RowOutcome) => {
-  const got = eventsOf(o);
-  expect(got.map(([type, id]) => [type, id])).toEqual(expected.map(([type, step]) => [type, `billing.${o.record.id}.${step}`]));
-  expected.forEach(([, , data], i) => {
-    if (data) expect(got[i]![2]).toMatchObject(data);
-  });
-  expect(got.every(([, , d]) => d.account_id === o.account.id && d.billing_customer_id === o.customer)).toBe(true);
-};
+const sent =
+  (...expected: [string, string, Record<string, unknown>?][]) =>
+  async (o: RowOutcome) => {
+    const got = eventsOf(o);
+    expect(got.map(([type, id]) => [type, id])).toEqual(expected.map(([type, step]) => [type, `billing.${o.record.id}.${step}`]));
+    expected.forEach(([, , data], i) => {
+      if (data) expect(got[i]![2]).toMatchObject(data);
+    });
+    expect(got.every(([, , d]) => d.account_id === o.account.id && d.billing_customer_id === o.customer)).toBe(true);
+  };
 
 const plan = (to: string, prorated: boolean) => async (o: RowOutcome) => {
-  await sent(['lifecycle.plan_changed', 'apply', { to_plan: to, from_plan: 'growth', prorate: prorated, proration_date: prorated ? o.record.effective_at : null }])(o);
+  await sent([
+    'lifecycle.plan_changed',
+    'apply',
+    { to_plan: to, from_plan: 'growth', prorate: prorated, proration_date: prorated ? o.record.effective_at : null },
+  ])(o);
   expect(o.account.plan_id).toBe(to);
   expect(o.book).toMatchObject({ plan_id: to });
 };
@@ -93,7 +99,12 @@ const EXPECT: Record<string, (o: RowOutcome) => Promise<void>> = {
     await sent(['lifecycle.account_merged', 'apply', { target_account_id: o.target!.id, target_billing_customer_id: o.targetCustomer }])(o);
     // The receiver said it moved the credit: the ledger follows its figure.
     expect(o.ledgerBalance).toBe(0);
-    expect(await t.db('ledger_balances').where({ ledger_account: `balance:${o.target!.id}` }).first()).toMatchObject({ balance_minor: '-80' });
+    expect(
+      await t
+        .db('ledger_balances')
+        .where({ ledger_account: `balance:${o.target!.id}` })
+        .first(),
+    ).toMatchObject({ balance_minor: '-80' });
   },
   'status_change/closure': sent(cancelled('period_end')),
   'service_credit/outage': credit(300),

@@ -45,11 +45,17 @@ afterEach(async () => {
 
 async function appliedAndEmailed<K extends Kind>(ctx: RowContext, accountId: string, kind: K, overrides: RequestOverrides<K>) {
   const deps = buildDeps(t.db, ctx.clock);
-  const { record } = await createRecord(deps, { request: buildRequest(kind, { account_id: accountId, requester: { email: 'ops@row.example', name: 'Olga' }, ...overrides }), actor: { role: 'agent', id: 'agent-1' }, onProblems: 'reject' });
+  const { record } = await createRecord(deps, {
+    request: buildRequest(kind, { account_id: accountId, requester: { email: 'ops@row.example', name: 'Olga' }, ...overrides }),
+    actor: { role: 'agent', id: 'agent-1' },
+    onProblems: 'reject',
+  });
   await transitionRecord(deps, { recordId: record.id, event: 'auto_approve', actor: { role: 'system', id: 'policy' } });
   expect(await applyRecord({ ...deps, billing: h.provider }, record.id)).toBe('applied');
   const outcome = kind === 'service_credit' ? 'credit_granted' : 'applied';
-  expect(await sendCustomerEmail({ store: deps.store, clock: deps.clock, sender, renderer: templates, messageIdDomain: 'lifecycle-desk' }, record.id, outcome)).toBe('sent');
+  expect(
+    await sendCustomerEmail({ store: deps.store, clock: deps.clock, sender, renderer: templates, messageIdDomain: 'lifecycle-desk' }, record.id, outcome),
+  ).toBe('sent');
   const mail = smtp.messages.find((m) => m.parsed.messageId === `<${record.id}.${outcome}@lifecycle-desk>`)!;
   return { record, text: mail.parsed.text ?? '', html: mail.parsed.html ?? '' };
 }
@@ -57,9 +63,15 @@ async function appliedAndEmailed<K extends Kind>(ctx: RowContext, accountId: str
 it('a refund Stripe refuses is not promised: the email states the fee Stripe invoiced and no refund; the team is alerted', async () => {
   const ctx: RowContext = { t, h, clock: new TestClock(new Date()) };
   const { account, customer } = await openAccount(ctx);
-  h.stripe.inject({ type: 'invalid_request', message: 'Charge ch_123 has already been refunded.', code: 'charge_already_refunded' }, { method: 'POST', path: /^\/v1\/credit_notes$/ });
+  h.stripe.inject(
+    { type: 'invalid_request', message: 'Charge ch_123 has already been refunded.', code: 'charge_already_refunded' },
+    { method: 'POST', path: /^\/v1\/credit_notes$/ },
+  );
 
-  const { record, text, html } = await appliedAndEmailed(ctx, account.id, 'termination', { effective: 'immediate', details: { refund: { amount_minor: 2500, currency: 'EUR' } } });
+  const { record, text, html } = await appliedAndEmailed(ctx, account.id, 'termination', {
+    effective: 'immediate',
+    details: { refund: { amount_minor: 2500, currency: 'EUR' } },
+  });
 
   expect(h.stripe.refunds).toEqual([]);
   for (const body of [text, html]) {
@@ -68,20 +80,31 @@ it('a refund Stripe refuses is not promised: the email states the fee Stripe inv
   }
   const fee = h.stripe.invoicesOf(customer!).find((i) => i.metadata.idempotency_key === `billing.${record.id}.fee`)!;
   expect(text).toContain(`an early-termination fee of €${(fee.total / 100).toFixed(2)} has been invoiced`);
-  expect(await t.db('billing_adjustments').where({ idempotency_key: `billing.${record.id}.refund` }).first()).toMatchObject({ status: 'failed', attempts: 1 });
+  expect(
+    await t
+      .db('billing_adjustments')
+      .where({ idempotency_key: `billing.${record.id}.refund` })
+      .first(),
+  ).toMatchObject({ status: 'failed', attempts: 1 });
   const failed = await t.db('audit_events').where({ record_id: record.id, type: 'billing.effect_failed' }).first();
   expect(failed.data).toMatchObject({ provider: 'stripe', effect: 'refund', idempotency_key: `billing.${record.id}.refund` });
   expect(failed.data.error).toMatch(/already been refunded/);
-  const alert = await t.db('outbox').where({ key: `alert.${record.id}.refund` }).first();
+  const alert = await t
+    .db('outbox')
+    .where({ key: `alert.${record.id}.refund` })
+    .first();
   expect(alert.payload.reason).toMatch(/^the refund of €25\.00 was refused by the billing provider/);
   expect((await t.db('lifecycle_records').where({ id: record.id }).first()).state).toBe('confirmed');
   expect((await verifyAudit(t.db, account.id)).broken).toBeNull();
 });
 
-it('the refund Stripe made is stated in Stripe\'s amount', async () => {
+it("the refund Stripe made is stated in Stripe's amount", async () => {
   const ctx: RowContext = { t, h, clock: new TestClock(new Date()) };
   const { account } = await openAccount(ctx);
-  const { text } = await appliedAndEmailed(ctx, account.id, 'termination', { effective: 'immediate', details: { fee_waived: true, refund: { amount_minor: 2500, currency: 'EUR' } } });
+  const { text } = await appliedAndEmailed(ctx, account.id, 'termination', {
+    effective: 'immediate',
+    details: { fee_waived: true, refund: { amount_minor: 2500, currency: 'EUR' } },
+  });
   expect(text).toContain('A refund of €25.00 has been issued to your payment method.');
   expect(text).toContain('The early-termination fee has been waived.');
 });
@@ -90,7 +113,10 @@ it('a prorated upgrade states the proration Stripe invoiced, not the one Lifecyc
   const ctx: RowContext = { t, h, clock: new TestClock(new Date()) };
   // The account's term runs a day behind Stripe's period, so the two prorations differ.
   const now = Date.now();
-  const { account } = await openAccount(ctx, { term_start: new Date(now - 16 * 86_400_000).toISOString(), term_end: new Date(now + 14 * 86_400_000).toISOString() });
+  const { account } = await openAccount(ctx, {
+    term_start: new Date(now - 16 * 86_400_000).toISOString(),
+    term_end: new Date(now + 14 * 86_400_000).toISOString(),
+  });
   const { record, text } = await appliedAndEmailed(ctx, account.id, 'upgrade', { details: { to_plan: 'business' } });
   const sub = h.stripe.subscriptionsOf(account.billing_customer_id!)[0]!;
   const stripeNet = h.stripe.prorationsOf(sub.id).reduce((s, p) => s + p.amount, 0);
@@ -105,12 +131,20 @@ it('a service credit says where Stripe put it: off an open invoice, or onto the 
   const ctx: RowContext = { t, h, clock: new TestClock(new Date()) };
   const open = await openAccount(ctx, { invoice: 'open' });
   const window = { period_start: new Date(Date.now() - 5 * 86_400_000).toISOString(), period_end: new Date(Date.now() - 4 * 86_400_000).toISOString() };
-  const offInvoice = await appliedAndEmailed(ctx, open.account.id, 'service_credit', { subtype: 'outage', effective: 'immediate', details: { ...window, requested_credit: { amount_minor: 250, currency: 'EUR' } } });
+  const offInvoice = await appliedAndEmailed(ctx, open.account.id, 'service_credit', {
+    subtype: 'outage',
+    effective: 'immediate',
+    details: { ...window, requested_credit: { amount_minor: 250, currency: 'EUR' } },
+  });
   expect(offInvoice.text).toContain('We have applied a credit of €2.50 to your account');
   expect(offInvoice.text).toContain('€2.50 has been taken off an invoice you have not paid yet.');
 
   const paid = await openAccount(ctx);
-  const onBalance = await appliedAndEmailed(ctx, paid.account.id, 'service_credit', { subtype: 'outage', effective: 'immediate', details: { ...window, requested_credit: { amount_minor: 300, currency: 'EUR' } } });
+  const onBalance = await appliedAndEmailed(ctx, paid.account.id, 'service_credit', {
+    subtype: 'outage',
+    effective: 'immediate',
+    details: { ...window, requested_credit: { amount_minor: 300, currency: 'EUR' } },
+  });
   expect(onBalance.text).toContain('€3.00 is on your account balance and is deducted from your next invoice automatically.');
 });
 

@@ -52,13 +52,17 @@ afterEach(async () => {
 });
 
 async function submitted<K extends Parameters<typeof buildRequest>[0]>(ctx: RowContext, accountId: string, kind: K, over: RequestOverrides<K>) {
-  const { record } = await createRecord(buildDeps(t.db, ctx.clock), { request: buildRequest(kind, { account_id: accountId, requester: { email: 'ops@row.example' }, ...over }), actor: { role: 'agent', id: 'agent-1' }, onProblems: 'reject' });
+  const { record } = await createRecord(buildDeps(t.db, ctx.clock), {
+    request: buildRequest(kind, { account_id: accountId, requester: { email: 'ops@row.example' }, ...over }),
+    actor: { role: 'agent', id: 'agent-1' },
+    onProblems: 'reject',
+  });
   return record;
 }
 
 const euro = (minor: number) => `€${(Math.abs(minor) / 100).toFixed(2)}`;
 
-it('Stripe\'s preview at the proration instant is stored with the record and audited, and is what apply then invoices', async () => {
+it("Stripe's preview at the proration instant is stored with the record and audited, and is what apply then invoices", async () => {
   const ctx: RowContext = { t, h, clock: new TestClock(new Date()) };
   const { account } = await openAccount(ctx, { contacts: ['ops@row.example'] });
   const record = await submitted(ctx, account.id, 'upgrade', { details: { to_plan: 'business' } });
@@ -91,7 +95,11 @@ it('a difference above the tolerance raises provider_amount_mismatch, which forc
   const ctx: RowContext = { t, h, clock: new TestClock(new Date()) };
   // Stripe's period runs a day ahead of the account's term: its proration differs from ours.
   const now = Date.now();
-  const { account } = await openAccount(ctx, { contacts: ['ops@row.example'], term_start: new Date(now - 16 * 86_400_000).toISOString(), term_end: new Date(now + 14 * 86_400_000).toISOString() });
+  const { account } = await openAccount(ctx, {
+    contacts: ['ops@row.example'],
+    term_start: new Date(now - 16 * 86_400_000).toISOString(),
+    term_end: new Date(now + 14 * 86_400_000).toISOString(),
+  });
   const record = await submitted(ctx, account.id, 'upgrade', { details: { to_plan: 'business' } });
   const deps = { ...buildDeps(t.db, ctx.clock), policy: examplePolicy, billing: h.provider };
 
@@ -133,25 +141,34 @@ it('a provider that cannot preview raises the flag (never approved blind); one t
   expect(request.risk[0].message).toMatch(/^Stripe could not preview this change \(.*no live subscription.*\); the amount it will bill is unknown$/);
 });
 
-it('a termination\'s outstanding balance is the provider\'s, read before approval and shown in Slack; what the agent typed is not kept', async () => {
+it("a termination's outstanding balance is the provider's, read before approval and shown in Slack; what the agent typed is not kept", async () => {
   const ctx: RowContext = { t, h, clock: new TestClock(new Date()) };
   const { account, customer } = await openAccount(ctx, { contacts: ['ops@row.example'], invoice: 'open' });
-  const record = await submitted(ctx, account.id, 'termination', { effective: 'immediate', details: { outstanding_balance: { amount_minor: 1, currency: 'EUR' } } });
+  const record = await submitted(ctx, account.id, 'termination', {
+    effective: 'immediate',
+    details: { outstanding_balance: { amount_minor: 1, currency: 'EUR' } },
+  });
   expect(record.details.outstanding_balance).toBeUndefined();
   await evaluatePolicy({ ...buildDeps(t.db, ctx.clock), policy: examplePolicy, billing: h.provider }, record.id);
   const open = h.stripe.invoicesOf(customer!)[0]!;
-  expect(await t.db('billing_previews').where({ record_id: record.id }).first()).toMatchObject({ outstanding_minor: String(open.amount_remaining), amount_minor: null });
+  expect(await t.db('billing_previews').where({ record_id: record.id }).first()).toMatchObject({
+    outstanding_minor: String(open.amount_remaining),
+    amount_minor: null,
+  });
   await notifier.postApprovalRequest(record.id, 'initial');
   const post = slack.callsOf('chat.postMessage').find((c) => JSON.stringify(c.args.blocks).includes(record.id))!;
   expect(JSON.stringify(post.args.blocks)).toContain(`Outstanding balance at Stripe: ${euro(open.amount_remaining)}`);
 });
 
-it('the ledger\'s preview is Lifecycle Desk\'s own computation', async () => {
+it("the ledger's preview is Lifecycle Desk's own computation", async () => {
   const ctx: RowContext = { t, h, clock: new TestClock(new Date()) };
   const { account } = await openAccount(ctx, { contacts: ['ops@row.example'] });
   const record = await submitted(ctx, account.id, 'upgrade', { details: { to_plan: 'business' } });
   const ledger: BillingProvider = new LedgerBillingProvider(t.db);
-  expect(await evaluatePolicy({ ...buildDeps(t.db, ctx.clock), policy: policyWith({}), billing: ledger }, record.id)).toMatchObject({ status: 'auto_approved', flags: [] });
+  expect(await evaluatePolicy({ ...buildDeps(t.db, ctx.clock), policy: policyWith({}), billing: ledger }, record.id)).toMatchObject({
+    status: 'auto_approved',
+    flags: [],
+  });
   expect(await t.db('billing_previews').where({ record_id: record.id }).first()).toMatchObject({
     provider: 'ledger',
     amount_minor: String(record.amount!.amount_minor),

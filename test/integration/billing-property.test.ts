@@ -36,9 +36,30 @@ type Op =
 
 // A termination or closure ends most sequences (little is valid after it), so they come less often.
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('plan' as const), to: fc.integer({ min: 0, max: 3 }), when: fc.constantFrom('immediate' as const, 'default' as const) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('credit' as const), amount: fc.integer({ min: 1, max: 300 }), start: fc.integer({ min: -40, max: -2 }), subtype: fc.constantFrom('outage' as const, 'goodwill' as const, 'sla_breach' as const) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('status' as const), subtype: fc.constantFrom('suspension' as const, 'reactivation' as const, 'reactivation' as const, 'deactivation' as const, 'closure' as const) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('plan' as const),
+      to: fc.integer({ min: 0, max: 3 }),
+      when: fc.constantFrom('immediate' as const, 'default' as const),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('credit' as const),
+      amount: fc.integer({ min: 1, max: 300 }),
+      start: fc.integer({ min: -40, max: -2 }),
+      subtype: fc.constantFrom('outage' as const, 'goodwill' as const, 'sla_breach' as const),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('status' as const),
+      subtype: fc.constantFrom('suspension' as const, 'reactivation' as const, 'reactivation' as const, 'deactivation' as const, 'closure' as const),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('terminate' as const), waived: fc.boolean(), refund: fc.constantFrom(0, 0, 300, 900) }) },
 );
 
@@ -50,11 +71,28 @@ function requestOf(op: Op, plan: string): [Kind, RequestOverrides<Kind>] {
       return [kind, { ...(op.when === 'immediate' ? { effective: 'immediate' } : {}), details: { to_plan: to } }];
     }
     case 'credit':
-      return ['service_credit', { subtype: op.subtype, effective: 'immediate', details: { period_start: new Date(Date.now() + op.start * DAY_MS).toISOString(), period_end: new Date(Date.now() + (op.start + 1) * DAY_MS).toISOString(), requested_credit: { amount_minor: op.amount, currency: 'EUR' } } }];
+      return [
+        'service_credit',
+        {
+          subtype: op.subtype,
+          effective: 'immediate',
+          details: {
+            period_start: new Date(Date.now() + op.start * DAY_MS).toISOString(),
+            period_end: new Date(Date.now() + (op.start + 1) * DAY_MS).toISOString(),
+            requested_credit: { amount_minor: op.amount, currency: 'EUR' },
+          },
+        },
+      ];
     case 'status':
-      return ['status_change', { subtype: op.subtype, effective: 'immediate', details: op.subtype === 'suspension' ? { suspension: { cause: 'unpaid', review_date: day(10) } } : {} }];
+      return [
+        'status_change',
+        { subtype: op.subtype, effective: 'immediate', details: op.subtype === 'suspension' ? { suspension: { cause: 'unpaid', review_date: day(10) } } : {} },
+      ];
     case 'terminate':
-      return ['termination', { effective: 'immediate', details: { fee_waived: op.waived, ...(op.refund ? { refund: { amount_minor: op.refund, currency: 'EUR' } } : {}) } }];
+      return [
+        'termination',
+        { effective: 'immediate', details: { fee_waived: op.waived, ...(op.refund ? { refund: { amount_minor: op.refund, currency: 'EUR' } } : {}) } },
+      ];
   }
 }
 
@@ -77,7 +115,13 @@ describe.each([['stripe'], ['ledger']] as const)('%s', (name) => {
             const [kind, over] = requestOf(op, current.plan_id);
             let recordId: string;
             try {
-              ({ record: { id: recordId } } = await createRecord(deps, { request: buildRequest(kind, { account_id: account.id, requester: { email: 'ops@row.example' }, ...over }), actor: { role: 'agent', id: 'prop' }, onProblems: 'reject' }));
+              ({
+                record: { id: recordId },
+              } = await createRecord(deps, {
+                request: buildRequest(kind, { account_id: account.id, requester: { email: 'ops@row.example' }, ...over }),
+                actor: { role: 'agent', id: 'prop' },
+                onProblems: 'reject',
+              }));
             } catch (e) {
               // Not a valid request for the account as it now is (a reactivation of an active account…): never approved.
               if (e instanceof AppError && e.code === 'validation_failed') continue;

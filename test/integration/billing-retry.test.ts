@@ -53,7 +53,8 @@ async function terminationWithFeeAndRefund(ctx: RowContext) {
   return { deps, record, account, customer };
 }
 
-const ledgerRows = async (recordId: string) => (await t.db('ledger_transactions').where({ record_id: recordId }).orderBy('idempotency_key')).map((r: { idempotency_key: string }) => r.idempotency_key);
+const ledgerRows = async (recordId: string) =>
+  (await t.db('ledger_transactions').where({ record_id: recordId }).orderBy('idempotency_key')).map((r: { idempotency_key: string }) => r.idempotency_key);
 
 describe.each([['stripe'], ['webhook']] as const)('%s: a crash between the provider call and the commit', (name) => {
   let h: Harness & { stripe?: FakeStripe; receiver?: WebhookReceiver };

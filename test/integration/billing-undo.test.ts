@@ -39,7 +39,11 @@ describe.each([['ledger'], ['stripe'], ['webhook']] as const)('%s', (name) => {
     const ctx: RowContext = { t, h, clock: new TestClock(new Date()) };
     const { account, customer } = await openAccount(ctx, { contacts: ['ops@row.example'] });
     const deps = buildDeps(t.db, ctx.clock);
-    const { record } = await createRecord(deps, { request: buildRequest(kind, { account_id: account.id, requester: { email: 'ops@row.example' }, ...over } as never), actor: { role: 'agent', id: 'a' }, onProblems: 'reject' });
+    const { record } = await createRecord(deps, {
+      request: buildRequest(kind, { account_id: account.id, requester: { email: 'ops@row.example' }, ...over } as never),
+      actor: { role: 'agent', id: 'a' },
+      onProblems: 'reject',
+    });
     await transitionRecord(deps, { recordId: record.id, event: 'auto_approve', actor: { role: 'system', id: 'policy' } });
     const sub = h.stripe?.subscriptionsOf(customer!)[0];
     const before = sub ? { price: sub.items[0]!.price, cancel_at: sub.cancel_at } : null;

@@ -51,12 +51,32 @@ it('derives records by kind and state, the time-to-confirmed histogram and credi
   const id = randomUUID();
   const now = new Date();
   const record: LifecycleRecord = {
-    id, kind: 'service_credit', subtype: 'outage', account_id: 'acc_a', ticket_id: null, requested_by: 'bob', requester: null, reason_code: 'outage', reason_text: '',
-    effective: 'immediate', effective_at: null, state: 'confirmed', version: 5, details: {}, amount: null, risk_flags: [], problems: [],
-    created_at: new Date(now.getTime() - 30 * 60_000).toISOString(), updated_at: now.toISOString(),
+    id,
+    kind: 'service_credit',
+    subtype: 'outage',
+    account_id: 'acc_a',
+    ticket_id: null,
+    requested_by: 'bob',
+    requester: null,
+    reason_code: 'outage',
+    reason_text: '',
+    effective: 'immediate',
+    effective_at: null,
+    state: 'confirmed',
+    version: 5,
+    details: {},
+    amount: null,
+    risk_flags: [],
+    problems: [],
+    created_at: new Date(now.getTime() - 30 * 60_000).toISOString(),
+    updated_at: now.toISOString(),
   };
   await t.admin('lifecycle_records').insert(recordToRow(record));
-  await t.db.transaction((trx) => new KnexAuditAppender(trx).append([{ account_id: 'acc_a', record_id: id, type: 'record.confirm', actor: { role: 'system', id: 'x' }, occurred_at: now.toISOString(), data: {} }]));
+  await t.db.transaction((trx) =>
+    new KnexAuditAppender(trx).append([
+      { account_id: 'acc_a', record_id: id, type: 'record.confirm', actor: { role: 'system', id: 'x' }, occurred_at: now.toISOString(), data: {} },
+    ]),
+  );
   for (let i = 0; i < 2; i++) {
     const again = await registry.metrics();
     expect(value(again, 'lifecycle_desk_time_to_confirmed_seconds_bucket{le="3600",kind="service_credit"}')).toBe(2);
@@ -71,9 +91,25 @@ it('in the service, /metrics moves for a transition made from another process (t
     const scrape = async () => (await fetch(`${s.base}/metrics`)).text();
     const id = randomUUID();
     const failed: LifecycleRecord = {
-      id, kind: 'downgrade', subtype: 'subscription', account_id: 'acc_a', ticket_id: null, requested_by: 'bob', requester: null, reason_code: 'price', reason_text: '',
-      effective: 'immediate', effective_at: null, state: 'failed', version: 4, details: { to_plan: 'starter' }, amount: null, risk_flags: [], problems: [],
-      created_at: new Date().toISOString(), updated_at: new Date().toISOString(),
+      id,
+      kind: 'downgrade',
+      subtype: 'subscription',
+      account_id: 'acc_a',
+      ticket_id: null,
+      requested_by: 'bob',
+      requester: null,
+      reason_code: 'price',
+      reason_text: '',
+      effective: 'immediate',
+      effective_at: null,
+      state: 'failed',
+      version: 4,
+      details: { to_plan: 'starter' },
+      amount: null,
+      risk_flags: [],
+      problems: [],
+      created_at: new Date().toISOString(),
+      updated_at: new Date().toISOString(),
     };
     await t.admin('lifecycle_records').insert(recordToRow(failed));
     const before = await scrape();
@@ -97,11 +133,32 @@ it('a confirmation counted live and then settled into the running totals is coun
   const now = new Date();
   await t.admin('lifecycle_records').insert(
     recordToRow({
-      id, kind: 'upgrade', subtype: 'subscription', account_id: 'acc_a', ticket_id: null, requested_by: 'bob', requester: null, reason_code: 'growth', reason_text: '',
-      effective: 'immediate', effective_at: null, state: 'confirmed', version: 5, details: {}, amount: null, risk_flags: [], problems: [], created_at: now.toISOString(), updated_at: now.toISOString(),
+      id,
+      kind: 'upgrade',
+      subtype: 'subscription',
+      account_id: 'acc_a',
+      ticket_id: null,
+      requested_by: 'bob',
+      requester: null,
+      reason_code: 'growth',
+      reason_text: '',
+      effective: 'immediate',
+      effective_at: null,
+      state: 'confirmed',
+      version: 5,
+      details: {},
+      amount: null,
+      risk_flags: [],
+      problems: [],
+      created_at: now.toISOString(),
+      updated_at: now.toISOString(),
     }),
   );
-  await t.db.transaction((trx) => new KnexAuditAppender(trx).append([{ account_id: 'acc_a', record_id: id, type: 'record.confirm', actor: { role: 'system', id: 'x' }, occurred_at: now.toISOString(), data: {} }]));
+  await t.db.transaction((trx) =>
+    new KnexAuditAppender(trx).append([
+      { account_id: 'acc_a', record_id: id, type: 'record.confirm', actor: { role: 'system', id: 'x' }, occurred_at: now.toISOString(), data: {} },
+    ]),
+  );
   expect(await count()).toBe(first! + 1);
   await new Promise((r) => setTimeout(r, 400));
   expect(await count()).toBe(first! + 1);

@@ -15,11 +15,7 @@ let smtp: SmtpStandin;
 let sender: SmtpEmailSender;
 beforeAll(async () => {
   t = await createTestDb();
-  await seedAccounts(
-    t.db,
-    buildAccount({ id: 'acc_two', contacts: ['ops@acme.example', 'cfo@acme.example'] }),
-    buildAccount({ id: 'acc_none', contacts: [] }),
-  );
+  await seedAccounts(t.db, buildAccount({ id: 'acc_two', contacts: ['ops@acme.example', 'cfo@acme.example'] }), buildAccount({ id: 'acc_none', contacts: [] }));
   smtp = await SmtpStandin.start();
   sender = new SmtpEmailSender({ smtpUrl: smtp.url, from: 'support@lifecycle.example' });
 });

@@ -34,7 +34,10 @@ function documentedGrants(): Map<string, string[]> {
   if (!section) throw new Error('README.md has no "## Database roles and grants" section');
   const out = new Map<string, string[]>();
   for (const line of section.split('\n')) {
-    const cells = /^\|(.*)\|$/.exec(line.trim())?.[1]?.split('|').map((c) => c.trim());
+    const cells = /^\|(.*)\|$/
+      .exec(line.trim())?.[1]
+      ?.split('|')
+      .map((c) => c.trim());
     if (!cells || !cells[0]!.startsWith('`')) continue;
     const privileges = cells[1] === '—' ? [] : cells[1]!.split(',').map((p) => p.trim());
     for (const table of cells[0]!.matchAll(/`([a-z_]+)`/g)) out.set(table[1]!, privileges);
@@ -64,10 +67,13 @@ it('grants every table of the schema exactly what the README documents (a new ta
 });
 
 it('lets the service use only the sequences of tables it inserts into', async () => {
-  const { rows } = await t.admin.raw<{ rows: { seq: string; usable: boolean; table: string }[] }>(`
+  const { rows } = await t.admin.raw<{ rows: { seq: string; usable: boolean; table: string }[] }>(
+    `
     SELECT s.relname AS seq, has_sequence_privilege(?, s.oid, 'USAGE') AS usable, t.relname AS table
       FROM pg_class s JOIN pg_depend d ON d.objid = s.oid AND d.deptype = 'a' JOIN pg_class t ON t.oid = d.refobjid
-     WHERE s.relkind = 'S' AND s.relnamespace = 'public'::regnamespace`, [APP_ROLE]);
+     WHERE s.relkind = 'S' AND s.relnamespace = 'public'::regnamespace`,
+    [APP_ROLE],
+  );
   const documented = documentedGrants();
   for (const r of rows) expect([r.seq, r.usable]).toEqual([r.seq, (documented.get(r.table) ?? []).includes('INSERT')]);
 });
@@ -91,7 +97,12 @@ it('logs in as a role that is neither a superuser nor an owner, so RESET ROLE ga
 describe('what the runtime role cannot do', () => {
   it('cannot change ledger balances except by posting balanced entries', async () => {
     await t.db.transaction(async (trx) => {
-      await trx('ledger_transactions').insert({ id: '00000000-0000-4000-8000-0000000000b1', idempotency_key: 'priv-1', account_id: 'acc_acme', description: 'ok' });
+      await trx('ledger_transactions').insert({
+        id: '00000000-0000-4000-8000-0000000000b1',
+        idempotency_key: 'priv-1',
+        account_id: 'acc_acme',
+        description: 'ok',
+      });
       await trx('ledger_entries').insert([
         { transaction_id: '00000000-0000-4000-8000-0000000000b1', ledger_account: 'receivable:acc_acme', debit_minor: 500, credit_minor: 0, currency: 'EUR' },
         { transaction_id: '00000000-0000-4000-8000-0000000000b1', ledger_account: 'revenue:subscriptions', debit_minor: 0, credit_minor: 500, currency: 'EUR' },
@@ -108,49 +119,91 @@ describe('what the runtime role cannot do', () => {
   it('cannot commit a ledger transaction whose entries do not balance', async () => {
     await expect(
       t.db.transaction(async (trx) => {
-        await trx('ledger_transactions').insert({ id: '00000000-0000-4000-8000-0000000000b2', idempotency_key: 'priv-2', account_id: 'acc_acme', description: 'bad' });
-        await trx('ledger_entries').insert({ transaction_id: '00000000-0000-4000-8000-0000000000b2', ledger_account: 'receivable:acc_acme', debit_minor: 100, credit_minor: 0, currency: 'EUR' });
+        await trx('ledger_transactions').insert({
+          id: '00000000-0000-4000-8000-0000000000b2',
+          idempotency_key: 'priv-2',
+          account_id: 'acc_acme',
+          description: 'bad',
+        });
+        await trx('ledger_entries').insert({
+          transaction_id: '00000000-0000-4000-8000-0000000000b2',
+          ledger_account: 'receivable:acc_acme',
+          debit_minor: 100,
+          credit_minor: 0,
+          currency: 'EUR',
+        });
       }),
     ).rejects.toThrow(/does not balance in EUR/);
     expect(await t.db('ledger_transactions').where({ idempotency_key: 'priv-2' }).first()).toBeUndefined();
   });
 
-  it.each(['billing_adjustments', 'email_deliveries', 'webhook_deliveries', 'approval_decisions', 'audit_events', 'audit_heads', 'lifecycle_records', 'outbox', 'accounts'])(
-    'cannot DELETE from %s',
-    async (table) => {
-      await expect(t.db(table).del()).rejects.toThrow(new RegExp(`permission denied for table ${table}`));
-    },
-  );
+  it.each([
+    'billing_adjustments',
+    'email_deliveries',
+    'webhook_deliveries',
+    'approval_decisions',
+    'audit_events',
+    'audit_heads',
+    'lifecycle_records',
+    'outbox',
+    'accounts',
+  ])('cannot DELETE from %s', async (table) => {
+    await expect(t.db(table).del()).rejects.toThrow(new RegExp(`permission denied for table ${table}`));
+  });
 
   it('cannot update a record except by one allowed transition', async () => {
     const deps = buildDeps(t.db);
     const { record } = await createRecord(deps, { request: buildRequest('service_credit'), actor: { role: 'agent', id: 'agent-1' }, onProblems: 'reject' });
     expect(record.state).toBe('submitted');
     // Skipping straight to applied, or keeping the version, or jumping versions: refused.
-    await expect(t.db('lifecycle_records').where({ id: record.id }).update({ state: 'applied', version: record.version + 1 })).rejects.toThrow(/submitted -> applied is not a lifecycle transition/);
-    await expect(t.db('lifecycle_records').where({ id: record.id }).update({ amount_minor: -1, currency: 'EUR' })).rejects.toThrow(/may only move to version 2/);
-    await expect(t.db('lifecycle_records').where({ id: record.id }).update({ state: 'approved', version: record.version + 5 })).rejects.toThrow(/may only move to version 2/);
+    await expect(
+      t
+        .db('lifecycle_records')
+        .where({ id: record.id })
+        .update({ state: 'applied', version: record.version + 1 }),
+    ).rejects.toThrow(/submitted -> applied is not a lifecycle transition/);
+    await expect(t.db('lifecycle_records').where({ id: record.id }).update({ amount_minor: -1, currency: 'EUR' })).rejects.toThrow(
+      /may only move to version 2/,
+    );
+    await expect(
+      t
+        .db('lifecycle_records')
+        .where({ id: record.id })
+        .update({ state: 'approved', version: record.version + 5 }),
+    ).rejects.toThrow(/may only move to version 2/);
     expect((await t.db('lifecycle_records').where({ id: record.id }).first()).state).toBe('submitted');
     // The allowed move goes through.
-    await t.db('lifecycle_records').where({ id: record.id }).update({ state: 'approved', version: record.version + 1 });
+    await t
+      .db('lifecycle_records')
+      .where({ id: record.id })
+      .update({ state: 'approved', version: record.version + 1 });
   });
 
   it('cannot rewind or remove a chain head', async () => {
     await seedChain(t.db, 'priv-chain', 3);
     await expect(t.db('audit_heads').where({ account_id: 'priv-chain' }).update({ seq: 2 })).rejects.toThrow(/may only move forward/);
-    await expect(t.db('audit_heads').where({ account_id: 'priv-chain' }).update({ hash: 'f'.repeat(64) })).rejects.toThrow(/may only move forward/);
+    await expect(
+      t
+        .db('audit_heads')
+        .where({ account_id: 'priv-chain' })
+        .update({ hash: 'f'.repeat(64) }),
+    ).rejects.toThrow(/may only move forward/);
     await expect(t.db('audit_heads').insert({ account_id: 'priv-forged', seq: 7, hash: 'f'.repeat(64) })).rejects.toThrow(/starts at seq 0/);
     await expect(t.db('audit_heads').where({ account_id: 'priv-chain' }).del()).rejects.toThrow(/permission denied/);
     // Appending still moves it forward.
     await new KnexTransactionRunner(t.db).transaction((uow) =>
-      uow.audit.append([{ account_id: 'priv-chain', record_id: null, type: 'test.step', actor: { role: 'system', id: 't' }, occurred_at: new Date().toISOString(), data: {} }]),
+      uow.audit.append([
+        { account_id: 'priv-chain', record_id: null, type: 'test.step', actor: { role: 'system', id: 't' }, occurred_at: new Date().toISOString(), data: {} },
+      ]),
     );
     expect((await t.db('audit_heads').where({ account_id: 'priv-chain' }).first()).seq).toBe(4);
   });
 });
 
 it('the database allows exactly the (from, to) moves of the state machine', async () => {
-  const inDb = (await t.db('lifecycle_transitions').select('from_state', 'to_state')).map((r: { from_state: string; to_state: string }) => `${r.from_state} -> ${r.to_state}`);
+  const inDb = (await t.db('lifecycle_transitions').select('from_state', 'to_state')).map(
+    (r: { from_state: string; to_state: string }) => `${r.from_state} -> ${r.to_state}`,
+  );
   const inCode = [...new Set(TRANSITIONS.map((r) => `${r.from} -> ${r.to}`))];
   expect(inDb.sort()).toEqual(inCode.sort());
 });
@@ -158,7 +211,10 @@ it('the database allows exactly the (from, to) moves of the state machine', asyn
 it('a pooled connection refused by the role check is closed, not left open', async () => {
   const { createDb } = await import('../../src/db/connection');
   const open = async () =>
-    Number((await t.admin.raw<{ rows: { n: string }[] }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND usename = 'postgres'")).rows[0]!.n);
+    Number(
+      (await t.admin.raw<{ rows: { n: string }[] }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND usename = 'postgres'"))
+        .rows[0]!.n,
+    );
   const before = await open();
   const privileged = createDb(t.adminUrl, { restrictedRoleOnly: true, acquireTimeoutMs: 2000 });
   await expect(privileged.raw('SELECT 1')).rejects.toThrow(/logs in as "postgres", a superuser/);

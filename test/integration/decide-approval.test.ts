@@ -19,7 +19,8 @@ afterAll(async () => {
 
 /** Slack users as the directory would answer for them (the Slack-level tests use the real Web API client). */
 const directory: ApproverDirectory = {
-  emailOf: async (id) => ({ USUP1: 'sup1@corp.example', USUP2: 'sup2@corp.example', UAGENT: 'agent@corp.example', UOUT: 'x@corp.example', UGRP: 'lead@corp.example' })[id] ?? null,
+  emailOf: async (id) =>
+    ({ USUP1: 'sup1@corp.example', USUP2: 'sup2@corp.example', UAGENT: 'agent@corp.example', UOUT: 'x@corp.example', UGRP: 'lead@corp.example' })[id] ?? null,
   groupsOf: async (id, groups) => (id === 'UGRP' ? groups.filter((g) => g === 'SLEADS') : []),
 };
 
@@ -51,14 +52,25 @@ async function pending(required: 1 | 2) {
   return { deps: { ...deps, directory }, record: p };
 }
 
-const click = (deps: Parameters<typeof decideApproval>[0], recordId: string, version: number, approverId: string, decision: 'approve' | 'reject' = 'approve', reason?: string) =>
-  decideApproval(deps, { recordId, version, approverId, decision, ...(reason ? { reason } : {}) });
+const click = (
+  deps: Parameters<typeof decideApproval>[0],
+  recordId: string,
+  version: number,
+  approverId: string,
+  decision: 'approve' | 'reject' = 'approve',
+  reason?: string,
+) => decideApproval(deps, { recordId, version, approverId, decision, ...(reason ? { reason } : {}) });
 
 it('50 concurrent Approve clicks make one decision, one audit event and one billing job', async () => {
   const { deps, record } = await pending(1);
   const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) => click(deps, record.id, record.version, i % 2 ? 'USUP1' : 'USUP2')));
   expect(outcomes.filter((o) => o.status === 'decided')).toHaveLength(1);
-  expect(outcomes.filter((o) => o.status === 'refused').map((o) => (o as { code: string }).code).every((c) => ['already_decided', 'not_pending'].includes(c))).toBe(true);
+  expect(
+    outcomes
+      .filter((o) => o.status === 'refused')
+      .map((o) => (o as { code: string }).code)
+      .every((c) => ['already_decided', 'not_pending'].includes(c)),
+  ).toBe(true);
   expect(await countRows(t.db, 'audit_events', { record_id: record.id, type: 'record.approve' })).toBe(1);
   expect(await countRows(t.db, 'audit_events', { record_id: record.id, type: 'approval.refused' })).toBe(0);
   expect(await t.db('outbox').where({ topic: 'billing.apply' }).whereRaw("payload->>'record_id' = ?", [record.id]).count('* as n').first()).toEqual({ n: '1' });
@@ -134,7 +146,10 @@ describe('four-eyes fails closed', () => {
 
   it('refuses a group approver whose group membership cannot be checked', async () => {
     const { deps, record } = await pending(1);
-    expect(await click({ ...deps, directory: blind('groups') }, record.id, record.version, 'UGRP')).toMatchObject({ status: 'refused', code: 'identity_unknown' });
+    expect(await click({ ...deps, directory: blind('groups') }, record.id, record.version, 'UGRP')).toMatchObject({
+      status: 'refused',
+      code: 'identity_unknown',
+    });
     expect((await t.db('audit_events').where({ record_id: record.id, type: 'approval.refused' }).first()).data.unknown).toBe('groups');
     expect((await t.db('lifecycle_records').where({ id: record.id }).first()).state).toBe('pending_approval');
   });

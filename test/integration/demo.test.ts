@@ -21,7 +21,11 @@ afterAll(async () => {
 
 it('runs every sample ticket through the pipeline and ends with an intact audit trail', async () => {
   const lines: string[] = [];
-  const code = await runDemo({ out: (l) => lines.push(l), env: { ...process.env, MIGRATE_DATABASE_URL: ADMIN_URL, DATABASE_URL: asUser(ADMIN_URL, APP_ROLE), REDIS_URL: 'redis://127.0.0.1:6379' }, database });
+  const code = await runDemo({
+    out: (l) => lines.push(l),
+    env: { ...process.env, MIGRATE_DATABASE_URL: ADMIN_URL, DATABASE_URL: asUser(ADMIN_URL, APP_ROLE), REDIS_URL: 'redis://127.0.0.1:6379' },
+    database,
+  });
   const text = lines.join('\n');
   expect(code).toBe(0);
   expect(lines.filter((l) => /^\[\d\/6\]/.test(l))).toHaveLength(6);

@@ -25,9 +25,17 @@ let h: TestHttp;
 let smtp: SmtpStandin;
 let sender: SmtpEmailSender;
 /** Per-caller API tokens: the actor is the token's caller, never a name in the body. */
-const NAMES: Record<Role, string> = { agent: 'agent_1@support.example', supervisor: 'sup@support.example', finance: 'fin@support.example', admin: 'admin@support.example' };
+const NAMES: Record<Role, string> = {
+  agent: 'agent_1@support.example',
+  supervisor: 'sup@support.example',
+  finance: 'fin@support.example',
+  admin: 'admin@support.example',
+};
 const tokens: Partial<Record<Role, string>> = {};
-const templates = EmailTemplates.load(path.resolve(__dirname, '..', '..', 'templates', 'email'), { displayNames: catalogDisplayNames(buildCatalog()), strictVariables: true });
+const templates = EmailTemplates.load(path.resolve(__dirname, '..', '..', 'templates', 'email'), {
+  displayNames: catalogDisplayNames(buildCatalog()),
+  strictVariables: true,
+});
 
 beforeAll(async () => {
   t = await createTestDb();
@@ -35,7 +43,8 @@ beforeAll(async () => {
   h = await buildTestHttp(t.db);
   smtp = await SmtpStandin.start();
   sender = new SmtpEmailSender({ smtpUrl: smtp.url, from: 'Support <support@acme.example>' });
-  for (const [role, name] of Object.entries(NAMES)) tokens[role as Role] = (await createApiToken({ tokens: new KnexApiTokenStore(t.db), clock: h.deps.clock }, { name, role, by: 'test-admin' })).token;
+  for (const [role, name] of Object.entries(NAMES))
+    tokens[role as Role] = (await createApiToken({ tokens: new KnexApiTokenStore(t.db), clock: h.deps.clock }, { name, role, by: 'test-admin' })).token;
 });
 afterAll(async () => {
   sender.close();
@@ -52,7 +61,10 @@ const mailsOf = (recordId: string, outcome: string) => smtp.messages.filter((m) 
 async function confirmedCredit() {
   const d = h.deps;
   const { record } = await createRecord(d, {
-    request: buildRequest('service_credit', { ticket_id: '901', details: { period_start: '2026-03-10T00:00:00Z', period_end: '2026-03-11T00:00:00Z', requested_credit: { amount_minor: 300, currency: 'EUR' } } }),
+    request: buildRequest('service_credit', {
+      ticket_id: '901',
+      details: { period_start: '2026-03-10T00:00:00Z', period_end: '2026-03-11T00:00:00Z', requested_credit: { amount_minor: 300, currency: 'EUR' } },
+    }),
     actor: { role: 'agent', id: 'agent_1' },
     onProblems: 'reject',
   });
@@ -64,7 +76,8 @@ async function confirmedCredit() {
   return { id: record.id as string, version: confirmed.version as number };
 }
 
-const post = (url: string, payload: unknown, as: Role = 'agent') => h.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${tokens[as]}` }, payload: payload as object });
+const post = (url: string, payload: unknown, as: Role = 'agent') =>
+  h.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${tokens[as]}` }, payload: payload as object });
 /** An event as the API returns it (personal values such as reasons resolved from the side table). */
 const eventOf = async (recordId: string, type: string) => {
   const r = await h.app.inject({ method: 'GET', url: `/api/records/${recordId}`, headers: auth });
@@ -90,11 +103,16 @@ it('a confirmed record is disputed with a reason and referenced documents, then 
   });
 
   // Agents and finance do not decide disputes (403, audited); nor may a body claim another person.
-  for (const role of ['agent', 'finance'] as const) expect((await post(`/api/records/${id}/resolve`, { outcome: 'upheld', reason: 'logs show one day' }, role)).statusCode).toBe(403);
+  for (const role of ['agent', 'finance'] as const)
+    expect((await post(`/api/records/${id}/resolve`, { outcome: 'upheld', reason: 'logs show one day' }, role)).statusCode).toBe(403);
   expect((await post(`/api/records/${id}/resolve`, { by: 'boss@support.example', outcome: 'upheld', reason: 'x' }, 'supervisor')).statusCode).toBe(403);
   expect(await countRows(t.db, 'audit_events', { record_id: id, type: 'access.denied' })).toBe(3);
 
-  const resolved = await post(`/api/records/${id}/resolve`, { outcome: 'upheld', reason: 'Our monitoring shows the outage lasted 26 hours; the credit covers it.' }, 'supervisor');
+  const resolved = await post(
+    `/api/records/${id}/resolve`,
+    { outcome: 'upheld', reason: 'Our monitoring shows the outage lasted 26 hours; the credit covers it.' },
+    'supervisor',
+  );
   expect(resolved.statusCode).toBe(200);
   expect(resolved.json()).toMatchObject({ record: { state: 'resolved' }, outcome: 'upheld', reversal: null });
   expect((await eventOf(id, 'record.resolve')).actor).toEqual({ role: 'supervisor', id: 'sup@support.example' });
@@ -144,7 +162,11 @@ it('refuses to resolve without an outcome, to resolve a record that is not dispu
   expect(badOutcome.statusCode).toBe(422);
   expect((await t.db('lifecycle_records').where({ id }).first()).state).toBe('disputed');
 
-  const { record: pending } = await createRecord(h.deps, { request: buildRequest('service_credit'), actor: { role: 'agent', id: 'agent_1' }, onProblems: 'reject' });
+  const { record: pending } = await createRecord(h.deps, {
+    request: buildRequest('service_credit'),
+    actor: { role: 'agent', id: 'agent_1' },
+    onProblems: 'reject',
+  });
   expect((await post(`/api/records/${pending.id}/dispute`, { reason: 'wrong' })).statusCode).toBe(409);
 });
 

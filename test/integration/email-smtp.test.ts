@@ -50,8 +50,17 @@ function renderedMessage(templates: EmailTemplates, overrides: Partial<SmtpMessa
       {
         idempotency_key: `billing.${record.id}.apply`,
         step: 'apply',
-        effect: { type: 'credit', amount: { amount_minor: 1500, currency: 'JPY' }, period_start: '2026-03-10T00:00:00Z', period_end: '2026-03-11T00:00:00Z', paid_invoice: 'credit' },
-        result: { providerRef: 'ledger:x', money: [{ type: 'credit', purpose: 'service_credit', amount: { amount_minor: 1500, currency: 'JPY' }, destination: 'balance' }] },
+        effect: {
+          type: 'credit',
+          amount: { amount_minor: 1500, currency: 'JPY' },
+          period_start: '2026-03-10T00:00:00Z',
+          period_end: '2026-03-11T00:00:00Z',
+          paid_invoice: 'credit',
+        },
+        result: {
+          providerRef: 'ledger:x',
+          money: [{ type: 'credit', purpose: 'service_credit', amount: { amount_minor: 1500, currency: 'JPY' }, destination: 'balance' }],
+        },
       },
     ],
   });

@@ -23,7 +23,11 @@ afterAll(async () => {
 const deps = () => ({ ...buildDeps(t.db), policy });
 
 async function submitted(kind: Parameters<typeof buildRequest>[0], over: Parameters<typeof buildRequest>[1] = {}) {
-  const { record } = await createRecord(buildDeps(t.db), { request: buildRequest(kind, { requester: { email: 'ops@acme.example' }, ...over }), actor: { role: 'agent', id: 'agent-1' }, onProblems: 'reject' });
+  const { record } = await createRecord(buildDeps(t.db), {
+    request: buildRequest(kind, { requester: { email: 'ops@acme.example' }, ...over }),
+    actor: { role: 'agent', id: 'agent-1' },
+    onProblems: 'reject',
+  });
   return record;
 }
 
@@ -43,7 +47,10 @@ it('asks for approval of a suspension, posts it, and schedules reminder and esca
   const req = await t.db('approval_requests').where({ record_id: r.id }).first();
   expect(req).toMatchObject({ rule: 'suspensions and deactivations', approvals_required: 1 });
   expect(await countRows(t.db, 'outbox', { key: `approval-request.${r.id}.v2` })).toBe(1);
-  const reminder = await t.db('outbox').where({ key: `approval-request.${r.id}.reminder` }).first();
+  const reminder = await t
+    .db('outbox')
+    .where({ key: `approval-request.${r.id}.reminder` })
+    .first();
   expect(new Date(reminder.available_at).getTime() - new Date(req.requested_at).getTime()).toBe(4 * 3_600_000);
   expect(await countRows(t.db, 'outbox', { key: `approval-request.${r.id}.escalation` })).toBe(1);
 });

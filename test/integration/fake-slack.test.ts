@@ -40,7 +40,14 @@ const record: LifecycleRecord = {
   updated_at: '2026-03-16T11:00:00Z',
 };
 
-const approvalView = { record, accountName: 'Acme GmbH', ticketUrl: 'https://acme.zendesk.com/agent/tickets/4242', riskExplanations: [], approvalsRequired: 1 as const, approvals: [] };
+const approvalView = {
+  record,
+  accountName: 'Acme GmbH',
+  ticketUrl: 'https://acme.zendesk.com/agent/tickets/4242',
+  riskExplanations: [],
+  approvalsRequired: 1 as const,
+  approvals: [],
+};
 
 let fake: FakeSlack;
 let client: WebClient;
@@ -90,7 +97,14 @@ describe('FakeSlack through @slack/web-api', () => {
 
   it('chat.update edits the posted message and refuses one that does not exist', async () => {
     const posted = await client.chat.postMessage({ channel: CHANNEL, ...approvalRequestMessage(approvalView) });
-    const decided = decisionMessage({ record, accountName: 'Acme GmbH', ticketUrl: null, outcome: 'approved', decidedBy: ['U0SUPER1'], decidedAt: '2026-03-16T12:00:00Z' });
+    const decided = decisionMessage({
+      record,
+      accountName: 'Acme GmbH',
+      ticketUrl: null,
+      outcome: 'approved',
+      decidedBy: ['U0SUPER1'],
+      decidedAt: '2026-03-16T12:00:00Z',
+    });
     const res = await client.chat.update({ channel: CHANNEL, ts: posted.ts!, ...decided });
     expect(res).toMatchObject({ ok: true, channel: CHANNEL, ts: posted.ts, text: decided.text });
 
@@ -129,7 +143,9 @@ describe('FakeSlack through @slack/web-api', () => {
     expect(res.view!.id).toMatch(/^V/);
     expect(fake.callsOf('views.open')[0]!.args.view).toEqual(view);
 
-    const tooLongTitle = await failure(client.views.open({ trigger_id: '1.2.3', view: { ...view, title: { type: 'plain_text', text: 'A title far longer than Slack allows' } } }));
+    const tooLongTitle = await failure(
+      client.views.open({ trigger_id: '1.2.3', view: { ...view, title: { type: 'plain_text', text: 'A title far longer than Slack allows' } } }),
+    );
     expect(tooLongTitle.data.error).toBe('invalid_arguments');
     expect(tooLongTitle.data.response_metadata?.messages?.[0]).toContain('[json-pointer:/view/title/text]');
 
@@ -146,7 +162,9 @@ describe('FakeSlack through @slack/web-api', () => {
     expect(res.ok).toBe(true);
     expect(res.view).toMatchObject({ type: 'home' });
 
-    const modalAsHome = await failure(client.views.publish({ user_id: 'U0SUPER1', view: rejectReasonModal({ record_id: 'r', version: 1, channel: CHANNEL, message_ts: '1.2' }) }));
+    const modalAsHome = await failure(
+      client.views.publish({ user_id: 'U0SUPER1', view: rejectReasonModal({ record_id: 'r', version: 1, channel: CHANNEL, message_ts: '1.2' }) }),
+    );
     expect(modalAsHome.data.error).toBe('invalid_arguments');
     const byEmail = await failure(client.views.publish({ user_id: 'sup.one@example.com', view: appHomeView([]) }));
     expect(byEmail.data.error).toBe('user_not_found');
@@ -216,22 +234,39 @@ describe('FakeSlack through @slack/web-api', () => {
 
     expect((await failure(client.apiCall('chat.postMessage', { channel: CHANNEL }))).data.error).toBe('no_text');
 
-    const longSection = await failure(client.chat.postMessage({ channel: CHANNEL, text: 'x', blocks: [{ type: 'section', text: { type: 'mrkdwn', text: 'a'.repeat(3001) } }] }));
+    const longSection = await failure(
+      client.chat.postMessage({ channel: CHANNEL, text: 'x', blocks: [{ type: 'section', text: { type: 'mrkdwn', text: 'a'.repeat(3001) } }] }),
+    );
     expect(longSection.data.error).toBe('invalid_blocks');
     expect(longSection.data.response_metadata?.messages).toEqual(['[ERROR] must be less than 3001 characters [json-pointer:/blocks/0/text/text]']);
 
-    const tooMany = await failure(client.chat.postMessage({ channel: CHANNEL, text: 'x', blocks: Array.from({ length: 51 }, () => ({ type: 'divider' as const })) }));
+    const tooMany = await failure(
+      client.chat.postMessage({ channel: CHANNEL, text: 'x', blocks: Array.from({ length: 51 }, () => ({ type: 'divider' as const })) }),
+    );
     expect(tooMany.data.error).toBe('invalid_blocks');
 
     const bigValue = await failure(
-      client.chat.postMessage({ channel: CHANNEL, text: 'x', blocks: [{ type: 'actions', elements: [{ type: 'button', action_id: 'a', text: { type: 'plain_text', text: 'Go' }, value: 'v'.repeat(2001) }] }] }),
+      client.chat.postMessage({
+        channel: CHANNEL,
+        text: 'x',
+        blocks: [{ type: 'actions', elements: [{ type: 'button', action_id: 'a', text: { type: 'plain_text', text: 'Go' }, value: 'v'.repeat(2001) }] }],
+      }),
     );
     expect(bigValue.data.response_metadata?.messages?.[0]).toContain('/blocks/0/elements/0/value');
 
     const unknownType = await failure(client.chat.postMessage({ channel: CHANNEL, text: 'x', blocks: [{ type: 'sectoin' }] }));
     expect(unknownType.data.response_metadata?.messages).toEqual(['[ERROR] unknown block type "sectoin" [json-pointer:/blocks/0/type]']);
 
-    const dupBlockId = await failure(client.chat.postMessage({ channel: CHANNEL, text: 'x', blocks: [{ type: 'divider', block_id: 'a' }, { type: 'divider', block_id: 'a' }] }));
+    const dupBlockId = await failure(
+      client.chat.postMessage({
+        channel: CHANNEL,
+        text: 'x',
+        blocks: [
+          { type: 'divider', block_id: 'a' },
+          { type: 'divider', block_id: 'a' },
+        ],
+      }),
+    );
     expect(dupBlockId.data.error).toBe('invalid_blocks');
 
     expect(fake.messages.size).toBe(0);
@@ -261,7 +296,11 @@ describe('FakeSlack through @slack/web-api', () => {
 
   it('serves response_url for respond(), keeping what was posted', async () => {
     const url = fake.responseUrl();
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ response_type: 'ephemeral', text: 'hi' }) });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ response_type: 'ephemeral', text: 'hi' }),
+    });
     expect(res.status).toBe(200);
     expect(fake.responses).toEqual([{ url, body: { response_type: 'ephemeral', text: 'hi' } }]);
   });

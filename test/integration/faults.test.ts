@@ -57,7 +57,14 @@ beforeAll(async () => {
   await seedAccounts(
     app,
     ...ACCOUNTS.map((id) =>
-      buildAccount({ id, plan_id: 'enterprise', contacts: [contactOf(id)], mrr_minor: 10_000_000, term_start: new Date(now - 20 * DAY).toISOString(), term_end: new Date(now + 10 * DAY).toISOString() }),
+      buildAccount({
+        id,
+        plan_id: 'enterprise',
+        contacts: [contactOf(id)],
+        mrr_minor: 10_000_000,
+        term_start: new Date(now - 20 * DAY).toISOString(),
+        term_end: new Date(now + 10 * DAY).toISOString(),
+      }),
     ),
   );
   await app.destroy();
@@ -130,7 +137,11 @@ function triggerBody(t: Ticket) {
 async function deliver(t: Ticket, stats: { retries: number; refused: number }): Promise<void> {
   const raw = JSON.stringify(triggerBody(t));
   for (;;) {
-    const res = await fetch(`${base}/webhooks/zendesk`, { method: 'POST', headers: zendeskHeaders(stack.secrets.zendeskWebhook, raw, new Date(), `inv-${t.id}`), body: raw }).catch(() => null);
+    const res = await fetch(`${base}/webhooks/zendesk`, {
+      method: 'POST',
+      headers: zendeskHeaders(stack.secrets.zendeskWebhook, raw, new Date(), `inv-${t.id}`),
+      body: raw,
+    }).catch(() => null);
     if (res) await res.arrayBuffer();
     if (res && res.status < 300) return;
     if (res && res.status < 500) {
@@ -168,7 +179,15 @@ async function clickPending(clicked: Map<string, number>): Promise<void> {
         channel: { id: APPROVAL_CHANNEL, name: 'approvals' },
         message: { ts, type: 'message' },
         container: { type: 'message', message_ts: ts, channel_id: APPROVAL_CHANNEL },
-        actions: [{ type: 'button', action_id: 'approval_approve', block_id: 'approval_actions', value: JSON.stringify({ record_id: r.record_id, version: r.version }), action_ts: '1' }],
+        actions: [
+          {
+            type: 'button',
+            action_id: 'approval_approve',
+            block_id: 'approval_actions',
+            value: JSON.stringify({ record_id: r.record_id, version: r.version }),
+            action_ts: '1',
+          },
+        ],
       },
       { signingSecret: stack.secrets.slackSigning },
     );
@@ -190,7 +209,12 @@ it('loses, duplicates and strands nothing under PostgreSQL restarts, a Redis kil
   const producer = (async () => {
     const inFlight: Promise<void>[] = [];
     for (let i = 0; streaming; i++) {
-      const t: Ticket = { id: 70_000 + i, account: ACCOUNTS[i % ACCOUNTS.length]!, amount: i % 4 === 0 ? '150.00' : `${1 + (i % 7)}.${String(i % 100).padStart(2, '0')}`, approval: i % 4 === 0 };
+      const t: Ticket = {
+        id: 70_000 + i,
+        account: ACCOUNTS[i % ACCOUNTS.length]!,
+        amount: i % 4 === 0 ? '150.00' : `${1 + (i % 7)}.${String(i % 100).padStart(2, '0')}`,
+        approval: i % 4 === 0,
+      };
       stack.zendesk.addTicket({ id: t.id, subject: `Credit ${t.id}`, requester_id: 1, tags: ['lifecycle_request'] });
       tickets.push(t);
       inFlight.push(deliver(t, stats));
@@ -307,7 +331,9 @@ it('loses, duplicates and strands nothing under PostgreSQL restarts, a Redis kil
   console.log(`fault suite: ${JSON.stringify(summary)}`);
   for (const r of stuck.slice(0, 3)) {
     // What a stuck record was waiting for, to tell a real fault from a slow machine.
-    const jobs = await owner('outbox').whereRaw("payload->>'record_id' = ?", [r.id]).select('topic', 'key', 'published_at', 'completed_at', 'attempts', 'last_error');
+    const jobs = await owner('outbox')
+      .whereRaw("payload->>'record_id' = ?", [r.id])
+      .select('topic', 'key', 'published_at', 'completed_at', 'attempts', 'last_error');
     const approval = await owner('approval_requests').where({ record_id: r.id }).first('messages', 'decided_at');
     console.log(`stuck ${r.id} (${r.state}): ${JSON.stringify({ approval, jobs, clicked: clicked.get(r.id) ?? null })}`);
   }

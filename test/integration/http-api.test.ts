@@ -99,10 +99,20 @@ describe('API', () => {
     expect(list.statusCode).toBe(422);
     expect(list.json().error).toMatchObject({ code: 'validation_failed', message: 'Invalid query' });
     expect(list.json().error.problems).toEqual(expect.arrayContaining([{ field: '', message: 'unknown field(s): color' }]));
-    const cancel = await h.app.inject({ method: 'POST', url: '/api/records/00000000-0000-0000-0000-000000000000/cancel', headers: auth, payload: { version: 'one', reason: 7 } });
+    const cancel = await h.app.inject({
+      method: 'POST',
+      url: '/api/records/00000000-0000-0000-0000-000000000000/cancel',
+      headers: auth,
+      payload: { version: 'one', reason: 7 },
+    });
     expect(cancel.statusCode).toBe(422);
     expect(cancel.json().error).toMatchObject({ message: 'Invalid body' });
-    expect(cancel.json().error.problems.map((p: { field: string }) => p.field).sort()).toEqual(['reason', 'version']);
+    expect(
+      cancel
+        .json()
+        .error.problems.map((p: { field: string }) => p.field)
+        .sort(),
+    ).toEqual(['reason', 'version']);
     // No body at all is a valid cancel (the actor is the token's caller): it reaches the handler.
     const none = await h.app.inject({ method: 'POST', url: '/api/records/00000000-0000-0000-0000-000000000000/cancel', headers: auth });
     expect(none.statusCode).toBe(404);
@@ -137,7 +147,11 @@ describe('API', () => {
 });
 
 describe('input the database cannot store is a 4xx naming it, with nothing stored', () => {
-  const records = () => t.db('lifecycle_records').count<{ n: string }[]>('* as n').then((r) => Number(r[0]!.n));
+  const records = () =>
+    t
+      .db('lifecycle_records')
+      .count<{ n: string }[]>('* as n')
+      .then((r) => Number(r[0]!.n));
 
   it.each([
     ['a NUL in the query string', '/api/records?account_id=acc%00acme', /query\.account_id contains a NUL/],
@@ -155,7 +169,12 @@ describe('input the database cannot store is a 4xx naming it, with nothing store
     ['effective date 0000-01-01', { effective: '0000-01-01' }, 422, /effective: "0000-01-01" is not a date: calendar years start at 0001/],
   ])('%s', async (_what, over, status, why) => {
     const before = await records();
-    const r = await h.app.inject({ method: 'POST', url: '/api/records', headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify({ ...buildRequest('downgrade'), ...over }) });
+    const r = await h.app.inject({
+      method: 'POST',
+      url: '/api/records',
+      headers: { ...auth, 'content-type': 'application/json' },
+      payload: JSON.stringify({ ...buildRequest('downgrade'), ...over }),
+    });
     expect(r.statusCode).toBe(status);
     expect(r.json().error.message).toMatch(why);
     expect(await records()).toBe(before);

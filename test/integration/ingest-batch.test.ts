@@ -61,7 +61,13 @@ it('one batch creates records for several accounts with one intact audit chain p
   expect(outcomes.map((o) => o.record?.state ?? null)).toEqual(['submitted', 'submitted', 'draft', null, null, null]);
   expect(outcomes.map((o) => o.record?.account_id ?? null)).toEqual(['acc_a', 'acc_b', 'acc_a', null, null, null]);
 
-  const events = await t.db('audit_events').whereIn('record_id', outcomes.flatMap((o) => (o.record ? [o.record.id] : []))).orderBy('id');
+  const events = await t
+    .db('audit_events')
+    .whereIn(
+      'record_id',
+      outcomes.flatMap((o) => (o.record ? [o.record.id] : [])),
+    )
+    .orderBy('id');
   expect(events.map((e) => [e.account_id, e.seq, e.type])).toEqual([
     ['acc_a', 1, 'record.created'],
     ['acc_a', 2, 'record.created'],
@@ -70,7 +76,13 @@ it('one batch creates records for several accounts with one intact audit chain p
   expect((await verifyAudit(t.db)).broken).toBeNull();
   expect(await t.db('audit_heads').whereIn('account_id', ['acc_a', 'acc_b']).orderBy('account_id').pluck('seq')).toEqual([2, 1]);
 
-  const deliveries = await t.db('webhook_deliveries').whereIn('delivery_key', batch.map((b) => b.deliveryKey)).orderBy('delivery_key');
+  const deliveries = await t
+    .db('webhook_deliveries')
+    .whereIn(
+      'delivery_key',
+      batch.map((b) => b.deliveryKey),
+    )
+    .orderBy('delivery_key');
   expect(deliveries.map((d) => [d.delivery_key, d.outcome, d.record_id])).toEqual([
     ['k-100', 'created', outcomes[0]!.record!.id],
     ['k-101', 'created', outcomes[1]!.record!.id],
@@ -92,7 +104,9 @@ it('one batch creates records for several accounts with one intact audit chain p
 
 it('refuses a batch that names one ticket twice (the batcher never forms one)', async () => {
   const deps = buildDeps(t.db);
-  await expect(ingestTickets(deps, [intake('b-200', 'k-200a', request('acc_a')), intake('b-200', 'k-200b', request('acc_a'))])).rejects.toThrow(/distinct tickets/);
+  await expect(ingestTickets(deps, [intake('b-200', 'k-200a', request('acc_a')), intake('b-200', 'k-200b', request('acc_a'))])).rejects.toThrow(
+    /distinct tickets/,
+  );
   expect(await countRows(t.db, 'webhook_deliveries', { ticket_id: 'b-200' })).toBe(0);
 });
 
@@ -152,10 +166,12 @@ it('when a batch fails, its deliveries are retried one by one and only the fault
   );
   // Occupy the only slot so the next deliveries queue up and leave together.
   const first = batcher.submit(intake('b-500', 'k-500', request('acc_a')));
-  const rest = ['b-501', 'b-poison', 'b-502'].map((tk) => batcher.submit(intake(tk, `k-${tk}`, request('acc_a'))).then(
-    (o: IngestOutcome) => o.status,
-    (e: Error) => e.message,
-  ));
+  const rest = ['b-501', 'b-poison', 'b-502'].map((tk) =>
+    batcher.submit(intake(tk, `k-${tk}`, request('acc_a'))).then(
+      (o: IngestOutcome) => o.status,
+      (e: Error) => e.message,
+    ),
+  );
   expect((await first).status).toBe('created');
   expect(await Promise.all(rest)).toEqual(['created', 'poisoned delivery', 'created']);
   expect(calls).toBe(5); // the lone first delivery, the failed batch of three, then three alone
@@ -198,7 +214,15 @@ it('fails a whole batch at once when the failure is the database, and retries on
   try {
     const first = batcher.submit(intake('d-1', 'd-1', null));
     const rest = ['d-2', 'd-3', 'd-4'].map((k) => batcher.submit(intake(k, k, null)));
-    for (const p of [first, ...rest]) expect(isIntakeDatabaseFailure(await p.then(() => null, (e: unknown) => e))).toBe(true);
+    for (const p of [first, ...rest])
+      expect(
+        isIntakeDatabaseFailure(
+          await p.then(
+            () => null,
+            (e: unknown) => e,
+          ),
+        ),
+      ).toBe(true);
     expect(seen).toEqual([1, 3]); // no one-by-one storm against a database that is down
     down = false;
     expect((await batcher.submit(intake('d-5', 'd-5', null))).status).toBe('fetch_queued');
@@ -211,8 +235,14 @@ it('batches that revise drafts on one account and create on another, crosswise, 
   const deps = buildDeps(t.db);
   const n = 12;
   // Incomplete drafts, one per ticket, on acc_a and acc_b.
-  await ingestTickets(deps, Array.from({ length: n }, (_, i) => intake(`x-a-${i}`, `x-a-${i}-1`, request('acc_a', { details: {} }), '2026-03-16T10:00:00Z')));
-  await ingestTickets(deps, Array.from({ length: n }, (_, i) => intake(`x-b-${i}`, `x-b-${i}-1`, request('acc_b', { details: {} }), '2026-03-16T10:00:00Z')));
+  await ingestTickets(
+    deps,
+    Array.from({ length: n }, (_, i) => intake(`x-a-${i}`, `x-a-${i}-1`, request('acc_a', { details: {} }), '2026-03-16T10:00:00Z')),
+  );
+  await ingestTickets(
+    deps,
+    Array.from({ length: n }, (_, i) => intake(`x-b-${i}`, `x-b-${i}-1`, request('acc_b', { details: {} }), '2026-03-16T10:00:00Z')),
+  );
   const results = await Promise.allSettled(
     Array.from({ length: n }, (_, i) => [
       // Batch one: completes a draft on acc_a, files a new request on acc_b; batch two the other way round.

@@ -30,9 +30,7 @@ it('the same delivery replayed 10 times at once makes one record and one creatio
 
 it('different deliveries of one ticket at once still make one record', async () => {
   const deps = buildDeps(t.db);
-  const outcomes = await Promise.all(
-    Array.from({ length: 6 }, (_, i) => ingestTicket(deps, intake('5002', `inv-5002-${i}`, request()))),
-  );
+  const outcomes = await Promise.all(Array.from({ length: 6 }, (_, i) => ingestTicket(deps, intake('5002', `inv-5002-${i}`, request()))));
   expect(outcomes.filter((o) => o.status === 'created')).toHaveLength(1);
   expect(await countRows(t.db, 'lifecycle_records', { ticket_id: '5002' })).toBe(1);
 });
@@ -162,7 +160,9 @@ describe('trigger echoes and new requests on one ticket', () => {
     expect((await deliver(deps, 'echo-busy', changed)).status).toBe('unchanged');
     const notes = await t.db('outbox').where({ topic: 'zendesk.note' }).whereRaw("payload->>'ticket_id' = 'echo-busy'");
     expect(notes).toHaveLength(1);
-    expect(notes[0].payload.note).toMatch(new RegExp(`record ${first.record!.id} is still in progress \\(Waiting for supervisor approval in Slack\\)[\\s\\S]*lifecycle_rerequest`));
+    expect(notes[0].payload.note).toMatch(
+      new RegExp(`record ${first.record!.id} is still in progress \\(Waiting for supervisor approval in Slack\\)[\\s\\S]*lifecycle_rerequest`),
+    );
     expect(notes[0].payload.tags).toEqual([]);
     // Rejected afterwards: the echo of the rejection note shows the changed fields, already seen.
     await setState(first.record!.id, 'rejected');

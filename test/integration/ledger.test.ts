@@ -33,13 +33,25 @@ it('posts a balance credit as two balanced legs and lowers the customer balance'
 
 it('posts once however often the same key is posted, even at once', async () => {
   const money: ConfirmedMoney[] = [{ type: 'charge', purpose: 'fee', amount: { amount_minor: 4200, currency: 'JPY' }, destination: 'invoice' }];
-  const firsts = await Promise.all(Array.from({ length: 8 }, () => t.db.transaction((trx) => new KnexLedgerRepository(trx).post({ key: 'billing.idem.fee', recordId: null, accountId: 'acc_idem', description: 'fee', legs: legsFor('acc_idem', money) }))));
+  const firsts = await Promise.all(
+    Array.from({ length: 8 }, () =>
+      t.db.transaction((trx) =>
+        new KnexLedgerRepository(trx).post({
+          key: 'billing.idem.fee',
+          recordId: null,
+          accountId: 'acc_idem',
+          description: 'fee',
+          legs: legsFor('acc_idem', money),
+        }),
+      ),
+    ),
+  );
   expect(firsts.filter(Boolean)).toHaveLength(1);
   expect(await ledger.balance(LEDGER_ACCOUNTS.receivable('acc_idem'), 'JPY')).toBe(4200);
   expect(await ledger.balance(LEDGER_ACCOUNTS.feeRevenue, 'JPY')).toBe(-4200);
 });
 
-it('moves a merged account\'s credit to the target', async () => {
+it("moves a merged account's credit to the target", async () => {
   await post('acc_src', [{ type: 'transfer', purpose: 'merge_balance', amount: eur(700), destination: 'balance', to_account_id: 'acc_dst' }]);
   expect(await ledger.balance(LEDGER_ACCOUNTS.customerBalance('acc_src'), 'EUR')).toBe(700);
   expect(await ledger.balance(LEDGER_ACCOUNTS.customerBalance('acc_dst'), 'EUR')).toBe(-700);
@@ -49,7 +61,13 @@ it('refuses an unbalanced transaction at commit, even from a direct write', asyn
   await expect(
     t.db.transaction(async (trx) => {
       await trx('ledger_transactions').insert({ id: '00000000-0000-4000-8000-00000000abcd', idempotency_key: 'manual', account_id: 'x', description: 'bad' });
-      await trx('ledger_entries').insert({ transaction_id: '00000000-0000-4000-8000-00000000abcd', ledger_account: 'receivable:x', debit_minor: 100, credit_minor: 0, currency: 'EUR' });
+      await trx('ledger_entries').insert({
+        transaction_id: '00000000-0000-4000-8000-00000000abcd',
+        ledger_account: 'receivable:x',
+        debit_minor: 100,
+        credit_minor: 0,
+        currency: 'EUR',
+      });
     }),
   ).rejects.toThrow(/does not balance in EUR/);
 });
@@ -68,21 +86,27 @@ it('keeps the books balanced and every balance equal to its entries after random
     to_account_id: fc.constantFrom('p1', 'p2', 'p3'),
   });
   await fc.assert(
-    fc.asyncProperty(fc.array(fc.record({ account: fc.constantFrom('p1', 'p2', 'p3'), money: fc.array(money, { maxLength: 3 }), replay: fc.boolean() }), { minLength: 1, maxLength: 25 }), async (ops) => {
-      for (const op of ops) {
-        const key = `billing.prop-${++n}.apply`;
-        await post(op.account, op.money, key);
-        if (op.replay) expect(await post(op.account, op.money, key)).toBe(false);
-      }
-      const totals = await t.db('ledger_entries').select('currency').sum('debit_minor as d').sum('credit_minor as c').groupBy('currency');
-      for (const row of totals) expect(row.d).toBe(row.c);
-      const mismatched = await t.db.raw(`
+    fc.asyncProperty(
+      fc.array(fc.record({ account: fc.constantFrom('p1', 'p2', 'p3'), money: fc.array(money, { maxLength: 3 }), replay: fc.boolean() }), {
+        minLength: 1,
+        maxLength: 25,
+      }),
+      async (ops) => {
+        for (const op of ops) {
+          const key = `billing.prop-${++n}.apply`;
+          await post(op.account, op.money, key);
+          if (op.replay) expect(await post(op.account, op.money, key)).toBe(false);
+        }
+        const totals = await t.db('ledger_entries').select('currency').sum('debit_minor as d').sum('credit_minor as c').groupBy('currency');
+        for (const row of totals) expect(row.d).toBe(row.c);
+        const mismatched = await t.db.raw(`
         SELECT b.ledger_account, b.currency FROM ledger_balances b
         LEFT JOIN (SELECT ledger_account, currency, sum(debit_minor - credit_minor) AS s FROM ledger_entries GROUP BY 1, 2) e
           USING (ledger_account, currency)
         WHERE b.balance_minor <> coalesce(e.s, 0)`);
-      expect(mismatched.rows).toEqual([]);
-    }),
+        expect(mismatched.rows).toEqual([]);
+      },
+    ),
     { numRuns: 30 },
   );
 });

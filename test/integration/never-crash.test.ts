@@ -51,9 +51,17 @@ it.each([
   ['payload=null', 'application/x-www-form-urlencoded', 'payload=null'],
   ['a JSON body of null', 'application/json', 'null'],
   ['payload=1', 'application/x-www-form-urlencoded', 'payload=1'],
-  ['block_actions without a user', 'application/x-www-form-urlencoded', `payload=${encodeURIComponent(JSON.stringify({ type: 'block_actions', actions: [{ action_id: 'approval_approve', value: '{}' }] }))}`],
+  [
+    'block_actions without a user',
+    'application/x-www-form-urlencoded',
+    `payload=${encodeURIComponent(JSON.stringify({ type: 'block_actions', actions: [{ action_id: 'approval_approve', value: '{}' }] }))}`,
+  ],
 ])('a validly signed Slack request with %s is a 400 and the service (web and workers) keeps running', async (_what, type, body) => {
-  const res = await fetch(`${base}/slack/events`, { method: 'POST', headers: { 'content-type': type, ...slackSignatureHeaders(stack.secrets.slackSigning, Math.floor(Date.now() / 1000), body) }, body });
+  const res = await fetch(`${base}/slack/events`, {
+    method: 'POST',
+    headers: { 'content-type': type, ...slackSignatureHeaders(stack.secrets.slackSigning, Math.floor(Date.now() / 1000), body) },
+    body,
+  });
   expect(res.status).toBe(400);
   await new Promise((r) => setTimeout(r, 100));
   expect(svc.alive()).toBe(true);

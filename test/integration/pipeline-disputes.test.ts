@@ -20,7 +20,15 @@ const DAY = 86_400_000;
 beforeAll(async () => {
   t = await createTestDb();
   const now = Date.now();
-  await seedAccounts(t.db, buildAccount({ term_start: new Date(now - 10 * DAY).toISOString(), term_end: new Date(now + 20 * DAY).toISOString(), billing_started_at: '2025-01-01T00:00:00Z', contacts: ['ops@acme.example'] }));
+  await seedAccounts(
+    t.db,
+    buildAccount({
+      term_start: new Date(now - 10 * DAY).toISOString(),
+      term_end: new Date(now + 20 * DAY).toISOString(),
+      billing_started_at: '2025-01-01T00:00:00Z',
+      contacts: ['ops@acme.example'],
+    }),
+  );
   s = await startTestService(t);
   s.stack.slack.users.set('U0LDSUP01', { id: 'U0LDSUP01', email: 'sup1@acme.example', name: 'sup1' });
   s.stack.slack.users.set('U0LDSUP02', { id: 'U0LDSUP02', email: 'sup2@acme.example', name: 'sup2' });
@@ -31,7 +39,11 @@ afterAll(async () => {
 });
 
 const api = async (path: string, body: unknown, token = TEST_API_TOKEN) => {
-  const res = await fetch(`${s.base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${s.base}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
 };
 const stateOf = async (id: string) => (await t.db('lifecycle_records').where({ id }).first()).state as string;
@@ -45,14 +57,21 @@ it('a credit disputed and resolved as reversed is taken back once its reversal i
     requested_by: 'agent@support.example',
     reason_code: 'goodwill',
     effective: 'immediate',
-    details: { period_start: new Date(Date.now() - 3 * DAY).toISOString(), period_end: new Date(Date.now() - 2 * DAY).toISOString(), requested_credit: { amount_minor: 200, currency: 'EUR' } },
+    details: {
+      period_start: new Date(Date.now() - 3 * DAY).toISOString(),
+      period_end: new Date(Date.now() - 2 * DAY).toISOString(),
+      requested_credit: { amount_minor: 200, currency: 'EUR' },
+    },
   });
   expect(created.status).toBe(201);
   const id = created.body.record.id as string;
   await until(async () => (await stateOf(id)) === 'confirmed', 20_000, 'credit confirmed');
 
   // The supervisor's API token carries the same email as their Slack account.
-  const { token: sup1 } = await createApiToken({ tokens: new KnexApiTokenStore(t.db), clock: { now: () => new Date() } }, { name: 'sup1@acme.example', role: 'supervisor', by: 'test-admin' });
+  const { token: sup1 } = await createApiToken(
+    { tokens: new KnexApiTokenStore(t.db), clock: { now: () => new Date() } },
+    { name: 'sup1@acme.example', role: 'supervisor', by: 'test-admin' },
+  );
   expect((await api(`/api/records/${id}/dispute`, { reason: 'The customer asked for no credit; please take it back' })).status).toBe(200);
   const resolved = await api(`/api/records/${id}/resolve`, { outcome: 'reversed', reason: 'Taken back at the customer’s request' }, sup1);
   expect(resolved.status).toBe(200);
@@ -65,7 +84,9 @@ it('a credit disputed and resolved as reversed is taken back once its reversal i
   expect(request).toMatchObject({ approvals_required: 1, rule: 'reversal (small credits)' });
   const post = s.stack.slack.callsOf('chat.postMessage').find((c) => JSON.stringify(c.args.blocks ?? '').includes(reversalId))!;
   expect(JSON.stringify(post.args.blocks)).toContain(`*Reversal* of record \`${id}\``);
-  const value = (post.args.blocks as { type: string; elements?: { action_id: string; value: string }[] }[]).find((b) => b.type === 'actions')!.elements!.find((e) => e.action_id === 'approval_approve')!.value;
+  const value = (post.args.blocks as { type: string; elements?: { action_id: string; value: string }[] }[])
+    .find((b) => b.type === 'actions')!
+    .elements!.find((e) => e.action_id === 'approval_approve')!.value;
   const ts = request.messages[0].ts as string;
   const click = (user: string) =>
     slackInteractionRequest(
@@ -85,7 +106,11 @@ it('a credit disputed and resolved as reversed is taken back once its reversal i
   // The supervisor who resolved it filed the reversal (the same person in Slack, by email): they may not approve it.
   let c = click('U0LDSUP01');
   expect((await fetch(`${s.base}/slack/events`, { method: 'POST', headers: c.headers, body: c.body })).status).toBe(200);
-  await until(async () => (await t.db('audit_events').where({ record_id: reversalId, type: 'approval.refused' }).first()) !== undefined, 10_000, 'self-approval refused');
+  await until(
+    async () => (await t.db('audit_events').where({ record_id: reversalId, type: 'approval.refused' }).first()) !== undefined,
+    10_000,
+    'self-approval refused',
+  );
   c = click('U0LDSUP02');
   expect((await fetch(`${s.base}/slack/events`, { method: 'POST', headers: c.headers, body: c.body })).status).toBe(200);
   await until(async () => (await stateOf(reversalId)) === 'confirmed', 20_000, 'reversal confirmed');
@@ -93,7 +118,14 @@ it('a credit disputed and resolved as reversed is taken back once its reversal i
   expect(mails(id, 'resolved')).toHaveLength(1);
   expect(mails(reversalId, 'reversed')).toHaveLength(1);
   expect(mails(reversalId, 'reversed')[0]!.parsed.text).toContain('This takes back €2.00');
-  const net = await t.db('ledger_entries as e').join('ledger_transactions as x', 'x.id', 'e.transaction_id').whereIn('x.record_id', [id, reversalId]).groupBy('e.ledger_account').select('e.ledger_account').sum({ d: 'e.debit_minor', c: 'e.credit_minor' });
-  for (const row of net as unknown as { ledger_account: string; d: string; c: string }[]) expect([row.ledger_account, Number(row.d) - Number(row.c)]).toEqual([row.ledger_account, 0]);
+  const net = await t
+    .db('ledger_entries as e')
+    .join('ledger_transactions as x', 'x.id', 'e.transaction_id')
+    .whereIn('x.record_id', [id, reversalId])
+    .groupBy('e.ledger_account')
+    .select('e.ledger_account')
+    .sum({ d: 'e.debit_minor', c: 'e.credit_minor' });
+  for (const row of net as unknown as { ledger_account: string; d: string; c: string }[])
+    expect([row.ledger_account, Number(row.d) - Number(row.c)]).toEqual([row.ledger_account, 0]);
   expect((await verifyAudit(t.db, 'acc_acme')).broken).toBeNull();
 });

@@ -32,7 +32,15 @@ beforeAll(async () => {
   stripe.addSubscription({ customer: customer.id, price: 'price_growth_eur', period: { start: now - 10 * 86_400, end: now + 20 * 86_400 } });
   await seedAccounts(
     t.db,
-    buildAccount({ id: 'acc_acme', name: 'Acme GmbH', mrr_minor: 9900, billing_customer_id: 'cus_pipeline', contacts: ['ops@acme.example'], term_start: new Date(now * 1000 - 10 * DAY).toISOString(), term_end: new Date(now * 1000 + 20 * DAY).toISOString() }),
+    buildAccount({
+      id: 'acc_acme',
+      name: 'Acme GmbH',
+      mrr_minor: 9900,
+      billing_customer_id: 'cus_pipeline',
+      contacts: ['ops@acme.example'],
+      term_start: new Date(now * 1000 - 10 * DAY).toISOString(),
+      term_end: new Date(now * 1000 + 20 * DAY).toISOString(),
+    }),
   );
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ld-pipeline-stripe-'));
   fs.writeFileSync(path.join(dir, 'prices.json'), JSON.stringify(STRIPE_PRICES));
@@ -54,8 +62,17 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-it('an auto-approved upgrade is previewed by Stripe, moved there, and emailed in Stripe\'s amounts; reconcile finds nothing', async () => {
-  const raw = JSON.stringify(triggerBody(9201, { kind: 'lc_upgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'growth', to_plan: 'business', effective: 'lc_now' }));
+it("an auto-approved upgrade is previewed by Stripe, moved there, and emailed in Stripe's amounts; reconcile finds nothing", async () => {
+  const raw = JSON.stringify(
+    triggerBody(9201, {
+      kind: 'lc_upgrade',
+      subtype: 'lc_subscription',
+      account_id: 'acc_acme',
+      reason_code: 'growth',
+      to_plan: 'business',
+      effective: 'lc_now',
+    }),
+  );
   const res = await fetch(`${s.base}/webhooks/zendesk`, { method: 'POST', headers: zendeskHeaders(s.stack.secrets.zendeskWebhook, raw), body: raw });
   const { record_id: id } = (await res.json()) as { record_id: string };
   await until(async () => (await t.db('lifecycle_records').where({ id }).first()).state === 'confirmed', 20_000, 'confirmed');

@@ -48,7 +48,16 @@ async function deliver(body: unknown) {
 const stateOf = async (id: string) => (await t.db('lifecycle_records').where({ id }).first()).state as string;
 
 it('an auto-approved upgrade is billed, the ticket solved and the customer emailed, then confirmed', async () => {
-  const r = await deliver(triggerBody(9101, { kind: 'lc_upgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'growth', to_plan: 'enterprise', effective: 'lc_now' }));
+  const r = await deliver(
+    triggerBody(9101, {
+      kind: 'lc_upgrade',
+      subtype: 'lc_subscription',
+      account_id: 'acc_acme',
+      reason_code: 'growth',
+      to_plan: 'enterprise',
+      effective: 'lc_now',
+    }),
+  );
   expect(r).toMatchObject({ status: 'created', state: 'submitted' });
   await until(async () => (await stateOf(r.record_id)) === 'confirmed', 20_000, 'record confirmed');
 
@@ -110,13 +119,19 @@ it('a credit that needs approval is posted to Slack, approved with one click, ap
   const res = await fetch(`${s.base}/slack/events`, { method: 'POST', headers: click.headers, body: click.body });
   expect(res.status).toBe(200);
   await until(async () => (await stateOf(r.record_id)) === 'confirmed', 20_000, 'credit confirmed');
-  await until(() => s.stack.slack.callsOf('chat.update').some((c) => c.args.ts === ts && JSON.stringify(c.args.blocks).includes('Approved by <@U0LDSUP01>')), 10_000, 'message updated');
+  await until(
+    () => s.stack.slack.callsOf('chat.update').some((c) => c.args.ts === ts && JSON.stringify(c.args.blocks).includes('Approved by <@U0LDSUP01>')),
+    10_000,
+    'message updated',
+  );
   const mail = s.stack.smtp.messages.find((m) => m.parsed.messageId === `<${r.record_id}.credit_granted@lifecycle-desk>`)!;
   expect(mail.parsed.subject).toMatch(/€250\.00/);
 });
 
 it('an end-of-term downgrade is scheduled for the term end and the customer told', async () => {
-  const r = await deliver(triggerBody(9103, { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_mid', reason_code: 'budget_cut', to_plan: 'growth' }));
+  const r = await deliver(
+    triggerBody(9103, { kind: 'lc_downgrade', subtype: 'lc_subscription', account_id: 'acc_mid', reason_code: 'budget_cut', to_plan: 'growth' }),
+  );
   await until(async () => (await stateOf(r.record_id)) === 'scheduled', 20_000, 'scheduled');
   await until(() => s.stack.smtp.messages.some((m) => m.parsed.messageId === `<${r.record_id}.scheduled@lifecycle-desk>`), 10_000, 'scheduled email');
   const job = await t.db('outbox').where({ topic: 'billing.apply' }).whereRaw("payload->>'record_id' = ?", [r.record_id]).orderBy('id', 'desc').first();
@@ -128,7 +143,11 @@ it('an end-of-term downgrade is scheduled for the term end and the customer told
   const auth = { authorization: `Bearer ${TEST_API_TOKEN}`, 'content-type': 'application/json' };
   const stale = await fetch(`${s.base}/api/records/${r.record_id}/cancel`, { method: 'POST', headers: auth, body: JSON.stringify({ version: 1 }) });
   expect(stale.status).toBe(409);
-  const cancel = await fetch(`${s.base}/api/records/${r.record_id}/cancel`, { method: 'POST', headers: auth, body: JSON.stringify({ reason: 'customer changed their mind' }) });
+  const cancel = await fetch(`${s.base}/api/records/${r.record_id}/cancel`, {
+    method: 'POST',
+    headers: auth,
+    body: JSON.stringify({ reason: 'customer changed their mind' }),
+  });
   expect(cancel.status).toBe(200);
   expect(await stateOf(r.record_id)).toBe('cancelled');
   // The customer, told it was scheduled, is told once that it will not happen.

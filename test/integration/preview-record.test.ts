@@ -27,11 +27,20 @@ const upgrade = () => ({ ...buildRequest('upgrade', { effective: 'immediate', ti
 
 beforeAll(async () => {
   t = await createTestDb();
-  await seedAccounts(t.db, buildAccount(), buildAccount({ id: 'acc_other', name: 'Other', plan_id: 'starter' }), buildAccount({ id: 'acc_small', name: 'Small', mrr_minor: 2000 }));
+  await seedAccounts(
+    t.db,
+    buildAccount(),
+    buildAccount({ id: 'acc_other', name: 'Other', plan_id: 'starter' }),
+    buildAccount({ id: 'acc_small', name: 'Small', mrr_minor: 2000 }),
+  );
 });
 afterAll(() => t.destroy());
 
-const stored = async () => ({ records: await countRows(t.db, 'lifecycle_records'), events: await countRows(t.db, 'audit_events'), outbox: await countRows(t.db, 'outbox') });
+const stored = async () => ({
+  records: await countRows(t.db, 'lifecycle_records'),
+  events: await countRows(t.db, 'audit_events'),
+  outbox: await countRows(t.db, 'outbox'),
+});
 
 it('previews without storing anything, and the quoted record gets exactly the previewed figures later', async () => {
   const deps = buildDeps(t.db);
@@ -70,18 +79,29 @@ it('shows the problems of an invalid request, gives no quote and stores nothing'
 it('says what the policy will decide, as the policy step then decides it', async () => {
   const deps = buildDeps(t.db);
   // €15 back on a €20 MRR: more than half the MRR, a risk flag that forces an approval.
-  const credit = buildRequest('service_credit', { account_id: 'acc_small', ticket_id: '502', details: { period_start: '2026-03-01T00:00:00Z', period_end: '2026-03-15T00:00:00Z', requested_credit: { amount_minor: 1500, currency: 'EUR' } } });
+  const credit = buildRequest('service_credit', {
+    account_id: 'acc_small',
+    ticket_id: '502',
+    details: { period_start: '2026-03-01T00:00:00Z', period_end: '2026-03-15T00:00:00Z', requested_credit: { amount_minor: 1500, currency: 'EUR' } },
+  });
   const preview = await previewRecord(deps, { request: credit, actor: agent, policy }, quotes);
   expect(preview.approval).toEqual({ rule: 'risky requests', approvals_required: 1, risk: [expect.objectContaining({ flag: 'credit_above_mrr_share' })] });
   const { record } = await createQuotedRecord(deps, { request: credit, actor: agent, quote: preview.quote! }, quotes);
   const outcome = await evaluatePolicy({ ...deps, policy }, record.id);
-  expect(outcome).toMatchObject({ status: 'approval_requested', decision: { rule: preview.approval!.rule, approvals: 1 }, flags: preview.approval!.risk.map((r) => r.flag) });
+  expect(outcome).toMatchObject({
+    status: 'approval_requested',
+    decision: { rule: preview.approval!.rule, approvals: 1 },
+    flags: preview.approval!.risk.map((r) => r.flag),
+  });
 });
 
 describe('a quote files nothing when', () => {
   const refusal = async (fn: () => Promise<unknown>) => {
     const before = await stored();
-    const err = await fn().then(() => null, (e: unknown) => e);
+    const err = await fn().then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(await stored()).toEqual(before);
     return err as AppError;
   };
@@ -99,7 +119,9 @@ describe('a quote files nothing when', () => {
     const deps = buildDeps(t.db);
     const { quote } = await previewRecord(deps, { request: upgrade(), actor: agent }, quotes);
     deps.clock.set(new Date(NOW.getTime() + QUOTE_TTL_MS + 1000));
-    expect((await refusal(() => createQuotedRecord(deps, { request: upgrade(), actor: agent, quote: quote! }, quotes))).message).toMatch(/preview is more than 15 minutes old/);
+    expect((await refusal(() => createQuotedRecord(deps, { request: upgrade(), actor: agent, quote: quote! }, quotes))).message).toMatch(
+      /preview is more than 15 minutes old/,
+    );
   });
 
   it('it was not signed by this service', async () => {

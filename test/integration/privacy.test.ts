@@ -46,7 +46,17 @@ const DAY = 86_400_000;
 beforeAll(async () => {
   t = await createTestDb();
   stack = await startStandins();
-  env = { ...stack.env, DATABASE_URL: t.url, REDIS_URL: 'redis://127.0.0.1:6379', QUEUE_PREFIX: uniquePrefix('privacy'), PORT: '0', HOST: '127.0.0.1', API_TOKEN: TEST_API_TOKEN, LOG_LEVEL: 'debug', ZENDESK_SYNC_DELAY_MS: '0' };
+  env = {
+    ...stack.env,
+    DATABASE_URL: t.url,
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    QUEUE_PREFIX: uniquePrefix('privacy'),
+    PORT: '0',
+    HOST: '127.0.0.1',
+    API_TOKEN: TEST_API_TOKEN,
+    LOG_LEVEL: 'debug',
+    ZENDESK_SYNC_DELAY_MS: '0',
+  };
   const logger = createLogger('debug', { write: (line: string) => void logs.push(line) });
   service = await startService(loadConfig(env), { logger });
   base = `http://127.0.0.1:${(service.http!.server.address() as { port: number }).port}`;
@@ -58,7 +68,11 @@ afterAll(async () => {
 });
 
 const api = async (path: string, body: unknown) => {
-  const r = await fetch(base + path, { method: 'POST', headers: { authorization: `Bearer ${TEST_API_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await fetch(base + path, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TEST_API_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const json = (await r.json()) as { record: { id: string; state: string } };
   if (r.status >= 300) throw new Error(`${path}: ${r.status} ${JSON.stringify(json)}`);
   return { status: r.status, body: json };
@@ -89,13 +103,19 @@ async function redisDump(prefix: string): Promise<string> {
     for (const key of keys) {
       const type = await redis.type(key);
       const value: string | null =
-        type === 'string' ? await redis.get(key)
-        : type === 'hash' ? JSON.stringify(await redis.hgetall(key))
-        : type === 'list' ? JSON.stringify(await redis.lrange(key, 0, -1))
-        : type === 'set' ? JSON.stringify(await redis.smembers(key))
-        : type === 'zset' ? JSON.stringify(await redis.zrange(key, '0', '-1'))
-        : type === 'stream' ? JSON.stringify(await redis.xrange(key, '-', '+'))
-        : '';
+        type === 'string'
+          ? await redis.get(key)
+          : type === 'hash'
+            ? JSON.stringify(await redis.hgetall(key))
+            : type === 'list'
+              ? JSON.stringify(await redis.lrange(key, 0, -1))
+              : type === 'set'
+                ? JSON.stringify(await redis.smembers(key))
+                : type === 'zset'
+                  ? JSON.stringify(await redis.zrange(key, '0', '-1'))
+                  : type === 'stream'
+                    ? JSON.stringify(await redis.xrange(key, '-', '+'))
+                    : '';
       parts.push(`${key} ${value}`);
     }
     expect(keys.length).toBeGreaterThan(0);
@@ -108,26 +128,48 @@ async function redisDump(prefix: string): Promise<string> {
 it('erases every canary from every table, the exports, the logs and Redis, and the audit trail still verifies', async () => {
   const now = Date.now();
   const term = { term_start: new Date(now - 10 * DAY).toISOString(), term_end: new Date(now + 20 * DAY).toISOString() };
-  await importAccounts({ store: new KnexTransactionRunner(t.db), clock: { now: () => new Date() } }, [
-    buildAccount({ id: 'acc_canary', name: CANARY.accountName, contacts: [CANARY.contact], mrr_minor: 9900, ...term }),
-    buildAccount({ id: 'acc_other', name: 'Other Ltd', contacts: ['ops@other.example'], ...term }),
-  ], { by: 'importer@support.example' });
+  await importAccounts(
+    { store: new KnexTransactionRunner(t.db), clock: { now: () => new Date() } },
+    [
+      buildAccount({ id: 'acc_canary', name: CANARY.accountName, contacts: [CANARY.contact], mrr_minor: 9900, ...term }),
+      buildAccount({ id: 'acc_other', name: 'Other Ltd', contacts: ['ops@other.example'], ...term }),
+    ],
+    { by: 'importer@support.example' },
+  );
 
   // An upgrade, auto-approved, billed and emailed to the contact.
   const upgrade = await api('/api/records', {
-    ...buildRequest('upgrade', { reason_code: 'growth', account_id: 'acc_canary', requester: { email: CANARY.contact, name: CANARY.requesterName }, details: { to_plan: 'enterprise' } }),
+    ...buildRequest('upgrade', {
+      reason_code: 'growth',
+      account_id: 'acc_canary',
+      requester: { email: CANARY.contact, name: CANARY.requesterName },
+      details: { to_plan: 'enterprise' },
+    }),
     reason_text: CANARY.reasonText,
     effective: 'immediate',
   });
   expect(upgrade.status).toBe(201);
   await until(async () => (await stateOf(upgrade.body.record.id)) === 'confirmed', 30_000, 'upgrade confirmed').catch(async (err: Error) => {
-    throw new Error(`${err.message}: ${await stateOf(upgrade.body.record.id)}; ${logs.filter((l) => /"level":(40|50)/.test(l)).slice(-5).join('')}`);
+    throw new Error(
+      `${err.message}: ${await stateOf(upgrade.body.record.id)}; ${logs
+        .filter((l) => /"level":(40|50)/.test(l))
+        .slice(-5)
+        .join('')}`,
+    );
   });
   expect(stack.smtp.messages.some((m) => (m.envelope.to as string[]).includes(CANARY.contact))).toBe(true);
 
   // A termination with feedback, waiting for approval, then withdrawn with a reason (a reason the
   // example policy makes no retention offer for, so it goes straight to approval).
-  const termination = await api('/api/records', buildRequest('termination', { reason_code: 'switched_to_competitor', account_id: 'acc_canary', requester: { email: CANARY.contact, name: CANARY.requesterName }, details: { feedback: CANARY.feedback } }));
+  const termination = await api(
+    '/api/records',
+    buildRequest('termination', {
+      reason_code: 'switched_to_competitor',
+      account_id: 'acc_canary',
+      requester: { email: CANARY.contact, name: CANARY.requesterName },
+      details: { feedback: CANARY.feedback },
+    }),
+  );
   expect(termination.status).toBe(201);
   await until(async () => (await stateOf(termination.body.record.id)) === 'pending_approval', 30_000, 'termination pending');
   const cancelled = await fetch(`${base}/api/records/${termination.body.record.id}/cancel`, {
@@ -136,7 +178,11 @@ it('erases every canary from every table, the exports, the logs and Redis, and t
     body: JSON.stringify({ reason: CANARY.cancelReason }),
   });
   expect(cancelled.status).toBe(200);
-  await until(async () => (await t.db('outbox').whereNull('completed_at').where('available_at', '<=', new Date()).count('* as n').first())!.n === '0', 30_000, 'jobs done');
+  await until(
+    async () => (await t.db('outbox').whereNull('completed_at').where('available_at', '<=', new Date()).count('* as n').first())!.n === '0',
+    30_000,
+    'jobs done',
+  );
 
   // Before: the canaries are there (so the search below can find them), and the other account is untouched after.
   const before = await tablesContaining(MARK);
@@ -185,8 +231,18 @@ it('refuses an erasure without --by or --reason, or of an unknown account, chang
 it('lets the service blank personal values of a record but never change anything else without a transition', async () => {
   const r = (await t.db('lifecycle_records').first())!;
   await expect(t.db('lifecycle_records').where({ id: r.id }).update({ reason_code: 'other' })).rejects.toThrow(/one transition at a time/);
-  await expect(t.db('lifecycle_records').where({ id: r.id }).update({ details: JSON.stringify({ ...r.details, to_plan: 'starter' }) })).rejects.toThrow(/one transition at a time/);
-  await expect(t.db('lifecycle_records').where({ id: r.id }).update({ requester: JSON.stringify({ email: 'someone@else.example' }) })).rejects.toThrow(/one transition at a time/);
+  await expect(
+    t
+      .db('lifecycle_records')
+      .where({ id: r.id })
+      .update({ details: JSON.stringify({ ...r.details, to_plan: 'starter' }) }),
+  ).rejects.toThrow(/one transition at a time/);
+  await expect(
+    t
+      .db('lifecycle_records')
+      .where({ id: r.id })
+      .update({ requester: JSON.stringify({ email: 'someone@else.example' }) }),
+  ).rejects.toThrow(/one transition at a time/);
 });
 
 describe('events written before personal data left the chain', () => {
@@ -195,13 +251,26 @@ describe('events written before personal data left the chain', () => {
     const draft = { account_id: account, record_id: null, type, actor: actor as never, occurred_at: new Date().toISOString(), data };
     const p = hashedContentPieces(draft);
     await t.db.raw('SELECT * FROM audit_append(?::text[], ?::uuid[], ?::text[], ?::jsonb[], ?::timestamptz[], ?::jsonb[], ?::text[], ?::text[], ?::text[])', [
-      [account], [null], [type], [JSON.stringify(actor)], [draft.occurred_at], [JSON.stringify(data)], [p.head], [p.mid], [p.tail],
+      [account],
+      [null],
+      [type],
+      [JSON.stringify(actor)],
+      [draft.occurred_at],
+      [JSON.stringify(data)],
+      [p.head],
+      [p.mid],
+      [p.tail],
     ] as never);
   };
 
   it('blanks them in place on erasure, keeps their hashes, and audit verify vouches for them through privacy.erased', async () => {
     await seedAccounts(t.db, buildAccount({ id: 'acc_legacy', name: 'Legacy Co' }));
-    await legacyAppend('acc_legacy', 'account.imported', { role: 'system', id: 'accounts-import' }, { id: 'acc_legacy', name: 'Legacy Person QZX8', contacts: ['legacy.qzx9@example.com'], plan_id: 'starter' });
+    await legacyAppend(
+      'acc_legacy',
+      'account.imported',
+      { role: 'system', id: 'accounts-import' },
+      { id: 'acc_legacy', name: 'Legacy Person QZX8', contacts: ['legacy.qzx9@example.com'], plan_id: 'starter' },
+    );
     await legacyAppend('acc_legacy', 'record.fail', { role: 'system', id: 'billing' }, { reason: 'provider said no' });
     expect((await verifyAudit(t.db, 'acc_legacy')).broken).toBeNull();
     const hashes = (await t.db('audit_events').where({ account_id: 'acc_legacy' }).orderBy('seq')).map((e: { hash: string }) => e.hash);
@@ -211,7 +280,10 @@ describe('events written before personal data left the chain', () => {
     expect(erased.stdout).toMatch(/personal values in 1 audit event\(s\) older than the side table/);
     const events = await t.db('audit_events').where({ account_id: 'acc_legacy' }).orderBy('seq');
     expect(JSON.stringify(events).toLowerCase()).not.toContain(MARK);
-    expect(events[0]).toMatchObject({ data: { id: 'acc_legacy', name: '[erased]', contacts: ['[erased]'], plan_id: 'starter' }, redacted_at: expect.any(Date) });
+    expect(events[0]).toMatchObject({
+      data: { id: 'acc_legacy', name: '[erased]', contacts: ['[erased]'], plan_id: 'starter' },
+      redacted_at: expect.any(Date),
+    });
     // Machine text the system wrote stays; hashes stay; the erasure names the redacted seq.
     expect(events[1]).toMatchObject({ data: { reason: 'provider said no' }, redacted_at: null });
     expect(events.slice(0, 2).map((e: { hash: string }) => e.hash)).toEqual(hashes);
@@ -223,16 +295,24 @@ describe('events written before personal data left the chain', () => {
   it('the service cannot redact by hand, and a redaction no privacy.erased names breaks audit verify', async () => {
     const [first] = await t.db('audit_events').where({ account_id: 'acc_other' }).orderBy('seq').limit(1);
     await expect(t.db('audit_events').where({ id: first.id }).update({ redacted_at: new Date() })).rejects.toThrow(/permission denied|append-only/);
-    await expect(t.db.transaction(async (trx) => {
-      await trx.raw("SELECT set_config('lifecycle_desk.audit_redact', 'on', true)");
-      await trx('audit_events').where({ id: first.id }).update({ redacted_at: new Date() });
-    })).rejects.toThrow(/permission denied|append-only/);
+    await expect(
+      t.db.transaction(async (trx) => {
+        await trx.raw("SELECT set_config('lifecycle_desk.audit_redact', 'on', true)");
+        await trx('audit_events').where({ id: first.id }).update({ redacted_at: new Date() });
+      }),
+    ).rejects.toThrow(/permission denied|append-only/);
     // The owner, bypassing the guards, marks an event redacted and changes it: verify names it.
     await t.admin.transaction(async (trx) => {
       await trx.raw('SET LOCAL session_replication_role = replica');
-      await trx('audit_events').where({ id: first.id }).update({ redacted_at: new Date(), data: JSON.stringify({ ...first.data, plan_id: 'enterprise' }) });
+      await trx('audit_events')
+        .where({ id: first.id })
+        .update({ redacted_at: new Date(), data: JSON.stringify({ ...first.data, plan_id: 'enterprise' }) });
     });
     const r = await verifyAudit(t.db, 'acc_other');
-    expect(r.broken).toMatchObject({ account_id: 'acc_other', seq: first.seq, problem: expect.stringMatching(/marked redacted but no later privacy.erased event names it/) });
+    expect(r.broken).toMatchObject({
+      account_id: 'acc_other',
+      seq: first.seq,
+      problem: expect.stringMatching(/marked redacted but no later privacy.erased event names it/),
+    });
   });
 });

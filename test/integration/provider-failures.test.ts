@@ -24,9 +24,20 @@ let s: TestService;
 beforeAll(async () => {
   t = await createTestDb();
   const now = Date.now();
-  await seedAccounts(t.db, buildAccount({ id: 'acc_f', mrr_minor: 1_000_000, contacts: ['ops@f.example'], term_start: new Date(now - 10 * DAY).toISOString(), term_end: new Date(now + 20 * DAY).toISOString() }));
+  await seedAccounts(
+    t.db,
+    buildAccount({
+      id: 'acc_f',
+      mrr_minor: 1_000_000,
+      contacts: ['ops@f.example'],
+      term_start: new Date(now - 10 * DAY).toISOString(),
+      term_end: new Date(now + 20 * DAY).toISOString(),
+    }),
+  );
   receiver = await WebhookReceiver.start({ secret: billingSecret });
-  s = await startTestService(t, { env: { BILLING_PROVIDER: 'webhook', BILLING_WEBHOOK_URL: receiver.url, BILLING_WEBHOOK_SECRET: billingSecret, JOB_LOCK_DURATION_MS: '5000' } });
+  s = await startTestService(t, {
+    env: { BILLING_PROVIDER: 'webhook', BILLING_WEBHOOK_URL: receiver.url, BILLING_WEBHOOK_SECRET: billingSecret, JOB_LOCK_DURATION_MS: '5000' },
+  });
 });
 afterAll(async () => {
   await s.close();
@@ -40,7 +51,11 @@ async function submittedCredit(amount: number): Promise<string> {
     request: buildRequest('service_credit', {
       account_id: 'acc_f',
       requester: { email: 'ops@f.example' },
-      details: { period_start: new Date(Date.now() - 3 * DAY).toISOString(), period_end: new Date(Date.now() - 2 * DAY).toISOString(), requested_credit: { amount_minor: amount, currency: 'EUR' } },
+      details: {
+        period_start: new Date(Date.now() - 3 * DAY).toISOString(),
+        period_end: new Date(Date.now() - 2 * DAY).toISOString(),
+        requested_credit: { amount_minor: amount, currency: 'EUR' },
+      },
     }),
     actor: { role: 'agent', id: `agent-${amount}` },
     onProblems: 'reject',

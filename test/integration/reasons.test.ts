@@ -39,7 +39,9 @@ it('a ticket whose reason is not in the taxonomy becomes a draft whose note list
   const o = await ingestTicket(deps(), ticketIntake('8101', 'k-8101', downgradeRequest('acc_acme', { reason_code: 'moving_on' })));
   expect(o.record!.state).toBe('draft');
   const note = ticketNote(o.record!);
-  expect(note).toContain('- reason_code: "moving_on" is not a reason for a downgrade (subscription); expected one of: price, unused_features, budget_cut, dissatisfaction, switched_to_competitor, team_downsized, other');
+  expect(note).toContain(
+    '- reason_code: "moving_on" is not a reason for a downgrade (subscription); expected one of: price, unused_features, budget_cut, dissatisfaction, switched_to_competitor, team_downsized, other',
+  );
 
   // The agent picks an allowed reason: the draft is submitted.
   const fixed = await ingestTicket(deps(), ticketIntake('8101', 'k-8101-2', downgradeRequest('acc_acme', { reason_code: 'price' }), '2026-03-16T10:05:00Z'));
@@ -49,9 +51,16 @@ it('a ticket whose reason is not in the taxonomy becomes a draft whose note list
 
 it('the API refuses an unknown reason with a 422 naming the allowed ones, and stores nothing', async () => {
   const before = await t.db('lifecycle_records').count<{ n: string }[]>('* as n');
-  const err = await createRecord(deps(), { request: downgradeRequest('acc_acme', { reason_code: 'because' }), actor: { role: 'agent', id: 'a' }, onProblems: 'reject' }).catch((e: unknown) => e);
+  const err = await createRecord(deps(), {
+    request: downgradeRequest('acc_acme', { reason_code: 'because' }),
+    actor: { role: 'agent', id: 'a' },
+    onProblems: 'reject',
+  }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(AppError);
-  expect((err as AppError).problems).toContainEqual({ field: 'reason_code', message: expect.stringMatching(/^"because" is not a reason for a downgrade \(subscription\); expected one of: price, /) });
+  expect((err as AppError).problems).toContainEqual({
+    field: 'reason_code',
+    message: expect.stringMatching(/^"because" is not a reason for a downgrade \(subscription\); expected one of: price, /),
+  });
   const after = await t.db('lifecycle_records').count<{ n: string }[]>('* as n');
   expect(after).toEqual(before);
 });
@@ -86,13 +95,25 @@ describe('a bad REASONS_FILE is a configuration error (exit code 2)', () => {
   });
 
   it('start refuses to run with it and exits 2', async () => {
-    const r = await runCli(['start', '--web'], { DATABASE_URL: t.url, ZENDESK_WEBHOOK_SECRET: 'zd-secret', SLACK_SIGNING_SECRET: 'sign', SLACK_BOT_TOKEN: 'xoxb-1', REASONS_FILE: bad });
+    const r = await runCli(['start', '--web'], {
+      DATABASE_URL: t.url,
+      ZENDESK_WEBHOOK_SECRET: 'zd-secret',
+      SLACK_SIGNING_SECRET: 'sign',
+      SLACK_BOT_TOKEN: 'xoxb-1',
+      REASONS_FILE: bad,
+    });
     expect(r.stderr).toMatch(/Invalid configuration:\n {2}- REASONS_FILE: /);
     expect(r.code).toBe(2);
   });
 
   it('a missing file is a configuration error too', async () => {
-    const r = await runCli(['start', '--web'], { DATABASE_URL: t.url, ZENDESK_WEBHOOK_SECRET: 'zd-secret', SLACK_SIGNING_SECRET: 'sign', SLACK_BOT_TOKEN: 'xoxb-1', REASONS_FILE: '/nonexistent/reasons.json' });
+    const r = await runCli(['start', '--web'], {
+      DATABASE_URL: t.url,
+      ZENDESK_WEBHOOK_SECRET: 'zd-secret',
+      SLACK_SIGNING_SECRET: 'sign',
+      SLACK_BOT_TOKEN: 'xoxb-1',
+      REASONS_FILE: '/nonexistent/reasons.json',
+    });
     expect(r.stderr).toMatch(/REASONS_FILE: cannot read the reason taxonomy at \/nonexistent\/reasons\.json: ENOENT/);
     expect(r.code).toBe(2);
   });
@@ -104,5 +125,7 @@ it('`reasons --format zendesk` prints the Reason drop-down options for the Zende
   const options = (JSON.parse(r.stdout) as { ticket_field: { custom_field_options: { name: string; value: string }[] } }).ticket_field.custom_field_options;
   expect(options.map((o) => o.value)).toEqual(allReasonCodes(reasons).map((c) => `lc_reason_${c}`));
   const table = await runCli(['reasons'], {});
-  expect(table.stdout).toContain('termination non_payment: price, unused_features, budget_cut, dissatisfaction, switched_to_competitor, business_closed, other, non_payment\n');
+  expect(table.stdout).toContain(
+    'termination non_payment: price, unused_features, budget_cut, dissatisfaction, switched_to_competitor, business_closed, other, non_payment\n',
+  );
 });

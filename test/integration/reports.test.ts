@@ -104,17 +104,86 @@ const EXPECTED: Record<string, Record<string, SectionRow[]>> = {
   approvals: {
     summary: [
       {
-        evaluated: 10, auto_approved: 3, auto_approval_share: 0.3, requested: 7, approved: 4, rejected: 1, pending: 1, reminders: 2, escalations: 1,
+        evaluated: 10,
+        auto_approved: 3,
+        auto_approval_share: 0.3,
+        requested: 7,
+        approved: 4,
+        rejected: 1,
+        pending: 1,
+        reminders: 2,
+        escalations: 1,
         // Decision times 2 h, 4 h, 4 h, 6 h, 24 h: median 4 h; p90 = 6 h + 0.6 × 18 h.
-        decision_median_seconds: 4 * H, decision_p90_seconds: 60480,
+        decision_median_seconds: 4 * H,
+        decision_p90_seconds: 60480,
       },
     ],
     by_rule: [
-      { rule: 'credits', evaluated: 2, auto_approved: 0, requested: 2, approved: 1, rejected: 1, approval_rate: 0.5, rejection_rate: 0.5, decided: 2, decision_median_seconds: 3 * H, decision_p90_seconds: 13680 },
-      { rule: 'downgrades', evaluated: 2, auto_approved: 0, requested: 2, approved: 1, rejected: 0, approval_rate: 1, rejection_rate: 0, decided: 1, decision_median_seconds: 4 * H, decision_p90_seconds: 4 * H },
-      { rule: 'small_credits', evaluated: 2, auto_approved: 2, requested: 0, approved: 0, rejected: 0, approval_rate: null, rejection_rate: null, decided: 0, decision_median_seconds: null, decision_p90_seconds: null },
-      { rule: 'terminations', evaluated: 3, auto_approved: 0, requested: 3, approved: 2, rejected: 0, approval_rate: 1, rejection_rate: 0, decided: 2, decision_median_seconds: 15 * H, decision_p90_seconds: 79920 },
-      { rule: 'upgrades_auto', evaluated: 1, auto_approved: 1, requested: 0, approved: 0, rejected: 0, approval_rate: null, rejection_rate: null, decided: 0, decision_median_seconds: null, decision_p90_seconds: null },
+      {
+        rule: 'credits',
+        evaluated: 2,
+        auto_approved: 0,
+        requested: 2,
+        approved: 1,
+        rejected: 1,
+        approval_rate: 0.5,
+        rejection_rate: 0.5,
+        decided: 2,
+        decision_median_seconds: 3 * H,
+        decision_p90_seconds: 13680,
+      },
+      {
+        rule: 'downgrades',
+        evaluated: 2,
+        auto_approved: 0,
+        requested: 2,
+        approved: 1,
+        rejected: 0,
+        approval_rate: 1,
+        rejection_rate: 0,
+        decided: 1,
+        decision_median_seconds: 4 * H,
+        decision_p90_seconds: 4 * H,
+      },
+      {
+        rule: 'small_credits',
+        evaluated: 2,
+        auto_approved: 2,
+        requested: 0,
+        approved: 0,
+        rejected: 0,
+        approval_rate: null,
+        rejection_rate: null,
+        decided: 0,
+        decision_median_seconds: null,
+        decision_p90_seconds: null,
+      },
+      {
+        rule: 'terminations',
+        evaluated: 3,
+        auto_approved: 0,
+        requested: 3,
+        approved: 2,
+        rejected: 0,
+        approval_rate: 1,
+        rejection_rate: 0,
+        decided: 2,
+        decision_median_seconds: 15 * H,
+        decision_p90_seconds: 79920,
+      },
+      {
+        rule: 'upgrades_auto',
+        evaluated: 1,
+        auto_approved: 1,
+        requested: 0,
+        approved: 0,
+        rejected: 0,
+        approval_rate: null,
+        rejection_rate: null,
+        decided: 0,
+        decision_median_seconds: null,
+        decision_p90_seconds: null,
+      },
     ],
     by_approver: [
       { approver: 'sup1', decisions: 3, approvals: 2, rejections: 1, approval_rate: 0.6667, rejection_rate: 0.3333 },
@@ -125,13 +194,71 @@ const EXPECTED: Record<string, Record<string, SectionRow[]>> = {
     // Handling times 2, 5, 7, 10, 24, 26, 54 h (R2 and R3 not counting their scheduled wait):
     // median 10 h; p90 = 26 h + 0.4 × 28 h = 37.2 h.
     overall: [
-      { confirmed: 7, median_seconds: 10 * H, p90_seconds: 37.2 * H, within_24h: 5, within_24h_share: 0.7143, within_48h: 6, within_48h_share: 0.8571, within_target: 6, within_target_share: 0.8571 },
+      {
+        confirmed: 7,
+        median_seconds: 10 * H,
+        p90_seconds: 37.2 * H,
+        within_24h: 5,
+        within_24h_share: 0.7143,
+        within_48h: 6,
+        within_48h_share: 0.8571,
+        within_target: 6,
+        within_target_share: 0.8571,
+      },
     ],
     by_kind: [
-      { kind: 'downgrade', confirmed: 1, median_seconds: 5 * H, p90_seconds: 5 * H, within_24h: 1, within_24h_share: 1, within_48h: 1, within_48h_share: 1, target_hours: 48, within_target: 1, within_target_share: 1 },
-      { kind: 'service_credit', confirmed: 3, median_seconds: 24 * H, p90_seconds: 48 * H, within_24h: 2, within_24h_share: 0.6667, within_48h: 2, within_48h_share: 0.6667, target_hours: 48, within_target: 2, within_target_share: 0.6667 },
-      { kind: 'termination', confirmed: 2, median_seconds: 16.5 * H, p90_seconds: 86760, within_24h: 1, within_24h_share: 0.5, within_48h: 2, within_48h_share: 1, target_hours: 48, within_target: 2, within_target_share: 1 },
-      { kind: 'upgrade', confirmed: 1, median_seconds: 10 * H, p90_seconds: 10 * H, within_24h: 1, within_24h_share: 1, within_48h: 1, within_48h_share: 1, target_hours: 24, within_target: 1, within_target_share: 1 },
+      {
+        kind: 'downgrade',
+        confirmed: 1,
+        median_seconds: 5 * H,
+        p90_seconds: 5 * H,
+        within_24h: 1,
+        within_24h_share: 1,
+        within_48h: 1,
+        within_48h_share: 1,
+        target_hours: 48,
+        within_target: 1,
+        within_target_share: 1,
+      },
+      {
+        kind: 'service_credit',
+        confirmed: 3,
+        median_seconds: 24 * H,
+        p90_seconds: 48 * H,
+        within_24h: 2,
+        within_24h_share: 0.6667,
+        within_48h: 2,
+        within_48h_share: 0.6667,
+        target_hours: 48,
+        within_target: 2,
+        within_target_share: 0.6667,
+      },
+      {
+        kind: 'termination',
+        confirmed: 2,
+        median_seconds: 16.5 * H,
+        p90_seconds: 86760,
+        within_24h: 1,
+        within_24h_share: 0.5,
+        within_48h: 2,
+        within_48h_share: 1,
+        target_hours: 48,
+        within_target: 2,
+        within_target_share: 1,
+      },
+      {
+        kind: 'upgrade',
+        confirmed: 1,
+        median_seconds: 10 * H,
+        p90_seconds: 10 * H,
+        within_24h: 1,
+        within_24h_share: 1,
+        within_48h: 1,
+        within_48h_share: 1,
+        target_hours: 24,
+        within_target: 1,
+        within_target_share: 1,
+      },
     ],
   },
   churn: {
@@ -217,7 +344,10 @@ describe('drilling down', () => {
 
   it('a number opens exactly the records it counts', async () => {
     expect(await drill('money', 'section=credits&currency=EUR')).toEqual({ total: 2, ids: [RID.R5, RID.R6].sort() });
-    expect(await drill('volume', 'section=by_state&state=confirmed')).toEqual({ total: 7, ids: ['R1', 'R2', 'R3', 'R4', 'R5', 'R6', 'R7'].map((k) => RID[k]!).sort() });
+    expect(await drill('volume', 'section=by_state&state=confirmed')).toEqual({
+      total: 7,
+      ids: ['R1', 'R2', 'R3', 'R4', 'R5', 'R6', 'R7'].map((k) => RID[k]!).sort(),
+    });
     expect(await drill('volume', 'section=by_approver&approver=sup1')).toEqual({ total: 3, ids: [RID.R2, RID.R4, RID.R8].sort() });
     expect(await drill('approvals', 'section=by_approver&approver=sup1&decision=approve')).toEqual({ total: 2, ids: [RID.R2, RID.R4].sort() });
     expect(await drill('approvals', 'section=summary&outcome=auto_approved')).toEqual({ total: 3, ids: [RID.R1, RID.R5, RID.R7].sort() });
@@ -232,7 +362,11 @@ describe('drilling down', () => {
     for (const name of REPORT_NAMES) {
       for (const spec of specsOf(name)) {
         for (const column of FACTS[spec.fact]) {
-          const res = await h.app.inject({ method: 'GET', url: `/api/reports/${name}/records?${range}&section=${spec.name}&${column}=nothing-like-this`, headers: auth });
+          const res = await h.app.inject({
+            method: 'GET',
+            url: `/api/reports/${name}/records?${range}&section=${spec.name}&${column}=nothing-like-this`,
+            headers: auth,
+          });
           expect([name, spec.name, column, res.statusCode, res.json().total]).toEqual([name, spec.name, column, 200, 0]);
         }
       }
@@ -248,7 +382,10 @@ describe('drilling down', () => {
   it('refuses a dimension the section does not have, naming it', async () => {
     const res = await h.app.inject({ method: 'GET', url: `/api/reports/money/records?${range}&section=credits&flavour=x`, headers: auth });
     expect(res.statusCode).toBe(422);
-    expect(res.json().error.problems[0]).toEqual({ field: 'flavour', message: expect.stringMatching(/^not a dimension of money\.credits; expected some of: currency, /) });
+    expect(res.json().error.problems[0]).toEqual({
+      field: 'flavour',
+      message: expect.stringMatching(/^not a dimension of money\.credits; expected some of: currency, /),
+    });
   });
 });
 
@@ -293,7 +430,11 @@ describe('grouping and refusals', () => {
     ['volume?from=2026-03-01', 422, { field: 'to', message: expect.stringMatching(/^is required/) }],
     ['volume?from=yesterday&to=2026-03-31', 422, { field: 'from', message: expect.stringMatching(/"yesterday" is not a date as YYYY-MM-DD/) }],
     ['volume?from=2026-03-31&to=2026-03-01', 422, { field: 'to', message: 'must be after from' }],
-    [`money?${range}&group_by=flavour`, 422, { field: 'group_by', message: 'flavour: not a dimension of the money report; expected some of: month, kind, agent, account' }],
+    [
+      `money?${range}&group_by=flavour`,
+      422,
+      { field: 'group_by', message: 'flavour: not a dimension of the money report; expected some of: month, kind, agent, account' },
+    ],
   ])('GET /api/reports/%s is refused, naming the problem', async (url, status, problem) => {
     const res = await h.app.inject({ method: 'GET', url: `/api/reports/${url}`, headers: auth });
     expect(res.statusCode).toBe(status);
@@ -308,7 +449,10 @@ describe('grouping and refusals', () => {
 
   it('needs the API token', async () => {
     expect((await h.app.inject({ method: 'GET', url: `/api/reports/volume?${range}` })).statusCode).toBe(401);
-    expect((await h.app.inject({ method: 'GET', url: `/api/reports/volume/records?${range}&section=by_kind`, headers: { authorization: 'Bearer wrong' } })).statusCode).toBe(401);
+    expect(
+      (await h.app.inject({ method: 'GET', url: `/api/reports/volume/records?${range}&section=by_kind`, headers: { authorization: 'Bearer wrong' } }))
+        .statusCode,
+    ).toBe(401);
   });
 
   it('the CLI says what is wrong with its arguments and exits 2', async () => {
@@ -320,7 +464,10 @@ describe('grouping and refusals', () => {
 });
 
 it('a broken CLOCKS_FILE is a configuration error: the CLI exits 2 naming it', async () => {
-  const r = await runCli(['report', 'turnaround', '--from', FIXTURE_RANGE.from, '--to', FIXTURE_RANGE.to], { DATABASE_URL: t.url, CLOCKS_FILE: '/nonexistent/clocks.json' });
+  const r = await runCli(['report', 'turnaround', '--from', FIXTURE_RANGE.from, '--to', FIXTURE_RANGE.to], {
+    DATABASE_URL: t.url,
+    CLOCKS_FILE: '/nonexistent/clocks.json',
+  });
   expect(r.code).toBe(2);
   expect(r.stderr).toMatch(/Invalid configuration:\n {2}- CLOCKS_FILE: cannot read the clocks file at \/nonexistent\/clocks\.json: ENOENT/);
 });
@@ -328,9 +475,18 @@ it('a broken CLOCKS_FILE is a configuration error: the CLI exits 2 naming it', a
 describe('turnaround with a business calendar', () => {
   it('counts working time only toward the targets', async () => {
     // Mon–Fri 09:00–17:00 UTC: R7 (54 h on the wall clock) took 8 working hours, inside its 48.
-    const calendar = { time_zone: 'UTC', days: ['mon', 'tue', 'wed', 'thu', 'fri'] as ('mon' | 'tue' | 'wed' | 'thu' | 'fri')[], open: '09:00', close: '17:00', holidays: [] };
+    const calendar = {
+      time_zone: 'UTC',
+      days: ['mon', 'tue', 'wed', 'thu', 'fri'] as ('mon' | 'tue' | 'wed' | 'thu' | 'fri')[],
+      open: '09:00',
+      close: '17:00',
+      holidays: [],
+    };
     const { runReport } = await import('../../src/app/reports');
-    const report = await runReport({ ...deps, clocks: { turnaround_hours: TARGETS, business_hours: calendar } }, 'turnaround', { from: FIXTURE_RANGE.from, to: FIXTURE_RANGE.to });
+    const report = await runReport({ ...deps, clocks: { turnaround_hours: TARGETS, business_hours: calendar } }, 'turnaround', {
+      from: FIXTURE_RANGE.from,
+      to: FIXTURE_RANGE.to,
+    });
     expect(report.target_clock).toBe('business');
     const s = sectionsOf(report);
     expect(s.overall![0]).toMatchObject({ confirmed: 7, within_target: 7, within_target_share: 1, within_48h: 6 });

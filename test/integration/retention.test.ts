@@ -23,16 +23,30 @@ const requester = (name: string) => ({ email: `${name}@customer.example`, name: 
 
 beforeAll(async () => {
   t = await createTestDb();
-  await seedAccounts(t.db, buildAccount({ id: 'acc_closed', name: 'Closed Co', contacts: ['gone@customer.example'] }), buildAccount({ id: 'acc_live', name: 'Live Co', contacts: ['here@customer.example'] }));
+  await seedAccounts(
+    t.db,
+    buildAccount({ id: 'acc_closed', name: 'Closed Co', contacts: ['gone@customer.example'] }),
+    buildAccount({ id: 'acc_live', name: 'Live Co', contacts: ['here@customer.example'] }),
+  );
 });
 afterAll(async () => {
   await t.destroy();
 });
 
-async function record(account: string, kind: 'upgrade' | 'termination' | 'status_change', who: string, state: string, updatedAt: string, details?: Record<string, unknown>) {
+async function record(
+  account: string,
+  kind: 'upgrade' | 'termination' | 'status_change',
+  who: string,
+  state: string,
+  updatedAt: string,
+  details?: Record<string, unknown>,
+) {
   const d = buildDeps(t.db, clock);
   const { record } = await createRecord(d, {
-    request: { ...buildRequest(kind, { account_id: account, requester: requester(who), ...(kind === 'status_change' ? { subtype: 'closure', details: {} } : {}) }), reason_text: `free text of ${who}` },
+    request: {
+      ...buildRequest(kind, { account_id: account, requester: requester(who), ...(kind === 'status_change' ? { subtype: 'closure', details: {} } : {}) }),
+      reason_text: `free text of ${who}`,
+    },
     actor: { role: 'agent', id: 'agent_1' },
     onProblems: 'draft',
   });
@@ -40,7 +54,8 @@ async function record(account: string, kind: 'upgrade' | 'termination' | 'status
   return record.id;
 }
 
-const personal = async (recordId: string) => (await t.db('personal_data').where({ record_id: recordId }).select('value')).map((r: { value: string | null }) => r.value);
+const personal = async (recordId: string) =>
+  (await t.db('personal_data').where({ record_id: recordId }).select('value')).map((r: { value: string | null }) => r.value);
 const row = (id: string) => t.db('lifecycle_records').where({ id }).first();
 
 it('erases what has expired on the clock, once, reports it, and leaves the rest', async () => {
@@ -56,8 +71,15 @@ it('erases what has expired on the clock, once, reports it, and leaves the rest'
   expect(await personal(oldUpgrade)).not.toContain(null);
 
   const first = await purgeExpired(deps());
-  expect(first).toMatchObject({ at: '2026-03-16T12:00:00.000Z', dry_run: false, accounts: [], records: [{ id: oldUpgrade, account_id: 'acc_live', kind: 'upgrade' }] });
-  expect(formatRetentionReport(first)).toMatch(/erased 0 account\(s\) past data_retention_until and 1 finished record\(s\)[\s\S]*record .* \(upgrade, account acc_live\)/);
+  expect(first).toMatchObject({
+    at: '2026-03-16T12:00:00.000Z',
+    dry_run: false,
+    accounts: [],
+    records: [{ id: oldUpgrade, account_id: 'acc_live', kind: 'upgrade' }],
+  });
+  expect(formatRetentionReport(first)).toMatch(
+    /erased 0 account\(s\) past data_retention_until and 1 finished record\(s\)[\s\S]*record .* \(upgrade, account acc_live\)/,
+  );
   expect(await personal(oldUpgrade)).toEqual((await personal(oldUpgrade)).map(() => null));
   expect(await row(oldUpgrade)).toMatchObject({ requester: null, reason_text: '[erased]' });
   for (const id of [recentUpgrade, oldTermination, openOld, closure]) expect((await row(id)).requester).not.toBeNull();
@@ -76,12 +98,16 @@ it('erases what has expired on the clock, once, reports it, and leaves the rest'
   const third = await purgeExpired(deps());
   expect([third.accounts, third.records]).toEqual([[], []]);
   const events = await t.db('audit_events').where({ type: 'privacy.erased' }).orderBy('id');
-  expect(events.map((e: { actor: unknown; data: { retention: boolean } }) => [e.actor, e.data.retention])).toEqual(events.map(() => [{ role: 'system', id: 'retention-purge' }, true]));
+  expect(events.map((e: { actor: unknown; data: { retention: boolean } }) => [e.actor, e.data.retention])).toEqual(
+    events.map(() => [{ role: 'system', id: 'retention-purge' }, true]),
+  );
   expect(events).toHaveLength(4);
   expect((await verifyAudit(t.db)).broken).toBeNull();
 });
 
 it('refuses a retention file without every kind or with non-whole days', () => {
   expect(() => parseRetention({ record_days: { upgrade: 30 } }, 'r.json')).toThrow(/r\.json: invalid retention file[\s\S]*record_days\.downgrade/);
-  expect(() => parseRetention({ record_days: { downgrade: 1.5, upgrade: 30, termination: 60, status_change: 30, service_credit: 30 } }, 'r.json')).toThrow(/whole days/);
+  expect(() => parseRetention({ record_days: { downgrade: 1.5, upgrade: 30, termination: 60, status_change: 30, service_credit: 30 } }, 'r.json')).toThrow(
+    /whole days/,
+  );
 });

@@ -68,8 +68,20 @@ async function insert(db: Knex | Knex.Transaction, ...records: RecordOverrides[]
   return built;
 }
 
-const status = (account_id: string, subtype: string, state: State, created_at: string): RecordOverrides => ({ kind: 'status_change', subtype, account_id, state, created_at });
-const credit = (account_id: string, amount: number, state: State, created_at: string, currency = 'EUR'): RecordOverrides => ({ account_id, amount, currency, state, created_at });
+const status = (account_id: string, subtype: string, state: State, created_at: string): RecordOverrides => ({
+  kind: 'status_change',
+  subtype,
+  account_id,
+  state,
+  created_at,
+});
+const credit = (account_id: string, amount: number, state: State, created_at: string, currency = 'EUR'): RecordOverrides => ({
+  account_id,
+  amount,
+  currency,
+  state,
+  created_at,
+});
 
 it('counts the account’s other suspension/deactivation requests in the window, refused ones included', async () => {
   const [subject] = await insert(
@@ -170,7 +182,10 @@ it('reads through the (account_id, created_at) and agent-credit indexes', async 
   const plan = await t.db.transaction(async (trx) => {
     // The tables are tiny, so forbid sequential scans to see which indexes the query can use.
     await trx.raw('SET LOCAL enable_seqscan = off');
-    const res = await trx.raw<{ rows: { 'QUERY PLAN': string }[] }>(`EXPLAIN ${queries[0]!.sql.replace(/\$\d+/g, '?')}`, queries[0]!.bindings as Knex.RawBinding[]);
+    const res = await trx.raw<{ rows: { 'QUERY PLAN': string }[] }>(
+      `EXPLAIN ${queries[0]!.sql.replace(/\$\d+/g, '?')}`,
+      queries[0]!.bindings as Knex.RawBinding[],
+    );
     return res.rows.map((r) => r['QUERY PLAN']).join('\n');
   });
   expect(plan).toMatch(/Index Scan using lifecycle_records_account_id_created_at_index/);
@@ -186,6 +201,11 @@ it('honours every configured window', async () => {
     by(status('acc_narrow', 'suspension', 'applied', ago(2))),
   );
   const narrow: RiskThresholds = { ...T, status_window_days: 1, flip_flop_window_days: 1, rolling_credit_days: 1, agent_window_days: 1 };
-  expect(await loadRiskFacts(t.db, subject!, NOW, narrow)).toEqual({ recentStatusRequests: 0, recentStatusChanges: 0, rollingCreditsMinor: 0, agentCredits: 0 });
+  expect(await loadRiskFacts(t.db, subject!, NOW, narrow)).toEqual({
+    recentStatusRequests: 0,
+    recentStatusChanges: 0,
+    rollingCreditsMinor: 0,
+    agentCredits: 0,
+  });
   expect(await loadRiskFacts(t.db, subject!, NOW, T)).toEqual({ recentStatusRequests: 1, recentStatusChanges: 1, rollingCreditsMinor: 500, agentCredits: 1 });
 });

@@ -52,7 +52,9 @@ it('refuses to start with an invalid variable, naming it (exit 2)', async () => 
 it('refuses to start without the integrations it needs, naming every missing variable', async () => {
   const r = await runCli(['start', '--worker'], { DATABASE_URL: t.url });
   expect(r.code).toBe(2);
-  expect(r.stderr).toMatch(/Cannot start worker: set ZENDESK_SUBDOMAIN \(or ZENDESK_API_URL\), ZENDESK_EMAIL, ZENDESK_API_TOKEN, SLACK_BOT_TOKEN, SLACK_APPROVAL_CHANNEL, SMTP_URL/);
+  expect(r.stderr).toMatch(
+    /Cannot start worker: set ZENDESK_SUBDOMAIN \(or ZENDESK_API_URL\), ZENDESK_EMAIL, ZENDESK_API_TOKEN, SLACK_BOT_TOKEN, SLACK_APPROVAL_CHANNEL, SMTP_URL/,
+  );
 });
 
 it('refuses to start when the catalog file is broken, naming the file', async () => {

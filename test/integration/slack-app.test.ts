@@ -39,7 +39,12 @@ beforeAll(async () => {
   t = await createTestDb();
   await seedAccounts(t.db, buildAccount({ name: 'Acme <!channel> GmbH' }));
   slack = await FakeSlack.start({ token: TOKEN });
-  for (const [id, email] of [['USUP1', 'sup1@corp.example'], ['USUP2', 'sup2@corp.example'], ['UAGENT', 'agent@corp.example'], ['UOUT', 'out@corp.example']] as const) {
+  for (const [id, email] of [
+    ['USUP1', 'sup1@corp.example'],
+    ['USUP2', 'sup2@corp.example'],
+    ['UAGENT', 'agent@corp.example'],
+    ['UOUT', 'out@corp.example'],
+  ] as const) {
     slack.users.set(id, { id, email, name: id.toLowerCase() });
   }
   const client = new WebClient(TOKEN, { slackApiUrl: slack.url });
@@ -174,7 +179,9 @@ it('refuses requests with a bad or stale signature', async () => {
 
 it('an approval click is acknowledged at once, decided, and the message updated without buttons', async () => {
   const { record, posted } = await pendingRecord();
-  const ts = (slack.callsOf('chat.postMessage').at(-1)!.args.ts as string | undefined) ?? (await t.db('approval_requests').where({ record_id: record.id }).first()).messages[0].ts;
+  const ts =
+    (slack.callsOf('chat.postMessage').at(-1)!.args.ts as string | undefined) ??
+    (await t.db('approval_requests').where({ record_id: record.id }).first()).messages[0].ts;
   const res = await postSlack(buttonClick('USUP1', 'approval_approve', approveButton(posted), ts));
   expect(res.status).toBe(200);
   await until(async () => (await t.db('lifecycle_records').where({ id: record.id }).first()).state === 'approved');
@@ -191,7 +198,10 @@ it('tells the requesting agent, by ephemeral message, that they cannot approve t
   const { record, posted } = await pendingRecord();
   await postSlack(buttonClick('UAGENT', 'approval_approve', approveButton(posted), '1.1'));
   await until(() => slack.callsOf('chat.postEphemeral').some((c) => c.args.user === 'UAGENT'));
-  const eph = slack.callsOf('chat.postEphemeral').filter((c) => c.args.user === 'UAGENT').at(-1)!;
+  const eph = slack
+    .callsOf('chat.postEphemeral')
+    .filter((c) => c.args.user === 'UAGENT')
+    .at(-1)!;
   expect(eph.args.text).toMatch(/requested this change/);
   expect((await t.db('lifecycle_records').where({ id: record.id }).first()).state).toBe('pending_approval');
   expect(await countRows(t.db, 'audit_events', { record_id: record.id, type: 'approval.refused' })).toBe(1);
@@ -212,7 +222,12 @@ it('Reject opens a modal; submitting it with a reason rejects the record', async
       team: { id: 'T0FAKE001' },
       user: { id: 'USUP2', name: 'usup2' },
       api_app_id: 'A0LIFECYCLE',
-      view: { id: 'V1', callback_id: 'approval_reject_modal', private_metadata: view.private_metadata, state: { values: { reason: { reason_input: { type: 'plain_text_input', value: '  ' } } } } },
+      view: {
+        id: 'V1',
+        callback_id: 'approval_reject_modal',
+        private_metadata: view.private_metadata,
+        state: { values: { reason: { reason_input: { type: 'plain_text_input', value: '  ' } } } },
+      },
     }),
   });
   expect(JSON.parse(empty.text)).toMatchObject({ response_action: 'errors', errors: { reason: expect.stringMatching(/reason is required/) } });
@@ -222,7 +237,12 @@ it('Reject opens a modal; submitting it with a reason rejects the record', async
       team: { id: 'T0FAKE001' },
       user: { id: 'USUP2', name: 'usup2' },
       api_app_id: 'A0LIFECYCLE',
-      view: { id: 'V1', callback_id: 'approval_reject_modal', private_metadata: view.private_metadata, state: { values: { reason: { reason_input: { type: 'plain_text_input', value: 'duplicate of ticket 12' } } } } },
+      view: {
+        id: 'V1',
+        callback_id: 'approval_reject_modal',
+        private_metadata: view.private_metadata,
+        state: { values: { reason: { reason_input: { type: 'plain_text_input', value: 'duplicate of ticket 12' } } } },
+      },
     }),
   });
   await until(async () => (await t.db('lifecycle_records').where({ id: record.id }).first()).state === 'rejected');
@@ -233,7 +253,14 @@ it('Reject opens a modal; submitting it with a reason rejects the record', async
 it('App Home lists the viewer’s pending approvals; /lifecycle shows an account’s records', async () => {
   await pendingRecord();
   const event = slackEventRequest(
-    { type: 'event_callback', team_id: 'T0FAKE001', api_app_id: 'A0LIFECYCLE', event: { type: 'app_home_opened', user: 'USUP1', channel: 'D1', tab: 'home', event_ts: '1.0' }, event_id: 'Ev1', event_time: 1 },
+    {
+      type: 'event_callback',
+      team_id: 'T0FAKE001',
+      api_app_id: 'A0LIFECYCLE',
+      event: { type: 'app_home_opened', user: 'USUP1', channel: 'D1', tab: 'home', event_ts: '1.0' },
+      event_id: 'Ev1',
+      event_time: 1,
+    },
     { signingSecret: SECRET },
   );
   const res = await fetch(base + SLACK_EVENTS_PATH, { method: 'POST', headers: event.headers, body: event.body });
@@ -244,19 +271,38 @@ it('App Home lists the viewer’s pending approvals; /lifecycle shows an account
   expect(publish.args.user_id).toBe('USUP1');
   expect(JSON.stringify(publish.args.view)).toContain('Waiting for your approval');
 
-  await postSlack({ command: '/lifecycle', text: 'acc_acme', user_id: 'USUP1', channel_id: CHANNEL, team_id: 'T0FAKE001', response_url: slack.responseUrl(), trigger_id: 't1' });
+  await postSlack({
+    command: '/lifecycle',
+    text: 'acc_acme',
+    user_id: 'USUP1',
+    channel_id: CHANNEL,
+    team_id: 'T0FAKE001',
+    response_url: slack.responseUrl(),
+    trigger_id: 't1',
+  });
   await until(() => slack.callsOf('chat.postEphemeral').some((c) => JSON.stringify(c.args.blocks ?? '').includes('acc_acme')));
 });
 
 it('/lifecycle and App Home show nothing to a user without a role, or whose groups Slack cannot list; agents see no approvals', async () => {
   const lastEphemeral = async (user: string, before: number) => {
     await until(() => slack.callsOf('chat.postEphemeral').filter((c) => c.args.user === user).length > before);
-    return slack.callsOf('chat.postEphemeral').filter((c) => c.args.user === user).at(-1)!.args;
+    return slack
+      .callsOf('chat.postEphemeral')
+      .filter((c) => c.args.user === user)
+      .at(-1)!.args;
   };
   const count = (user: string) => slack.callsOf('chat.postEphemeral').filter((c) => c.args.user === user).length;
 
   let before = count('UOUT');
-  await postSlack({ command: '/lifecycle', text: 'acc_acme', user_id: 'UOUT', channel_id: CHANNEL, team_id: 'T0FAKE001', response_url: slack.responseUrl(), trigger_id: 't2' });
+  await postSlack({
+    command: '/lifecycle',
+    text: 'acc_acme',
+    user_id: 'UOUT',
+    channel_id: CHANNEL,
+    team_id: 'T0FAKE001',
+    response_url: slack.responseUrl(),
+    trigger_id: 't2',
+  });
   const refused = await lastEphemeral('UOUT', before);
   expect(refused.text).toMatch(/no Lifecycle Desk role/);
   expect(JSON.stringify(refused)).not.toContain('acc_acme');
@@ -266,18 +312,41 @@ it('/lifecycle and App Home show nothing to a user without a role, or whose grou
 
   before = count('UAGENT');
   slack.failNext('usergroups.users.list', { error: 'fatal_error' });
-  await postSlack({ command: '/lifecycle', text: 'acc_acme', user_id: 'UAGENT', channel_id: CHANNEL, team_id: 'T0FAKE001', response_url: slack.responseUrl(), trigger_id: 't3' });
+  await postSlack({
+    command: '/lifecycle',
+    text: 'acc_acme',
+    user_id: 'UAGENT',
+    channel_id: CHANNEL,
+    team_id: 'T0FAKE001',
+    response_url: slack.responseUrl(),
+    trigger_id: 't3',
+  });
   expect((await lastEphemeral('UAGENT', before)).text).toMatch(/could not check your role/);
 
   // With the groups readable again, the agent sees the account's records.
   before = count('UAGENT');
-  await postSlack({ command: '/lifecycle', text: 'acc_acme', user_id: 'UAGENT', channel_id: CHANNEL, team_id: 'T0FAKE001', response_url: slack.responseUrl(), trigger_id: 't4' });
+  await postSlack({
+    command: '/lifecycle',
+    text: 'acc_acme',
+    user_id: 'UAGENT',
+    channel_id: CHANNEL,
+    team_id: 'T0FAKE001',
+    response_url: slack.responseUrl(),
+    trigger_id: 't4',
+  });
   expect(JSON.stringify((await lastEphemeral('UAGENT', before)).blocks)).toContain('acc_acme');
 
   const home = async (user: string) => {
     const n = slack.callsOf('views.publish').length;
     const event = slackEventRequest(
-      { type: 'event_callback', team_id: 'T0FAKE001', api_app_id: 'A0LIFECYCLE', event: { type: 'app_home_opened', user, channel: 'D1', tab: 'home', event_ts: '1.0' }, event_id: `Ev-${user}`, event_time: 1 },
+      {
+        type: 'event_callback',
+        team_id: 'T0FAKE001',
+        api_app_id: 'A0LIFECYCLE',
+        event: { type: 'app_home_opened', user, channel: 'D1', tab: 'home', event_ts: '1.0' },
+        event_id: `Ev-${user}`,
+        event_time: 1,
+      },
       { signingSecret: SECRET },
     );
     await fetch(base + SLACK_EVENTS_PATH, { method: 'POST', headers: event.headers, body: event.body });
@@ -293,7 +362,10 @@ it('/lifecycle and App Home show nothing to a user without a role, or whose grou
 
 it('re-posts a waiting request as a reminder mentioning the approvers, then escalates; nothing once decided', async () => {
   const { record } = await pendingRecord();
-  await t.db('approval_requests').where({ record_id: record.id }).update({ escalation: JSON.stringify({ user_ids: [], user_groups: ['S0LEADS'] }) });
+  await t
+    .db('approval_requests')
+    .where({ record_id: record.id })
+    .update({ escalation: JSON.stringify({ user_ids: [], user_groups: ['S0LEADS'] }) });
   expect(await notifier.postApprovalRequest(record.id, 'reminder')).toBe('posted');
   const reminder = slack.callsOf('chat.postMessage').at(-1)!;
   expect(reminder.args.text).toMatch(/Reminder <@USUP1> <@USUP2> <@UAGENT>: still waiting/);
@@ -406,21 +478,53 @@ describe('the gate before Bolt', () => {
     ['payload=null', 'application/x-www-form-urlencoded', 'payload=null', /expected a JSON object, got null/],
     ['a JSON null', 'application/json', 'null', /expected a JSON object, got null/],
     ['a JSON array', 'application/json', '[1]', /got an array/],
-    ['block_actions without a user', 'application/x-www-form-urlencoded', new URLSearchParams({ payload: JSON.stringify({ type: 'block_actions', actions: [] }) }).toString(), /needs user\.id/],
-    ['a view_submission without a view', 'application/x-www-form-urlencoded', new URLSearchParams({ payload: JSON.stringify({ type: 'view_submission', user: { id: 'USUP1' } }) }).toString(), /needs a view/],
-    ['a lone surrogate in a value', 'application/json', JSON.stringify({ type: 'event_callback', event: { type: 'app_home_opened', user: '\ud800' } }), /lone UTF-16 surrogate/],
+    [
+      'block_actions without a user',
+      'application/x-www-form-urlencoded',
+      new URLSearchParams({ payload: JSON.stringify({ type: 'block_actions', actions: [] }) }).toString(),
+      /needs user\.id/,
+    ],
+    [
+      'a view_submission without a view',
+      'application/x-www-form-urlencoded',
+      new URLSearchParams({ payload: JSON.stringify({ type: 'view_submission', user: { id: 'USUP1' } }) }).toString(),
+      /needs a view/,
+    ],
+    [
+      'a lone surrogate in a value',
+      'application/json',
+      JSON.stringify({ type: 'event_callback', event: { type: 'app_home_opened', user: '\ud800' } }),
+      /lone UTF-16 surrogate/,
+    ],
     ['a command without a user', 'application/x-www-form-urlencoded', 'command=%2Flifecycle&text=x', /needs user_id/],
     // Found by the fuzz suite: Bolt reads channel.id of a payload with actions, and threw on null (500).
     [
       'an interaction whose channel is null',
       'application/x-www-form-urlencoded',
-      new URLSearchParams({ payload: JSON.stringify({ type: 'view_closed', user: { id: 'USUP1' }, channel: null, actions: [{ type: 'button', action_id: 'approval_approve', value: 'x' }], view: { callback_id: 'x' } }) }).toString(),
+      new URLSearchParams({
+        payload: JSON.stringify({
+          type: 'view_closed',
+          user: { id: 'USUP1' },
+          channel: null,
+          actions: [{ type: 'button', action_id: 'approval_approve', value: 'x' }],
+          view: { callback_id: 'x' },
+        }),
+      }).toString(),
       /channel must be an object/,
     ],
     // Found by the fuzz suite (seed 729916900): Bolt reads event.type whenever `event` is present.
-    ['an app_rate_limited whose event is null', 'application/json', JSON.stringify({ type: 'app_rate_limited', team_id: 'T1', minute_rate_limited: 1, event: null }), /event must be an object/],
+    [
+      'an app_rate_limited whose event is null',
+      'application/json',
+      JSON.stringify({ type: 'app_rate_limited', team_id: 'T1', minute_rate_limited: 1, event: null }),
+      /event must be an object/,
+    ],
   ])('answers a validly signed %s with 400 naming the problem', async (_what, type, body, why) => {
-    const res = await fetch(base + SLACK_EVENTS_PATH, { method: 'POST', headers: { 'content-type': type, ...slackSignatureHeaders(SECRET, now(), body) }, body });
+    const res = await fetch(base + SLACK_EVENTS_PATH, {
+      method: 'POST',
+      headers: { 'content-type': type, ...slackSignatureHeaders(SECRET, now(), body) },
+      body,
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(why);
     expect((await fetch(base + '/healthz')).status).toBe(200);
@@ -433,7 +537,13 @@ describe('the gate before Bolt', () => {
     // reading at the cap answers before the client gives up.
     const oversized = () =>
       new Promise<number>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port, method: 'POST', path: SLACK_EVENTS_PATH, headers: { 'content-type': 'application/json', 'content-length': String(4 * 1024 * 1024) } });
+        const req = request({
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: SLACK_EVENTS_PATH,
+          headers: { 'content-type': 'application/json', 'content-length': String(4 * 1024 * 1024) },
+        });
         const timer = setTimeout(() => reject(new Error('no answer: the server is still reading')), 5000);
         req.on('response', (res) => {
           clearTimeout(timer);
@@ -453,7 +563,13 @@ describe('the gate before Bolt', () => {
     expect(healthMs).toBeLessThan(2000);
     // Without a declared length too (chunked): cut off at the cap.
     const chunked = await new Promise<number>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, method: 'POST', path: SLACK_EVENTS_PATH, headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } });
+      const req = request({
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: SLACK_EVENTS_PATH,
+        headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      });
       const timer = setTimeout(() => reject(new Error('no answer')), 5000);
       req.on('response', (res) => (clearTimeout(timer), res.resume(), resolve(res.statusCode!), req.destroy()));
       req.on('error', () => undefined);

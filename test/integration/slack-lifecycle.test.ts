@@ -52,7 +52,10 @@ let base: string;
 let notifier: SlackNotifier;
 let smtp: SmtpStandin;
 let sender: SmtpEmailSender;
-const templates = EmailTemplates.load(path.resolve(__dirname, '..', '..', 'templates', 'email'), { displayNames: catalogDisplayNames(buildCatalog()), strictVariables: true });
+const templates = EmailTemplates.load(path.resolve(__dirname, '..', '..', 'templates', 'email'), {
+  displayNames: catalogDisplayNames(buildCatalog()),
+  strictVariables: true,
+});
 const deps = () => buildDeps(t.db);
 /** An event as it is read back (personal values such as reasons resolved from their side table). */
 const eventOf = async (recordId: string, type: string) => (await getRecordWithEvents(t.db, recordId))!.events.find((e) => e.type === type)!;
@@ -62,7 +65,12 @@ beforeAll(async () => {
   // Billed since last year, so a credit may cover a window ten days back.
   await seedAccounts(t.db, buildAccount({ term_start: '2026-03-01T00:00:00Z', term_end: '2026-04-01T00:00:00Z', billing_started_at: '2025-01-01T00:00:00Z' }));
   slack = await FakeSlack.start({ token: TOKEN });
-  for (const [id, email] of [['USUP1', 'sup1@corp.example'], ['USUP2', 'sup2@corp.example'], ['UAGENT', 'agent@corp.example'], ['UOUT', 'out@corp.example']] as const) {
+  for (const [id, email] of [
+    ['USUP1', 'sup1@corp.example'],
+    ['USUP2', 'sup2@corp.example'],
+    ['UAGENT', 'agent@corp.example'],
+    ['UOUT', 'out@corp.example'],
+  ] as const) {
     slack.users.set(id, { id, email, name: id.toLowerCase() });
   }
   const client = new WebClient(TOKEN, { slackApiUrl: slack.url });
@@ -164,7 +172,12 @@ const buttonClick = (user: string, actionId: string, value: string, ts: string) 
   }),
 });
 
-const viewSubmission = (user: string, callbackId: string, privateMetadata: string, values: Record<string, Record<string, { type: string; value?: string; selected_option?: { value: string } }>>) => ({
+const viewSubmission = (
+  user: string,
+  callbackId: string,
+  privateMetadata: string,
+  values: Record<string, Record<string, { type: string; value?: string; selected_option?: { value: string } }>>,
+) => ({
   payload: JSON.stringify({
     type: 'view_submission',
     team: { id: 'T0FAKE001' },
@@ -214,7 +227,9 @@ describe('partial approval', () => {
     }
     expect((await t.db('lifecycle_records').where({ id: record.id }).first()).state).toBe('pending_approval');
 
-    await postSlack(viewSubmission('USUP1', 'approval_partial_modal', view.private_metadata, partialValues('1.20', 'The outage affected only 40% of their seats')));
+    await postSlack(
+      viewSubmission('USUP1', 'approval_partial_modal', view.private_metadata, partialValues('1.20', 'The outage affected only 40% of their seats')),
+    );
     await until(async () => (await t.db('lifecycle_records').where({ id: record.id }).first()).state === 'approved');
     const approved = await t.db('lifecycle_records').where({ id: record.id }).first();
     expect(Number(approved.amount_minor)).toBe(-120);
@@ -230,9 +245,16 @@ describe('partial approval', () => {
 
     const d = deps();
     expect(await applyRecord({ ...d, billing: new LedgerBillingProvider(t.db) }, record.id)).toBe('applied');
-    const posting = await t.db('ledger_entries as e').join('ledger_transactions as x', 'x.id', 'e.transaction_id').where('x.idempotency_key', `billing.${record.id}.apply`).where('e.ledger_account', 'balance:acc_acme').first('e.credit_minor');
+    const posting = await t
+      .db('ledger_entries as e')
+      .join('ledger_transactions as x', 'x.id', 'e.transaction_id')
+      .where('x.idempotency_key', `billing.${record.id}.apply`)
+      .where('e.ledger_account', 'balance:acc_acme')
+      .first('e.credit_minor');
     expect(Number(posting.credit_minor)).toBe(120);
-    expect(await sendCustomerEmail({ store: d.store, clock: d.clock, sender, renderer: templates, messageIdDomain: 'lifecycle-desk' }, record.id, 'credit_granted')).toBe('sent');
+    expect(
+      await sendCustomerEmail({ store: d.store, clock: d.clock, sender, renderer: templates, messageIdDomain: 'lifecycle-desk' }, record.id, 'credit_granted'),
+    ).toBe('sent');
     const mail = smtp.messages.find((m) => m.parsed.messageId === `<${record.id}.credit_granted@lifecycle-desk>`)!;
     expect(mail.parsed.text).toContain('€1.20');
     expect(`${mail.parsed.text}${mail.parsed.html}`).not.toContain('€3.00');
@@ -244,23 +266,69 @@ describe('partial approval', () => {
     expect(Number(record.amount!.amount_minor)).toBe(50000);
     const directory: ApproverDirectory = { emailOf: async (id) => `${id.toLowerCase()}@corp.example`, groupsOf: async () => [] };
     const d = { ...deps(), directory };
-    const first = await decideApproval(d, { recordId: record.id, version: record.version, decision: 'approve', approverId: 'USUP1', reason: 'Long-standing customer; half the fee', lowerTo: '250' });
-    expect(first).toMatchObject({ status: 'recorded', approvals: 1, required: 2, record: { amount: { amount_minor: 25000, currency: 'EUR' }, version: record.version + 1 } });
+    const first = await decideApproval(d, {
+      recordId: record.id,
+      version: record.version,
+      decision: 'approve',
+      approverId: 'USUP1',
+      reason: 'Long-standing customer; half the fee',
+      lowerTo: '250',
+    });
+    expect(first).toMatchObject({
+      status: 'recorded',
+      approvals: 1,
+      required: 2,
+      record: { amount: { amount_minor: 25000, currency: 'EUR' }, version: record.version + 1 },
+    });
     expect(await countRows(t.db, 'outbox', { key: `approval-update.${record.id}.v${record.version + 1}` })).toBe(1);
     expect(await countRows(t.db, 'outbox', { key: `approval-request.${record.id}.v${record.version + 1}` })).toBe(0);
     await notifier.updateApprovalMessages(record.id);
     expect(JSON.stringify(slack.callsOf('chat.update').at(-1)!.args.blocks)).toContain('€250.00');
     // A click on the old message is stale; on the refreshed one it approves.
-    expect(await decideApproval(d, { recordId: record.id, version: record.version, decision: 'approve', approverId: 'USUP2' })).toMatchObject({ status: 'refused', code: 'stale' });
-    expect(await decideApproval(d, { recordId: record.id, version: record.version + 1, decision: 'approve', approverId: 'USUP2' })).toMatchObject({ status: 'decided', outcome: 'approved' });
+    expect(await decideApproval(d, { recordId: record.id, version: record.version, decision: 'approve', approverId: 'USUP2' })).toMatchObject({
+      status: 'refused',
+      code: 'stale',
+    });
+    expect(await decideApproval(d, { recordId: record.id, version: record.version + 1, decision: 'approve', approverId: 'USUP2' })).toMatchObject({
+      status: 'decided',
+      outcome: 'approved',
+    });
     expect(Number((await t.db('lifecycle_records').where({ id: record.id }).first()).amount_minor)).toBe(25000);
   });
 
   it('only credits and fees can be lowered', () => {
-    const base = { id: 'r', subtype: 'x', account_id: 'a', ticket_id: null, requested_by: 'a', requester: null, reason_code: 'r', reason_text: '', effective: 'immediate', effective_at: null, state: 'pending_approval', version: 2, details: {}, risk_flags: [], problems: [], created_at: '', updated_at: '' } as const;
-    expect(checkPartialAmount({ ...base, kind: 'upgrade', amount: { amount_minor: 1000, currency: 'EUR' } }, '5', 'why')).toMatchObject({ ok: false, code: 'not_lowerable' });
-    expect(checkPartialAmount({ ...base, kind: 'service_credit', amount: { amount_minor: -1500, currency: 'JPY' } }, '1000.5', 'why')).toMatchObject({ ok: false, code: 'amount', message: expect.stringMatching(/JPY has 0 decimal places/) });
-    expect(checkPartialAmount({ ...base, kind: 'service_credit', amount: { amount_minor: -1500, currency: 'JPY' } }, '1000', 'why')).toMatchObject({ ok: true, patch: { amount: { amount_minor: -1000, currency: 'JPY' } } });
+    const base = {
+      id: 'r',
+      subtype: 'x',
+      account_id: 'a',
+      ticket_id: null,
+      requested_by: 'a',
+      requester: null,
+      reason_code: 'r',
+      reason_text: '',
+      effective: 'immediate',
+      effective_at: null,
+      state: 'pending_approval',
+      version: 2,
+      details: {},
+      risk_flags: [],
+      problems: [],
+      created_at: '',
+      updated_at: '',
+    } as const;
+    expect(checkPartialAmount({ ...base, kind: 'upgrade', amount: { amount_minor: 1000, currency: 'EUR' } }, '5', 'why')).toMatchObject({
+      ok: false,
+      code: 'not_lowerable',
+    });
+    expect(checkPartialAmount({ ...base, kind: 'service_credit', amount: { amount_minor: -1500, currency: 'JPY' } }, '1000.5', 'why')).toMatchObject({
+      ok: false,
+      code: 'amount',
+      message: expect.stringMatching(/JPY has 0 decimal places/),
+    });
+    expect(checkPartialAmount({ ...base, kind: 'service_credit', amount: { amount_minor: -1500, currency: 'JPY' } }, '1000', 'why')).toMatchObject({
+      ok: true,
+      patch: { amount: { amount_minor: -1000, currency: 'JPY' } },
+    });
   });
 });
 
@@ -278,8 +346,16 @@ describe('dispute and resolve from the finished approval message', () => {
   const disputeButton = (update: { args: Record<string, unknown> }) =>
     (update.args.blocks as Blocks).find((b) => b.type === 'actions' && b.elements?.some((e) => e.action_id === 'record_dispute_resolve'))!.elements![0]!;
   const openedView = async (callbackId: string, before: number) => {
-    await until(() => slack.callsOf('views.open').slice(before).some((c) => (c.args.view as { callback_id: string }).callback_id === callbackId));
-    return slack.callsOf('views.open').slice(before).find((c) => (c.args.view as { callback_id: string }).callback_id === callbackId)!.args.view as { private_metadata: string; blocks: unknown[] };
+    await until(() =>
+      slack
+        .callsOf('views.open')
+        .slice(before)
+        .some((c) => (c.args.view as { callback_id: string }).callback_id === callbackId),
+    );
+    return slack
+      .callsOf('views.open')
+      .slice(before)
+      .find((c) => (c.args.view as { callback_id: string }).callback_id === callbackId)!.args.view as { private_metadata: string; blocks: unknown[] };
   };
 
   it('a supervisor disputes with referenced documents and resolves with an outcome; others are refused; the message follows', async () => {
@@ -292,9 +368,17 @@ describe('dispute and resolve from the finished approval message', () => {
     await postSlack(buttonClick('UOUT', 'record_dispute_resolve', button.value, '2.2'));
     let view = await openedView('record_dispute_modal', before);
     const ephemerals = slack.callsOf('chat.postEphemeral').length;
-    await postSlack(viewSubmission('UOUT', 'record_dispute_modal', view.private_metadata, { reason: { reason_input: { type: 'plain_text_input', value: 'wrong amount' } }, documents: { documents_input: { type: 'plain_text_input', value: '' } } }));
+    await postSlack(
+      viewSubmission('UOUT', 'record_dispute_modal', view.private_metadata, {
+        reason: { reason_input: { type: 'plain_text_input', value: 'wrong amount' } },
+        documents: { documents_input: { type: 'plain_text_input', value: '' } },
+      }),
+    );
     await until(() => slack.callsOf('chat.postEphemeral').length > ephemerals);
-    expect(slack.callsOf('chat.postEphemeral').at(-1)!.args).toMatchObject({ user: 'UOUT', text: expect.stringMatching(/Only the supervisors who approve these requests/) });
+    expect(slack.callsOf('chat.postEphemeral').at(-1)!.args).toMatchObject({
+      user: 'UOUT',
+      text: expect.stringMatching(/Only the supervisors who approve these requests/),
+    });
     expect((await t.db('lifecycle_records').where({ id: record.id }).first()).state).toBe('applied');
 
     before = slack.callsOf('views.open').length;
@@ -330,7 +414,12 @@ describe('dispute and resolve from the finished approval message', () => {
     await postSlack(buttonClick('USUP1', 'record_dispute_resolve', resolveButton.value, '2.4'));
     view = await openedView('record_resolve_modal', before);
     expect(JSON.stringify(view.blocks)).toMatch(/upheld.*adjusted.*reversed/);
-    const noOutcome = await postSlack(viewSubmission('USUP1', 'record_resolve_modal', view.private_metadata, { reason: { reason_input: { type: 'plain_text_input', value: 'x' } }, outcome: { outcome_select: { type: 'static_select' } } }));
+    const noOutcome = await postSlack(
+      viewSubmission('USUP1', 'record_resolve_modal', view.private_metadata, {
+        reason: { reason_input: { type: 'plain_text_input', value: 'x' } },
+        outcome: { outcome_select: { type: 'static_select' } },
+      }),
+    );
     expect(JSON.parse(noOutcome.text)).toMatchObject({ response_action: 'errors', errors: { outcome: 'Choose an outcome.' } });
     await postSlack(
       viewSubmission('USUP1', 'record_resolve_modal', view.private_metadata, {

@@ -87,11 +87,29 @@ const templatesWith = (broken: string) => {
 };
 
 const CASES: Case[] = [
-  ['a missing variable (web)', ['start', '--web'], () => ({ DATABASE_URL: t.url }), 2, /Cannot start web: set ZENDESK_WEBHOOK_SECRET, SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN/],
+  [
+    'a missing variable (web)',
+    ['start', '--web'],
+    () => ({ DATABASE_URL: t.url }),
+    2,
+    /Cannot start web: set ZENDESK_WEBHOOK_SECRET, SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN/,
+  ],
   ['missing variables (worker)', ['start', '--worker'], () => ({ DATABASE_URL: t.url }), 2, /Cannot start worker: set ZENDESK_SUBDOMAIN/],
   ['an invalid variable', ['start'], () => ({ ...base(), PORT: 'eighty' }), 2, /PORT: /],
-  ['a catalog file that is missing', ['start'], () => ({ ...base(), CATALOG_FILE: path.join(dir, 'none.json') }), 2, /CATALOG_FILE: cannot read the plan catalog/],
-  ['a catalog that is not JSON', ['start'], () => ({ ...base(), CATALOG_FILE: file('catalog-bad.json', '{"plans": [') }), 2, /CATALOG_FILE: the plan catalog at .* is not valid JSON/],
+  [
+    'a catalog file that is missing',
+    ['start'],
+    () => ({ ...base(), CATALOG_FILE: path.join(dir, 'none.json') }),
+    2,
+    /CATALOG_FILE: cannot read the plan catalog/,
+  ],
+  [
+    'a catalog that is not JSON',
+    ['start'],
+    () => ({ ...base(), CATALOG_FILE: file('catalog-bad.json', '{"plans": [') }),
+    2,
+    /CATALOG_FILE: the plan catalog at .* is not valid JSON/,
+  ],
   ['an invalid catalog', ['start'], () => ({ ...base(), CATALOG_FILE: file('catalog-invalid.json', '{"plans": []}') }), 2, /Plan catalog .* is invalid/],
   ['an invalid policy', ['start'], () => ({ ...base(), POLICY_FILE: file('policy-invalid.json', '{"rules": "all"}') }), 2, /Approval policy .* is invalid/],
   [
@@ -105,7 +123,13 @@ const CASES: Case[] = [
     2,
     /retention_offers\.offers\[0\] "keep them": offer\.to_plan: "platinum" is not a plan of the catalog/,
   ],
-  ['customer links half configured', ['start'], () => ({ ...base(), PUBLIC_BASE_URL: 'https://desk.example.com' }), 2, /CUSTOMER_LINK_SECRET: customer links need both/],
+  [
+    'customer links half configured',
+    ['start'],
+    () => ({ ...base(), PUBLIC_BASE_URL: 'https://desk.example.com' }),
+    2,
+    /CUSTOMER_LINK_SECRET: customer links need both/,
+  ],
   [
     "a language's templates without their html part",
     ['start', '--worker'],
@@ -118,8 +142,20 @@ const CASES: Case[] = [
     2,
     /default\.rejected\.de\.html\.liquid is missing/,
   ],
-  ['an invalid field map', ['start'], () => ({ ...base(), ZENDESK_FIELD_MAP_FILE: file('map-invalid.json', '{"fields": {}}') }), 2, /invalid Zendesk field map/],
-  ['a missing templates folder', ['start', '--worker'], () => ({ ...base(), EMAIL_TEMPLATES_DIR: path.join(dir, 'no-templates') }), 2, /Email templates: cannot read the directory/],
+  [
+    'an invalid field map',
+    ['start'],
+    () => ({ ...base(), ZENDESK_FIELD_MAP_FILE: file('map-invalid.json', '{"fields": {}}') }),
+    2,
+    /invalid Zendesk field map/,
+  ],
+  [
+    'a missing templates folder',
+    ['start', '--worker'],
+    () => ({ ...base(), EMAIL_TEMPLATES_DIR: path.join(dir, 'no-templates') }),
+    2,
+    /Email templates: cannot read the directory/,
+  ],
   ['a template with a syntax error', ['start', '--worker'], () => ({ ...base(), EMAIL_TEMPLATES_DIR: templatesWith('{% if %}') }), 2, /Liquid syntax error/],
   [
     'a malformed STRIPE_PRICE_MAP_FILE',
@@ -128,11 +164,35 @@ const CASES: Case[] = [
     2,
     /STRIPE_PRICE_MAP_FILE: growth\.EUR: /,
   ],
-  ['an unknown queue in --queues', ['start', '--worker', '--queues', 'billing.apply,bilLing.typo'], () => base(), 2, /--queues: unknown queue\(s\) bilLing\.typo; known: /],
-  ['an AUDIT_SIGNING_KEY that is not a key', ['start', '--worker'], () => ({ ...base(), AUDIT_SIGNING_KEY: 'not-a-key', AUDIT_CHECKPOINT_DIR: dir }), 2, /AUDIT_SIGNING_KEY: expected an Ed25519 private key/],
-  ['a superuser DATABASE_URL', ['start', '--web'], () => ({ ...base(), DATABASE_URL: t.adminUrl }), 2, /DATABASE_URL: logs in as "postgres", a superuser.*lifecycle_desk_app/],
+  [
+    'an unknown queue in --queues',
+    ['start', '--worker', '--queues', 'billing.apply,bilLing.typo'],
+    () => base(),
+    2,
+    /--queues: unknown queue\(s\) bilLing\.typo; known: /,
+  ],
+  [
+    'an AUDIT_SIGNING_KEY that is not a key',
+    ['start', '--worker'],
+    () => ({ ...base(), AUDIT_SIGNING_KEY: 'not-a-key', AUDIT_CHECKPOINT_DIR: dir }),
+    2,
+    /AUDIT_SIGNING_KEY: expected an Ed25519 private key/,
+  ],
+  [
+    'a superuser DATABASE_URL',
+    ['start', '--web'],
+    () => ({ ...base(), DATABASE_URL: t.adminUrl }),
+    2,
+    /DATABASE_URL: logs in as "postgres", a superuser.*lifecycle_desk_app/,
+  ],
   ['a Redis that evicts keys', ['start', '--worker'], () => ({ ...base(), REDIS_URL: evicting.url }), 2, /maxmemory-policy is "allkeys-lru"/],
-  ['a Redis that cannot be reached', ['start', '--worker'], () => ({ ...base(), REDIS_URL: 'redis://:hunter2secret@127.0.0.1:1' }), 1, /REDIS_URL: cannot connect to redis:\/\/:\*\*\*@127\.0\.0\.1:1/],
+  [
+    'a Redis that cannot be reached',
+    ['start', '--worker'],
+    () => ({ ...base(), REDIS_URL: 'redis://:hunter2secret@127.0.0.1:1' }),
+    1,
+    /REDIS_URL: cannot connect to redis:\/\/:\*\*\*@127\.0\.0\.1:1/,
+  ],
   ['a port in use', ['start'], () => ({ ...base(), PORT: String(busyPort) }), 1, /PORT: 127\.0\.0\.1:\d+ is already in use/],
 ];
 
@@ -151,21 +211,29 @@ describe.each([0, 1, 2])('start-up failures, batch %i', (batch) => {
   });
 });
 
-it('a Slack token without the scopes the policy needs stops start-up, naming them (exit 2)', async () => {
-  const scopes = stack.slack.scopes;
-  stack.slack.scopes = scopes.filter((s) => s !== 'users:read.email');
-  try {
-    const r = await run(['start', '--web'], base());
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/SLACK_BOT_TOKEN: the token lacks the scope\(s\) users:read\.email/);
-    expect(r.ms).toBeLessThan(EXIT_WITHIN_MS);
-  } finally {
-    stack.slack.scopes = scopes;
-  }
-}, 4 * EXIT_WITHIN_MS);
+it(
+  'a Slack token without the scopes the policy needs stops start-up, naming them (exit 2)',
+  async () => {
+    const scopes = stack.slack.scopes;
+    stack.slack.scopes = scopes.filter((s) => s !== 'users:read.email');
+    try {
+      const r = await run(['start', '--web'], base());
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/SLACK_BOT_TOKEN: the token lacks the scope\(s\) users:read\.email/);
+      expect(r.ms).toBeLessThan(EXIT_WITHIN_MS);
+    } finally {
+      stack.slack.scopes = scopes;
+    }
+  },
+  4 * EXIT_WITHIN_MS,
+);
 
-it('start --migrate with the service role as MIGRATE_DATABASE_URL says to use the owner (exit 2)', async () => {
-  const r = await run(['start', '--migrate'], { ...base(), MIGRATE_DATABASE_URL: t.url });
-  expect(r.code).toBe(2);
-  expect(r.stderr).toMatch(/MIGRATE_DATABASE_URL: .*migrations run as the owner/);
-}, 4 * EXIT_WITHIN_MS);
+it(
+  'start --migrate with the service role as MIGRATE_DATABASE_URL says to use the owner (exit 2)',
+  async () => {
+    const r = await run(['start', '--migrate'], { ...base(), MIGRATE_DATABASE_URL: t.url });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/MIGRATE_DATABASE_URL: .*migrations run as the owner/);
+  },
+  4 * EXIT_WITHIN_MS,
+);

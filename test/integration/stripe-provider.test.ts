@@ -42,7 +42,15 @@ const creditEffect = (amount_minor: number, currency = 'JPY', days: [number, num
   period_end: iso(now() + days[1] * 86_400_000),
   paid_invoice: 'credit',
 });
-const planEffect = (to: string, prorate: boolean, from = 'starter'): Extract<BillingEffect, { type: 'plan_change' }> => ({ type: 'plan_change', to_plan: to, from_plan: from, prorate, at: iso(now()), price: null, proration: null });
+const planEffect = (to: string, prorate: boolean, from = 'starter'): Extract<BillingEffect, { type: 'plan_change' }> => ({
+  type: 'plan_change',
+  to_plan: to,
+  from_plan: from,
+  prorate,
+  at: iso(now()),
+  price: null,
+  proration: null,
+});
 
 /** A fresh adjustment for a fresh customer, so tests share no Stripe state. */
 function buildAdjustment(over: Partial<BillingAdjustment> = {}): BillingAdjustment {
@@ -82,7 +90,7 @@ const failure = async (p: Promise<unknown>): Promise<AppError> => {
 const effectsOf = (key: string) => [...stripe.effects].filter(([k]) => k.startsWith(`${key}.`)).reduce((s, [, n]) => s + n, 0);
 
 describe('mapping effects to Stripe', () => {
-  it('an upgrade moves the plan item to the mapped price with Stripe prorating at the effective instant, and reports Stripe\'s own prorations', async () => {
+  it("an upgrade moves the plan item to the mapped price with Stripe prorating at the effective instant, and reports Stripe's own prorations", async () => {
     const { customer, sub } = subscribed('price_starter_eur');
     const effect = planEffect('business', true);
     const adj = buildAdjustment({ kind: 'upgrade', subtype: 'subscription', billingCustomerId: customer, currency: 'EUR', effect });
@@ -94,7 +102,11 @@ describe('mapping effects to Stripe', () => {
     expect(write).toMatchObject({
       path: `/v1/subscriptions/${sub.id}`,
       idempotencyKey: `${adj.idempotencyKey}.sub`,
-      params: { items: [{ id: sub.items[0]!.id, price: 'price_business_eur' }], proration_behavior: 'create_prorations', proration_date: String(Math.floor(Date.parse(effect.type === 'plan_change' ? effect.at : '') / 1000)) },
+      params: {
+        items: [{ id: sub.items[0]!.id, price: 'price_business_eur' }],
+        proration_behavior: 'create_prorations',
+        proration_date: String(Math.floor(Date.parse(effect.type === 'plan_change' ? effect.at : '') / 1000)),
+      },
       status: 200,
     });
     expect(write!.stripeVersion).toBe(Stripe.API_VERSION);
@@ -114,7 +126,15 @@ describe('mapping effects to Stripe', () => {
 
   it('a plan change without proration moves the price and creates no proration', async () => {
     const { customer, sub } = subscribed('price_business_eur');
-    await provider.applyAdjustment(buildAdjustment({ kind: 'downgrade', subtype: 'subscription', billingCustomerId: customer, currency: 'EUR', effect: planEffect('starter', false, 'business') }));
+    await provider.applyAdjustment(
+      buildAdjustment({
+        kind: 'downgrade',
+        subtype: 'subscription',
+        billingCustomerId: customer,
+        currency: 'EUR',
+        effect: planEffect('starter', false, 'business'),
+      }),
+    );
     expect(sub.items[0]!.price).toBe('price_starter_eur');
     expect(stripe.writes()[0]!.params).toMatchObject({ proration_behavior: 'none' });
     expect(stripe.writes()[0]!.params).not.toHaveProperty('proration_date');
@@ -123,7 +143,9 @@ describe('mapping effects to Stripe', () => {
 
   it('picks the price for the subscription currency (JPY)', async () => {
     const { customer, sub } = subscribed('price_starter_jpy');
-    await provider.applyAdjustment(buildAdjustment({ kind: 'upgrade', subtype: 'subscription', billingCustomerId: customer, effect: planEffect('business', true) }));
+    await provider.applyAdjustment(
+      buildAdjustment({ kind: 'upgrade', subtype: 'subscription', billingCustomerId: customer, effect: planEffect('business', true) }),
+    );
     expect(sub.items[0]!.price).toBe('price_business_jpy');
   });
 
@@ -131,7 +153,13 @@ describe('mapping effects to Stripe', () => {
     const customer = stripe.addCustomer();
     const addon = stripe.addSubscription({ customer: customer.id, price: 'price_addon_eur' });
     const plan = stripe.addSubscription({ customer: customer.id, price: 'price_starter_eur' });
-    const adj = buildAdjustment({ kind: 'status_change', subtype: 'suspension', billingCustomerId: customer.id, currency: 'EUR', effect: { type: 'pause', resumes_at: iso(now() + 5 * 86_400_000) } });
+    const adj = buildAdjustment({
+      kind: 'status_change',
+      subtype: 'suspension',
+      billingCustomerId: customer.id,
+      currency: 'EUR',
+      effect: { type: 'pause', resumes_at: iso(now() + 5 * 86_400_000) },
+    });
     await provider.applyAdjustment(adj);
     expect(plan.pause_collection).not.toBeNull();
     expect(addon.pause_collection).toBeNull();
@@ -139,7 +167,11 @@ describe('mapping effects to Stripe', () => {
     // The only live subscription bills an add-on: a plan change refuses rather than move it.
     const lone = stripe.addCustomer();
     const onlyAddon = stripe.addSubscription({ customer: lone.id, price: 'price_addon_eur' });
-    const err = await failure(provider.applyAdjustment(buildAdjustment({ kind: 'upgrade', subtype: 'subscription', billingCustomerId: lone.id, currency: 'EUR', effect: planEffect('business', true) })));
+    const err = await failure(
+      provider.applyAdjustment(
+        buildAdjustment({ kind: 'upgrade', subtype: 'subscription', billingCustomerId: lone.id, currency: 'EUR', effect: planEffect('business', true) }),
+      ),
+    );
     expect(err.retryable).toBe(false);
     expect(err.message).toMatch(/no live subscription on a plan from STRIPE_PRICE_MAP_FILE \(only sub_\w+, which bill other prices\)/);
     expect(onlyAddon.items[0]!.price).toBe('price_addon_eur');
@@ -147,7 +179,9 @@ describe('mapping effects to Stripe', () => {
     // An add-on item on the plan subscription itself is left alone too.
     const mixed = stripe.addCustomer();
     const both = stripe.addSubscription({ customer: mixed.id, price: 'price_starter_eur', extraPrices: ['price_addon_eur'] });
-    await provider.applyAdjustment(buildAdjustment({ kind: 'upgrade', subtype: 'subscription', billingCustomerId: mixed.id, currency: 'EUR', effect: planEffect('business', true) }));
+    await provider.applyAdjustment(
+      buildAdjustment({ kind: 'upgrade', subtype: 'subscription', billingCustomerId: mixed.id, currency: 'EUR', effect: planEffect('business', true) }),
+    );
     expect(both.items.map((i) => i.price)).toEqual(['price_business_eur', 'price_addon_eur']);
   });
 
@@ -155,8 +189,16 @@ describe('mapping effects to Stripe', () => {
     const adj = buildAdjustment({ effect: creditEffect(1500, 'JPY') });
     const result = await provider.applyAdjustment(adj);
     const [tx] = stripe.balanceTransactionsOf(adj.billingCustomerId!);
-    expect(result).toEqual({ providerRef: `stripe:${tx!.id}`, money: [{ type: 'credit', purpose: 'service_credit', amount: money(1500, 'JPY'), destination: 'balance', ref: tx!.id }] });
-    expect(tx).toMatchObject({ amount: -1500, currency: 'jpy', type: 'adjustment', metadata: { record_id: adj.recordId, account_id: 'acc_stripe', kind: 'service_credit', idempotency_key: adj.idempotencyKey } });
+    expect(result).toEqual({
+      providerRef: `stripe:${tx!.id}`,
+      money: [{ type: 'credit', purpose: 'service_credit', amount: money(1500, 'JPY'), destination: 'balance', ref: tx!.id }],
+    });
+    expect(tx).toMatchObject({
+      amount: -1500,
+      currency: 'jpy',
+      type: 'adjustment',
+      metadata: { record_id: adj.recordId, account_id: 'acc_stripe', kind: 'service_credit', idempotency_key: adj.idempotencyKey },
+    });
     expect(stripe.writes()[0]!.idempotencyKey).toBe(`${adj.idempotencyKey}.bal`);
   });
 
@@ -188,14 +230,18 @@ describe('mapping effects to Stripe', () => {
     const { customer, sub } = subscribed('price_starter_eur');
     sub.cancel_at_period_end = true;
     sub.pause_collection = { behavior: 'void', resumes_at: null };
-    const result = await provider.applyAdjustment(buildAdjustment({ kind: 'status_change', subtype: 'reactivation', billingCustomerId: customer, currency: 'EUR', effect: resume }));
+    const result = await provider.applyAdjustment(
+      buildAdjustment({ kind: 'status_change', subtype: 'reactivation', billingCustomerId: customer, currency: 'EUR', effect: resume }),
+    );
     expect(stripe.writes()[0]!.params).toEqual({ pause_collection: '', cancel_at_period_end: 'false' });
     expect(sub).toMatchObject({ cancel_at_period_end: false, pause_collection: null, status: 'active' });
     expect(result).toMatchObject({ subscription: { status: 'active', cancel_at: null, paused: false }, price: money(3000, 'EUR') });
 
     const dated = subscribed('price_starter_eur');
     dated.sub.cancel_at = dated.sub.current_period_end - 86_400;
-    await provider.applyAdjustment(buildAdjustment({ kind: 'status_change', subtype: 'reactivation', billingCustomerId: dated.customer, currency: 'EUR', effect: resume }));
+    await provider.applyAdjustment(
+      buildAdjustment({ kind: 'status_change', subtype: 'reactivation', billingCustomerId: dated.customer, currency: 'EUR', effect: resume }),
+    );
     expect(dated.sub.cancel_at).toBeNull();
 
     const ended = subscribed('price_starter_eur');
@@ -213,7 +259,7 @@ describe('mapping effects to Stripe', () => {
     expect(stripe.writes()).toHaveLength(0);
   });
 
-  it('amounts in and out of Stripe\'s units', () => {
+  it("amounts in and out of Stripe's units", () => {
     expect(toStripeAmount(money(500, 'JPY'))).toBe(500);
     expect(toStripeAmount(money(1234, 'EUR'))).toBe(1234);
     expect(toStripeAmount(money(5, 'ISK'))).toBe(500);
@@ -230,7 +276,11 @@ describe('exactly once under failures', () => {
     const adj = buildAdjustment(eurCredit(2500));
     stripe.inject({ type: 'api_error' }, { method: 'POST' });
 
-    expect(await failure(provider.applyAdjustment(adj))).toMatchObject({ code: 'provider_failed', retryable: true, options: { details: { status: 500, type: 'api_error' } } });
+    expect(await failure(provider.applyAdjustment(adj))).toMatchObject({
+      code: 'provider_failed',
+      retryable: true,
+      options: { details: { status: 500, type: 'api_error' } },
+    });
     expect(stripe.balanceTransactionsOf(adj.billingCustomerId!)).toHaveLength(0);
 
     await provider.applyAdjustment(adj);
@@ -243,7 +293,14 @@ describe('exactly once under failures', () => {
 
   it('a fee whose finalization answer was lost: the retry finds the invoice and invoices the fee once', async () => {
     const { customer } = subscribed('price_business_eur');
-    const adj = buildAdjustment({ kind: 'termination', subtype: 'customer_initiated', billingCustomerId: customer, currency: 'EUR', idempotencyKey: `billing.${randomUUID()}.fee`, effect: { type: 'fee', amount: money(9000, 'EUR') } });
+    const adj = buildAdjustment({
+      kind: 'termination',
+      subtype: 'customer_initiated',
+      billingCustomerId: customer,
+      currency: 'EUR',
+      idempotencyKey: `billing.${randomUUID()}.fee`,
+      effect: { type: 'fee', amount: money(9000, 'EUR') },
+    });
     stripe.inject({ type: 'lost' }, { method: 'POST', path: /finalize$/ });
 
     expect(await failure(provider.applyAdjustment(adj))).toMatchObject({ retryable: true });
@@ -262,7 +319,15 @@ describe('exactly once under failures', () => {
       headers: { authorization: `Bearer ${stripe.apiKey}`, 'stripe-version': Stripe.API_VERSION, 'content-type': 'application/x-www-form-urlencoded' },
       body: `amount=9000&currency=eur&metadata[idempotency_key]=billing.${recordId}.apply`,
     });
-    const adj = buildAdjustment({ recordId, kind: 'termination', subtype: 'customer_initiated', billingCustomerId: customer, currency: 'EUR', idempotencyKey: `billing.${recordId}.fee`, effect: { type: 'fee', amount: money(9000, 'EUR') } });
+    const adj = buildAdjustment({
+      recordId,
+      kind: 'termination',
+      subtype: 'customer_initiated',
+      billingCustomerId: customer,
+      currency: 'EUR',
+      idempotencyKey: `billing.${recordId}.fee`,
+      effect: { type: 'fee', amount: money(9000, 'EUR') },
+    });
     const result = await provider.applyAdjustment(adj);
     expect(stripe.invoicesOf(customer).filter((i) => !i.subscription)).toEqual([]);
     expect(result.money).toMatchObject([{ type: 'charge', purpose: 'fee', amount: money(9000, 'EUR'), destination: 'balance' }]);
@@ -270,7 +335,14 @@ describe('exactly once under failures', () => {
 
   it('a refund whose answer was lost: the retry finds the credit note and refunds once', async () => {
     const { customer } = subscribed('price_business_eur');
-    const adj = buildAdjustment({ kind: 'termination', subtype: 'customer_initiated', billingCustomerId: customer, currency: 'EUR', idempotencyKey: `billing.${randomUUID()}.refund`, effect: { type: 'refund', amount: money(700, 'EUR') } });
+    const adj = buildAdjustment({
+      kind: 'termination',
+      subtype: 'customer_initiated',
+      billingCustomerId: customer,
+      currency: 'EUR',
+      idempotencyKey: `billing.${randomUUID()}.refund`,
+      effect: { type: 'refund', amount: money(700, 'EUR') },
+    });
     stripe.inject({ type: 'lost' }, { method: 'POST', path: /credit_notes/ });
     expect(await failure(provider.applyAdjustment(adj))).toMatchObject({ retryable: true });
     stripe.expireIdempotencyKeys(); // even a day later
@@ -303,13 +375,24 @@ describe('exactly once under failures', () => {
 
     expect(a).toEqual(b);
     expect(stripe.balanceTransactionsOf(adj.billingCustomerId!)).toHaveLength(1);
-    expect(stripe.writes().map((w) => w.replayed).sort()).toEqual([false, true]);
+    expect(
+      stripe
+        .writes()
+        .map((w) => w.replayed)
+        .sort(),
+    ).toEqual([false, true]);
     expect(effectsOf(adj.idempotencyKey)).toBe(1);
   });
 
   it("after Stripe's 24-hour key window a late retry still finds what was applied", async () => {
     const { customer, sub } = subscribed('price_starter_eur');
-    const upgrade = buildAdjustment({ kind: 'upgrade', subtype: 'subscription', billingCustomerId: customer, currency: 'EUR', effect: planEffect('business', true) });
+    const upgrade = buildAdjustment({
+      kind: 'upgrade',
+      subtype: 'subscription',
+      billingCustomerId: customer,
+      currency: 'EUR',
+      effect: planEffect('business', true),
+    });
     const credit = buildAdjustment({ billingCustomerId: customer, ...eurCredit(400) });
     await provider.applyAdjustment(upgrade);
     const first = await provider.applyAdjustment(credit);
@@ -325,7 +408,9 @@ describe('exactly once under failures', () => {
   });
 
   it('many adjustments, each retried after injected failures: 0 lost, 0 duplicated', async () => {
-    const adjs = Array.from({ length: 12 }, (_, i) => buildAdjustment({ currency: i % 2 ? 'EUR' : 'JPY', effect: creditEffect(100 + i, i % 2 ? 'EUR' : 'JPY') }));
+    const adjs = Array.from({ length: 12 }, (_, i) =>
+      buildAdjustment({ currency: i % 2 ? 'EUR' : 'JPY', effect: creditEffect(100 + i, i % 2 ? 'EUR' : 'JPY') }),
+    );
     stripe.inject({ type: 'api_error' }, { times: 3, method: 'POST' });
     stripe.inject({ type: 'lost' }, { times: 3, method: 'POST' });
     stripe.inject({ type: 'rate_limit' }, { times: 3 });
@@ -362,7 +447,13 @@ describe('failures the job system can and cannot retry', () => {
 
   it('the same key with other parameters is an idempotency_error, and final', async () => {
     const { customer, sub } = subscribed('price_starter_eur');
-    const adj = buildAdjustment({ kind: 'upgrade', subtype: 'subscription', billingCustomerId: customer, currency: 'EUR', effect: planEffect('business', false) });
+    const adj = buildAdjustment({
+      kind: 'upgrade',
+      subtype: 'subscription',
+      billingCustomerId: customer,
+      currency: 'EUR',
+      effect: planEffect('business', false),
+    });
     await provider.applyAdjustment(adj);
     sub.items[0]!.price = 'price_starter_eur';
     // A bug that reused the key for another change: Stripe refuses rather than guess.
@@ -373,7 +464,17 @@ describe('failures the job system can and cannot retry', () => {
 
   it('a refund no paid invoice can take is final and names what to do', async () => {
     const { customer } = subscribed('price_starter_eur', { invoice: 'open' });
-    const err = await failure(provider.applyAdjustment(buildAdjustment({ kind: 'termination', subtype: 'other', billingCustomerId: customer, currency: 'EUR', effect: { type: 'refund', amount: money(500, 'EUR') } })));
+    const err = await failure(
+      provider.applyAdjustment(
+        buildAdjustment({
+          kind: 'termination',
+          subtype: 'other',
+          billingCustomerId: customer,
+          currency: 'EUR',
+          effect: { type: 'refund', amount: money(500, 'EUR') },
+        }),
+      ),
+    );
     expect(err.retryable).toBe(false);
     expect(err.message).toMatch(/no paid EUR invoice that can refund 500.*refund it by hand/);
     expect(stripe.creditNotesOf(customer)).toEqual([]);
@@ -392,20 +493,30 @@ describe('failures the job system can and cannot retry', () => {
     expect(ghostCustomer).toMatchObject({ retryable: false, options: { details: { status: 404, code: 'resource_missing' } } });
     expect(ghostCustomer.message).toMatch(/No such customer: 'cus_nobody'/);
 
-    const unmapped = await failure(provider.applyAdjustment(buildAdjustment({ kind: 'upgrade', subtype: 'subscription', effect: planEffect('enterprise', true) })));
+    const unmapped = await failure(
+      provider.applyAdjustment(buildAdjustment({ kind: 'upgrade', subtype: 'subscription', effect: planEffect('enterprise', true) })),
+    );
     expect(unmapped).toMatchObject({ retryable: false });
     expect(unmapped.message).toMatch(/plan enterprise has no Stripe price; add it to STRIPE_PRICE_MAP_FILE/);
 
     const { customer } = subscribed('price_starter_jpy');
-    const noEur = await failure(provider.applyAdjustment(buildAdjustment({ kind: 'upgrade', subtype: 'subscription', billingCustomerId: customer, effect: planEffect('ghost', true) })));
+    const noEur = await failure(
+      provider.applyAdjustment(buildAdjustment({ kind: 'upgrade', subtype: 'subscription', billingCustomerId: customer, effect: planEffect('ghost', true) })),
+    );
     expect(noEur.message).toMatch(/plan ghost has no Stripe price in JPY/);
 
     const { customer: c2 } = subscribed('price_starter_eur');
-    const badPrice = await failure(provider.applyAdjustment(buildAdjustment({ kind: 'upgrade', subtype: 'subscription', billingCustomerId: c2, currency: 'EUR', effect: planEffect('ghost', true) })));
+    const badPrice = await failure(
+      provider.applyAdjustment(
+        buildAdjustment({ kind: 'upgrade', subtype: 'subscription', billingCustomerId: c2, currency: 'EUR', effect: planEffect('ghost', true) }),
+      ),
+    );
     expect(badPrice).toMatchObject({ retryable: false, options: { details: { status: 404 } } });
     expect(badPrice.message).toMatch(/No such price: 'price_does_not_exist'/);
 
-    const noSub = await failure(provider.applyAdjustment(buildAdjustment({ kind: 'downgrade', subtype: 'subscription', effect: planEffect('starter', false, 'business') })));
+    const noSub = await failure(
+      provider.applyAdjustment(buildAdjustment({ kind: 'downgrade', subtype: 'subscription', effect: planEffect('starter', false, 'business') })),
+    );
     expect(noSub).toMatchObject({ retryable: false });
     expect(noSub.message).toMatch(/has no live subscription on a plan/);
   });
@@ -472,30 +583,56 @@ describe('the stand-in refuses what Stripe refuses', () => {
   it('refuses credit notes Stripe refuses: no amount, a draft invoice, a split that does not add up, more than was paid', async () => {
     const { customer } = subscribed('price_business_eur');
     const paid = stripe.invoicesOf(customer)[0]!;
-    expect(await errorOf(await raw('/v1/credit_notes', { body: `invoice=${paid.id}` }))).toMatchObject({ message: 'One of amount, lines, or shipping_cost must be provided.' });
+    expect(await errorOf(await raw('/v1/credit_notes', { body: `invoice=${paid.id}` }))).toMatchObject({
+      message: 'One of amount, lines, or shipping_cost must be provided.',
+    });
     expect(await errorOf(await raw('/v1/credit_notes', { body: 'amount=100' }))).toMatchObject({ message: 'Missing required param: invoice.' });
     // Paid: the whole amount is post-payment and must be split exactly.
-    expect(await errorOf(await raw('/v1/credit_notes', { body: `invoice=${paid.id}&amount=100` }))).toMatchObject({ message: expect.stringMatching(/must equal the post-payment amount/) });
-    expect(await errorOf(await raw('/v1/credit_notes', { body: `invoice=${paid.id}&amount=100&credit_amount=60&refund_amount=30` }))).toMatchObject({ message: expect.stringMatching(/must equal/) });
+    expect(await errorOf(await raw('/v1/credit_notes', { body: `invoice=${paid.id}&amount=100` }))).toMatchObject({
+      message: expect.stringMatching(/must equal the post-payment amount/),
+    });
+    expect(await errorOf(await raw('/v1/credit_notes', { body: `invoice=${paid.id}&amount=100&credit_amount=60&refund_amount=30` }))).toMatchObject({
+      message: expect.stringMatching(/must equal/),
+    });
     expect(await errorOf(await raw('/v1/credit_notes', { body: `invoice=${paid.id}&amount=99999&credit_amount=99999` }))).toMatchObject({ param: 'amount' });
     const draft = await (await raw('/v1/invoices', { body: `customer=${customer}&currency=eur` })).json();
-    expect(await errorOf(await raw('/v1/credit_notes', { body: `invoice=${(draft as { id: string }).id}&amount=100&credit_amount=100` }))).toMatchObject({ message: expect.stringMatching(/finalized invoices/) });
-    expect(await errorOf(await raw('/v1/credit_notes', { body: `invoice=${paid.id}&amount=100&credit_amount=100&reason=because` }))).toMatchObject({ param: 'reason' });
+    expect(await errorOf(await raw('/v1/credit_notes', { body: `invoice=${(draft as { id: string }).id}&amount=100&credit_amount=100` }))).toMatchObject({
+      message: expect.stringMatching(/finalized invoices/),
+    });
+    expect(await errorOf(await raw('/v1/credit_notes', { body: `invoice=${paid.id}&amount=100&credit_amount=100&reason=because` }))).toMatchObject({
+      param: 'reason',
+    });
     expect(stripe.creditNotesOf(customer)).toEqual([]);
   });
 
   it('refuses invoice items on finalized invoices, a finalize twice, and pause or cancel instants in the past', async () => {
     const { customer, sub } = subscribed('price_business_eur');
-    const open = (await (await raw('/v1/invoices', { body: `customer=${customer}&currency=eur&pending_invoice_items_behavior=exclude` })).json()) as { id: string };
+    const open = (await (await raw('/v1/invoices', { body: `customer=${customer}&currency=eur&pending_invoice_items_behavior=exclude` })).json()) as {
+      id: string;
+    };
     expect((await raw(`/v1/invoices/${open.id}/finalize`, { body: '' })).status).toBe(200);
     expect(await errorOf(await raw(`/v1/invoices/${open.id}/finalize`, { body: '' }))).toMatchObject({ message: expect.stringMatching(/already finalized/) });
-    expect(await errorOf(await raw('/v1/invoiceitems', { body: `customer=${customer}&amount=100&currency=eur&invoice=${open.id}` }))).toMatchObject({ param: 'invoice' });
-    expect(await errorOf(await raw('/v1/invoices', { body: `customer=${customer}&collection_method=send_invoice` }))).toMatchObject({ param: 'days_until_due' });
+    expect(await errorOf(await raw('/v1/invoiceitems', { body: `customer=${customer}&amount=100&currency=eur&invoice=${open.id}` }))).toMatchObject({
+      param: 'invoice',
+    });
+    expect(await errorOf(await raw('/v1/invoices', { body: `customer=${customer}&collection_method=send_invoice` }))).toMatchObject({
+      param: 'days_until_due',
+    });
     const past = Math.floor(Date.now() / 1000) - 60;
-    expect(await errorOf(await raw(`/v1/subscriptions/${sub.id}`, { body: `pause_collection[behavior]=void&pause_collection[resumes_at]=${past}` }))).toMatchObject({ param: 'pause_collection[resumes_at]' });
-    expect(await errorOf(await raw(`/v1/subscriptions/${sub.id}`, { body: 'pause_collection[behavior]=stop' }))).toMatchObject({ param: 'pause_collection[behavior]' });
+    expect(
+      await errorOf(await raw(`/v1/subscriptions/${sub.id}`, { body: `pause_collection[behavior]=void&pause_collection[resumes_at]=${past}` })),
+    ).toMatchObject({ param: 'pause_collection[resumes_at]' });
+    expect(await errorOf(await raw(`/v1/subscriptions/${sub.id}`, { body: 'pause_collection[behavior]=stop' }))).toMatchObject({
+      param: 'pause_collection[behavior]',
+    });
     expect(await errorOf(await raw(`/v1/subscriptions/${sub.id}`, { body: `cancel_at=${past}` }))).toMatchObject({ param: 'cancel_at' });
-    expect(await errorOf(await raw(`/v1/subscriptions/${sub.id}`, { body: `items[0][id]=${sub.items[0]!.id}&items[0][price]=price_starter_eur&proration_date=${sub.current_period_start - 10}` }))).toMatchObject({ param: 'proration_date' });
+    expect(
+      await errorOf(
+        await raw(`/v1/subscriptions/${sub.id}`, {
+          body: `items[0][id]=${sub.items[0]!.id}&items[0][price]=price_starter_eur&proration_date=${sub.current_period_start - 10}`,
+        }),
+      ),
+    ).toMatchObject({ param: 'proration_date' });
     expect(sub.pause_collection).toBeNull();
     expect(sub.items[0]!.price).toBe('price_business_eur');
   });
@@ -503,17 +640,37 @@ describe('the stand-in refuses what Stripe refuses', () => {
 
 describe('changes told to Stripe when they are scheduled', () => {
   const periodEndOf = (sub: { current_period_end: number }) => new Date(sub.current_period_end * 1000).toISOString();
-  const scheduled = (adj: BillingAdjustment): BillingAdjustment => ({ ...adj, idempotencyKey: adj.idempotencyKey.replace(/\.apply$/, '.schedule'), phase: 'schedule' });
-  const unscheduled = (adj: BillingAdjustment): BillingAdjustment => ({ ...adj, idempotencyKey: adj.idempotencyKey.replace(/\.apply$/, '.unschedule'), phase: 'unschedule' });
+  const scheduled = (adj: BillingAdjustment): BillingAdjustment => ({
+    ...adj,
+    idempotencyKey: adj.idempotencyKey.replace(/\.apply$/, '.schedule'),
+    phase: 'schedule',
+  });
+  const unscheduled = (adj: BillingAdjustment): BillingAdjustment => ({
+    ...adj,
+    idempotencyKey: adj.idempotencyKey.replace(/\.apply$/, '.unschedule'),
+    phase: 'unschedule',
+  });
 
   it('a termination sets cancel_at to the effective instant without prorating, so Stripe never renews into another period', async () => {
     const { customer, sub } = subscribed('price_business_eur');
     const at = periodEndOf(sub);
-    const base = buildAdjustment({ kind: 'termination', subtype: 'customer_initiated', billingCustomerId: customer, currency: 'EUR', effectiveAt: at, effect: { type: 'cancel', mode: 'at', at } });
+    const base = buildAdjustment({
+      kind: 'termination',
+      subtype: 'customer_initiated',
+      billingCustomerId: customer,
+      currency: 'EUR',
+      effectiveAt: at,
+      effect: { type: 'cancel', mode: 'at', at },
+    });
 
     expect(await provider.scheduleAdjustment(scheduled(base))).toMatchObject({ providerRef: `stripe:${sub.id}`, subscription: { cancel_at: at } });
     expect(stripe.writes()).toMatchObject([
-      { path: `/v1/subscriptions/${sub.id}`, idempotencyKey: `${scheduled(base).idempotencyKey}.sub`, params: { cancel_at: String(sub.current_period_end), proration_behavior: 'none' }, status: 200 },
+      {
+        path: `/v1/subscriptions/${sub.id}`,
+        idempotencyKey: `${scheduled(base).idempotencyKey}.sub`,
+        params: { cancel_at: String(sub.current_period_end), proration_behavior: 'none' },
+        status: 200,
+      },
     ]);
     // Scheduling again (a retried job) writes nothing new.
     await provider.scheduleAdjustment(scheduled(base));
@@ -523,31 +680,65 @@ describe('changes told to Stripe when they are scheduled', () => {
   it('a plan change at the period end that is not prorated moves the plan item at once; a prorated or later one waits', async () => {
     const { customer, sub } = subscribed('price_business_eur');
     const at = periodEndOf(sub);
-    const down = buildAdjustment({ kind: 'downgrade', subtype: 'subscription', billingCustomerId: customer, currency: 'EUR', effectiveAt: at, effect: { ...planEffect('starter', false, 'business'), at } });
+    const down = buildAdjustment({
+      kind: 'downgrade',
+      subtype: 'subscription',
+      billingCustomerId: customer,
+      currency: 'EUR',
+      effectiveAt: at,
+      effect: { ...planEffect('starter', false, 'business'), at },
+    });
     expect(await provider.scheduleAdjustment(scheduled(down))).toMatchObject({ subscription: { plan: 'starter' } });
     expect(sub.items[0]!.price).toBe('price_starter_eur');
     expect(stripe.prorationsOf(sub.id)).toHaveLength(0);
 
     const other = subscribed('price_starter_eur');
     const later = new Date(Date.now() + 45 * 86_400_000).toISOString();
-    expect(await provider.scheduleAdjustment(scheduled(buildAdjustment({ billingCustomerId: other.customer, currency: 'EUR', effect: { ...planEffect('business', false), at: later } })))).toEqual({ providerRef: 'stripe:none' });
-    expect(await provider.scheduleAdjustment(scheduled(buildAdjustment({ billingCustomerId: other.customer, currency: 'EUR', effect: { ...planEffect('business', true), at: periodEndOf(other.sub) } })))).toEqual({ providerRef: 'stripe:none' });
+    expect(
+      await provider.scheduleAdjustment(
+        scheduled(buildAdjustment({ billingCustomerId: other.customer, currency: 'EUR', effect: { ...planEffect('business', false), at: later } })),
+      ),
+    ).toEqual({ providerRef: 'stripe:none' });
+    expect(
+      await provider.scheduleAdjustment(
+        scheduled(
+          buildAdjustment({ billingCustomerId: other.customer, currency: 'EUR', effect: { ...planEffect('business', true), at: periodEndOf(other.sub) } }),
+        ),
+      ),
+    ).toEqual({ providerRef: 'stripe:none' });
     expect(other.sub.items[0]!.price).toBe('price_starter_eur');
   });
 
   it('unscheduling takes the cancellation back and moves the plan item back, each once, touching nothing else', async () => {
     const { customer, sub } = subscribed('price_business_eur');
     const at = periodEndOf(sub);
-    const term = buildAdjustment({ kind: 'termination', subtype: 'customer_initiated', billingCustomerId: customer, currency: 'EUR', effectiveAt: at, effect: { type: 'cancel', mode: 'at', at } });
+    const term = buildAdjustment({
+      kind: 'termination',
+      subtype: 'customer_initiated',
+      billingCustomerId: customer,
+      currency: 'EUR',
+      effectiveAt: at,
+      effect: { type: 'cancel', mode: 'at', at },
+    });
     await provider.scheduleAdjustment(scheduled(term));
     await provider.unscheduleAdjustment(unscheduled(term));
     expect(sub.cancel_at).toBeNull();
-    expect(stripe.writes()[1]).toMatchObject({ idempotencyKey: `${unscheduled(term).idempotencyKey}.sub`, params: { cancel_at: '', proration_behavior: 'none' }, status: 200 });
+    expect(stripe.writes()[1]).toMatchObject({
+      idempotencyKey: `${unscheduled(term).idempotencyKey}.sub`,
+      params: { cancel_at: '', proration_behavior: 'none' },
+      status: 200,
+    });
     await provider.unscheduleAdjustment(unscheduled(term));
     expect(stripe.writes()).toHaveLength(2);
 
     const other = subscribed('price_business_eur');
-    const down = buildAdjustment({ kind: 'downgrade', subtype: 'subscription', billingCustomerId: other.customer, currency: 'EUR', effect: { ...planEffect('starter', false, 'business'), at: periodEndOf(other.sub) } });
+    const down = buildAdjustment({
+      kind: 'downgrade',
+      subtype: 'subscription',
+      billingCustomerId: other.customer,
+      currency: 'EUR',
+      effect: { ...planEffect('starter', false, 'business'), at: periodEndOf(other.sub) },
+    });
     await provider.scheduleAdjustment(scheduled(down));
     await provider.unscheduleAdjustment(unscheduled(down));
     expect(other.sub.items[0]!.price).toBe('price_business_eur');
@@ -555,7 +746,13 @@ describe('changes told to Stripe when they are scheduled', () => {
     // A cancellation the customer set themselves (earlier than ours) is not touched.
     const own = subscribed('price_business_eur');
     own.sub.cancel_at = own.sub.current_period_end - 86_400;
-    const t2 = buildAdjustment({ kind: 'termination', subtype: 'other', billingCustomerId: own.customer, currency: 'EUR', effect: { type: 'cancel', mode: 'at', at: periodEndOf(own.sub) } });
+    const t2 = buildAdjustment({
+      kind: 'termination',
+      subtype: 'other',
+      billingCustomerId: own.customer,
+      currency: 'EUR',
+      effect: { type: 'cancel', mode: 'at', at: periodEndOf(own.sub) },
+    });
     await provider.scheduleAdjustment(scheduled(t2));
     await provider.unscheduleAdjustment(unscheduled(t2));
     expect(own.sub.cancel_at).toBe(own.sub.current_period_end - 86_400);
@@ -564,12 +761,28 @@ describe('changes told to Stripe when they are scheduled', () => {
   it('an immediate deactivation brings a later cancellation forward to the period end, and keeps an earlier one', async () => {
     const { customer, sub } = subscribed('price_business_eur');
     sub.cancel_at = sub.current_period_end + 40 * 86_400;
-    await provider.applyAdjustment(buildAdjustment({ kind: 'status_change', subtype: 'deactivation', billingCustomerId: customer, currency: 'EUR', effect: { type: 'cancel', mode: 'period_end', at: null } }));
+    await provider.applyAdjustment(
+      buildAdjustment({
+        kind: 'status_change',
+        subtype: 'deactivation',
+        billingCustomerId: customer,
+        currency: 'EUR',
+        effect: { type: 'cancel', mode: 'period_end', at: null },
+      }),
+    );
     expect(sub.cancel_at_period_end).toBe(true);
 
     const other = subscribed('price_business_eur');
     other.sub.cancel_at = other.sub.current_period_end - 86_400;
-    await provider.applyAdjustment(buildAdjustment({ kind: 'status_change', subtype: 'deactivation', billingCustomerId: other.customer, currency: 'EUR', effect: { type: 'cancel', mode: 'period_end', at: null } }));
+    await provider.applyAdjustment(
+      buildAdjustment({
+        kind: 'status_change',
+        subtype: 'deactivation',
+        billingCustomerId: other.customer,
+        currency: 'EUR',
+        effect: { type: 'cancel', mode: 'period_end', at: null },
+      }),
+    );
     expect(other.sub.cancel_at_period_end).toBe(false);
     expect(stripe.writes()).toHaveLength(1);
   });
@@ -577,7 +790,13 @@ describe('changes told to Stripe when they are scheduled', () => {
   it('refuses a cancel_at in the past, as Stripe does', async () => {
     const { customer } = subscribed('price_business_eur');
     const at = new Date(Date.now() - 60_000).toISOString();
-    const adj = buildAdjustment({ kind: 'termination', subtype: 'customer_initiated', billingCustomerId: customer, currency: 'EUR', effect: { type: 'cancel', mode: 'at', at } });
+    const adj = buildAdjustment({
+      kind: 'termination',
+      subtype: 'customer_initiated',
+      billingCustomerId: customer,
+      currency: 'EUR',
+      effect: { type: 'cancel', mode: 'at', at },
+    });
     const err = await failure(provider.scheduleAdjustment(scheduled(adj)));
     expect(err.retryable).toBe(false);
     expect(err.message).toMatch(/cancel_at/);
@@ -587,11 +806,25 @@ describe('changes told to Stripe when they are scheduled', () => {
 describe('preview and state', () => {
   it('previews a prorated change with the same proration_date apply sends, and apply matches it', async () => {
     const { customer, sub } = subscribed('price_starter_eur');
-    const adj = buildAdjustment({ kind: 'upgrade', subtype: 'subscription', billingCustomerId: customer, currency: 'EUR', effect: planEffect('business', true) });
+    const adj = buildAdjustment({
+      kind: 'upgrade',
+      subtype: 'subscription',
+      billingCustomerId: customer,
+      currency: 'EUR',
+      effect: planEffect('business', true),
+    });
     const preview = await provider.preview(adj);
     const call = stripe.requests.find((r) => r.path === '/v1/invoices/create_preview')!;
     const at = Math.floor(Date.parse(adj.effect.type === 'plan_change' ? adj.effect.at : '') / 1000);
-    expect(call.params).toEqual({ customer, subscription: sub.id, subscription_details: { items: [{ id: sub.items[0]!.id, price: 'price_business_eur' }], proration_behavior: 'create_prorations', proration_date: String(at) } });
+    expect(call.params).toEqual({
+      customer,
+      subscription: sub.id,
+      subscription_details: {
+        items: [{ id: sub.items[0]!.id, price: 'price_business_eur' }],
+        proration_behavior: 'create_prorations',
+        proration_date: String(at),
+      },
+    });
     // Nothing changed by a preview.
     expect(sub.items[0]!.price).toBe('price_starter_eur');
     const result = await provider.applyAdjustment(adj);

@@ -50,7 +50,12 @@ async function approved(kind: 'downgrade' | 'termination', opts: { subscribed?: 
   const accountId = `acc_stripe_sched_${++seq}`;
   await seedAccounts(
     t.db,
-    buildAccount({ id: accountId, billing_customer_id: customer.id, term_start: new Date(now.getTime() - 10 * DAY).toISOString(), term_end: termEnd.toISOString() }),
+    buildAccount({
+      id: accountId,
+      billing_customer_id: customer.id,
+      term_start: new Date(now.getTime() - 10 * DAY).toISOString(),
+      term_end: termEnd.toISOString(),
+    }),
   );
   const deps = buildDeps(t.db, new TestClock(now));
   const { record } = await createRecord(deps, {
@@ -73,9 +78,16 @@ it('a scheduled downgrade moves the Stripe plan item at approval, without prorat
   expect(await applyRecord(deps, record.id)).toBe('scheduled');
   expect(await stateOf(record.id)).toBe('scheduled');
   const writes = stripe.writes().slice(before);
-  expect(writes).toMatchObject([{ path: `/v1/subscriptions/${sub!.id}`, idempotencyKey: `billing.${record.id}.schedule.sub`, params: { proration_behavior: 'none' }, status: 200 }]);
+  expect(writes).toMatchObject([
+    { path: `/v1/subscriptions/${sub!.id}`, idempotencyKey: `billing.${record.id}.schedule.sub`, params: { proration_behavior: 'none' }, status: 200 },
+  ]);
   expect(sub!.items[0]!.price).toBe('price_starter_eur');
-  expect(await t.db('billing_adjustments').where({ idempotency_key: `billing.${record.id}.schedule` }).first()).toMatchObject({ step: 'schedule', status: 'succeeded' });
+  expect(
+    await t
+      .db('billing_adjustments')
+      .where({ idempotency_key: `billing.${record.id}.schedule` })
+      .first(),
+  ).toMatchObject({ step: 'schedule', status: 'succeeded' });
 
   // A redelivered job changes nothing at Stripe.
   expect(await applyRecord(deps, record.id)).toBe('scheduled');
@@ -84,7 +96,12 @@ it('a scheduled downgrade moves the Stripe plan item at approval, without prorat
   // At the term end the record is applied; Stripe already has the new price, so nothing more is written to the subscription.
   deps.clock.set(new Date(Date.parse(record.effective_at!) + 1000));
   expect(await applyRecord(deps, record.id)).toBe('applied');
-  expect(stripe.writes().slice(before).filter((w) => w.path.startsWith('/v1/subscriptions'))).toHaveLength(1);
+  expect(
+    stripe
+      .writes()
+      .slice(before)
+      .filter((w) => w.path.startsWith('/v1/subscriptions')),
+  ).toHaveLength(1);
   expect((await verifyAudit(t.db)).broken).toBeNull();
 });
 
@@ -203,5 +220,10 @@ it('a downgrade Stripe cannot schedule (no live subscription) is refused for goo
   // What the job system does once it gives up:
   await failRecord(deps, record.id, (err as AppError).message);
   expect(await stateOf(record.id)).toBe('failed');
-  expect(await t.db('billing_adjustments').where({ idempotency_key: `billing.${record.id}.schedule` }).first()).toMatchObject({ status: 'failed', attempts: 1 });
+  expect(
+    await t
+      .db('billing_adjustments')
+      .where({ idempotency_key: `billing.${record.id}.schedule` })
+      .first(),
+  ).toMatchObject({ status: 'failed', attempts: 1 });
 });

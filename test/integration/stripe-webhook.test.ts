@@ -54,7 +54,8 @@ afterAll(async () => {
 
 const reconcileCli = (...args: string[]) => runCli(['reconcile', ...args], { ...env, DATABASE_URL: t.url });
 const accountRow = async (id: string) => t.db('accounts').where({ id }).first();
-const external = async (id: string) => (await t.db('audit_events').where({ account_id: id, type: 'billing.external_change' }).orderBy('seq')).map((e: { data: Record<string, unknown> }) => e.data);
+const external = async (id: string) =>
+  (await t.db('audit_events').where({ account_id: id, type: 'billing.external_change' }).orderBy('seq')).map((e: { data: Record<string, unknown> }) => e.data);
 
 it('a plan changed in the Stripe Dashboard is found by reconcile, then followed through the webhook', async () => {
   const ctx: RowContext = { t, h, clock: new TestClock(new Date()) };
@@ -87,7 +88,12 @@ it('a plan changed in the Stripe Dashboard is found by reconcile, then followed 
 
   expect(await accountRow(account.id)).toMatchObject({ plan_id: 'business', mrr_minor: '29900', status: 'active' });
   const [change] = await external(account.id);
-  expect(change).toMatchObject({ event_type: 'customer.subscription.updated', subscription_id: sub.id, billing: { plan: ['growth', 'business'] }, account: { plan_id: ['growth', 'business'], mrr_minor: [9900, 29900] } });
+  expect(change).toMatchObject({
+    event_type: 'customer.subscription.updated',
+    subscription_id: sub.id,
+    billing: { plan: ['growth', 'business'] },
+    account: { plan_id: ['growth', 'business'], mrr_minor: [9900, 29900] },
+  });
   const clean = await reconcileCli('--account', account.id);
   expect(clean).toMatchObject({ code: 0, stdout: expect.stringContaining('0 differences') });
   expect((await verifyAudit(t.db, account.id)).broken).toBeNull();
@@ -106,11 +112,24 @@ it('a subscription cancelled at Stripe deactivates the account; a replayed event
   await h.stripe.eventsSettled();
   h.stripe.webhook = null;
   expect(await accountRow(account.id)).toMatchObject({ status: 'deactivated', mrr_minor: '0' });
-  expect(await external(account.id)).toMatchObject([{ event_type: 'customer.subscription.deleted', billing: { status: ['active', 'canceled'] }, account: { status: ['active', 'deactivated'] } }]);
+  expect(await external(account.id)).toMatchObject([
+    { event_type: 'customer.subscription.deleted', billing: { status: ['active', 'canceled'] }, account: { status: ['active', 'deactivated'] } },
+  ]);
 
   // The same event again (Stripe retries, or someone replays it): acknowledged, not applied twice.
-  const replay = JSON.stringify({ id: 'evt_replay_1', object: 'event', type: 'customer.subscription.deleted', created: h.stripe.now(), data: { object: h.stripe.subscriptionJson(sub) } });
-  const send = () => fetch(`${s.base}/webhooks/stripe`, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload: replay, secret: SECRET }) }, body: replay });
+  const replay = JSON.stringify({
+    id: 'evt_replay_1',
+    object: 'event',
+    type: 'customer.subscription.deleted',
+    created: h.stripe.now(),
+    data: { object: h.stripe.subscriptionJson(sub) },
+  });
+  const send = () =>
+    fetch(`${s.base}/webhooks/stripe`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload: replay, secret: SECRET }) },
+      body: replay,
+    });
   expect(await (await send()).json()).toEqual({ status: 'stale' });
   expect(await (await send()).json()).toEqual({ status: 'duplicate' });
   expect(await external(account.id)).toHaveLength(1);
@@ -146,28 +165,49 @@ it('refuses an event whose signature does not verify (401), and acknowledges eve
   expect(unsigned.status).toBe(401);
   const old = await fetch(`${s.base}/webhooks/stripe`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload, secret: SECRET, timestamp: Math.floor(Date.now() / 1000) - 3600 }) },
+    headers: {
+      'content-type': 'application/json',
+      'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload, secret: SECRET, timestamp: Math.floor(Date.now() / 1000) - 3600 }),
+    },
     body: payload,
   });
   expect(old.status).toBe(401);
   const other = JSON.stringify({ id: 'evt_y', object: 'event', type: 'invoice.paid', created: 1, data: { object: {} } });
-  const ignored = await fetch(`${s.base}/webhooks/stripe`, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload: other, secret: SECRET }) }, body: other });
+  const ignored = await fetch(`${s.base}/webhooks/stripe`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload: other, secret: SECRET }) },
+    body: other,
+  });
   expect(await ignored.json()).toEqual({ status: 'ignored', type: 'invoice.paid' });
 });
 
-it('the echo of Lifecycle Desk\'s own change is not taken for a change from outside', async () => {
+it("the echo of Lifecycle Desk's own change is not taken for a change from outside", async () => {
   const ctx: RowContext = { t, h, clock: new TestClock(new Date()) };
   const { account } = await openAccount(ctx, { contacts: ['ops@row.example'] });
   h.stripe.webhook = { url: `${s.base}/webhooks/stripe`, secret: SECRET };
   const before = h.stripe.eventDeliveries.length;
   const deps = buildDeps(t.db, ctx.clock);
-  const { record } = await createRecord(deps, { request: buildRequest('status_change', { account_id: account.id, effective: 'immediate', details: { suspension: { cause: 'unpaid', review_date: new Date(Date.now() + 9 * 86_400_000).toISOString().slice(0, 10) } } }), actor: { role: 'agent', id: 'a' }, onProblems: 'reject' });
+  const { record } = await createRecord(deps, {
+    request: buildRequest('status_change', {
+      account_id: account.id,
+      effective: 'immediate',
+      details: { suspension: { cause: 'unpaid', review_date: new Date(Date.now() + 9 * 86_400_000).toISOString().slice(0, 10) } },
+    }),
+    actor: { role: 'agent', id: 'a' },
+    onProblems: 'reject',
+  });
   await transitionRecord(deps, { recordId: record.id, event: 'auto_approve', actor: { role: 'system', id: 'policy' } });
   expect(await applyRecord({ ...deps, billing: h.provider }, record.id)).toBe('applied');
   await h.stripe.eventsSettled();
   h.stripe.webhook = null;
   // Delivered while our own call was in flight (503, Stripe retried) or after: in sync either way.
-  const outcomes = await t.db('webhook_deliveries').where({ source: 'stripe' }).whereIn('delivery_key', h.stripe.eventDeliveries.slice(before).map((d) => d.id));
+  const outcomes = await t
+    .db('webhook_deliveries')
+    .where({ source: 'stripe' })
+    .whereIn(
+      'delivery_key',
+      h.stripe.eventDeliveries.slice(before).map((d) => d.id),
+    );
   expect(outcomes.length).toBeGreaterThan(0);
   expect(outcomes.map((o: { outcome: string }) => o.outcome)).toEqual(outcomes.map(() => 'in_sync'));
   expect(await external(account.id)).toEqual([]);
@@ -180,15 +220,35 @@ it('an event for an account with a billing call in flight is refused with 503, s
   const sub = h.stripe.subscriptionsOf(customer!)[0]!;
   const recordId = '00000000-0000-4000-8000-0000000f1f1f';
   const deps = buildDeps(t.db, ctx.clock);
-  const { record } = await createRecord(deps, { request: buildRequest('service_credit', { account_id: account.id }), actor: { role: 'agent', id: 'a' }, onProblems: 'reject' });
-  await t.db('billing_adjustments').insert({ idempotency_key: `billing.${record.id}.apply`, record_id: record.id, step: 'apply', provider: 'stripe', status: 'pending', request: '{}' });
-  const event = JSON.stringify({ id: `evt_${recordId.slice(-6)}`, object: 'event', type: 'customer.subscription.updated', created: h.stripe.now(), data: { object: { ...h.stripe.subscriptionJson(sub), pause_collection: { behavior: 'void', resumes_at: null } } } });
-  const send = () => fetch(`${s.base}/webhooks/stripe`, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload: event, secret: SECRET }) }, body: event });
+  const { record } = await createRecord(deps, {
+    request: buildRequest('service_credit', { account_id: account.id }),
+    actor: { role: 'agent', id: 'a' },
+    onProblems: 'reject',
+  });
+  await t
+    .db('billing_adjustments')
+    .insert({ idempotency_key: `billing.${record.id}.apply`, record_id: record.id, step: 'apply', provider: 'stripe', status: 'pending', request: '{}' });
+  const event = JSON.stringify({
+    id: `evt_${recordId.slice(-6)}`,
+    object: 'event',
+    type: 'customer.subscription.updated',
+    created: h.stripe.now(),
+    data: { object: { ...h.stripe.subscriptionJson(sub), pause_collection: { behavior: 'void', resumes_at: null } } },
+  });
+  const send = () =>
+    fetch(`${s.base}/webhooks/stripe`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload: event, secret: SECRET }) },
+      body: event,
+    });
   const busy = await send();
   expect(busy.status).toBe(503);
   expect(busy.headers.get('retry-after')).toBe('5');
   // A pending row older than a call could take is a call that died: it no longer holds events up.
-  await t.db('billing_adjustments').where({ record_id: record.id }).update({ updated_at: t.db.raw("now() - interval '11 minutes'") });
+  await t
+    .db('billing_adjustments')
+    .where({ record_id: record.id })
+    .update({ updated_at: t.db.raw("now() - interval '11 minutes'") });
   await until(async () => (await send()).status === 200, 5000, 'accepted once the call is done');
   expect(await accountRow(account.id)).toMatchObject({ status: 'suspended', mrr_minor: '0' });
 });

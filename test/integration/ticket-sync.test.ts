@@ -44,7 +44,9 @@ it('a ticket without an assignee, which Zendesk refuses to solve, still gets its
   expect(ticket.tags).toEqual(expect.arrayContaining(['lifecycle_downgrade', 'lifecycle_confirmed']));
   expect(ticket.tags).not.toContain('lifecycle_scheduled');
   expect(z.notes(701)).toHaveLength(1);
-  expect(z.notes(701)[0]).toMatch(new RegExp(`record ${id}[\\s\\S]*confirmed to the customer[\\s\\S]*refused to set this ticket to solved \\(Assignee: is required when solving a ticket\\)`));
+  expect(z.notes(701)[0]).toMatch(
+    new RegExp(`record ${id}[\\s\\S]*confirmed to the customer[\\s\\S]*refused to set this ticket to solved \\(Assignee: is required when solving a ticket\\)`),
+  );
   // Synced: the same version is not sent again.
   expect(await syncTicket({ store: buildDeps(t.db).store, helpdesk: helpdesk(), solveOnConfirm: true }, id)).toBe('skipped_stale');
 });

@@ -20,7 +20,9 @@ import { verifyAudit } from '../../src/db/audit.queries';
 let t: TestDb;
 let s: TestService;
 const DAY = 86_400_000;
-const FIELD_MAP = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'config', 'field-map.example.json'), 'utf8')) as { fields: Record<string, number> };
+const FIELD_MAP = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'config', 'field-map.example.json'), 'utf8')) as {
+  fields: Record<string, number>;
+};
 const F = FIELD_MAP.fields;
 const AGENT = 2;
 /** Deliveries whose answer says they changed something. */
@@ -55,10 +57,20 @@ const fieldValues = (fields: Record<string, string>) => Object.entries(fields).m
 
 /** An agent files a request on a new ticket in Zendesk ("Ticket is Created" fires the trigger). */
 function file(id: number, fields: Record<string, string>, opts: { assigned?: boolean } = {}) {
-  s.stack.zendesk.createTicket({ id, requester_id: 1, assignee_id: opts.assigned === false ? null : AGENT, tags: ['lifecycle_request'], custom_fields: fieldValues(fields) });
+  s.stack.zendesk.createTicket({
+    id,
+    requester_id: 1,
+    assignee_id: opts.assigned === false ? null : AGENT,
+    tags: ['lifecycle_request'],
+    custom_fields: fieldValues(fields),
+  });
 }
 
-const recordsOf = (ticket: number) => t.db('lifecycle_records').where({ ticket_id: String(ticket) }).orderBy('created_at');
+const recordsOf = (ticket: number) =>
+  t
+    .db('lifecycle_records')
+    .where({ ticket_id: String(ticket) })
+    .orderBy('created_at');
 async function onlyRecord(ticket: number, state: string, ms = 20_000): Promise<{ id: string; state: string; version: number }> {
   await until(async () => (await recordsOf(ticket)).some((r: { state: string }) => r.state === state), ms, `ticket ${ticket} record ${state}`);
   const rs = await recordsOf(ticket);
@@ -66,7 +78,8 @@ async function onlyRecord(ticket: number, state: string, ms = 20_000): Promise<{
   return rs[0];
 }
 
-const zendeskPuts = (ticket?: number) => s.stack.zendesk.requests.filter((r) => r.method === 'PUT' && (ticket === undefined || r.path === `/api/v2/tickets/${ticket}.json`)).length;
+const zendeskPuts = (ticket?: number) =>
+  s.stack.zendesk.requests.filter((r) => r.method === 'PUT' && (ticket === undefined || r.path === `/api/v2/tickets/${ticket}.json`)).length;
 const changingDeliveries = (ticket?: number) =>
   s.stack.zendesk.triggerDeliveries.filter((d) => (ticket === undefined || d.ticketId === ticket) && CHANGING.includes(String(d.answer?.status)));
 
@@ -126,7 +139,12 @@ async function reject(recordId: string, reason: string) {
     team: { id: 'T1' },
     user: { id: 'U0LDSUP01', name: 'sup1' },
     api_app_id: 'A1',
-    view: { id: 'V1', callback_id: 'approval_reject_modal', private_metadata: view.private_metadata, state: { values: { reason: { reason_input: { type: 'plain_text_input', value: reason } } } } },
+    view: {
+      id: 'V1',
+      callback_id: 'approval_reject_modal',
+      private_metadata: view.private_metadata,
+      state: { values: { reason: { reason_input: { type: 'plain_text_input', value: reason } } } },
+    },
   });
 }
 
@@ -179,7 +197,11 @@ describe('with the README trigger echoing every update back', () => {
     await settle();
     expect(s.stack.zendesk.tickets.get(9303)!.tags).toEqual(expect.arrayContaining(['lifecycle_rejected']));
     expect(s.stack.zendesk.tickets.get(9303)!.tags).not.toContain('lifecycle_pending_approval');
-    expect(s.stack.slack.callsOf('chat.postMessage').filter((c) => JSON.stringify(c.args.blocks ?? '').includes('Approval needed') && JSON.stringify(c.args.blocks ?? '').includes('9303'))).toHaveLength(1);
+    expect(
+      s.stack.slack
+        .callsOf('chat.postMessage')
+        .filter((c) => JSON.stringify(c.args.blocks ?? '').includes('Approval needed') && JSON.stringify(c.args.blocks ?? '').includes('9303')),
+    ).toHaveLength(1);
     expect(changingDeliveries(9303).map((d) => d.answer!.status)).toEqual(['created', 'in_progress']);
     expect(s.stack.zendesk.notes(9303).filter((n) => n.includes('still in progress'))).toHaveLength(1);
     expect(await t.db('lifecycle_records').where({ ticket_id: '9303' }).first()).toMatchObject({ amount_minor: '-15000', currency: 'EUR' });
@@ -236,7 +258,12 @@ describe('with the README trigger echoing every update back', () => {
 
   it('then everything falls quiet: replies and reassignments change nothing; one record per request, one email per outcome', async () => {
     await settle();
-    const before = { puts: zendeskPuts(), events: await countRows(t.db, 'audit_events'), changing: changingDeliveries().length, deliveries: s.stack.zendesk.triggerDeliveries.length };
+    const before = {
+      puts: zendeskPuts(),
+      events: await countRows(t.db, 'audit_events'),
+      changing: changingDeliveries().length,
+      deliveries: s.stack.zendesk.triggerDeliveries.length,
+    };
     // Agents reply to the customers (public comments) and reassign a ticket; each fires the trigger.
     for (const id of [9301, 9302, 9303, 9304, 9305, 9306]) s.stack.zendesk.agentUpdate(id, { comment: { body: 'Thanks, all done.', public: true } });
     s.stack.zendesk.agentUpdate(9302, { assignee_id: AGENT });
@@ -276,7 +303,12 @@ describe('with the README trigger echoing every update back', () => {
 
 describe('with the README trigger condition "Current user is not" the API user', () => {
   it("the service's own updates fire nothing; the agent's change is delivered once and handled", async () => {
-    s.stack.zendesk.configureTrigger({ url: `${s.base}/webhooks/zendesk`, secret: s.stack.secrets.zendeskWebhook, fieldIds: Object.values(F), notApiUser: true });
+    s.stack.zendesk.configureTrigger({
+      url: `${s.base}/webhooks/zendesk`,
+      secret: s.stack.secrets.zendeskWebhook,
+      fieldIds: Object.values(F),
+      notApiUser: true,
+    });
     const before = s.stack.zendesk.triggerDeliveries.length;
     file(9307, { kind: 'lc_upgrade', subtype: 'lc_subscription', account_id: 'acc_mid', reason_code: 'growth', to_plan: 'lc_enterprise', effective: 'lc_now' });
     await onlyRecord(9307, 'confirmed');

@@ -35,16 +35,43 @@ afterAll(async () => {
   await t.destroy();
 });
 
-async function insert(overrides: Partial<LifecycleRecord> & Pick<LifecycleRecord, 'kind' | 'state' | 'created_at'>, events: { type: string; hours: number }[] = []): Promise<string> {
+async function insert(
+  overrides: Partial<LifecycleRecord> & Pick<LifecycleRecord, 'kind' | 'state' | 'created_at'>,
+  events: { type: string; hours: number }[] = [],
+): Promise<string> {
   const id = randomUUID();
   const r: LifecycleRecord = {
-    id, subtype: 'subscription', account_id: 'acc_acme', ticket_id: String(7000 + Math.floor(Math.random() * 1000)), requested_by: 'agent@support.example', requester: null,
-    reason_code: 'price', reason_text: '', effective: 'immediate', effective_at: overrides.created_at, version: 2, details: {}, amount: null, risk_flags: [], problems: [], updated_at: overrides.created_at, ...overrides,
+    id,
+    subtype: 'subscription',
+    account_id: 'acc_acme',
+    ticket_id: String(7000 + Math.floor(Math.random() * 1000)),
+    requested_by: 'agent@support.example',
+    requester: null,
+    reason_code: 'price',
+    reason_text: '',
+    effective: 'immediate',
+    effective_at: overrides.created_at,
+    version: 2,
+    details: {},
+    amount: null,
+    risk_flags: [],
+    problems: [],
+    updated_at: overrides.created_at,
+    ...overrides,
   };
   await t.admin('lifecycle_records').insert(recordToRow(r));
   if (events.length) {
     await t.db.transaction((trx) =>
-      new KnexAuditAppender(trx).append(events.map((e) => ({ account_id: r.account_id, record_id: id, type: e.type, actor: { role: 'system' as const, id: 'test' }, occurred_at: at(e.hours).toISOString(), data: {} }))),
+      new KnexAuditAppender(trx).append(
+        events.map((e) => ({
+          account_id: r.account_id,
+          record_id: id,
+          type: e.type,
+          actor: { role: 'system' as const, id: 'test' },
+          occurred_at: at(e.hours).toISOString(),
+          data: {},
+        })),
+      ),
     );
   }
   return id;
@@ -67,13 +94,23 @@ describe('on a fake clock', () => {
     ids.draft = await insert({ kind: 'upgrade', state: 'draft', created_at: at(0).toISOString() });
     ids.approval = await insert({ kind: 'service_credit', subtype: 'outage', state: 'pending_approval', created_at: at(0).toISOString() });
     await t.admin('approval_requests').insert({
-      record_id: ids.approval, rule: 'credits', approvals_required: 1, approvers: JSON.stringify({ user_ids: ['U1'], user_groups: [] }), escalation: '{}', risk: '[]',
-      reminder_after_hours: 4, escalate_after_hours: 24, channel: 'C1', messages: '[]', requested_at: at(0).toISOString(),
+      record_id: ids.approval,
+      rule: 'credits',
+      approvals_required: 1,
+      approvers: JSON.stringify({ user_ids: ['U1'], user_groups: [] }),
+      escalation: '{}',
+      risk: '[]',
+      reminder_after_hours: 4,
+      escalate_after_hours: 24,
+      channel: 'C1',
+      messages: '[]',
+      requested_at: at(0).toISOString(),
     });
     ids.failed = await insert({ kind: 'downgrade', state: 'failed', created_at: at(-10).toISOString(), updated_at: at(0).toISOString() });
-    ids.scheduled = await insert({ kind: 'termination', subtype: 'customer_initiated', state: 'scheduled', created_at: at(-100).toISOString(), effective_at: at(2).toISOString() }, [
-      { type: 'record.schedule', hours: -99 },
-    ]);
+    ids.scheduled = await insert(
+      { kind: 'termination', subtype: 'customer_initiated', state: 'scheduled', created_at: at(-100).toISOString(), effective_at: at(2).toISOString() },
+      [{ type: 'record.schedule', hours: -99 }],
+    );
     ids.confirmed = await insert({ kind: 'upgrade', state: 'confirmed', created_at: at(-100).toISOString() });
   });
 
@@ -105,7 +142,9 @@ describe('on a fake clock', () => {
     const notes = await t.db('outbox').where({ topic: 'zendesk.note' }).whereLike('key', 'watchdog-note.%').select('key', 'payload');
     expect(notes).toHaveLength(7);
     expect(notes.find((n) => n.key === `watchdog-note.${ids.scheduled}.scheduled_late`)!.payload.note).toMatch(
-      new RegExp(`^Lifecycle Desk record ${ids.scheduled} needs attention: it was due at 2026-03-16T14:00:00.000Z and is still scheduled, 1 h later\\. The team has been alerted in Slack\\.$`),
+      new RegExp(
+        `^Lifecycle Desk record ${ids.scheduled} needs attention: it was due at 2026-03-16T14:00:00.000Z and is still scheduled, 1 h later\\. The team has been alerted in Slack\\.$`,
+      ),
     );
     expect(await countRows(t.db, 'audit_events', { type: 'watchdog.alert' })).toBe(7);
     expect((await verifyAudit(t.db)).broken).toBeNull();
@@ -114,15 +153,21 @@ describe('on a fake clock', () => {
   it('two watchdogs scanning at once raise an alert once', async () => {
     const late = await insert({ kind: 'downgrade', state: 'failed', created_at: at(600).toISOString(), updated_at: at(600).toISOString() });
     clock.set(at(602));
-    const [a, b] = await Promise.all([runWatchdog({ ...deps, source: new KnexWatchdogSource(t.db) }), runWatchdog({ ...deps, source: new KnexWatchdogSource(t.db) })]);
+    const [a, b] = await Promise.all([
+      runWatchdog({ ...deps, source: new KnexWatchdogSource(t.db) }),
+      runWatchdog({ ...deps, source: new KnexWatchdogSource(t.db) }),
+    ]);
     expect([...a, ...b].filter((r) => r.record_id === late)).toEqual([{ record_id: late, condition: 'failed_stuck' }]);
   });
 });
 
 describe('with a business calendar', () => {
-  it('counts a draft\'s age in working hours only', async () => {
+  it("counts a draft's age in working hours only", async () => {
     const calendarClocks = parseClocks(
-      { ...clocks, business_hours: { time_zone: 'Europe/Berlin', days: ['mon', 'tue', 'wed', 'thu', 'fri'], open: '09:00', close: '17:00', holidays: ['2026-03-20'] } },
+      {
+        ...clocks,
+        business_hours: { time_zone: 'Europe/Berlin', days: ['mon', 'tue', 'wed', 'thu', 'fri'], open: '09:00', close: '17:00', holidays: ['2026-03-20'] },
+      },
       'clocks.json',
     );
     // Filed Thursday 19 March 2026 16:00 Berlin (15:00 UTC): one working hour that day; Friday is a holiday.
@@ -141,7 +186,13 @@ describe('in the running service', () => {
     try {
       s.stack.zendesk.addTicket({ id: 7999, tags: ['lifecycle_request'] });
       const now = Date.now();
-      const id = await insert({ kind: 'downgrade', state: 'failed', ticket_id: '7999', created_at: new Date(now - 3 * H).toISOString(), updated_at: new Date(now - 2 * H).toISOString() });
+      const id = await insert({
+        kind: 'downgrade',
+        state: 'failed',
+        ticket_id: '7999',
+        created_at: new Date(now - 3 * H).toISOString(),
+        updated_at: new Date(now - 2 * H).toISOString(),
+      });
       await until(() => [...s.stack.slack.messages.values()].some((m) => String(m.text).includes(id)), 15_000, 'the Slack alert');
       const text = String([...s.stack.slack.messages.values()].find((m) => String(m.text).includes(id))!.text);
       expect(text).toMatch(/needs attention: it failed 2 h ago and has not been retried\. .*Retry with `lifecycle-desk records retry/);

@@ -1,12 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { freePort } from '../helpers/net';
-import {
-  WebhookBillingProvider,
-  checkStandardWebhook,
-  signStandardWebhook,
-  verifyStandardWebhook,
-} from '../../src/integrations/billing/webhook.provider';
+import { WebhookBillingProvider, checkStandardWebhook, signStandardWebhook, verifyStandardWebhook } from '../../src/integrations/billing/webhook.provider';
 import { WEBHOOK_EVENT_SCHEMAS, WEBHOOK_EVENT_TYPES, webhookEventBody } from '../../src/integrations/billing/webhook.events';
 import { retryAfterMs } from '../../src/integrations/http/retry-after';
 import { AppError } from '../../src/records/errors';
@@ -37,7 +32,13 @@ function buildAdjustment(over: Partial<BillingAdjustment> = {}): BillingAdjustme
     kind: 'service_credit',
     subtype: 'sla_breach',
     currency: 'EUR',
-    effect: { type: 'credit', amount: money(2500, 'EUR'), period_start: '2026-11-01T00:00:00.000Z', period_end: '2026-11-02T00:00:00.000Z', paid_invoice: 'credit' },
+    effect: {
+      type: 'credit',
+      amount: money(2500, 'EUR'),
+      period_start: '2026-11-01T00:00:00.000Z',
+      period_end: '2026-11-02T00:00:00.000Z',
+      paid_invoice: 'credit',
+    },
     phase: 'apply',
     effectiveAt: null,
     termEnd: '2026-12-01T00:00:00.000Z',
@@ -57,10 +58,22 @@ const failure = async (p: Promise<unknown>): Promise<AppError> => {
 
 describe('Standard Webhooks signatures', () => {
   it("reproduces the specification's published test vector", () => {
-    const vector = { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', id: 'msg_p5jXN8AQM9LWM0D4loKWxJek', timestamp: 1614265330, body: '{"test": 2432232314}' };
+    const vector = {
+      secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+      id: 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+      timestamp: 1614265330,
+      body: '{"test": 2432232314}',
+    };
     const signature = 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=';
     expect(signStandardWebhook(vector.secret, vector.id, vector.timestamp, vector.body)).toBe(signature);
-    const input = { secret: vector.secret, id: vector.id, timestamp: String(vector.timestamp), signatureHeader: signature, body: vector.body, nowSeconds: vector.timestamp + 10 };
+    const input = {
+      secret: vector.secret,
+      id: vector.id,
+      timestamp: String(vector.timestamp),
+      signatureHeader: signature,
+      body: vector.body,
+      nowSeconds: vector.timestamp + 10,
+    };
     expect(verifyStandardWebhook(input)).toBe(true);
     // Secret pasted without its prefix, and a rotation header listing an old signature first.
     expect(verifyStandardWebhook({ ...input, secret: 'MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' })).toBe(true);
@@ -101,7 +114,13 @@ describe('Standard Webhooks signatures', () => {
 describe('delivering adjustments', () => {
   it('POSTs the signed event; the receiver verifies it and its reference becomes the providerRef, the amount sent is confirmed', async () => {
     const now = new Date();
-    const adj = buildAdjustment({ kind: 'termination', subtype: 'customer_initiated', currency: 'JPY', idempotencyKey: `billing.${randomUUID()}.fee`, effect: { type: 'fee', amount: money(50_000, 'JPY') } });
+    const adj = buildAdjustment({
+      kind: 'termination',
+      subtype: 'customer_initiated',
+      currency: 'JPY',
+      idempotencyKey: `billing.${randomUUID()}.fee`,
+      effect: { type: 'fee', amount: money(50_000, 'JPY') },
+    });
 
     const result = await makeProvider({ now: () => now }).applyAdjustment(adj);
 
@@ -128,7 +147,15 @@ describe('delivering adjustments', () => {
 
   it('every effect has its own event type, and each body matches its published schema', () => {
     const effects = [
-      { type: 'plan_change', to_plan: 'business', from_plan: 'growth', prorate: true, at: '2026-11-20T00:00:00.000Z', price: money(29900, 'EUR'), proration: { credit: money(-100, 'EUR'), charge: money(300, 'EUR'), net: money(200, 'EUR') } },
+      {
+        type: 'plan_change',
+        to_plan: 'business',
+        from_plan: 'growth',
+        prorate: true,
+        at: '2026-11-20T00:00:00.000Z',
+        price: money(29900, 'EUR'),
+        proration: { credit: money(-100, 'EUR'), charge: money(300, 'EUR'), net: money(200, 'EUR') },
+      },
       { type: 'credit', amount: money(100, 'EUR'), period_start: '2026-11-01T00:00:00.000Z', period_end: '2026-11-02T00:00:00.000Z', paid_invoice: 'refund' },
       { type: 'fee', amount: money(100, 'EUR') },
       { type: 'refund', amount: money(100, 'EUR') },
@@ -155,7 +182,9 @@ describe('delivering adjustments', () => {
 
   it('the amount the receiver says it applied is the one confirmed', async () => {
     receiver.confirmAmount.set('lifecycle.credit_granted', 2000);
-    expect((await makeProvider().applyAdjustment(buildAdjustment())).money).toEqual([{ type: 'credit', purpose: 'service_credit', amount: money(2000, 'EUR'), destination: 'balance' }]);
+    expect((await makeProvider().applyAdjustment(buildAdjustment())).money).toEqual([
+      { type: 'credit', purpose: 'service_credit', amount: money(2000, 'EUR'), destination: 'balance' },
+    ]);
   });
 
   it('without a reference in the answer, the webhook id is the providerRef', async () => {
@@ -248,7 +277,14 @@ describe('delivering adjustments', () => {
   it('many adjustments through scripted failures: each applied exactly once', async () => {
     const provider = makeProvider({ timeoutMs: 300 });
     const adjs = Array.from({ length: 10 }, () => buildAdjustment());
-    receiver.respondWith({ status: 500 }, { status: 503, afterApply: true }, { delayMs: 600 }, { status: 429, retryAfter: '1' }, { status: 500, afterApply: true }, { status: 504 });
+    receiver.respondWith(
+      { status: 500 },
+      { status: 503, afterApply: true },
+      { delayMs: 600 },
+      { status: 429, retryAfter: '1' },
+      { status: 500, afterApply: true },
+      { status: 504 },
+    );
     for (const adj of adjs) {
       for (let attempt = 1; ; attempt++) {
         try {

@@ -50,7 +50,10 @@ async function call(method: string, path: string, token: string | null, body?: u
   return { status: res.status, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-const upgradeForm = { fields: { kind: 'upgrade', subtype: 'subscription', account_id: 'acc_acme', reason_code: 'growth', to_plan: 'business', effective: 'immediate' }, ticket: { subject: 'More seats' } };
+const upgradeForm = {
+  fields: { kind: 'upgrade', subtype: 'subscription', account_id: 'acc_acme', reason_code: 'growth', to_plan: 'business', effective: 'immediate' },
+  ticket: { subject: 'More seats' },
+};
 
 describe('who may call', () => {
   it.each([
@@ -83,10 +86,19 @@ describe('who may call', () => {
   it('answers the agent, their role and what they may do', async () => {
     const r = await call('GET', '/api/zaf/session', tokenFor(USERS.ann));
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ agent: { zendesk_user_id: '9001', email: USERS.ann.email }, role: 'agent', actions: expect.not.arrayContaining(['retry_record']) });
-    expect(r.body.field_map.fields).toEqual(expect.arrayContaining([{ name: 'to_plan', id: 360001000008, label: 'Target plan', ticket_field: 'Target plan (field 360001000008)' }]));
+    expect(r.body).toMatchObject({
+      agent: { zendesk_user_id: '9001', email: USERS.ann.email },
+      role: 'agent',
+      actions: expect.not.arrayContaining(['retry_record']),
+    });
+    expect(r.body.field_map.fields).toEqual(
+      expect.arrayContaining([{ name: 'to_plan', id: 360001000008, label: 'Target plan', ticket_field: 'Target plan (field 360001000008)' }]),
+    );
     // The form's fields per kind come from the kind modules, not from the sidebar's own list.
-    expect(r.body.choices.kind_fields).toMatchObject({ service_credit: expect.arrayContaining(['amount', 'period_start']), upgrade: expect.arrayContaining(['to_plan']) });
+    expect(r.body.choices.kind_fields).toMatchObject({
+      service_credit: expect.arrayContaining(['amount', 'period_start']),
+      upgrade: expect.arrayContaining(['to_plan']),
+    });
     const f = await call('GET', '/api/zaf/session', tokenFor(USERS.fin));
     expect(f.body.role).toBe('finance');
   });
@@ -103,7 +115,13 @@ describe('filing from the sidebar', () => {
     expect(p.body.approval).toEqual({ rule: expect.any(String), approvals_required: expect.any(Number), risk: [] });
     const f = await call('POST', '/api/zaf/records', token, { form: upgradeForm, quote: p.body.quote, ticket_id: '4100' });
     expect(f.status).toBe(201);
-    expect(f.body.record).toMatchObject({ ticket_id: '4100', requested_by: USERS.ann.email, state: 'submitted', money: { net: { amount_minor: p.body.record.amount.amount_minor } }, effective_at: p.body.record.effective_at });
+    expect(f.body.record).toMatchObject({
+      ticket_id: '4100',
+      requested_by: USERS.ann.email,
+      state: 'submitted',
+      money: { net: { amount_minor: p.body.record.amount.amount_minor } },
+      effective_at: p.body.record.effective_at,
+    });
     const created = await t.db('audit_events').where({ record_id: f.body.record.id, type: 'record.created' }).first();
     expect(created.actor).toEqual({ role: 'agent', id: USERS.ann.email, name: 'Ann Agent' });
 
@@ -123,7 +141,9 @@ describe('filing from the sidebar', () => {
     const form = { fields: { ...upgradeForm.fields, kind: 'downgrade', to_plan: 'enterprise', amount: 'abc', currency: 'EUR' } };
     const p = await call('POST', '/api/zaf/preview', tokenFor(USERS.ann), { form, ticket_id: '4101' });
     expect(p.body.quote).toBeNull();
-    expect(p.body.problems).toEqual(expect.arrayContaining([expect.objectContaining({ field: 'details.to_plan', field_name: 'to_plan', ticket_field: 'Target plan (field 360001000008)' })]));
+    expect(p.body.problems).toEqual(
+      expect.arrayContaining([expect.objectContaining({ field: 'details.to_plan', field_name: 'to_plan', ticket_field: 'Target plan (field 360001000008)' })]),
+    );
   });
 
   it('refuses with 403 what the role may not do, even called by hand, and writes the refusal to the audit trail', async () => {
@@ -135,7 +155,11 @@ describe('filing from the sidebar', () => {
     expect(f.body.error.message).toMatch(/finance\) may not file request/);
     expect(await t.db('lifecycle_records').where({ ticket_id: '4102' }).count('* as n').first()).toEqual({ n: '0' });
     const denied = await t.db('audit_events').where({ type: 'access.denied' }).orderBy('id', 'desc').first();
-    expect(denied).toMatchObject({ account_id: 'acc_acme', actor: { id: USERS.fin.email }, data: { action: 'file_request', role: 'finance', via: 'zendesk_app' } });
+    expect(denied).toMatchObject({
+      account_id: 'acc_acme',
+      actor: { id: USERS.fin.email },
+      data: { action: 'file_request', role: 'finance', via: 'zendesk_app' },
+    });
     expect((await verifyAudit(t.db)).broken).toBeNull();
   });
 });
@@ -144,9 +168,26 @@ describe('acting on a record', () => {
   const at = () => new Date().toISOString();
   const insert = async (id: string, state: State, over: Partial<LifecycleRecord> = {}) =>
     new KnexRecordRepository(t.db).insert({
-      id, kind: 'downgrade', subtype: 'subscription', account_id: 'acc_acme', ticket_id: '4500', requested_by: USERS.ann.email, requester: null, reason_code: 'budget', reason_text: '',
-      effective: 'end_of_term', effective_at: new Date(Date.now() + 5 * DAY).toISOString(), state, version: 4, details: { from_plan: 'growth', to_plan: 'starter' }, amount: null,
-      risk_flags: [], problems: [], created_at: at(), updated_at: at(), ...over,
+      id,
+      kind: 'downgrade',
+      subtype: 'subscription',
+      account_id: 'acc_acme',
+      ticket_id: '4500',
+      requested_by: USERS.ann.email,
+      requester: null,
+      reason_code: 'budget',
+      reason_text: '',
+      effective: 'end_of_term',
+      effective_at: new Date(Date.now() + 5 * DAY).toISOString(),
+      state,
+      version: 4,
+      details: { from_plan: 'growth', to_plan: 'starter' },
+      amount: null,
+      risk_flags: [],
+      problems: [],
+      created_at: at(),
+      updated_at: at(),
+      ...over,
     });
 
   it('two agents filing on one ticket at once file one record; the other is told why', async () => {
@@ -165,7 +206,10 @@ describe('acting on a record', () => {
     expect(stale.status).toBe(409);
     const ok = await call('POST', `/api/zaf/records/${id}/cancel`, token, { version: 4, reason: 'customer stays' });
     expect(ok.status).toBe(200);
-    expect(ok.body.record).toMatchObject({ state: 'cancelled', timeline: expect.arrayContaining([expect.objectContaining({ words: 'Cancelled by Ann Agent: customer stays' })]) });
+    expect(ok.body.record).toMatchObject({
+      state: 'cancelled',
+      timeline: expect.arrayContaining([expect.objectContaining({ words: 'Cancelled by Ann Agent: customer stays' })]),
+    });
   });
 
   it("a poller learns when a scheduled record's instant passes: the cancel button goes", async () => {

@@ -23,7 +23,14 @@ const USERS = {
 beforeAll(async () => {
   t = await createTestDb();
   const now = Date.now();
-  await seedAccounts(t.db, buildAccount({ term_start: new Date(now - 10 * DAY).toISOString(), term_end: new Date(now + 20 * DAY).toISOString(), billing_started_at: '2025-01-01T00:00:00Z' }));
+  await seedAccounts(
+    t.db,
+    buildAccount({
+      term_start: new Date(now - 10 * DAY).toISOString(),
+      term_end: new Date(now + 20 * DAY).toISOString(),
+      billing_started_at: '2025-01-01T00:00:00Z',
+    }),
+  );
   s = await startTestService(t, { worker: false, env: { ZAF_SHARED_SECRET: SECRET } });
   for (const u of Object.values(USERS)) s.stack.zendesk.users.set(u.id, u);
 });
@@ -32,7 +39,8 @@ afterAll(async () => {
   await t.destroy();
 });
 
-const tokenFor = (u: { id: number; email: string; name: string }) => signZafToken(agentClaims(new Date(), { sub: String(u.id), email: u.email, name: u.name }), SECRET);
+const tokenFor = (u: { id: number; email: string; name: string }) =>
+  signZafToken(agentClaims(new Date(), { sub: String(u.id), email: u.email, name: u.name }), SECRET);
 
 async function call(method: string, path: string, token: string, body?: unknown) {
   const res = await fetch(`${s.base}${path}`, {
@@ -62,7 +70,11 @@ it('an agent disputes from the sidebar with referenced documents; only a supervi
   expect(view.body.records[0].actions).toMatchObject({ dispute: true, resolve: false });
   expect((await call('GET', '/api/zaf/session', ann)).body.actions).toEqual(expect.arrayContaining(['dispute_record']));
 
-  const inline = await call('POST', `/api/zaf/records/${id}/dispute`, ann, { version: 6, reason: 'Wrong period', documents: [{ content: 'JVBERi0xLjQK', filename: 'invoice.pdf' }] });
+  const inline = await call('POST', `/api/zaf/records/${id}/dispute`, ann, {
+    version: 6,
+    reason: 'Wrong period',
+    documents: [{ content: 'JVBERi0xLjQK', filename: 'invoice.pdf' }],
+  });
   expect(inline.status).toBe(422);
   const d = await call('POST', `/api/zaf/records/${id}/dispute`, ann, { version: 6, reason: 'Wrong period', documents: [{ zendesk_attachment_id: '5566' }] });
   expect(d.status).toBe(200);
@@ -87,6 +99,11 @@ it('an agent disputes from the sidebar with referenced documents; only a supervi
   expect(r.body).toMatchObject({ record: { state: 'resolved' }, outcome: 'upheld', reversal_record_id: null });
   const resolved = await t.db('audit_events').where({ record_id: id, type: 'record.resolve' }).first();
   expect(resolved.actor).toEqual({ role: 'supervisor', id: USERS.sue.email, name: 'Sue Supervisor' });
-  expect(await t.db('outbox').where({ key: `email.${id}.resolved` }).first()).toBeTruthy();
+  expect(
+    await t
+      .db('outbox')
+      .where({ key: `email.${id}.resolved` })
+      .first(),
+  ).toBeTruthy();
   expect((await verifyAudit(t.db, 'acc_acme')).broken).toBeNull();
 });

@@ -67,18 +67,22 @@ it('refuses a domain that is not a host name', async () => {
   await expect(packageApp({ domains: ['https://desk.acme.example/path'], outDir })).rejects.toThrow(/is not a host name/);
 });
 
+// A manifest a case breaks on purpose, any shape at all.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyManifest = Record<string, any>;
+
 describe('the rules catch what Zendesk refuses (so passing them means something)', () => {
-  const broken = (change: (m: Record<string, any>) => void) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const broken = (change: (m: AnyManifest) => void) => {
     const m = manifest();
     change(m);
     return checkZafPackage(new Map([...files, ['manifest.json', Buffer.from(JSON.stringify(m))]])).errors;
   };
   it.each([
     ['no author', (m: Record<string, unknown>) => delete m.author, /missing author/],
-    ['a misspelt location', (m: Record<string, any>) => (m.location.support.ticket_sidebr = m.location.support.ticket_sidebar), /ticket_sidebr is an invalid location/], // eslint-disable-line @typescript-eslint/no-explicit-any
-    ['a location file that is not in the zip', (m: Record<string, any>) => (m.location.support.ticket_sidebar.url = 'assets/missing.html'), /invalid location URI/], // eslint-disable-line @typescript-eslint/no-explicit-any
-    ['an unknown secure scope', (m: Record<string, any>) => (m.parameters[1].scopes = ['jwt_secret']), /scopes contains invalid values: jwt_secret/], // eslint-disable-line @typescript-eslint/no-explicit-any
-    ['a password parameter type', (m: Record<string, any>) => (m.parameters[1].type = 'password'), /password is an invalid parameter type/], // eslint-disable-line @typescript-eslint/no-explicit-any
+    ['a misspelt location', (m: AnyManifest) => (m.location.support.ticket_sidebr = m.location.support.ticket_sidebar), /ticket_sidebr is an invalid location/],
+    ['a location file that is not in the zip', (m: AnyManifest) => (m.location.support.ticket_sidebar.url = 'assets/missing.html'), /invalid location URI/],
+    ['an unknown secure scope', (m: AnyManifest) => (m.parameters[1].scopes = ['jwt_secret']), /scopes contains invalid values: jwt_secret/],
+    ['a password parameter type', (m: AnyManifest) => (m.parameters[1].type = 'password'), /password is an invalid parameter type/],
     ['secure settings without domainWhitelist', (m: Record<string, unknown>) => delete m.domainWhitelist, /need domainWhitelist/],
     ['framework version 1.0', (m: Record<string, unknown>) => (m.frameworkVersion = '1.0'), /not served/],
   ])('%s', (_what, change, expected) => {

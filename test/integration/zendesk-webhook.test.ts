@@ -70,7 +70,10 @@ describe('signatures', () => {
   it('accepts either secret while a secret is being rotated', async () => {
     const rotating = await startTestService(t, { web: true, worker: false, env: { ZENDESK_WEBHOOK_SECRET: 'new-secret,old-secret' } });
     try {
-      for (const [secret, id] of [['new-secret', 9003], ['old-secret', 9004]] as const) {
+      for (const [secret, id] of [
+        ['new-secret', 9003],
+        ['old-secret', 9004],
+      ] as const) {
         const raw = JSON.stringify(upgrade(id));
         const res = await fetch(`${rotating.base}/webhooks/zendesk`, { method: 'POST', headers: zendeskHeaders(secret, raw), body: raw });
         expect(res.status).toBe(200);
@@ -105,9 +108,16 @@ describe('idempotency', () => {
   it('an edited ticket updates its draft instead of creating a second record', async () => {
     const first = await deliver(upgrade(9012, { to_plan: '' }), { invocation: 'inv-9012-a' });
     expect(first.json).toMatchObject({ status: 'created', state: 'draft' });
-    const second = await deliver(triggerBody(9012, { kind: 'lc_upgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'growth', to_plan: 'business' }, { updatedAt: '2026-03-16T10:05:00Z' }), {
-      invocation: 'inv-9012-b',
-    });
+    const second = await deliver(
+      triggerBody(
+        9012,
+        { kind: 'lc_upgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'growth', to_plan: 'business' },
+        { updatedAt: '2026-03-16T10:05:00Z' },
+      ),
+      {
+        invocation: 'inv-9012-b',
+      },
+    );
     expect(second.json).toMatchObject({ status: 'submitted', record_id: first.json.record_id });
     expect(await countRows(t.db, 'lifecycle_records', { ticket_id: '9012' })).toBe(1);
   });
@@ -292,7 +302,11 @@ describe('replays and values that cannot be filed', () => {
   it('a signed delivery resent with a new invocation id is a duplicate: a cancelled record is not re-created', async () => {
     const raw = JSON.stringify(upgrade(9060, { to_plan: '' }));
     const at = new Date();
-    const first = await fetch(`${s.base}/webhooks/zendesk`, { method: 'POST', headers: zendeskHeaders(s.stack.secrets.zendeskWebhook, raw, at, 'inv-9060-a'), body: raw });
+    const first = await fetch(`${s.base}/webhooks/zendesk`, {
+      method: 'POST',
+      headers: zendeskHeaders(s.stack.secrets.zendeskWebhook, raw, at, 'inv-9060-a'),
+      body: raw,
+    });
     const created = (await first.json()) as { status: string; record_id: string };
     expect(created.status).toBe('created');
     // The agent withdraws the request.
@@ -314,12 +328,23 @@ describe('replays and values that cannot be filed', () => {
     expect((await deliver(null, { raw, at, invocation: 'inv-9061' })).json.status).toBe('created');
     // Zendesk's retry of the same invocation, signed again a second later.
     expect((await deliver(null, { raw, at: new Date(at.getTime() + 1000), invocation: 'inv-9061' })).json.status).toBe('duplicate');
-    const edited = JSON.stringify(triggerBody(9061, { kind: 'lc_upgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'growth', to_plan: 'business' }, { updatedAt: '2026-03-16T10:05:00Z' }));
+    const edited = JSON.stringify(
+      triggerBody(
+        9061,
+        { kind: 'lc_upgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'growth', to_plan: 'business' },
+        { updatedAt: '2026-03-16T10:05:00Z' },
+      ),
+    );
     expect((await deliver(null, { raw: edited, invocation: 'inv-9061-b' })).json.status).toBe('submitted');
   });
 
   it.each([
-    ['a lone UTF-16 surrogate in the account id', { account_id: 'acc_\ud800' }, /account_id: contains a lone UTF-16 surrogate/, /Account ID \(field 360001000003\): contains a lone UTF-16 surrogate/],
+    [
+      'a lone UTF-16 surrogate in the account id',
+      { account_id: 'acc_\ud800' },
+      /account_id: contains a lone UTF-16 surrogate/,
+      /Account ID \(field 360001000003\): contains a lone UTF-16 surrogate/,
+    ],
     ['effective date 0000-01-01', { effective: '0000-01-01' }, /effective: "0000-01-01" is not a date/, /: "0000-01-01" is not a date/],
   ])('%s is a 422 naming it, nothing is stored, and the agent gets a note', async (_what, over, why, noteWhy) => {
     const ticket = _what.startsWith('a lone') ? 9062 : 9063;
@@ -328,11 +353,19 @@ describe('replays and values that cannot be filed', () => {
     expect(r.status).toBe(422);
     expect(r.json.error!.message).toMatch(why);
     expect(await Promise.all(['lifecycle_records', 'audit_events', 'webhook_deliveries'].map((x) => countRows(t.db, x)))).toEqual(before);
-    const notes = await t.db('outbox').where({ topic: 'zendesk.note' }).whereRaw("payload->>'ticket_id' = ?", [String(ticket)]);
+    const notes = await t
+      .db('outbox')
+      .where({ topic: 'zendesk.note' })
+      .whereRaw("payload->>'ticket_id' = ?", [String(ticket)]);
     expect(notes).toHaveLength(1);
     expect(notes[0].payload.note).toMatch(noteWhy);
     // The same delivery again adds no second note.
     await deliver(upgrade(ticket, over));
-    expect(await t.db('outbox').where({ topic: 'zendesk.note' }).whereRaw("payload->>'ticket_id' = ?", [String(ticket)])).toHaveLength(1);
+    expect(
+      await t
+        .db('outbox')
+        .where({ topic: 'zendesk.note' })
+        .whereRaw("payload->>'ticket_id' = ?", [String(ticket)]),
+    ).toHaveLength(1);
   });
 });

@@ -47,12 +47,24 @@ describe('can(role, action)', () => {
 describe('actorRoleFor', () => {
   it('gives every role an actor the lifecycle lets take the transitions its actions need', () => {
     const needs = {
-      cancel_record: [['scheduled', 'cancel'], ['pending_approval', 'cancel']],
+      cancel_record: [
+        ['scheduled', 'cancel'],
+        ['pending_approval', 'cancel'],
+      ],
       retry_record: [['failed', 'retry']],
-      fix_draft: [['draft', 'revise'], ['draft', 'submit']],
-      dispute_record: [['applied', 'dispute'], ['confirmed', 'dispute']],
+      fix_draft: [
+        ['draft', 'revise'],
+        ['draft', 'submit'],
+      ],
+      dispute_record: [
+        ['applied', 'dispute'],
+        ['confirmed', 'dispute'],
+      ],
       resolve_record: [['disputed', 'resolve']],
-      answer_retention_offer: [['submitted', 'decline_offer'], ['submitted', 'cancel']],
+      answer_retention_offer: [
+        ['submitted', 'decline_offer'],
+        ['submitted', 'cancel'],
+      ],
     } as const;
     for (const role of ROLES) {
       for (const [action, moves] of Object.entries(needs)) {

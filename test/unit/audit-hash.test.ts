@@ -12,7 +12,10 @@ const draft = (n: number): AuditEventDraft => ({
 });
 
 const chain = (n: number): AuditEvent[] =>
-  chainEvents({ seq: 0, hash: null }, Array.from({ length: n }, (_, i) => draft(i + 1))).map((e, i) => ({ ...e, id: String(i + 1) }));
+  chainEvents(
+    { seq: 0, hash: null },
+    Array.from({ length: n }, (_, i) => draft(i + 1)),
+  ).map((e, i) => ({ ...e, id: String(i + 1) }));
 
 describe('canonicalJson', () => {
   it('sorts keys at every level and drops undefined members', () => {
@@ -84,11 +87,16 @@ describe('hashedContentPieces', () => {
 
   it('joined around any prev hash and seq, they are exactly the canonical JSON the hash covers', () => {
     fc.assert(
-      fc.property(arbDraft, fc.option(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }), { nil: null }), fc.integer({ min: 1, max: 2 ** 31 - 1 }), (draft, prev, seq) => {
-        const p = hashedContentPieces(draft);
-        const joined = p.head + (prev === null ? 'null' : `"${prev}"`) + p.mid + String(seq) + p.tail;
-        expect(joined).toBe(canonicalJson(hashedContent({ ...draft, seq, prev_hash: prev })));
-      }),
+      fc.property(
+        arbDraft,
+        fc.option(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }), { nil: null }),
+        fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+        (draft, prev, seq) => {
+          const p = hashedContentPieces(draft);
+          const joined = p.head + (prev === null ? 'null' : `"${prev}"`) + p.mid + String(seq) + p.tail;
+          expect(joined).toBe(canonicalJson(hashedContent({ ...draft, seq, prev_hash: prev })));
+        },
+      ),
     );
   });
 });

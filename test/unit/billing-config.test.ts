@@ -23,7 +23,7 @@ it('the web side billing through Stripe needs the webhook secret (dashboard chan
   expect(missingSettings(loadConfig({ ...base, BILLING_PROVIDER: 'ledger' }), true, false)).toEqual([]);
 });
 
-it('the catalog says how deactivations and closures end and where a paid period\'s credit goes, with safe defaults', () => {
+it("the catalog says how deactivations and closures end and where a paid period's credit goes, with safe defaults", () => {
   const defaults = parseCatalog(readCatalogJson(), 'catalog.json').change_policy;
   expect(defaults).toMatchObject({ deactivation: { cancel: 'period_end' }, closure: { cancel: 'period_end' }, service_credit: { paid_invoice: 'credit' } });
   const set = parseCatalog(
@@ -34,5 +34,10 @@ it('the catalog says how deactivations and closures end and where a paid period\
     'catalog.json',
   ).change_policy;
   expect(set).toMatchObject({ closure: { cancel: 'now' }, service_credit: { paid_invoice: 'refund' } });
-  expect(() => parseCatalog(catalogJsonWith((c) => (c.change_policy.deactivation = { cancel: 'later' })), 'catalog.json')).toThrow(/change_policy\.deactivation\.cancel: expected "period_end" or "now"/);
+  expect(() =>
+    parseCatalog(
+      catalogJsonWith((c) => (c.change_policy.deactivation = { cancel: 'later' })),
+      'catalog.json',
+    ),
+  ).toThrow(/change_policy\.deactivation\.cancel: expected "period_end" or "now"/);
 });

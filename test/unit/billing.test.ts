@@ -14,11 +14,33 @@ const catalog = buildCatalog();
 
 /** A record as validation would make it from a request, for the default account. */
 function recordFrom(request: RecordRequest, account = buildAccount()): LifecycleRecord {
-  const a = assessRequest(request, { account, catalog, now: NOW, relatedAccounts: new Map([['acc_target', buildAccount({ id: 'acc_target', billing_customer_id: 'cus_target' })]]) });
+  const a = assessRequest(request, {
+    account,
+    catalog,
+    now: NOW,
+    relatedAccounts: new Map([['acc_target', buildAccount({ id: 'acc_target', billing_customer_id: 'cus_target' })]]),
+  });
   expect(a.problems).toEqual([]);
   return {
-    id: 'rec_1', kind: request.kind, subtype: request.subtype, account_id: request.account_id, ticket_id: null, requested_by: 'agent', requester: null, reason_code: 'x', reason_text: '',
-    effective: a.effective, effective_at: a.effective_at, state: 'applying', version: 3, details: a.details, amount: a.amount, risk_flags: [], problems: [], created_at: NOW.toISOString(), updated_at: NOW.toISOString(),
+    id: 'rec_1',
+    kind: request.kind,
+    subtype: request.subtype,
+    account_id: request.account_id,
+    ticket_id: null,
+    requested_by: 'agent',
+    requester: null,
+    reason_code: 'x',
+    reason_text: '',
+    effective: a.effective,
+    effective_at: a.effective_at,
+    state: 'applying',
+    version: 3,
+    details: a.details,
+    amount: a.amount,
+    risk_flags: [],
+    problems: [],
+    created_at: NOW.toISOString(),
+    updated_at: NOW.toISOString(),
   };
 }
 
@@ -35,15 +57,25 @@ const REQUESTS: Record<string, () => [RecordRequest, Parameters<typeof buildAcco
   'upgrade/pricing_model': () => [buildRequest('upgrade', { subtype: 'pricing_model', details: { to_plan: 'business' } })],
   'upgrade/sla': () => [buildRequest('upgrade', { subtype: 'sla', details: { to_plan: 'business' } })],
   'upgrade/access': () => [buildRequest('upgrade', { subtype: 'access', details: { to_plan: 'business' } })],
-  'termination/customer_initiated': () => [buildRequest('termination', { effective: 'immediate', details: { refund: { amount_minor: 100, currency: 'EUR' } } })],
-  'termination/non_payment': () => [buildRequest('termination', { subtype: 'non_payment', effective: 'immediate', details: { refund: { amount_minor: 100, currency: 'EUR' } } })],
-  'termination/breach': () => [buildRequest('termination', { subtype: 'breach', effective: 'immediate', details: { refund: { amount_minor: 100, currency: 'EUR' } } })],
-  'termination/other': () => [buildRequest('termination', { subtype: 'other', effective: 'immediate', details: { refund: { amount_minor: 100, currency: 'EUR' } } })],
+  'termination/customer_initiated': () => [
+    buildRequest('termination', { effective: 'immediate', details: { refund: { amount_minor: 100, currency: 'EUR' } } }),
+  ],
+  'termination/non_payment': () => [
+    buildRequest('termination', { subtype: 'non_payment', effective: 'immediate', details: { refund: { amount_minor: 100, currency: 'EUR' } } }),
+  ],
+  'termination/breach': () => [
+    buildRequest('termination', { subtype: 'breach', effective: 'immediate', details: { refund: { amount_minor: 100, currency: 'EUR' } } }),
+  ],
+  'termination/other': () => [
+    buildRequest('termination', { subtype: 'other', effective: 'immediate', details: { refund: { amount_minor: 100, currency: 'EUR' } } }),
+  ],
   'status_change/activation': () => [buildRequest('status_change', { subtype: 'activation', details: {} }), { status: 'pending' }],
   'status_change/suspension': () => [buildRequest('status_change')],
   'status_change/deactivation': () => [buildRequest('status_change', { subtype: 'deactivation', details: {} })],
   'status_change/reactivation': () => [buildRequest('status_change', { subtype: 'reactivation', details: {} }), { status: 'suspended' }],
-  'status_change/merge': () => [buildRequest('status_change', { subtype: 'merge', details: { merge: { source_account_id: 'acc_acme', target_account_id: 'acc_target' } } })],
+  'status_change/merge': () => [
+    buildRequest('status_change', { subtype: 'merge', details: { merge: { source_account_id: 'acc_acme', target_account_id: 'acc_target' } } }),
+  ],
   'status_change/closure': () => [buildRequest('status_change', { subtype: 'closure', details: {} })],
   'service_credit/outage': () => [buildRequest('service_credit', { subtype: 'outage' })],
   'service_credit/sla_breach': () => [buildRequest('service_credit', { subtype: 'sla_breach' })],
@@ -106,7 +138,7 @@ describe('the billing book', () => {
   const book: BillingBook = implicitBook(buildAccount());
   const now = NOW;
 
-  it('follows the provider\'s facts over the effect\'s own', () => {
+  it("follows the provider's facts over the effect's own", () => {
     const cancel = { type: 'cancel' as const, mode: 'period_end' as const, at: null };
     expect(bookAfter(book, cancel, 'apply', { cancel_at: '2026-04-15T00:00:00.000Z' }, now).cancel_at).toBe('2026-04-15T00:00:00.000Z');
     expect(bookAfter(book, cancel, 'apply', { status: 'canceled' }, now).status).toBe('canceled');
@@ -147,16 +179,28 @@ describe('account changes', () => {
   it('a reactivation or activation sets MRR again from the plan price (a suspension set it to 0)', () => {
     const suspended = accountChangesFor(recordFrom(buildRequest('status_change')), buildAccount(), catalog, null).account;
     expect(suspended).toMatchObject({ status: 'suspended', mrr_minor: 0 });
-    const back = accountChangesFor(recordFrom(buildRequest('status_change', { subtype: 'reactivation', details: {} }), suspended), suspended, catalog, null).account;
+    const back = accountChangesFor(
+      recordFrom(buildRequest('status_change', { subtype: 'reactivation', details: {} }), suspended),
+      suspended,
+      catalog,
+      null,
+    ).account;
     expect(back).toMatchObject({ status: 'active', mrr_minor: 9900 });
   });
 
   it('follows a change made at the provider', () => {
     const a = buildAccount();
-    expect(accountAfterExternalChange(a, { plan: 'business', status: 'active' }, catalog)).toMatchObject({ plan_id: 'business', mrr_minor: 29900, status: 'active' });
+    expect(accountAfterExternalChange(a, { plan: 'business', status: 'active' }, catalog)).toMatchObject({
+      plan_id: 'business',
+      mrr_minor: 29900,
+      status: 'active',
+    });
     expect(accountAfterExternalChange(a, { plan: null, status: 'canceled' }, catalog)).toMatchObject({ status: 'deactivated', mrr_minor: 0 });
     expect(accountAfterExternalChange(a, { plan: null, status: 'paused' }, catalog)).toMatchObject({ status: 'suspended', mrr_minor: 0 });
-    expect(accountAfterExternalChange({ ...a, status: 'suspended', mrr_minor: 0 }, { plan: null, status: 'active' }, catalog)).toMatchObject({ status: 'active', mrr_minor: 9900 });
+    expect(accountAfterExternalChange({ ...a, status: 'suspended', mrr_minor: 0 }, { plan: null, status: 'active' }, catalog)).toMatchObject({
+      status: 'active',
+      mrr_minor: 9900,
+    });
     expect(accountAfterExternalChange({ ...a, status: 'closed' }, { plan: null, status: 'canceled' }, catalog).status).toBe('closed');
   });
 });
@@ -167,7 +211,9 @@ describe('reconcileAccount', () => {
   const live = { id: 'sub_1', plan: 'growth', cancel_at: null, paused: false, pause_resumes_at: null };
 
   it('finds nothing when the three agree, and each kind of difference when they do not', () => {
-    expect(reconcileAccount({ account, book: null, ledgerBalance, provider: { subscription: live, planSubscriptions: 1, balance: ledgerBalance } }, NOW)).toEqual([]);
+    expect(
+      reconcileAccount({ account, book: null, ledgerBalance, provider: { subscription: live, planSubscriptions: 1, balance: ledgerBalance } }, NOW),
+    ).toEqual([]);
     const fields = (provider: Parameters<typeof reconcileAccount>[0]['provider'], book: BillingBook | null = null, acc = account) =>
       reconcileAccount({ account: acc, book, ledgerBalance, ...(provider !== undefined ? { provider } : {}) }, NOW).map((d) => d.field);
     expect(fields({ subscription: { ...live, plan: 'business' }, planSubscriptions: 1, balance: ledgerBalance })).toEqual(['plan']);
@@ -179,7 +225,9 @@ describe('reconcileAccount', () => {
     // The accounts table against the book, with no provider to read.
     expect(fields(undefined, { ...implicitBook(account), plan_id: 'business' })).toEqual(['plan']);
     expect(fields(undefined, null, { ...account, status: 'suspended' })).toEqual([]);
-    expect(fields(undefined, { ...implicitBook(account), status: 'paused', pause_resumes_at: '2026-03-01T00:00:00.000Z' }, { ...account, status: 'suspended' })).toEqual(['status']);
+    expect(
+      fields(undefined, { ...implicitBook(account), status: 'paused', pause_resumes_at: '2026-03-01T00:00:00.000Z' }, { ...account, status: 'suspended' }),
+    ).toEqual(['status']);
     expect(fields(undefined, implicitBook(account), { ...account, status: 'deactivated' })).toEqual(['status']);
   });
 });

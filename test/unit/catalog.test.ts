@@ -59,7 +59,9 @@ describe('parseCatalog errors', () => {
   });
 
   it('refuses a price keyed by something that is not an ISO currency', () => {
-    expect(parseError(catalogJsonWith((c) => (c.plans[0].prices.EURO = 100))).message).toContain('plans[0].prices.EURO: "EURO" is not an ISO 4217 currency code');
+    expect(parseError(catalogJsonWith((c) => (c.plans[0].prices.EURO = 100))).message).toContain(
+      'plans[0].prices.EURO: "EURO" is not an ISO 4217 currency code',
+    );
   });
 
   it('refuses a lower-case currency key', () => {
@@ -94,7 +96,15 @@ describe('parseCatalog errors', () => {
   });
 
   it('refuses SLA credit brackets where less uptime earns less credit', () => {
-    const err = parseError(catalogJsonWith((c) => (c.sla_credits = [{ uptime_below: 99.9, percent: 25 }, { uptime_below: 99, percent: 10 }])));
+    const err = parseError(
+      catalogJsonWith(
+        (c) =>
+          (c.sla_credits = [
+            { uptime_below: 99.9, percent: 25 },
+            { uptime_below: 99, percent: 10 },
+          ]),
+      ),
+    );
     expect(err.problems.map((p) => p.field)).toEqual(['sla_credits[1].percent']);
   });
 
@@ -125,7 +135,10 @@ describe('parseCatalog errors', () => {
 
 describe('defaults', () => {
   it('uses the Kill Bill style change policy when none is given', () => {
-    const catalog = parseCatalog(catalogJsonWith((c) => delete c.change_policy), CATALOG_FILE);
+    const catalog = parseCatalog(
+      catalogJsonWith((c) => delete c.change_policy),
+      CATALOG_FILE,
+    );
     expect(catalog.change_policy).toEqual(DEFAULT_CHANGE_POLICY);
   });
 });

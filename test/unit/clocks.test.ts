@@ -8,14 +8,20 @@ const H = 3_600_000;
 const ms = (iso: string) => Date.parse(iso);
 const FILE = path.resolve(__dirname, '..', '..', 'config', 'clocks.example.json');
 const example = (): BreakableJson => JSON.parse(fs.readFileSync(FILE, 'utf8')) as BreakableJson;
-const berlin = { time_zone: 'Europe/Berlin', days: ['mon', 'tue', 'wed', 'thu', 'fri'] as ('mon' | 'tue' | 'wed' | 'thu' | 'fri')[], open: '09:00', close: '17:00', holidays: ['2026-12-25'] };
+const berlin = {
+  time_zone: 'Europe/Berlin',
+  days: ['mon', 'tue', 'wed', 'thu', 'fri'] as ('mon' | 'tue' | 'wed' | 'thu' | 'fri')[],
+  open: '09:00',
+  close: '17:00',
+  holidays: ['2026-12-25'],
+};
 
 describe('working time', () => {
   it('is wall-clock time without a calendar', () => {
     expect(new WorkingTime(null).elapsed(ms('2026-03-14T10:00:00Z'), ms('2026-03-16T10:00:00Z'))).toBe(48 * H);
   });
 
-  it('counts only the opening hours of working days, in the calendar\'s time zone', () => {
+  it("counts only the opening hours of working days, in the calendar's time zone", () => {
     const w = new WorkingTime(berlin);
     // Friday 13 March 16:00 Berlin (15:00 UTC) to Monday 10:00 Berlin: 1 h + 1 h.
     expect(w.elapsed(ms('2026-03-13T15:00:00Z'), ms('2026-03-16T09:00:00Z'))).toBe(2 * H);
@@ -61,7 +67,11 @@ describe('the clocks file', () => {
 
   it.each([
     ['a kind without a target', (j: BreakableJson) => delete j.turnaround_hours.upgrade, /^turnaround_hours\.upgrade: /],
-    ['a time zone that does not exist', (j: BreakableJson) => (j.business_hours = { ...berlin, time_zone: 'Mars/Olympus' }), /^business_hours\.time_zone: expected an IANA time zone/],
+    [
+      'a time zone that does not exist',
+      (j: BreakableJson) => (j.business_hours = { ...berlin, time_zone: 'Mars/Olympus' }),
+      /^business_hours\.time_zone: expected an IANA time zone/,
+    ],
     ['closing before opening', (j: BreakableJson) => (j.business_hours = { ...berlin, open: '18:00' }), /^business_hours\.close: close must be after open/],
     ['a negative target', (j: BreakableJson) => (j.draft_hours.upgrade = -1), /^draft_hours\.upgrade: expected a draft target in hours > 0/],
   ])('refuses %s, naming the path', (_what, change, pattern) => {

@@ -17,7 +17,17 @@ describe('parseDateInput: YYYY-MM-DD or an ISO 8601 timestamp, everywhere', () =
   });
 
   it('refuses what is not a real day or has no offset', () => {
-    for (const bad of ['2026-02-30', '2026-13-01', '2026-5-1', '01.05.2026', 'yesterday', '2026-05-01T10:00:00', '2026-05-01T25:00:00Z', '2026-05-01T10:00:00+25:00', '']) {
+    for (const bad of [
+      '2026-02-30',
+      '2026-13-01',
+      '2026-5-1',
+      '01.05.2026',
+      'yesterday',
+      '2026-05-01T10:00:00',
+      '2026-05-01T25:00:00Z',
+      '2026-05-01T10:00:00+25:00',
+      '',
+    ]) {
       expect(parseDateInput(bad)).toBeNull();
     }
   });

@@ -13,7 +13,16 @@ import { buildCatalog } from '../helpers/builders';
 
 const SHIPPED = path.resolve(__dirname, '..', '..', 'templates', 'email');
 /** As main.ts would pass them from the catalog. */
-const NAMES = { free: 'Free', starter: 'Starter', growth: 'Growth', business: 'Business', standard: 'Standard', priority: 'Priority', sso: 'Single sign-on', analytics: 'Analytics' };
+const NAMES = {
+  free: 'Free',
+  starter: 'Starter',
+  growth: 'Growth',
+  business: 'Business',
+  standard: 'Standard',
+  priority: 'Priority',
+  sso: 'Single sign-on',
+  analytics: 'Analytics',
+};
 
 const eur = (amount_minor: number): Money => ({ amount_minor, currency: 'EUR' });
 const jpy = (amount_minor: number): Money => ({ amount_minor, currency: 'JPY' });
@@ -37,7 +46,14 @@ function buildRecord(kind: Kind, overrides: Partial<LifecycleRecord> = {}): Life
         from_plan: 'growth',
         to_plan: 'business',
         price_delta: eur(20000),
-        proration: { period_start: '2026-03-01T00:00:00Z', period_end: '2026-04-01T00:00:00Z', change_at: '2026-03-16T12:00:00Z', credit: eur(-4790), charge: eur(14467), net: eur(9677) },
+        proration: {
+          period_start: '2026-03-01T00:00:00Z',
+          period_end: '2026-04-01T00:00:00Z',
+          change_at: '2026-03-16T12:00:00Z',
+          credit: eur(-4790),
+          charge: eur(14467),
+          net: eur(9677),
+        },
       },
     },
     termination: {
@@ -103,7 +119,15 @@ function confirmedFor(record: LifecycleRecord): ConfirmedAdjustment[] {
       if (typeof d.to_plan !== 'string') return [];
       const p = d.proration as { credit: Money; charge: Money; net: Money } | undefined;
       const price = { amount_minor: PRICES[d.to_plan] ?? 0, currency: cur };
-      const effect = { type: 'plan_change' as const, to_plan: d.to_plan, from_plan: String(d.from_plan), prorate: !!p, at: record.effective_at!, price, proration: p ?? null };
+      const effect = {
+        type: 'plan_change' as const,
+        to_plan: d.to_plan,
+        from_plan: String(d.from_plan),
+        prorate: !!p,
+        at: record.effective_at!,
+        price,
+        proration: p ?? null,
+      };
       const money: ConfirmedMoney[] = p
         ? [
             { type: 'credit', purpose: 'proration', amount: { ...p.credit, amount_minor: -p.credit.amount_minor }, destination: 'invoice' },
@@ -118,7 +142,12 @@ function confirmedFor(record: LifecycleRecord): ConfirmedAdjustment[] {
         : [];
     case 'service_credit': {
       const amount = { amount_minor: -(record.amount?.amount_minor ?? 0), currency: cur };
-      return [one({ type: 'credit', amount, period_start: String(d.period_start), period_end: String(d.period_end), paid_invoice: 'credit' }, { money: [{ type: 'credit', purpose: 'service_credit', amount, destination: 'balance' }] })];
+      return [
+        one(
+          { type: 'credit', amount, period_start: String(d.period_start), period_end: String(d.period_end), paid_invoice: 'credit' },
+          { money: [{ type: 'credit', purpose: 'service_credit', amount, destination: 'balance' }] },
+        ),
+      ];
     }
     default:
       return [];
@@ -127,7 +156,14 @@ function confirmedFor(record: LifecycleRecord): ConfirmedAdjustment[] {
 
 function buildView(record: LifecycleRecord, overrides: Partial<EmailView> = {}): EmailView {
   const billing = overrides.billing ?? (record.state === 'scheduled' || record.state === 'applied' ? confirmedFor(record) : []);
-  return { record, account: { id: 'acc_acme', name: 'Acme GmbH', currency: record.amount?.currency ?? 'EUR' }, ticketId: record.ticket_id, reason: null, ...overrides, billing };
+  return {
+    record,
+    account: { id: 'acc_acme', name: 'Acme GmbH', currency: record.amount?.currency ?? 'EUR' },
+    ticketId: record.ticket_id,
+    reason: null,
+    ...overrides,
+    billing,
+  };
 }
 
 let templates: EmailTemplates;
@@ -158,7 +194,10 @@ describe('every kind and outcome renders from the shipped templates', () => {
   const cases = KINDS.flatMap((kind) => EMAIL_OUTCOMES.map((outcome) => [kind, outcome] as [Kind, EmailOutcome]));
 
   it.each(cases)('%s / %s: one-line subject with the ticket, text and html with account, change and date', (kind, outcome) => {
-    const { subject, text, html } = templates.render(outcome, buildView(buildRecord(kind), { reason: outcome === 'rejected' ? 'Outside the contract terms' : null }));
+    const { subject, text, html } = templates.render(
+      outcome,
+      buildView(buildRecord(kind), { reason: outcome === 'rejected' ? 'Outside the contract terms' : null }),
+    );
     expect(subject).not.toMatch(/[\r\n]/);
     expect(subject.length).toBeGreaterThan(10);
     expect(subject).toContain('(Ticket #123)');
@@ -211,8 +250,17 @@ describe('content of the main emails', () => {
   });
 
   it('upgrade scheduled in JPY: yen without decimals', () => {
-    const record = buildRecord('upgrade', { state: 'scheduled', effective: 'end_of_term', effective_at: '2026-04-01T00:00:00Z', amount: jpy(30000), details: { from_plan: 'growth', to_plan: 'business', price_delta: jpy(30000) } });
-    const { subject, text, html } = templates.render('scheduled', buildView(record, { billing: confirmedFor(record).map((c) => ({ ...c, result: { ...c.result, price: jpy(45000) } })) }));
+    const record = buildRecord('upgrade', {
+      state: 'scheduled',
+      effective: 'end_of_term',
+      effective_at: '2026-04-01T00:00:00Z',
+      amount: jpy(30000),
+      details: { from_plan: 'growth', to_plan: 'business', price_delta: jpy(30000) },
+    });
+    const { subject, text, html } = templates.render(
+      'scheduled',
+      buildView(record, { billing: confirmedFor(record).map((c) => ({ ...c, result: { ...c.result, price: jpy(45000) } })) }),
+    );
     expect(subject).toBe('Your plan upgrade is scheduled for 1 April 2026 (Ticket #123)');
     expect(text).toContain('your price is ¥45,000 per billing period');
     expect(html).toContain('¥45,000');
@@ -220,7 +268,10 @@ describe('content of the main emails', () => {
   });
 
   it('termination scheduled: the closing date, and no fee or refund before the provider has made it', () => {
-    const record = buildRecord('termination', { state: 'scheduled', details: { termination_date: '2026-04-01', early_termination_fee: eur(50000), fee_waived: false, refund: eur(1000) } });
+    const record = buildRecord('termination', {
+      state: 'scheduled',
+      details: { termination_date: '2026-04-01', early_termination_fee: eur(50000), fee_waived: false, refund: eur(1000) },
+    });
     const { subject, text, html } = templates.render('scheduled', buildView(record, { billing: [] }));
     expect(subject).toBe('Your cancellation is confirmed: Acme GmbH closes on 1 April 2026 (Ticket #123)');
     expect(text).toContain('It closes on 1 April 2026');
@@ -229,9 +280,25 @@ describe('content of the main emails', () => {
   });
 
   it('termination applied: the fee and refund the provider confirmed, in its amounts, and the balance it reports', () => {
-    const record = buildRecord('termination', { details: { termination_date: '2026-04-01', early_termination_fee: eur(50000), fee_waived: false, refund: eur(1000) } });
-    const fee: ConfirmedAdjustment = { idempotency_key: 'billing.rec_0001.fee', step: 'fee', effect: { type: 'fee', amount: eur(50000) }, result: { providerRef: 'stripe:in_1', money: [{ type: 'charge', purpose: 'fee', amount: eur(49990), destination: 'invoice' }], outstanding: eur(49990) } };
-    const refund: ConfirmedAdjustment = { idempotency_key: 'billing.rec_0001.refund', step: 'refund', effect: { type: 'refund', amount: eur(1000) }, result: { providerRef: 'stripe:cn_1', money: [{ type: 'refund', purpose: 'termination_refund', amount: eur(1000), destination: 'payment' }], outstanding: eur(49990) } };
+    const record = buildRecord('termination', {
+      details: { termination_date: '2026-04-01', early_termination_fee: eur(50000), fee_waived: false, refund: eur(1000) },
+    });
+    const fee: ConfirmedAdjustment = {
+      idempotency_key: 'billing.rec_0001.fee',
+      step: 'fee',
+      effect: { type: 'fee', amount: eur(50000) },
+      result: { providerRef: 'stripe:in_1', money: [{ type: 'charge', purpose: 'fee', amount: eur(49990), destination: 'invoice' }], outstanding: eur(49990) },
+    };
+    const refund: ConfirmedAdjustment = {
+      idempotency_key: 'billing.rec_0001.refund',
+      step: 'refund',
+      effect: { type: 'refund', amount: eur(1000) },
+      result: {
+        providerRef: 'stripe:cn_1',
+        money: [{ type: 'refund', purpose: 'termination_refund', amount: eur(1000), destination: 'payment' }],
+        outstanding: eur(49990),
+      },
+    };
     const both = templates.render('applied', buildView(record, { billing: [fee, refund] }));
     expect(both.text).toContain('an early-termination fee of €499.90 has been invoiced');
     expect(both.text).toContain('A refund of €10.00 has been issued to your payment method.');
@@ -244,7 +311,11 @@ describe('content of the main emails', () => {
   });
 
   it('termination with the fee waived says so and charges nothing', () => {
-    const record = buildRecord('termination', { subtype: 'non_payment', amount: eur(0), details: { termination_date: '2026-04-01', early_termination_fee: eur(50000), fee_waived: true } });
+    const record = buildRecord('termination', {
+      subtype: 'non_payment',
+      amount: eur(0),
+      details: { termination_date: '2026-04-01', early_termination_fee: eur(50000), fee_waived: true },
+    });
     const { subject, text } = templates.render('applied', buildView(record));
     expect(subject).toBe('Your account Acme GmbH has been closed (Ticket #123)');
     expect(text).toContain('The early-termination fee has been waived.');
@@ -260,7 +331,10 @@ describe('content of the main emails', () => {
   });
 
   it('status change applied: closure with the data-retention date', () => {
-    const record = buildRecord('status_change', { subtype: 'closure', details: { status_before: 'active', status_after: 'closed', data_retention_until: '2026-06-30' } });
+    const record = buildRecord('status_change', {
+      subtype: 'closure',
+      details: { status_before: 'active', status_after: 'closed', data_retention_until: '2026-06-30' },
+    });
     const { subject, text } = templates.render('applied', buildView(record));
     expect(subject).toBe('Your account Acme GmbH has been closed (Ticket #123)');
     expect(text).toContain('We keep your data until 30 June 2026');
@@ -276,7 +350,10 @@ describe('content of the main emails', () => {
   });
 
   it('service credit in JPY: a credit of ¥1,500', () => {
-    const record = buildRecord('service_credit', { amount: jpy(-1500), details: { period_start: '2026-03-10T00:00:00Z', period_end: '2026-03-12T00:00:00Z', requested_credit: jpy(1500) } });
+    const record = buildRecord('service_credit', {
+      amount: jpy(-1500),
+      details: { period_start: '2026-03-10T00:00:00Z', period_end: '2026-03-12T00:00:00Z', requested_credit: jpy(1500) },
+    });
     const { subject, text } = templates.render('credit_granted', buildView(record, { account: { id: 'acc_jp', name: '株式会社サンプル', currency: 'JPY' } }));
     expect(subject).toBe('A credit of ¥1,500 has been applied to your account (Ticket #123)');
     expect(text).toContain('a credit of ¥1,500 to your account 株式会社サンプル');
@@ -284,7 +361,10 @@ describe('content of the main emails', () => {
   });
 
   it('rejected: the supervisor reason and reassurance that nothing changed', () => {
-    const { subject, text } = templates.render('rejected', buildView(buildRecord('downgrade', { state: 'rejected' }), { reason: 'Minimum term runs until June' }));
+    const { subject, text } = templates.render(
+      'rejected',
+      buildView(buildRecord('downgrade', { state: 'rejected' }), { reason: 'Minimum term runs until June' }),
+    );
     expect(subject).toBe('About your plan downgrade request (Ticket #123)');
     expect(text).toContain('The reason: Minimum term runs until June');
     expect(text).toContain('Nothing has changed on your account');
@@ -328,7 +408,10 @@ describe('escaping', () => {
   });
 
   it('keeps subjects on one line whatever the variables hold', () => {
-    const { subject } = templates.render('applied', buildView(buildRecord('status_change'), { account: { id: 'a', name: 'Acme\r\nBcc: victim@example.com', currency: 'EUR' } }));
+    const { subject } = templates.render(
+      'applied',
+      buildView(buildRecord('status_change'), { account: { id: 'a', name: 'Acme\r\nBcc: victim@example.com', currency: 'EUR' } }),
+    );
     expect(subject).toBe('Your account Acme Bcc: victim@example.com has been suspended (Ticket #123)');
     expect(singleLine('a\n\n  b\t c')).toBe('a b c');
     expect(singleLine('x'.repeat(500))).toHaveLength(200);
@@ -419,7 +502,9 @@ describe('loading', () => {
 
   it('refuses a template with a Liquid syntax error, naming the file', () => {
     const dir = templatesDirWith({ 'downgrade.applied.text.liquid': 'Hello {{ account_name }}\n{% if amount %}unclosed' });
-    expect(() => EmailTemplates.load(dir)).toThrow(`Email template ${path.join(dir, 'downgrade.applied.text.liquid')} has a Liquid syntax error: tag {% if amount %} not closed`);
+    expect(() => EmailTemplates.load(dir)).toThrow(
+      `Email template ${path.join(dir, 'downgrade.applied.text.liquid')} has a Liquid syntax error: tag {% if amount %} not closed`,
+    );
   });
 
   it('refuses an unknown filter at load rather than at send time', () => {

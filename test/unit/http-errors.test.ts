@@ -43,7 +43,7 @@ it.each([
   ['a year PostgreSQL cannot store', '22008', 'date/time field value out of range: "0000-01-01T00:00:00.000Z"'],
   ['text PostgreSQL cannot store', '22P05', 'unsupported Unicode escape sequence'],
   ['a NUL byte', '22021', 'invalid byte sequence for encoding "UTF8": 0x00'],
-])('%s (a data exception from the request\'s own value) is a 422 naming it, not a 500', async (_what, code, message) => {
+])("%s (a data exception from the request's own value) is a 422 naming it, not a 500", async (_what, code, message) => {
   const r = await replyTo(Object.assign(new Error(message), { code }));
   expect(r.status).toBe(422);
   expect(r.body.error.code).toBe('validation_failed');

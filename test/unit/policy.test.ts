@@ -67,8 +67,7 @@ const refusedWith = (change: (p: BreakableJson) => void): string => {
   return refusal(p).message;
 };
 /** One line of the refusal, which must name the file, the rule (index and name) and the field. */
-const line = (index: number, name: string, field: string, message: string) =>
-  `${SOURCE}: rules[${index}] "${name}": ${field}: ${message}`;
+const line = (index: number, name: string, field: string, message: string) => `${SOURCE}: rules[${index}] "${name}": ${field}: ${message}`;
 
 describe('the shipped example', () => {
   it('parses, with every risk threshold filled in', () => {
@@ -84,7 +83,10 @@ describe('the shipped example', () => {
   });
 
   it('auto-approves upgrades, ordinary downgrades and activations', () => {
-    expect(decide({ kind: 'upgrade', subtype: 'subscription', amount: { amount_minor: 20000, currency: 'EUR' } })).toMatchObject({ rule: 'upgrades', approvals: 0 });
+    expect(decide({ kind: 'upgrade', subtype: 'subscription', amount: { amount_minor: 20000, currency: 'EUR' } })).toMatchObject({
+      rule: 'upgrades',
+      approvals: 0,
+    });
     expect(decide({ kind: 'downgrade', subtype: 'subscription' }, 3)).toMatchObject({ rule: 'downgrades', approvals: 0 });
     expect(status('activation')).toMatchObject({ rule: 'activations', approvals: 0 });
   });
@@ -195,7 +197,9 @@ describe('deciding', () => {
 
   it('matches fee_waived: false only on terminations', () => {
     const p = policyOf([{ name: 'kept fees', when: { fee_waived: false }, approvals: 0 }]);
-    expect(decidePolicy(p, record({ kind: 'termination', subtype: 'other', details: { fee_waived: false } }), { accountTierRank: null }).rule).toBe('kept fees');
+    expect(decidePolicy(p, record({ kind: 'termination', subtype: 'other', details: { fee_waived: false } }), { accountTierRank: null }).rule).toBe(
+      'kept fees',
+    );
     expect(decidePolicy(p, record({ kind: 'termination', subtype: 'other', details: { fee_waived: true } }), { accountTierRank: null }).rule).toBe('rest');
     expect(decidePolicy(p, record({ details: { fee_waived: false } }), { accountTierRank: null }).rule).toBe('rest');
   });
@@ -210,7 +214,9 @@ describe('deciding', () => {
 describe('invalid policy files are refused naming the file, the rule and the field', () => {
   it('a threshold that is not integer minor units', () => {
     const i = at('large credits');
-    expect(refusedWith((p) => (p.rules[i].when.min_amount.EUR = 999.5))).toContain(line(i, 'large credits', 'when.min_amount.EUR', 'expected integer minor units'));
+    expect(refusedWith((p) => (p.rules[i].when.min_amount.EUR = 999.5))).toContain(
+      line(i, 'large credits', 'when.min_amount.EUR', 'expected integer minor units'),
+    );
   });
 
   it('a threshold keyed by something that is not an ISO currency', () => {
@@ -273,7 +279,9 @@ describe('invalid policy files are refused naming the file, the rule and the fie
 
   it('two rules with the same name (ignoring case)', () => {
     const i = at('suspensions and deactivations');
-    expect(refusedWith((p) => (p.rules[i].name = 'Terminations'))).toContain(line(i, 'Terminations', 'name', 'duplicate rule name "Terminations" (also rules['));
+    expect(refusedWith((p) => (p.rules[i].name = 'Terminations'))).toContain(
+      line(i, 'Terminations', 'name', 'duplicate rule name "Terminations" (also rules['),
+    );
   });
 
   it('a rule without a name', () => {
@@ -316,8 +324,12 @@ describe('invalid policy files are refused naming the file, the rule and the fie
   });
 
   it('hours that are not positive, or an escalation before the reminder', () => {
-    expect(refusedWith((p) => (p.reminder_after_hours = 0))).toContain(`${SOURCE}: reminder_after_hours: reminder_after_hours must be a positive number of hours`);
-    expect(refusedWith((p) => (p.escalate_after_hours = -3))).toContain(`${SOURCE}: escalate_after_hours: escalate_after_hours must be a positive number of hours`);
+    expect(refusedWith((p) => (p.reminder_after_hours = 0))).toContain(
+      `${SOURCE}: reminder_after_hours: reminder_after_hours must be a positive number of hours`,
+    );
+    expect(refusedWith((p) => (p.escalate_after_hours = -3))).toContain(
+      `${SOURCE}: escalate_after_hours: escalate_after_hours must be a positive number of hours`,
+    );
     expect(refusedWith((p) => (p.escalate_after_hours = 4))).toContain(`${SOURCE}: escalate_after_hours: must be later than reminder_after_hours (4)`);
   });
 
@@ -373,7 +385,14 @@ describe('accepted shorthands', () => {
   });
 
   it('names a single kind written as a string without a list index', () => {
-    const e = refusal({ approvers: { user_ids: ['U0LDSUP01'] }, escalation: { user_ids: ['U0LDSUP02'] }, rules: [{ name: 'a', when: { kind: 'refunds' }, approvals: 1 }, { name: 'b', approvals: 1 }] });
+    const e = refusal({
+      approvers: { user_ids: ['U0LDSUP01'] },
+      escalation: { user_ids: ['U0LDSUP02'] },
+      rules: [
+        { name: 'a', when: { kind: 'refunds' }, approvals: 1 },
+        { name: 'b', approvals: 1 },
+      ],
+    });
     expect(e.message).toContain(`${SOURCE}: rules[0] "a": when.kind: "refunds" is not a record kind`);
   });
 });

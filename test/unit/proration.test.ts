@@ -142,12 +142,20 @@ describe('prorate (examples)', () => {
   });
 
   it('refuses a period that does not end after it starts', () => {
-    expect(() => prorate({ periodStart: MARCH.periodEnd, periodEnd: MARCH.periodStart, oldPrice: money(1, 'EUR'), newPrice: money(1, 'EUR'), changeAt: MARCH.periodStart })).toThrow(
-      RangeError,
-    );
+    expect(() =>
+      prorate({
+        periodStart: MARCH.periodEnd,
+        periodEnd: MARCH.periodStart,
+        oldPrice: money(1, 'EUR'),
+        newPrice: money(1, 'EUR'),
+        changeAt: MARCH.periodStart,
+      }),
+    ).toThrow(RangeError);
     // Less than a whole second apart is empty once floored.
     const t = new Date('2026-01-01T00:00:00.100Z');
-    expect(() => prorate({ periodStart: t, periodEnd: new Date(t.getTime() + 500), oldPrice: money(1, 'EUR'), newPrice: money(1, 'EUR'), changeAt: t })).toThrow(RangeError);
+    expect(() =>
+      prorate({ periodStart: t, periodEnd: new Date(t.getTime() + 500), oldPrice: money(1, 'EUR'), newPrice: money(1, 'EUR'), changeAt: t }),
+    ).toThrow(RangeError);
   });
 
   it('refuses invalid dates', () => {
@@ -174,7 +182,9 @@ describe('periodCharges', () => {
 
   it('charges the share of the period the window covers, to the second', () => {
     // One day of a 31-day month: 9900 / 31 = 319.35… → 319
-    expect(periodCharges(price, MARCH.periodStart, MARCH.periodEnd, new Date('2026-03-10T00:00:00Z'), new Date('2026-03-11T00:00:00Z'))).toEqual(money(319, 'EUR'));
+    expect(periodCharges(price, MARCH.periodStart, MARCH.periodEnd, new Date('2026-03-10T00:00:00Z'), new Date('2026-03-11T00:00:00Z'))).toEqual(
+      money(319, 'EUR'),
+    );
   });
 
   it('charges the whole price for the whole period', () => {
@@ -183,7 +193,9 @@ describe('periodCharges', () => {
 
   it('clamps the window into the period', () => {
     expect(periodCharges(price, MARCH.periodStart, MARCH.periodEnd, new Date('2026-02-01T00:00:00Z'), new Date('2026-05-01T00:00:00Z'))).toEqual(price);
-    expect(periodCharges(price, MARCH.periodStart, MARCH.periodEnd, new Date('2026-05-01T00:00:00Z'), new Date('2026-05-02T00:00:00Z'))).toEqual(money(0, 'EUR'));
+    expect(periodCharges(price, MARCH.periodStart, MARCH.periodEnd, new Date('2026-05-01T00:00:00Z'), new Date('2026-05-02T00:00:00Z'))).toEqual(
+      money(0, 'EUR'),
+    );
   });
 
   it('rounds half up', () => {
@@ -199,13 +211,18 @@ describe('periodCharges', () => {
 
   it('never exceeds the price', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1_000_000_000 }), fc.integer({ min: -5_000_000, max: 5_000_000 }), fc.integer({ min: 0, max: 5_000_000 }), (amount, offset, len) => {
-        const from = new Date(MARCH.periodStart.getTime() + offset * 1000);
-        const to = new Date(from.getTime() + len * 1000);
-        const c = periodCharges(money(amount, 'EUR'), MARCH.periodStart, MARCH.periodEnd, from, to).amount_minor;
-        expect(c).toBeGreaterThanOrEqual(0);
-        expect(c).toBeLessThanOrEqual(amount);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1_000_000_000 }),
+        fc.integer({ min: -5_000_000, max: 5_000_000 }),
+        fc.integer({ min: 0, max: 5_000_000 }),
+        (amount, offset, len) => {
+          const from = new Date(MARCH.periodStart.getTime() + offset * 1000);
+          const to = new Date(from.getTime() + len * 1000);
+          const c = periodCharges(money(amount, 'EUR'), MARCH.periodStart, MARCH.periodEnd, from, to).amount_minor;
+          expect(c).toBeGreaterThanOrEqual(0);
+          expect(c).toBeLessThanOrEqual(amount);
+        },
+      ),
     );
   });
 });
@@ -257,16 +274,21 @@ describe('billing periods', () => {
 
   it('never charges more than the periods touched, whatever the window', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 400 * 86_400 }), fc.integer({ min: 0, max: 400 * 86_400 }), fc.integer({ min: 0, max: 10_000_000 }), (a, len, amount) => {
-        const anchor = at('2026-01-31T00:00:00Z');
-        const from = new Date(Date.parse('2025-06-01T00:00:00Z') + a * 1000);
-        const to = new Date(from.getTime() + len * 1000);
-        const c = chargesOverPeriods(money(amount, 'EUR'), anchor, 1, from, to).amount_minor;
-        let touched = 0;
-        for (let p = billingPeriodAt(anchor, 1, from); p.start < to; p = billingPeriodAt(anchor, 1, p.end)) touched++;
-        expect(c).toBeGreaterThanOrEqual(0);
-        expect(c).toBeLessThanOrEqual(amount * Math.max(1, touched));
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 400 * 86_400 }),
+        fc.integer({ min: 0, max: 400 * 86_400 }),
+        fc.integer({ min: 0, max: 10_000_000 }),
+        (a, len, amount) => {
+          const anchor = at('2026-01-31T00:00:00Z');
+          const from = new Date(Date.parse('2025-06-01T00:00:00Z') + a * 1000);
+          const to = new Date(from.getTime() + len * 1000);
+          const c = chargesOverPeriods(money(amount, 'EUR'), anchor, 1, from, to).amount_minor;
+          let touched = 0;
+          for (let p = billingPeriodAt(anchor, 1, from); p.start < to; p = billingPeriodAt(anchor, 1, p.end)) touched++;
+          expect(c).toBeGreaterThanOrEqual(0);
+          expect(c).toBeLessThanOrEqual(amount * Math.max(1, touched));
+        },
+      ),
     );
   });
 });

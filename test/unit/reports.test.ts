@@ -7,7 +7,9 @@ describe('report parameters', () => {
   });
 
   it('takes timestamps as they are, the end exclusive', () => {
-    expect(parseRange('2026-03-01T12:00:00+01:00', '2026-03-02T00:00:00Z')).toEqual({ range: { from: new Date('2026-03-01T11:00:00Z'), to: new Date('2026-03-02T00:00:00Z') } });
+    expect(parseRange('2026-03-01T12:00:00+01:00', '2026-03-02T00:00:00Z')).toEqual({
+      range: { from: new Date('2026-03-01T11:00:00Z'), to: new Date('2026-03-02T00:00:00Z') },
+    });
   });
 
   it('names every problem with the range', () => {
@@ -19,14 +21,16 @@ describe('report parameters', () => {
     });
   });
 
-  it('takes group_by as a comma-separated list of the report\'s dimensions', () => {
+  it("takes group_by as a comma-separated list of the report's dimensions", () => {
     expect(parseGroupBy('volume', 'kind, state,kind')).toEqual({ groupBy: ['kind', 'state'] });
-    expect(parseGroupBy('approvals', 'approver')).toEqual({ problems: [{ field: 'group_by', message: 'approver: not a dimension of the approvals report; expected some of: month, kind' }] });
+    expect(parseGroupBy('approvals', 'approver')).toEqual({
+      problems: [{ field: 'group_by', message: 'approver: not a dimension of the approvals report; expected some of: month, kind' }],
+    });
   });
 });
 
 describe('arithmetic', () => {
-  it('percentiles interpolate as PostgreSQL\'s percentile_cont does', () => {
+  it("percentiles interpolate as PostgreSQL's percentile_cont does", () => {
     expect(percentileCont([7200, 14400, 14400, 21600, 86400], 0.9)).toBeCloseTo(60480, 6);
     expect(percentileCont([3], 0.5)).toBe(3);
     expect(percentileCont([], 0.5)).toBeNull();
@@ -51,7 +55,8 @@ it('every section groups by dimensions its population has, and shares name count
 it('every dimension group_by takes is a column of every population its report reads', () => {
   for (const name of REPORT_NAMES) {
     for (const dim of GROUP_BY[name]) {
-      for (const s of sectionsOf(name, [dim])) expect([name, s.name, dim, (FACTS[s.fact] as readonly string[]).includes(dim)]).toEqual([name, s.name, dim, true]);
+      for (const s of sectionsOf(name, [dim]))
+        expect([name, s.name, dim, (FACTS[s.fact] as readonly string[]).includes(dim)]).toEqual([name, s.name, dim, true]);
     }
   }
 });

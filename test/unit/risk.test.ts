@@ -72,7 +72,9 @@ describe('repeated_status_requests', () => {
     expect(flags({}, { recentStatusRequests: 5 })).toEqual([]);
   });
   it('follows a configured threshold', () => {
-    expect(flags(statusChange('suspension'), { recentStatusRequests: 1 }, account, { ...T, status_requests_at_least: 1 })).toEqual(['repeated_status_requests']);
+    expect(flags(statusChange('suspension'), { recentStatusRequests: 1 }, account, { ...T, status_requests_at_least: 1 })).toEqual([
+      'repeated_status_requests',
+    ]);
   });
 });
 
@@ -178,7 +180,9 @@ describe('explanations for approvers', () => {
   });
   it('format yen without decimals', () => {
     const jp = buildAccount({ currency: 'JPY', mrr_minor: 15000, contacts: ['ops@acme.example'] });
-    expect(explainRiskFlags(record({ amount: { amount_minor: -9000, currency: 'JPY' } }), jp, none, T)[0]!.message).toBe("credit ¥9,000 is more than 50% of the account's MRR (¥15,000)");
+    expect(explainRiskFlags(record({ amount: { amount_minor: -9000, currency: 'JPY' } }), jp, none, T)[0]!.message).toBe(
+      "credit ¥9,000 is more than 50% of the account's MRR (¥15,000)",
+    );
   });
 });
 
@@ -187,7 +191,9 @@ describe('thresholds from the policy file', () => {
     expect(RiskThresholdsSchema.safeParse({ flip_flop_changes_at_least: 1 }).success).toBe(false);
     expect(RiskThresholdsSchema.safeParse({ rolling_credit_max: { EUR: -1 } }).success).toBe(false);
     expect(RiskThresholdsSchema.safeParse({ agent_window_days: 7.5 }).success).toBe(false);
-    expect(RiskThresholdsSchema.safeParse({ status_window: 30 }).error?.issues[0]?.message).toMatch(/unknown field "status_window"; expected: status_requests_at_least, status_window_days/);
+    expect(RiskThresholdsSchema.safeParse({ status_window: 30 }).error?.issues[0]?.message).toMatch(
+      /unknown field "status_window"; expected: status_requests_at_least, status_window_days/,
+    );
   });
 });
 

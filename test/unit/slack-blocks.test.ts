@@ -100,11 +100,15 @@ describe('approvalRequestMessage', () => {
     expect(text).toBe('Approval needed: Service credit (sla breach) for Acme GmbH (acc_acme). Credit of €12.34 to the customer.');
   });
 
-  it('shows the billing provider\'s preview beside Lifecycle Desk\'s figure, and what the customer owes there', () => {
+  it("shows the billing provider's preview beside Lifecycle Desk's figure, and what the customer owes there", () => {
     const eur = (amount_minor: number) => ({ amount_minor, currency: 'EUR' });
-    const shown = allText(approvalRequestMessage(buildView({ preview: { provider: 'stripe', amount: eur(4210), computed: eur(4210), outstanding: eur(9900) } })).blocks);
+    const shown = allText(
+      approvalRequestMessage(buildView({ preview: { provider: 'stripe', amount: eur(4210), computed: eur(4210), outstanding: eur(9900) } })).blocks,
+    );
     expect(shown).toContain('*Billing preview*\nStripe will invoice €42.10; Lifecycle Desk computed €42.10\nOutstanding balance at Stripe: €99.00');
-    const failed = allText(approvalRequestMessage(buildView({ preview: { provider: 'stripe', amount: null, computed: null, unavailable: 'no live subscription' } })).blocks);
+    const failed = allText(
+      approvalRequestMessage(buildView({ preview: { provider: 'stripe', amount: null, computed: null, unavailable: 'no live subscription' } })).blocks,
+    );
     expect(failed).toContain('Stripe could not preview this change: no live subscription');
     expect(allText(approvalRequestMessage(buildView()).blocks)).not.toContain('Billing preview');
   });
@@ -276,7 +280,7 @@ describe('approvalRequestMessage', () => {
 describe('decisionMessage', () => {
   const base = { record: buildRecord(), accountName: 'Acme GmbH', ticketUrl: 'https://acme.zendesk.com/agent/tickets/4242', decidedAt: '2026-03-16T12:00:00Z' };
 
-  it('shows who approved and when, the same facts, and no approval buttons (only the supervisors\' Dispute…)', () => {
+  it("shows who approved and when, the same facts, and no approval buttons (only the supervisors' Dispute…)", () => {
     const { text, blocks } = decisionMessage({ ...base, outcome: 'approved', decidedBy: ['U1', 'U2'] });
     expect(buttons(blocks).map((b) => b.action_id)).toEqual(['record_dispute_resolve']);
     expect(allText(blocks)).toContain(':white_check_mark: Approved by <@U1> and <@U2> at 2026-03-16 12:00 UTC');
@@ -379,7 +383,14 @@ describe('accountSummaryBlocks', () => {
   it('lists recent records with kind, state, amount and created date', () => {
     const records = [
       buildRecord(),
-      buildRecord({ id: 'rec_0002', kind: 'upgrade', subtype: 'subscription', state: 'applied', amount: { amount_minor: 5000, currency: 'EUR' }, created_at: '2026-02-01T09:00:00Z' }),
+      buildRecord({
+        id: 'rec_0002',
+        kind: 'upgrade',
+        subtype: 'subscription',
+        state: 'applied',
+        amount: { amount_minor: 5000, currency: 'EUR' },
+        created_at: '2026-02-01T09:00:00Z',
+      }),
     ];
     const { text, blocks } = accountSummaryBlocks('Account acc_acme <Acme>', records);
     const shown = allText(blocks);
@@ -392,7 +403,10 @@ describe('accountSummaryBlocks', () => {
 
   it('says when there is nothing, and caps long histories', () => {
     expect(allText(accountSummaryBlocks('Ticket 99', []).blocks)).toContain('No lifecycle records found.');
-    const many = accountSummaryBlocks('acc', Array.from({ length: 35 }, (_, i) => buildRecord({ id: `rec_${i}` })));
+    const many = accountSummaryBlocks(
+      'acc',
+      Array.from({ length: 35 }, (_, i) => buildRecord({ id: `rec_${i}` })),
+    );
     expect(many.blocks.length).toBeLessThanOrEqual(50);
     expect(allText(many.blocks)).toContain('…and 15 more.');
   });

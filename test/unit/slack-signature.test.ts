@@ -53,7 +53,9 @@ describe('signSlackRequest', () => {
 
 describe('verifySlackSignature', () => {
   it("accepts Slack's example at its own time", () => {
-    expect(verifySlackSignature({ secret: DOC_SECRET, signature: DOC_SIGNATURE, timestamp: '1531420618', rawBody: DOC_BODY, nowSeconds: DOC_TIMESTAMP })).toEqual({ ok: true });
+    expect(
+      verifySlackSignature({ secret: DOC_SECRET, signature: DOC_SIGNATURE, timestamp: '1531420618', rawBody: DOC_BODY, nowSeconds: DOC_TIMESTAMP }),
+    ).toEqual({ ok: true });
   });
 
   it('accepts a freshly signed request', () => {
@@ -116,13 +118,24 @@ describe('requests built as Slack sends them', () => {
     const req = slackInteractionRequest(payload, { signingSecret: SECRET, timestamp: NOW });
     expect(req.headers['content-type']).toBe('application/x-www-form-urlencoded');
     expect(JSON.parse(new URLSearchParams(req.body).get('payload')!)).toEqual(payload);
-    expect(verifySlackSignature({ secret: SECRET, signature: req.headers['x-slack-signature'], timestamp: req.headers['x-slack-request-timestamp'], rawBody: req.body, nowSeconds: NOW })).toEqual({
+    expect(
+      verifySlackSignature({
+        secret: SECRET,
+        signature: req.headers['x-slack-signature'],
+        timestamp: req.headers['x-slack-request-timestamp'],
+        rawBody: req.body,
+        nowSeconds: NOW,
+      }),
+    ).toEqual({
       ok: true,
     });
   });
 
   it('slash commands: plain form fields', () => {
-    const req = slackSlashCommandRequest({ command: '/lifecycle', text: 'acc_acme', user_id: 'U1', response_url: 'http://127.0.0.1/response/1', trigger_id: '1.2.3' }, { signingSecret: SECRET, timestamp: NOW });
+    const req = slackSlashCommandRequest(
+      { command: '/lifecycle', text: 'acc_acme', user_id: 'U1', response_url: 'http://127.0.0.1/response/1', trigger_id: '1.2.3' },
+      { signingSecret: SECRET, timestamp: NOW },
+    );
     expect(new URLSearchParams(req.body).get('command')).toBe('/lifecycle');
     expect(req.headers['x-slack-signature']).toBe(signSlackRequest(SECRET, NOW, req.body));
     // Checked independently too: Bolt's own verifier accepts the request as built.

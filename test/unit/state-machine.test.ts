@@ -36,25 +36,22 @@ function buildRecord(overrides: Partial<LifecycleRecord> = {}): LifecycleRecord 
 const actor = (role: ActorRole) => ({ role, id: `${role}-1` });
 
 describe('every allowed move passes', () => {
-  it.each(TRANSITIONS.flatMap((r) => r.actors.map((role) => [r.from, r.event, r.to, role] as const)))(
-    '%s --%s--> %s by %s',
-    (from, event, to, role) => {
-      const before = buildRecord({ state: from });
-      const { record, events } = transition(before, event, { actor: actor(role), now: NOW });
-      expect(record.state).toBe(to);
-      expect(record.version).toBe(before.version + 1);
-      expect(record.updated_at).toBe(NOW.toISOString());
-      expect(events).toHaveLength(1);
-      expect(events[0]).toMatchObject({
-        account_id: 'acc_1',
-        record_id: before.id,
-        type: `record.${event}`,
-        actor: actor(role),
-        occurred_at: NOW.toISOString(),
-        data: { from, to, version: before.version + 1 },
-      });
-    },
-  );
+  it.each(TRANSITIONS.flatMap((r) => r.actors.map((role) => [r.from, r.event, r.to, role] as const)))('%s --%s--> %s by %s', (from, event, to, role) => {
+    const before = buildRecord({ state: from });
+    const { record, events } = transition(before, event, { actor: actor(role), now: NOW });
+    expect(record.state).toBe(to);
+    expect(record.version).toBe(before.version + 1);
+    expect(record.updated_at).toBe(NOW.toISOString());
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      account_id: 'acc_1',
+      record_id: before.id,
+      type: `record.${event}`,
+      actor: actor(role),
+      occurred_at: NOW.toISOString(),
+      data: { from, to, version: before.version + 1 },
+    });
+  });
 });
 
 describe('every other move is refused', () => {

@@ -241,7 +241,9 @@ describe('upgrade', () => {
   });
 
   it('replaces a typed-in proration or price delta with the computed one', () => {
-    const a = assess(buildRequest('upgrade', { effective: 'end_of_term', details: { to_plan: 'business', price_delta: { amount_minor: 1, currency: 'EUR' } } }));
+    const a = assess(
+      buildRequest('upgrade', { effective: 'end_of_term', details: { to_plan: 'business', price_delta: { amount_minor: 1, currency: 'EUR' } } }),
+    );
     expect(a.details.price_delta).toEqual(money(20000, 'EUR'));
   });
 
@@ -290,7 +292,7 @@ describe('upgrade', () => {
     expect(fields(assess(buildRequest('upgrade', { subtype: 'sla', details: {} })))).toEqual(['details.to_plan']);
   });
 
-  it("reports an account plan missing from the catalog", () => {
+  it('reports an account plan missing from the catalog', () => {
     const a = assess(buildRequest('upgrade'), { account: buildAccount({ plan_id: 'legacy' }) });
     expect(fields(a)).toEqual(['details.from_plan']);
   });
@@ -350,7 +352,9 @@ describe('termination', () => {
   });
 
   it('refuses a fee when the notice is respected', () => {
-    const a = assess(buildRequest('termination', { details: { termination_date: '2026-05-01', early_termination_fee: { amount_minor: 100, currency: 'EUR' } } }));
+    const a = assess(
+      buildRequest('termination', { details: { termination_date: '2026-05-01', early_termination_fee: { amount_minor: 100, currency: 'EUR' } } }),
+    );
     expect(fields(a)).toEqual(['details.early_termination_fee']);
     expect(a.problems[0]!.message).toContain('fee-free from 2026-04-15');
   });
@@ -474,11 +478,8 @@ describe('status_change', () => {
 
 describe('service_credit', () => {
   const window = { period_start: '2026-03-10T00:00:00Z', period_end: '2026-03-11T00:00:00Z' };
-  const credit = (
-    subtype: 'outage' | 'sla_breach' | 'billing_discrepancy' | 'delay' | 'goodwill',
-    amount_minor: number,
-    extra: Record<string, unknown> = {},
-  ) => buildRequest('service_credit', { subtype, details: { ...window, requested_credit: { amount_minor, currency: 'EUR' }, ...extra } });
+  const credit = (subtype: 'outage' | 'sla_breach' | 'billing_discrepancy' | 'delay' | 'goodwill', amount_minor: number, extra: Record<string, unknown> = {}) =>
+    buildRequest('service_credit', { subtype, details: { ...window, requested_credit: { amount_minor, currency: 'EUR' }, ...extra } });
 
   it('a goodwill credit within the period charges passes and is a negative amount', () => {
     const a = assess(credit('goodwill', 100));
@@ -549,11 +550,14 @@ describe('service_credit', () => {
     expect(a.details.period_charges).toEqual(money(354, 'EUR'));
   });
 
-  it("caps a credit by the billing periods it covers, not the whole contract term", () => {
+  it('caps a credit by the billing periods it covers, not the whole contract term', () => {
     // €299/month, billed monthly on a 12-month contract; a 10-day outage in March.
     const yearContract = buildAccount({ plan_id: 'business', term_start: '2026-01-01', term_end: '2027-01-01' });
     const outage = (amount_minor: number) =>
-      buildRequest('service_credit', { subtype: 'outage', details: { period_start: '2026-03-01', period_end: '2026-03-10', requested_credit: { amount_minor, currency: 'EUR' } } });
+      buildRequest('service_credit', {
+        subtype: 'outage',
+        details: { period_start: '2026-03-01', period_end: '2026-03-10', requested_credit: { amount_minor, currency: 'EUR' } },
+      });
     const ok = assess(outage(9600), { account: yearContract });
     expect(ok.problems).toEqual([]);
     // 29900 × 10/31 = 9645.16; spread over the 12-month term it was 29900 × 10/365 = €8.19.
@@ -573,19 +577,20 @@ describe('service_credit', () => {
     const old = assess(credit('goodwill', 100, { period_start: '1999-01-05', period_end: '1999-01-05' }), { account: since1999 });
     expect(old.problems).toEqual([]);
     expect(old.details.period_charges).toEqual(money(319, 'EUR'));
-    expect(fields(assess(credit('goodwill', 100, { period_start: '1998-12-31', period_end: '1999-01-05' }), { account: since1999 }))).toEqual(['details.period_start']);
+    expect(fields(assess(credit('goodwill', 100, { period_start: '1998-12-31', period_end: '1999-01-05' }), { account: since1999 }))).toEqual([
+      'details.period_start',
+    ]);
   });
 
   it('prices in the account currency (JPY, no decimals)', () => {
-    const a = assess(
-      buildRequest('service_credit', { details: { ...window, requested_credit: { amount_minor: 100, currency: 'JPY' } } }),
-      { account: buildAccount({ currency: 'JPY' }) },
-    );
+    const a = assess(buildRequest('service_credit', { details: { ...window, requested_credit: { amount_minor: 100, currency: 'JPY' } } }), {
+      account: buildAccount({ currency: 'JPY' }),
+    });
     // 15000 / 31 = 483.87 → ¥484
     expect(a.details.period_charges).toEqual(money(484, 'JPY'));
   });
 
-  it("reports an account plan missing from the catalog", () => {
+  it('reports an account plan missing from the catalog', () => {
     expect(fields(assess(credit('goodwill', 100), { account: buildAccount({ plan_id: 'legacy' }) }))).toEqual(['account_id']);
   });
 });

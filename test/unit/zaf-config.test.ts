@@ -27,7 +27,13 @@ it('the sidebar API needs the Zendesk subdomain and API credentials on the web s
   const base = { ZENDESK_WEBHOOK_SECRET: 'z', SLACK_SIGNING_SECRET: 's', SLACK_BOT_TOKEN: 'x' };
   expect(missingSettings(loadConfig(base), true, false)).toEqual([]);
   expect(missingSettings(loadConfig({ ...base, ZAF_SHARED_SECRET: SECRET }), true, false)).toEqual(['ZENDESK_SUBDOMAIN', 'ZENDESK_EMAIL', 'ZENDESK_API_TOKEN']);
-  expect(missingSettings(loadConfig({ ...base, ZAF_SHARED_SECRET: SECRET, ZENDESK_SUBDOMAIN: 'acme', ZENDESK_EMAIL: 'e@x.example', ZENDESK_API_TOKEN: 't' }), true, false)).toEqual([]);
+  expect(
+    missingSettings(
+      loadConfig({ ...base, ZAF_SHARED_SECRET: SECRET, ZENDESK_SUBDOMAIN: 'acme', ZENDESK_EMAIL: 'e@x.example', ZENDESK_API_TOKEN: 't' }),
+      true,
+      false,
+    ),
+  ).toEqual([]);
 });
 
 it('the example roles file is valid; a wrong role is refused naming the field', () => {

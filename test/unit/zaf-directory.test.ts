@@ -6,7 +6,16 @@ import { TestClock } from '../helpers/app';
 /** Who a sidebar user is comes from Zendesk's Users API (here a reader over a table), mapped through the roles file. */
 
 const map: ZafRoleMap = { roles: { agent: 'agent', admin: 'admin' }, custom_roles: { '77': 'finance' } };
-const user = (over: Partial<ZendeskUser> = {}): ZendeskUser => ({ id: 5, email: 'ann@support.example', name: 'Ann', role: 'agent', custom_role_id: null, active: true, suspended: false, ...over });
+const user = (over: Partial<ZendeskUser> = {}): ZendeskUser => ({
+  id: 5,
+  email: 'ann@support.example',
+  name: 'Ann',
+  role: 'agent',
+  custom_role_id: null,
+  active: true,
+  suspended: false,
+  ...over,
+});
 
 class Users implements UserReader {
   calls = 0;
@@ -56,7 +65,13 @@ it.each([
 });
 
 it('lets nobody in when Zendesk cannot be asked (503)', async () => {
-  const err = await new ZendeskAgentDirectory(new Users(new AppError('provider_failed', 'Zendesk user 5 read failed after 2 attempts', { retryable: true, details: { status: 500 } })), map, new TestClock()).resolve(agent).catch((e: unknown) => e);
+  const err = await new ZendeskAgentDirectory(
+    new Users(new AppError('provider_failed', 'Zendesk user 5 read failed after 2 attempts', { retryable: true, details: { status: 500 } })),
+    map,
+    new TestClock(),
+  )
+    .resolve(agent)
+    .catch((e: unknown) => e);
   expect((err as AppError).code).toBe('unavailable');
   expect((err as AppError).message).toMatch(/could not check who you are/);
 });

@@ -29,7 +29,10 @@ describe('verifyZafToken', () => {
 
   it('refuses a token from another Zendesk account', () => {
     expect(verify(signZafToken(agentClaims(NOW, { iss: 'https://evil.zendesk.com' }), SECRET))).toEqual({ ok: false, reason: 'wrong_subdomain' });
-    expect(verify(signZafToken(agentClaims(NOW, { iss: 'https://lifecycle-demo.zendesk.com.evil.example' }), SECRET))).toEqual({ ok: false, reason: 'wrong_subdomain' });
+    expect(verify(signZafToken(agentClaims(NOW, { iss: 'https://lifecycle-demo.zendesk.com.evil.example' }), SECRET))).toEqual({
+      ok: false,
+      reason: 'wrong_subdomain',
+    });
     expect(verify(signZafToken(agentClaims(NOW, { iss: undefined }), SECRET))).toEqual({ ok: false, reason: 'wrong_subdomain' });
   });
 

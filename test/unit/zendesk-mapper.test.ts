@@ -21,7 +21,14 @@ const mapped = (fields: Record<string, string>, over: Parameters<typeof triggerB
 };
 
 it('maps an upgrade with dropdown values, requester and agent', () => {
-  const m = mapped({ kind: 'lc_upgrade', subtype: 'lc_subscription', account_id: 'acc_acme', reason_code: 'lc_growth', to_plan: 'lc_business', effective: 'lc_now' });
+  const m = mapped({
+    kind: 'lc_upgrade',
+    subtype: 'lc_subscription',
+    account_id: 'acc_acme',
+    reason_code: 'lc_growth',
+    to_plan: 'lc_business',
+    effective: 'lc_now',
+  });
   expect(m.request).toEqual({
     kind: 'upgrade',
     subtype: 'subscription',
@@ -37,9 +44,29 @@ it('maps an upgrade with dropdown values, requester and agent', () => {
 });
 
 it('maps a service credit: decimal amount to minor units (JPY has none), inclusive period end', () => {
-  const m = mapped({ kind: 'lc_credit', subtype: 'lc_outage', account_id: 'acc_1', reason_code: 'outage', amount: '1,500', currency: 'jpy', period_start: '2026-03-10', period_end: '2026-03-10', incident_reference: 'INC-7' });
+  const m = mapped({
+    kind: 'lc_credit',
+    subtype: 'lc_outage',
+    account_id: 'acc_1',
+    reason_code: 'outage',
+    amount: '1,500',
+    currency: 'jpy',
+    period_start: '2026-03-10',
+    period_end: '2026-03-10',
+    incident_reference: 'INC-7',
+  });
   expect(m.mappingProblems).toEqual([expect.objectContaining({ field: 'Amount (field 360001000011)' })]);
-  const ok = mapped({ kind: 'lc_credit', subtype: 'lc_outage', account_id: 'acc_1', reason_code: 'outage', amount: '1500', currency: 'jpy', period_start: '2026-03-10', period_end: '2026-03-10', incident_reference: 'INC-7' });
+  const ok = mapped({
+    kind: 'lc_credit',
+    subtype: 'lc_outage',
+    account_id: 'acc_1',
+    reason_code: 'outage',
+    amount: '1500',
+    currency: 'jpy',
+    period_start: '2026-03-10',
+    period_end: '2026-03-10',
+    incident_reference: 'INC-7',
+  });
   expect(ok.request.details).toEqual({
     period_start: '2026-03-10T00:00:00.000Z',
     period_end: '2026-03-11T00:00:00.000Z',
@@ -57,10 +84,26 @@ it('says which ticket field could not be read', () => {
 });
 
 it('takes dates and ISO timestamps in every date field, and names both forms when it cannot read one', () => {
-  const m = mapped({ kind: 'lc_credit', subtype: 'lc_outage', account_id: 'acc_1', amount: '10', currency: 'EUR', period_start: '2026-05-01T00:00:00Z', period_end: '2026-05-03T12:00:00Z', effective: 'lc_on_date', effective_date: '2026-06-01T00:00:00Z' });
+  const m = mapped({
+    kind: 'lc_credit',
+    subtype: 'lc_outage',
+    account_id: 'acc_1',
+    amount: '10',
+    currency: 'EUR',
+    period_start: '2026-05-01T00:00:00Z',
+    period_end: '2026-05-03T12:00:00Z',
+    effective: 'lc_on_date',
+    effective_date: '2026-06-01T00:00:00Z',
+  });
   expect(m.mappingProblems).toEqual([]);
   expect(m.request).toMatchObject({ effective: '2026-06-01', details: { period_start: '2026-05-01T00:00:00.000Z', period_end: '2026-05-03T12:00:00.000Z' } });
-  const suspension = mapped({ kind: 'lc_status', subtype: 'lc_suspension', account_id: 'acc_a', suspension_cause: 'unpaid', review_date: '2026-04-01T09:00:00+02:00' });
+  const suspension = mapped({
+    kind: 'lc_status',
+    subtype: 'lc_suspension',
+    account_id: 'acc_a',
+    suspension_cause: 'unpaid',
+    review_date: '2026-04-01T09:00:00+02:00',
+  });
   expect(suspension.request.details).toEqual({ suspension: { cause: 'unpaid', review_date: '2026-04-01' } });
   const bad = mapped({ kind: 'lc_credit', subtype: 'lc_outage', account_id: 'acc_1', period_start: '05/01/2026', termination_date: 'x' });
   expect(bad.mappingProblems).toEqual([{ field: 'Affected from (field 360001000013)', message: `"05/01/2026" is not ${DATE_INPUT_HINT}` }]);
@@ -70,10 +113,14 @@ it('maps merges and suspensions into their detail objects', () => {
   expect(mapped({ kind: 'lc_status', subtype: 'lc_merge', account_id: 'acc_a', merge_target_account_id: 'acc_b' }).request.details).toEqual({
     merge: { source_account_id: 'acc_a', target_account_id: 'acc_b' },
   });
-  expect(mapped({ kind: 'lc_status', subtype: 'lc_suspension', account_id: 'acc_a', suspension_cause: 'unpaid', review_date: '2026-04-01' }).request.details).toEqual({
+  expect(
+    mapped({ kind: 'lc_status', subtype: 'lc_suspension', account_id: 'acc_a', suspension_cause: 'unpaid', review_date: '2026-04-01' }).request.details,
+  ).toEqual({
     suspension: { cause: 'unpaid', review_date: '2026-04-01' },
   });
-  expect(mapped({ kind: 'lc_termination', subtype: 'lc_customer_initiated', account_id: 'acc_a', fee_waived: 'true' }).request.details).toEqual({ fee_waived: true });
+  expect(mapped({ kind: 'lc_termination', subtype: 'lc_customer_initiated', account_id: 'acc_a', fee_waived: 'true' }).request.details).toEqual({
+    fee_waived: true,
+  });
 });
 
 it('ignores tickets without the request tag or a request type', () => {
@@ -97,7 +144,8 @@ it("tells from an event's tags whether the ticket may be a request (dropdown val
   expect(mayBeRequest(['lc_upgrade'], map)).toBe(true);
   expect(mayBeRequest(['lc_credit'], map)).toBe(true);
   expect(mayBeRequest(['lifecycle_termination', 'lifecycle_confirmed'], map)).toBe(true);
-  const event = (tags?: unknown) => parseZendeskDelivery({ type: 'zen:event-type:ticket.tags_changed', id: 'e', detail: { id: '5', ...(tags === undefined ? {} : { tags }) } }, {});
+  const event = (tags?: unknown) =>
+    parseZendeskDelivery({ type: 'zen:event-type:ticket.tags_changed', id: 'e', detail: { id: '5', ...(tags === undefined ? {} : { tags }) } }, {});
   expect(intakeOf(event(['billing']), map).mapped).toEqual({ relevant: false, why: expect.stringMatching(/tags/) });
   expect(intakeOf(event(['lc_downgrade']), map).mapped).toBeNull();
   // No tags (or tags we cannot read): read the ticket.
@@ -127,7 +175,16 @@ it('refuses an invalid field map naming the file and path', () => {
 
 it('parses an event webhook as needing an API read, keyed by its event id', () => {
   const d = parseZendeskDelivery({ type: 'zen:event-type:ticket.created', id: 'evt-1', detail: { id: '55' }, time: '2026-03-16T10:00:00Z' }, {});
-  expect(d).toEqual({ deliveryKey: 'event-evt-1', ticketId: '55', ticket: null, needsFetch: true, eventType: 'zen:event-type:ticket.created', eventTags: null });
-  expect(parseZendeskDelivery({ type: 'zen:event-type:ticket.created', id: 'evt-1', detail: { id: '55' } }, { invocationId: 'inv-9' }).deliveryKey).toBe('inv-9');
+  expect(d).toEqual({
+    deliveryKey: 'event-evt-1',
+    ticketId: '55',
+    ticket: null,
+    needsFetch: true,
+    eventType: 'zen:event-type:ticket.created',
+    eventTags: null,
+  });
+  expect(parseZendeskDelivery({ type: 'zen:event-type:ticket.created', id: 'evt-1', detail: { id: '55' } }, { invocationId: 'inv-9' }).deliveryKey).toBe(
+    'inv-9',
+  );
   expect(() => parseZendeskDelivery({ type: 'zen:event-type:user.created', id: 'x', detail: { id: '1' } }, {})).toThrow(AppError);
 });

@@ -50,7 +50,8 @@ export async function packageApp(opts: PackageOptions = {}): Promise<PackageResu
     manifest.domainWhitelist = [...opts.domains];
   }
   fs.writeFileSync(path.join(stageDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  for (const f of fs.readdirSync(path.join(APP_DIR, 'translations'))) fs.copyFileSync(path.join(APP_DIR, 'translations', f), path.join(stageDir, 'translations', f));
+  for (const f of fs.readdirSync(path.join(APP_DIR, 'translations')))
+    fs.copyFileSync(path.join(APP_DIR, 'translations', f), path.join(stageDir, 'translations', f));
   for (const f of ['logo.png', 'logo-small.png']) fs.copyFileSync(path.join(APP_DIR, 'assets', f), path.join(stageDir, 'assets', f));
   fs.copyFileSync(path.join(APP_DIR, 'src', 'iframe.html'), path.join(stageDir, 'assets', 'iframe.html'));
 
@@ -98,7 +99,13 @@ function parseArgs(argv: readonly string[]): PackageOptions {
   let outDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--domain') domains.push(...(argv[++i] ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+    if (a === '--domain')
+      domains.push(
+        ...(argv[++i] ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      );
     else if (a === '--out') outDir = argv[++i];
     else throw new Error(`unknown argument ${a}; usage: npm run app:package [-- --domain host[,host]] [--out dir]`);
   }

@@ -91,10 +91,20 @@ export function explain(err: unknown): ServiceError {
   if (status === 0 || status === 502 || status === 504) {
     return new ServiceError('unreachable', status, 'Lifecycle Desk cannot be reached right now. Nothing was changed; try again in a minute.');
   }
-  if (status === 401) return new ServiceError('unauthorized', status, `Lifecycle Desk did not accept this app's sign-in. ${said ?? ''} If it keeps happening, ask your Zendesk admin to check the app's settings.`.trim());
+  if (status === 401)
+    return new ServiceError(
+      'unauthorized',
+      status,
+      `Lifecycle Desk did not accept this app's sign-in. ${said ?? ''} If it keeps happening, ask your Zendesk admin to check the app's settings.`.trim(),
+    );
   if (status === 403) return new ServiceError('forbidden', status, said ?? 'Your role may not do that.');
   if (status === 409) return new ServiceError('conflict', status, `${said ?? 'The record changed meanwhile.'} The panel now shows it as it is.`);
   if (status === 400 || status === 404 || status === 422) return new ServiceError('invalid', status, said ?? 'The request is not valid.', problems);
-  if (status === 503) return new ServiceError('unreachable', status, `Lifecycle Desk is busy or cannot reach what it needs (${said ?? 'service unavailable'}). Try again in a minute.`);
+  if (status === 503)
+    return new ServiceError(
+      'unreachable',
+      status,
+      `Lifecycle Desk is busy or cannot reach what it needs (${said ?? 'service unavailable'}). Try again in a minute.`,
+    );
   return new ServiceError('server', status, `Lifecycle Desk had a problem (${status}). It has been logged; try again, and tell your admin if it persists.`);
 }

@@ -100,7 +100,17 @@ export function renderForm(o: FormOptions): HTMLElement {
   return h(
     'form',
     { class: 'ld-form', novalidate: true, onsubmit: (e: Event) => e.preventDefault() },
-    general.length ? h('div', { class: 'c-callout c-callout--error ld-general-problems', role: 'alert' }, h('ul', {}, general.map((g) => h('li', {}, g)))) : null,
+    general.length
+      ? h(
+          'div',
+          { class: 'c-callout c-callout--error ld-general-problems', role: 'alert' },
+          h(
+            'ul',
+            {},
+            general.map((g) => h('li', {}, g)),
+          ),
+        )
+      : null,
     fields.map((f) => fieldEl(o, f, byField.get(f.name) ?? [])),
   );
 }
@@ -112,20 +122,49 @@ function fieldEl(o: FormOptions, f: FieldInfo, problems: string[]): HTMLElement 
   const set = (value: FormValue) => o.onChange(f.name, value);
   let input: HTMLElement;
   if (f.name === 'fee_waived') {
-    input = h('input', { id, type: 'checkbox', class: 'ld-check', 'data-field': f.name, checked: v === true, onchange: (e: Event) => set((e.target as HTMLInputElement).checked) });
-    return h('div', { class: `c-field ld-field${error ? ' c-field--error' : ''}`, 'data-field-wrap': f.name }, h('label', { class: 'c-field__label', for: id }, input, ' ', f.label), messages(problems));
+    input = h('input', {
+      id,
+      type: 'checkbox',
+      class: 'ld-check',
+      'data-field': f.name,
+      checked: v === true,
+      onchange: (e: Event) => set((e.target as HTMLInputElement).checked),
+    });
+    return h(
+      'div',
+      { class: `c-field ld-field${error ? ' c-field--error' : ''}`, 'data-field-wrap': f.name },
+      h('label', { class: 'c-field__label', for: id }, input, ' ', f.label),
+      messages(problems),
+    );
   }
   const choices = choicesOf(o.session, f.name, o.values);
   const base = `c-field__input${error ? ' ld-invalid' : ''}`;
   if (choices) {
     input = h(
       'select',
-      { id, class: `${base} c-field__input--select`, 'data-field': f.name, 'aria-invalid': error ? 'true' : null, onchange: (e: Event) => set((e.target as HTMLSelectElement).value || null) },
+      {
+        id,
+        class: `${base} c-field__input--select`,
+        'data-field': f.name,
+        'aria-invalid': error ? 'true' : null,
+        onchange: (e: Event) => set((e.target as HTMLSelectElement).value || null),
+      },
       h('option', { value: '' }, '—'),
       choices.map((c) => h('option', { value: c.value, selected: c.value === v }, c.label)),
     );
   } else if (LONG.has(f.name)) {
-    input = h('textarea', { id, class: `${base} c-field__input--area`, rows: 2, 'data-field': f.name, 'aria-invalid': error ? 'true' : null, oninput: (e: Event) => set((e.target as HTMLTextAreaElement).value || null) }, typeof v === 'string' ? v : '');
+    input = h(
+      'textarea',
+      {
+        id,
+        class: `${base} c-field__input--area`,
+        rows: 2,
+        'data-field': f.name,
+        'aria-invalid': error ? 'true' : null,
+        oninput: (e: Event) => set((e.target as HTMLTextAreaElement).value || null),
+      },
+      typeof v === 'string' ? v : '',
+    );
   } else {
     const text = Array.isArray(v) ? v.join(', ') : typeof v === 'string' ? v : '';
     input = h('input', {
@@ -141,7 +180,13 @@ function fieldEl(o: FormOptions, f: FieldInfo, problems: string[]): HTMLElement 
       },
     });
   }
-  return h('div', { class: `c-field ld-field${error ? ' c-field--error' : ''}`, 'data-field-wrap': f.name }, h('label', { class: 'c-field__label', for: id }, f.label), input, messages(problems));
+  return h(
+    'div',
+    { class: `c-field ld-field${error ? ' c-field--error' : ''}`, 'data-field-wrap': f.name },
+    h('label', { class: 'c-field__label', for: id }, f.label),
+    input,
+    messages(problems),
+  );
 }
 
 const messages = (problems: string[]) => problems.map((m) => h('div', { class: 'c-field__message ld-problem', role: 'alert' }, m));

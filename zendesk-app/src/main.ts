@@ -164,7 +164,10 @@ class Sidebar {
     try {
       const got = await this.client.get(['ticket.subject', 'ticket.requester']);
       const r = got['ticket.requester'] as { email?: string; name?: string } | null | undefined;
-      return { subject: typeof got['ticket.subject'] === 'string' ? (got['ticket.subject'] as string) : null, requester: r?.email ? { email: r.email, ...(r.name ? { name: r.name } : {}) } : null };
+      return {
+        subject: typeof got['ticket.subject'] === 'string' ? (got['ticket.subject'] as string) : null,
+        requester: r?.email ? { email: r.email, ...(r.name ? { name: r.name } : {}) } : null,
+      };
     } catch {
       return { subject: null, requester: null };
     }
@@ -252,7 +255,10 @@ class Sidebar {
 
   /** Resolve: the outcome and the reason the customer is emailed. */
   private async resolve(record: RecordView): Promise<void> {
-    const outcome = window.prompt('Outcome: upheld (the change stands), adjusted (it stands, corrected) or reversed (it is undone; a reversal is filed for approval)')?.trim().toLowerCase();
+    const outcome = window
+      .prompt('Outcome: upheld (the change stands), adjusted (it stands, corrected) or reversed (it is undone; a reversal is filed for approval)')
+      ?.trim()
+      .toLowerCase();
     if (!outcome) return;
     const reason = window.prompt('Reason (the customer reads it):')?.trim();
     if (!reason) return;
@@ -289,7 +295,15 @@ class Sidebar {
       this.draw();
     } catch (err) {
       root.replaceChildren(
-        h('div', { class: 'c-callout c-callout--error ld-error', role: 'alert' }, h('p', { class: 'c-callout__paragraph' }, `The sidebar could not show this record (${(err as Error).message}). Reload the ticket; tell your admin if it persists.`)),
+        h(
+          'div',
+          { class: 'c-callout c-callout--error ld-error', role: 'alert' },
+          h(
+            'p',
+            { class: 'c-callout__paragraph' },
+            `The sidebar could not show this record (${(err as Error).message}). Reload the ticket; tell your admin if it persists.`,
+          ),
+        ),
       );
     }
   }
@@ -297,8 +311,20 @@ class Sidebar {
   private draw(): void {
     const s = this.state;
     const parts: (HTMLElement | null)[] = [
-      h('header', { class: 'ld-header' }, h('span', { class: 'ld-header__title' }, 'Lifecycle Desk'), s.session ? h('span', { class: 'c-tag c-tag--sm c-tag--grey ld-role', 'data-role': s.session.role }, s.session.role) : null),
-      s.error ? h('div', { class: `c-callout c-callout--${s.error.kind === 'invalid' || s.error.kind === 'conflict' ? 'warning' : 'error'} ld-error`, role: 'alert' }, h('p', { class: 'c-callout__paragraph' }, s.error.message), this.retryButton()) : null,
+      h(
+        'header',
+        { class: 'ld-header' },
+        h('span', { class: 'ld-header__title' }, 'Lifecycle Desk'),
+        s.session ? h('span', { class: 'c-tag c-tag--sm c-tag--grey ld-role', 'data-role': s.session.role }, s.session.role) : null,
+      ),
+      s.error
+        ? h(
+            'div',
+            { class: `c-callout c-callout--${s.error.kind === 'invalid' || s.error.kind === 'conflict' ? 'warning' : 'error'} ld-error`, role: 'alert' },
+            h('p', { class: 'c-callout__paragraph' }, s.error.message),
+            this.retryButton(),
+          )
+        : null,
       s.stale && !s.error ? h('div', { class: 'c-callout c-callout--warning ld-stale', role: 'status' }, s.stale) : null,
       s.notice ? h('div', { class: 'c-callout c-callout--success ld-notice', role: 'status' }, s.notice) : null,
     ];
@@ -335,19 +361,57 @@ class Sidebar {
           h(
             'div',
             { class: 'ld-actions' },
-            a.fix ? h('button', { type: 'button', class: 'c-btn c-btn--primary c-btn--sm', 'data-action': 'fix', onclick: () => void this.openForm('fix', current) }, 'Fix the draft') : null,
-            a.cancel ? h('button', { type: 'button', class: 'c-btn c-btn--danger c-btn--sm', 'data-action': 'cancel', onclick: () => void this.act(current, 'cancel') }, 'Cancel request') : null,
-            a.retry ? h('button', { type: 'button', class: 'c-btn c-btn--primary c-btn--sm', 'data-action': 'retry', onclick: () => void this.act(current, 'retry') }, 'Retry billing') : null,
-            a.dispute ? h('button', { type: 'button', class: 'c-btn c-btn--sm', 'data-action': 'dispute', onclick: () => void this.dispute(current) }, 'Dispute') : null,
-            a.resolve ? h('button', { type: 'button', class: 'c-btn c-btn--primary c-btn--sm', 'data-action': 'resolve', onclick: () => void this.resolve(current) }, 'Resolve dispute') : null,
+            a.fix
+              ? h(
+                  'button',
+                  { type: 'button', class: 'c-btn c-btn--primary c-btn--sm', 'data-action': 'fix', onclick: () => void this.openForm('fix', current) },
+                  'Fix the draft',
+                )
+              : null,
+            a.cancel
+              ? h(
+                  'button',
+                  { type: 'button', class: 'c-btn c-btn--danger c-btn--sm', 'data-action': 'cancel', onclick: () => void this.act(current, 'cancel') },
+                  'Cancel request',
+                )
+              : null,
+            a.retry
+              ? h(
+                  'button',
+                  { type: 'button', class: 'c-btn c-btn--primary c-btn--sm', 'data-action': 'retry', onclick: () => void this.act(current, 'retry') },
+                  'Retry billing',
+                )
+              : null,
+            a.dispute
+              ? h('button', { type: 'button', class: 'c-btn c-btn--sm', 'data-action': 'dispute', onclick: () => void this.dispute(current) }, 'Dispute')
+              : null,
+            a.resolve
+              ? h(
+                  'button',
+                  { type: 'button', class: 'c-btn c-btn--primary c-btn--sm', 'data-action': 'resolve', onclick: () => void this.resolve(current) },
+                  'Resolve dispute',
+                )
+              : null,
             current.state === 'failed' && !a.retry ? h('p', { class: 'ld-note' }, 'A supervisor or finance can retry this record.') : null,
           ),
         ),
       );
     }
     const settled = !current || ['rejected', 'closed', 'cancelled', 'resolved', 'confirmed'].includes(current.state);
-    if (settled && canFile) out.push(h('div', { class: 'ld-actions' }, h('button', { type: 'button', class: 'c-btn c-btn--primary c-btn--sm', 'data-action': 'file', onclick: () => void this.openForm('file') }, current ? 'File a new request' : 'File a request')));
-    if (v.records.length > 1) out.push(h('p', { class: 'ld-note' }, `${v.records.length - 1} earlier record${v.records.length > 2 ? 's' : ''} on this ticket.`));
+    if (settled && canFile)
+      out.push(
+        h(
+          'div',
+          { class: 'ld-actions' },
+          h(
+            'button',
+            { type: 'button', class: 'c-btn c-btn--primary c-btn--sm', 'data-action': 'file', onclick: () => void this.openForm('file') },
+            current ? 'File a new request' : 'File a request',
+          ),
+        ),
+      );
+    if (v.records.length > 1)
+      out.push(h('p', { class: 'ld-note' }, `${v.records.length - 1} earlier record${v.records.length > 2 ? 's' : ''} on this ticket.`));
     if (v.account) out.push(accountPanel(v.account));
     out.push(h('p', { class: 'ld-note ld-updated' }, `Updated ${when(new Date().toISOString())}`));
     return out;
@@ -358,7 +422,11 @@ class Sidebar {
       'section',
       { class: 'ld-section ld-draft' },
       h('h3', { class: 'ld-section__title' }, 'Keeping it a draft'),
-      h('ul', { class: 'ld-problems' }, r.problems.map((p) => h('li', { 'data-problem-field': p.field_name ?? '' }, h('strong', {}, p.ticket_field ?? p.field ?? 'Request'), ': ', p.message))),
+      h(
+        'ul',
+        { class: 'ld-problems' },
+        r.problems.map((p) => h('li', { 'data-problem-field': p.field_name ?? '' }, h('strong', {}, p.ticket_field ?? p.field ?? 'Request'), ': ', p.message)),
+      ),
     );
   }
 
@@ -394,7 +462,13 @@ class Sidebar {
             h('p', { class: 'c-callout__paragraph' }, p.quote ? netWords(p.record.amount) : 'Not ready: fix the fields marked above.'),
             p.record.effective_at ? h('p', { class: 'c-callout__paragraph' }, `Takes effect ${when(p.record.effective_at)}`) : null,
             p.quote && p.approval ? h('p', { class: 'c-callout__paragraph ld-outlook' }, approvalWords(p.approval)) : null,
-            p.quote && p.approval?.risk.length ? h('ul', { class: 'ld-note ld-outlook-risk' }, p.approval.risk.map((r) => h('li', {}, `${r.flag.replace(/_/g, ' ')}: ${r.message}`))) : null,
+            p.quote && p.approval?.risk.length
+              ? h(
+                  'ul',
+                  { class: 'ld-note ld-outlook-risk' },
+                  p.approval.risk.map((r) => h('li', {}, `${r.flag.replace(/_/g, ' ')}: ${r.message}`)),
+                )
+              : null,
             p.quote ? h('p', { class: 'ld-note' }, `Computed ${when(p.as_of)}; filing now stores exactly these figures.`) : null,
           )
         : null,
@@ -402,12 +476,31 @@ class Sidebar {
         'div',
         { class: 'ld-actions' },
         h('button', { type: 'button', class: 'c-btn c-btn--sm', 'data-action': 'preview', disabled: form.busy, onclick: () => void this.preview() }, 'Preview'),
-        h('button', { type: 'button', class: 'c-btn c-btn--primary c-btn--sm', 'data-action': 'submit', disabled: form.busy || !canSubmit, onclick: () => void this.submit() }, submitLabel),
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'c-btn c-btn--primary c-btn--sm',
+            'data-action': 'submit',
+            disabled: form.busy || !canSubmit,
+            onclick: () => void this.submit(),
+          },
+          submitLabel,
+        ),
         form.target !== 'ticket'
-          ? h('button', { type: 'button', class: 'c-btn c-btn--basic c-btn--sm', 'data-action': 'back', onclick: () => {
-              this.state.form = null;
-              this.render();
-            } }, 'Back')
+          ? h(
+              'button',
+              {
+                type: 'button',
+                class: 'c-btn c-btn--basic c-btn--sm',
+                'data-action': 'back',
+                onclick: () => {
+                  this.state.form = null;
+                  this.render();
+                },
+              },
+              'Back',
+            )
           : null,
       ),
     );

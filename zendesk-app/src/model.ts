@@ -28,11 +28,30 @@ export interface RecordView {
   readonly money: {
     readonly net: MoneyView | null;
     readonly price_delta: MoneyView | null;
-    readonly proration: { readonly credit: MoneyView; readonly charge: MoneyView; readonly net: MoneyView; readonly period_start: string; readonly period_end: string } | null;
-    readonly sla_credit: { readonly requested: MoneyView | null; readonly computed: MoneyView | null; readonly period_charges: MoneyView | null; readonly verification: string | null; readonly note: string | null } | null;
+    readonly proration: {
+      readonly credit: MoneyView;
+      readonly charge: MoneyView;
+      readonly net: MoneyView;
+      readonly period_start: string;
+      readonly period_end: string;
+    } | null;
+    readonly sla_credit: {
+      readonly requested: MoneyView | null;
+      readonly computed: MoneyView | null;
+      readonly period_charges: MoneyView | null;
+      readonly verification: string | null;
+      readonly note: string | null;
+    } | null;
     readonly fee: { readonly amount: MoneyView; readonly waived: boolean } | null;
     readonly refund: MoneyView | null;
-    readonly provider_preview: { readonly provider: string; readonly amount: MoneyView | null; readonly computed: MoneyView | null; readonly difference: MoneyView | null; readonly outstanding: MoneyView | null; readonly unavailable: string | null } | null;
+    readonly provider_preview: {
+      readonly provider: string;
+      readonly amount: MoneyView | null;
+      readonly computed: MoneyView | null;
+      readonly difference: MoneyView | null;
+      readonly outstanding: MoneyView | null;
+      readonly unavailable: string | null;
+    } | null;
   };
   readonly risk: readonly { readonly flag: string; readonly message: string | null }[];
   readonly approvals: {
@@ -46,7 +65,14 @@ export interface RecordView {
   } | null;
   readonly billing: {
     readonly status: 'none' | 'pending' | 'done' | 'failed';
-    readonly effects: readonly { readonly step: string; readonly effect: string; readonly status: string; readonly provider: string; readonly error: string | null; readonly confirmed: readonly { readonly type: string; readonly purpose: string; readonly amount: MoneyView }[] }[];
+    readonly effects: readonly {
+      readonly step: string;
+      readonly effect: string;
+      readonly status: string;
+      readonly provider: string;
+      readonly error: string | null;
+      readonly confirmed: readonly { readonly type: string; readonly purpose: string; readonly amount: MoneyView }[];
+    }[];
   };
   readonly emails: readonly { readonly outcome: string; readonly status: string; readonly subject: string | null; readonly sent_at: string | null }[];
   readonly timeline: readonly { readonly at: string; readonly words: string }[];
@@ -60,7 +86,14 @@ export interface AccountView {
   readonly status: string;
   readonly mrr: MoneyView;
   readonly term_end: string;
-  readonly recent: readonly { readonly id: string; readonly kind_label: string; readonly subtype: string; readonly state: string; readonly ticket_id: string | null; readonly created_at: string }[];
+  readonly recent: readonly {
+    readonly id: string;
+    readonly kind_label: string;
+    readonly subtype: string;
+    readonly state: string;
+    readonly ticket_id: string | null;
+    readonly created_at: string;
+  }[];
 }
 
 export interface TicketView {
@@ -81,7 +114,11 @@ export interface Session {
   readonly agent: { readonly zendesk_user_id: string; readonly email: string; readonly name: string | null };
   readonly role: 'agent' | 'supervisor' | 'finance' | 'admin';
   readonly actions: readonly string[];
-  readonly field_map: { readonly fields: readonly FieldInfo[]; readonly value_prefix: string; readonly values: Readonly<Record<string, Readonly<Record<string, string>>>> };
+  readonly field_map: {
+    readonly fields: readonly FieldInfo[];
+    readonly value_prefix: string;
+    readonly values: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  };
   readonly choices: {
     readonly kinds: readonly string[];
     readonly subtypes: Readonly<Record<string, readonly string[]>>;
@@ -95,8 +132,20 @@ export interface Session {
 
 export interface PreviewView {
   readonly as_of: string;
-  readonly record: { readonly kind: string; readonly subtype: string; readonly state: string; readonly effective: string | null; readonly effective_at: string | null; readonly amount: MoneyView | null; readonly details: Record<string, unknown> };
+  readonly record: {
+    readonly kind: string;
+    readonly subtype: string;
+    readonly state: string;
+    readonly effective: string | null;
+    readonly effective_at: string | null;
+    readonly amount: MoneyView | null;
+    readonly details: Record<string, unknown>;
+  };
   readonly problems: readonly Problem[];
   readonly quote: string | null;
-  readonly approval?: { readonly rule: string; readonly approvals_required: number; readonly risk: readonly { readonly flag: string; readonly message: string }[] } | null;
+  readonly approval?: {
+    readonly rule: string;
+    readonly approvals_required: number;
+    readonly risk: readonly { readonly flag: string; readonly message: string }[];
+  } | null;
 }

@@ -20,11 +20,14 @@ const STATE_TONE: Record<string, string> = {
   resolved: 'grey',
 };
 
-export const stateTag = (state: string) => h('span', { class: `c-tag c-tag--pill c-tag--${STATE_TONE[state] ?? 'grey'} ld-state`, 'data-state': state }, state.replace(/_/g, ' '));
+export const stateTag = (state: string) =>
+  h('span', { class: `c-tag c-tag--pill c-tag--${STATE_TONE[state] ?? 'grey'} ld-state`, 'data-state': state }, state.replace(/_/g, ' '));
 
-const row = (label: string, ...value: (Node | string | null)[]) => h('div', { class: 'ld-row' }, h('span', { class: 'ld-row__label' }, label), h('span', { class: 'ld-row__value' }, ...value));
+const row = (label: string, ...value: (Node | string | null)[]) =>
+  h('div', { class: 'ld-row' }, h('span', { class: 'ld-row__label' }, label), h('span', { class: 'ld-row__value' }, ...value));
 const money = (m: MoneyView | null | undefined) => (m ? m.text : '—');
-const section = (title: string, cls: string, ...children: (Node | null | false | (Node | null)[])[]) => h('section', { class: `ld-section ${cls}` }, h('h3', { class: 'ld-section__title' }, title), ...children.flat().filter((c): c is Node => !!c));
+const section = (title: string, cls: string, ...children: (Node | null | false | (Node | null)[])[]) =>
+  h('section', { class: `ld-section ${cls}` }, h('h3', { class: 'ld-section__title' }, title), ...children.flat().filter((c): c is Node => !!c));
 
 export function netWords(m: MoneyView | null): string {
   if (!m) return 'No money impact';
@@ -53,7 +56,10 @@ export function moneySection(r: Pick<RecordView, 'money' | 'kind'>): HTMLElement
     rows.push(
       p.unavailable
         ? row(`${p.provider} preview`, `not available: ${p.unavailable}`)
-        : row(`${p.provider} preview`, `${p.provider} will ${p.amount && p.amount.amount_minor < 0 ? 'credit' : 'invoice'} ${money(p.amount)}; Lifecycle Desk computed ${money(p.computed)}${p.difference && p.difference.amount_minor !== 0 ? ` (difference ${p.difference.text})` : ''}`),
+        : row(
+            `${p.provider} preview`,
+            `${p.provider} will ${p.amount && p.amount.amount_minor < 0 ? 'credit' : 'invoice'} ${money(p.amount)}; Lifecycle Desk computed ${money(p.computed)}${p.difference && p.difference.amount_minor !== 0 ? ` (difference ${p.difference.text})` : ''}`,
+          ),
     );
     if (p.outstanding) rows.push(row('Owed at the provider', money(p.outstanding)));
   }
@@ -108,7 +114,18 @@ function billingSection(r: RecordView): HTMLElement | null {
 
 function riskSection(r: RecordView): HTMLElement | null {
   if (r.risk.length === 0) return null;
-  return section('Risk flags', 'ld-risk', r.risk.map((f) => h('div', { class: 'ld-risk__flag' }, h('span', { class: 'c-tag c-tag--red c-tag--sm' }, f.flag.replace(/_/g, ' ')), f.message ? h('span', { class: 'ld-note' }, ' ', f.message) : null)));
+  return section(
+    'Risk flags',
+    'ld-risk',
+    r.risk.map((f) =>
+      h(
+        'div',
+        { class: 'ld-risk__flag' },
+        h('span', { class: 'c-tag c-tag--red c-tag--sm' }, f.flag.replace(/_/g, ' ')),
+        f.message ? h('span', { class: 'ld-note' }, ' ', f.message) : null,
+      ),
+    ),
+  );
 }
 
 function timelineSection(r: RecordView): HTMLElement {
@@ -116,7 +133,11 @@ function timelineSection(r: RecordView): HTMLElement {
     'details',
     { class: 'ld-section ld-timeline' },
     h('summary', { class: 'ld-section__title' }, `Timeline (${r.timeline.length})`),
-    h('ol', { class: 'ld-timeline__list' }, r.timeline.map((e) => h('li', {}, h('span', { class: 'ld-timeline__at' }, when(e.at)), ' ', e.words))),
+    h(
+      'ol',
+      { class: 'ld-timeline__list' },
+      r.timeline.map((e) => h('li', {}, h('span', { class: 'ld-timeline__at' }, when(e.at)), ' ', e.words)),
+    ),
   );
 }
 
@@ -151,7 +172,16 @@ export function accountPanel(a: AccountView): HTMLElement {
     h(
       'ol',
       { class: 'ld-recent' },
-      a.recent.map((r) => h('li', {}, stateTag(r.state), ' ', `${r.kind_label} (${r.subtype})`, h('span', { class: 'ld-note' }, ` ${day(r.created_at)}${r.ticket_id ? ` · #${r.ticket_id}` : ''}`))),
+      a.recent.map((r) =>
+        h(
+          'li',
+          {},
+          stateTag(r.state),
+          ' ',
+          `${r.kind_label} (${r.subtype})`,
+          h('span', { class: 'ld-note' }, ` ${day(r.created_at)}${r.ticket_id ? ` · #${r.ticket_id}` : ''}`),
+        ),
+      ),
     ),
   );
 }

@@ -73,6 +73,9 @@ export class LedgerBillingProvider implements BillingProvider {
 
   /** The customer's balance (debits minus credits of their receivable and customer balance): positive means they owe. */
   async balance(accountId: string, currency: string): Promise<number> {
-    return (await this.ledger.balance(LEDGER_ACCOUNTS.receivable(accountId), currency)) + (await this.ledger.balance(LEDGER_ACCOUNTS.customerBalance(accountId), currency));
+    return (
+      (await this.ledger.balance(LEDGER_ACCOUNTS.receivable(accountId), currency)) +
+      (await this.ledger.balance(LEDGER_ACCOUNTS.customerBalance(accountId), currency))
+    );
   }
 }

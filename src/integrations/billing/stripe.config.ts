@@ -26,7 +26,11 @@ export function stripeProviderFromConfig(config: Config): StripeBillingProvider 
     apiKey: config.billing.stripeApiKey!,
     priceIds,
     ...(url
-      ? { host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)), protocol: url.protocol === 'http:' ? ('http' as const) : ('https' as const) }
+      ? {
+          host: url.hostname,
+          port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
+          protocol: url.protocol === 'http:' ? ('http' as const) : ('https' as const),
+        }
       : {}),
   });
 }

@@ -210,7 +210,8 @@ export class StripeBillingProvider implements BillingProvider {
    */
   async preview(adj: BillingAdjustment): Promise<BillingPreview> {
     const e = adj.effect;
-    if (adj.kind === 'termination') return { provider: this.name, amount: null, outstanding: adj.billingCustomerId ? await this.outstanding(adj.billingCustomerId, adj.currency) : null };
+    if (adj.kind === 'termination')
+      return { provider: this.name, amount: null, outstanding: adj.billingCustomerId ? await this.outstanding(adj.billingCustomerId, adj.currency) : null };
     if (e.type !== 'plan_change' || !e.prorate) return { provider: this.name, amount: null };
     this.checkAdjustment(adj);
     const sub = await this.planSubscription(adj, true);
@@ -223,7 +224,9 @@ export class StripeBillingProvider implements BillingProvider {
         subscription_details: { items: move ? [move] : [], proration_behavior: 'create_prorations', proration_date: prorationDate },
       }),
     );
-    const prorations = invoice.lines.data.filter((l) => l.parent?.subscription_item_details?.proration === true || l.parent?.invoice_item_details?.proration === true);
+    const prorations = invoice.lines.data.filter(
+      (l) => l.parent?.subscription_item_details?.proration === true || l.parent?.invoice_item_details?.proration === true,
+    );
     const total = prorations.reduce((s, l) => s + l.amount, 0);
     return { provider: this.name, amount: fromStripeAmount(total, invoice.currency), prorationDate: isoOf(prorationDate) };
   }
@@ -243,7 +246,9 @@ export class StripeBillingProvider implements BillingProvider {
     }
     const f = sub ? this.facts(sub) : null;
     return {
-      subscription: sub ? { id: sub.id, plan: f!.plan ?? null, cancel_at: f!.cancel_at ?? null, paused: f!.paused ?? false, pause_resumes_at: f!.pause_resumes_at ?? null } : null,
+      subscription: sub
+        ? { id: sub.id, plan: f!.plan ?? null, cancel_at: f!.cancel_at ?? null, paused: f!.paused ?? false, pause_resumes_at: f!.pause_resumes_at ?? null }
+        : null,
       planSubscriptions: onPlan.length,
       balance: fromStripeAmount(minor, account.currency),
     };
@@ -273,7 +278,8 @@ export class StripeBillingProvider implements BillingProvider {
       money.sort((a, b) => (a.type === b.type ? 0 : a.type === 'credit' ? -1 : 1));
     }
     const item = this.planItem(updated);
-    const price = item?.price.unit_amount !== null && item?.price.unit_amount !== undefined ? fromStripeAmount(item.price.unit_amount, item.price.currency) : null;
+    const price =
+      item?.price.unit_amount !== null && item?.price.unit_amount !== undefined ? fromStripeAmount(item.price.unit_amount, item.price.currency) : null;
     return { providerRef: `stripe:${updated.id}`, money, subscription: this.facts(updated), price };
   }
 
@@ -289,7 +295,13 @@ export class StripeBillingProvider implements BillingProvider {
     const existing = await this.creditNoteTagged(customer, adj.idempotencyKey);
     if (existing) return this.creditNoteResult(existing, 'service_credit');
     const posted = await this.balanceTransactionTagged(customer, adj.idempotencyKey);
-    if (posted) return { providerRef: `stripe:${posted.id}`, money: [{ type: 'credit', purpose: 'service_credit', amount: fromStripeAmount(-posted.amount, posted.currency), destination: 'balance', ref: posted.id }] };
+    if (posted)
+      return {
+        providerRef: `stripe:${posted.id}`,
+        money: [
+          { type: 'credit', purpose: 'service_credit', amount: fromStripeAmount(-posted.amount, posted.currency), destination: 'balance', ref: posted.id },
+        ],
+      };
 
     const invoice = await this.invoiceCovering(customer, unix(e.period_start), unix(e.period_end));
     if (invoice && invoice.currency === adj.currency.toLowerCase()) {
@@ -320,7 +332,10 @@ export class StripeBillingProvider implements BillingProvider {
         { idempotencyKey: `${adj.idempotencyKey}.bal` },
       ),
     );
-    return { providerRef: `stripe:${tx.id}`, money: [{ type: 'credit', purpose: 'service_credit', amount: fromStripeAmount(-tx.amount, tx.currency), destination: 'balance', ref: tx.id }] };
+    return {
+      providerRef: `stripe:${tx.id}`,
+      money: [{ type: 'credit', purpose: 'service_credit', amount: fromStripeAmount(-tx.amount, tx.currency), destination: 'balance', ref: tx.id }],
+    };
   }
 
   /**
@@ -351,7 +366,11 @@ export class StripeBillingProvider implements BillingProvider {
         const tx =
           (await this.balanceTransactionTagged(customer, key)) ??
           (await this.call('balance reversal', () =>
-            this.stripe.customers.createBalanceTransaction(customer, { amount, currency: m.amount.currency.toLowerCase(), description: description.slice(0, 350), metadata: meta }, { idempotencyKey: `${key}.bal` }),
+            this.stripe.customers.createBalanceTransaction(
+              customer,
+              { amount, currency: m.amount.currency.toLowerCase(), description: description.slice(0, 350), metadata: meta },
+              { idempotencyKey: `${key}.bal` },
+            ),
           ));
         money.push({ ...m, ref: tx.id, reverses: true });
       } else {
@@ -359,7 +378,10 @@ export class StripeBillingProvider implements BillingProvider {
         const ii =
           items.data.find((x) => x.metadata?.idempotency_key === key) ??
           (await this.call('invoice item reversal', () =>
-            this.stripe.invoiceItems.create({ customer, amount, currency: m.amount.currency.toLowerCase(), description: description.slice(0, 500), metadata: meta }, { idempotencyKey: `${key}.ii` }),
+            this.stripe.invoiceItems.create(
+              { customer, amount, currency: m.amount.currency.toLowerCase(), description: description.slice(0, 500), metadata: meta },
+              { idempotencyKey: `${key}.ii` },
+            ),
           ));
         money.push({ ...m, ref: ii.id, reverses: true });
       }
@@ -378,7 +400,10 @@ export class StripeBillingProvider implements BillingProvider {
     // the record's `apply` key; a record caught half-applied across that upgrade must not pay twice.
     const earlier = await this.balanceTransactionTagged(customer, adj.idempotencyKey.replace(/\.fee$/, '.apply'));
     if (earlier && earlier.amount > 0) {
-      return { providerRef: `stripe:${earlier.id}`, money: [{ type: 'charge', purpose: 'fee', amount: fromStripeAmount(earlier.amount, earlier.currency), destination: 'balance', ref: earlier.id }] };
+      return {
+        providerRef: `stripe:${earlier.id}`,
+        money: [{ type: 'charge', purpose: 'fee', amount: fromStripeAmount(earlier.amount, earlier.currency), destination: 'balance', ref: earlier.id }],
+      };
     }
     let invoice = await this.invoiceTagged(customer, adj.idempotencyKey);
     invoice ??= await this.call('fee invoice', () =>
@@ -412,9 +437,12 @@ export class StripeBillingProvider implements BillingProvider {
           ),
         );
       }
-      invoice = await this.call('fee invoice finalize', () => this.stripe.invoices.finalizeInvoice(invoice!.id, { auto_advance: true }, { idempotencyKey: `${adj.idempotencyKey}.fin` }));
+      invoice = await this.call('fee invoice finalize', () =>
+        this.stripe.invoices.finalizeInvoice(invoice!.id, { auto_advance: true }, { idempotencyKey: `${adj.idempotencyKey}.fin` }),
+      );
     }
-    if (invoice.status === 'void' || invoice.total <= 0) throw fail(`Stripe fee invoice ${invoice.id} of record ${adj.recordId} is ${invoice.status} with total ${invoice.total}; check it in Stripe`, false);
+    if (invoice.status === 'void' || invoice.total <= 0)
+      throw fail(`Stripe fee invoice ${invoice.id} of record ${adj.recordId} is ${invoice.status} with total ${invoice.total}; check it in Stripe`, false);
     return {
       providerRef: `stripe:${invoice.id}`,
       money: [{ type: 'charge', purpose: 'fee', amount: fromStripeAmount(invoice.total, invoice.currency), destination: 'invoice', ref: invoice.id }],
@@ -431,7 +459,10 @@ export class StripeBillingProvider implements BillingProvider {
       const paid = await this.call('invoice lookup', () => this.stripe.invoices.list({ customer, status: 'paid', limit: 20 }));
       const invoice = paid.data.find((i) => i.currency === adj.currency.toLowerCase() && i.amount_paid - i.post_payment_credit_notes_amount >= amount);
       if (!invoice) {
-        throw fail(`Stripe customer ${customer} (account ${adj.accountId}) has no paid ${adj.currency} invoice that can refund ${amount} (record ${adj.recordId}); refund it by hand`, false);
+        throw fail(
+          `Stripe customer ${customer} (account ${adj.accountId}) has no paid ${adj.currency} invoice that can refund ${amount} (record ${adj.recordId}); refund it by hand`,
+          false,
+        );
       }
       note = await this.call('refund credit note', () =>
         this.stripe.creditNotes.create(
@@ -441,7 +472,8 @@ export class StripeBillingProvider implements BillingProvider {
       );
     }
     const result = this.creditNoteResult(note, 'termination_refund');
-    if (!result.money?.some((m) => m.type === 'refund')) throw fail(`Stripe credit note ${note.id} of record ${adj.recordId} refunded nothing; check it in Stripe`, false);
+    if (!result.money?.some((m) => m.type === 'refund'))
+      throw fail(`Stripe credit note ${note.id} of record ${adj.recordId} refunded nothing; check it in Stripe`, false);
     return { ...result, outstanding: await this.outstanding(customer, adj.currency) };
   }
 
@@ -475,7 +507,9 @@ export class StripeBillingProvider implements BillingProvider {
     const resumesAt = e.resumes_at ? unix(e.resumes_at) : undefined;
     const current = sub.pause_collection;
     const same = current && current.behavior === 'void' && (current.resumes_at ?? undefined) === resumesAt;
-    const params: Stripe.SubscriptionUpdateParams = same ? {} : { pause_collection: { behavior: 'void', ...(resumesAt !== undefined ? { resumes_at: resumesAt } : {}) } };
+    const params: Stripe.SubscriptionUpdateParams = same
+      ? {}
+      : { pause_collection: { behavior: 'void', ...(resumesAt !== undefined ? { resumes_at: resumesAt } : {}) } };
     const updated = await this.updateSubscription(adj, sub, params, 'apply');
     return { providerRef: `stripe:${updated.id}`, subscription: this.facts(updated) };
   }
@@ -495,7 +529,8 @@ export class StripeBillingProvider implements BillingProvider {
       updated = await this.updateSubscription(adj, sub, params, 'apply');
     } else {
       const price = this.opts.priceIds[e.plan]?.[adj.currency];
-      if (!price) throw fail(`plan ${e.plan} has no Stripe price in ${adj.currency}; add it to STRIPE_PRICE_MAP_FILE, then retry record ${adj.recordId}`, false);
+      if (!price)
+        throw fail(`plan ${e.plan} has no Stripe price in ${adj.currency}; add it to STRIPE_PRICE_MAP_FILE, then retry record ${adj.recordId}`, false);
       updated = await this.call('subscription create', () =>
         this.stripe.subscriptions.create(
           { customer: adj.billingCustomerId!, items: [{ price }], metadata: this.metadata(adj), description: adj.description.slice(0, 500) },
@@ -504,7 +539,8 @@ export class StripeBillingProvider implements BillingProvider {
       );
     }
     const item = this.planItem(updated);
-    const price = item?.price.unit_amount !== null && item?.price.unit_amount !== undefined ? fromStripeAmount(item.price.unit_amount, item.price.currency) : null;
+    const price =
+      item?.price.unit_amount !== null && item?.price.unit_amount !== undefined ? fromStripeAmount(item.price.unit_amount, item.price.currency) : null;
     return { providerRef: `stripe:${updated.id}`, subscription: this.facts(updated), price };
   }
 
@@ -532,12 +568,20 @@ export class StripeBillingProvider implements BillingProvider {
       const balance = 'deleted' in c && c.deleted ? 0 : (c as Stripe.Customer).balance;
       if (balance < 0) {
         if (!e.target_customer_id) {
-          throw fail(`target account ${e.target_account_id} has no billing customer id, so the credit of customer ${source} cannot move to it; set it with "lifecycle-desk accounts import", then retry record ${adj.recordId}`, false);
+          throw fail(
+            `target account ${e.target_account_id} has no billing customer id, so the credit of customer ${source} cannot move to it; set it with "lifecycle-desk accounts import", then retry record ${adj.recordId}`,
+            false,
+          );
         }
         out = await this.call('merge balance out', () =>
           this.stripe.customers.createBalanceTransaction(
             source,
-            { amount: -balance, currency: adj.currency.toLowerCase(), description: `Credit moved to ${e.target_account_id} (${adj.description})`.slice(0, 350), metadata: this.metadata(adj) },
+            {
+              amount: -balance,
+              currency: adj.currency.toLowerCase(),
+              description: `Credit moved to ${e.target_account_id} (${adj.description})`.slice(0, 350),
+              metadata: this.metadata(adj),
+            },
             { idempotencyKey: `${adj.idempotencyKey}.src` },
           ),
         );
@@ -550,12 +594,24 @@ export class StripeBillingProvider implements BillingProvider {
         (await this.call('merge balance in', () =>
           this.stripe.customers.createBalanceTransaction(
             target,
-            { amount: -out!.amount, currency: out!.currency, description: `Credit moved from ${adj.accountId} (${adj.description})`.slice(0, 350), metadata: this.metadata(adj) },
+            {
+              amount: -out!.amount,
+              currency: out!.currency,
+              description: `Credit moved from ${adj.accountId} (${adj.description})`.slice(0, 350),
+              metadata: this.metadata(adj),
+            },
             { idempotencyKey: `${adj.idempotencyKey}.dst` },
           ),
         ));
       refs.push(out.id, into.id);
-      money.push({ type: 'transfer', purpose: 'merge_balance', amount: fromStripeAmount(out.amount, out.currency), destination: 'balance', to_account_id: e.target_account_id, ref: into.id });
+      money.push({
+        type: 'transfer',
+        purpose: 'merge_balance',
+        amount: fromStripeAmount(out.amount, out.currency),
+        destination: 'balance',
+        to_account_id: e.target_account_id,
+        ref: into.id,
+      });
     }
     return { providerRef: `stripe:${refs.join(',') || 'none'}`, money, subscription: facts };
   }
@@ -608,7 +664,8 @@ export class StripeBillingProvider implements BillingProvider {
   private planItemMove(sub: Sub, plan: string): { id: string; price: string } | null {
     const currency = sub.currency.toUpperCase();
     const price = this.opts.priceIds[plan]?.[currency];
-    if (!price) throw fail(`plan ${plan} has no Stripe price in ${currency} (subscription ${sub.id} bills in ${currency}); add it to STRIPE_PRICE_MAP_FILE`, false);
+    if (!price)
+      throw fail(`plan ${plan} has no Stripe price in ${currency} (subscription ${sub.id} bills in ${currency}); add it to STRIPE_PRICE_MAP_FILE`, false);
     const item = this.planItem(sub);
     if (!item) throw fail(`Stripe subscription ${sub.id} has no item on a catalog plan's price to move to plan ${plan}`, false);
     return item.price.id === price ? null : { id: item.id, price };
@@ -653,7 +710,8 @@ export class StripeBillingProvider implements BillingProvider {
       for (const line of invoice.lines.data) {
         if (line.parent?.type !== 'subscription_item_details' || line.parent.subscription_item_details?.proration) continue;
         const overlap = Math.min(end, line.period.end) - Math.max(start, line.period.start);
-        if (overlap > 0 && (!best || overlap > best.overlap || (overlap === best.overlap && invoice.created > best.invoice.created))) best = { invoice, overlap };
+        if (overlap > 0 && (!best || overlap > best.overlap || (overlap === best.overlap && invoice.created > best.invoice.created)))
+          best = { invoice, overlap };
       }
     }
     return best?.invoice ?? null;
@@ -682,7 +740,8 @@ export class StripeBillingProvider implements BillingProvider {
     const refunded = note.refunds.reduce((s, r) => s + r.amount_refunded, 0);
     const toBalance = note.post_payment_amount - refunded - (note.out_of_band_amount ?? 0);
     const money: ConfirmedMoney[] = [];
-    if (note.pre_payment_amount > 0) money.push({ type: 'credit', purpose, amount: fromStripeAmount(note.pre_payment_amount, cur), destination: 'invoice', ref: note.id });
+    if (note.pre_payment_amount > 0)
+      money.push({ type: 'credit', purpose, amount: fromStripeAmount(note.pre_payment_amount, cur), destination: 'invoice', ref: note.id });
     if (toBalance > 0) money.push({ type: 'credit', purpose, amount: fromStripeAmount(toBalance, cur), destination: 'balance', ref: note.id });
     if (refunded > 0) {
       money.push(

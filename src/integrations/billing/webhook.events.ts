@@ -21,7 +21,10 @@ export const WEBHOOK_EVENT_TYPES: Record<BillingEffectType, string> = {
   void: 'lifecycle.money_reversed',
 };
 
-const Money = z.object({ amount_minor: z.number().int(), currency: z.string().regex(/^[A-Z]{3}$/) }).strict().describe('integer minor units + ISO 4217 code');
+const Money = z
+  .object({ amount_minor: z.number().int(), currency: z.string().regex(/^[A-Z]{3}$/) })
+  .strict()
+  .describe('integer minor units + ISO 4217 code');
 const Instant = z.string().describe('ISO 8601 instant');
 
 const common = {
@@ -91,7 +94,14 @@ export const WEBHOOK_ANSWER_SCHEMA = z.object({ reference: z.string().max(200).o
 function specific(e: BillingEffect): Record<string, unknown> {
   switch (e.type) {
     case 'plan_change':
-      return { from_plan: e.from_plan, to_plan: e.to_plan, prorate: e.prorate, proration_date: e.prorate ? e.at : null, price: e.price, proration: e.proration };
+      return {
+        from_plan: e.from_plan,
+        to_plan: e.to_plan,
+        prorate: e.prorate,
+        proration_date: e.prorate ? e.at : null,
+        price: e.price,
+        proration: e.proration,
+      };
     case 'credit':
       return { amount: e.amount, period_start: e.period_start, period_end: e.period_end, paid_invoice: e.paid_invoice };
     case 'fee':
@@ -137,6 +147,9 @@ export function webhookEventBody(adj: BillingAdjustment): string {
 /** Every event's JSON Schema as the README shows it (one folded block per type). */
 export function webhookEventSchemasMarkdown(): string {
   return Object.entries(WEBHOOK_EVENT_SCHEMAS)
-    .map(([type, schema]) => `<details><summary><code>${type}</code></summary>\n\n\`\`\`json\n${JSON.stringify(z.toJSONSchema(schema, { unrepresentable: 'any' }), null, 2)}\n\`\`\`\n\n</details>`)
+    .map(
+      ([type, schema]) =>
+        `<details><summary><code>${type}</code></summary>\n\n\`\`\`json\n${JSON.stringify(z.toJSONSchema(schema, { unrepresentable: 'any' }), null, 2)}\n\`\`\`\n\n</details>`,
+    )
     .join('\n\n');
 }

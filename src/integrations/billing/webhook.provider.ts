@@ -24,7 +24,10 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 export function webhookSecretKey(secret: string): Buffer {
   const b64 = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret;
   if (!BASE64.test(b64) || b64.length % 4 === 1) {
-    throw new AppError('validation_failed', 'webhook secret must be "whsec_" followed by base64 (Standard Webhooks format); generate one with: echo whsec_$(openssl rand -base64 32)');
+    throw new AppError(
+      'validation_failed',
+      'webhook secret must be "whsec_" followed by base64 (Standard Webhooks format); generate one with: echo whsec_$(openssl rand -base64 32)',
+    );
   }
   return Buffer.from(b64, 'base64');
 }
@@ -107,7 +110,8 @@ export class WebhookBillingProvider implements BillingProvider {
 
   async applyAdjustment(adj: BillingAdjustment): Promise<BillingResult> {
     const id = adj.idempotencyKey;
-    if (!HEADER_SAFE.test(id)) throw new AppError('provider_failed', `idempotency key of record ${adj.recordId} is not a header-safe webhook id`, { retryable: false });
+    if (!HEADER_SAFE.test(id))
+      throw new AppError('provider_failed', `idempotency key of record ${adj.recordId} is not a header-safe webhook id`, { retryable: false });
     const body = webhookEventBody(adj);
     const now = this.opts.now?.() ?? new Date();
     const ts = Math.floor(now.getTime() / 1000);

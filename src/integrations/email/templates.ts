@@ -100,12 +100,10 @@ export function humanDate(value: unknown, locale?: string | null): string | null
   return Number.isNaN(t) ? null : dayFormat(locale).format(new Date(t));
 }
 
-const isMoney = (v: unknown): v is Money =>
-  !!v && typeof (v as Money).amount_minor === 'number' && typeof (v as Money).currency === 'string';
+const isMoney = (v: unknown): v is Money => !!v && typeof (v as Money).amount_minor === 'number' && typeof (v as Money).currency === 'string';
 
 /** Formatted absolute amount ("€12.34", "¥1,500"); the sign is carried by the flags beside it. */
-const absMoney = (v: unknown): string | null =>
-  isMoney(v) ? formatMoney({ amount_minor: Math.abs(v.amount_minor), currency: v.currency }) : null;
+const absMoney = (v: unknown): string | null => (isMoney(v) ? formatMoney({ amount_minor: Math.abs(v.amount_minor), currency: v.currency }) : null);
 
 const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() ? v : null);
 
@@ -132,7 +130,12 @@ function featureList(values: unknown, names: Readonly<Record<string, string>>): 
  * The variables every template sees. Money and dates are formatted here, in TypeScript, so an
  * admin editing a template never does arithmetic or currency formatting in Liquid.
  */
-export function emailVariables(outcome: EmailOutcome, view: EmailView, options: Pick<EmailTemplateOptions, 'displayNames'> = {}, locale: string | null = null): Record<string, unknown> {
+export function emailVariables(
+  outcome: EmailOutcome,
+  view: EmailView,
+  options: Pick<EmailTemplateOptions, 'displayNames'> = {},
+  locale: string | null = null,
+): Record<string, unknown> {
   const humanDate = (value: unknown) => humanDateIn(value, locale);
   const r = view.record;
   const d = r.details;
@@ -165,7 +168,9 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
   const credited = total((m) => m.purpose === 'service_credit' && !m.reverses);
   const feeCharged = total((m) => m.purpose === 'fee' && m.type === 'charge' && !m.reverses);
   const refunded = total((m) => m.purpose === 'termination_refund' && m.type === 'refund' && !m.reverses);
-  const reversedTotal = reversing.length ? { amount_minor: reversing.reduce((sum, m) => sum + m.amount.amount_minor, 0), currency: reversing[0]!.amount.currency } : null;
+  const reversedTotal = reversing.length
+    ? { amount_minor: reversing.reduce((sum, m) => sum + m.amount.amount_minor, 0), currency: reversing[0]!.amount.currency }
+    : null;
   // Which of these the email states is the kind's (records/kinds/<kind>.ts).
   const { money, prorated } = customerMoney(r.kind, { proration, credited, feeCharged });
   const hasAmount = !!money && money.amount_minor !== 0;
@@ -174,7 +179,8 @@ export function emailVariables(outcome: EmailOutcome, view: EmailView, options: 
   const amount_is_charge = hasAmount && money!.amount_minor > 0;
   const amount_summary = !amount ? null : `${prorated ? 'a prorated ' : 'a '}${amount_is_credit ? 'credit' : 'charge'} of ${amount}`;
   const newPrice = latest((res) => res.price);
-  const creditPart = (destination: ConfirmedMoney['destination']) => absMoney(total((m) => m.purpose === 'service_credit' && !m.reverses && m.destination === destination));
+  const creditPart = (destination: ConfirmedMoney['destination']) =>
+    absMoney(total((m) => m.purpose === 'service_credit' && !m.reverses && m.destination === destination));
   const outstanding = latest((res) => res.outstanding);
 
   const status_before = str(d.status_before);
@@ -316,23 +322,72 @@ function sampleViews(): EmailView[] {
   const records: LifecycleRecord[] = [
     { ...base, kind: 'downgrade', subtype: 'subscription', amount: eur(-7000), details: { from_plan: 'growth', to_plan: 'starter', price_delta: eur(-7000) } },
     { ...base, kind: 'upgrade', subtype: 'subscription', amount: eur(10000), details: { from_plan: 'growth', to_plan: 'business', price_delta: eur(20000) } },
-    { ...base, kind: 'termination', subtype: 'customer_initiated', amount: eur(50000), details: { termination_date: '2026-04-01', early_termination_fee: eur(50000), fee_waived: false } },
-    { ...base, kind: 'status_change', subtype: 'suspension', amount: null, details: { status_before: 'active', status_after: 'suspended', suspension: { cause: 'unpaid invoices', review_date: '2026-04-15' } } },
-    { ...base, kind: 'service_credit', subtype: 'outage', amount: eur(-1500), details: { period_start: '2026-03-10T00:00:00Z', period_end: '2026-03-11T00:00:00Z', requested_credit: eur(1500) } },
+    {
+      ...base,
+      kind: 'termination',
+      subtype: 'customer_initiated',
+      amount: eur(50000),
+      details: { termination_date: '2026-04-01', early_termination_fee: eur(50000), fee_waived: false },
+    },
+    {
+      ...base,
+      kind: 'status_change',
+      subtype: 'suspension',
+      amount: null,
+      details: { status_before: 'active', status_after: 'suspended', suspension: { cause: 'unpaid invoices', review_date: '2026-04-15' } },
+    },
+    {
+      ...base,
+      kind: 'service_credit',
+      subtype: 'outage',
+      amount: eur(-1500),
+      details: { period_start: '2026-03-10T00:00:00Z', period_end: '2026-03-11T00:00:00Z', requested_credit: eur(1500) },
+    },
   ];
   // What a provider would have confirmed for each, so every money branch renders at load too.
-  const confirmed = (effect: ConfirmedAdjustment['effect'], result: ConfirmedAdjustment['result']): ConfirmedAdjustment => ({ idempotency_key: 'billing.sample.apply', step: 'apply', effect, result });
+  const confirmed = (effect: ConfirmedAdjustment['effect'], result: ConfirmedAdjustment['result']): ConfirmedAdjustment => ({
+    idempotency_key: 'billing.sample.apply',
+    step: 'apply',
+    effect,
+    result,
+  });
   const billing: ConfirmedAdjustment[][] = [
-    [confirmed({ type: 'plan_change', to_plan: 'starter', from_plan: 'growth', prorate: false, at: '2026-04-01T00:00:00Z', price: eur(2900), proration: null }, { providerRef: 'sample', price: eur(2900) })],
     [
       confirmed(
-        { type: 'plan_change', to_plan: 'business', from_plan: 'growth', prorate: true, at: '2026-03-16T00:00:00Z', price: eur(29900), proration: { credit: eur(-5000), charge: eur(15000), net: eur(10000) } },
-        { providerRef: 'sample', money: [{ type: 'charge', purpose: 'proration', amount: eur(15000), destination: 'invoice' }, { type: 'credit', purpose: 'proration', amount: eur(5000), destination: 'invoice' }], price: eur(29900) },
+        { type: 'plan_change', to_plan: 'starter', from_plan: 'growth', prorate: false, at: '2026-04-01T00:00:00Z', price: eur(2900), proration: null },
+        { providerRef: 'sample', price: eur(2900) },
       ),
     ],
     [
-      confirmed({ type: 'fee', amount: eur(50000) }, { providerRef: 'sample', money: [{ type: 'charge', purpose: 'fee', amount: eur(50000), destination: 'invoice' }], outstanding: eur(50000) }),
-      confirmed({ type: 'refund', amount: eur(1000) }, { providerRef: 'sample', money: [{ type: 'refund', purpose: 'termination_refund', amount: eur(1000), destination: 'payment' }] }),
+      confirmed(
+        {
+          type: 'plan_change',
+          to_plan: 'business',
+          from_plan: 'growth',
+          prorate: true,
+          at: '2026-03-16T00:00:00Z',
+          price: eur(29900),
+          proration: { credit: eur(-5000), charge: eur(15000), net: eur(10000) },
+        },
+        {
+          providerRef: 'sample',
+          money: [
+            { type: 'charge', purpose: 'proration', amount: eur(15000), destination: 'invoice' },
+            { type: 'credit', purpose: 'proration', amount: eur(5000), destination: 'invoice' },
+          ],
+          price: eur(29900),
+        },
+      ),
+    ],
+    [
+      confirmed(
+        { type: 'fee', amount: eur(50000) },
+        { providerRef: 'sample', money: [{ type: 'charge', purpose: 'fee', amount: eur(50000), destination: 'invoice' }], outstanding: eur(50000) },
+      ),
+      confirmed(
+        { type: 'refund', amount: eur(1000) },
+        { providerRef: 'sample', money: [{ type: 'refund', purpose: 'termination_refund', amount: eur(1000), destination: 'payment' }] },
+      ),
     ],
     [confirmed({ type: 'resume', plan: 'growth', price: eur(9900) }, { providerRef: 'sample', price: eur(9900) })],
     [
@@ -349,7 +404,13 @@ function sampleViews(): EmailView[] {
       ),
     ],
   ];
-  return records.map((record, i) => ({ record, account: { id: 'acc_sample', name: 'Sample Ltd', currency: 'EUR' }, ticketId: '1', reason: 'sample reason', billing: billing[i] ?? [] }));
+  return records.map((record, i) => ({
+    record,
+    account: { id: 'acc_sample', name: 'Sample Ltd', currency: 'EUR' },
+    ticketId: '1',
+    reason: 'sample reason',
+    billing: billing[i] ?? [],
+  }));
 }
 
 /**
@@ -373,9 +434,15 @@ export class EmailTemplates implements EmailRenderer {
   static load(dir: string, options: EmailTemplateOptions = {}): EmailTemplates {
     let names: string[];
     try {
-      names = fs.readdirSync(dir).filter((f) => f.endsWith('.liquid')).sort();
+      names = fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.liquid'))
+        .sort();
     } catch (err) {
-      throw new Error(`Email templates: cannot read the directory ${dir} (${(err as NodeJS.ErrnoException).code ?? liquidMessage(err)}); set EMAIL_TEMPLATES_DIR to the folder holding the .liquid files`, { cause: err });
+      throw new Error(
+        `Email templates: cannot read the directory ${dir} (${(err as NodeJS.ErrnoException).code ?? liquidMessage(err)}); set EMAIL_TEMPLATES_DIR to the folder holding the .liquid files`,
+        { cause: err },
+      );
     }
     const sources: Record<string, string> = {};
     for (const name of names) {
@@ -402,7 +469,9 @@ export class EmailTemplates implements EmailRenderer {
         canonical = undefined;
       }
       if (canonical !== locale) {
-        throw new Error(`Email template ${path.join(dir, name)}: "${locale}" is not a language tag as accounts carry it${canonical ? ` (write "${canonical}")` : ''}`);
+        throw new Error(
+          `Email template ${path.join(dir, name)}: "${locale}" is not a language tag as accounts carry it${canonical ? ` (write "${canonical}")` : ''}`,
+        );
       }
       locales.add(locale);
     }
@@ -420,7 +489,9 @@ export class EmailTemplates implements EmailRenderer {
     for (const outcome of EMAIL_OUTCOMES) {
       for (const part of EMAIL_PARTS) {
         if (!sets.has(`default.${outcome}.${part}`)) {
-          throw new Error(`Email templates: ${path.join(dir, `default.${outcome}.${part}.liquid`)} is missing; every outcome needs a default subject, text and html template`);
+          throw new Error(
+            `Email templates: ${path.join(dir, `default.${outcome}.${part}.liquid`)} is missing; every outcome needs a default subject, text and html template`,
+          );
         }
       }
     }
@@ -429,7 +500,9 @@ export class EmailTemplates implements EmailRenderer {
     for (const key of new Set([...sets.keys()].filter((k) => k.split('.').length === 4).map((k) => k.replace(/\.[a-z]+$/, '')))) {
       for (const part of EMAIL_PARTS) {
         if (!sets.has(`${key}.${part}`)) {
-          throw new Error(`Email templates: ${path.join(dir, `${key}.${part}.liquid`)} is missing; a language's templates for an outcome need a subject, text and html (or none of them)`);
+          throw new Error(
+            `Email templates: ${path.join(dir, `${key}.${part}.liquid`)} is missing; a language's templates for an outcome need a subject, text and html (or none of them)`,
+          );
         }
       }
     }
@@ -437,7 +510,12 @@ export class EmailTemplates implements EmailRenderer {
     const loaded = new EmailTemplates(sets, options);
     for (const locale of [null, ...locales]) {
       for (const view of sampleViews()) {
-        for (const outcome of EMAIL_OUTCOMES) loaded.renderWith(outcome, { ...view, locale }, (file, err) => new Error(`Email template ${file} cannot render: ${liquidMessage(err)}`, { cause: err }));
+        for (const outcome of EMAIL_OUTCOMES)
+          loaded.renderWith(
+            outcome,
+            { ...view, locale },
+            (file, err) => new Error(`Email template ${file} cannot render: ${liquidMessage(err)}`, { cause: err }),
+          );
       }
     }
     return loaded;
@@ -462,11 +540,18 @@ export class EmailTemplates implements EmailRenderer {
    * non-retryable AppError naming the file: the same record would fail the same way again.
    */
   render(outcome: EmailOutcome, view: EmailView): RenderedEmail {
-    return this.renderWith(outcome, view, (file, err) =>
-      new AppError('internal', `Email template ${file} failed to render for record ${view.record.id}: ${liquidMessage(err)}; fix the template, restart, and retry the record`, {
-        cause: err,
-        retryable: false,
-      }),
+    return this.renderWith(
+      outcome,
+      view,
+      (file, err) =>
+        new AppError(
+          'internal',
+          `Email template ${file} failed to render for record ${view.record.id}: ${liquidMessage(err)}; fix the template, restart, and retry the record`,
+          {
+            cause: err,
+            retryable: false,
+          },
+        ),
     );
   }
 
@@ -502,7 +587,12 @@ export function singleLine(s: string): string {
 
 /** Collapses the blank lines Liquid tags leave behind; whitespace between tags means nothing in HTML. */
 function tidyHtml(s: string): string {
-  return s.replace(/\r\n?/g, '\n').replace(/\n(?:[ \t]*\n)+/g, '\n').trim() + '\n';
+  return (
+    s
+      .replace(/\r\n?/g, '\n')
+      .replace(/\n(?:[ \t]*\n)+/g, '\n')
+      .trim() + '\n'
+  );
 }
 
 /** Liquid tags leave blank lines behind; keep at most one empty line between paragraphs. */

@@ -144,10 +144,7 @@ export function mentionUser(userId: string): string {
 
 /** Only well-formed group/user/special mentions from configuration are emitted as mentions. */
 function trustedMention(mention: string): string {
-  const ok =
-    /^<!subteam\^[A-Z0-9]+(?:\|[^<>|]{1,100})?>$/.test(mention) ||
-    /^<@[UW][A-Z0-9]+>$/.test(mention) ||
-    /^<!(?:here|channel)>$/.test(mention);
+  const ok = /^<!subteam\^[A-Z0-9]+(?:\|[^<>|]{1,100})?>$/.test(mention) || /^<@[UW][A-Z0-9]+>$/.test(mention) || /^<!(?:here|channel)>$/.test(mention);
   return ok ? mention : esc(mention, 100);
 }
 
@@ -263,9 +260,7 @@ function factBlocks(r: LifecycleRecord, accountName: string | null, ticketUrl: s
   const money = moneyDetails(r);
   if (money.length) blocks.push(section(money.map((l) => `• ${l}`).join('\n'), 'money'));
   const reason = r.reason_text.trim();
-  blocks.push(
-    section(`*Reason* ${code(r.reason_code, 100)}${reason ? `\n${esc(reason, 2500)}` : ''}`, 'reason'),
-  );
+  blocks.push(section(`*Reason* ${code(r.reason_code, 100)}${reason ? `\n${esc(reason, 2500)}` : ''}`, 'reason'));
   return blocks;
 }
 
@@ -276,9 +271,7 @@ function riskBlocks(r: LifecycleRecord, explanations: readonly { flag: string; m
     const why = explanations.filter((e) => e.flag === flag).map((e) => e.message);
     return `• *${esc(flag, 100)}*${why.length ? `: ${esc(why.join(' '), 400)}` : ''}`;
   });
-  return [
-    section(`:warning: *${flags.length} risk flag${flags.length === 1 ? '' : 's'}: check before approving*\n${lines.join('\n')}`, 'risk'),
-  ];
+  return [section(`:warning: *${flags.length} risk flag${flags.length === 1 ? '' : 's'}: check before approving*\n${lines.join('\n')}`, 'risk')];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -384,7 +377,14 @@ function approvalActions(input: ApprovalView): ActionsBlock {
   };
   const lowerable = lowerableAmount(input.record);
   const partial: Button[] = lowerable
-    ? [{ type: 'button', action_id: ACTION_APPROVE_PARTIAL, text: plain(lowerable.what === 'credit' ? 'Approve a lower credit…' : 'Approve a lower fee…', SLACK_LIMITS.buttonText), value }]
+    ? [
+        {
+          type: 'button',
+          action_id: ACTION_APPROVE_PARTIAL,
+          text: plain(lowerable.what === 'credit' ? 'Approve a lower credit…' : 'Approve a lower fee…', SLACK_LIMITS.buttonText),
+          value,
+        },
+      ]
     : [];
   return { type: 'actions', block_id: APPROVAL_ACTIONS_BLOCK_ID, elements: [approve, reject, ...partial] };
 }
@@ -403,7 +403,12 @@ export function approvalRequestMessage(input: ApprovalView): SlackMessage {
   const prefix = input.reminder ? 'Reminder: approval needed' : 'Approval needed';
   const blocks: KnownBlock[] = [header(`${prefix}: ${r.reverses_record_id ? 'reversal of ' : ''}${kindLabel(r)}`)];
   if (r.reverses_record_id) {
-    blocks.push(section(`:leftwards_arrow_with_hook: *Reversal* of record ${code(r.reverses_record_id)}: approving it undoes that change (the facts below are the original's; the amount is what is taken back).`, 'reversal'));
+    blocks.push(
+      section(
+        `:leftwards_arrow_with_hook: *Reversal* of record ${code(r.reverses_record_id)}: approving it undoes that change (the facts below are the original's; the amount is what is taken back).`,
+        'reversal',
+      ),
+    );
   }
   const mention = input.escalationMention ? trustedMention(input.escalationMention) : null;
   if (mention) {
@@ -474,7 +479,14 @@ export function decisionMessage(input: DecisionView): SlackMessage {
     blocks.push({
       type: 'actions',
       block_id: DISPUTE_ACTIONS_BLOCK_ID,
-      elements: [{ type: 'button', action_id: ACTION_DISPUTE_RESOLVE, text: plain(r.state === 'disputed' ? 'Resolve dispute…' : 'Dispute…', SLACK_LIMITS.buttonText), value: approvalButtonValue(r) }],
+      elements: [
+        {
+          type: 'button',
+          action_id: ACTION_DISPUTE_RESOLVE,
+          text: plain(r.state === 'disputed' ? 'Resolve dispute…' : 'Dispute…', SLACK_LIMITS.buttonText),
+          value: approvalButtonValue(r),
+        },
+      ],
     });
   }
   const who = input.accountName ? esc(input.accountName, 200) : esc(r.account_id, 200);

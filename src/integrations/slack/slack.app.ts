@@ -117,8 +117,7 @@ function boltLogger(logger: Logger): BoltLogger {
 
 const explain = (o: DecisionOutcome): string | null => (o.status === 'refused' ? o.message : null);
 
-const NOT_RECORDED_DB =
-  'Your decision did not go through: the database is unavailable right now, so nothing was recorded. Please click again in a minute.';
+const NOT_RECORDED_DB = 'Your decision did not go through: the database is unavailable right now, so nothing was recorded. Please click again in a minute.';
 const NOT_RECORDED =
   'Your decision did not go through because of an internal error, so nothing was recorded. Please try again; if it keeps failing, tell an admin.';
 
@@ -183,11 +182,15 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
     let why: string | null;
     try {
       const outcome = await decideApproval({ store: o.app.store, clock: o.app.clock, directory: o.directory }, input);
-      if (outcome.status === 'decided') await o.onDecided?.(input.recordId).catch((err: Error) => o.logger.warn({ err: { message: err.message } }, 'could not cancel reminders'));
+      if (outcome.status === 'decided')
+        await o.onDecided?.(input.recordId).catch((err: Error) => o.logger.warn({ err: { message: err.message } }, 'could not cancel reminders'));
       why = explain(outcome);
     } catch (err) {
       const unavailable = isDatabaseUnavailable(err);
-      o.logger.error({ err: { message: (err as Error).message, code: (err as { code?: string }).code }, record_id: input.recordId }, 'approval decision failed');
+      o.logger.error(
+        { err: { message: (err as Error).message, code: (err as { code?: string }).code }, record_id: input.recordId },
+        'approval decision failed',
+      );
       why = unavailable ? NOT_RECORDED_DB : NOT_RECORDED;
     }
     if (why) await tell(why).catch((err: Error) => o.logger.warn({ err: { message: err.message } }, 'could not tell the clicker'));
@@ -286,25 +289,47 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
     } else if (record.state === 'disputed') {
       await client.views.open({ trigger_id: body.trigger_id, view: resolveModal(meta, record) });
     } else {
-      await client.chat.postEphemeral({ channel, user: body.user.id, text: `This record is ${record.state}: only a change that was applied can be disputed, and only a disputed one resolved.` });
+      await client.chat.postEphemeral({
+        channel,
+        user: body.user.id,
+        text: `This record is ${record.state}: only a change that was applied can be disputed, and only a disputed one resolved.`,
+      });
     }
   });
 
-  const asSupervisor = async (kind: 'dispute' | 'resolve', meta: { record_id: string; channel: string }, user: { id: string; name?: string }, client: { chat: { postEphemeral(a: { channel: string; user: string; text: string }): Promise<unknown> } }, run: (actor: { role: 'supervisor'; id: string; name?: string }) => Promise<unknown>) => {
-    const tell = (text: string) => client.chat.postEphemeral({ channel: meta.channel, user: user.id, text }).catch((err: Error) => o.logger.warn({ err: { message: err.message } }, 'could not tell the clicker'));
+  const asSupervisor = async (
+    kind: 'dispute' | 'resolve',
+    meta: { record_id: string; channel: string },
+    user: { id: string; name?: string },
+    client: { chat: { postEphemeral(a: { channel: string; user: string; text: string }): Promise<unknown> } },
+    run: (actor: { role: 'supervisor'; id: string; name?: string }) => Promise<unknown>,
+  ) => {
+    const tell = (text: string) =>
+      client.chat
+        .postEphemeral({ channel: meta.channel, user: user.id, text })
+        .catch((err: Error) => o.logger.warn({ err: { message: err.message } }, 'could not tell the clicker'));
     try {
       const refusal = await slackSupervisorRefusal({ store: o.app.store, directory: o.directory }, meta.record_id, user.id);
       if (refusal) return void (await tell(refusal));
       await run({ role: 'supervisor', id: user.id, ...(user.name ? { name: user.name.slice(0, 200) } : {}) });
     } catch (err) {
       o.logger.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code }, record_id: meta.record_id }, `slack ${kind} failed`);
-      await tell(err instanceof AppError && err.code !== 'internal' ? `Nothing was recorded: ${err.message}` : isDatabaseUnavailable(err) ? NOT_RECORDED_DB : NOT_RECORDED);
+      await tell(
+        err instanceof AppError && err.code !== 'internal'
+          ? `Nothing was recorded: ${err.message}`
+          : isDatabaseUnavailable(err)
+            ? NOT_RECORDED_DB
+            : NOT_RECORDED,
+      );
     }
   };
 
   bolt.view<ViewSubmitAction>(DISPUTE_MODAL_CALLBACK_ID, async ({ ack, view, body, client }) => {
     const reason = view.state.values[REJECT_REASON_BLOCK_ID]?.[REJECT_REASON_ACTION_ID]?.value?.trim() ?? '';
-    const lines = (view.state.values[DOCUMENTS_BLOCK_ID]?.[DOCUMENTS_ACTION_ID]?.value ?? '').split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+    const lines = (view.state.values[DOCUMENTS_BLOCK_ID]?.[DOCUMENTS_ACTION_ID]?.value ?? '')
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter(Boolean);
     const documents: DisputeDocument[] = lines.map((l) => (/^\d+$/.test(l) ? { zendesk_attachment_id: l } : { url: l }));
     // Checked before answering, so a bad reference is shown in the modal.
     const parsed = DisputeInputSchema.safeParse({ reason, documents });
@@ -339,7 +364,9 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
     await ack();
     const meta = parseRejectModalMeta(view.private_metadata);
     if (!meta) return;
-    await asSupervisor('resolve', meta, body.user, client, (actor) => resolveRecord(o.app, { recordId: meta.record_id, actor, body: { reason, outcome }, expectedVersion: meta.version }));
+    await asSupervisor('resolve', meta, body.user, client, (actor) =>
+      resolveRecord(o.app, { recordId: meta.record_id, actor, body: { reason, outcome }, expectedVersion: meta.version }),
+    );
   });
 
   /** Decides a batch click and tells the clicker (ephemeral) when it did not count; the message itself is refreshed by the outbox job. */
@@ -350,7 +377,10 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
       const outcome = await o.decideIncidentBatch(input);
       why = outcome.status === 'refused' ? outcome.message : null;
     } catch (err) {
-      o.logger.error({ err: { message: (err as Error).message, code: (err as { code?: string }).code }, batch_id: input.batchId }, 'incident batch decision failed');
+      o.logger.error(
+        { err: { message: (err as Error).message, code: (err as { code?: string }).code }, batch_id: input.batchId },
+        'incident batch decision failed',
+      );
       why = isDatabaseUnavailable(err) ? NOT_RECORDED_DB : NOT_RECORDED;
     }
     if (why) await tell(why).catch((err: Error) => o.logger.warn({ err: { message: err.message } }, 'could not tell the clicker'));
@@ -409,7 +439,8 @@ export function createSlackApp(o: SlackAppOptions): SlackApp {
       )
       .catch((err: Error) => o.logger.warn({ err: { message: err.message } }, 'could not audit a refused Slack request'));
 
-  const ROLE_UNKNOWN = 'Lifecycle Desk could not check your role with Slack just now (your user groups could not be read), so nothing is shown. Please try again in a minute.';
+  const ROLE_UNKNOWN =
+    'Lifecycle Desk could not check your role with Slack just now (your user groups could not be read), so nothing is shown. Please try again in a minute.';
   const NO_ROLE = 'Your Slack account has no Lifecycle Desk role, so nothing is shown. Ask an admin to add you to one of the user groups of SLACK_ROLES_FILE.';
 
   bolt.event('app_home_opened', async ({ event, client }) => {

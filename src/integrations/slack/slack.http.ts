@@ -119,7 +119,11 @@ export function parseSlackBody(raw: Buffer, contentType: string | undefined): un
   try {
     return JSON.parse(text);
   } catch {
-    throw new Refusal(400, 'unsupported_payload', `The body is not valid JSON (content type ${JSON.stringify(contentType ?? '')}; interactions and commands are ${FORM})`);
+    throw new Refusal(
+      400,
+      'unsupported_payload',
+      `The body is not valid JSON (content type ${JSON.stringify(contentType ?? '')}; interactions and commands are ${FORM})`,
+    );
   }
 }
 
@@ -157,7 +161,8 @@ export function slackGate(o: SlackGateOptions): (req: IncomingMessage, res: Serv
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (req.method !== 'POST') throw new Refusal(405, 'method_not_allowed', 'Slack requests are POSTs');
     const declared = Number(header(req, 'content-length'));
-    if (Number.isFinite(declared) && declared > max) throw new Refusal(413, 'payload_too_large', `The body is larger than ${max} bytes; Slack never sends that much`);
+    if (Number.isFinite(declared) && declared > max)
+      throw new Refusal(413, 'payload_too_large', `The body is larger than ${max} bytes; Slack never sends that much`);
     const raw = await readCapped(req, max);
     const contentType = header(req, 'content-type');
     // Slack's SSL check carries no signature; Bolt answers it and drops everything else in the body.

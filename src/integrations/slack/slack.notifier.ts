@@ -9,7 +9,20 @@ import { approvalRequestMessage, decisionMessage, escapeMrkdwn, mentionUser } fr
 import type { SlackMessage } from './blocks';
 
 /** Slack errors that will not go away by retrying. */
-const PERMANENT = new Set(['channel_not_found', 'not_in_channel', 'invalid_auth', 'account_inactive', 'token_revoked', 'missing_scope', 'invalid_blocks', 'invalid_arguments', 'msg_too_long', 'is_archived', 'message_not_found', 'cant_update_message']);
+const PERMANENT = new Set([
+  'channel_not_found',
+  'not_in_channel',
+  'invalid_auth',
+  'account_inactive',
+  'token_revoked',
+  'missing_scope',
+  'invalid_blocks',
+  'invalid_arguments',
+  'msg_too_long',
+  'is_archived',
+  'message_not_found',
+  'cant_update_message',
+]);
 
 /** Maps a Web API failure to AppError('provider_failed', …, { retryable }). */
 export function slackFailure(err: unknown, what: string): AppError {
@@ -43,7 +56,9 @@ export class SlackNotifier {
   private pendingMessage(s: ApprovalSnapshot, kind: ApprovalPostKind): SlackMessage {
     const req = s.request!;
     const escalationMention =
-      kind === 'escalation' ? [...req.escalation.user_groups.map(mentionGroup), ...req.escalation.user_ids.map(mentionUser)].filter(Boolean).join(' ') : undefined;
+      kind === 'escalation'
+        ? [...req.escalation.user_groups.map(mentionGroup), ...req.escalation.user_ids.map(mentionUser)].filter(Boolean).join(' ')
+        : undefined;
     return approvalRequestMessage({
       ...this.view(s),
       riskExplanations: req.risk,
@@ -62,7 +77,12 @@ export class SlackNotifier {
     if (kind !== 'initial' && s.request.messages.some((m) => m.kind === kind)) return 'posted';
     const message = this.pendingMessage(s, kind);
     const approvers = [...s.request.approvers.user_ids.map(mentionUser), ...s.request.approvers.user_groups.map(mentionGroup)].filter(Boolean).join(' ');
-    const lead = kind === 'reminder' ? `:hourglass: Reminder ${approvers}: still waiting for a decision. ` : kind === 'escalation' ? ':rotating_light: Escalated: no decision yet. ' : '';
+    const lead =
+      kind === 'reminder'
+        ? `:hourglass: Reminder ${approvers}: still waiting for a decision. `
+        : kind === 'escalation'
+          ? ':rotating_light: Escalated: no decision yet. '
+          : '';
     let ts: string | undefined;
     try {
       const res = await this.client.chat.postMessage({ channel: this.channel, text: lead + message.text, blocks: message.blocks, unfurl_links: false });
@@ -83,7 +103,14 @@ export class SlackNotifier {
       message = this.pendingMessage(s, 'initial');
     } else {
       const decided = s.decisions.filter((d) => (s.record.state === 'rejected' ? d.decision === 'reject' : d.decision === 'approve'));
-      const outcome = s.record.state === 'rejected' ? 'rejected' : s.record.state === 'cancelled' ? 'cancelled' : s.request.outcome === 'approved' || decided.length ? 'approved' : 'changed';
+      const outcome =
+        s.record.state === 'rejected'
+          ? 'rejected'
+          : s.record.state === 'cancelled'
+            ? 'cancelled'
+            : s.request.outcome === 'approved' || decided.length
+              ? 'approved'
+              : 'changed';
       const reason = decided.find((d) => d.reason)?.reason ?? undefined;
       message = decisionMessage({
         ...this.view(s),
@@ -118,7 +145,11 @@ export class SlackNotifier {
     const s = await loadApprovalSnapshot(this.db, recordId);
     const r = s?.record;
     const ticket = r?.ticket_id ? this.ticketUrl(r.ticket_id) : null;
-    const billing = await this.db('billing_adjustments').where({ record_id: recordId }).whereNotNull('last_error').orderBy('updated_at', 'desc').first('last_error');
+    const billing = await this.db('billing_adjustments')
+      .where({ record_id: recordId })
+      .whereNotNull('last_error')
+      .orderBy('updated_at', 'desc')
+      .first('last_error');
     const cause = billing?.last_error ? ` Last billing error: ${escapeMrkdwn(String(billing.last_error).slice(0, 500))}.` : '';
     const text =
       `:warning: Lifecycle record \`${recordId}\`${r ? ` (${r.kind} for ${escapeMrkdwn(s?.accountName ?? r.account_id)})` : ''} needs attention: ${escapeMrkdwn(problem)}.${cause}` +

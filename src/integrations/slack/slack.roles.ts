@@ -23,7 +23,9 @@ export function parseSlackRoleMap(json: unknown, source: string): SlackRoleMap {
   const r = SlackRoleMapSchema.safeParse(json);
   if (r.success) return r.data;
   const problems = r.error.issues.map((i) => ({ field: formatPath(i.path), message: i.message }));
-  throw new AppError('field_map_invalid', `${source}: invalid Slack role map:\n${problems.map((p) => `  - ${p.field}: ${p.message}`).join('\n')}`, { problems });
+  throw new AppError('field_map_invalid', `${source}: invalid Slack role map:\n${problems.map((p) => `  - ${p.field}: ${p.message}`).join('\n')}`, {
+    problems,
+  });
 }
 
 /** Strongest first: a member of several groups gets the first of these they hold. */

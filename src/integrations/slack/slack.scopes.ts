@@ -26,7 +26,10 @@ export function requiredSlackScopes(opts: { web: boolean; worker: boolean; appro
  * ConfigError when Slack refuses the token, does not report its scopes, or a required scope is
  * missing; any other error (Slack unreachable) is thrown as it is.
  */
-export async function checkSlackToken(opts: { token: string; apiUrl?: string | undefined; timeoutMs?: number }, required: readonly string[]): Promise<SlackBotIdentity> {
+export async function checkSlackToken(
+  opts: { token: string; apiUrl?: string | undefined; timeoutMs?: number },
+  required: readonly string[],
+): Promise<SlackBotIdentity> {
   const client = new WebClient(opts.token, {
     ...(opts.apiUrl ? { slackApiUrl: opts.apiUrl } : {}),
     retryConfig: { retries: 0 },
@@ -44,7 +47,10 @@ export async function checkSlackToken(opts: { token: string; apiUrl?: string | u
     throw err;
   }
   const scopes = res.response_metadata?.scopes;
-  if (!scopes) throw new ConfigError(['SLACK_BOT_TOKEN: Slack did not report the token\'s scopes (no x-oauth-scopes header), so the approval checks cannot be trusted; use a bot token (xoxb-…)']);
+  if (!scopes)
+    throw new ConfigError([
+      "SLACK_BOT_TOKEN: Slack did not report the token's scopes (no x-oauth-scopes header), so the approval checks cannot be trusted; use a bot token (xoxb-…)",
+    ]);
   const missing = required.filter((s) => !scopes.includes(s));
   if (missing.length) {
     throw new ConfigError([

@@ -76,7 +76,9 @@ export function parseFieldMap(json: unknown, source: string): FieldMap {
   const r = FieldMapSchema.safeParse(json);
   if (r.success) return r.data;
   const problems = r.error.issues.map((i) => ({ field: formatPath(i.path), message: i.message }));
-  throw new AppError('field_map_invalid', `${source}: invalid Zendesk field map:\n${problems.map((p) => `  - ${p.field}: ${p.message}`).join('\n')}`, { problems });
+  throw new AppError('field_map_invalid', `${source}: invalid Zendesk field map:\n${problems.map((p) => `  - ${p.field}: ${p.message}`).join('\n')}`, {
+    problems,
+  });
 }
 
 /** "Target plan (field 360001000008)" for notes agents read. */

@@ -26,11 +26,7 @@ export function intakeOf(delivery: ZendeskDelivery, map: FieldMap, signedKey?: s
     ...(signedKey ? { signedKey } : {}),
     ticketId: delivery.ticketId,
     ticketUpdatedAt: delivery.ticket?.updated_at ?? null,
-    mapped: delivery.ticket
-      ? mapTicket(delivery.ticket, map)
-      : skip
-        ? { relevant: false, why: "the event's tags show no lifecycle request" }
-        : null,
+    mapped: delivery.ticket ? mapTicket(delivery.ticket, map) : skip ? { relevant: false, why: "the event's tags show no lifecycle request" } : null,
   };
 }
 

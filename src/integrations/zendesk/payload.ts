@@ -32,10 +32,19 @@ const MAX_TEXT = 64 * 1024;
 // eslint-disable-next-line no-control-regex -- removing control characters is the point
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/g;
 const clean = (s: string): string => s.replace(CONTROL, '').slice(0, MAX_TEXT);
-const text = z.string().max(MAX_TEXT * 4, `longer than ${MAX_TEXT} characters`).transform(clean);
-const ticketId = z.union([z.string(), z.number()]).transform(String).pipe(z.string().regex(/^\d{1,20}$/, 'expected a numeric Zendesk ticket id'));
+const text = z
+  .string()
+  .max(MAX_TEXT * 4, `longer than ${MAX_TEXT} characters`)
+  .transform(clean);
+const ticketId = z
+  .union([z.string(), z.number()])
+  .transform(String)
+  .pipe(z.string().regex(/^\d{1,20}$/, 'expected a numeric Zendesk ticket id'));
 /** Placeholders render to "" when unset. */
-const optionalText = z.union([text, z.null()]).optional().transform((v) => (v === undefined || v === null || v.trim() === '' ? null : v.trim()));
+const optionalText = z
+  .union([text, z.null()])
+  .optional()
+  .transform((v) => (v === undefined || v === null || v.trim() === '' ? null : v.trim()));
 
 const FieldValue = z.union([text, z.number(), z.boolean(), z.null(), z.array(text).max(200)]);
 
@@ -54,7 +63,10 @@ export const TriggerBodySchema = z
         subject: optionalText,
         requester: z.object({ email: optionalText, name: optionalText }).optional(),
         assignee_email: optionalText,
-        fields: z.record(z.string().regex(/^\d{1,20}$/, 'field keys must be numeric field ids'), FieldValue).refine((f) => Object.keys(f).length <= 200, 'too many fields').default({}),
+        fields: z
+          .record(z.string().regex(/^\d{1,20}$/, 'field keys must be numeric field ids'), FieldValue)
+          .refine((f) => Object.keys(f).length <= 200, 'too many fields')
+          .default({}),
       })
       .loose(),
   })
@@ -148,7 +160,15 @@ export function ticketSnapshotFromApi(ticket: ApiTicket, users: readonly { id: n
     const v = f.value;
     fields.set(
       String(f.id),
-      typeof v === 'string' ? (v.trim() === '' ? null : clean(v.trim())) : typeof v === 'number' || typeof v === 'boolean' ? v : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string').map(clean) : null,
+      typeof v === 'string'
+        ? v.trim() === ''
+          ? null
+          : clean(v.trim())
+        : typeof v === 'number' || typeof v === 'boolean'
+          ? v
+          : Array.isArray(v)
+            ? v.filter((x): x is string => typeof x === 'string').map(clean)
+            : null,
     );
   }
   const email = emailOf(requester?.email ?? null);

@@ -25,7 +25,12 @@ export const ZafRoleMapSchema = z
   .strict()
   .superRefine((m, ctx) => {
     for (const id of Object.keys(m.custom_roles)) {
-      if (!/^\d+$/.test(id)) ctx.addIssue({ code: 'custom', path: ['custom_roles', id], message: 'expected a numeric custom role id (the number in the role\'s URL in Admin Center)' });
+      if (!/^\d+$/.test(id))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['custom_roles', id],
+          message: "expected a numeric custom role id (the number in the role's URL in Admin Center)",
+        });
     }
   });
 export type ZafRoleMap = z.infer<typeof ZafRoleMapSchema>;
@@ -34,7 +39,9 @@ export function parseZafRoleMap(json: unknown, source: string): ZafRoleMap {
   const r = ZafRoleMapSchema.safeParse(json);
   if (r.success) return r.data;
   const problems = r.error.issues.map((i) => ({ field: formatPath(i.path), message: i.message }));
-  throw new AppError('field_map_invalid', `${source}: invalid Zendesk role map:\n${problems.map((p) => `  - ${p.field}: ${p.message}`).join('\n')}`, { problems });
+  throw new AppError('field_map_invalid', `${source}: invalid Zendesk role map:\n${problems.map((p) => `  - ${p.field}: ${p.message}`).join('\n')}`, {
+    problems,
+  });
 }
 
 /** A user as the Zendesk Users API describes them (the fields used here). */
@@ -82,14 +89,21 @@ export class ZendeskAgentDirectory implements AgentDirectory {
       if (err instanceof AppError && (err.options.details?.status === 404 || err.options.details?.status === 403)) {
         throw new AppError('unauthorized', 'Zendesk does not know the user this request names; sign in to Zendesk again');
       }
-      throw new AppError('unavailable', 'Lifecycle Desk could not check who you are with Zendesk just now; try again in a minute', { cause: err, retryable: true });
+      throw new AppError('unavailable', 'Lifecycle Desk could not check who you are with Zendesk just now; try again in a minute', {
+        cause: err,
+        retryable: true,
+      });
     }
     if (!user.active || user.suspended) throw new AppError('unauthorized', 'Your Zendesk user is suspended or deleted');
     if (!user.email || user.email.toLowerCase() !== agent.email.toLowerCase()) {
       throw new AppError('unauthorized', "The request's user and email do not belong together in Zendesk; reload the app");
     }
     const role = roleOf(user, this.map);
-    if (!role) throw new AppError('unauthorized', `Your Zendesk role (${user.custom_role_id !== null ? `custom role ${user.custom_role_id}` : user.role}) has no Lifecycle Desk role; ask an admin to add it to ZAF_ROLES_FILE`);
+    if (!role)
+      throw new AppError(
+        'unauthorized',
+        `Your Zendesk role (${user.custom_role_id !== null ? `custom role ${user.custom_role_id}` : user.role}) has no Lifecycle Desk role; ask an admin to add it to ZAF_ROLES_FILE`,
+      );
     const caller: Caller = { zendeskUserId: String(user.id), email: user.email.toLowerCase(), name: user.name ?? agent.name, role };
     this.cache.set(agent.id, { caller, until: now + this.ttlMs });
     if (this.cache.size > 10_000) this.cache.delete(this.cache.keys().next().value!);

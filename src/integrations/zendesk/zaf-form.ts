@@ -20,7 +20,11 @@ export const ZafFormSchema = z
     ticket: z
       .object({
         subject: z.string().max(500).nullable().optional(),
-        requester: z.object({ email: z.string().max(320), name: z.string().max(200).optional() }).strict().nullable().optional(),
+        requester: z
+          .object({ email: z.string().max(320), name: z.string().max(200).optional() })
+          .strict()
+          .nullable()
+          .optional(),
       })
       .strict()
       .default({}),
@@ -37,7 +41,15 @@ export function requestFromForm(form: ZafForm, map: FieldMap, ticketId: string |
   }
   const requester = form.ticket.requester && /^[^\s@]+@[^\s@]+$/.test(form.ticket.requester.email) ? form.ticket.requester : null;
   const mapped: MappedTicket = mapTicket(
-    { id: ticketId ?? 'new', updated_at: null, tags: map.request_tags.slice(0, 1), subject: form.ticket.subject ?? null, requester, assignee_email: null, fields },
+    {
+      id: ticketId ?? 'new',
+      updated_at: null,
+      tags: map.request_tags.slice(0, 1),
+      subject: form.ticket.subject ?? null,
+      requester,
+      assignee_email: null,
+      fields,
+    },
     map,
   );
   if (!mapped.relevant) return { request: {}, problems: [{ field: 'kind', message: 'choose the request type' }] };
@@ -47,7 +59,12 @@ export function requestFromForm(form: ZafForm, map: FieldMap, ticketId: string |
 /** What the sidebar needs to know of the field map: which ticket fields, their labels, their dropdown values. */
 export function clientFieldMap(map: FieldMap) {
   return {
-    fields: FIELD_NAMES.filter((n) => map.fields[n] !== undefined).map((name) => ({ name, id: map.fields[name]!, label: map.labels[name] ?? name.replace(/_/g, ' '), ticket_field: fieldLabel(map, name) })),
+    fields: FIELD_NAMES.filter((n) => map.fields[n] !== undefined).map((name) => ({
+      name,
+      id: map.fields[name]!,
+      label: map.labels[name] ?? name.replace(/_/g, ' '),
+      ticket_field: fieldLabel(map, name),
+    })),
     value_prefix: map.value_prefix,
     values: map.values,
   };

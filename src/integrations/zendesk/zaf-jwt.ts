@@ -40,7 +40,8 @@ export interface ZafAgent {
   readonly name: string | null;
 }
 
-export type ZafVerification = { readonly ok: true; readonly agent: ZafAgent; readonly expiresAt: Date } | { readonly ok: false; readonly reason: ZafTokenRefusal };
+export type ZafVerification =
+  { readonly ok: true; readonly agent: ZafAgent; readonly expiresAt: Date } | { readonly ok: false; readonly reason: ZafTokenRefusal };
 
 /** Words for each refusal; they name what is wrong, never the secret or the token. */
 export const REFUSAL_WORDS: Readonly<Record<ZafTokenRefusal, string>> = {
@@ -53,7 +54,7 @@ export const REFUSAL_WORDS: Readonly<Record<ZafTokenRefusal, string>> = {
   lifetime_too_long: `the token lives longer than ${MAX_TOKEN_LIFETIME_S} s`,
   wrong_subdomain: "the token is for another Zendesk account than this service's ZENDESK_SUBDOMAIN",
   wrong_audience: `the token is not meant for ${ZAF_AUDIENCE}`,
-  missing_claims: "the token does not name the agent (sub, email) or its times (iat, exp)",
+  missing_claims: 'the token does not name the agent (sub, email) or its times (iat, exp)',
 };
 
 export interface VerifyZafTokenInput {
@@ -72,7 +73,8 @@ const b64urlJson = (part: string): unknown => {
 };
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() !== '' ? v.trim() : typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : null);
+const str = (v: unknown): string | null =>
+  typeof v === 'string' && v.trim() !== '' ? v.trim() : typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : null;
 const int = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) ? v : null);
 
 /** `https://acme.zendesk.com` (what `iss` holds) for a subdomain. */

@@ -119,7 +119,8 @@ export class ZendeskClient implements Helpdesk, PublicReplyChannel {
         const http = err instanceof ZendeskHttpError ? err : null;
         const status = http?.status ?? (err as { statusCode?: number }).statusCode ?? null;
         if (status === 429) {
-          const after = http?.retryAfterSeconds !== null && http?.retryAfterSeconds !== undefined ? Math.max(0, http.retryAfterSeconds * 1000) : DEFAULT_RETRY_AFTER_MS;
+          const after =
+            http?.retryAfterSeconds !== null && http?.retryAfterSeconds !== undefined ? Math.max(0, http.retryAfterSeconds * 1000) : DEFAULT_RETRY_AFTER_MS;
           throw new RateLimitedError('zendesk', after, `Zendesk ${what}: rate limited (429), retry after ${Math.ceil(after / 1000)} s`, err);
         }
         const retryable = status === null || status >= 500 || status === 408 || status === 409;
@@ -128,10 +129,14 @@ export class ZendeskClient implements Helpdesk, PublicReplyChannel {
           throw new AppError('provider_failed', `Zendesk ${what}: ${detail}`, { retryable: false, cause: err, details: { status } });
         }
         if (attempt >= this.maxAttempts) {
-          throw new AppError('provider_failed', `Zendesk ${what} failed after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${http?.message ?? (err as Error).message}`, {
-            retryable: true,
-            details: { status },
-          });
+          throw new AppError(
+            'provider_failed',
+            `Zendesk ${what} failed after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${http?.message ?? (err as Error).message}`,
+            {
+              retryable: true,
+              details: { status },
+            },
+          );
         }
       }
     }
@@ -140,8 +145,24 @@ export class ZendeskClient implements Helpdesk, PublicReplyChannel {
   /** A user as the Users API describes them (the sidebar's identity check). */
   async getUser(userId: string): Promise<ZendeskUser> {
     const { result } = await this.call(`user ${userId} read`, () => this.reader.users.show(Number(userId)));
-    const u = result as unknown as { id: number; email?: string | null; name?: string | null; role?: string; custom_role_id?: number | null; active?: boolean; suspended?: boolean };
-    return { id: u.id, email: u.email ?? null, name: u.name ?? null, role: String(u.role ?? ''), custom_role_id: u.custom_role_id ?? null, active: u.active !== false, suspended: u.suspended === true };
+    const u = result as unknown as {
+      id: number;
+      email?: string | null;
+      name?: string | null;
+      role?: string;
+      custom_role_id?: number | null;
+      active?: boolean;
+      suspended?: boolean;
+    };
+    return {
+      id: u.id,
+      email: u.email ?? null,
+      name: u.name ?? null,
+      role: String(u.role ?? ''),
+      custom_role_id: u.custom_role_id ?? null,
+      active: u.active !== false,
+      suspended: u.suspended === true,
+    };
   }
 
   async getTicket(ticketId: string): Promise<TicketSnapshot> {
@@ -212,7 +233,10 @@ export function zendeskBaseUrl(subdomain: string | undefined, apiUrl: string | u
  * at a proxy or a local stand-in agents cannot open. No subdomain (or not a valid one): no link.
  */
 export function zendeskTicketUrl(subdomain: string | undefined): (ticketId: string) => string | null {
-  const sub = subdomain?.trim().toLowerCase().replace(/\.zendesk\.com$/, '');
+  const sub = subdomain
+    ?.trim()
+    .toLowerCase()
+    .replace(/\.zendesk\.com$/, '');
   const origin = sub && /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(sub) ? `https://${sub}.zendesk.com` : null;
   return (id) => (origin ? `${origin}/agent/tickets/${encodeURIComponent(id)}` : null);
 }
