@@ -305,7 +305,10 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     const slackClient = config.slack.botToken
       ? new WebClient(config.slack.botToken, {
           ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}),
-          retryConfig: { retries: 3, factor: 2, minTimeout: 1000, maxTimeout: 30_000 },
+          // Jobs never sleep on Slack: a 429 rejects at once and the slack queue waits it out
+          // (jobs/worker.ts); any other failure is the job's to retry.
+          retryConfig: { retries: 0 },
+          rejectRateLimitedCalls: true,
         })
       : null;
     // These read their files and keys but connect nowhere yet.

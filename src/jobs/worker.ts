@@ -3,6 +3,7 @@ import type { Job } from 'bullmq';
 import type { Knex } from 'knex';
 import type { Logger } from '../observability/logger';
 import { AppError, RateLimitedError } from '../records/errors';
+import { slackRateLimited } from '../integrations/slack/rate-limit';
 import { TOPICS } from '../app/topics';
 import type { Topic } from '../app/topics';
 import { OutboxQueue } from '../db/outbox.repository';
@@ -139,9 +140,10 @@ export class WorkerPool {
       result = await processor(job.data, ctx);
     } catch (err) {
       if (err instanceof DelayedError) throw err;
-      if (err instanceof RateLimitedError) {
-        ctx.logger.info({ system: err.system, retry_after_ms: err.retryAfterMs }, 'rate limited; the queue waits');
-        await worker.rateLimit(err.retryAfterMs);
+      const limited = err instanceof RateLimitedError ? err : slackRateLimited(err);
+      if (limited) {
+        ctx.logger.info({ system: limited.system, retry_after_ms: limited.retryAfterMs }, 'rate limited; the queue waits');
+        await worker.rateLimit(limited.retryAfterMs);
         throw Worker.RateLimitError();
       }
       const error = err instanceof Error ? err : new Error(String(err));

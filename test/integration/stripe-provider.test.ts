@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { RateLimitedError } from '../../src/records/errors';
 import Stripe from 'stripe';
 import { StripeBillingProvider, fromStripeAmount, toStripeAmount } from '../../src/integrations/billing/stripe.provider';
 import type { BillingEffect } from '../../src/records/billing';
@@ -431,11 +432,12 @@ describe('exactly once under failures', () => {
 });
 
 describe('failures the job system can and cannot retry', () => {
-  it('429 is retryable and passes Retry-After on', async () => {
+  it("429 is the queue's to wait out: a RateLimitedError carrying Retry-After, never a sleep", async () => {
     stripe.inject({ type: 'rate_limit', retryAfterSeconds: 2 });
     const err = await failure(provider.applyAdjustment(buildAdjustment()));
-    expect(err).toMatchObject({ retryable: true, options: { details: { status: 429, type: 'rate_limit_error', code: 'rate_limit', retry_after_ms: 2000 } } });
-    expect(err.message).toMatch(/retry after 2 s/);
+    expect(err).toBeInstanceOf(RateLimitedError);
+    expect(err).toMatchObject({ system: 'stripe', retryAfterMs: 2000, retryable: true });
+    expect(err.message).toMatch(/429 rate_limit_error\/rate_limit.*retry after 2 s/);
   });
 
   it('400 invalid_request_error is final', async () => {

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { RateLimitedError } from '../../src/records/errors';
 import { Webhook } from 'standardwebhooks';
 import { freePort } from '../helpers/net';
 import { WebhookBillingProvider, checkStandardWebhook, signStandardWebhook, verifyStandardWebhook } from '../../src/integrations/billing/webhook.provider';
@@ -236,9 +237,11 @@ describe('delivering adjustments', () => {
     expect(e503.message).toMatch(/^billing webhook answered 503 \(retry after 7 s\)/);
     expect(await failure(provider.applyAdjustment(buildAdjustment()))).toMatchObject({ retryable: true, options: { details: { status: 502 } } });
     expect(await failure(provider.applyAdjustment(buildAdjustment()))).toMatchObject({ retryable: true, options: { details: { status: 408 } } });
+    // A 429 is the queue's to wait out (no attempt spent): a RateLimitedError with the Retry-After.
     const e429 = await failure(provider.applyAdjustment(buildAdjustment()));
-    expect(e429).toMatchObject({ retryable: true, options: { details: { status: 429 } } });
-    expect(e429.options.details!.retry_after_ms as number).toBeGreaterThan(0);
+    expect(e429).toBeInstanceOf(RateLimitedError);
+    expect(e429).toMatchObject({ system: 'billing', retryable: true });
+    expect((e429 as RateLimitedError).retryAfterMs).toBeGreaterThan(0);
     expect(receiver.applied.size).toBe(0);
   });
 

@@ -1,7 +1,7 @@
 import Stripe from 'stripe';
 import { retryAfterMs } from '../http/retry-after';
 import { redactEmails } from './redact';
-import { AppError } from '../../records/errors';
+import { AppError, RateLimitedError } from '../../records/errors';
 import type { BillingEffect, ConfirmedMoney, SubscriptionFacts } from '../../records/billing';
 import { currencyExponent } from '../../records/money';
 import type { Money } from '../../records/money';
@@ -814,6 +814,10 @@ export function stripeFailure(what: string, err: unknown): AppError {
     hint,
     err.requestId ? `[${err.requestId}]` : '',
   ];
+  // A rate limit is the queue's to wait out (worker.rateLimit), using no attempt: never a sleep here.
+  if (err instanceof E.StripeRateLimitError || status === 429) {
+    return new RateLimitedError('stripe', (retryAfter ? retryAfterMs(retryAfter, new Date()) : null) || 1000, parts.filter(Boolean).join(' '), err);
+  }
   return fail(parts.filter(Boolean).join(' '), retryable, {
     cause: err,
     details: {

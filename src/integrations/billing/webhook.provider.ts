@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { retryAfterMs } from '../http/retry-after';
 import { redactEmails } from './redact';
-import { AppError } from '../../records/errors';
+import { AppError, RateLimitedError } from '../../records/errors';
 import { ledgerMoney } from '../../records/billing';
 import type { ConfirmedMoney, SubscriptionFacts } from '../../records/billing';
 import type { BillingAdjustment, BillingProvider, BillingResult } from '../../records/ports';
@@ -156,6 +156,10 @@ export class WebhookBillingProvider implements BillingProvider {
             ? ' (check that BILLING_WEBHOOK_SECRET matches the receiver and both clocks are right)'
             : '';
     const snippet = redactEmails(text).replace(/\s+/g, ' ').trim().slice(0, 200);
+    // A rate limit is the queue's to wait out (worker.rateLimit), using no attempt: never a sleep here.
+    if (res.status === 429) {
+      throw new RateLimitedError('billing', waitMs || 1000, `billing webhook answered 429${retryAfter ? ` (retry after ${retryAfter})` : ''}; ${where}`);
+    }
     throw new AppError(
       'provider_failed',
       `billing webhook answered ${res.status}${retryAfter ? ` (retry after ${retryAfter}${/^\d+$/.test(retryAfter.trim()) ? ' s' : ''})` : ''}${hint}${snippet ? `: ${snippet}` : ''}; ${where}`,

@@ -1,4 +1,5 @@
 import { ErrorCode as SlackErrorCode } from '@slack/web-api';
+import { slackRateLimited } from './rate-limit';
 import type { WebClient } from '@slack/web-api';
 import type { Knex } from 'knex';
 import { AppError } from '../../records/errors';
@@ -26,6 +27,8 @@ const PERMANENT = new Set([
 
 /** Maps a Web API failure to AppError('provider_failed', …, { retryable }). */
 export function slackFailure(err: unknown, what: string): AppError {
+  const limited = slackRateLimited(err);
+  if (limited) return limited;
   const e = err as { code?: string; data?: { error?: string } };
   const slackError = e.data?.error;
   const retryable = e.code === SlackErrorCode.PlatformError ? !PERMANENT.has(slackError ?? '') : true;
