@@ -30,11 +30,6 @@ export class KnexAuditAppender implements AuditAppender {
       items.push(...s.items);
       return s.draft;
     });
-    if (items.length && !(this.trx as Knex.Transaction).isTransaction) {
-      // Both writes, or neither: a reference must never point at nothing.
-      return this.trx.transaction((trx) => new KnexAuditAppender(trx).append(given));
-    }
-    if (items.length) await this.trx('personal_data').insert(items);
     // Grouped by account (the function chains each account's run in order); stable within an account.
     const order = drafts
       .map((_, i) => i)
@@ -43,17 +38,31 @@ export class KnexAuditAppender implements AuditAppender {
     const pieces = sorted.map(hashedContentPieces);
     const result = await this.trx.raw<{
       rows: { event_id: string; event_account: string; event_seq: number; event_prev: string | null; event_hash: string }[];
-    }>('SELECT * FROM audit_append(?::text[], ?::uuid[], ?::text[], ?::jsonb[], ?::timestamptz[], ?::jsonb[], ?::text[], ?::text[], ?::text[])', [
-      sorted.map((d) => d.account_id),
-      sorted.map((d) => d.record_id) as string[],
-      sorted.map((d) => d.type),
-      sorted.map((d) => JSON.stringify(d.actor)),
-      sorted.map((d) => d.occurred_at),
-      sorted.map((d) => JSON.stringify(d.data)),
-      pieces.map((p) => p.head),
-      pieces.map((p) => p.mid),
-      pieces.map((p) => p.tail),
-    ]);
+    }>(
+      // Personal values go to the side table in the same statement (a data-modifying CTE runs to
+      // completion whether or not it is read): both writes or neither, still one round trip.
+      `WITH personal AS (
+         INSERT INTO personal_data (id, account_id, record_id, kind, value)
+         SELECT * FROM unnest(?::uuid[], ?::text[], ?::uuid[], ?::text[], ?::text[])
+       )
+       SELECT * FROM audit_append(?::text[], ?::uuid[], ?::text[], ?::jsonb[], ?::timestamptz[], ?::jsonb[], ?::text[], ?::text[], ?::text[])`,
+      [
+        items.map((p) => p.id),
+        items.map((p) => p.account_id),
+        items.map((p) => p.record_id) as string[],
+        items.map((p) => p.kind),
+        items.map((p) => p.value),
+        sorted.map((d) => d.account_id),
+        sorted.map((d) => d.record_id) as string[],
+        sorted.map((d) => d.type),
+        sorted.map((d) => JSON.stringify(d.actor)),
+        sorted.map((d) => d.occurred_at),
+        sorted.map((d) => JSON.stringify(d.data)),
+        pieces.map((p) => p.head),
+        pieces.map((p) => p.mid),
+        pieces.map((p) => p.tail),
+      ],
+    );
     // Returned in the order the drafts were given.
     const out: AuditEvent[] = new Array<AuditEvent>(drafts.length);
     result.rows.forEach((r, k) => {
