@@ -1,5 +1,6 @@
 import { RecordRequestSchema, KINDS } from '../records/kinds';
 import type { Kind, LifecycleRecord, RecordRequest } from '../records/kinds';
+import { canonicalJson } from '../records/audit';
 import { assessRequest } from '../records/validation';
 import type { Assessment } from '../records/validation';
 import { validationError } from '../records/errors';
@@ -211,4 +212,27 @@ export async function createRecordsIn(
 
 export function createRecord(deps: AppDeps, input: CreateRecordInput): Promise<CreateRecordOutcome> {
   return deps.store.transaction((uow) => createRecordIn(uow, deps, input, deps.clock.now()));
+}
+
+/** Fields of a draft that a revision (a changed ticket, the sidebar's fix) may change. */
+const REVISABLE = [
+  'kind',
+  'subtype',
+  'account_id',
+  'requested_by',
+  'requester',
+  'reason_code',
+  'reason_text',
+  'effective',
+  'effective_at',
+  'details',
+  'amount',
+  'problems',
+] as const;
+
+/** What a revision changes in a draft: each revisable field whose value differs in the candidate. */
+export function revisionPatch(draft: LifecycleRecord, candidate: LifecycleRecord): Partial<Pick<LifecycleRecord, (typeof REVISABLE)[number]>> {
+  const patch: Record<string, unknown> = {};
+  for (const f of REVISABLE) if (canonicalJson(candidate[f]) !== canonicalJson(draft[f])) patch[f] = candidate[f];
+  return patch;
 }

@@ -5,7 +5,7 @@ import type { LifecycleRecord } from '../records/kinds';
 import type { DeliveryOutcome, OutboxMessage, TicketRequestState, UnitOfWork } from '../records/ports';
 import { canonicalJson } from '../records/audit';
 import type { AppDeps } from './deps';
-import { accountIdOf, createRecordsIn, evaluateRequest, preloadedAccounts, recordFromEvaluation } from './create-record';
+import { accountIdOf, createRecordsIn, evaluateRequest, preloadedAccounts, recordFromEvaluation, revisionPatch } from './create-record';
 import type { AccountLookup, CreateRecordInput } from './create-record';
 import { transitionIn } from './transition-record';
 import { TOPICS } from './topics';
@@ -62,22 +62,6 @@ const agentOf = (request: Record<string, unknown>): Actor => {
   return { role: 'agent', id: typeof by === 'string' && by ? by.slice(0, 200) : 'zendesk' };
 };
 
-/** Fields of a draft that a revised ticket may change; comparing them decides whether anything changed. */
-const REVISABLE = [
-  'kind',
-  'subtype',
-  'account_id',
-  'requested_by',
-  'requester',
-  'reason_code',
-  'reason_text',
-  'effective',
-  'effective_at',
-  'details',
-  'amount',
-  'problems',
-] as const;
-
 /**
  * States in which a record is finished as far as its ticket goes: a changed request (or a
  * re-request) on the ticket files a new record. Before that, the record is still on its way and
@@ -128,8 +112,7 @@ async function reviseDraft(
   const candidate = recordFromEvaluation(draft.id, mapped.request, ev, agentOf(mapped.request), now.toISOString());
   const clean = candidate.state === 'submitted';
   if (!changed && !clean) return { status: 'unchanged', record: draft };
-  const patch: Record<string, unknown> = {};
-  for (const f of REVISABLE) if (canonicalJson(candidate[f]) !== canonicalJson(draft[f])) patch[f] = candidate[f];
+  const patch = revisionPatch(draft, candidate);
   if (!clean && Object.keys(patch).length === 0) return { status: 'unchanged', record: draft };
   const { record } = await transitionIn(uow, now, {
     recordId: draft.id,
@@ -137,7 +120,7 @@ async function reviseDraft(
     actor: agentOf(mapped.request),
     expectedVersion: draft.version,
     reason: 'ticket updated',
-    patch: patch as NonNullable<Parameters<typeof transitionIn>[2]['patch']>,
+    patch,
   });
   return { status: clean ? 'submitted' : 'revised', record };
 }

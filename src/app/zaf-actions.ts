@@ -2,14 +2,13 @@ import { can, actorRoleFor } from '../records/access';
 import type { Action } from '../records/access';
 import type { Caller } from './zaf-session';
 import type { Actor } from '../records/actors';
-import { canonicalJson } from '../records/audit';
 import { AppError } from '../records/errors';
 import type { Problem } from '../records/errors';
 import type { Policy } from '../records/policy';
 import type { LifecycleRecord } from '../records/kinds';
 import { TERMINAL_STATES } from '../records/state-machine';
 import type { AppDeps } from './deps';
-import { UNASSIGNED_ACCOUNT, accountIdOf, evaluateRequest, recordFromEvaluation } from './create-record';
+import { UNASSIGNED_ACCOUNT, accountIdOf, evaluateRequest, recordFromEvaluation, revisionPatch } from './create-record';
 import { assertMatchesQuote, createQuotedRecordIn, previewRecord, quotedInstant } from './preview-record';
 import type { PreviewOutcome, QuoteSigner } from './preview-record';
 import { retryRecord } from './apply-record';
@@ -121,22 +120,6 @@ export async function zafFileRequest(deps: ZafDeps, caller: Caller, input: { req
   });
 }
 
-/** Fields of a draft the sidebar's fix may change. */
-const REVISABLE = [
-  'kind',
-  'subtype',
-  'account_id',
-  'requested_by',
-  'requester',
-  'reason_code',
-  'reason_text',
-  'effective',
-  'effective_at',
-  'details',
-  'amount',
-  'problems',
-] as const;
-
 /** Corrects a draft with a previewed request and submits it, with the previewed figures. */
 export async function zafFixDraft(deps: ZafDeps, caller: Caller, input: { recordId: string; request: unknown; quote: string; version: number }) {
   const draft = await recordOrThrow(deps, input.recordId);
@@ -152,15 +135,14 @@ export async function zafFixDraft(deps: ZafDeps, caller: Caller, input: { record
     const ev = await evaluateRequest(uow, deps, request, at);
     const candidate = recordFromEvaluation(draft.id, request, ev, actor, at.toISOString());
     assertMatchesQuote(candidate, result);
-    const patch: Record<string, unknown> = {};
-    for (const f of REVISABLE) if (canonicalJson(candidate[f]) !== canonicalJson(draft[f])) patch[f] = candidate[f];
+    const patch = revisionPatch(draft, candidate);
     return transitionIn(uow, now, {
       recordId: draft.id,
       event: 'submit',
       actor,
       expectedVersion: input.version,
       reason: 'fixed in the Zendesk app',
-      patch: patch as NonNullable<Parameters<typeof transitionIn>[2]['patch']>,
+      patch,
     });
   });
 }

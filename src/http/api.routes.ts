@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { RecordParams, orEmpty } from './route-schemas';
 import { createRecord } from '../app/create-record';
 import { transitionRecord } from '../app/transition-record';
 import { disputeRecord, resolveRecord } from '../app/dispute-record';
@@ -18,11 +19,6 @@ import { recordRetentionAnswer } from '../app/retention-offers';
 import type { Policy } from '../records/policy';
 
 export { bearerMatches } from './api-auth';
-
-/** A missing body (Fastify hands the schema null) reads as an empty one, so each required field is named. */
-const orEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((v) => v ?? {}, schema);
-
-const RecordParams = z.object({ id: z.string() });
 
 const CancelBody = z
   .object({

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { RecordParams, orEmpty } from './route-schemas';
 import { actionsOf } from '../records/access';
 import { AppError } from '../records/errors';
 import { KIND_MODULES, KINDS, SUBTYPES } from '../records/kinds';
@@ -51,10 +52,6 @@ const DisputeBody = z.object({ version: z.number().int().min(1), reason: z.strin
 const ResolveBody = z.object({ version: z.number().int().min(1), reason: z.string().max(4000), outcome: z.string().max(40) }).strict();
 const TicketQuery = z.object({ stamp: z.string().max(100).optional(), account_id: z.string().min(1).max(200).optional() }).strict();
 const TicketParams = z.object({ ticketId: TicketId });
-const RecordParams = z.object({ id: z.string() });
-
-/** A missing body (Fastify hands the schema null) reads as an empty one, so each required field is named. */
-const orEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((v) => v ?? {}, schema);
 
 const callerOf = (req: FastifyRequest): Caller => req.zafCaller!;
 
